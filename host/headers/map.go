@@ -1,0 +1,304 @@
+package headers
+
+// entry locates one header inside the arena.
+type entry struct {
+	nameOff, nameLen uint32
+	valOff, valLen   uint32
+	deleted          bool
+}
+
+// Map is an ordered multi-map of header names to values. Names are stored
+// lowercase. The zero value is ready to use. A Map is not safe for concurrent
+// use; it belongs to one stream on one worker.
+type Map struct {
+	arena   []byte
+	entries []entry
+	live    int
+}
+
+// Reset empties the map but keeps its storage for reuse.
+func (m *Map) Reset() {
+	m.arena = m.arena[:0]
+	m.entries = m.entries[:0]
+	m.live = 0
+}
+
+// Len is the number of headers (counting each value of a repeated name).
+func (m *Map) Len() int { return m.live }
+
+// ByteSize is the wire-ish size of the headers: names plus values.
+func (m *Map) ByteSize() int {
+	n := 0
+	for i := range m.entries {
+		e := &m.entries[i]
+		if !e.deleted {
+			n += int(e.nameLen + e.valLen)
+		}
+	}
+	return n
+}
+
+func lower(b byte) byte {
+	if 'A' <= b && b <= 'Z' {
+		return b + 'a' - 'A'
+	}
+	return b
+}
+
+func (m *Map) push(name, value []byte) {
+	nameOff := uint32(len(m.arena))
+	for _, c := range name {
+		m.arena = append(m.arena, lower(c))
+	}
+	valOff := uint32(len(m.arena))
+	m.arena = append(m.arena, value...)
+	m.entries = append(m.entries, entry{nameOff: nameOff, nameLen: uint32(len(name)), valOff: valOff, valLen: uint32(len(value))})
+	m.live++
+}
+
+// Add appends a header; the name is lowercased, the bytes are copied.
+func (m *Map) Add(name, value []byte) { m.push(name, value) }
+
+// AddString is Add for strings.
+func (m *Map) AddString(name, value string) {
+	nameOff := uint32(len(m.arena))
+	for i := 0; i < len(name); i++ {
+		m.arena = append(m.arena, lower(name[i]))
+	}
+	valOff := uint32(len(m.arena))
+	m.arena = append(m.arena, value...)
+	m.entries = append(m.entries, entry{nameOff: nameOff, nameLen: uint32(len(name)), valOff: valOff, valLen: uint32(len(value))})
+	m.live++
+}
+
+func (m *Map) name(e *entry) []byte  { return m.arena[e.nameOff : e.nameOff+e.nameLen : e.nameOff+e.nameLen] }
+func (m *Map) value(e *entry) []byte { return m.arena[e.valOff : e.valOff+e.valLen : e.valOff+e.valLen] }
+
+// equalFold compares a stored lowercase name with a caller's name of any case.
+func equalFold(stored []byte, name string) bool {
+	if len(stored) != len(name) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if stored[i] != lower(name[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// Get returns the first value of name (any case). The slice aliases the map's
+// storage and is valid until the map is next modified or reset.
+func (m *Map) Get(name string) ([]byte, bool) {
+	for i := range m.entries {
+		e := &m.entries[i]
+		if !e.deleted && equalFold(m.name(e), name) {
+			return m.value(e), true
+		}
+	}
+	return nil, false
+}
+
+// GetBytes is Get for a byte-slice name.
+func (m *Map) GetBytes(name []byte) ([]byte, bool) {
+	for i := range m.entries {
+		e := &m.entries[i]
+		if !e.deleted && equalFoldBytes(m.name(e), name) {
+			return m.value(e), true
+		}
+	}
+	return nil, false
+}
+
+func equalFoldBytes(stored, name []byte) bool {
+	if len(stored) != len(name) {
+		return false
+	}
+	for i := range name {
+		if stored[i] != lower(name[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// Has reports whether name is present.
+func (m *Map) Has(name string) bool { _, ok := m.Get(name); return ok }
+
+// Count returns how many values name has.
+func (m *Map) Count(name string) int {
+	n := 0
+	for i := range m.entries {
+		e := &m.entries[i]
+		if !e.deleted && equalFold(m.name(e), name) {
+			n++
+		}
+	}
+	return n
+}
+
+// Values calls fn for each value of name, in order, until fn returns false.
+func (m *Map) Values(name string, fn func(value []byte) bool) {
+	for i := range m.entries {
+		e := &m.entries[i]
+		if !e.deleted && equalFold(m.name(e), name) {
+			if !fn(m.value(e)) {
+				return
+			}
+		}
+	}
+}
+
+// Range calls fn for every header in order until fn returns false.
+func (m *Map) Range(fn func(name, value []byte) bool) {
+	for i := range m.entries {
+		e := &m.entries[i]
+		if !e.deleted {
+			if !fn(m.name(e), m.value(e)) {
+				return
+			}
+		}
+	}
+}
+
+// Del removes every value of name and reports how many were removed.
+func (m *Map) Del(name string) int {
+	n := 0
+	for i := range m.entries {
+		e := &m.entries[i]
+		if !e.deleted && equalFold(m.name(e), name) {
+			e.deleted = true
+			n++
+		}
+	}
+	m.live -= n
+	m.maybeCompact()
+	return n
+}
+
+// DelBytes is Del for a byte-slice name.
+func (m *Map) DelBytes(name []byte) int {
+	n := 0
+	for i := range m.entries {
+		e := &m.entries[i]
+		if !e.deleted && equalFoldBytes(m.name(e), name) {
+			e.deleted = true
+			n++
+		}
+	}
+	m.live -= n
+	m.maybeCompact()
+	return n
+}
+
+// Set replaces every value of name with one value, keeping the position of
+// the first occurrence when there was one.
+func (m *Map) Set(name string, value []byte) {
+	for i := range m.entries {
+		e := &m.entries[i]
+		if !e.deleted && equalFold(m.name(e), name) {
+			valOff := uint32(len(m.arena))
+			m.arena = append(m.arena, value...)
+			e.valOff, e.valLen = valOff, uint32(len(value))
+			for j := i + 1; j < len(m.entries); j++ {
+				f := &m.entries[j]
+				if !f.deleted && equalFold(m.name(f), name) {
+					f.deleted = true
+					m.live--
+				}
+			}
+			m.maybeCompact()
+			return
+		}
+	}
+	m.AddString(name, "")
+	e := &m.entries[len(m.entries)-1]
+	valOff := uint32(len(m.arena))
+	m.arena = append(m.arena, value...)
+	e.valOff, e.valLen = valOff, uint32(len(value))
+}
+
+// SetString is Set for strings.
+func (m *Map) SetString(name, value string) {
+	for i := range m.entries {
+		e := &m.entries[i]
+		if !e.deleted && equalFold(m.name(e), name) {
+			valOff := uint32(len(m.arena))
+			m.arena = append(m.arena, value...)
+			e.valOff, e.valLen = valOff, uint32(len(value))
+			for j := i + 1; j < len(m.entries); j++ {
+				f := &m.entries[j]
+				if !f.deleted && equalFold(m.name(f), name) {
+					f.deleted = true
+					m.live--
+				}
+			}
+			m.maybeCompact()
+			return
+		}
+	}
+	m.AddString(name, value)
+}
+
+// maybeCompact rewrites the arena once deleted entries dominate it, so a
+// filter that rewrites a header in a loop cannot grow the arena without bound.
+func (m *Map) maybeCompact() {
+	if len(m.entries) < 16 || m.live*2 > len(m.entries) {
+		return
+	}
+	m.compact()
+}
+
+func (m *Map) compact() {
+	old := m.arena
+	arena := make([]byte, 0, len(old))
+	kept := m.entries[:0]
+	for _, e := range m.entries {
+		if e.deleted {
+			continue
+		}
+		n := uint32(len(arena))
+		arena = append(arena, old[e.nameOff:e.nameOff+e.nameLen]...)
+		v := uint32(len(arena))
+		arena = append(arena, old[e.valOff:e.valOff+e.valLen]...)
+		kept = append(kept, entry{nameOff: n, nameLen: e.nameLen, valOff: v, valLen: e.valLen})
+	}
+	m.arena, m.entries = arena, kept
+}
+
+// CopyFrom replaces m's contents with src's.
+func (m *Map) CopyFrom(src *Map) {
+	m.Reset()
+	src.Range(func(n, v []byte) bool { m.push(n, v); return true })
+}
+
+// Method, Path, Authority, Scheme and Status read the pseudo-headers.
+func (m *Map) Method() []byte    { v, _ := m.Get(":method"); return v }
+func (m *Map) Path() []byte      { v, _ := m.Get(":path"); return v }
+func (m *Map) Authority() []byte { v, _ := m.Get(":authority"); return v }
+func (m *Map) Scheme() []byte    { v, _ := m.Get(":scheme"); return v }
+
+// Status returns the numeric :status, or 0 when absent or malformed.
+func (m *Map) Status() int {
+	v, ok := m.Get(":status")
+	if !ok || len(v) != 3 {
+		return 0
+	}
+	n := 0
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+// SetStatus sets :status from a number without allocating.
+func (m *Map) SetStatus(code int) {
+	var b [3]byte
+	b[0] = byte('0' + code/100%10)
+	b[1] = byte('0' + code/10%10)
+	b[2] = byte('0' + code%10)
+	m.Set(":status", b[:])
+}

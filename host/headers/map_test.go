@@ -1,0 +1,61 @@
+package headers
+
+import "testing"
+
+func TestMapBasics(t *testing.T) {
+	var m Map
+	m.AddString("Content-Type", "text/plain")
+	m.AddString("X-A", "1")
+	m.AddString("x-a", "2")
+	if v, ok := m.Get("content-type"); !ok || string(v) != "text/plain" {
+		t.Fatalf("Get = %q %v", v, ok)
+	}
+	if m.Count("X-A") != 2 {
+		t.Fatalf("Count = %d", m.Count("X-A"))
+	}
+	m.SetString("x-a", "3")
+	if m.Count("x-a") != 1 || m.Len() != 2 {
+		t.Fatalf("after Set: count %d len %d", m.Count("x-a"), m.Len())
+	}
+	if v, _ := m.Get("x-a"); string(v) != "3" {
+		t.Fatalf("Set value = %q", v)
+	}
+	if n := m.Del("CONTENT-TYPE"); n != 1 || m.Len() != 1 {
+		t.Fatalf("Del = %d len %d", n, m.Len())
+	}
+	var names []string
+	m.Range(func(n, v []byte) bool { names = append(names, string(n)+"="+string(v)); return true })
+	if len(names) != 1 || names[0] != "x-a=3" {
+		t.Fatalf("Range = %v", names)
+	}
+	m.SetStatus(204)
+	if m.Status() != 204 {
+		t.Fatalf("Status = %d", m.Status())
+	}
+}
+
+func TestMapCompactBoundsArena(t *testing.T) {
+	var m Map
+	for i := 0; i < 10000; i++ {
+		m.AddString("x-loop", "value")
+		m.Del("x-loop")
+	}
+	if len(m.arena) > 4096 || len(m.entries) > 64 {
+		t.Fatalf("arena %d entries %d not bounded", len(m.arena), len(m.entries))
+	}
+}
+
+func TestMapReuseDoesNotAllocate(t *testing.T) {
+	var m Map
+	name, val := []byte("Host"), []byte("example.com")
+	allocs := testing.AllocsPerRun(100, func() {
+		m.Reset()
+		for i := 0; i < 20; i++ {
+			m.Add(name, val)
+		}
+		_, _ = m.Get("host")
+	})
+	if allocs != 0 {
+		t.Fatalf("allocs = %v", allocs)
+	}
+}
