@@ -10,22 +10,22 @@ import (
 type ResponseFlags uint32
 
 const (
-	FlagNoHealthyUpstream          ResponseFlags = 1 << iota // UH
-	FlagUpstreamConnectionFailure                            // UF
-	FlagUpstreamOverflow                                     // UO
-	FlagNoRouteFound                                         // NR
-	FlagUpstreamRequestTimeout                               // UT
-	FlagLocalReset                                           // LR
-	FlagUpstreamRemoteReset                                  // UR
-	FlagUpstreamConnectionTermination                        // UC
-	FlagDownstreamConnectionTermination                      // DC
-	FlagStreamIdleTimeout                                    // SI
-	FlagDownstreamProtocolError                              // DPE
-	FlagUpstreamProtocolError                                // UPE
-	FlagNoClusterFound                                       // NC
-	FlagDirectResponse                                       // DR? (not an Envoy flag; shown as "-")
-	FlagFilterFailure                                        // FF (module contained)
-	FlagDurationTimeout                                      // DT
+	FlagNoHealthyUpstream               ResponseFlags = 1 << iota // UH
+	FlagUpstreamConnectionFailure                                 // UF
+	FlagUpstreamOverflow                                          // UO
+	FlagNoRouteFound                                              // NR
+	FlagUpstreamRequestTimeout                                    // UT
+	FlagLocalReset                                                // LR
+	FlagUpstreamRemoteReset                                       // UR
+	FlagUpstreamConnectionTermination                             // UC
+	FlagDownstreamConnectionTermination                           // DC
+	FlagStreamIdleTimeout                                         // SI
+	FlagDownstreamProtocolError                                   // DPE
+	FlagUpstreamProtocolError                                     // UPE
+	FlagNoClusterFound                                            // NC
+	FlagDirectResponse                                            // DR? (not an Envoy flag; shown as "-")
+	FlagFilterFailure                                             // FF (module contained)
+	FlagDurationTimeout                                           // DT
 )
 
 var flagNames = []struct {

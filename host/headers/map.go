@@ -71,8 +71,12 @@ func (m *Map) AddString(name, value string) {
 	m.live++
 }
 
-func (m *Map) name(e *entry) []byte  { return m.arena[e.nameOff : e.nameOff+e.nameLen : e.nameOff+e.nameLen] }
-func (m *Map) value(e *entry) []byte { return m.arena[e.valOff : e.valOff+e.valLen : e.valOff+e.valLen] }
+func (m *Map) name(e *entry) []byte {
+	return m.arena[e.nameOff : e.nameOff+e.nameLen : e.nameOff+e.nameLen]
+}
+func (m *Map) value(e *entry) []byte {
+	return m.arena[e.valOff : e.valOff+e.valLen : e.valOff+e.valLen]
+}
 
 // equalFold compares a stored lowercase name with a caller's name of any case.
 func equalFold(stored []byte, name string) bool {
