@@ -139,6 +139,9 @@ type FilterCallbacks interface {
 	// ClearRouteCache forces the route to be re-selected (after header
 	// changes that affect routing).
 	ClearRouteCache()
+	// PerFilterConfig returns the per-route config object that the selected
+	// route (or its virtual host) carries for the named filter, or nil.
+	PerFilterConfig(filterName string) any
 	// Ended reports whether the stream has finished (reply sent or reset).
 	Ended() bool
 	// Info is the per-stream information used by access logs and modules.
