@@ -1,0 +1,84 @@
+package codec
+
+import (
+	"github.com/sluiceproxy/sluice/host/headers"
+)
+
+// ResetReason says why a stream ended without completing.
+type ResetReason uint8
+
+const (
+	// ResetConnectionClosed: the downstream connection went away.
+	ResetConnectionClosed ResetReason = iota + 1
+	// ResetRemote: the client reset the stream (HTTP/2 RST_STREAM).
+	ResetRemote
+	// ResetProtocolError: the stream's bytes could not be trusted.
+	ResetProtocolError
+	// ResetLocal: the proxy abandoned the stream.
+	ResetLocal
+)
+
+// ServerCodec parses one downstream connection. It is driven by the
+// connection manager on the connection's worker.
+type ServerCodec interface {
+	// Dispatch parses input and calls the stream callbacks. It returns how
+	// many bytes were consumed. A non-nil error means the connection cannot
+	// continue: the codec has already queued whatever protocol error reply
+	// is due (HTTP/1 status, HTTP/2 GOAWAY) and the caller closes after
+	// flushing.
+	Dispatch(in []byte) (consumed int, err error)
+	// ReadEOF tells the codec the peer half-closed.
+	ReadEOF() error
+	// Drain starts a graceful shutdown: HTTP/1 answers the next response
+	// with Connection: close, HTTP/2 sends GOAWAY.
+	Drain()
+	// Protocol is "HTTP/1.1", "HTTP/1.0" or "HTTP/2".
+	Protocol() string
+	// ActiveStreams is the number of streams not yet complete.
+	ActiveStreams() int
+	// WantsClose reports that the codec is done with the connection (e.g.
+	// an HTTP/1 response with Connection: close was fully written).
+	WantsClose() bool
+}
+
+// Callbacks is what the connection manager gives a codec.
+type Callbacks interface {
+	// NewStream starts a request stream; the codec sends its events to the
+	// returned decoder and the manager answers through enc.
+	NewStream(enc ResponseEncoder) RequestDecoder
+}
+
+// RequestDecoder receives one request's events from the codec.
+type RequestDecoder interface {
+	// DecodeHeaders gets the request head. The map is owned by the stream
+	// from now on (the codec does not touch it again).
+	DecodeHeaders(h *headers.Map, endStream bool)
+	// DecodeData gets body bytes; p is valid only during the call.
+	DecodeData(p []byte, endStream bool)
+	// DecodeTrailers gets request trailers (ends the request).
+	DecodeTrailers(t *headers.Map)
+	// OnReset tells the stream it is gone; no encoder call may follow.
+	OnReset(reason ResetReason)
+}
+
+// ResponseEncoder writes one stream's response.
+type ResponseEncoder interface {
+	// Encode100Continue sends an interim 100 Continue.
+	Encode100Continue()
+	EncodeHeaders(h *headers.Map, endStream bool)
+	EncodeData(p []byte, endStream bool)
+	EncodeTrailers(t *headers.Map)
+	// Reset abandons the stream (HTTP/1: close the connection; HTTP/2:
+	// RST_STREAM).
+	Reset()
+	// AboveWriteWatermark reports downstream backpressure: the stream's
+	// producer should pause until OnWritable.
+	AboveWriteWatermark() bool
+	// ReadDisable stops (true) or resumes (false) delivery of this
+	// stream's request body (HTTP/1: pause reading the socket; HTTP/2:
+	// withhold WINDOW_UPDATE).
+	ReadDisable(disable bool)
+	// SetWritableCallback registers fn, called on the worker when the
+	// stream's output drops below its low watermark.
+	SetWritableCallback(fn func())
+}
