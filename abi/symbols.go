@@ -1,0 +1,43 @@
+package abi
+
+// Symbol names of the hooks a module exports.
+const (
+	SymABIVersion  = "sluice_module_abi_version"
+	SymProgramInit = "sluice_on_program_init"
+
+	SymHTTPConfigNew             = "sluice_on_http_filter_config_new"
+	SymHTTPConfigDestroy         = "sluice_on_http_filter_config_destroy"
+	SymHTTPPerRouteConfigNew     = "sluice_on_http_filter_per_route_config_new"
+	SymHTTPPerRouteConfigDestroy = "sluice_on_http_filter_per_route_config_destroy"
+	SymHTTPFilterNew             = "sluice_on_http_filter_new"
+	SymHTTPFilterDestroy         = "sluice_on_http_filter_destroy"
+	SymHTTPRequestHeaders        = "sluice_on_http_filter_request_headers"
+	SymHTTPRequestBody           = "sluice_on_http_filter_request_body"
+	SymHTTPRequestTrailers       = "sluice_on_http_filter_request_trailers"
+	SymHTTPResponseHeaders       = "sluice_on_http_filter_response_headers"
+	SymHTTPResponseBody          = "sluice_on_http_filter_response_body"
+	SymHTTPResponseTrailers      = "sluice_on_http_filter_response_trailers"
+	SymHTTPStreamComplete        = "sluice_on_http_filter_stream_complete"
+	SymHTTPScheduled             = "sluice_on_http_filter_scheduled"
+)
+
+// HTTPFilterPrefix starts every HTTP filter hook's name; a module exporting
+// any such symbol offers HTTP filters.
+const HTTPFilterPrefix = "sluice_on_http_filter_"
+
+// RequiredProgramSymbols must be exported by every module.
+var RequiredProgramSymbols = []string{SymABIVersion, SymProgramInit}
+
+// RequiredHTTPSymbols must be exported by a module that offers HTTP filters,
+// in the order the loader checks them.
+var RequiredHTTPSymbols = []string{
+	SymHTTPConfigNew, SymHTTPConfigDestroy, SymHTTPFilterNew, SymHTTPFilterDestroy,
+	SymHTTPRequestHeaders, SymHTTPResponseHeaders,
+}
+
+// OptionalHTTPSymbols may be absent; the host then uses the default stated
+// in the header (Continue, or no call).
+var OptionalHTTPSymbols = []string{
+	SymHTTPRequestBody, SymHTTPRequestTrailers, SymHTTPResponseBody, SymHTTPResponseTrailers,
+	SymHTTPStreamComplete, SymHTTPScheduled, SymHTTPPerRouteConfigNew, SymHTTPPerRouteConfigDestroy,
+}
