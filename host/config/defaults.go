@@ -1,0 +1,58 @@
+package config
+
+import (
+	"runtime"
+	"time"
+)
+
+// defaulter is implemented by structs whose zero value is not the default.
+// The decoder calls applyDefaults before decoding into a fresh value, so a
+// key present in the file always wins.
+type defaulter interface{ applyDefaults() }
+
+const maxConcurrency = 256
+
+func (c *Config) applyDefaults() {
+	c.Concurrency = min(runtime.NumCPU(), maxConcurrency)
+	c.DrainTimeout = 10 * time.Second
+}
+
+func (l *Log) applyDefaults() {
+	l.Level = "info"
+	l.Format = "console"
+}
+
+func (l *Listener) applyDefaults() {
+	l.PerConnectionBufferLimitBytes = 1 << 20
+}
+
+func (h *HTTPConnectionManager) applyDefaults() {
+	h.CodecType = "auto"
+	h.ServerName = "sluice"
+	h.GenerateRequestID = true
+	h.IdleTimeout = 60 * time.Second
+	h.RequestHeadersTimeout = 10 * time.Second
+	h.StreamIdleTimeout = 300 * time.Second
+	h.MaxRequestHeadersKB = 60
+	h.MaxHeadersCount = 100
+	h.MaxRequestLineBytes = 16384
+	h.StreamBufferLimitBytes = 1 << 20
+}
+
+func (a *AccessLog) applyDefaults() { a.Format = "text" }
+
+func (f *HTTPFilter) applyDefaults() { f.Config = []byte("null") }
+
+func (m *RouteMatch) applyDefaults() { m.CaseSensitive = true }
+
+func (r *RouteAction) applyDefaults() { r.Timeout = 15 * time.Second }
+
+func (h *HeaderValueOption) applyDefaults() { h.AppendAction = AppendIfExistsOrAdd }
+
+func (c *Cluster) applyDefaults() {
+	c.ConnectTimeout = 5 * time.Second
+	c.LbPolicy = "round_robin"
+	c.MaxConnections = 1024
+	c.MaxPendingRequests = 1024
+	c.IdleTimeout = 60 * time.Second
+}

@@ -1,0 +1,238 @@
+package config
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Config is the whole sluice configuration.
+type Config struct {
+	Concurrency  int           `yaml:"concurrency"`
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	Log          Log           `yaml:"log"`
+	Admin        *Admin        `yaml:"admin"` // nil: no admin listener
+	Listeners    []Listener    `yaml:"listeners"`
+	Clusters     []Cluster     `yaml:"clusters"`
+}
+
+// Log configures zap.
+type Log struct {
+	Level  string `yaml:"level"`  // debug|info|warn|error
+	Format string `yaml:"format"` // console|json
+}
+
+// Admin is the admin HTTP listener.
+type Admin struct {
+	Address string         `yaml:"address"`
+	Addr    netip.AddrPort `yaml:"-"` // parsed Address, set by validation
+}
+
+// Listener accepts downstream connections on one address.
+type Listener struct {
+	Name                          string         `yaml:"name"`
+	Address                       string         `yaml:"address"`
+	Addr                          netip.AddrPort `yaml:"-"` // parsed Address, set by validation
+	PerConnectionBufferLimitBytes int            `yaml:"per_connection_buffer_limit_bytes"`
+	FilterChains                  []FilterChain  `yaml:"filter_chains"`
+}
+
+// FilterChain is the network filter chain of a listener.
+type FilterChain struct {
+	Filters []NetworkFilter `yaml:"filters"`
+}
+
+// Network filter names accepted for the HTTP connection manager.
+const (
+	HCMFilterName      = "http_connection_manager"
+	HCMEnvoyFilterName = "envoy.filters.network.http_connection_manager"
+)
+
+// NetworkFilter is one network filter. Only the HTTP connection manager
+// exists so far, so its config is decoded directly.
+type NetworkFilter struct {
+	Name   string                 `yaml:"name"`
+	Config *HTTPConnectionManager `yaml:"config"`
+}
+
+// HTTPConnectionManager configures HTTP handling on a listener.
+type HTTPConnectionManager struct {
+	StatPrefix                string             `yaml:"stat_prefix"`
+	CodecType                 string             `yaml:"codec_type"` // auto|http1|http2
+	ServerName                string             `yaml:"server_name"`
+	Via                       string             `yaml:"via"`
+	UseRemoteAddress          bool               `yaml:"use_remote_address"`
+	XffNumTrustedHops         int                `yaml:"xff_num_trusted_hops"`
+	SkipXffAppend             bool               `yaml:"skip_xff_append"`
+	GenerateRequestID         bool               `yaml:"generate_request_id"`
+	PreserveExternalRequestID bool               `yaml:"preserve_external_request_id"`
+	IdleTimeout               time.Duration      `yaml:"idle_timeout"`
+	RequestHeadersTimeout     time.Duration      `yaml:"request_headers_timeout"`
+	StreamIdleTimeout         time.Duration      `yaml:"stream_idle_timeout"`
+	RequestTimeout            time.Duration      `yaml:"request_timeout"`
+	MaxRequestHeadersKB       int                `yaml:"max_request_headers_kb"`
+	MaxHeadersCount           int                `yaml:"max_headers_count"`
+	MaxRequestLineBytes       int                `yaml:"max_request_line_bytes"`
+	StreamBufferLimitBytes    int                `yaml:"stream_buffer_limit_bytes"`
+	AccessLog                 []AccessLog        `yaml:"access_log"`
+	HTTPFilters               []HTTPFilter       `yaml:"http_filters"`
+	RouteConfig               RouteConfiguration `yaml:"route_config"`
+}
+
+// AccessLog writes one line per finished stream.
+type AccessLog struct {
+	Path   string `yaml:"path"`
+	Format string `yaml:"format"` // json|text
+}
+
+// RouterFilterName is the built-in terminal HTTP filter.
+const RouterFilterName = "router"
+
+// HTTPFilter is one entry of an HCM's http_filters. A filter with Module set
+// is a module filter; otherwise it is built in (only "router" exists).
+type HTTPFilter struct {
+	Name                     string `yaml:"name"`
+	Module                   string `yaml:"module"`
+	ModulePath               string `yaml:"-"` // Module resolved against the config file's directory
+	FilterName               string `yaml:"filter_name"`
+	AllowInsecurePermissions bool   `yaml:"allow_insecure_permissions"`
+	Config                   []byte `yaml:"config"` // JSON; "null" when absent
+}
+
+// IsModule reports whether the filter is provided by a module.
+func (f *HTTPFilter) IsModule() bool { return f.Module != "" || f.FilterName != "" }
+
+// RouteConfiguration is an HCM's route table.
+type RouteConfiguration struct {
+	Name         string        `yaml:"name"`
+	VirtualHosts []VirtualHost `yaml:"virtual_hosts"`
+}
+
+// VirtualHost groups routes by :authority.
+type VirtualHost struct {
+	Name                    string              `yaml:"name"`
+	Domains                 []string            `yaml:"domains"`
+	RequestHeadersToAdd     []HeaderValueOption `yaml:"request_headers_to_add"`
+	RequestHeadersToRemove  []string            `yaml:"request_headers_to_remove"`
+	ResponseHeadersToAdd    []HeaderValueOption `yaml:"response_headers_to_add"`
+	ResponseHeadersToRemove []string            `yaml:"response_headers_to_remove"`
+	TypedPerFilterConfig    map[string][]byte   `yaml:"typed_per_filter_config"` // filter name → JSON
+	Routes                  []Route             `yaml:"routes"`
+}
+
+// Route is one routing rule.
+type Route struct {
+	Name                    string              `yaml:"name"`
+	Match                   RouteMatch          `yaml:"match"`
+	Route                   *RouteAction        `yaml:"route"`
+	DirectResponse          *DirectResponse     `yaml:"direct_response"`
+	RequestHeadersToAdd     []HeaderValueOption `yaml:"request_headers_to_add"`
+	RequestHeadersToRemove  []string            `yaml:"request_headers_to_remove"`
+	ResponseHeadersToAdd    []HeaderValueOption `yaml:"response_headers_to_add"`
+	ResponseHeadersToRemove []string            `yaml:"response_headers_to_remove"`
+	TypedPerFilterConfig    map[string][]byte   `yaml:"typed_per_filter_config"`
+}
+
+// RouteMatch selects requests by path and headers. Exactly one of Prefix,
+// Path and SafeRegex is set.
+type RouteMatch struct {
+	Prefix        string          `yaml:"prefix"`
+	Path          string          `yaml:"path"`
+	SafeRegex     string          `yaml:"safe_regex"` // RE2, full match of the path without query
+	CaseSensitive bool            `yaml:"case_sensitive"`
+	Headers       []HeaderMatcher `yaml:"headers"`
+}
+
+// HeaderMatcher matches one request header. Exactly one of the match
+// pointers is set; pointers tell "absent" from an empty value.
+type HeaderMatcher struct {
+	Name           string  `yaml:"name"`
+	ExactMatch     *string `yaml:"exact_match"`
+	PresentMatch   *bool   `yaml:"present_match"`
+	SafeRegexMatch *string `yaml:"safe_regex_match"`
+	PrefixMatch    *string `yaml:"prefix_match"`
+	InvertMatch    bool    `yaml:"invert_match"`
+}
+
+// RouteAction forwards to a cluster.
+type RouteAction struct {
+	Cluster            string        `yaml:"cluster"`
+	Timeout            time.Duration `yaml:"timeout"` // 0 disables
+	PrefixRewrite      string        `yaml:"prefix_rewrite"`
+	HostRewriteLiteral string        `yaml:"host_rewrite_literal"`
+	AutoHostRewrite    bool          `yaml:"auto_host_rewrite"`
+}
+
+// DirectResponse answers locally.
+type DirectResponse struct {
+	Status int        `yaml:"status"`
+	Body   DataSource `yaml:"body"`
+}
+
+// DataSource is inline data (Envoy's DataSource, inline only).
+type DataSource struct {
+	InlineString string `yaml:"inline_string"`
+}
+
+// Header append actions (Envoy's HeaderValueOption.HeaderAppendAction).
+const (
+	AppendIfExistsOrAdd    = "APPEND_IF_EXISTS_OR_ADD"
+	AddIfAbsent            = "ADD_IF_ABSENT"
+	OverwriteIfExistsOrAdd = "OVERWRITE_IF_EXISTS_OR_ADD"
+	OverwriteIfExists      = "OVERWRITE_IF_EXISTS"
+)
+
+// HeaderValueOption adds one header.
+type HeaderValueOption struct {
+	Header       HeaderValue `yaml:"header"`
+	AppendAction string      `yaml:"append_action"`
+}
+
+// HeaderValue is a header name and value.
+type HeaderValue struct {
+	Key   string `yaml:"key"`
+	Value string `yaml:"value"`
+}
+
+// Cluster is a group of upstream endpoints.
+type Cluster struct {
+	Name                     string         `yaml:"name"`
+	ConnectTimeout           time.Duration  `yaml:"connect_timeout"`
+	LbPolicy                 string         `yaml:"lb_policy"` // round_robin|random|least_request
+	MaxConnections           int            `yaml:"max_connections"`
+	MaxPendingRequests       int            `yaml:"max_pending_requests"`
+	MaxRequestsPerConnection int            `yaml:"max_requests_per_connection"` // 0: unlimited
+	IdleTimeout              time.Duration  `yaml:"idle_timeout"`
+	LoadAssignment           LoadAssignment `yaml:"load_assignment"`
+}
+
+// LoadAssignment lists a cluster's endpoints.
+type LoadAssignment struct {
+	Endpoints []LocalityLbEndpoints `yaml:"endpoints"`
+}
+
+// LocalityLbEndpoints is one group of endpoints.
+type LocalityLbEndpoints struct {
+	LbEndpoints []LbEndpoint `yaml:"lb_endpoints"`
+}
+
+// LbEndpoint is one upstream host.
+type LbEndpoint struct {
+	Endpoint Endpoint `yaml:"endpoint"`
+}
+
+// Endpoint wraps the address, as in Envoy.
+type Endpoint struct {
+	Address Address `yaml:"address"`
+}
+
+// Address wraps the socket address, as in Envoy.
+type Address struct {
+	SocketAddress SocketAddress `yaml:"socket_address"`
+}
+
+// SocketAddress is an IP literal and a port.
+type SocketAddress struct {
+	Address   string         `yaml:"address"`
+	PortValue int            `yaml:"port_value"`
+	Addr      netip.AddrPort `yaml:"-"` // parsed, set by validation
+}

@@ -1,0 +1,237 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// validator checks a decoded Config and fills its derived fields (parsed
+// addresses, resolved module paths).
+type validator struct {
+	p   *problems
+	bad []string // paths the decoder already reported
+	dir string   // config file directory for relative module paths
+
+	clusters map[string]bool
+}
+
+func (v *validator) fail(path, msg string) {
+	if !covers(v.bad, path) {
+		v.p.add(path, msg)
+	}
+}
+
+func (v *validator) failf(path, format string, args ...any) { v.fail(path, fmt.Sprintf(format, args...)) }
+
+func (v *validator) config(c *Config) {
+	if c.Concurrency < 1 || c.Concurrency > maxConcurrency {
+		v.fail("concurrency", "must be between 1 and 256")
+	}
+	v.nonNegative("drain_timeout", c.DrainTimeout)
+	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	v.oneOf("log.format", c.Log.Format, "console", "json")
+	if c.Admin != nil {
+		c.Admin.Addr = v.address("admin.address", c.Admin.Address, true)
+	}
+
+	// Clusters first: routes refer to them.
+	v.clusters = make(map[string]bool)
+	names := newNameSet(v)
+	for i := range c.Clusters {
+		cl := &c.Clusters[i]
+		path := index("clusters", i)
+		if names.add(path+".name", cl.Name) {
+			v.clusters[cl.Name] = true
+		}
+		v.cluster(path, cl)
+	}
+
+	if len(c.Listeners) == 0 {
+		v.fail("listeners", "required")
+	}
+	names = newNameSet(v)
+	addrs := make(map[netip.AddrPort]string)
+	for i := range c.Listeners {
+		l := &c.Listeners[i]
+		path := index("listeners", i)
+		names.add(path+".name", l.Name)
+		l.Addr = v.address(path+".address", l.Address, true)
+		if l.Addr.IsValid() && l.Addr.Port() != 0 {
+			if first, dup := addrs[l.Addr]; dup {
+				v.failf(path+".address", "address %s already used by %s", l.Address, first)
+			} else {
+				addrs[l.Addr] = path
+			}
+		}
+		v.positive(path+".per_connection_buffer_limit_bytes", l.PerConnectionBufferLimitBytes)
+		v.listenerFilters(path, l)
+	}
+}
+
+func (v *validator) listenerFilters(path string, l *Listener) {
+	if len(l.FilterChains) != 1 {
+		v.fail(path+".filter_chains", "exactly one filter chain is supported")
+	}
+	for i := range l.FilterChains {
+		fc := &l.FilterChains[i]
+		fcPath := index(path+".filter_chains", i)
+		if len(fc.Filters) == 0 {
+			v.fail(fcPath+".filters", "required")
+		}
+		for j := range fc.Filters {
+			f := &fc.Filters[j]
+			fPath := index(fcPath+".filters", j)
+			switch f.Name {
+			case "":
+				v.fail(fPath+".name", "required")
+			case HCMFilterName, HCMEnvoyFilterName:
+				if j != len(fc.Filters)-1 {
+					v.fail(fPath+".name", "http_connection_manager must be the last filter")
+				}
+				if f.Config == nil {
+					v.fail(fPath+".config", "required")
+				} else {
+					v.hcm(fPath+".config", f.Config)
+				}
+			default:
+				v.failf(fPath+".name", "unknown network filter %q", f.Name)
+			}
+		}
+	}
+}
+
+func (v *validator) cluster(path string, c *Cluster) {
+	v.positiveDuration(path+".connect_timeout", c.ConnectTimeout)
+	v.oneOf(path+".lb_policy", c.LbPolicy, "round_robin", "random", "least_request")
+	v.positive(path+".max_connections", c.MaxConnections)
+	v.positive(path+".max_pending_requests", c.MaxPendingRequests)
+	if c.MaxRequestsPerConnection < 0 {
+		v.fail(path+".max_requests_per_connection", "must not be negative")
+	}
+	v.nonNegative(path+".idle_timeout", c.IdleTimeout)
+	epPath := path + ".load_assignment.endpoints"
+	if len(c.LoadAssignment.Endpoints) == 0 {
+		v.fail(epPath, "required")
+	}
+	for i := range c.LoadAssignment.Endpoints {
+		group := &c.LoadAssignment.Endpoints[i]
+		gPath := index(epPath, i) + ".lb_endpoints"
+		if len(group.LbEndpoints) == 0 {
+			v.fail(gPath, "required")
+		}
+		for j := range group.LbEndpoints {
+			sa := &group.LbEndpoints[j].Endpoint.Address.SocketAddress
+			saPath := index(gPath, j) + ".endpoint.address.socket_address"
+			ip, ok := v.ip(saPath+".address", sa.Address)
+			portOK := sa.PortValue >= 1 && sa.PortValue <= 65535
+			if !portOK {
+				v.fail(saPath+".port_value", "must be between 1 and 65535")
+			}
+			if ok && portOK {
+				sa.Addr = netip.AddrPortFrom(ip, uint16(sa.PortValue))
+			}
+		}
+	}
+}
+
+// resolveModule makes a relative module path relative to the config file.
+func (v *validator) resolveModule(p string) string {
+	if p == "" || filepath.IsAbs(p) || v.dir == "" {
+		return p
+	}
+	return filepath.Join(v.dir, p)
+}
+
+// address parses "IP:port"; DNS names are refused because listeners bind
+// before any resolver runs.
+func (v *validator) address(path, s string, portZeroOK bool) netip.AddrPort {
+	if s == "" {
+		v.fail(path, "required")
+		return netip.AddrPort{}
+	}
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		v.failf(path, "invalid address %q: want IP:port (no DNS names)", s)
+		return netip.AddrPort{}
+	}
+	if ap.Port() == 0 && !portZeroOK {
+		v.failf(path, "invalid address %q: port must not be 0", s)
+	}
+	return ap
+}
+
+func (v *validator) ip(path, s string) (netip.Addr, bool) {
+	if s == "" {
+		v.fail(path, "required")
+		return netip.Addr{}, false
+	}
+	ip, err := netip.ParseAddr(s)
+	if err != nil {
+		v.failf(path, "invalid IP address %q (no DNS names)", s)
+		return netip.Addr{}, false
+	}
+	return ip, true
+}
+
+func (v *validator) oneOf(path, got string, allowed ...string) {
+	for _, a := range allowed {
+		if got == a {
+			return
+		}
+	}
+	if got == "" {
+		v.fail(path, "required")
+		return
+	}
+	v.failf(path, "invalid value %q: want %s", got, strings.Join(allowed, "|"))
+}
+
+func (v *validator) positive(path string, n int) {
+	if n < 1 {
+		v.fail(path, "must be positive")
+	}
+}
+
+func (v *validator) intRange(path string, n, lo, hi int) {
+	if n < lo || n > hi {
+		v.fail(path, "must be between "+strconv.Itoa(lo)+" and "+strconv.Itoa(hi))
+	}
+}
+
+func (v *validator) nonNegative(path string, d time.Duration) {
+	if d < 0 {
+		v.fail(path, "must not be negative")
+	}
+}
+
+func (v *validator) positiveDuration(path string, d time.Duration) {
+	if d <= 0 {
+		v.fail(path, "must be positive")
+	}
+}
+
+// nameSet enforces required, unique names within one list.
+type nameSet struct {
+	v     *validator
+	first map[string]string
+}
+
+func newNameSet(v *validator) *nameSet { return &nameSet{v: v, first: make(map[string]string)} }
+
+// add reports whether name was new (and non-empty).
+func (n *nameSet) add(path, name string) bool {
+	if name == "" {
+		n.v.fail(path, "required")
+		return false
+	}
+	if first, dup := n.first[name]; dup {
+		n.v.failf(path, "duplicate name %q (first at %s)", name, first)
+		return false
+	}
+	n.first[name] = path
+	return true
+}

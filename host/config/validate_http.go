@@ -1,0 +1,271 @@
+package config
+
+import (
+	"regexp"
+	"strings"
+)
+
+func (v *validator) hcm(path string, h *HTTPConnectionManager) {
+	v.oneOf(path+".codec_type", h.CodecType, "auto", "http1", "http2")
+	if h.XffNumTrustedHops < 0 {
+		v.fail(path+".xff_num_trusted_hops", "must not be negative")
+	}
+	v.nonNegative(path+".idle_timeout", h.IdleTimeout)
+	v.nonNegative(path+".request_headers_timeout", h.RequestHeadersTimeout)
+	v.nonNegative(path+".stream_idle_timeout", h.StreamIdleTimeout)
+	v.nonNegative(path+".request_timeout", h.RequestTimeout)
+	v.intRange(path+".max_request_headers_kb", h.MaxRequestHeadersKB, 1, 8192)
+	v.intRange(path+".max_headers_count", h.MaxHeadersCount, 1, 10000)
+	v.intRange(path+".max_request_line_bytes", h.MaxRequestLineBytes, 64, 1<<20)
+	v.positive(path+".stream_buffer_limit_bytes", h.StreamBufferLimitBytes)
+	for i := range h.AccessLog {
+		al := &h.AccessLog[i]
+		alPath := index(path+".access_log", i)
+		if al.Path == "" {
+			v.fail(alPath+".path", "required")
+		}
+		v.oneOf(alPath+".format", al.Format, "json", "text")
+	}
+	filters := v.httpFilters(path+".http_filters", h.HTTPFilters)
+	v.routeConfig(path+".route_config", &h.RouteConfig, filters)
+}
+
+// httpFilters checks the chain and returns the set of filter names, which
+// typed_per_filter_config keys must come from.
+func (v *validator) httpFilters(path string, list []HTTPFilter) map[string]bool {
+	names := newNameSet(v)
+	known := make(map[string]bool, len(list))
+	for i := range list {
+		f := &list[i]
+		fPath := index(path, i)
+		if names.add(fPath+".name", f.Name) {
+			known[f.Name] = true
+		}
+		if f.IsModule() {
+			if f.Name == RouterFilterName {
+				v.fail(fPath+".name", `"router" is the built-in router; give the module filter another name`)
+			}
+			if f.Module == "" {
+				v.fail(fPath+".module", "required")
+			}
+			if f.FilterName == "" {
+				v.fail(fPath+".filter_name", "required")
+			}
+			f.ModulePath = v.resolveModule(f.Module)
+			continue
+		}
+		if f.Name != RouterFilterName {
+			if f.Name != "" {
+				v.failf(fPath+".name", "unknown built-in filter %q", f.Name)
+			}
+			continue
+		}
+		if string(f.Config) != "null" {
+			v.fail(fPath+".config", "the router filter takes no config")
+		}
+		if f.AllowInsecurePermissions {
+			v.fail(fPath+".allow_insecure_permissions", "only for module filters")
+		}
+		if i != len(list)-1 {
+			v.fail(fPath+".name", "the router must be the last filter")
+		}
+	}
+	if n := len(list); n == 0 || list[n-1].Name != RouterFilterName || list[n-1].IsModule() {
+		v.fail(path, `the last filter must be "router"`)
+	}
+	return known
+}
+
+func (v *validator) routeConfig(path string, rc *RouteConfiguration, filters map[string]bool) {
+	vhPath := path + ".virtual_hosts"
+	if len(rc.VirtualHosts) == 0 {
+		v.fail(vhPath, "required")
+	}
+	names := newNameSet(v)
+	domains := make(map[string]string)
+	for i := range rc.VirtualHosts {
+		vh := &rc.VirtualHosts[i]
+		p := index(vhPath, i)
+		names.add(p+".name", vh.Name)
+		if len(vh.Domains) == 0 {
+			v.fail(p+".domains", "required")
+		}
+		for j, d := range vh.Domains {
+			dPath := index(p+".domains", j)
+			if !v.domain(dPath, d) {
+				continue
+			}
+			key := strings.ToLower(d)
+			if first, dup := domains[key]; dup {
+				v.failf(dPath, "duplicate domain %q (first at %s)", d, first)
+			} else {
+				domains[key] = dPath
+			}
+		}
+		v.headerMutations(p, vh.RequestHeadersToAdd, vh.RequestHeadersToRemove, vh.ResponseHeadersToAdd, vh.ResponseHeadersToRemove)
+		v.perFilter(p+".typed_per_filter_config", vh.TypedPerFilterConfig, filters)
+		if len(vh.Routes) == 0 {
+			v.fail(p+".routes", "required")
+		}
+		for j := range vh.Routes {
+			v.route(index(p+".routes", j), &vh.Routes[j], filters)
+		}
+	}
+}
+
+// domain accepts "*", exact names, and one wildcard at the start or end
+// ("*.example.com", "*-bar.baz", "api.*"), as Envoy does.
+func (v *validator) domain(path, d string) bool {
+	if d == "" {
+		v.fail(path, "must not be empty")
+		return false
+	}
+	if n := strings.Count(d, "*"); n > 1 || (n == 1 && d != "*" && d[0] != '*' && d[len(d)-1] != '*') {
+		v.failf(path, "invalid domain %q: one wildcard, first or last", d)
+		return false
+	}
+	return true
+}
+
+func (v *validator) perFilter(path string, m map[string][]byte, filters map[string]bool) {
+	for _, name := range sortedKeys(m) {
+		if !filters[name] {
+			v.failf(path+"."+name, "no http filter named %q", name)
+		}
+	}
+}
+
+func (v *validator) route(path string, r *Route, filters map[string]bool) {
+	m := &r.Match
+	mPath := path + ".match"
+	kinds := 0
+	for _, s := range []string{m.Prefix, m.Path, m.SafeRegex} {
+		if s != "" {
+			kinds++
+		}
+	}
+	if kinds != 1 {
+		v.fail(mPath, "exactly one of prefix, path, safe_regex is required")
+	}
+	if m.Path != "" && m.Path[0] != '/' {
+		v.fail(mPath+".path", `must start with "/"`)
+	}
+	if m.SafeRegex != "" {
+		v.regex(mPath+".safe_regex", m.SafeRegex)
+	}
+	for i := range m.Headers {
+		v.headerMatcher(index(mPath+".headers", i), &m.Headers[i])
+	}
+
+	if (r.Route == nil) == (r.DirectResponse == nil) {
+		v.fail(path, "exactly one of route, direct_response is required")
+	}
+	if a := r.Route; a != nil {
+		aPath := path + ".route"
+		switch {
+		case a.Cluster == "":
+			v.fail(aPath+".cluster", "required")
+		case !v.clusters[a.Cluster]:
+			v.failf(aPath+".cluster", "unknown cluster %q", a.Cluster)
+		}
+		v.nonNegative(aPath+".timeout", a.Timeout)
+		if a.PrefixRewrite != "" && m.Prefix == "" {
+			v.fail(aPath+".prefix_rewrite", "needs a prefix match")
+		}
+		if a.AutoHostRewrite && a.HostRewriteLiteral != "" {
+			v.fail(aPath+".auto_host_rewrite", "conflicts with host_rewrite_literal")
+		}
+		if a.HostRewriteLiteral != "" && !validHeaderValue(a.HostRewriteLiteral) {
+			v.fail(aPath+".host_rewrite_literal", "invalid host")
+		}
+	}
+	if d := r.DirectResponse; d != nil {
+		v.intRange(path+".direct_response.status", d.Status, 200, 599)
+	}
+	v.headerMutations(path, r.RequestHeadersToAdd, r.RequestHeadersToRemove, r.ResponseHeadersToAdd, r.ResponseHeadersToRemove)
+	v.perFilter(path+".typed_per_filter_config", r.TypedPerFilterConfig, filters)
+}
+
+func (v *validator) regex(path, re string) {
+	if _, err := regexp.Compile(re); err != nil {
+		v.fail(path, err.Error())
+	}
+}
+
+func (v *validator) headerMatcher(path string, h *HeaderMatcher) {
+	if h.Name == "" {
+		v.fail(path+".name", "required")
+	} else if !validHeaderName(h.Name) {
+		v.failf(path+".name", "invalid header name %q", h.Name)
+	}
+	kinds := 0
+	for _, set := range []bool{h.ExactMatch != nil, h.PresentMatch != nil, h.SafeRegexMatch != nil, h.PrefixMatch != nil} {
+		if set {
+			kinds++
+		}
+	}
+	if kinds != 1 {
+		v.fail(path, "exactly one of exact_match, present_match, safe_regex_match, prefix_match is required")
+	}
+	if h.SafeRegexMatch != nil {
+		v.regex(path+".safe_regex_match", *h.SafeRegexMatch)
+	}
+}
+
+func (v *validator) headerMutations(path string, reqAdd []HeaderValueOption, reqRemove []string, respAdd []HeaderValueOption, respRemove []string) {
+	v.headersToAdd(path+".request_headers_to_add", reqAdd)
+	v.headersToRemove(path+".request_headers_to_remove", reqRemove)
+	v.headersToAdd(path+".response_headers_to_add", respAdd)
+	v.headersToRemove(path+".response_headers_to_remove", respRemove)
+}
+
+func (v *validator) headersToAdd(path string, list []HeaderValueOption) {
+	for i := range list {
+		o := &list[i]
+		p := index(path, i)
+		v.mutableHeaderName(p+".header.key", o.Header.Key)
+		if !validHeaderValue(o.Header.Value) {
+			v.fail(p+".header.value", "invalid header value (CR, LF or NUL)")
+		}
+		v.oneOf(p+".append_action", o.AppendAction, AppendIfExistsOrAdd, AddIfAbsent, OverwriteIfExistsOrAdd, OverwriteIfExists)
+	}
+}
+
+func (v *validator) headersToRemove(path string, list []string) {
+	for i, name := range list {
+		v.mutableHeaderName(index(path, i), name)
+	}
+}
+
+// mutableHeaderName refuses pseudo-headers and Host: routing and the codecs
+// own them (Envoy refuses them too).
+func (v *validator) mutableHeaderName(path, name string) {
+	switch {
+	case name == "":
+		v.fail(path, "required")
+	case name[0] == ':' || strings.EqualFold(name, "host"):
+		v.failf(path, "cannot modify %q", name)
+	case !validHeaderName(name):
+		v.failf(path, "invalid header name %q", name)
+	}
+}
+
+// validHeaderName accepts RFC 9110 tokens, and a leading ':' for matching
+// pseudo-headers.
+func validHeaderName(s string) bool {
+	if strings.HasPrefix(s, ":") {
+		s = s[1:]
+	}
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func validHeaderValue(s string) bool { return !strings.ContainsAny(s, "\r\n\x00") }
