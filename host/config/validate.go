@@ -25,7 +25,9 @@ func (v *validator) fail(path, msg string) {
 	}
 }
 
-func (v *validator) failf(path, format string, args ...any) { v.fail(path, fmt.Sprintf(format, args...)) }
+func (v *validator) failf(path, format string, args ...any) {
+	v.fail(path, fmt.Sprintf(format, args...))
+}
 
 func (v *validator) config(c *Config) {
 	if c.Concurrency < 1 || c.Concurrency > maxConcurrency {
