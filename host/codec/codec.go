@@ -39,6 +39,13 @@ type ServerCodec interface {
 	// WantsClose reports that the codec is done with the connection (e.g.
 	// an HTTP/1 response with Connection: close was fully written).
 	WantsClose() bool
+	// OnConnectionClose tells the codec the connection is gone: it resets
+	// every active stream (OnReset(ResetConnectionClosed)) and releases
+	// what it holds. No other method is called afterwards.
+	OnConnectionClose()
+	// OnWritable is called when the connection's output drained below its
+	// low watermark, so streams paused on backpressure can resume.
+	OnWritable()
 }
 
 // Callbacks is what the connection manager gives a codec.
