@@ -1,0 +1,125 @@
+package router
+
+import (
+	"regexp"
+	"time"
+
+	"github.com/sluiceproxy/sluice/host/headers"
+)
+
+type matchKind uint8
+
+const (
+	matchPrefix matchKind = iota
+	matchPath
+	matchRegex
+)
+
+// Route is one compiled route. It is shared by all workers: read only.
+type Route struct {
+	Name            string
+	VirtualHost     string
+	Cluster         string // "" for direct responses
+	Timeout         time.Duration
+	HostRewrite     string // host_rewrite_literal; "" when unset
+	AutoHostRewrite bool   // set Host to the chosen upstream address
+	Direct          *DirectResponse
+
+	vh            *virtualHost
+	kind          matchKind
+	value         string // prefix or path
+	caseSensitive bool
+	re            *regexp.Regexp
+	headers       []headerMatcher
+
+	prefixRewrite    string
+	hasPrefixRewrite bool
+
+	mutations headerMutations
+	perFilter map[string]any
+}
+
+// PerFilterConfig is the route's typed_per_filter_config entry for filter,
+// else its virtual host's, else nil.
+func (r *Route) PerFilterConfig(filter string) any {
+	if v, ok := r.perFilter[filter]; ok {
+		return v
+	}
+	if v, ok := r.vh.perFilter[filter]; ok {
+		return v
+	}
+	return nil
+}
+
+// matches reports whether the request path (query stripped) and headers
+// select this route.
+func (r *Route) matches(path []byte, h *headers.Map) bool {
+	switch r.kind {
+	case matchPrefix:
+		if !hasPrefix(path, r.value, r.caseSensitive) {
+			return false
+		}
+	case matchPath:
+		if len(path) != len(r.value) || !hasPrefix(path, r.value, r.caseSensitive) {
+			return false
+		}
+	case matchRegex:
+		if !r.re.Match(path) {
+			return false
+		}
+	}
+	for i := range r.headers {
+		if !r.headers[i].matches(h) {
+			return false
+		}
+	}
+	return true
+}
+
+// RewritePath appends the upstream :path for this request to dst: the
+// matched prefix replaced by prefix_rewrite when configured, the rest
+// (query included) kept as sent.
+func (r *Route) RewritePath(dst []byte, h *headers.Map) []byte {
+	p := h.Path()
+	if r.hasPrefixRewrite && hasPrefix(p, r.value, r.caseSensitive) {
+		dst = append(dst, r.prefixRewrite...)
+		return append(dst, p[len(r.value):]...)
+	}
+	return append(dst, p...)
+}
+
+// ApplyRequestHeaders applies the virtual host's then the route's request
+// header removals and additions, so the route's OVERWRITE wins.
+func (r *Route) ApplyRequestHeaders(h *headers.Map) {
+	r.vh.mutations.applyRequest(h)
+	r.mutations.applyRequest(h)
+}
+
+// ApplyResponseHeaders is ApplyRequestHeaders for the response.
+func (r *Route) ApplyResponseHeaders(h *headers.Map) {
+	r.vh.mutations.applyResponse(h)
+	r.mutations.applyResponse(h)
+}
+
+func lowerByte(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// hasPrefix is bytes.HasPrefix with optional ASCII case folding.
+func hasPrefix(s []byte, prefix string, caseSensitive bool) bool {
+	if len(s) < len(prefix) {
+		return false
+	}
+	if caseSensitive {
+		return string(s[:len(prefix)]) == prefix
+	}
+	for i := 0; i < len(prefix); i++ {
+		if lowerByte(s[i]) != lowerByte(prefix[i]) {
+			return false
+		}
+	}
+	return true
+}
