@@ -1,0 +1,223 @@
+/*
+ * sluice_sdk.h — header-only C helpers over abi/sluice_abi.h.
+ *
+ * Put SLUICE_DECLARE_MODULE(init_fn) in exactly one .c file of the module;
+ * it defines sluice_module_abi_version, sluice_on_program_init and the
+ * global `sluice_api` the helpers below use. Every helper is a thin
+ * static inline wrapper: the ABI's rules (threads, buffer lifetimes) apply
+ * unchanged, and are repeated here only where a helper adds something.
+ */
+#ifndef SLUICE_SDK_H
+#define SLUICE_SDK_H
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sluice_abi.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The host table, set by SLUICE_DECLARE_MODULE's program init. */
+extern const sluice_host_api* sluice_api;
+
+/* Defines the two program-level symbols. init_fn is `bool fn(void)` run
+ * after the table is stored, or NULL for none. */
+#define SLUICE_DECLARE_MODULE(init_fn)                                          \
+    const sluice_host_api* sluice_api = NULL;                                   \
+    uint32_t sluice_module_abi_version(void) { return SLUICE_ABI_VERSION; }     \
+    bool sluice_on_program_init(const sluice_host_api* api) {                   \
+        bool (*sluice_init_fn_)(void) = (init_fn);                              \
+        sluice_api = api;                                                       \
+        return sluice_init_fn_ == NULL || sluice_init_fn_();                    \
+    }
+
+/* A view of a NUL-terminated C string (not copied). */
+static inline sluice_buffer sluice_str(const char* s) {
+    sluice_buffer b;
+    b.ptr = (const uint8_t*)s;
+    b.len = s == NULL ? 0 : strlen(s);
+    return b;
+}
+
+/* True when the view equals the C string s. */
+static inline bool sluice_buffer_eq(sluice_buffer b, const char* s) {
+    size_t n = strlen(s);
+    return b.len == n && (n == 0 || memcmp(b.ptr, s, n) == 0);
+}
+
+/* A malloc'd NUL-terminated copy of a view (the view dies with the hook;
+ * the copy can travel to another thread). Free it with free(). */
+static inline char* sluice_buffer_strdup(sluice_buffer b) {
+    char* s = (char*)malloc(b.len + 1);
+    if (s != NULL) {
+        if (b.len > 0) memcpy(s, b.ptr, b.len);
+        s[b.len] = '\0';
+    }
+    return s;
+}
+
+/* ---- logging (any thread) ---- */
+
+static inline void sluice_log(sluice_log_level level, const char* msg) {
+    if (sluice_api != NULL) sluice_api->log(level, (const uint8_t*)msg, strlen(msg));
+}
+
+/* printf-style; formats into a 1 KiB stack buffer (longer lines are cut). */
+static inline void sluice_logf_(sluice_log_level level, const char* fmt, ...) {
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    size_t len = (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
+    sluice_api->log(level, (const uint8_t*)line, len);
+}
+
+/* Formats only when the level is enabled. */
+#define SLUICE_LOGF(level, ...)                                                  \
+    do {                                                                         \
+        if (sluice_api != NULL && sluice_api->log_enabled(level)) sluice_logf_((level), __VA_ARGS__); \
+    } while (0)
+#define SLUICE_DEBUG(...) SLUICE_LOGF(SLUICE_LOG_DEBUG, __VA_ARGS__)
+#define SLUICE_INFO(...) SLUICE_LOGF(SLUICE_LOG_INFO, __VA_ARGS__)
+#define SLUICE_WARN(...) SLUICE_LOGF(SLUICE_LOG_WARN, __VA_ARGS__)
+#define SLUICE_ERROR(...) SLUICE_LOGF(SLUICE_LOG_ERROR, __VA_ARGS__)
+
+/* ---- config ---- */
+
+static inline void sluice_config_reject(sluice_config_handle cfg, const char* reason) {
+    sluice_api->config_reject(cfg, (const uint8_t*)reason, strlen(reason));
+}
+
+/* ---- headers (worker) ---- */
+
+/* First value of a header; false when absent or on error. *out is a host
+ * view valid until the hook returns. */
+static inline bool sluice_header_get(sluice_filter_handle f, sluice_header_kind kind, const char* name,
+                                     sluice_buffer* out) {
+    return sluice_api->header_get(f, kind, (const uint8_t*)name, strlen(name), 0, out, NULL) == SLUICE_OK;
+}
+
+static inline bool sluice_request_header(sluice_filter_handle f, const char* name, sluice_buffer* out) {
+    return sluice_header_get(f, SLUICE_REQUEST_HEADERS, name, out);
+}
+
+static inline sluice_result sluice_header_set(sluice_filter_handle f, sluice_header_kind kind, const char* name,
+                                              const char* value) {
+    return sluice_api->header_set(f, kind, (const uint8_t*)name, strlen(name), (const uint8_t*)value, strlen(value));
+}
+
+static inline sluice_result sluice_header_add(sluice_filter_handle f, sluice_header_kind kind, const char* name,
+                                              const char* value) {
+    return sluice_api->header_add(f, kind, (const uint8_t*)name, strlen(name), (const uint8_t*)value, strlen(value));
+}
+
+static inline sluice_result sluice_header_remove(sluice_filter_handle f, sluice_header_kind kind, const char* name) {
+    return sluice_api->header_remove(f, kind, (const uint8_t*)name, strlen(name), NULL);
+}
+
+/* ---- body (worker) ---- */
+
+/* Appends the whole body of `kind` to *buf (grown with realloc; *len and
+ * *cap track it; start from {NULL,0,0}). Returns the call's result. */
+static inline sluice_result sluice_body_append_to(sluice_filter_handle f, sluice_body_kind kind, uint8_t** buf,
+                                                  size_t* len, size_t* cap) {
+    sluice_buffer chunks[16];
+    size_t count = 0;
+    sluice_result r = sluice_api->body_chunks(f, kind, chunks, 16, &count);
+    sluice_buffer* all = chunks;
+    if (r == SLUICE_ERR_BUFFER_TOO_SMALL) {
+        all = (sluice_buffer*)malloc(count * sizeof *all);
+        if (all == NULL) return SLUICE_ERR_LIMIT;
+        r = sluice_api->body_chunks(f, kind, all, count, &count);
+    }
+    for (size_t i = 0; r == SLUICE_OK && i < count; i++) {
+        if (*len + all[i].len > *cap) {
+            size_t ncap = *cap * 2 > *len + all[i].len ? *cap * 2 : *len + all[i].len;
+            uint8_t* nb = (uint8_t*)realloc(*buf, ncap);
+            if (nb == NULL) {
+                r = SLUICE_ERR_LIMIT;
+                break;
+            }
+            *buf = nb;
+            *cap = ncap;
+        }
+        memcpy(*buf + *len, all[i].ptr, all[i].len);
+        *len += all[i].len;
+    }
+    if (all != chunks) free(all);
+    return r;
+}
+
+/* Replaces the whole body of `kind` with data. */
+static inline sluice_result sluice_body_replace(sluice_filter_handle f, sluice_body_kind kind, const uint8_t* data,
+                                                size_t len) {
+    size_t size = 0;
+    sluice_result r = sluice_api->body_size(f, kind, &size);
+    if (r != SLUICE_OK) return r;
+    if ((r = sluice_api->body_drain(f, kind, size)) != SLUICE_OK) return r;
+    return len == 0 ? SLUICE_OK : sluice_api->body_append(f, kind, data, len);
+}
+
+/* ---- local replies (worker) ---- */
+
+/* A header written as a literal pair of C strings. */
+typedef struct sluice_kv {
+    const char* name;
+    const char* value;
+} sluice_kv;
+
+/* A NULL-terminated header list literal: SLUICE_KV({"cached", "yes"}). */
+#define SLUICE_KV(...) ((const sluice_kv[]){__VA_ARGS__, {NULL, NULL}})
+
+/* send_response with C strings: kv is a SLUICE_KV list or NULL, body and
+ * details may be NULL. At most 32 headers. */
+static inline sluice_result sluice_send_response(sluice_filter_handle f, uint32_t status, const sluice_kv* kv,
+                                                 const char* body, const char* details) {
+    sluice_header hs[32];
+    size_t n = 0;
+    for (; kv != NULL && kv[n].name != NULL; n++) {
+        if (n == 32) return SLUICE_ERR_LIMIT;
+        hs[n].name = sluice_str(kv[n].name);
+        hs[n].value = sluice_str(kv[n].value);
+    }
+    sluice_buffer b = sluice_str(body), d = sluice_str(details);
+    return sluice_api->send_response(f, status, n > 0 ? hs : NULL, n, b.ptr, b.len, d.ptr, d.len);
+}
+
+/* ---- scheduler ---- */
+
+/* worker, inside a hook. Commit and delete are sluice_scheduler_commit /
+ * sluice_scheduler_delete from sluice_abi.h (any thread). */
+static inline sluice_scheduler* sluice_scheduler_new(sluice_filter_handle f) {
+    return sluice_api->scheduler_new(f);
+}
+
+/* ---- metrics ---- */
+
+static inline uint32_t sluice_define_counter(sluice_config_handle cfg, const char* name) {
+    uint32_t id = UINT32_MAX;
+    sluice_api->define_counter(cfg, (const uint8_t*)name, strlen(name), &id);
+    return id;
+}
+static inline uint32_t sluice_define_gauge(sluice_config_handle cfg, const char* name) {
+    uint32_t id = UINT32_MAX;
+    sluice_api->define_gauge(cfg, (const uint8_t*)name, strlen(name), &id);
+    return id;
+}
+static inline uint32_t sluice_define_histogram(sluice_config_handle cfg, const char* name) {
+    uint32_t id = UINT32_MAX;
+    sluice_api->define_histogram(cfg, (const uint8_t*)name, strlen(name), &id);
+    return id;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SLUICE_SDK_H */
