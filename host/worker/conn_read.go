@@ -1,0 +1,166 @@
+package worker
+
+import "golang.org/x/sys/unix"
+
+// Input is the unconsumed input (a view into the connection's buffer, valid
+// until Consume or the next read).
+func (c *Conn) Input() []byte {
+	if c.in == nil {
+		return nil
+	}
+	return c.in[c.inR:c.inW]
+}
+
+// Consume discards n bytes from the front of Input. It panics if n is
+// negative or more than len(Input()).
+func (c *Conn) Consume(n int) {
+	if n < 0 || n > c.inW-c.inR {
+		panic("worker: Consume out of range")
+	}
+	wasFull := c.inW-c.inR >= c.w.maxRead
+	c.inR += n
+	if c.inR == c.inW {
+		// Empty buffers go back to the pool at once: an idle connection
+		// holds no input memory.
+		c.releaseInput()
+	}
+	if wasFull && c.readable && !c.closed && !c.closing {
+		c.w.markReady(c)
+	}
+}
+
+// ReadEOF reports that the peer half-closed (no more input will come).
+func (c *Conn) ReadEOF() bool { return c.eof }
+
+// PauseReading stops reading from the socket (the kernel's receive window
+// then pushes back on the peer) and stops OnData until ResumeReading.
+func (c *Conn) PauseReading() { c.paused = true }
+
+// ResumeReading undoes PauseReading; if input is buffered or the socket is
+// readable, OnData runs again soon (in this or the next loop iteration, never
+// inside this call).
+func (c *Conn) ResumeReading() {
+	if !c.paused {
+		return
+	}
+	c.paused = false
+	if c.closed || c.closing {
+		return
+	}
+	if c.inW > c.inR || c.eof {
+		c.redeliver = true
+	}
+	if c.redeliver || c.readable {
+		c.w.markReady(c)
+	}
+}
+
+// ReadPaused reports whether PauseReading is in effect.
+func (c *Conn) ReadPaused() bool { return c.paused }
+
+// serviceRead reads within the fairness budget and calls OnData after each
+// chunk (or once for a newly seen EOF, or once for already buffered input
+// when force is set). Top level only.
+func (c *Conn) serviceRead(force bool) {
+	for i := 0; i < readBudget; i++ {
+		if c.closed || c.closing || c.paused {
+			return
+		}
+		n := 0
+		if c.readable && !c.eof {
+			n = c.readOnce()
+			if c.closed {
+				return
+			}
+		}
+		newEOF := c.eof && !c.eofDelivered
+		if n == 0 && !newEOF && !force {
+			return
+		}
+		force = false
+		c.eofDelivered = c.eof
+		c.h.OnData(c)
+		if n == 0 {
+			return
+		}
+	}
+	if c.readable && !c.eof && !c.closed {
+		c.w.markReady(c)
+	}
+}
+
+// readOnce does one read(2) into the input buffer. It returns the byte count
+// (0 for EOF, EAGAIN, a full buffer or an error; the state flags say which).
+func (c *Conn) readOnce() int {
+	w := c.w
+	room := w.maxRead - (c.inW - c.inR)
+	if room <= 0 {
+		return 0
+	}
+	want := min(w.readSize, room)
+	if c.in == nil {
+		c.in = w.pool.get()
+		c.inR, c.inW = 0, 0
+	}
+	if len(c.in)-c.inW < want {
+		c.makeRoom(want)
+	}
+	space := c.in[c.inW:]
+	if len(space) > room {
+		space = space[:room]
+	}
+	for {
+		n, err := unix.Read(c.fd, space)
+		switch {
+		case err == nil && n > 0:
+			c.inW += n
+			w.stats.bytesRead.Add(uint64(n))
+			// With edge triggering a short read means the socket is drained:
+			// the next arrival raises a new edge, so skip the EAGAIN read.
+			// Not after RDHUP: the FIN arrived with this edge and only a
+			// read returning 0 reports it.
+			if n < len(space) && !c.peerHup {
+				c.readable = false
+			}
+			return n
+		case err == nil:
+			c.eof, c.readable = true, false
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			c.readable = false
+		default:
+			c.fail(err)
+			return 0
+		}
+		if c.inW == c.inR {
+			c.releaseInput()
+		}
+		return 0
+	}
+}
+
+// makeRoom ensures want free bytes after inW: compact if that suffices,
+// otherwise grow (doubling, capped at MaxReadBuffer).
+func (c *Conn) makeRoom(want int) {
+	w := c.w
+	unconsumed := c.inW - c.inR
+	if c.inR > 0 && len(c.in)-unconsumed >= want {
+		copy(c.in, c.in[c.inR:c.inW])
+		c.inR, c.inW = 0, unconsumed
+		return
+	}
+	size := min(max(2*len(c.in), unconsumed+want), max(w.maxRead, unconsumed+want))
+	grown := make([]byte, size)
+	copy(grown, c.in[c.inR:c.inW])
+	w.pool.put(c.in)
+	c.in, c.inR, c.inW = grown, 0, unconsumed
+}
+
+func (c *Conn) releaseInput() {
+	if c.in != nil {
+		c.w.pool.put(c.in)
+		c.in = nil
+	}
+	c.inR, c.inW = 0, 0
+}

@@ -1,0 +1,156 @@
+package worker
+
+import (
+	"fmt"
+	"net/netip"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+)
+
+const listenBacklog = 1024
+
+// Listener is one worker's listening socket. Loop thread only.
+type Listener struct {
+	w        *Worker
+	fd       int
+	addr     netip.AddrPort
+	onAccept func(c *Conn)
+	closed   bool
+	backoff  *Timer
+}
+
+// Listen opens a non-blocking listening socket with SO_REUSEADDR and
+// SO_REUSEPORT (so every worker can listen on the same address and the
+// kernel spreads connections), backlog 1024. onAccept runs on the loop for
+// each new connection and must call c.SetHandler (or close c). To share an
+// ephemeral port, listen on one worker with port 0, read Addr, then listen
+// on the others with that address. Loop thread only (or before Run).
+func (w *Worker) Listen(addr netip.AddrPort, onAccept func(c *Conn)) (*Listener, error) {
+	if w.stopping.Load() {
+		return nil, ErrWorkerStopped
+	}
+	if onAccept == nil {
+		return nil, ErrNilHandler
+	}
+	sa, family, err := toSockaddr(addr)
+	if err != nil {
+		return nil, err
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: socket: %w", addr, err)
+	}
+	l := &Listener{w: w, fd: fd, onAccept: onAccept}
+	if err := l.open(sa); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	w.stats.listeners.Add(1)
+	return l, nil
+}
+
+func (l *Listener) open(sa unix.Sockaddr) error {
+	if err := unix.SetsockoptInt(l.fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		return fmt.Errorf("SO_REUSEADDR: %w", err)
+	}
+	if err := unix.SetsockoptInt(l.fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+		return fmt.Errorf("SO_REUSEPORT: %w", err)
+	}
+	if err := unix.Bind(l.fd, sa); err != nil {
+		return fmt.Errorf("bind: %w", err)
+	}
+	if err := unix.Listen(l.fd, listenBacklog); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	bound, err := unix.Getsockname(l.fd)
+	if err != nil {
+		return fmt.Errorf("getsockname: %w", err)
+	}
+	l.addr = fromSockaddr(bound)
+	// Level-triggered: accepting at most acceptBatch per wake-up leaves the
+	// rest reported again next iteration, after the other ready fds.
+	return l.w.register(l.fd, unix.EPOLLIN, fdEntry{kind: kindListener, ln: l})
+}
+
+// Addr is the bound address (with the actual port when listening on port 0).
+func (l *Listener) Addr() netip.AddrPort { return l.addr }
+
+// Close stops accepting; connections already accepted are unaffected.
+// Loop thread only. Idempotent.
+func (l *Listener) Close() {
+	if l.closed {
+		return
+	}
+	l.closed = true
+	if l.backoff != nil {
+		l.backoff.Stop()
+	}
+	l.w.unregister(l.fd)
+	l.w.closeLater = append(l.w.closeLater, l.fd)
+	l.w.stats.listeners.Add(-1)
+}
+
+// onReadable accepts up to acceptBatch connections (top level).
+func (l *Listener) onReadable() {
+	w := l.w
+	for i := 0; i < acceptBatch && !l.closed; i++ {
+		fd, sa, err := unix.Accept4(l.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		switch err {
+		case nil:
+		case unix.EAGAIN:
+			return
+		case unix.EINTR, unix.ECONNABORTED:
+			continue
+		case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
+			// Out of resources: the pending connection keeps the listener
+			// readable, so rest instead of spinning.
+			w.stats.acceptErrors.Add(1)
+			w.log.Warn("accept: out of resources, pausing listener",
+				zap.Stringer("addr", l.addr), zap.Error(err))
+			l.pause()
+			return
+		default:
+			w.stats.acceptErrors.Add(1)
+			w.log.Error("accept failed", zap.Stringer("addr", l.addr), zap.Error(err))
+			return
+		}
+		l.accepted(fd, fromSockaddr(sa))
+	}
+}
+
+func (l *Listener) accepted(fd int, remote netip.AddrPort) {
+	w := l.w
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	c := w.newConn(fd, remote)
+	w.stats.accepted.Add(1)
+	// The ET registration reports data that is already waiting, so
+	// registering before onAccept loses nothing.
+	if err := c.register(); err != nil {
+		w.log.Error("register accepted conn", zap.Uint64("conn_id", c.id), zap.Error(err))
+		c.teardown()
+		return
+	}
+	l.onAccept(c)
+	if c.h == nil && !c.closed {
+		w.log.Error("onAccept set no handler; closing", zap.Uint64("conn_id", c.id))
+		c.teardown()
+	}
+	w.deliverPending()
+}
+
+func (l *Listener) pause() {
+	w := l.w
+	w.modify(l.fd, 0)
+	if l.backoff == nil {
+		l.backoff = w.AfterFunc(acceptBackoffNanos, l.resume)
+		return
+	}
+	l.backoff.Reset(acceptBackoffNanos)
+}
+
+func (l *Listener) resume() {
+	if !l.closed {
+		l.w.modify(l.fd, unix.EPOLLIN)
+	}
+}

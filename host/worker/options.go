@@ -1,0 +1,56 @@
+package worker
+
+import "go.uber.org/zap"
+
+const (
+	defaultReadBufferSize = 16 << 10
+	defaultMaxReadBuffer  = 1 << 20
+	defaultHighWatermark  = 1 << 20
+	defaultLowWatermark   = 512 << 10
+
+	// eventBatch is how many epoll events one epoll_wait returns at most.
+	eventBatch = 256
+	// acceptBatch bounds accepts per listener wake-up so one busy listener
+	// cannot starve the connections already on this worker.
+	acceptBatch = 32
+	// readBudget bounds reads per connection per loop iteration (fairness);
+	// a connection with more to read is revisited next iteration.
+	readBudget = 16
+	// maxIovecs bounds the buffers handed to one sendmsg.
+	maxIovecs = 64
+	// maxPooledBuffers caps the per-worker free list so an idle worker does
+	// not keep a burst's worth of buffers forever.
+	maxPooledBuffers = 512
+	// lingerTimeout bounds CloseAfterFlush: flush + drain give up after it.
+	lingerTimeoutNanos = 5e9
+	// acceptBackoffNanos is how long a listener rests after EMFILE/ENFILE
+	// (level-triggered epoll would otherwise spin on the pending connection).
+	acceptBackoffNanos = 100e6
+)
+
+// Options configures a Worker. The zero value is usable.
+type Options struct {
+	Index  int
+	Logger *zap.Logger // may be nil -> zap.NewNop()
+	// ReadBufferSize is the per-read chunk (and pooled buffer) size; default 16 KiB.
+	ReadBufferSize int
+	// MaxReadBuffer caps a connection's unconsumed input; default 1 MiB. When
+	// full, reading pauses until the handler consumes.
+	MaxReadBuffer int
+}
+
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.ReadBufferSize <= 0 {
+		o.ReadBufferSize = defaultReadBufferSize
+	}
+	if o.MaxReadBuffer <= 0 {
+		o.MaxReadBuffer = defaultMaxReadBuffer
+	}
+	if o.MaxReadBuffer < o.ReadBufferSize {
+		o.MaxReadBuffer = o.ReadBufferSize
+	}
+	return o
+}

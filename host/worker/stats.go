@@ -1,0 +1,50 @@
+package worker
+
+import "sync/atomic"
+
+// Stats is a snapshot of a worker's counters. Safe from any goroutine.
+type Stats struct {
+	Index        int
+	OpenConns    int64  // connections currently open (inbound + outbound)
+	Listeners    int64  // listeners currently open
+	Accepted     uint64 // connections accepted
+	Dialed       uint64 // outbound connections started
+	ConnectFails uint64 // dials that ended in OnConnect with an error
+	Closed       uint64 // connections closed, for any reason
+	AcceptErrors uint64 // accept4 failures other than EAGAIN
+	BytesRead    uint64
+	BytesWritten uint64
+	Iterations   uint64 // loop iterations (epoll_wait returns)
+	PostsRun     uint64
+	TimersFired  uint64
+	BuffersMade  uint64 // pooled buffers ever allocated
+	BuffersFree  int64  // buffers in the free list
+}
+
+type counters struct {
+	openConns, listeners, buffersFree                                   atomic.Int64
+	accepted, dialed, connectFails, closed, acceptErrors                atomic.Uint64
+	bytesRead, bytesWritten, iterations, postsRun, timersFired, buffers atomic.Uint64
+}
+
+// Stats returns the worker's counters.
+func (w *Worker) Stats() Stats {
+	c := &w.stats
+	return Stats{
+		Index:        w.index,
+		OpenConns:    c.openConns.Load(),
+		Listeners:    c.listeners.Load(),
+		Accepted:     c.accepted.Load(),
+		Dialed:       c.dialed.Load(),
+		ConnectFails: c.connectFails.Load(),
+		Closed:       c.closed.Load(),
+		AcceptErrors: c.acceptErrors.Load(),
+		BytesRead:    c.bytesRead.Load(),
+		BytesWritten: c.bytesWritten.Load(),
+		Iterations:   c.iterations.Load(),
+		PostsRun:     c.postsRun.Load(),
+		TimersFired:  c.timersFired.Load(),
+		BuffersMade:  c.buffers.Load(),
+		BuffersFree:  c.buffersFree.Load(),
+	}
+}

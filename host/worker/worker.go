@@ -1,0 +1,226 @@
+package worker
+
+import (
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+)
+
+// Worker is one event loop. Create with New, run with Run (in its own
+// goroutine), end with Stop.
+type Worker struct {
+	index    int
+	log      *zap.Logger
+	readSize int
+	maxRead  int
+
+	epfd   int
+	evfd   int
+	events []unix.EpollEvent
+
+	tid      atomic.Int64
+	started  atomic.Bool
+	stopping atomic.Bool
+	done     chan struct{}
+
+	posts postQueue
+
+	epoch   time.Time
+	now     time.Time
+	nowMono int64 // nanoseconds since epoch at the start of this iteration
+
+	timers   timerHeap
+	timerSeq uint64
+
+	fds        []fdEntry
+	fdGen      uint32
+	closeLater []int
+
+	pending    []connEvent // notifications delivered at the top level
+	readyQ     []*Conn     // conns to read/deliver again next iteration
+	readySpare []*Conn
+	flushQ     []*Conn // conns with output to send at the end of the iteration
+	flushSpare []*Conn
+
+	pool  bufPool
+	iov   [maxIovecs]unix.Iovec
+	msg   unix.Msghdr
+	wake8 [8]byte
+
+	stats counters
+}
+
+// New creates a worker: its epoll set and its wake-up eventfd.
+func New(opts Options) (*Worker, error) {
+	opts = opts.withDefaults()
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("worker %d: epoll_create1: %w", opts.Index, err)
+	}
+	evfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("worker %d: eventfd: %w", opts.Index, err)
+	}
+	// The eventfd is level-triggered: it stays readable until the loop reads
+	// it, so a wake-up can never be lost between epoll_wait calls.
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(evfd)}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, evfd, &ev); err != nil {
+		unix.Close(evfd)
+		unix.Close(epfd)
+		return nil, fmt.Errorf("worker %d: epoll_ctl eventfd: %w", opts.Index, err)
+	}
+	now := time.Now()
+	w := &Worker{
+		index:    opts.Index,
+		log:      opts.Logger.With(zap.Int("worker", opts.Index)),
+		readSize: opts.ReadBufferSize,
+		maxRead:  opts.MaxReadBuffer,
+		epfd:     epfd,
+		evfd:     evfd,
+		events:   make([]unix.EpollEvent, eventBatch),
+		done:     make(chan struct{}),
+		epoch:    now,
+		now:      now,
+		pool:     bufPool{size: opts.ReadBufferSize, max: maxPooledBuffers},
+	}
+	w.pool.stats = &w.stats
+	w.msg.Iov = &w.iov[0]
+	return w, nil
+}
+
+// Index is the worker's number, as given in Options.
+func (w *Worker) Index() int { return w.index }
+
+// TID is the OS thread id of the loop; valid once Run has started (0 before).
+func (w *Worker) TID() int { return int(w.tid.Load()) }
+
+// Done is closed when Run has returned.
+func (w *Worker) Done() <-chan struct{} { return w.done }
+
+// Now is the time cached at the start of the current loop iteration.
+func (w *Worker) Now() time.Time { return w.now }
+
+// Logger is the worker's logger (carries the worker index).
+func (w *Worker) Logger() *zap.Logger { return w.log }
+
+// Stop asks the loop to end. Safe from any goroutine, idempotent. Run closes
+// every listener and connection it owns (OnClose gets ErrWorkerStopped) and
+// then returns. Functions posted but not yet run when the loop ends are
+// dropped: a goroutine waiting for a posted result should also select on Done.
+func (w *Worker) Stop() {
+	w.stopping.Store(true)
+	w.posts.signal(w)
+}
+
+// Run runs the loop on the calling goroutine, locked to its OS thread, until
+// Stop. Call it once, in its own goroutine.
+func (w *Worker) Run() {
+	if !w.started.CompareAndSwap(false, true) {
+		panic("worker: Run called twice")
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	defer close(w.done)
+	w.tid.Store(int64(unix.Gettid()))
+	w.tick()
+	for !w.stopping.Load() {
+		w.iterate()
+	}
+	w.shutdown()
+}
+
+// tick refreshes the cached clock.
+func (w *Worker) tick() {
+	w.now = time.Now()
+	w.nowMono = int64(w.now.Sub(w.epoch))
+}
+
+// monoNow is a fresh (uncached) monotonic reading, used for timer deadlines.
+func (w *Worker) monoNow() int64 { return int64(time.Since(w.epoch)) }
+
+func (w *Worker) iterate() {
+	// Anything queued before Run (or by a previous phase) goes first.
+	w.deliverPending()
+	n, err := unix.EpollWait(w.epfd, w.events, w.pollTimeout())
+	if err != nil {
+		// EINTR is routine: Go's preemption signal (SIGURG) interrupts
+		// epoll_wait, which the kernel never restarts.
+		if err != unix.EINTR {
+			w.log.Error("epoll_wait failed", zap.Error(err))
+		}
+		n = 0
+	}
+	w.tick()
+	w.stats.iterations.Add(1)
+	for i := 0; i < n; i++ {
+		w.dispatch(&w.events[i])
+		w.deliverPending()
+	}
+	w.runTimers()
+	w.runReady()
+	w.flushAll()
+	w.closeDeferred()
+}
+
+// pollTimeout is the epoll_wait timeout in milliseconds: 0 when work is
+// queued, the nearest timer deadline (rounded up) otherwise, -1 for none.
+func (w *Worker) pollTimeout() int {
+	if len(w.pending) > 0 || len(w.readyQ) > 0 || len(w.flushQ) > 0 || w.stopping.Load() {
+		return 0
+	}
+	next, ok := w.timers.next()
+	if !ok {
+		return -1
+	}
+	d := next - w.monoNow()
+	if d <= 0 {
+		return 0
+	}
+	ms := (d + int64(time.Millisecond) - 1) / int64(time.Millisecond)
+	if ms > 1<<30 {
+		ms = 1 << 30
+	}
+	return int(ms)
+}
+
+// closeDeferred closes the fds released during this iteration. Closing only
+// after the event batch is done means a number cannot be reused (by accept
+// or Dial) while events for its previous owner are still being dispatched.
+func (w *Worker) closeDeferred() {
+	for i, fd := range w.closeLater {
+		unix.Close(fd)
+		w.closeLater[i] = -1
+	}
+	w.closeLater = w.closeLater[:0]
+}
+
+// shutdown closes every fd the worker owns, delivers the resulting OnClose
+// (and OnConnect) callbacks, and releases the epoll set and the eventfd.
+func (w *Worker) shutdown() {
+	w.posts.close()
+	w.tick()
+	for fd := range w.fds {
+		e := &w.fds[fd]
+		switch e.kind {
+		case kindListener:
+			e.ln.Close()
+		case kindConn:
+			e.conn.fail(ErrWorkerStopped)
+		case kindRaw:
+			// Raw fds belong to whoever added them; only forget them.
+			*e = fdEntry{}
+		}
+	}
+	w.deliverPending()
+	w.timers.clear()
+	w.readyQ = w.readyQ[:0]
+	w.flushQ = w.flushQ[:0]
+	w.closeDeferred()
+	unix.Close(w.evfd)
+	unix.Close(w.epfd)
+}
