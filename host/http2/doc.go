@@ -1,0 +1,30 @@
+// Package http2 is sluice's own HTTP/2 server codec (cleartext h2c: prior
+// knowledge and the HTTP/1.1 Upgrade). It runs on a worker's event loop: the
+// connection manager hands Dispatch the connection's unconsumed input and the
+// codec reads a frame only once the whole frame is buffered, so nothing ever
+// blocks. Framing and HPACK come from golang.org/x/net/http2; the connection
+// and stream state machines, flow control, SETTINGS/PING/GOAWAY/RST_STREAM
+// handling, header validation (RFC 9113 8.2, 8.3) and the attack limits are
+// sluice's.
+//
+// Decisions worth knowing:
+//
+//   - Request flow control: the connection window is credited as soon as the
+//     codec has taken DATA off the wire (it is then bounded by the stream
+//     windows), the stream window only when the body has been delivered to
+//     the stream's RequestDecoder. ReadDisable(true) on a stream buffers its
+//     already-permitted bytes in the codec and withholds the stream's
+//     WINDOW_UPDATE, so a paused stream can never starve its siblings.
+//   - Response flow control: DATA the peer's windows do not allow is queued
+//     per stream; AboveWriteWatermark turns true past Options.StreamBufferLimit
+//     and the writable callback runs when the queue drains below half of it.
+//     A producer that ignores the watermark is reset at 4x the limit, so a
+//     client that never opens its window cannot grow memory.
+//   - A request whose decoded header list exceeds MaxHeaderListSize is
+//     answered 431 by the codec itself (the HPACK state stays in sync); a
+//     header block that is too large on the wire, or spread over too many
+//     CONTINUATION frames, ends the connection with ENHANCE_YOUR_CALM before
+//     it is decoded.
+//   - Attacks (rapid reset, CONTINUATION flood, HPACK bomb, SETTINGS/PING
+//     floods) are bounded and counted in Stats.
+package http2

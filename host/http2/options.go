@@ -1,0 +1,122 @@
+package http2
+
+import "time"
+
+// Options configures a ServerCodec. Zero fields take the defaults below.
+type Options struct {
+	// MaxConcurrentStreams is advertised in SETTINGS; HEADERS beyond it are
+	// refused with RST_STREAM(REFUSED_STREAM). Default 100.
+	MaxConcurrentStreams uint32
+	// InitialWindowSize is the per-stream receive window advertised in
+	// SETTINGS. Default 256 KiB: large enough for a fast upload at loopback
+	// RTTs, small enough that 100 streams buffered in the proxy stay at 25 MiB.
+	// Values below the protocol default 65535 are raised to it, because a
+	// client may use the default before it sees our SETTINGS.
+	InitialWindowSize uint32
+	// ConnectionWindowSize is the connection receive window. Default 1 MiB.
+	ConnectionWindowSize uint32
+	// MaxFrameSize is the largest frame we accept (SETTINGS_MAX_FRAME_SIZE).
+	// Default and minimum 16384.
+	MaxFrameSize uint32
+	// MaxHeaderListSize caps the decoded request header list (RFC 9113
+	// accounting: name + value + 32 per field). Over it the codec answers
+	// 431. Default 60 KiB.
+	MaxHeaderListSize uint32
+	// MaxHeaderBlockFrames caps HEADERS+CONTINUATION frames in one header
+	// block (CONTINUATION flood). Default 64.
+	MaxHeaderBlockFrames int
+	// MaxResetsPerInterval is the rapid-reset budget: client RST_STREAMs of
+	// open streams allowed per ResetInterval before GOAWAY(ENHANCE_YOUR_CALM).
+	// Default 400 per 10 s.
+	MaxResetsPerInterval int
+	ResetInterval        time.Duration
+	// MaxQueuedControlFrames caps the frames we owe the peer (SETTINGS and
+	// PING acknowledgements, RST_STREAM replies) while our output has not
+	// drained: a peer that floods them without reading gets
+	// GOAWAY(ENHANCE_YOUR_CALM). Default 10000.
+	MaxQueuedControlFrames int
+	// SettingsTimeout bounds the wait for the ACK of our SETTINGS; past it
+	// the connection ends with GOAWAY(SETTINGS_TIMEOUT). Default 10 s.
+	SettingsTimeout time.Duration
+	// StreamBufferLimit is how much response data one stream may queue
+	// because of the peer's flow-control windows before AboveWriteWatermark
+	// reports true. Default 1 MiB.
+	StreamBufferLimit int
+	// OnFatal, when set, is called (on the worker) after the codec ended the
+	// connection outside Dispatch (SETTINGS timeout); the GOAWAY is already
+	// queued. When nil the codec calls CloseAfterFlush on the connection.
+	OnFatal func(err error)
+}
+
+const (
+	defaultMaxConcurrentStreams = 100
+	defaultInitialWindowSize    = 256 << 10
+	defaultConnectionWindowSize = 1 << 20
+	minMaxFrameSize             = 16384
+	maxMaxFrameSize             = 1<<24 - 1
+	defaultMaxHeaderListSize    = 60 << 10
+	defaultMaxHeaderBlockFrames = 64
+	defaultMaxResets            = 400
+	defaultResetInterval        = 10 * time.Second
+	defaultMaxQueuedControl     = 10000
+	defaultSettingsTimeout      = 10 * time.Second
+	defaultStreamBufferLimit    = 1 << 20
+	protocolDefaultWindow       = 65535
+	maxWindow                   = 1<<31 - 1
+)
+
+func (o Options) withDefaults() Options {
+	if o.MaxConcurrentStreams == 0 {
+		o.MaxConcurrentStreams = defaultMaxConcurrentStreams
+	}
+	if o.InitialWindowSize == 0 {
+		o.InitialWindowSize = defaultInitialWindowSize
+	}
+	o.InitialWindowSize = clampU32(o.InitialWindowSize, protocolDefaultWindow, maxWindow)
+	if o.ConnectionWindowSize == 0 {
+		o.ConnectionWindowSize = defaultConnectionWindowSize
+	}
+	o.ConnectionWindowSize = clampU32(o.ConnectionWindowSize, protocolDefaultWindow, maxWindow)
+	if o.MaxFrameSize == 0 {
+		o.MaxFrameSize = minMaxFrameSize
+	}
+	o.MaxFrameSize = clampU32(o.MaxFrameSize, minMaxFrameSize, maxMaxFrameSize)
+	if o.MaxHeaderListSize == 0 {
+		o.MaxHeaderListSize = defaultMaxHeaderListSize
+	}
+	if o.MaxHeaderBlockFrames <= 0 {
+		o.MaxHeaderBlockFrames = defaultMaxHeaderBlockFrames
+	}
+	if o.MaxResetsPerInterval <= 0 {
+		o.MaxResetsPerInterval = defaultMaxResets
+	}
+	if o.ResetInterval <= 0 {
+		o.ResetInterval = defaultResetInterval
+	}
+	if o.MaxQueuedControlFrames <= 0 {
+		o.MaxQueuedControlFrames = defaultMaxQueuedControl
+	}
+	if o.SettingsTimeout <= 0 {
+		o.SettingsTimeout = defaultSettingsTimeout
+	}
+	if o.StreamBufferLimit <= 0 {
+		o.StreamBufferLimit = defaultStreamBufferLimit
+	}
+	return o
+}
+
+func clampU32(v, lo, hi uint32) uint32 {
+	if v < lo {
+		return lo
+	}
+	if v > hi {
+		return hi
+	}
+	return v
+}
+
+// maxHeaderBlockBytes caps the compressed size of one header block: a block
+// larger than the decoded limit plus one frame cannot be a request we accept.
+func (o *Options) maxHeaderBlockBytes() int {
+	return int(o.MaxHeaderListSize) + int(o.MaxFrameSize)
+}

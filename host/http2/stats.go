@@ -1,0 +1,19 @@
+package http2
+
+// Stats counts what one connection's codec saw. Attack counters say which
+// limit fired; each one that ends the connection is counted once.
+type Stats struct {
+	StreamsOpened        uint64 // request streams handed to the connection manager
+	StreamsRefused       uint64 // RST_STREAM(REFUSED_STREAM): over MaxConcurrentStreams or after GOAWAY
+	StreamErrors         uint64 // RST_STREAM we sent for a stream-level protocol error
+	ClientResets         uint64 // RST_STREAM received for an open stream
+	RapidResetGoAways    uint64 // rapid-reset budget exceeded (CVE-2023-44487)
+	HeaderBlockTooLarge  uint64 // header block over the byte or CONTINUATION-frame cap (CVE-2024-27316)
+	HeaderListTooLarge   uint64 // decoded header list over MaxHeaderListSize (HPACK bomb): answered 431
+	ControlFloodGoAways  uint64 // SETTINGS/PING/RST reply flood without reading
+	OutputOverflowResets uint64 // streams reset for queueing 4x StreamBufferLimit
+	SettingsTimeouts     uint64 // our SETTINGS not acknowledged in time
+	ConnectionErrors     uint64 // GOAWAY sent with an error code
+	PingsReceived        uint64
+	SettingsReceived     uint64
+}

@@ -1,0 +1,278 @@
+package http2
+
+import (
+	"golang.org/x/net/http2"
+
+	"github.com/sluiceproxy/sluice/host/codec"
+	"github.com/sluiceproxy/sluice/host/headers"
+)
+
+// stream is one request/response exchange. It is the codec.ResponseEncoder
+// the connection manager answers through. A stream is never reused, so an
+// encoder call on a finished stream finds closed set and does nothing.
+type stream struct {
+	c   *ServerCodec
+	id  uint32
+	dec codec.RequestDecoder
+
+	closed       bool // removed from the codec; no more callbacks either way
+	remoteClosed bool // END_STREAM received
+	localEnded   bool // the encoder ended the response (END_STREAM may wait for window)
+	endWritten   bool // END_STREAM is on the wire
+	headersSent  bool
+
+	contentLength int64 // declared request length, -1 when absent
+	received      int64 // request body bytes seen
+
+	// Request side flow control.
+	recvWindow    int64 // bytes the peer may still send on this stream
+	recvUnacked   int64 // delivered, not yet credited with WINDOW_UPDATE
+	readDisabled  bool
+	inbound       []byte       // body held while read-disabled
+	inboundEnd    bool         // END_STREAM arrived behind inbound
+	inTrailers    *headers.Map // trailers arrived behind inbound
+	deliverQueued bool         // a Post to deliver inbound is pending
+
+	// Response side flow control.
+	sendWindow   int64
+	out          []byte // DATA the peer's windows have not allowed yet: out[outOff:]
+	outOff       int
+	outTrailers  *headers.Map // trailers waiting behind out
+	wantWritable bool         // AboveWriteWatermark said true; call onWritable when it clears
+	onWritable   func()
+}
+
+func (c *ServerCodec) openStream(id uint32, h *headers.Map, contentLength int64, endStream bool) {
+	s := &stream{
+		c:             c,
+		id:            id,
+		contentLength: contentLength,
+		remoteClosed:  endStream,
+		recvWindow:    int64(c.opts.InitialWindowSize),
+		sendWindow:    c.peerInitialWindow,
+	}
+	c.streams = append(c.streams, s)
+	c.stats.StreamsOpened++
+	s.dec = c.cb.NewStream(s)
+	s.dec.DecodeHeaders(h, endStream)
+}
+
+// reset marks the stream gone and tells its decoder, once.
+func (s *stream) reset(reason codec.ResetReason) {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	s.out = nil
+	s.inbound = nil
+	s.dec.OnReset(reason)
+}
+
+// finish ends a stream whose response is completely written. If the request
+// is still arriving, RST_STREAM(NO_ERROR) tells the client to stop sending
+// (RFC 9113 8.1).
+func (s *stream) finish() {
+	c := s.c
+	if s.closed {
+		return
+	}
+	s.closed = true
+	c.removeStream(s)
+	if !s.remoteClosed {
+		c.rememberReset(s.id)
+		_ = c.fr.WriteRSTStream(s.id, http2.ErrCodeNo)
+	}
+}
+
+// ---- request delivery ----
+
+func (s *stream) deliverData(data []byte, end bool) {
+	if s.readDisabled || len(s.inbound) > 0 || s.deliverQueued {
+		s.inbound = append(s.inbound, data...)
+		s.inboundEnd = s.inboundEnd || end
+		return
+	}
+	s.dec.DecodeData(data, end)
+	s.credit(len(data))
+	s.maybeFinish()
+}
+
+func (s *stream) deliverTrailers(t *headers.Map) {
+	if s.readDisabled || len(s.inbound) > 0 || s.deliverQueued {
+		s.inTrailers = t
+		return
+	}
+	s.dec.DecodeTrailers(t)
+	s.maybeFinish()
+}
+
+// credit returns delivered bytes to the stream window, batching
+// WINDOW_UPDATEs until half the window is owed.
+func (s *stream) credit(n int) {
+	if s.closed || s.remoteClosed {
+		return
+	}
+	s.recvUnacked += int64(n)
+	if s.recvUnacked >= int64(s.c.opts.InitialWindowSize)/2 {
+		s.flushCredit()
+	}
+}
+
+func (s *stream) flushCredit() {
+	if s.recvUnacked <= 0 || s.closed || s.remoteClosed || s.c.fatalErr != nil {
+		return
+	}
+	_ = s.c.fr.WriteWindowUpdate(s.id, uint32(s.recvUnacked))
+	s.recvWindow += s.recvUnacked
+	s.recvUnacked = 0
+}
+
+// drainInbound delivers body bytes (and the end or trailers behind them)
+// held while the stream was read-disabled.
+func (s *stream) drainInbound() {
+	s.deliverQueued = false
+	if s.closed || s.readDisabled {
+		return
+	}
+	if len(s.inbound) > 0 || s.inboundEnd {
+		data, end := s.inbound, s.inboundEnd && s.inTrailers == nil
+		s.inbound, s.inboundEnd = nil, false
+		s.dec.DecodeData(data, end)
+		if s.closed {
+			return
+		}
+		s.credit(len(data))
+		s.flushCredit()
+	}
+	if t := s.inTrailers; t != nil && !s.closed {
+		s.inTrailers = nil
+		s.dec.DecodeTrailers(t)
+	}
+	s.maybeFinish()
+}
+
+// maybeFinish closes a stream whose two directions are both done.
+func (s *stream) maybeFinish() {
+	if s.closed || !s.endWritten {
+		return
+	}
+	if !s.remoteClosed || (len(s.inbound) == 0 && !s.inboundEnd && s.inTrailers == nil) {
+		s.finish()
+	}
+}
+
+// ---- codec.ResponseEncoder ----
+
+// Encode100Continue sends an interim 100 response.
+func (s *stream) Encode100Continue() {
+	if s.closed || s.headersSent {
+		return
+	}
+	var h headers.Map
+	h.SetStatus(100)
+	s.c.writeHeaderBlock(s.id, &h, false)
+}
+
+// EncodeHeaders sends the response head.
+func (s *stream) EncodeHeaders(h *headers.Map, endStream bool) {
+	if s.closed || s.headersSent || s.localEnded {
+		return
+	}
+	s.headersSent = true
+	s.c.writeHeaderBlock(s.id, h, endStream)
+	if endStream {
+		s.localEnded, s.endWritten = true, true
+		s.maybeFinish()
+	}
+}
+
+// EncodeData sends body bytes, as far as the windows allow, and queues the
+// rest (copied).
+func (s *stream) EncodeData(p []byte, endStream bool) {
+	if s.closed || s.localEnded {
+		return
+	}
+	if !s.headersSent {
+		// The manager always sends headers first; a body without them would
+		// be a protocol violation on the wire, so synthesise nothing and
+		// abandon the stream instead.
+		s.Reset()
+		return
+	}
+	s.out = append(s.out, p...)
+	s.localEnded = endStream
+	s.c.flushStream(s)
+	if !s.closed && s.queued() > 4*s.c.opts.StreamBufferLimit {
+		// The producer ignored AboveWriteWatermark; do not grow further.
+		s.c.stats.OutputOverflowResets++
+		s.Reset()
+	}
+}
+
+// queued is how many response bytes wait for flow-control window.
+func (s *stream) queued() int { return len(s.out) - s.outOff }
+
+// EncodeTrailers sends trailers (ending the stream) once queued DATA is out.
+func (s *stream) EncodeTrailers(t *headers.Map) {
+	if s.closed || s.localEnded || !s.headersSent {
+		return
+	}
+	s.localEnded = true
+	s.outTrailers = t
+	s.c.flushStream(s)
+}
+
+// Reset abandons the stream with RST_STREAM(INTERNAL_ERROR). The manager
+// initiated it, so OnReset is not called back.
+func (s *stream) Reset() {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	s.out = nil
+	s.inbound = nil
+	c := s.c
+	c.removeStream(s)
+	if c.fatalErr == nil {
+		c.rememberReset(s.id)
+		_ = c.fr.WriteRSTStream(s.id, http2.ErrCodeInternal)
+	}
+}
+
+// AboveWriteWatermark reports backpressure: this stream's queue is past
+// StreamBufferLimit or the connection's output is past its high watermark.
+func (s *stream) AboveWriteWatermark() bool {
+	if s.closed {
+		return false
+	}
+	above := s.queued() >= s.c.opts.StreamBufferLimit || s.c.t.AboveHighWatermark()
+	if above {
+		s.wantWritable = true
+	}
+	return above
+}
+
+// ReadDisable pauses (true) or resumes (false) delivery of the request body;
+// while paused the stream's WINDOW_UPDATEs are withheld.
+func (s *stream) ReadDisable(disable bool) {
+	if s.closed || s.readDisabled == disable {
+		return
+	}
+	s.readDisabled = disable
+	if disable || s.deliverQueued {
+		return
+	}
+	if len(s.inbound) == 0 && !s.inboundEnd && s.inTrailers == nil {
+		s.flushCredit()
+		return
+	}
+	// Deliver on the loop, not inside the caller's stack (which may be one
+	// of this stream's own callbacks).
+	s.deliverQueued = true
+	s.c.t.Post(s.drainInbound)
+}
+
+// SetWritableCallback registers fn for the end of backpressure.
+func (s *stream) SetWritableCallback(fn func()) { s.onWritable = fn }
+
+var _ codec.ResponseEncoder = (*stream)(nil)

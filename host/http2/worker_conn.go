@@ -1,0 +1,44 @@
+package http2
+
+import (
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/sluiceproxy/sluice/host/codec"
+	"github.com/sluiceproxy/sluice/host/headers"
+	"github.com/sluiceproxy/sluice/host/worker"
+)
+
+// workerTransport is the production transport: a worker connection and its
+// loop's clock, timers and post queue.
+type workerTransport struct{ c *worker.Conn }
+
+func (w workerTransport) Write(p []byte)           { w.c.Write(p) }
+func (w workerTransport) Pending() int             { return w.c.Pending() }
+func (w workerTransport) AboveHighWatermark() bool { return w.c.AboveHighWatermark() }
+func (w workerTransport) Now() time.Time           { return w.c.Worker().Now() }
+func (w workerTransport) Post(fn func())           { w.c.Worker().Post(fn) }
+func (w workerTransport) CloseAfterFlush()         { w.c.CloseAfterFlush() }
+func (w workerTransport) AfterFunc(d time.Duration, fn func()) stopper {
+	return w.c.Worker().AfterFunc(d, fn)
+}
+
+// NewServerCodec starts the server side of an HTTP/2 connection whose client
+// preface has not been consumed yet (prior knowledge h2c, or codec_type auto
+// after IsPreface matched). It queues our SETTINGS at once. Call on c's
+// worker.
+func NewServerCodec(c *worker.Conn, cb codec.Callbacks, opts Options, log *zap.Logger) *ServerCodec {
+	return newServerCodec(workerTransport{c}, cb, opts, log)
+}
+
+// NewServerCodecFromUpgrade continues a connection that the HTTP/1.1 side has
+// switched with "101 Switching Protocols" (RFC 7540 3.2): settingsPayload is
+// the decoded HTTP2-Settings value (see DecodeSettingsHeader) and req the
+// upgrading request, bodiless, which becomes stream 1 (delivered from the
+// loop shortly after this returns). The client preface is still expected.
+func NewServerCodecFromUpgrade(c *worker.Conn, cb codec.Callbacks, opts Options, log *zap.Logger, settingsPayload []byte, req *headers.Map) (*ServerCodec, error) {
+	return newServerCodecFromUpgrade(workerTransport{c}, cb, opts, log, settingsPayload, req)
+}
+
+var _ codec.ServerCodec = (*ServerCodec)(nil)
