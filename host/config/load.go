@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 
 	"github.com/spf13/viper"
@@ -39,7 +40,7 @@ func Load(path string) (*Config, error) {
 func Parse(data []byte, source string) (*Config, error) {
 	tree, err := readYAML(data)
 	if err != nil {
-		return nil, &Errors{Source: source, List: []Error{{Msg: err.Error()}}}
+		return nil, &Errors{Source: source, List: yamlErrors(err)}
 	}
 	p := newProblems()
 	cfg := new(Config)
@@ -61,6 +62,27 @@ func Parse(data []byte, source string) (*Config, error) {
 	}
 	return cfg, nil
 }
+
+// yamlErrors turns a YAML error into one Error per line: the YAML library
+// reports several unmarshal errors in one multi-line message.
+func yamlErrors(err error) []Error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n")
+	var out []Error
+	for _, line := range strings.Split(msg, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		if !strings.HasPrefix(line, "yaml: ") {
+			line = "yaml: " + line
+		}
+		line = notAMap.ReplaceAllString(line, "the document must be a map, got !!$1")
+		out = append(out, Error{Msg: line})
+	}
+	return out
+}
+
+var notAMap = regexp.MustCompile(`cannot unmarshal !!(\w+) into map\[string\]interface \{\}`)
 
 // readYAML parses data with viper and returns the tree with map keys in
 // their original case (see caseKeeping).

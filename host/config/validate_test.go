@@ -1,0 +1,270 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// minimalYAML is the smallest valid config; validation cases edit it.
+const minimalYAML = `listeners:
+- name: main
+  address: 127.0.0.1:0
+  filter_chains:
+  - filters:
+    - name: http_connection_manager
+      config:
+        http_filters:
+        - name: router
+        route_config:
+          virtual_hosts:
+          - name: app
+            domains: ["*"]
+            routes:
+            - match: { prefix: / }
+              route: { cluster: backend }
+clusters:
+- name: backend
+  load_assignment:
+    endpoints:
+    - lb_endpoints:
+      - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: 8080 } } }
+`
+
+const (
+	hcmPath   = "listeners[0].filter_chains[0].filters[0].config"
+	vhPath    = hcmPath + ".route_config.virtual_hosts[0]"
+	routePath = vhPath + ".routes[0]"
+	epPath    = "clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address"
+)
+
+// edit applies old→new replacements to minimalYAML; each old must occur.
+func edit(t *testing.T, pairs ...string) string {
+	t.Helper()
+	s := minimalYAML
+	for i := 0; i < len(pairs); i += 2 {
+		if !strings.Contains(s, pairs[i]) {
+			t.Fatalf("edit: %q not in minimalYAML", pairs[i])
+		}
+		s = strings.Replace(s, pairs[i], pairs[i+1], 1)
+	}
+	return s
+}
+
+const (
+	routerLine  = "        - name: router\n"
+	routeLines  = "            - match: { prefix: / }\n              route: { cluster: backend }\n"
+	domainsLine = "            domains: [\"*\"]\n"
+	socketAddr  = "{ address: 127.0.0.1, port_value: 8080 }"
+	clusterName = "- name: backend\n"
+)
+
+func TestValidationErrors(t *testing.T) {
+	cases := []struct {
+		name  string
+		edits []string
+		want  []string
+	}{
+		// top level
+		{"concurrency low", []string{"listeners:", "concurrency: 0\nlisteners:"}, []string{"concurrency: must be between 1 and 256"}},
+		{"concurrency high", []string{"listeners:", "concurrency: 257\nlisteners:"}, []string{"concurrency: must be between 1 and 256"}},
+		{"negative drain", []string{"listeners:", "drain_timeout: -1s\nlisteners:"}, []string{"drain_timeout: must not be negative"}},
+		{"log level", []string{"listeners:", "log: { level: verbose }\nlisteners:"}, []string{`log.level: invalid value "verbose": want debug|info|warn|error`}},
+		{"log format", []string{"listeners:", "log: { format: xml }\nlisteners:"}, []string{`log.format: invalid value "xml": want console|json`}},
+		{"admin no address", []string{"listeners:", "admin: { address: \"\" }\nlisteners:"}, []string{"admin.address: required"}},
+		{"admin dns", []string{"listeners:", "admin: { address: localhost:9901 }\nlisteners:"}, []string{`admin.address: invalid address "localhost:9901": want IP:port (no DNS names)`}},
+		// decoding
+		{"unknown top-level key", []string{"listeners:", "listners: []\nlisteners:"}, []string{"listners: unknown field"}},
+		{"unknown cluster key", []string{clusterName, clusterName + "  conect_timeout: 1s\n"}, []string{"clusters[0].conect_timeout: unknown field"}},
+		{"string for int", []string{"listeners:", "concurrency: two\nlisteners:"}, []string{"concurrency: expected integer, got string"}},
+		{"float for int", []string{"listeners:", "concurrency: 1.5\nlisteners:"}, []string{"concurrency: expected integer, got float"}},
+		{"list for string", []string{"- name: main", "- name: [main]"}, []string{"listeners[0].name: expected string, got list"}},
+		{"map for list", []string{"    endpoints:\n    - lb_endpoints:", "    endpoints: {}\n    x:\n    - lb_endpoints:"},
+			[]string{"clusters[0].load_assignment.endpoints: expected list, got map", "clusters[0].load_assignment.x: unknown field"}},
+		{"string for bool", []string{"- name: backend", "- name: backend\n  max_connections: true"}, []string{"clusters[0].max_connections: expected integer, got bool"}},
+		{"bad duration", []string{clusterName, clusterName + "  connect_timeout: 5x\n"}, []string{`clusters[0].connect_timeout: invalid duration "5x" (want e.g. "5s", "250ms")`}},
+		{"number duration", []string{clusterName, clusterName + "  connect_timeout: 5\n"}, []string{`clusters[0].connect_timeout: expected a duration string like "5s", got integer`}},
+		{"int overflow", []string{"listeners:", "concurrency: 99999999999999999999\nlisteners:"}, []string{"concurrency: expected integer, got float"}},
+		// listeners
+		{"listener dns", []string{"address: 127.0.0.1:0", "address: example.com:80"}, []string{`listeners[0].address: invalid address "example.com:80": want IP:port (no DNS names)`}},
+		{"listener no port", []string{"address: 127.0.0.1:0", "address: 127.0.0.1"}, []string{`listeners[0].address: invalid address "127.0.0.1": want IP:port (no DNS names)`}},
+		{"buffer limit", []string{"  filter_chains:", "  per_connection_buffer_limit_bytes: 0\n  filter_chains:"}, []string{"listeners[0].per_connection_buffer_limit_bytes: must be positive"}},
+		{"unknown network filter", []string{"    - name: http_connection_manager", "    - name: tcp_proxy"}, []string{`listeners[0].filter_chains[0].filters[0].name: unknown network filter "tcp_proxy"`}},
+		// http connection manager
+		{"codec", []string{"        http_filters:", "        codec_type: http3\n        http_filters:"}, []string{hcmPath + `.codec_type: invalid value "http3": want auto|http1|http2`}},
+		{"xff hops", []string{"        http_filters:", "        xff_num_trusted_hops: -1\n        http_filters:"}, []string{hcmPath + ".xff_num_trusted_hops: must not be negative"}},
+		{"headers kb", []string{"        http_filters:", "        max_request_headers_kb: 9000\n        http_filters:"}, []string{hcmPath + ".max_request_headers_kb: must be between 1 and 8192"}},
+		{"headers count", []string{"        http_filters:", "        max_headers_count: 0\n        http_filters:"}, []string{hcmPath + ".max_headers_count: must be between 1 and 10000"}},
+		{"request line", []string{"        http_filters:", "        max_request_line_bytes: 10\n        http_filters:"}, []string{hcmPath + ".max_request_line_bytes: must be between 64 and 1048576"}},
+		{"stream buffer", []string{"        http_filters:", "        stream_buffer_limit_bytes: -1\n        http_filters:"}, []string{hcmPath + ".stream_buffer_limit_bytes: must be positive"}},
+		{"negative idle", []string{"        http_filters:", "        idle_timeout: -5s\n        http_filters:"}, []string{hcmPath + ".idle_timeout: must not be negative"}},
+		{"access log", []string{"        http_filters:", "        access_log: [{ format: csv }]\n        http_filters:"},
+			[]string{hcmPath + ".access_log[0].path: required", hcmPath + `.access_log[0].format: invalid value "csv": want json|text`}},
+		// http filters
+		{"last not router", []string{routerLine, routerLine + "        - name: m\n          module: m.so\n          filter_name: m\n"},
+			// A problem with a whole list sorts before problems with its items.
+			[]string{hcmPath + `.http_filters: the last filter must be "router"`, hcmPath + ".http_filters[0].name: the router must be the last filter"}},
+		{"no filters", []string{"        http_filters:\n" + routerLine, "        http_filters: []\n"}, []string{hcmPath + `.http_filters: the last filter must be "router"`}},
+		{"router twice", []string{routerLine, routerLine + routerLine},
+			[]string{hcmPath + ".http_filters[0].name: the router must be the last filter", hcmPath + `.http_filters[1].name: duplicate name "router" (first at ` + hcmPath + ".http_filters[0].name)"}},
+		{"unknown builtin", []string{routerLine, "        - name: gzip\n" + routerLine}, []string{hcmPath + `.http_filters[0].name: unknown built-in filter "gzip"`}},
+		{"module needs filter_name", []string{routerLine, "        - name: c\n          module: c.so\n" + routerLine}, []string{hcmPath + ".http_filters[0].filter_name: required"}},
+		{"filter_name needs module", []string{routerLine, "        - name: c\n          filter_name: c\n" + routerLine}, []string{hcmPath + ".http_filters[0].module: required"}},
+		{"filter name required", []string{routerLine, "        - module: c.so\n          filter_name: c\n" + routerLine}, []string{hcmPath + ".http_filters[0].name: required"}},
+		{"module named router", []string{routerLine, "        - name: router\n          module: c.so\n          filter_name: c\n" + routerLine},
+			[]string{hcmPath + `.http_filters[0].name: "router" is the built-in router; give the module filter another name`,
+				hcmPath + `.http_filters[1].name: duplicate name "router" (first at ` + hcmPath + ".http_filters[0].name)"}},
+		{"router with config", []string{routerLine, "        - name: router\n          config: {a: 1}\n"}, []string{hcmPath + ".http_filters[0].config: the router filter takes no config"}},
+		{"router insecure", []string{routerLine, "        - name: router\n          allow_insecure_permissions: true\n"}, []string{hcmPath + ".http_filters[0].allow_insecure_permissions: only for module filters"}},
+		{"unencodable module config", []string{routerLine, "        - name: c\n          module: c.so\n          filter_name: c\n          config: {x: .inf}\n" + routerLine},
+			[]string{hcmPath + ".http_filters[0].config: cannot encode as JSON: json: unsupported value: +Inf"}},
+		// route config
+		{"domains required", []string{domainsLine, ""}, []string{vhPath + ".domains: required"}},
+		{"bad wildcard", []string{domainsLine, "            domains: [\"a.*.com\", \"**\", \"\"]\n"},
+			[]string{vhPath + `.domains[0]: invalid domain "a.*.com": one wildcard, first or last`, vhPath + `.domains[1]: invalid domain "**": one wildcard, first or last`, vhPath + ".domains[2]: must not be empty"}},
+		{"duplicate domain", []string{domainsLine, "            domains: [\"A.com\", \"a.COM\"]\n"}, []string{vhPath + `.domains[1]: duplicate domain "a.COM" (first at ` + vhPath + ".domains[0])"}},
+		{"duplicate domain across vhosts", []string{routeLines, routeLines + "          - name: two\n            domains: [\"*\"]\n            routes:\n" + routeLines},
+			[]string{hcmPath + `.route_config.virtual_hosts[1].domains[0]: duplicate domain "*" (first at ` + vhPath + ".domains[0])"}},
+		{"duplicate vhost name", []string{routeLines, routeLines + "          - name: app\n            domains: [b]\n            routes:\n" + routeLines},
+			[]string{hcmPath + `.route_config.virtual_hosts[1].name: duplicate name "app" (first at ` + vhPath + ".name)"}},
+		{"routes required", []string{"            routes:\n" + routeLines, ""}, []string{vhPath + ".routes: required"}},
+		{"per filter unknown", []string{domainsLine, domainsLine + "            typed_per_filter_config: { cache: {} }\n"}, []string{vhPath + `.typed_per_filter_config.cache: no http filter named "cache"`}},
+		// routes
+		{"no match kind", []string{"match: { prefix: / }", "match: {}"}, []string{routePath + ".match: exactly one of prefix, path, safe_regex is required"}},
+		{"two match kinds", []string{"match: { prefix: / }", "match: { prefix: /, path: /a }"}, []string{routePath + ".match: exactly one of prefix, path, safe_regex is required"}},
+		{"path slash", []string{"match: { prefix: / }", "match: { path: a }"}, []string{routePath + `.match.path: must start with "/"`}},
+		{"bad regex", []string{"match: { prefix: / }", "match: { safe_regex: \"/(a\" }"}, []string{routePath + ".match.safe_regex: error parsing regexp: missing closing ): `/(a`"}},
+		{"header matcher none", []string{"match: { prefix: / }", "match: { prefix: /, headers: [{ name: x }] }"},
+			[]string{routePath + ".match.headers[0]: exactly one of exact_match, present_match, safe_regex_match, prefix_match is required"}},
+		{"header matcher two", []string{"match: { prefix: / }", "match: { prefix: /, headers: [{ name: x, exact_match: a, prefix_match: b }] }"},
+			[]string{routePath + ".match.headers[0]: exactly one of exact_match, present_match, safe_regex_match, prefix_match is required"}},
+		{"header matcher name", []string{"match: { prefix: / }", "match: { prefix: /, headers: [{ exact_match: a }, { name: \"a b\", present_match: true }] }"},
+			[]string{routePath + ".match.headers[0].name: required", routePath + `.match.headers[1].name: invalid header name "a b"`}},
+		{"header matcher regex", []string{"match: { prefix: / }", "match: { prefix: /, headers: [{ name: x, safe_regex_match: \"[\" }] }"},
+			[]string{routePath + ".match.headers[0].safe_regex_match: error parsing regexp: missing closing ]: `[`"}},
+		{"no action", []string{"              route: { cluster: backend }\n", ""}, []string{routePath + ": exactly one of route, direct_response is required"}},
+		{"two actions", []string{"route: { cluster: backend }", "route: { cluster: backend }\n              direct_response: { status: 200 }"},
+			[]string{routePath + ": exactly one of route, direct_response is required"}},
+		{"cluster required", []string{"route: { cluster: backend }", "route: { timeout: 1s }"}, []string{routePath + ".route.cluster: required"}},
+		{"unknown cluster", []string{"route: { cluster: backend }", "route: { cluster: foo }"}, []string{routePath + `.route.cluster: unknown cluster "foo"`}},
+		{"negative timeout", []string{"route: { cluster: backend }", "route: { cluster: backend, timeout: -1s }"}, []string{routePath + ".route.timeout: must not be negative"}},
+		{"prefix rewrite needs prefix", []string{"match: { prefix: / }", "match: { path: /a }", "cluster: backend }", "cluster: backend, prefix_rewrite: /b }"},
+			[]string{routePath + ".route.prefix_rewrite: needs a prefix match"}},
+		{"host rewrite conflict", []string{"cluster: backend }", "cluster: backend, host_rewrite_literal: a, auto_host_rewrite: true }"},
+			[]string{routePath + ".route.auto_host_rewrite: conflicts with host_rewrite_literal"}},
+		{"host rewrite value", []string{"cluster: backend }", "cluster: backend, host_rewrite_literal: \"a\\nb\" }"}, []string{routePath + ".route.host_rewrite_literal: invalid host"}},
+		{"status low", []string{"route: { cluster: backend }", "direct_response: { status: 199 }"}, []string{routePath + ".direct_response.status: must be between 200 and 599"}},
+		{"status high", []string{"route: { cluster: backend }", "direct_response: { status: 600 }"}, []string{routePath + ".direct_response.status: must be between 200 and 599"}},
+		{"route per filter unknown", []string{"route: { cluster: backend }", "route: { cluster: backend }\n              typed_per_filter_config: { x: 1 }"},
+			[]string{routePath + `.typed_per_filter_config.x: no http filter named "x"`}},
+		// header mutations
+		{"add key required", []string{"route: { cluster: backend }", "route: { cluster: backend }\n              request_headers_to_add: [{ header: { value: v } }]"},
+			[]string{routePath + ".request_headers_to_add[0].header.key: required"}},
+		{"add pseudo", []string{"route: { cluster: backend }", "route: { cluster: backend }\n              request_headers_to_add: [{ header: { key: \":path\", value: v } }]"},
+			[]string{routePath + `.request_headers_to_add[0].header.key: cannot modify ":path"`}},
+		{"add host", []string{domainsLine, domainsLine + "            request_headers_to_add: [{ header: { key: Host, value: v } }]\n"},
+			[]string{vhPath + `.request_headers_to_add[0].header.key: cannot modify "Host"`}},
+		{"add bad name", []string{"route: { cluster: backend }", "route: { cluster: backend }\n              response_headers_to_add: [{ header: { key: \"a:b\", value: v } }]"},
+			[]string{routePath + `.response_headers_to_add[0].header.key: invalid header name "a:b"`}},
+		{"add bad value", []string{"route: { cluster: backend }", "route: { cluster: backend }\n              response_headers_to_add: [{ header: { key: a, value: \"x\\ry\" } }]"},
+			[]string{routePath + ".response_headers_to_add[0].header.value: invalid header value (CR, LF or NUL)"}},
+		{"add action", []string{"route: { cluster: backend }", "route: { cluster: backend }\n              request_headers_to_add: [{ header: { key: a, value: b }, append_action: APPEND }]"},
+			[]string{routePath + `.request_headers_to_add[0].append_action: invalid value "APPEND": want APPEND_IF_EXISTS_OR_ADD|ADD_IF_ABSENT|OVERWRITE_IF_EXISTS_OR_ADD|OVERWRITE_IF_EXISTS`}},
+		{"remove pseudo", []string{"route: { cluster: backend }", "route: { cluster: backend }\n              response_headers_to_remove: [\":status\", \"\"]"},
+			[]string{routePath + `.response_headers_to_remove[0]: cannot modify ":status"`, routePath + ".response_headers_to_remove[1]: required"}},
+		// clusters
+		{"cluster name required", []string{"- name: backend\n  load", "- load"},
+			[]string{routePath + `.route.cluster: unknown cluster "backend"`, "clusters[0].name: required"}},
+		{"duplicate cluster", []string{"clusters:\n", "clusters:\n- name: backend\n  load_assignment: { endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: " + socketAddr + " } } }] }] }\n"},
+			[]string{`clusters[1].name: duplicate name "backend" (first at clusters[0].name)`}},
+		{"connect timeout zero", []string{clusterName, clusterName + "  connect_timeout: 0s\n"}, []string{"clusters[0].connect_timeout: must be positive"}},
+		{"lb policy", []string{clusterName, clusterName + "  lb_policy: maglev\n"}, []string{`clusters[0].lb_policy: invalid value "maglev": want round_robin|random|least_request`}},
+		{"max connections", []string{clusterName, clusterName + "  max_connections: 0\n  max_pending_requests: 0\n  max_requests_per_connection: -1\n  idle_timeout: -1s\n"},
+			[]string{"clusters[0].max_connections: must be positive", "clusters[0].max_pending_requests: must be positive",
+				"clusters[0].max_requests_per_connection: must not be negative", "clusters[0].idle_timeout: must not be negative"}},
+		{"no endpoints", []string{"  load_assignment:\n    endpoints:\n    - lb_endpoints:\n      - endpoint: { address: { socket_address: " + socketAddr + " } }\n", ""},
+			[]string{"clusters[0].load_assignment.endpoints: required"}},
+		{"no lb endpoints", []string{"    - lb_endpoints:\n      - endpoint: { address: { socket_address: " + socketAddr + " } }\n", "    - lb_endpoints: []\n"},
+			[]string{"clusters[0].load_assignment.endpoints[0].lb_endpoints: required"}},
+		{"endpoint dns", []string{socketAddr, "{ address: backend.local, port_value: 8080 }"}, []string{epPath + `.address: invalid IP address "backend.local" (no DNS names)`}},
+		{"endpoint port", []string{socketAddr, "{ address: 127.0.0.1, port_value: 0 }"}, []string{epPath + ".port_value: must be between 1 and 65535"}},
+		{"endpoint empty", []string{socketAddr, "{}"}, []string{epPath + ".address: required", epPath + ".port_value: must be between 1 and 65535"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			checkErrors(t, edit(t, tc.edits...), tc.want)
+		})
+	}
+}
+
+func checkErrors(t *testing.T, yaml string, want []string) {
+	t.Helper()
+	_, err := Parse([]byte(yaml), "")
+	var errs *Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("Parse error = %v (%T), want *Errors\n%s", err, err, yaml)
+	}
+	var got []string
+	for _, e := range errs.List {
+		got = append(got, e.String())
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("errors:\n%s\nwant:\n%s\nyaml:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"), yaml)
+	}
+}
+
+func TestValidationErrorsWholeDocuments(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"empty document", "", []string{"listeners: required"}},
+		{"null sections", "log:\nadmin:\nclusters:\nlisteners:\n", []string{"listeners: required"}},
+		{"listener name required", strings.Replace(minimalYAML, "- name: main\n  address", "- address", 1),
+			[]string{"listeners[0].name: required"}},
+		{"duplicate listener", strings.Replace(minimalYAML, "clusters:", `- name: main
+  address: 127.0.0.1:0
+  filter_chains: [{ filters: [{ name: http_connection_manager, config: { http_filters: [{ name: router }], route_config: { virtual_hosts: [{ name: a, domains: [a], routes: [{ match: { path: /x }, direct_response: { status: 204 } }] }] } } }] }]
+clusters:`, 1),
+			[]string{`listeners[1].name: duplicate name "main" (first at listeners[0].name)`}},
+		{"duplicate listener address", "listeners:\n" +
+			"- { name: a, address: 127.0.0.1:80, filter_chains: [{ filters: [{ name: http_connection_manager, config: { http_filters: [{ name: router }], route_config: { virtual_hosts: [{ name: a, domains: [a], routes: [{ match: { path: /x }, direct_response: { status: 204 } }] }] } } }] }] }\n" +
+			"- { name: b, address: 127.0.0.1:80, filter_chains: [{ filters: [{ name: http_connection_manager, config: { http_filters: [{ name: router }], route_config: { virtual_hosts: [{ name: a, domains: [a], routes: [{ match: { path: /x }, direct_response: { status: 204 } }] }] } } }] }] }\n",
+			[]string{"listeners[1].address: address 127.0.0.1:80 already used by listeners[0]"}},
+		{"no filter chain", strings.Replace(minimalYAML, "  filter_chains:\n", "  filter_chains: []\n  x:\n", 1),
+			[]string{"listeners[0].filter_chains: exactly one filter chain is supported", "listeners[0].x: unknown field"}},
+		{"two filter chains", strings.Replace(minimalYAML, "  filter_chains:\n", "  filter_chains:\n  - filters: [{ name: http_connection_manager }]\n", 1),
+			[]string{"listeners[0].filter_chains: exactly one filter chain is supported", "listeners[0].filter_chains[0].filters[0].config: required"}},
+		{"hcm not last", strings.Replace(minimalYAML, "    - name: http_connection_manager\n", "    - name: tcp_proxy\n    - name: http_connection_manager\n", 1),
+			[]string{`listeners[0].filter_chains[0].filters[0].name: unknown network filter "tcp_proxy"`}},
+		{"no virtual hosts", strings.Replace(minimalYAML, "          virtual_hosts:\n", "          virtual_hosts: []\n          unused:\n", 1),
+			[]string{hcmPath + ".route_config.virtual_hosts: required", hcmPath + ".route_config.unused: unknown field"}},
+		{"vhost name required", strings.Replace(minimalYAML, "          - name: app\n            domains", "          - domains", 1),
+			[]string{vhPath + ".name: required"}},
+		{"top level is a list", "- a\n- b\n", []string{"yaml: line 1: the document must be a map, got !!seq"}},
+		{"yaml syntax", "listeners: [\n", []string{"yaml: line 1: did not find expected node content"}},
+		{"duplicate key", "concurrency: 1\nconcurrency: 2\n", []string{`yaml: line 2: mapping key "concurrency" already defined at line 1`}},
+		{"two duplicate keys", "a: 1\na: 2\nb: 1\nb: 2\n", []string{
+			`yaml: line 2: mapping key "a" already defined at line 1`,
+			`yaml: line 4: mapping key "b" already defined at line 3`,
+		}},
+		// Everything at once, in file order: top level, listeners, clusters.
+		{"many errors in file order", strings.NewReplacer(
+			"listeners:", "concurrency: 0\nlisteners:",
+			"address: 127.0.0.1:0", "address: nowhere",
+			"route: { cluster: backend }", "route: { cluster: nope }",
+			"port_value: 8080", "port_value: 70000",
+		).Replace(minimalYAML), []string{
+			"concurrency: must be between 1 and 256",
+			`listeners[0].address: invalid address "nowhere": want IP:port (no DNS names)`,
+			routePath + `.route.cluster: unknown cluster "nope"`,
+			epPath + ".port_value: must be between 1 and 65535",
+		}},
+		// A field the decoder rejected is not reported again by validation.
+		{"no duplicate report", strings.Replace(minimalYAML, "- name: backend", "- name: [backend]", 1),
+			[]string{routePath + `.route.cluster: unknown cluster "backend"`, "clusters[0].name: expected string, got list"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { checkErrors(t, tc.yaml, tc.want) })
+	}
+}
