@@ -4,10 +4,10 @@ package worker
 // (loop thread only) and, unlike sync.Pool, is not emptied by GC cycles, so
 // steady-state reads and writes do not allocate.
 type bufPool struct {
-	size      int
-	max       int
-	free      [][]byte
-	stats     *counters
+	size  int
+	max   int
+	free  [][]byte
+	stats *counters
 }
 
 // get returns a buffer of len == cap == size.

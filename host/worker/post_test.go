@@ -1,0 +1,79 @@
+package worker
+
+import (
+	"sync"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestPostOrderAndWakeFromManyGoroutines(t *testing.T) {
+	w := startWorker(t, Options{})
+	const producers, each = 8, 2000
+	seen := make([]int, producers) // loop-only: next expected sequence per producer
+	var badOrder, offThread int
+	var wg sync.WaitGroup
+	for p := 0; p < producers; p++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				w.Post(func() {
+					if unix.Gettid() != w.TID() {
+						offThread++
+					}
+					if seen[p] != i {
+						badOrder++
+					}
+					seen[p] = i + 1
+				})
+			}
+		}()
+	}
+	wg.Wait()
+	// A post made after all others runs after them (FIFO), so this sees
+	// every producer finished.
+	var got []int
+	onLoop(t, w, func() { got = append(got, seen...) })
+	for p, n := range got {
+		if n != each {
+			t.Errorf("producer %d: %d posts ran, want %d", p, n, each)
+		}
+	}
+	if badOrder != 0 || offThread != 0 {
+		t.Fatalf("badOrder=%d offThread=%d", badOrder, offThread)
+	}
+	if s := w.Stats(); s.PostsRun < producers*each {
+		t.Fatalf("PostsRun=%d", s.PostsRun)
+	}
+}
+
+func TestPostFromLoopRunsLater(t *testing.T) {
+	w := startWorker(t, Options{})
+	var order []string
+	done := make(chan struct{})
+	w.Post(func() {
+		w.Post(func() { order = append(order, "inner"); close(done) })
+		order = append(order, "outer")
+	})
+	recv(t, done, "inner post")
+	var got []string
+	onLoop(t, w, func() { got = append(got, order...) })
+	if len(got) != 2 || got[0] != "outer" || got[1] != "inner" {
+		t.Fatalf("order = %v", got)
+	}
+}
+
+func TestPostAfterStopIsDropped(t *testing.T) {
+	w, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go w.Run()
+	stopWorker(t, w)
+	ran := false
+	w.Post(func() { ran = true }) // must neither run nor write a closed eventfd
+	if ran {
+		t.Fatal("post ran after stop")
+	}
+}
