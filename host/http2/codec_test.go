@@ -1,0 +1,592 @@
+package http2
+
+import (
+	"bytes"
+	"testing"
+
+	"golang.org/x/net/http2"
+
+	"github.com/sluiceproxy/sluice/host/codec"
+)
+
+func TestIsPreface(t *testing.T) {
+	cases := []struct {
+		in              string
+		match, needMore bool
+	}{
+		{"", false, true},
+		{"PRI * HTTP/2", false, true},
+		{ClientPreface, true, false},
+		{ClientPreface + "\x00\x00", true, false},
+		{"GET / HTTP/1.1\r\n", false, false},
+		{"PRI * HTTP/1.1\r\n", false, false},
+	}
+	for _, c := range cases {
+		m, n := IsPreface([]byte(c.in))
+		if m != c.match || n != c.needMore {
+			t.Errorf("IsPreface(%q) = %v,%v want %v,%v", c.in, m, n, c.match, c.needMore)
+		}
+	}
+}
+
+func TestSimpleGET(t *testing.T) {
+	app := echoApp(t)
+	app.onEnd = func(s *fakeStream) { respond(s, 200, []byte("hello")) }
+	h := newHarness(t, Options{}, app)
+	h.get(1, "/a?b")
+	h.mustFlush()
+	if len(app.streams) != 1 {
+		t.Fatalf("streams = %d", len(app.streams))
+	}
+	req := app.streams[0].h
+	if string(req.Method()) != "GET" || string(req.Path()) != "/a?b" || string(req.Authority()) != "example.com" || string(req.Scheme()) != "http" {
+		t.Fatalf("pseudo-headers: %q %q %q %q", req.Method(), req.Path(), req.Authority(), req.Scheme())
+	}
+	fs := h.frames()
+	hs := responseHeaders(fs, 1)
+	if len(hs) != 1 || hs[0].PseudoValue("status") != "200" || hs[0].StreamEnded() {
+		t.Fatalf("response headers %v", hs)
+	}
+	if body, end := responseBody(fs, 1); string(body) != "hello" || !end {
+		t.Fatalf("body %q end %v", body, end)
+	}
+	if h.c.ActiveStreams() != 0 {
+		t.Fatalf("ActiveStreams = %d after the exchange", h.c.ActiveStreams())
+	}
+	if _, ok := findRST(fs, 1); ok {
+		t.Fatalf("unexpected RST_STREAM")
+	}
+}
+
+// Frames arriving one byte at a time must give the same result: Dispatch
+// consumes only whole frames.
+func TestDispatchByteByByte(t *testing.T) {
+	app := echoApp(t)
+	h := newHarness(t, Options{}, app)
+	h.post(1, "content-length", "3")
+	_ = h.cfr.WriteData(1, true, []byte("abc"))
+	all := append([]byte(nil), h.wbuf.Bytes()...)
+	h.wbuf.Reset()
+	for _, b := range all {
+		h.wbuf.WriteByte(b)
+		h.mustFlush()
+	}
+	if len(app.streams) != 1 || string(app.streams[0].body) != "abc" {
+		t.Fatalf("streams %d", len(app.streams))
+	}
+	if body, _ := responseBody(h.frames(), 1); string(body) != "abc" {
+		t.Fatalf("echo %q", body)
+	}
+}
+
+func TestPostEchoMultipleData(t *testing.T) {
+	app := echoApp(t)
+	h := newHarness(t, Options{}, app)
+	h.post(1, "content-length", "10")
+	_ = h.cfr.WriteData(1, false, []byte("01234"))
+	_ = h.cfr.WriteDataPadded(1, true, []byte("56789"), make([]byte, 7))
+	h.mustFlush()
+	body, end := responseBody(h.frames(), 1)
+	if string(body) != "0123456789" || !end {
+		t.Fatalf("echo %q %v", body, end)
+	}
+}
+
+func TestContentLengthMismatch(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cl   string
+		data []string
+	}{
+		{"short", "10", []string{"abc"}},
+		{"long", "2", []string{"ab", "c"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			app := echoApp(t)
+			h := newHarness(t, Options{}, app)
+			h.post(1, "content-length", tc.cl)
+			for i, d := range tc.data {
+				_ = h.cfr.WriteData(1, i == len(tc.data)-1, []byte(d))
+			}
+			h.mustFlush()
+			wantRST(t, h.frames(), 1, http2.ErrCodeProtocol)
+			if app.streams[0].resetBy != codec.ResetProtocolError {
+				t.Fatalf("OnReset = %v", app.streams[0].resetBy)
+			}
+		})
+	}
+	// END_STREAM on HEADERS with a positive content-length.
+	app := echoApp(t)
+	h := newHarness(t, Options{}, app)
+	h.headers(1, true, ":method", "POST", ":scheme", "http", ":path", "/", "content-length", "5")
+	h.mustFlush()
+	wantRST(t, h.frames(), 1, http2.ErrCodeProtocol)
+	if len(app.streams) != 0 {
+		t.Fatalf("malformed request reached the manager")
+	}
+}
+
+func TestMalformedRequests(t *testing.T) {
+	base := []string{":method", "GET", ":scheme", "http", ":path", "/"}
+	cases := map[string][]string{
+		"uppercase name":       append(base, "X-Foo", "1"),
+		"connection header":    append(base, "connection", "keep-alive"),
+		"keep-alive":           append(base, "keep-alive", "5"),
+		"transfer-encoding":    append(base, "transfer-encoding", "chunked"),
+		"upgrade":              append(base, "upgrade", "h2c"),
+		"te gzip":              append(base, "te", "gzip"),
+		"pseudo after regular": {":method", "GET", ":scheme", "http", "x", "1", ":path", "/"},
+		"missing path":         {":method", "GET", ":scheme", "http"},
+		"missing method":       {":scheme", "http", ":path", "/"},
+		"missing scheme":       {":method", "GET", ":path", "/"},
+		"duplicate method":     {":method", "GET", ":method", "GET", ":scheme", "http", ":path", "/"},
+		"unknown pseudo":       append(base, ":foo", "x"),
+		"response pseudo":      append(base, ":status", "200"),
+		"empty path":           {":method", "GET", ":scheme", "http", ":path", ""},
+		"CONNECT with path":    {":method", "CONNECT", ":authority", "a:443", ":path", "/"},
+		"CONNECT no authority": {":method", "CONNECT"},
+		"bad value char":       append(base, "x", "a\x00b"),
+		"bad name char":        append(base, "x y", "1"),
+		"bad content-length":   append(base, "content-length", "1x"),
+		"two content-lengths":  append(base, "content-length", "1", "content-length", "2"),
+	}
+	for name, kv := range cases {
+		t.Run(name, func(t *testing.T) {
+			app := echoApp(t)
+			h := newHarness(t, Options{}, app)
+			h.headers(1, true, kv...)
+			h.mustFlush()
+			wantRST(t, h.frames(), 1, http2.ErrCodeProtocol)
+			if len(app.streams) != 0 {
+				t.Fatalf("malformed request reached the manager")
+			}
+			// The connection survives: the next request works.
+			h.get(3, "/ok")
+			h.mustFlush()
+			if hs := responseHeaders(h.frames(), 3); len(hs) != 1 {
+				t.Fatalf("no response on the next stream")
+			}
+		})
+	}
+}
+
+func TestValidEdgeRequests(t *testing.T) {
+	app := echoApp(t)
+	h := newHarness(t, Options{}, app)
+	h.headers(1, true, ":method", "GET", ":scheme", "http", ":path", "/", "te", "trailers",
+		"cookie", "a=1", "x", "y", "cookie", "b=2", "cookie", "c=3")
+	h.headers(3, true, ":method", "CONNECT", ":authority", "example.com:443")
+	h.mustFlush()
+	if len(app.streams) != 2 {
+		t.Fatalf("streams %d", len(app.streams))
+	}
+	req := app.streams[0].h
+	if n := req.Count("cookie"); n != 1 {
+		t.Fatalf("cookie fields = %d, want joined into 1", n)
+	}
+	if v, _ := req.Get("cookie"); string(v) != "a=1; b=2; c=3" {
+		t.Fatalf("cookie = %q", v)
+	}
+	if v, _ := req.Get("te"); string(v) != "trailers" {
+		t.Fatalf("te = %q", v)
+	}
+}
+
+func TestRequestAndResponseTrailers(t *testing.T) {
+	app := &fakeApp{t: t}
+	app.onEnd = func(s *fakeStream) {
+		var rh, tr = newMap(":status", "200"), newMap("grpc-status", "0")
+		s.enc.EncodeHeaders(rh, false)
+		s.enc.EncodeData([]byte("body"), false)
+		s.enc.EncodeTrailers(tr)
+	}
+	h := newHarness(t, Options{}, app)
+	h.post(1)
+	_ = h.cfr.WriteData(1, false, []byte("xy"))
+	h.headers(1, true, "checksum", "abc")
+	h.mustFlush()
+	s := app.streams[0]
+	if s.trailers == nil || string(mustGet(s.trailers, "checksum")) != "abc" || string(s.body) != "xy" {
+		t.Fatalf("request trailers %v body %q", s.trailers, s.body)
+	}
+	fs := h.frames()
+	hs := responseHeaders(fs, 1)
+	if len(hs) != 2 || !hs[1].StreamEnded() || hs[1].Fields[0].Name != "grpc-status" {
+		t.Fatalf("response headers/trailers: %v", hs)
+	}
+	if body, end := responseBody(fs, 1); string(body) != "body" || end {
+		t.Fatalf("body %q, DATA end %v (END_STREAM belongs on the trailers)", body, end)
+	}
+}
+
+func TestTrailersWithoutEndStream(t *testing.T) {
+	app := echoApp(t)
+	h := newHarness(t, Options{}, app)
+	h.post(1)
+	h.headers(1, false, "x", "1")
+	h.mustFlush()
+	wantRST(t, h.frames(), 1, http2.ErrCodeProtocol)
+	if app.streams[0].resetBy != codec.ResetProtocolError {
+		t.Fatalf("OnReset = %v", app.streams[0].resetBy)
+	}
+}
+
+func TestPseudoHeaderInTrailers(t *testing.T) {
+	app := echoApp(t)
+	h := newHarness(t, Options{}, app)
+	h.post(1)
+	h.headers(1, true, ":path", "/x")
+	h.mustFlush()
+	wantRST(t, h.frames(), 1, http2.ErrCodeProtocol)
+}
+
+func TestConcurrentStreamLimit(t *testing.T) {
+	app := &fakeApp{t: t}
+	h := newHarness(t, Options{MaxConcurrentStreams: 2}, app)
+	h.post(1)
+	h.post(3)
+	h.post(5)
+	h.mustFlush()
+	fs := h.frames()
+	wantRST(t, fs, 5, http2.ErrCodeRefusedStream)
+	if len(app.streams) != 2 || h.c.Stats().StreamsRefused != 1 {
+		t.Fatalf("streams %d refused %d", len(app.streams), h.c.Stats().StreamsRefused)
+	}
+	// Finishing one frees a slot.
+	app.streams[0].enc.EncodeHeaders(newMap(":status", "204"), true)
+	h.post(7)
+	h.mustFlush()
+	if len(app.streams) != 3 {
+		t.Fatalf("stream 7 not opened after a slot freed")
+	}
+}
+
+func TestPing(t *testing.T) {
+	h := newHarness(t, Options{}, echoApp(t))
+	data := [8]byte{1, 2, 3, 4, 5, 6, 7, 8}
+	_ = h.cfr.WritePing(false, data)
+	_ = h.cfr.WritePing(true, data) // an ACK is not answered
+	h.mustFlush()
+	fs := h.frames()
+	if len(fs) != 1 {
+		t.Fatalf("frames %v", fs)
+	}
+	p, ok := fs[0].(*http2.PingFrame)
+	if !ok || !p.IsAck() || p.Data != data {
+		t.Fatalf("got %v", fs[0])
+	}
+}
+
+func TestClientReset(t *testing.T) {
+	app := &fakeApp{t: t}
+	h := newHarness(t, Options{}, app)
+	h.post(1)
+	h.mustFlush()
+	_ = h.cfr.WriteRSTStream(1, http2.ErrCodeCancel)
+	_ = h.cfr.WriteData(1, false, []byte("late")) // in flight: ignored quietly? no, stream is closed
+	h.mustFlush()
+	s := app.streams[0]
+	if s.resetBy != codec.ResetRemote || h.c.ActiveStreams() != 0 || h.c.Stats().ClientResets != 1 {
+		t.Fatalf("reset %v active %d", s.resetBy, h.c.ActiveStreams())
+	}
+	wantRST(t, h.frames(), 1, http2.ErrCodeStreamClosed)
+	// An encoder call after the reset is ignored.
+	s.enc.EncodeHeaders(newMap(":status", "200"), true)
+	if fs := h.frames(); len(fs) != 0 {
+		t.Fatalf("frames after reset: %v", fs)
+	}
+}
+
+func TestLocalResetAndLateData(t *testing.T) {
+	app := &fakeApp{t: t}
+	h := newHarness(t, Options{}, app)
+	h.post(1)
+	h.mustFlush()
+	app.streams[0].enc.Reset()
+	wantRST(t, h.frames(), 1, http2.ErrCodeInternal)
+	_ = h.cfr.WriteData(1, false, []byte("in flight"))
+	h.mustFlush()
+	if fs := h.frames(); len(fs) != 0 {
+		t.Fatalf("DATA racing our RST must be ignored, got %v", fs)
+	}
+	if app.streams[0].resetBy != 0 {
+		t.Fatalf("OnReset called for a manager-initiated reset")
+	}
+}
+
+func TestEarlyResponseResetsRequest(t *testing.T) {
+	app := &fakeApp{t: t}
+	app.onHeaders = func(s *fakeStream) { s.enc.EncodeHeaders(newMap(":status", "413"), true) }
+	h := newHarness(t, Options{}, app)
+	h.post(1)
+	h.mustFlush()
+	fs := h.frames()
+	if hs := responseHeaders(fs, 1); len(hs) != 1 || !hs[0].StreamEnded() {
+		t.Fatalf("no response %v", fs)
+	}
+	wantRST(t, fs, 1, http2.ErrCodeNo)
+	if h.c.ActiveStreams() != 0 {
+		t.Fatalf("active %d", h.c.ActiveStreams())
+	}
+}
+
+func TestStreamStateErrors(t *testing.T) {
+	t.Run("DATA on idle stream", func(t *testing.T) {
+		h := newHarness(t, Options{}, echoApp(t))
+		_ = h.cfr.WriteData(1, true, []byte("x"))
+		h.flush()
+		wantGoAway(t, h, http2.ErrCodeProtocol)
+	})
+	t.Run("WINDOW_UPDATE on idle stream", func(t *testing.T) {
+		h := newHarness(t, Options{}, echoApp(t))
+		_ = h.cfr.WriteWindowUpdate(5, 10)
+		h.flush()
+		wantGoAway(t, h, http2.ErrCodeProtocol)
+	})
+	t.Run("RST_STREAM on idle stream", func(t *testing.T) {
+		h := newHarness(t, Options{}, echoApp(t))
+		_ = h.cfr.WriteRSTStream(5, http2.ErrCodeCancel)
+		h.flush()
+		wantGoAway(t, h, http2.ErrCodeProtocol)
+	})
+	t.Run("HEADERS on closed stream", func(t *testing.T) {
+		h := newHarness(t, Options{}, echoApp(t))
+		h.get(1, "/")
+		h.mustFlush()
+		h.frames()
+		h.get(1, "/")
+		h.flush()
+		wantGoAway(t, h, http2.ErrCodeStreamClosed)
+	})
+	t.Run("HEADERS on even stream", func(t *testing.T) {
+		h := newHarness(t, Options{}, echoApp(t))
+		h.get(2, "/")
+		h.flush()
+		wantGoAway(t, h, http2.ErrCodeProtocol)
+	})
+	t.Run("DATA on half-closed stream", func(t *testing.T) {
+		app := &fakeApp{t: t}
+		h := newHarness(t, Options{}, app)
+		h.get(1, "/")
+		_ = h.cfr.WriteData(1, true, []byte("x"))
+		h.mustFlush()
+		wantRST(t, h.frames(), 1, http2.ErrCodeStreamClosed)
+		if app.streams[0].resetBy != codec.ResetProtocolError {
+			t.Fatalf("OnReset %v", app.streams[0].resetBy)
+		}
+	})
+	t.Run("first frame not SETTINGS", func(t *testing.T) {
+		ft := &fakeTransport{}
+		c := newServerCodec(ft, echoApp(t), Options{}, nil)
+		var b bytes.Buffer
+		fr := http2.NewFramer(&b, nil)
+		_ = fr.WritePing(false, [8]byte{})
+		_, err := c.Dispatch(append([]byte(ClientPreface), b.Bytes()...))
+		if ce, ok := err.(*ConnError); !ok || ce.Code != http2.ErrCodeProtocol {
+			t.Fatalf("err %v", err)
+		}
+	})
+	t.Run("bad preface", func(t *testing.T) {
+		c := newServerCodec(&fakeTransport{}, echoApp(t), Options{}, nil)
+		if _, err := c.Dispatch([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")); err != errBadPreface {
+			t.Fatalf("err %v", err)
+		}
+	})
+	t.Run("frame too large", func(t *testing.T) {
+		h := newHarness(t, Options{}, echoApp(t))
+		h.post(1)
+		_ = h.cfr.WriteData(1, false, make([]byte, 16385))
+		h.flush()
+		wantGoAway(t, h, http2.ErrCodeFrameSize)
+	})
+	t.Run("PRIORITY self dependency", func(t *testing.T) {
+		h := newHarness(t, Options{}, echoApp(t))
+		_ = h.cfr.WritePriority(3, http2.PriorityParam{StreamDep: 3})
+		h.mustFlush()
+		wantRST(t, h.frames(), 3, http2.ErrCodeProtocol)
+	})
+	t.Run("PUSH_PROMISE from client", func(t *testing.T) {
+		h := newHarness(t, Options{}, echoApp(t))
+		h.post(1)
+		_ = h.cfr.WritePushPromise(http2.PushPromiseParam{StreamID: 1, PromiseID: 2, BlockFragment: h.encode(":method", "GET"), EndHeaders: true})
+		h.flush()
+		wantGoAway(t, h, http2.ErrCodeProtocol)
+	})
+	t.Run("HPACK garbage", func(t *testing.T) {
+		h := newHarness(t, Options{}, echoApp(t))
+		_ = h.cfr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}, EndStream: true, EndHeaders: true})
+		h.flush()
+		wantGoAway(t, h, http2.ErrCodeCompression)
+	})
+}
+
+func TestSettingsValidation(t *testing.T) {
+	for _, tc := range []struct {
+		s    http2.Setting
+		code http2.ErrCode
+	}{
+		{http2.Setting{ID: http2.SettingEnablePush, Val: 2}, http2.ErrCodeProtocol},
+		{http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 31}, http2.ErrCodeFlowControl},
+		{http2.Setting{ID: http2.SettingMaxFrameSize, Val: 100}, http2.ErrCodeProtocol},
+		{http2.Setting{ID: http2.SettingMaxFrameSize, Val: 1 << 24}, http2.ErrCodeProtocol},
+	} {
+		h := newHarness(t, Options{}, echoApp(t))
+		_ = h.cfr.WriteSettings(tc.s)
+		h.flush()
+		wantGoAway(t, h, tc.code)
+	}
+}
+
+func TestSettingsTimeout(t *testing.T) {
+	ft := &fakeTransport{}
+	c := newServerCodec(ft, echoApp(t), Options{}, nil)
+	ft.advance(defaultSettingsTimeout - 1)
+	if ft.closing {
+		t.Fatalf("closed before the timeout")
+	}
+	ft.advance(1)
+	if !ft.closing || !c.WantsClose() || c.Stats().SettingsTimeouts != 1 {
+		t.Fatalf("closing %v wantsClose %v", ft.closing, c.WantsClose())
+	}
+	fr := http2.NewFramer(nil, &ft.out)
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("no GOAWAY: %v", err)
+		}
+		if g, ok := f.(*http2.GoAwayFrame); ok {
+			if g.ErrCode != http2.ErrCodeSettingsTimeout {
+				t.Fatalf("GOAWAY %v", g.ErrCode)
+			}
+			return
+		}
+	}
+}
+
+func TestSettingsAckStopsTimer(t *testing.T) {
+	h := newHarness(t, Options{}, echoApp(t))
+	h.ft.advance(2 * defaultSettingsTimeout)
+	if h.ft.closing || h.c.WantsClose() {
+		t.Fatalf("timer fired after the ACK")
+	}
+}
+
+func TestDrain(t *testing.T) {
+	app := &fakeApp{t: t}
+	h := newHarness(t, Options{}, app)
+	h.post(1)
+	h.mustFlush()
+	h.c.Drain()
+	g := findGoAway(h.frames())
+	if g == nil || g.ErrCode != http2.ErrCodeNo || g.LastStreamID != 1 {
+		t.Fatalf("GOAWAY %v", g)
+	}
+	if h.c.WantsClose() {
+		t.Fatalf("WantsClose with stream 1 open")
+	}
+	h.post(3) // after GOAWAY: ignored
+	_ = h.cfr.WriteData(1, true, nil)
+	h.mustFlush()
+	if len(app.streams) != 1 {
+		t.Fatalf("stream after GOAWAY reached the manager")
+	}
+	app.streams[0].enc.EncodeHeaders(newMap(":status", "200"), true)
+	if !h.c.WantsClose() {
+		t.Fatalf("WantsClose false after the last stream")
+	}
+}
+
+func TestPeerGoAwayAndEOF(t *testing.T) {
+	app := &fakeApp{t: t}
+	h := newHarness(t, Options{}, app)
+	h.get(1, "/")
+	h.post(3)
+	_ = h.cfr.WriteGoAway(3, http2.ErrCodeNo, nil)
+	h.mustFlush()
+	if h.c.WantsClose() {
+		t.Fatalf("WantsClose with streams open")
+	}
+	_ = h.c.ReadEOF()
+	if app.streams[1].resetBy != codec.ResetConnectionClosed || app.streams[0].resetBy != 0 {
+		t.Fatalf("EOF resets: %v %v", app.streams[0].resetBy, app.streams[1].resetBy)
+	}
+	app.streams[0].enc.EncodeHeaders(newMap(":status", "200"), true)
+	if !h.c.WantsClose() {
+		t.Fatalf("WantsClose false")
+	}
+}
+
+func TestOnConnectionClose(t *testing.T) {
+	app := &fakeApp{t: t}
+	h := newHarness(t, Options{}, app)
+	h.post(1)
+	h.post(3)
+	h.mustFlush()
+	h.c.OnConnectionClose()
+	for _, s := range app.streams {
+		if s.resetBy != codec.ResetConnectionClosed {
+			t.Fatalf("reset %v", s.resetBy)
+		}
+	}
+	if h.c.ActiveStreams() != 0 || !h.c.WantsClose() {
+		t.Fatalf("active %d", h.c.ActiveStreams())
+	}
+}
+
+func TestLargeResponseHeadersUseContinuation(t *testing.T) {
+	app := &fakeApp{t: t}
+	big := string(bytes.Repeat([]byte("v"), 40000))
+	app.onEnd = func(s *fakeStream) {
+		s.enc.EncodeHeaders(newMap(":status", "200", "x-big", big), true)
+	}
+	h := newHarness(t, Options{}, app)
+	h.get(1, "/")
+	h.mustFlush()
+	// Count raw frames: parse headers only.
+	raw := append([]byte(nil), h.ft.out.Bytes()...)
+	var kinds []http2.FrameType
+	for len(raw) >= 9 {
+		n := int(raw[0])<<16 | int(raw[1])<<8 | int(raw[2])
+		if n > 16384 {
+			t.Fatalf("frame of %d bytes exceeds the peer's max", n)
+		}
+		kinds = append(kinds, http2.FrameType(raw[3]))
+		raw = raw[9+n:]
+	}
+	if len(kinds) < 3 || kinds[0] != http2.FrameHeaders || kinds[1] != http2.FrameContinuation {
+		t.Fatalf("frames %v", kinds)
+	}
+	hs := responseHeaders(h.frames(), 1)
+	if len(hs) != 1 || hs[0].Fields[1].Value != big {
+		t.Fatalf("reassembled header wrong")
+	}
+}
+
+func TestResponseDropsConnectionHeaders(t *testing.T) {
+	app := &fakeApp{t: t}
+	app.onEnd = func(s *fakeStream) {
+		s.enc.EncodeHeaders(newMap(":status", "200", "connection", "close", "transfer-encoding", "chunked", "x-ok", "1", ":path", "/"), true)
+	}
+	h := newHarness(t, Options{}, app)
+	h.get(1, "/")
+	h.mustFlush()
+	hs := responseHeaders(h.frames(), 1)
+	if len(hs) != 1 || len(hs[0].Fields) != 2 || hs[0].Fields[1].Name != "x-ok" {
+		t.Fatalf("fields %v", hs[0].Fields)
+	}
+}
+
+func Test100Continue(t *testing.T) {
+	app := &fakeApp{t: t}
+	app.onHeaders = func(s *fakeStream) { s.enc.Encode100Continue() }
+	app.onEnd = func(s *fakeStream) { respond(s, 200, nil) }
+	h := newHarness(t, Options{}, app)
+	h.post(1, "expect", "100-continue")
+	h.mustFlush()
+	_ = h.cfr.WriteData(1, true, []byte("x"))
+	h.mustFlush()
+	hs := responseHeaders(h.frames(), 1)
+	if len(hs) != 2 || hs[0].PseudoValue("status") != "100" || hs[0].StreamEnded() || hs[1].PseudoValue("status") != "200" {
+		t.Fatalf("headers %v", hs)
+	}
+}
