@@ -1,0 +1,68 @@
+// Package cluster holds sluice's upstream clusters: static endpoints, load
+// balancing, circuit breakers and one HTTP/1.1 connection pool per worker
+// per cluster, as in Envoy.
+//
+// # Threading
+//
+// A Manager is built on the main goroutine and is read-only afterwards.
+// Each Cluster has one workerPool per worker; everything a pool does
+// (dialing, parsing responses, idle timers, the pending queue) runs on its
+// worker's loop thread, without locks. The only shared mutable state is
+// atomic: the statistics, the per-host in-flight counts that least_request
+// compares, and the circuit breakers.
+//
+// # Pool rules
+//
+//   - HTTP/1.1 keep-alive, one stream in flight per connection (no
+//     pipelining). Idle connections are reused last-in first-out, so a
+//     lightly loaded pool keeps few connections warm and the rest reach
+//     their idle timeout.
+//   - A connection goes back to the pool only when the response is complete,
+//     the request was fully sent, both sides keep it alive (no
+//     "Connection: close", no HTTP/1.0 without keep-alive), nothing follows
+//     the response and max_requests_per_connection is not reached.
+//     Otherwise it is closed when the response ends. A response that ends
+//     before the request was fully sent ends the stream and closes the
+//     connection (as Envoy's router does).
+//   - An idle connection that receives EOF or any byte is closed and
+//     dropped; connections are also checked when taken from the pool.
+//   - Stale-connection retry: a kept-alive connection can be closed by the
+//     upstream at the moment a request is written to it. When a reused
+//     connection closes before any response byte arrived, the request is
+//     sent again, once, on a fresh connection to the same endpoint,
+//     invisibly to the handler. Like net/http's transport, only requests
+//     that are safe to replay qualify: idempotent methods (GET, HEAD,
+//     OPTIONS, TRACE, PUT, DELETE) or a request carrying an Idempotency-Key,
+//     fully sent, at most 64 KiB. The retry inherits the dead connection's
+//     max_connections slot. Counted as upstream_rq_retry_stale_connection.
+//   - max_connections and max_pending_requests are cluster-wide (atomic,
+//     across workers). A stream that finds no idle connection and no free
+//     connection slot uses an idle connection to another endpoint if this
+//     worker has one, else waits in its worker's FIFO pending queue; when
+//     the queue places are exhausted it fails with Overflow. A freed slot
+//     or connection serves the local queue first and then wakes other
+//     workers whose queues are non-empty.
+//   - A stream waiting for its own new connection that fails to connect
+//     gets OnPoolFailure (ConnectFailure, or ConnectTimeout after
+//     connect_timeout); other pending streams keep waiting.
+//   - Responses: 1xx heads are swallowed unless the handler implements
+//     InformationalHandler (then they are passed on; 100 Continue
+//     forwarding is the router's choice); a 101 is a protocol error since
+//     the pool does no upgrades. HEAD responses have no body whatever their
+//     Content-Length says; bodies delimited by the connection close are
+//     supported. Bad response bytes reset the stream with ProtocolError.
+//
+// # Requests
+//
+// The request head is encoded by this package (request.go): framing is the
+// pool's decision (Content-Length kept and enforced, else chunked when a
+// body follows) and every byte of the method, path, authority and fields is
+// checked so that a filter or module cannot split the request. Hop-by-hop
+// headers other than Transfer-Encoding are the router's business.
+//
+// # Allocation
+//
+// Streams are recycled per worker, connections keep their parser, header
+// maps and scratch buffers, so a keep-alive request/response round trip
+// does not allocate in steady state (see BenchmarkPooledRoundTrip).
+package cluster

@@ -1,0 +1,219 @@
+package cluster
+
+import (
+	"sync/atomic"
+
+	"github.com/sluiceproxy/sluice/host/worker"
+)
+
+// workerPool is one worker's share of a cluster: per-endpoint idle
+// connections, the pending queue, the load-balancer cursor and a free list
+// of Stream objects. Everything except the two atomics is touched only on
+// the worker's thread.
+type workerPool struct {
+	c      *Cluster
+	w      *worker.Worker
+	picker picker
+	hosts  []hostPool
+
+	// Pending queue: an intrusive FIFO so Reset can unlink in O(1).
+	pendingHead, pendingTail *Stream
+	// pendingLen mirrors the queue length for other workers' kickPending.
+	pendingLen atomic.Int32
+	// kickQueued coalesces kicks: at most one is posted at a time.
+	kickQueued atomic.Bool
+	kickFn     func()
+
+	freeStreams []*Stream
+	closed      bool // Manager.Close ran: no more idling
+}
+
+// hostPool holds one endpoint's idle connections on one worker, most
+// recently used last (LIFO reuse keeps few connections warm and lets the
+// rest reach their idle timeout).
+type hostPool struct {
+	index int
+	idle  []*upstreamConn
+}
+
+func newWorkerPool(c *Cluster, w *worker.Worker, position int, seed uint64) *workerPool {
+	wp := &workerPool{c: c, w: w, picker: newPicker(c.settings.LBPolicy, position, seed)}
+	wp.hosts = make([]hostPool, len(c.hosts))
+	for i := range wp.hosts {
+		wp.hosts[i].index = i
+	}
+	wp.kickFn = func() {
+		wp.kickQueued.Store(false)
+		wp.servePending()
+	}
+	return wp
+}
+
+func (wp *workerPool) newStream(h ResponseHandler) *Stream {
+	var s *Stream
+	if n := len(wp.freeStreams); n > 0 {
+		s = wp.freeStreams[n-1]
+		wp.freeStreams[n-1] = nil
+		wp.freeStreams = wp.freeStreams[:n-1]
+	} else {
+		s = &Stream{wp: wp}
+	}
+	s.h = h
+	s.state = stNew
+	return s
+}
+
+// recycle returns a finished stream to the free list. The generation bump
+// makes stale checks (NewStream's return value, callbacks that raced a
+// reset) see that the object moved on.
+func (wp *workerPool) recycle(s *Stream) {
+	gen := s.gen + 1
+	replay := s.replay[:0]
+	*s = Stream{wp: wp, gen: gen, replay: replay}
+	s.state = stFree
+	wp.freeStreams = append(wp.freeStreams, s)
+}
+
+// assign gives a new stream a connection, a pending place, or a failure.
+// Preference: an idle connection to the endpoint the LB picked; else a new
+// connection to it if max_connections allows; else an idle connection to
+// any other endpoint (better than waiting); else the pending queue.
+func (wp *workerPool) assign(s *Stream) {
+	c := wp.c
+	if len(c.hosts) == 0 {
+		c.stats.noHealthyUpstream.Add(1)
+		s.fail(NoHealthyUpstream, ErrNoHealthyUpstream)
+		return
+	}
+	i := wp.picker.pick(c.hosts)
+	if cc := wp.hosts[i].popIdle(); cc != nil {
+		cc.attach(s)
+		return
+	}
+	if c.tryAcquireConn() {
+		wp.connect(i, s)
+		return
+	}
+	c.stats.cxOverflow.Add(1)
+	if cc := wp.popAnyIdle(); cc != nil {
+		cc.attach(s)
+		return
+	}
+	if !c.tryAcquirePending() {
+		c.stats.rqPendingOverflow.Add(1)
+		s.fail(Overflow, ErrOverflow)
+		return
+	}
+	c.stats.rqPendingTotal.Add(1)
+	wp.enqueue(s)
+	// A slot may have been freed between the failed acquire and enqueue.
+	wp.servePending()
+}
+
+// connect dials host i for s; the caller holds a connection slot, which
+// the new upstreamConn now owns.
+func (wp *workerPool) connect(i int, s *Stream) {
+	cc := newUpstreamConn(wp, i)
+	s.state = stConnecting
+	s.cc = cc
+	cc.stream = s
+	cc.dial()
+}
+
+// servePending hands freed capacity to queued streams, oldest first.
+func (wp *workerPool) servePending() {
+	for wp.pendingHead != nil {
+		if cc := wp.popAnyIdle(); cc != nil {
+			cc.attach(wp.dequeue())
+			continue
+		}
+		if !wp.c.tryAcquireConn() {
+			return
+		}
+		s := wp.dequeue()
+		wp.connect(wp.picker.pick(wp.c.hosts), s)
+	}
+}
+
+func (wp *workerPool) enqueue(s *Stream) {
+	s.state = stPending
+	s.prev = wp.pendingTail
+	if wp.pendingTail != nil {
+		wp.pendingTail.next = s
+	} else {
+		wp.pendingHead = s
+	}
+	wp.pendingTail = s
+	wp.pendingLen.Add(1)
+}
+
+func (wp *workerPool) dequeue() *Stream {
+	s := wp.pendingHead
+	wp.unlink(s)
+	return s
+}
+
+// unlink removes s from the pending queue and gives back its place.
+func (wp *workerPool) unlink(s *Stream) {
+	if s.prev != nil {
+		s.prev.next = s.next
+	} else {
+		wp.pendingHead = s.next
+	}
+	if s.next != nil {
+		s.next.prev = s.prev
+	} else {
+		wp.pendingTail = s.prev
+	}
+	s.next, s.prev = nil, nil
+	wp.pendingLen.Add(-1)
+	wp.c.releasePending()
+}
+
+// popIdle takes the most recently used idle connection that still looks
+// alive; dead ones found on the way are closed.
+func (hp *hostPool) popIdle() *upstreamConn {
+	for n := len(hp.idle); n > 0; n = len(hp.idle) {
+		cc := hp.idle[n-1]
+		hp.idle[n-1] = nil
+		hp.idle = hp.idle[:n-1]
+		if cc.usable() {
+			return cc
+		}
+		cc.closeStale()
+	}
+	return nil
+}
+
+func (hp *hostPool) remove(cc *upstreamConn) {
+	for i, x := range hp.idle {
+		if x == cc {
+			copy(hp.idle[i:], hp.idle[i+1:])
+			hp.idle[len(hp.idle)-1] = nil
+			hp.idle = hp.idle[:len(hp.idle)-1]
+			return
+		}
+	}
+}
+
+func (wp *workerPool) popAnyIdle() *upstreamConn {
+	for i := range wp.hosts {
+		if cc := wp.hosts[i].popIdle(); cc != nil {
+			return cc
+		}
+	}
+	return nil
+}
+
+// shutdown (Manager.Close): close idle connections, stop idling.
+func (wp *workerPool) shutdown() {
+	wp.closed = true
+	for i := range wp.hosts {
+		hp := &wp.hosts[i]
+		for len(hp.idle) > 0 {
+			cc := hp.idle[len(hp.idle)-1]
+			hp.idle = hp.idle[:len(hp.idle)-1]
+			cc.closeLocal()
+		}
+	}
+}

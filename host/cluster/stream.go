@@ -1,0 +1,277 @@
+package cluster
+
+import (
+	"github.com/sluiceproxy/sluice/host/headers"
+)
+
+type streamState uint8
+
+const (
+	stFree       streamState = iota // on the free list
+	stNew                           // being assigned inside NewStream
+	stPending                       // queued for capacity
+	stConnecting                    // waiting for its own new connection
+	stActive                        // OnPoolReady delivered; exchange in progress
+	stRetrying                      // request sent on a stale connection; re-sending on a fresh one
+)
+
+// maxReplay bounds the request bytes kept for the stale-connection retry;
+// a larger request is not retried.
+const maxReplay = 64 << 10
+
+// Stream is one request/response exchange on an upstream connection.
+// Objects are pooled per worker: see ResponseHandler for when a stream is
+// finished and must no longer be used. All methods run on the owning
+// worker; on a finished exchange they do nothing.
+type Stream struct {
+	wp    *workerPool
+	h     ResponseHandler
+	cc    *upstreamConn
+	state streamState
+	gen   uint32 // bumped on recycle
+
+	next, prev *Stream // pending queue links
+
+	// Request side.
+	headersSent bool
+	reqDone     bool
+	isHead      bool
+	chunked     bool
+	clLeft      int64 // bytes still owed with Content-Length framing, -1 if none
+	closeAfter  bool  // no reuse: request said close, or its framing went wrong
+
+	// Stale-connection retry: the request is recorded while it goes out on
+	// a reused connection, if it may be replayed.
+	replayable bool
+	record     bool
+	retried    bool
+	replay     []byte
+
+	// Response side.
+	paused   bool
+	respDone bool // the final response event was delivered
+	counted  bool // counted in rq_active / host active
+	host     int  // endpoint index, valid while counted
+}
+
+// fail ends a stream that never became ready.
+func (s *Stream) fail(reason FailureReason, err error) {
+	h := s.h
+	s.wp.recycle(s)
+	h.OnPoolFailure(reason, err)
+}
+
+// Host returns the endpoint the stream is connected to (zero before
+// OnPoolReady).
+func (s *Stream) Host() *Host {
+	if s.cc == nil {
+		return nil
+	}
+	return s.wp.c.hosts[s.cc.host]
+}
+
+// sending reports whether request bytes may still be written.
+func (s *Stream) sending() bool {
+	return s.state == stActive && !s.respDone && !s.reqDone && s.cc != nil
+}
+
+// SendHeaders writes the request head. Framing: a Content-Length in h is
+// kept (and enforced); otherwise a request with a body to follow is sent
+// chunked; a request that ends here is sent with no body framing. Any
+// Transfer-Encoding in h is replaced by sluice's own framing.
+func (s *Stream) SendHeaders(h *headers.Map, endStream bool) {
+	if !s.sending() || s.headersSent {
+		return
+	}
+	s.headersSent = true
+	cc := s.cc
+	s.isHead = methodIs(h.Method(), "HEAD")
+	s.replayable = isReplayable(h)
+	s.record = s.replayable && cc.reused && !s.retried
+	s.closeAfter = s.closeAfter || connectionClose(h)
+	cc.parser.ExpectResponseTo(s.isHead)
+
+	s.clLeft = -1
+	if v, ok := h.Get("content-length"); ok {
+		n, valid := parseContentLength(v)
+		if valid {
+			s.clLeft = n
+		} else {
+			// The downstream codec validates Content-Length; a filter that
+			// broke it gets its body framed chunked instead.
+			s.closeAfter = true
+		}
+	}
+	s.chunked = !endStream && s.clLeft < 0
+	head, err := appendRequestHead(cc.wbuf[:0], h, s.chunked, endStream, cc.hostName())
+	cc.wbuf = head
+	if err != nil {
+		cc.refuseRequest(err)
+		return
+	}
+	s.write(cc.wbuf)
+	if endStream {
+		s.endRequest()
+	}
+}
+
+// SendData writes request body bytes; p is copied.
+func (s *Stream) SendData(p []byte, endStream bool) {
+	if !s.sending() || !s.headersSent {
+		return
+	}
+	cc := s.cc
+	if s.chunked {
+		if len(p) > 0 {
+			cc.wbuf = appendChunkHeader(cc.wbuf[:0], len(p))
+			s.write(cc.wbuf)
+			s.write(p)
+			s.write(crlf)
+		}
+		if endStream {
+			s.write(lastChunk)
+		}
+	} else if len(p) > 0 {
+		if s.clLeft >= 0 {
+			if int64(len(p)) > s.clLeft {
+				// More than Content-Length announced: sending it would be
+				// read as the next request. Drop the excess, never reuse.
+				p = p[:s.clLeft]
+				s.closeAfter = true
+			}
+			s.clLeft -= int64(len(p))
+		}
+		if len(p) > 0 {
+			s.write(p)
+		}
+	}
+	if endStream {
+		s.endRequest()
+	}
+}
+
+// SendTrailers ends a chunked request with trailers. With Content-Length
+// framing HTTP/1.1 has nowhere to put them, so they are dropped and the
+// request just ends.
+func (s *Stream) SendTrailers(t *headers.Map) {
+	if !s.sending() || !s.headersSent {
+		return
+	}
+	if s.chunked {
+		cc := s.cc
+		cc.wbuf = appendLastChunk(cc.wbuf[:0], t)
+		s.write(cc.wbuf)
+	}
+	s.endRequest()
+}
+
+func (s *Stream) endRequest() {
+	s.reqDone = true
+	if s.clLeft > 0 {
+		// Fewer bytes than announced: the upstream is still waiting for
+		// the rest, so this connection cannot carry another request.
+		s.closeAfter = true
+	}
+}
+
+func (s *Stream) write(p []byte) {
+	cc := s.cc
+	cc.wrote = true
+	if s.record {
+		if len(s.replay)+len(p) > maxReplay {
+			s.record = false
+			s.replay = s.replay[:0]
+		} else {
+			s.replay = append(s.replay, p...)
+		}
+	}
+	cc.conn.Write(p)
+}
+
+// AboveWriteWatermark reports whether the upstream connection's output
+// buffer is above its high watermark; the caller should stop sending until
+// OnUpstreamWritable.
+func (s *Stream) AboveWriteWatermark() bool {
+	return s.state == stActive && s.cc != nil && s.cc.conn.AboveHighWatermark()
+}
+
+// PauseResponse stops reading the upstream connection (downstream
+// backpressure); no response events arrive until ResumeResponse.
+func (s *Stream) PauseResponse() {
+	if s.paused || s.respDone || (s.state != stActive && s.state != stRetrying) {
+		return
+	}
+	s.paused = true
+	if s.state == stActive {
+		s.cc.pauseReading()
+	}
+}
+
+// ResumeResponse undoes PauseResponse; buffered response bytes are
+// delivered soon, never from inside this call.
+func (s *Stream) ResumeResponse() {
+	if !s.paused {
+		return
+	}
+	s.paused = false
+	if s.state == stActive && !s.respDone {
+		s.cc.resumeReading()
+	}
+}
+
+// Reset abandons the stream; no callback follows. A pending request leaves
+// the queue; a connecting stream leaves its connection to finish and serve
+// someone else; an exchange in progress closes its connection, unless
+// nothing was exchanged yet (then the connection goes back to the pool).
+// Inside the final response callback the exchange is complete and Reset
+// only prevents reuse if the request had not been fully sent.
+func (s *Stream) Reset() {
+	wp := s.wp
+	switch s.state {
+	case stNew, stPending:
+		if s.state == stPending {
+			wp.unlink(s)
+		}
+		wp.recycle(s)
+	case stConnecting, stRetrying:
+		wp.c.stats.rqTxReset.Add(1)
+		cc := s.cc
+		cc.stream = nil
+		s.uncount()
+		wp.recycle(s)
+	case stActive:
+		if s.respDone {
+			if !s.reqDone {
+				s.closeAfter = true
+			}
+			return
+		}
+		wp.c.stats.rqTxReset.Add(1)
+		cc := s.cc
+		clean := !cc.wrote && !cc.respBytes
+		cc.detach()
+		if clean {
+			cc.release()
+		} else {
+			cc.closeLocal()
+		}
+	}
+}
+
+// count / uncount keep rq_active and least_request's per-host load.
+func (s *Stream) count(host int) {
+	if !s.counted {
+		s.counted = true
+		s.host = host
+		s.wp.c.stats.rqActive.Add(1)
+		s.wp.c.hosts[host].active.Add(1)
+	}
+}
+
+func (s *Stream) uncount() {
+	if s.counted {
+		s.counted = false
+		s.wp.c.stats.rqActive.Add(-1)
+		s.wp.c.hosts[s.host].active.Add(-1)
+	}
+}
