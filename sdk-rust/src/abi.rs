@@ -1,0 +1,351 @@
+//! Raw bindings to `abi/sluice_abi.h`, written by hand.
+//!
+//! Names follow the header exactly (so `grep` finds both sides) and every
+//! struct is `#[repr(C)]`. `tests/abi_layout.rs` compiles a C program against
+//! the header and checks every size, field offset and constant below, so a
+//! drift between the two fails `cargo test`.
+//!
+//! Host-table entries are `Option<fn>`: a NULL entry (or one past the
+//! table's `size`, see [`host_api_has`]) must never be called.
+#![allow(non_camel_case_types)]
+
+use core::ffi::c_void;
+
+pub const SLUICE_ABI_VERSION_MAJOR: u32 = 1;
+pub const SLUICE_ABI_VERSION_MINOR: u32 = 0;
+/// What `sluice_module_abi_version()` returns: major << 16 | minor.
+pub const SLUICE_ABI_VERSION: u32 = (SLUICE_ABI_VERSION_MAJOR << 16) | SLUICE_ABI_VERSION_MINOR;
+
+pub type sluice_config_handle = u64;
+pub type sluice_filter_handle = u64;
+
+/// A byte string; `ptr` may be NULL when `len == 0`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct sluice_buffer {
+    pub ptr: *const u8,
+    pub len: usize,
+}
+
+impl sluice_buffer {
+    pub const EMPTY: sluice_buffer = sluice_buffer { ptr: core::ptr::null(), len: 0 };
+
+    /// Borrow a Rust slice for the duration of a host call.
+    pub fn from_slice(s: &[u8]) -> sluice_buffer {
+        sluice_buffer { ptr: s.as_ptr(), len: s.len() }
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct sluice_header {
+    pub name: sluice_buffer,
+    pub value: sluice_buffer,
+}
+
+pub type sluice_result = i32;
+pub const SLUICE_OK: sluice_result = 0;
+pub const SLUICE_ERR_INVALID_HANDLE: sluice_result = -1;
+pub const SLUICE_ERR_STREAM_ENDED: sluice_result = -2;
+pub const SLUICE_ERR_NOT_FOUND: sluice_result = -3;
+pub const SLUICE_ERR_UNAVAILABLE: sluice_result = -4;
+pub const SLUICE_ERR_BUFFER_TOO_SMALL: sluice_result = -5;
+pub const SLUICE_ERR_INVALID_ARGUMENT: sluice_result = -6;
+pub const SLUICE_ERR_WRONG_THREAD: sluice_result = -7;
+pub const SLUICE_ERR_WRONG_PHASE: sluice_result = -8;
+pub const SLUICE_ERR_LIMIT: sluice_result = -9;
+
+pub type sluice_headers_status = i32;
+pub const SLUICE_HEADERS_CONTINUE: sluice_headers_status = 0;
+pub const SLUICE_HEADERS_STOP_ITERATION: sluice_headers_status = 1;
+pub const SLUICE_HEADERS_CONTINUE_AND_DONT_END_STREAM: sluice_headers_status = 2;
+pub const SLUICE_HEADERS_STOP_ALL_ITERATION_AND_BUFFER: sluice_headers_status = 3;
+pub const SLUICE_HEADERS_STOP_ALL_ITERATION_AND_WATERMARK: sluice_headers_status = 4;
+
+pub type sluice_body_status = i32;
+pub const SLUICE_BODY_CONTINUE: sluice_body_status = 0;
+pub const SLUICE_BODY_STOP_ITERATION_AND_BUFFER: sluice_body_status = 1;
+pub const SLUICE_BODY_STOP_ITERATION_AND_WATERMARK: sluice_body_status = 2;
+pub const SLUICE_BODY_STOP_ITERATION_NO_BUFFER: sluice_body_status = 3;
+
+pub type sluice_trailers_status = i32;
+pub const SLUICE_TRAILERS_CONTINUE: sluice_trailers_status = 0;
+pub const SLUICE_TRAILERS_STOP_ITERATION: sluice_trailers_status = 1;
+
+pub type sluice_header_kind = u32;
+pub const SLUICE_REQUEST_HEADERS: sluice_header_kind = 0;
+pub const SLUICE_REQUEST_TRAILERS: sluice_header_kind = 1;
+pub const SLUICE_RESPONSE_HEADERS: sluice_header_kind = 2;
+pub const SLUICE_RESPONSE_TRAILERS: sluice_header_kind = 3;
+
+pub type sluice_body_kind = u32;
+pub const SLUICE_RECEIVED_REQUEST_BODY: sluice_body_kind = 0;
+pub const SLUICE_BUFFERED_REQUEST_BODY: sluice_body_kind = 1;
+pub const SLUICE_RECEIVED_RESPONSE_BODY: sluice_body_kind = 2;
+pub const SLUICE_BUFFERED_RESPONSE_BODY: sluice_body_kind = 3;
+
+pub type sluice_log_level = u32;
+pub const SLUICE_LOG_TRACE: sluice_log_level = 0;
+pub const SLUICE_LOG_DEBUG: sluice_log_level = 1;
+pub const SLUICE_LOG_INFO: sluice_log_level = 2;
+pub const SLUICE_LOG_WARN: sluice_log_level = 3;
+pub const SLUICE_LOG_ERROR: sluice_log_level = 4;
+pub const SLUICE_LOG_CRITICAL: sluice_log_level = 5;
+pub const SLUICE_LOG_OFF: sluice_log_level = 6;
+
+pub type sluice_attribute_id = u32;
+pub const SLUICE_ATTR_REQUEST_METHOD: sluice_attribute_id = 1;
+pub const SLUICE_ATTR_REQUEST_PATH: sluice_attribute_id = 2;
+pub const SLUICE_ATTR_REQUEST_HOST: sluice_attribute_id = 3;
+pub const SLUICE_ATTR_REQUEST_SCHEME: sluice_attribute_id = 4;
+pub const SLUICE_ATTR_REQUEST_PROTOCOL: sluice_attribute_id = 5;
+pub const SLUICE_ATTR_REQUEST_ID: sluice_attribute_id = 6;
+pub const SLUICE_ATTR_SOURCE_ADDRESS: sluice_attribute_id = 7;
+pub const SLUICE_ATTR_DESTINATION_ADDRESS: sluice_attribute_id = 8;
+pub const SLUICE_ATTR_SOURCE_PORT: sluice_attribute_id = 9;
+pub const SLUICE_ATTR_DESTINATION_PORT: sluice_attribute_id = 10;
+pub const SLUICE_ATTR_CONNECTION_ID: sluice_attribute_id = 11;
+pub const SLUICE_ATTR_STREAM_ID: sluice_attribute_id = 12;
+pub const SLUICE_ATTR_WORKER_INDEX: sluice_attribute_id = 13;
+pub const SLUICE_ATTR_RESPONSE_CODE: sluice_attribute_id = 14;
+
+/// One cell of a worker's commit ring (Vyukov bounded MPMC queue).
+#[repr(C)]
+#[derive(Debug)]
+pub struct sluice_sched_slot {
+    pub seq: u64,
+    pub filter: sluice_filter_handle,
+    pub event_id: u64,
+    pub reserved: u64,
+}
+
+/// One ring per worker, in host-owned memory; see the header for the
+/// meaning of each line.
+#[repr(C)]
+#[derive(Debug)]
+pub struct sluice_sched_ring {
+    pub slots: *mut sluice_sched_slot,
+    pub mask: u64,
+    pub wake_fd: i32,
+    pub worker_index: u32,
+    pub pad0: [u64; 5],
+    pub enqueue_pos: u64,
+    pub pad1: [u64; 7],
+    pub dequeue_pos: u64,
+    pub pad2: [u64; 7],
+    pub wake_pending: u32,
+    pub closed: u32,
+    pub rejected_full: u64,
+    pub wakes: u64,
+    pub pad3: [u64; 5],
+}
+
+/// A scheduler: host-owned memory valid until the module deletes it.
+#[repr(C)]
+#[derive(Debug)]
+pub struct sluice_scheduler {
+    pub ring: *mut sluice_sched_ring,
+    pub filter: sluice_filter_handle,
+    pub deleted: u32,
+    pub reserved: u32,
+}
+
+/// The host callback table handed to `sluice_on_program_init`.
+#[repr(C)]
+pub struct sluice_host_api {
+    pub size: u32,
+    pub abi_version: u32,
+
+    pub log: Option<unsafe extern "C" fn(level: sluice_log_level, msg: *const u8, msg_len: usize)>,
+    pub log_enabled: Option<unsafe extern "C" fn(level: sluice_log_level) -> bool>,
+    pub concurrency: Option<unsafe extern "C" fn() -> u32>,
+
+    pub config_reject:
+        Option<unsafe extern "C" fn(config: sluice_config_handle, reason: *const u8, reason_len: usize) -> sluice_result>,
+    pub define_counter: Option<
+        unsafe extern "C" fn(config: sluice_config_handle, name: *const u8, name_len: usize, id_out: *mut u32) -> sluice_result,
+    >,
+    pub define_gauge: Option<
+        unsafe extern "C" fn(config: sluice_config_handle, name: *const u8, name_len: usize, id_out: *mut u32) -> sluice_result,
+    >,
+    pub define_histogram: Option<
+        unsafe extern "C" fn(config: sluice_config_handle, name: *const u8, name_len: usize, id_out: *mut u32) -> sluice_result,
+    >,
+    pub counter_add: Option<unsafe extern "C" fn(handle: u64, id: u32, delta: u64) -> sluice_result>,
+    pub gauge_set: Option<unsafe extern "C" fn(handle: u64, id: u32, value: i64) -> sluice_result>,
+    pub gauge_add: Option<unsafe extern "C" fn(handle: u64, id: u32, delta: i64) -> sluice_result>,
+    pub histogram_record: Option<unsafe extern "C" fn(handle: u64, id: u32, value: u64) -> sluice_result>,
+
+    pub header_get: Option<
+        unsafe extern "C" fn(
+            filter: sluice_filter_handle,
+            kind: sluice_header_kind,
+            name: *const u8,
+            name_len: usize,
+            index: usize,
+            value_out: *mut sluice_buffer,
+            count_out: *mut usize,
+        ) -> sluice_result,
+    >,
+    pub header_values: Option<
+        unsafe extern "C" fn(
+            filter: sluice_filter_handle,
+            kind: sluice_header_kind,
+            name: *const u8,
+            name_len: usize,
+            values: *mut sluice_buffer,
+            cap: usize,
+            count_out: *mut usize,
+        ) -> sluice_result,
+    >,
+    pub headers_get: Option<
+        unsafe extern "C" fn(
+            filter: sluice_filter_handle,
+            kind: sluice_header_kind,
+            headers: *mut sluice_header,
+            cap: usize,
+            count_out: *mut usize,
+        ) -> sluice_result,
+    >,
+    pub header_set: Option<
+        unsafe extern "C" fn(
+            filter: sluice_filter_handle,
+            kind: sluice_header_kind,
+            name: *const u8,
+            name_len: usize,
+            value: *const u8,
+            value_len: usize,
+        ) -> sluice_result,
+    >,
+    pub header_add: Option<
+        unsafe extern "C" fn(
+            filter: sluice_filter_handle,
+            kind: sluice_header_kind,
+            name: *const u8,
+            name_len: usize,
+            value: *const u8,
+            value_len: usize,
+        ) -> sluice_result,
+    >,
+    pub header_remove: Option<
+        unsafe extern "C" fn(
+            filter: sluice_filter_handle,
+            kind: sluice_header_kind,
+            name: *const u8,
+            name_len: usize,
+            removed_out: *mut usize,
+        ) -> sluice_result,
+    >,
+
+    pub body_chunks: Option<
+        unsafe extern "C" fn(
+            filter: sluice_filter_handle,
+            kind: sluice_body_kind,
+            chunks: *mut sluice_buffer,
+            cap: usize,
+            count_out: *mut usize,
+        ) -> sluice_result,
+    >,
+    pub body_size:
+        Option<unsafe extern "C" fn(filter: sluice_filter_handle, kind: sluice_body_kind, size_out: *mut usize) -> sluice_result>,
+    pub body_append: Option<
+        unsafe extern "C" fn(filter: sluice_filter_handle, kind: sluice_body_kind, data: *const u8, len: usize) -> sluice_result,
+    >,
+    pub body_drain: Option<unsafe extern "C" fn(filter: sluice_filter_handle, kind: sluice_body_kind, n: usize) -> sluice_result>,
+
+    pub send_response: Option<
+        unsafe extern "C" fn(
+            filter: sluice_filter_handle,
+            status: u32,
+            headers: *const sluice_header,
+            n_headers: usize,
+            body: *const u8,
+            body_len: usize,
+            details: *const u8,
+            details_len: usize,
+        ) -> sluice_result,
+    >,
+    pub continue_decoding: Option<unsafe extern "C" fn(filter: sluice_filter_handle) -> sluice_result>,
+    pub continue_encoding: Option<unsafe extern "C" fn(filter: sluice_filter_handle) -> sluice_result>,
+    pub clear_route_cache: Option<unsafe extern "C" fn(filter: sluice_filter_handle) -> sluice_result>,
+
+    pub scheduler_new: Option<unsafe extern "C" fn(filter: sluice_filter_handle) -> *mut sluice_scheduler>,
+    pub scheduler_delete: Option<unsafe extern "C" fn(scheduler: *mut sluice_scheduler)>,
+
+    pub get_attribute_string: Option<
+        unsafe extern "C" fn(filter: sluice_filter_handle, id: sluice_attribute_id, value_out: *mut sluice_buffer) -> sluice_result,
+    >,
+    pub get_attribute_int: Option<
+        unsafe extern "C" fn(filter: sluice_filter_handle, id: sluice_attribute_id, value_out: *mut i64) -> sluice_result,
+    >,
+    pub metadata_set_string: Option<
+        unsafe extern "C" fn(
+            filter: sluice_filter_handle,
+            ns: *const u8,
+            ns_len: usize,
+            key: *const u8,
+            key_len: usize,
+            value: *const u8,
+            value_len: usize,
+        ) -> sluice_result,
+    >,
+    pub metadata_set_number: Option<
+        unsafe extern "C" fn(
+            filter: sluice_filter_handle,
+            ns: *const u8,
+            ns_len: usize,
+            key: *const u8,
+            key_len: usize,
+            value: f64,
+        ) -> sluice_result,
+    >,
+    pub metadata_get_string: Option<
+        unsafe extern "C" fn(
+            filter: sluice_filter_handle,
+            ns: *const u8,
+            ns_len: usize,
+            key: *const u8,
+            key_len: usize,
+            value_out: *mut sluice_buffer,
+        ) -> sluice_result,
+    >,
+    pub metadata_get_number: Option<
+        unsafe extern "C" fn(
+            filter: sluice_filter_handle,
+            ns: *const u8,
+            ns_len: usize,
+            key: *const u8,
+            key_len: usize,
+            value_out: *mut f64,
+        ) -> sluice_result,
+    >,
+    pub per_route_config:
+        Option<unsafe extern "C" fn(filter: sluice_filter_handle, config_out: *mut *mut c_void) -> sluice_result>,
+}
+
+/// `SLUICE_HOST_API_HAS(api, field)`: true when the host's table is large
+/// enough to contain the field at `offset` with `size` bytes. Use with
+/// `core::mem::offset_of!(sluice_host_api, field)`.
+pub fn host_api_has(api: &sluice_host_api, offset: usize, size: usize) -> bool {
+    api.size as usize >= offset + size
+}
+
+/// Names of the hooks a module exports, as the header declares them.
+pub const HOOK_SYMBOLS: &[&str] = &[
+    "sluice_module_abi_version",
+    "sluice_on_program_init",
+    "sluice_on_http_filter_config_new",
+    "sluice_on_http_filter_config_destroy",
+    "sluice_on_http_filter_per_route_config_new",
+    "sluice_on_http_filter_per_route_config_destroy",
+    "sluice_on_http_filter_new",
+    "sluice_on_http_filter_request_headers",
+    "sluice_on_http_filter_request_body",
+    "sluice_on_http_filter_request_trailers",
+    "sluice_on_http_filter_response_headers",
+    "sluice_on_http_filter_response_body",
+    "sluice_on_http_filter_response_trailers",
+    "sluice_on_http_filter_stream_complete",
+    "sluice_on_http_filter_destroy",
+    "sluice_on_http_filter_scheduled",
+];

@@ -1,0 +1,72 @@
+//! `HostConfig`: what a filter-config constructor can ask of the host.
+
+use crate::abi;
+use crate::error::{Error, Result};
+use crate::host::callback;
+use crate::metrics::{Counter, Gauge, Histogram};
+use core::marker::PhantomData;
+
+/// The host side of one configured filter, lent to the config constructor
+/// on the host's main thread. Metrics can only be defined here.
+pub struct HostConfig<'c> {
+    handle: abi::sluice_config_handle,
+    name: &'c [u8],
+    // Main-thread only: neither Send nor Sync.
+    _not_send: PhantomData<*const ()>,
+}
+
+type DefineFn = unsafe extern "C" fn(abi::sluice_config_handle, *const u8, usize, *mut u32) -> abi::sluice_result;
+
+impl<'c> HostConfig<'c> {
+    /// Wrap a config handle for the duration of a config hook.
+    ///
+    /// # Safety
+    /// `handle` is the handle the host passed to the running config hook.
+    pub unsafe fn new(handle: abi::sluice_config_handle, name: &'c [u8]) -> HostConfig<'c> {
+        HostConfig { handle, name, _not_send: PhantomData }
+    }
+
+    /// The config handle (also valid for metric updates from any thread).
+    pub fn handle(&self) -> abi::sluice_config_handle {
+        self.handle
+    }
+
+    /// The `filter_name` the operator configured.
+    pub fn filter_name(&self) -> &'c [u8] {
+        self.name
+    }
+
+    /// Define (or look up: same name and kind = same id) a counter, shown by
+    /// the host as `<filter_name>.<name>`.
+    pub fn define_counter(&mut self, name: &str) -> Result<Counter> {
+        let id = self.define(callback!(define_counter)?, name)?;
+        Ok(Counter { handle: self.handle, id })
+    }
+
+    /// Define a gauge.
+    pub fn define_gauge(&mut self, name: &str) -> Result<Gauge> {
+        let id = self.define(callback!(define_gauge)?, name)?;
+        Ok(Gauge { handle: self.handle, id })
+    }
+
+    /// Define a histogram.
+    pub fn define_histogram(&mut self, name: &str) -> Result<Histogram> {
+        let id = self.define(callback!(define_histogram)?, name)?;
+        Ok(Histogram { handle: self.handle, id })
+    }
+
+    fn define(&self, f: DefineFn, name: &str) -> Result<u32> {
+        let mut id = 0u32;
+        // SAFETY: name is read during the call; id is a valid out-pointer.
+        Error::check(unsafe { f(self.handle, name.as_ptr(), name.len(), &mut id) })?;
+        Ok(id)
+    }
+
+    /// Tell the host why the config is rejected (the SDK does this with the
+    /// constructor's `Err` text; call it directly only from raw code).
+    pub fn reject(&mut self, reason: &str) -> Result<()> {
+        let f = callback!(config_reject)?;
+        // SAFETY: reason is read during the call.
+        Error::check(unsafe { f(self.handle, reason.as_ptr(), reason.len()) })
+    }
+}

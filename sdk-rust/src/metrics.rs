@@ -1,0 +1,75 @@
+//! Module-defined metrics. Define them in the config constructor
+//! ([`HostConfig`](crate::HostConfig)); update them from any thread.
+
+use crate::error::{Error, Result};
+use crate::host::callback;
+
+/// A monotonically increasing counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counter {
+    pub(crate) handle: u64,
+    pub(crate) id: u32,
+}
+
+/// A value that goes up and down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gauge {
+    pub(crate) handle: u64,
+    pub(crate) id: u32,
+}
+
+/// A distribution of recorded values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Histogram {
+    pub(crate) handle: u64,
+    pub(crate) id: u32,
+}
+
+impl Counter {
+    /// Add `delta`.
+    pub fn add(&self, delta: u64) -> Result<()> {
+        let f = callback!(counter_add)?;
+        // SAFETY: value arguments only.
+        Error::check(unsafe { f(self.handle, self.id, delta) })
+    }
+    /// Add one.
+    pub fn increment(&self) -> Result<()> {
+        self.add(1)
+    }
+    /// The host's id for this metric (per config).
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+}
+
+impl Gauge {
+    /// Set to `value`.
+    pub fn set(&self, value: i64) -> Result<()> {
+        let f = callback!(gauge_set)?;
+        // SAFETY: value arguments only.
+        Error::check(unsafe { f(self.handle, self.id, value) })
+    }
+    /// Add `delta` (may be negative).
+    pub fn add(&self, delta: i64) -> Result<()> {
+        let f = callback!(gauge_add)?;
+        // SAFETY: value arguments only.
+        Error::check(unsafe { f(self.handle, self.id, delta) })
+    }
+    /// The host's id for this metric (per config).
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+}
+
+impl Histogram {
+    /// Record one observation.
+    pub fn record(&self, value: u64) -> Result<()> {
+        let f = callback!(histogram_record)?;
+        // SAFETY: value arguments only.
+        Error::check(unsafe { f(self.handle, self.id, value) })
+    }
+    /// The host's id for this metric (per config).
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+}
