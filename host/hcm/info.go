@@ -75,11 +75,11 @@ type StreamInfo struct {
 	Protocol    string // "HTTP/1.0", "HTTP/1.1", "HTTP/2"
 	Source      netip.AddrPort
 	Destination netip.AddrPort
-	RequestID   string
+	RequestID   RequestID
 	Status      int
 	BytesIn     int64
 	BytesOut    int64
-	Upstream    string // upstream host address, "" when none
+	Upstream    netip.AddrPort // upstream host, zero when none
 	Cluster     string
 	RouteName   string
 	Flags       ResponseFlags
@@ -107,3 +107,17 @@ func (si *StreamInfo) GetMetadata(ns, key string) (MetadataValue, bool) {
 	v, ok := si.Metadata[ns][key]
 	return v, ok
 }
+
+// RequestID holds the stream's x-request-id without a per-stream allocation.
+type RequestID struct {
+	b [64]byte
+	n uint8
+}
+
+func (r *RequestID) set(v []byte) { r.n = uint8(copy(r.b[:], v)) }
+
+// Bytes is the id; valid as long as the StreamInfo.
+func (r *RequestID) Bytes() []byte { return r.b[:r.n] }
+
+// String is the id as a string.
+func (r *RequestID) String() string { return string(r.b[:r.n]) }

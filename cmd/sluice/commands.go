@@ -1,0 +1,112 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/sluiceproxy/sluice/abi"
+	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/server"
+)
+
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return config.Parse(config.DefaultYAML, "built-in default config")
+	}
+	return config.Load(path)
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("c", "", "config file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *path == "" {
+		fmt.Fprintln(stderr, "sluice validate: -c FILE is required")
+		return 2
+	}
+	if _, err := config.Load(*path); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", *path)
+	return 0
+}
+
+func cmdVersion(stdout io.Writer) int {
+	fmt.Fprintf(stdout, "sluice %s (module ABI %d.%d, %s, %s/%s)\n", version,
+		abi.VersionMajor, abi.VersionMinor, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return 0
+}
+
+func newLogger(c config.Log) (*zap.Logger, error) {
+	level, err := zapcore.ParseLevel(c.Level)
+	if err != nil {
+		return nil, err
+	}
+	encCfg := zap.NewProductionEncoderConfig()
+	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
+	var enc zapcore.Encoder
+	if c.Format == "json" {
+		enc = zapcore.NewJSONEncoder(encCfg)
+	} else {
+		encCfg.EncodeLevel = zapcore.CapitalLevelEncoder
+		enc = zapcore.NewConsoleEncoder(encCfg)
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.Lock(os.Stderr), level)), nil
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("c", "", "config file (default: the built-in config)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	log, err := newLogger(cfg.Log)
+	if err != nil {
+		fmt.Fprintln(stderr, "log.level:", err)
+		return 1
+	}
+	defer log.Sync()
+	srv, err := server.New(cfg, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice: %v\n", err)
+		return 1
+	}
+	if err := srv.Start(); err != nil {
+		fmt.Fprintf(stderr, "sluice: %v\n", err)
+		return 1
+	}
+	log.Info("sluice started", zap.String("version", version), zap.Int("concurrency", cfg.Concurrency))
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	got := <-sig
+	log.Info("shutting down", zap.String("signal", got.String()))
+	go func() {
+		// A second signal skips the drain.
+		<-sig
+		log.Warn("second signal: stopping now")
+		srv.Stop()
+		os.Exit(1)
+	}()
+	srv.Drain(cfg.DrainTimeout)
+	srv.Stop()
+	log.Info("sluice stopped")
+	return 0
+}

@@ -1,0 +1,50 @@
+// Command sluice is the sluice proxy.
+//
+//	sluice run [-c FILE]         serve (the built-in default config without -c)
+//	sluice validate -c FILE      check a config, printing every error with its YAML path
+//	sluice module inspect FILE   show a module's ABI version and exported hooks
+//	sluice version               print the version and ABI version
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage:
+  sluice run [-c FILE]         serve (built-in default config without -c)
+  sluice validate -c FILE      check a config; every error with its YAML path
+  sluice module inspect FILE   show a module's ABI version and exported hooks
+  sluice version               print version information
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stdout, stderr)
+	case "validate":
+		return cmdValidate(args[1:], stdout, stderr)
+	case "module":
+		return cmdModule(args[1:], stdout, stderr)
+	case "version", "-v", "--version":
+		return cmdVersion(stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "sluice: unknown command %q\n%s", args[0], usage)
+		return 2
+	}
+}

@@ -1,0 +1,122 @@
+package hcm
+
+import (
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/sluiceproxy/sluice/host/cluster"
+	"github.com/sluiceproxy/sluice/host/codec"
+	"github.com/sluiceproxy/sluice/host/http1"
+	"github.com/sluiceproxy/sluice/host/router"
+	"github.com/sluiceproxy/sluice/host/worker"
+)
+
+// HTTP2Factory builds an HTTP/2 server codec on a connection. upgrade is nil
+// for prior-knowledge connections.
+type HTTP2Factory func(c *worker.Conn, cb codec.Callbacks) codec.ServerCodec
+
+// CodecType selects the downstream protocol.
+type CodecType uint8
+
+const (
+	CodecAuto CodecType = iota
+	CodecHTTP1
+	CodecHTTP2
+)
+
+// NamedFilter is one configured HTTP filter (not the router, which the
+// connection manager always appends itself).
+type NamedFilter struct {
+	Name    string
+	Factory FilterFactory
+}
+
+// Config is one compiled http_connection_manager. It is immutable once built
+// and shared by every worker.
+type Config struct {
+	StatPrefix                string
+	Codec                     CodecType
+	ServerName                string
+	Via                       string
+	UseRemoteAddress          bool
+	XFFNumTrustedHops         int
+	SkipXFFAppend             bool
+	GenerateRequestID         bool
+	PreserveExternalRequestID bool
+	IdleTimeout               time.Duration
+	RequestHeadersTimeout     time.Duration
+	StreamIdleTimeout         time.Duration
+	RequestTimeout            time.Duration
+	Limits                    http1.Limits
+	BufferLimit               int
+	Filters                   []NamedFilter
+	Routes                    *router.Table
+	Clusters                  *cluster.Manager
+	AccessLogs                []*AccessLog
+	Log                       *zap.Logger
+	Stats                     *Stats
+	// NewHTTP2 builds an HTTP/2 server codec (nil: HTTP/2 not available).
+	NewHTTP2 HTTP2Factory
+}
+
+// Stats are the connection manager's counters (Envoy's http.<prefix>.*).
+// They are shared by all workers, hence atomic.
+type Stats struct {
+	DownstreamCxTotal       atomic.Uint64
+	DownstreamCxActive      atomic.Int64
+	DownstreamRqTotal       atomic.Uint64
+	DownstreamRqActive      atomic.Int64
+	DownstreamRq1xx         atomic.Uint64
+	DownstreamRq2xx         atomic.Uint64
+	DownstreamRq3xx         atomic.Uint64
+	DownstreamRq4xx         atomic.Uint64
+	DownstreamRq5xx         atomic.Uint64
+	DownstreamCxProtocolErr atomic.Uint64
+	DownstreamRqTimeout     atomic.Uint64
+	DownstreamCxIdleTimeout atomic.Uint64
+	DownstreamRqTooLarge    atomic.Uint64
+	FilterFailures          atomic.Uint64
+	RqDirectResponse        atomic.Uint64
+	NoRoute                 atomic.Uint64
+	NoCluster               atomic.Uint64
+	UpstreamRqTimeout       atomic.Uint64
+}
+
+// Each visits every counter with its Envoy-style name.
+func (s *Stats) Each(fn func(name string, value int64)) {
+	fn("downstream_cx_total", int64(s.DownstreamCxTotal.Load()))
+	fn("downstream_cx_active", s.DownstreamCxActive.Load())
+	fn("downstream_rq_total", int64(s.DownstreamRqTotal.Load()))
+	fn("downstream_rq_active", s.DownstreamRqActive.Load())
+	fn("downstream_rq_1xx", int64(s.DownstreamRq1xx.Load()))
+	fn("downstream_rq_2xx", int64(s.DownstreamRq2xx.Load()))
+	fn("downstream_rq_3xx", int64(s.DownstreamRq3xx.Load()))
+	fn("downstream_rq_4xx", int64(s.DownstreamRq4xx.Load()))
+	fn("downstream_rq_5xx", int64(s.DownstreamRq5xx.Load()))
+	fn("downstream_cx_protocol_error", int64(s.DownstreamCxProtocolErr.Load()))
+	fn("downstream_rq_timeout", int64(s.DownstreamRqTimeout.Load()))
+	fn("downstream_cx_idle_timeout", int64(s.DownstreamCxIdleTimeout.Load()))
+	fn("downstream_rq_too_large", int64(s.DownstreamRqTooLarge.Load()))
+	fn("filter_failures", int64(s.FilterFailures.Load()))
+	fn("rq_direct_response", int64(s.RqDirectResponse.Load()))
+	fn("no_route", int64(s.NoRoute.Load()))
+	fn("no_cluster", int64(s.NoCluster.Load()))
+	fn("upstream_rq_timeout", int64(s.UpstreamRqTimeout.Load()))
+}
+
+func (s *Stats) countStatus(code int) {
+	switch {
+	case code < 200:
+		s.DownstreamRq1xx.Add(1)
+	case code < 300:
+		s.DownstreamRq2xx.Add(1)
+	case code < 400:
+		s.DownstreamRq3xx.Add(1)
+	case code < 500:
+		s.DownstreamRq4xx.Add(1)
+	default:
+		s.DownstreamRq5xx.Add(1)
+	}
+}

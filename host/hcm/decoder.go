@@ -1,0 +1,254 @@
+package hcm
+
+import (
+	"math/rand/v2"
+	"net/netip"
+
+	"github.com/sluiceproxy/sluice/host/codec"
+	"github.com/sluiceproxy/sluice/host/headers"
+)
+
+// The stream is the codec's RequestDecoder.
+var _ codec.RequestDecoder = (*stream)(nil)
+
+func (s *stream) DecodeHeaders(h *headers.Map, end bool) {
+	if s.ended {
+		s.conn.releaseRequestHeaders(h)
+		return
+	}
+	s.reqHeaders = h
+	s.requestDone = end
+	s.mutateRequestHeaders(h)
+	if s.cfg.RequestTimeout > 0 {
+		if s.onReqTimeout == nil {
+			s.onReqTimeout = s.requestTimeout
+		}
+		s.reqTimer.arm(s.conn.w, s.cfg.RequestTimeout, s.onReqTimeout)
+	}
+	// The route timeout runs from the request head, so a stream that a
+	// filter stopped and never resumed also ends, with a 504.
+	if r := s.selectRoute(); r != nil && r.Timeout > 0 && r.Direct == nil {
+		s.timer.arm(s.conn.w, r.Timeout, s.routeTimeoutFn())
+	}
+	s.enter()
+	s.onHeaders(&s.reqWalk, end)
+	s.leave()
+}
+
+func (s *stream) DecodeData(p []byte, end bool) {
+	if s.ended || s.reqWalk.sinkDone {
+		return
+	}
+	s.info.BytesIn += int64(len(p))
+	if end {
+		s.requestDone = true
+	}
+	s.enter()
+	s.onData(&s.reqWalk, p, end)
+	s.leave()
+}
+
+func (s *stream) DecodeTrailers(t *headers.Map) {
+	if s.ended || s.reqWalk.sinkDone {
+		s.conn.releaseRequestHeaders(t)
+		return
+	}
+	s.requestDone = true
+	s.reqTrailers = t
+	s.enter()
+	s.onTrailers(&s.reqWalk, t)
+	s.leave()
+}
+
+func (s *stream) OnReset(reason codec.ResetReason) { s.onCodecReset(reason) }
+
+// requestTimeout fires when the whole request/response took longer than the
+// connection manager's request_timeout.
+func (s *stream) requestTimeout() {
+	if s.ended {
+		return
+	}
+	s.cfg.Stats.DownstreamRqTimeout.Add(1)
+	s.info.Flags |= FlagDurationTimeout
+	s.sendLocalReply(len(s.filters)-1, 408, nil, []byte("request timeout"), "request_overall_timeout")
+}
+
+// hopByHop are the headers that describe one connection, not the message;
+// a proxy never forwards them (RFC 9110 7.6.1).
+var hopByHop = [...]string{"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "proxy-authenticate"}
+
+func stripHopByHop(h *headers.Map) {
+	// Headers named by Connection go too. Collect first: deleting while
+	// walking the map would disturb the walk.
+	var named [8][]byte
+	n := 0
+	h.Values("connection", func(v []byte) bool {
+		forEachToken(v, func(tok []byte) {
+			if n < len(named) && !tokenIs(tok, "close") && !tokenIs(tok, "keep-alive") {
+				named[n] = tok
+				n++
+			}
+		})
+		return true
+	})
+	for _, tok := range named[:n] {
+		h.DelBytes(tok)
+	}
+	for _, name := range hopByHop {
+		h.Del(name)
+	}
+}
+
+// mutateRequestHeaders applies Envoy's edge header handling before any
+// filter runs: hop-by-hop removal, x-forwarded-for/-proto, x-request-id and
+// via.
+func (s *stream) mutateRequestHeaders(h *headers.Map) {
+	cfg := s.cfg
+	if te, ok := h.Get("te"); ok && !tokenIs(te, "trailers") {
+		h.Del("te")
+	}
+	stripHopByHop(h)
+	src := s.info.Source.Addr()
+	if cfg.UseRemoteAddress {
+		if !cfg.SkipXFFAppend {
+			appendXFF(h, src)
+		}
+		h.Set("x-forwarded-proto", h.Scheme())
+	} else if !h.Has("x-forwarded-proto") {
+		h.Set("x-forwarded-proto", h.Scheme())
+	}
+	if cfg.GenerateRequestID {
+		_, has := h.Get("x-request-id")
+		external := cfg.UseRemoteAddress && !isInternal(src)
+		if !has || (external && !cfg.PreserveExternalRequestID) {
+			var id [36]byte
+			h.Set("x-request-id", newUUID(&id))
+		}
+	}
+	if v, ok := h.Get("x-request-id"); ok {
+		s.info.RequestID.set(v)
+	}
+	if cfg.Via != "" {
+		appendVia(h, cfg.Via)
+	}
+}
+
+// prepareResponseHeaders runs just before response headers go to the codec.
+func (cn *connection) prepareResponseHeaders(s *stream, h *headers.Map) {
+	stripHopByHop(h)
+	if r := s.route; r != nil && s.routeValid {
+		r.ApplyResponseHeaders(h)
+	}
+	if cn.cfg.ServerName != "" {
+		h.SetString("server", cn.cfg.ServerName)
+	}
+	if cn.cfg.Via != "" {
+		appendVia(h, cn.cfg.Via)
+	}
+}
+
+func appendXFF(h *headers.Map, src netip.Addr) {
+	var buf [64]byte
+	ip := src.Unmap().AppendTo(buf[:0])
+	if old, ok := h.Get("x-forwarded-for"); ok && len(old) > 0 {
+		var joined [512]byte
+		out := append(joined[:0], old...)
+		out = append(out, ", "...)
+		out = append(out, ip...)
+		h.Set("x-forwarded-for", out)
+		return
+	}
+	h.Set("x-forwarded-for", ip)
+}
+
+func appendVia(h *headers.Map, via string) {
+	if old, ok := h.Get("via"); ok && len(old) > 0 {
+		var joined [512]byte
+		out := append(joined[:0], old...)
+		out = append(out, ", "...)
+		out = append(out, via...)
+		h.Set("via", out)
+		return
+	}
+	h.SetString("via", via)
+}
+
+// isInternal is Envoy's notion of an internal request source: loopback and
+// private ranges.
+func isInternal(a netip.Addr) bool {
+	a = a.Unmap()
+	return a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast()
+}
+
+const hexDigits = "0123456789abcdef"
+
+// newUUID writes a random version 4 UUID into dst without allocating.
+func newUUID(dst *[36]byte) []byte {
+	hi, lo := rand.Uint64(), rand.Uint64()
+	hi = hi&^(0xf<<12) | 0x4<<12 // version 4
+	lo = lo&^(0x3<<62) | 0x2<<62 // RFC 4122 variant
+	var raw [16]byte
+	for i := 0; i < 8; i++ {
+		raw[i] = byte(hi >> (56 - 8*i))
+		raw[8+i] = byte(lo >> (56 - 8*i))
+	}
+	j := 0
+	for i, b := range raw {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			dst[j] = '-'
+			j++
+		}
+		dst[j] = hexDigits[b>>4]
+		dst[j+1] = hexDigits[b&0xf]
+		j += 2
+	}
+	return dst[:]
+}
+
+func lowerByte(b byte) byte {
+	if 'A' <= b && b <= 'Z' {
+		return b + 'a' - 'A'
+	}
+	return b
+}
+
+// tokenIs compares a header token case-insensitively.
+func tokenIs(tok []byte, want string) bool {
+	tok = trimOWS(tok)
+	if len(tok) != len(want) {
+		return false
+	}
+	for i := range tok {
+		if lowerByte(tok[i]) != want[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func trimOWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// forEachToken splits a comma-separated header value.
+func forEachToken(v []byte, fn func(tok []byte)) {
+	for len(v) > 0 {
+		i := 0
+		for i < len(v) && v[i] != ',' {
+			i++
+		}
+		if tok := trimOWS(v[:i]); len(tok) > 0 {
+			fn(tok)
+		}
+		if i == len(v) {
+			return
+		}
+		v = v[i+1:]
+	}
+}

@@ -1,0 +1,317 @@
+package hcm
+
+import (
+	"strconv"
+
+	"github.com/sluiceproxy/sluice/host/codec"
+	"github.com/sluiceproxy/sluice/host/headers"
+	"github.com/sluiceproxy/sluice/host/http1"
+	"github.com/sluiceproxy/sluice/host/worker"
+)
+
+// http1Server is the downstream HTTP/1.1 codec: one request at a time on a
+// connection. Pipelined requests wait in the connection's input buffer until
+// the response before them is complete, which is how Envoy's codec keeps
+// responses in order.
+type http1Server struct {
+	c      *worker.Conn
+	cb     *connection
+	parser http1.Parser
+	out    []byte
+
+	dec        codec.RequestDecoder // current stream, nil between requests
+	reqDone    bool                 // the current request was fully read
+	respDone   bool
+	headReq    bool
+	minor      int
+	keepAlive  bool
+	bodyless   bool // request had no body: headers carried end_stream
+	chunkedOut bool
+	untilClose bool // response body delimited by closing the connection
+	noBody     bool // HEAD, 1xx, 204, 304: no body bytes on the wire
+	draining   bool
+	wantsClose bool
+	broken     bool
+	writable   func()
+}
+
+func newHTTP1Server(c *worker.Conn, cb *connection, lim http1.Limits) *http1Server {
+	s := &http1Server{c: c, cb: cb}
+	s.parser.Init(http1.Request, lim)
+	return s
+}
+
+var _ codec.ServerCodec = (*http1Server)(nil)
+var _ codec.ResponseEncoder = (*http1Server)(nil)
+
+func (s *http1Server) Protocol() string {
+	if s.minor == 0 {
+		return "HTTP/1.0"
+	}
+	return "HTTP/1.1"
+}
+
+func (s *http1Server) ActiveStreams() int {
+	if s.dec != nil {
+		return 1
+	}
+	return 0
+}
+
+func (s *http1Server) WantsClose() bool { return s.wantsClose }
+
+func (s *http1Server) Drain() {
+	s.draining = true
+	if s.dec == nil {
+		s.wantsClose = true
+	}
+}
+
+// Dispatch parses as much of in as the current state allows.
+func (s *http1Server) Dispatch(in []byte) (int, error) {
+	consumed := 0
+	for !s.broken && !s.wantsClose {
+		if s.dec != nil && s.reqDone {
+			// The next pipelined request waits for this response.
+			return consumed, nil
+		}
+		if s.dec == nil && s.draining {
+			s.wantsClose = true
+			return consumed, nil
+		}
+		ev, n, err := s.parser.Next(in[consumed:])
+		consumed += n
+		if err != nil {
+			s.protocolError(err)
+			return consumed, err
+		}
+		switch ev {
+		case http1.EventNeedMore:
+			return consumed, nil
+		case http1.EventHead:
+			s.onHead()
+		case http1.EventBody:
+			if s.dec != nil {
+				s.dec.DecodeData(s.parser.Body(), false)
+			}
+		case http1.EventTrailers:
+			if s.dec != nil {
+				t := s.cb.acquireHeaders()
+				for _, f := range s.parser.Trailers() {
+					t.Add(f.Name, f.Value)
+				}
+				s.reqDone = true
+				s.dec.DecodeTrailers(t)
+			}
+		case http1.EventEnd:
+			if s.dec != nil && !s.reqDone {
+				s.reqDone = true
+				if !s.bodyless {
+					s.dec.DecodeData(nil, true)
+				}
+			}
+		}
+	}
+	return consumed, nil
+}
+
+func (s *http1Server) onHead() {
+	h := s.parser.Head()
+	s.minor = h.Minor
+	s.keepAlive = h.KeepAlive
+	s.headReq = string(h.Method) == "HEAD"
+	s.reqDone = false
+	s.respDone = false
+	s.chunkedOut, s.untilClose, s.noBody = false, false, false
+	s.bodyless = h.Body == http1.BodyNone
+	m := s.cb.acquireHeaders()
+	http1.HeadToMap(h, http1.Request, "http", m)
+	if h.Expect100 {
+		// sluice answers 100-continue itself, as Envoy does by default,
+		// so the upstream never sees Expect.
+		m.Del("expect")
+		if h.Minor == 1 && !s.bodyless {
+			s.c.Write([]byte("HTTP/1.1 100 Continue\r\n\r\n"))
+		}
+	}
+	dec := s.cb.NewStream(s)
+	s.dec = dec
+	dec.DecodeHeaders(m, s.bodyless)
+}
+
+// protocolError answers a request the parser rejected, then the connection
+// closes: after a framing error nothing later on it can be trusted.
+func (s *http1Server) protocolError(err error) {
+	s.broken = true
+	s.wantsClose = true
+	status := 400
+	reason := "http1.codec_error"
+	if e, ok := err.(*http1.Error); ok {
+		status, reason = e.Status, e.Reason
+	}
+	if s.dec != nil {
+		dec := s.dec
+		s.dec = nil
+		if !s.respDone && s.cb.streamResponseNotStarted(dec) {
+			// The stream exists (the head parsed, the body is bad):
+			// let it send the error through its own reply path.
+			s.cb.localReplyForProtocolError(dec, status, reason)
+			return
+		}
+		dec.OnReset(codec.ResetProtocolError)
+		return
+	}
+	s.cb.protocolErrorReply(status, reason)
+}
+
+func (s *http1Server) ReadEOF() error {
+	if s.dec != nil && !s.reqDone {
+		// A request cut short by the client: the stream cannot complete.
+		dec := s.dec
+		s.dec = nil
+		s.wantsClose = true
+		dec.OnReset(codec.ResetConnectionClosed)
+		return nil
+	}
+	if s.dec == nil {
+		s.wantsClose = true
+	}
+	return nil
+}
+
+func (s *http1Server) OnConnectionClose() {
+	if s.dec != nil {
+		dec := s.dec
+		s.dec = nil
+		dec.OnReset(codec.ResetConnectionClosed)
+	}
+}
+
+func (s *http1Server) OnWritable() {
+	if s.writable != nil {
+		s.writable()
+	}
+}
+
+// ResponseEncoder.
+
+func (s *http1Server) Encode100Continue() {
+	if s.minor == 1 {
+		s.c.Write([]byte("HTTP/1.1 100 Continue\r\n\r\n"))
+	}
+}
+
+func (s *http1Server) EncodeHeaders(h *headers.Map, end bool) {
+	status := h.Status()
+	s.noBody = s.headReq || status < 200 || status == 204 || status == 304
+	h.Del("transfer-encoding")
+	if s.noBody {
+		if status == 204 || status < 200 {
+			h.Del("content-length")
+		}
+	} else if !h.Has("content-length") {
+		switch {
+		case end:
+			h.SetString("content-length", "0")
+		case s.minor == 1:
+			s.chunkedOut = true
+			h.SetString("transfer-encoding", "chunked")
+		default:
+			s.untilClose = true
+		}
+	}
+	if !s.reqDone && !s.bodyless {
+		// Answering before the request body was read: the rest of the
+		// request would be parsed as a new one, so the connection closes.
+		s.keepAlive = false
+	}
+	if s.draining || s.untilClose {
+		s.keepAlive = false
+	}
+	h.Del("connection")
+	if !s.keepAlive {
+		h.SetString("connection", "close")
+	} else if s.minor == 0 {
+		h.SetString("connection", "keep-alive")
+	}
+	s.out = http1.AppendResponseHead(s.out[:0], h, 1)
+	s.c.Write(s.out)
+	if end {
+		s.endResponse()
+	}
+}
+
+func (s *http1Server) EncodeData(p []byte, end bool) {
+	if !s.noBody && len(p) > 0 {
+		if s.chunkedOut {
+			s.out = http1.AppendChunk(s.out[:0], p)
+			s.c.Write(s.out)
+		} else {
+			s.c.Write(p)
+		}
+	}
+	if end {
+		if s.chunkedOut {
+			s.c.Write([]byte("0\r\n\r\n"))
+		}
+		s.endResponse()
+	}
+}
+
+func (s *http1Server) EncodeTrailers(t *headers.Map) {
+	if s.chunkedOut {
+		s.out = http1.AppendLastChunk(s.out[:0], t)
+		s.c.Write(s.out)
+	}
+	s.endResponse()
+}
+
+func (s *http1Server) endResponse() {
+	s.respDone = true
+	s.dec = nil
+	s.writable = nil
+	if s.out != nil && cap(s.out) > 64<<10 {
+		s.out = nil
+	}
+	if !s.keepAlive || (!s.reqDone && !s.bodyless) {
+		s.wantsClose = true
+		return
+	}
+	s.cb.responseDone()
+}
+
+func (s *http1Server) Reset() {
+	// HTTP/1 has no stream reset: closing the connection is the signal.
+	s.broken = true
+	s.wantsClose = true
+	s.dec = nil
+	s.c.Close()
+	s.cb.closedByCodec()
+}
+
+func (s *http1Server) AboveWriteWatermark() bool { return s.c.AboveHighWatermark() }
+
+func (s *http1Server) ReadDisable(disable bool) {
+	if disable {
+		s.c.PauseReading()
+	} else {
+		s.c.ResumeReading()
+	}
+}
+
+func (s *http1Server) SetWritableCallback(fn func()) { s.writable = fn }
+
+// statusLine renders a minimal response for errors found before any stream
+// exists (the request head itself was bad).
+func appendErrorResponse(dst []byte, status int) []byte {
+	body := http1.StatusText(status)
+	dst = append(dst, "HTTP/1.1 "...)
+	dst = strconv.AppendInt(dst, int64(status), 10)
+	dst = append(dst, ' ')
+	dst = append(dst, body...)
+	dst = append(dst, "\r\ncontent-type: text/plain\r\ncontent-length: "...)
+	dst = strconv.AppendInt(dst, int64(len(body)), 10)
+	dst = append(dst, "\r\nconnection: close\r\n\r\n"...)
+	dst = append(dst, body...)
+	return dst
+}

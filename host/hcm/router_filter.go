@@ -1,0 +1,315 @@
+package hcm
+
+import (
+	"net/netip"
+
+	"github.com/sluiceproxy/sluice/host/cluster"
+	"github.com/sluiceproxy/sluice/host/headers"
+)
+
+// routerFilter is the terminal HTTP filter (Envoy's router): it picks the
+// route, answers direct responses, and forwards everything else to an
+// upstream of the route's cluster, feeding the response back into the
+// encode walk. It lives inside its stream, so it costs no allocation.
+type routerFilter struct {
+	s  *stream
+	up *cluster.Stream
+
+	pending         bodyBuffer // request body that arrived before the upstream was ready
+	pendingEnd      bool
+	pendingTrailers *headers.Map
+	headersSent     bool
+	upstreamDone    bool // the whole request went upstream
+	respPaused      bool // upstream reading paused for downstream backpressure
+	downPaused      bool // downstream reading paused for upstream backpressure
+	pathScratch     []byte
+}
+
+func (r *routerFilter) init(s *stream) {
+	r.s = s
+	r.up = nil
+	r.pending.Reset()
+	r.pendingEnd = false
+	r.pendingTrailers = nil
+	r.headersSent = false
+	r.upstreamDone = false
+	r.respPaused = false
+	r.downPaused = false
+}
+
+func (r *routerFilter) DecodeHeaders(h *headers.Map, end bool) HeadersStatus {
+	s := r.s
+	route := s.selectRoute()
+	if route == nil {
+		s.cfg.Stats.NoRoute.Add(1)
+		s.info.Flags |= FlagNoRouteFound
+		s.sendLocalReply(len(s.filters)-1, 404, nil, nil, "route_not_found")
+		return HeadersStopIteration
+	}
+	if d := route.Direct; d != nil {
+		s.cfg.Stats.RqDirectResponse.Add(1)
+		s.info.Flags |= FlagDirectResponse
+		s.sendLocalReply(len(s.filters)-1, d.Status, nil, d.Body, "direct_response")
+		return HeadersStopIteration
+	}
+	cl := s.cfg.Clusters.Get(route.Cluster)
+	if cl == nil {
+		s.cfg.Stats.NoCluster.Add(1)
+		s.info.Flags |= FlagNoClusterFound
+		s.sendLocalReply(len(s.filters)-1, 503, nil, []byte("no cluster"), "cluster_not_found")
+		return HeadersStopIteration
+	}
+	s.info.Cluster = cl.Name()
+	route.ApplyRequestHeaders(h)
+	if path := h.Path(); len(path) > 0 {
+		r.pathScratch = route.RewritePath(r.pathScratch[:0], h)
+		if string(r.pathScratch) != string(path) {
+			h.Set(":path", r.pathScratch)
+		}
+	}
+	if route.HostRewrite != "" {
+		h.SetString(":authority", route.HostRewrite)
+	}
+	r.pendingEnd = end
+	r.up = cl.NewStream(s.conn.w, r)
+	return HeadersStopIteration
+}
+
+func (r *routerFilter) DecodeData(b Buffer, end bool) DataStatus {
+	if end {
+		r.pendingEnd = true
+	}
+	if r.up != nil && r.headersSent {
+		r.up.SendData(b.Bytes(), end)
+		b.Drain(b.Len())
+		if end {
+			r.upstreamDone = true
+		}
+		r.checkUpstreamWatermark()
+		return DataStopIterationNoBuffer
+	}
+	// Not connected yet: keep the body here, bounded like any buffer.
+	r.pending.Append(b.Bytes())
+	b.Drain(b.Len())
+	if lim := r.s.cfg.BufferLimit; lim > 0 && r.pending.Len() > lim && !r.downPaused {
+		r.downPaused = true
+		r.s.enc.ReadDisable(true)
+	}
+	return DataStopIterationNoBuffer
+}
+
+func (r *routerFilter) DecodeTrailers(t *headers.Map) TrailersStatus {
+	r.pendingEnd = true
+	if r.up != nil && r.headersSent {
+		r.up.SendTrailers(t)
+		r.upstreamDone = true
+		return TrailersStopIteration
+	}
+	r.pendingTrailers = t
+	return TrailersStopIteration
+}
+
+// The router is not an encoder filter; these never run.
+func (r *routerFilter) EncodeHeaders(*headers.Map, bool) HeadersStatus { return HeadersContinue }
+func (r *routerFilter) EncodeData(Buffer, bool) DataStatus             { return DataContinue }
+func (r *routerFilter) EncodeTrailers(*headers.Map) TrailersStatus     { return TrailersContinue }
+func (r *routerFilter) OnStreamComplete()                              {}
+func (r *routerFilter) OnDestroy()                                     {}
+
+func (r *routerFilter) checkUpstreamWatermark() {
+	if r.up != nil && r.up.AboveWriteWatermark() && !r.downPaused {
+		r.downPaused = true
+		r.s.enc.ReadDisable(true)
+	}
+}
+
+// cluster.ResponseHandler
+
+func (r *routerFilter) OnPoolReady(up *cluster.Stream, host netip.AddrPort) {
+	s := r.s
+	if s == nil || s.ended {
+		up.Reset()
+		return
+	}
+	r.up = up
+	s.info.Upstream = host
+	end := r.pendingEnd && r.pending.Len() == 0 && r.pendingTrailers == nil
+	r.headersSent = true
+	up.SendHeaders(s.reqHeaders, end)
+	if end {
+		r.upstreamDone = true
+		return
+	}
+	if r.pending.Len() > 0 || (r.pendingEnd && r.pendingTrailers == nil) {
+		last := r.pendingEnd && r.pendingTrailers == nil
+		up.SendData(r.pending.Bytes(), last)
+		r.pending.Reset()
+		if last {
+			r.upstreamDone = true
+		}
+	}
+	if r.pendingTrailers != nil {
+		up.SendTrailers(r.pendingTrailers)
+		r.upstreamDone = true
+	}
+	if r.downPaused && !up.AboveWriteWatermark() {
+		r.downPaused = false
+		s.enc.ReadDisable(false)
+	}
+}
+
+func (r *routerFilter) OnPoolFailure(reason cluster.FailureReason, err error) {
+	s := r.s
+	r.up = nil
+	if s == nil || s.ended {
+		return
+	}
+	switch reason {
+	case cluster.Overflow:
+		s.info.Flags |= FlagUpstreamOverflow
+		s.sendLocalReply(len(s.filters)-1, 503, nil, []byte("upstream overflow"), "upstream_reset_before_response_started{overflow}")
+	case cluster.NoHealthyUpstream:
+		s.info.Flags |= FlagNoHealthyUpstream
+		s.sendLocalReply(len(s.filters)-1, 503, nil, []byte("no healthy upstream"), "no_healthy_upstream")
+	default:
+		s.info.Flags |= FlagUpstreamConnectionFailure
+		s.sendLocalReply(len(s.filters)-1, 503, nil, []byte("upstream connect error or disconnect/reset before headers. reset reason: connection failure"), "upstream_reset_before_response_started{connection_failure}")
+	}
+}
+
+func (r *routerFilter) OnResponseHeaders(h *headers.Map, end bool) {
+	s := r.s
+	if s == nil || s.ended {
+		return
+	}
+	if end {
+		s.timer.stop()
+	}
+	s.respHeaders.CopyFrom(h)
+	s.respWalk.reset(true, s.nEncode, 0)
+	s.enter()
+	s.onHeaders(&s.respWalk, end)
+	s.leave()
+}
+
+func (r *routerFilter) OnResponseData(p []byte, end bool) {
+	s := r.s
+	if s == nil || s.ended {
+		return
+	}
+	if end {
+		s.timer.stop()
+	}
+	s.enter()
+	s.onData(&s.respWalk, p, end)
+	s.leave()
+	if !s.ended && !end && r.up != nil && !r.respPaused && s.enc.AboveWriteWatermark() {
+		r.respPaused = true
+		r.up.PauseResponse()
+	}
+}
+
+func (r *routerFilter) OnResponseTrailers(t *headers.Map) {
+	s := r.s
+	if s == nil || s.ended {
+		return
+	}
+	s.timer.stop()
+	s.respTrailers.CopyFrom(t)
+	s.enter()
+	s.onTrailers(&s.respWalk, &s.respTrailers)
+	s.leave()
+}
+
+func (r *routerFilter) OnReset(reason cluster.ResetReason, err error) {
+	s := r.s
+	r.up = nil
+	if s == nil || s.ended {
+		return
+	}
+	if s.responseStarted || s.respWalk.started {
+		s.resetStream(FlagUpstreamRemoteReset, "upstream_reset_after_response_started")
+		return
+	}
+	if reason == cluster.ProtocolError {
+		s.info.Flags |= FlagUpstreamProtocolError
+		s.sendLocalReply(len(s.filters)-1, 502, nil, []byte("upstream protocol error"), "upstream_reset_before_response_started{protocol_error}")
+		return
+	}
+	s.info.Flags |= FlagUpstreamConnectionTermination
+	s.sendLocalReply(len(s.filters)-1, 503, nil, []byte("upstream connect error or disconnect/reset before headers. reset reason: connection termination"), "upstream_reset_before_response_started{connection_termination}")
+}
+
+func (r *routerFilter) OnUpstreamWritable() {
+	if r.downPaused && r.s != nil && !r.s.ended {
+		r.downPaused = false
+		r.s.enc.ReadDisable(false)
+	}
+}
+
+// onDownstreamWritable resumes an upstream response paused on backpressure.
+func (r *routerFilter) onDownstreamWritable() {
+	if r.respPaused && r.up != nil {
+		r.respPaused = false
+		r.up.ResumeResponse()
+	}
+}
+
+// pauseUpstream is flow control asked for by an encoder filter holding the
+// response with a watermark status.
+func (r *routerFilter) pauseUpstream(disable bool) {
+	if r.up == nil {
+		return
+	}
+	if disable {
+		r.up.PauseResponse()
+	} else if !r.respPaused {
+		r.up.ResumeResponse()
+	}
+}
+
+// cancel abandons the upstream side (stream ended or answered locally).
+func (r *routerFilter) cancel() {
+	if r.up != nil {
+		up := r.up
+		r.up = nil
+		up.Reset()
+	}
+	if r.downPaused && r.s != nil && r.s.enc != nil {
+		r.downPaused = false
+		r.s.enc.ReadDisable(false)
+	}
+}
+
+func (r *routerFilter) release() {
+	r.cancel()
+	r.pending.Reset()
+	r.pendingTrailers = nil
+	r.s = nil
+}
+
+// routeTimeoutFn returns the stream's route-timeout callback, bound once per
+// pooled stream so arming the timer does not allocate.
+func (s *stream) routeTimeoutFn() func() {
+	if s.onRouteTimeout == nil {
+		s.onRouteTimeout = s.routeTimeout
+	}
+	return s.onRouteTimeout
+}
+
+// routeTimeout fires when the route's timeout passed before the response
+// completed: 504 if nothing was sent yet, else a reset. It also ends streams
+// that a filter stopped and never resumed.
+func (s *stream) routeTimeout() {
+	if s.ended {
+		return
+	}
+	s.cfg.Stats.UpstreamRqTimeout.Add(1)
+	s.info.Flags |= FlagUpstreamRequestTimeout
+	if s.responseStarted {
+		s.resetStream(FlagUpstreamRequestTimeout, "upstream_response_timeout")
+		return
+	}
+	s.respWalk.reset(true, s.nEncode, 0)
+	s.sendLocalReply(len(s.filters)-1, 504, nil, []byte("upstream request timeout"), "upstream_response_timeout")
+}

@@ -1,0 +1,346 @@
+package hcm
+
+import (
+	"strconv"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/sluiceproxy/sluice/host/codec"
+	"github.com/sluiceproxy/sluice/host/headers"
+	"github.com/sluiceproxy/sluice/host/router"
+)
+
+// filterSlot is one filter of a stream with the callbacks it was given.
+type filterSlot struct {
+	f  StreamFilter
+	cb filterCallbacks
+}
+
+// stream is one request/response exchange on a connection. It lives on the
+// connection's worker. Streams are pooled; gen changes on every reuse so a
+// callback object kept past its stream's end cannot reach the next one.
+type stream struct {
+	conn *connection
+	cfg  *Config
+	enc  codec.ResponseEncoder
+	gen  uint64
+	info StreamInfo
+
+	filters []filterSlot // decode order; the router is last
+	nEncode int          // filters that take part in encoding (all but the router)
+	router  routerFilter
+
+	reqWalk  iteration
+	respWalk iteration
+
+	reqHeaders   *headers.Map
+	respHeaders  headers.Map
+	reqTrailers  *headers.Map
+	respTrailers headers.Map
+
+	route      *router.Route
+	routeValid bool
+
+	// requestDone: the codec delivered the end of the request.
+	requestDone bool
+	// responseStarted: response headers were handed to the codec.
+	responseStarted bool
+	// ended: the stream is over (complete or reset); no hook may run again.
+	ended bool
+	// depth counts filter hooks on the call stack, so destruction waits
+	// until the hook that ended the stream has returned.
+	depth          int
+	destroyPending bool
+	destroyed      bool
+	localReply     bool
+
+	timer          timerHandle // route timeout
+	reqTimer       timerHandle // request_timeout
+	onRouteTimeout func()
+	onReqTimeout   func()
+}
+
+var streamPool = sync.Pool{New: func() any { return new(stream) }}
+
+// headersFor returns the header map a walk carries.
+func (s *stream) headersFor(it *iteration) *headers.Map {
+	if it.encode {
+		return &s.respHeaders
+	}
+	return s.reqHeaders
+}
+
+func (s *stream) enter() { s.depth++ }
+
+func (s *stream) leave() {
+	s.depth--
+	if s.depth == 0 && s.destroyPending {
+		s.destroy()
+	}
+}
+
+func (s *stream) callHeaders(it *iteration, pos int, h *headers.Map, end bool) HeadersStatus {
+	f := s.filters[s.filterAt(it, pos)].f
+	s.enter()
+	defer s.leave()
+	if it.encode {
+		return f.EncodeHeaders(h, end)
+	}
+	return f.DecodeHeaders(h, end)
+}
+
+func (s *stream) callData(it *iteration, pos int, b Buffer, end bool) DataStatus {
+	f := s.filters[s.filterAt(it, pos)].f
+	s.enter()
+	defer s.leave()
+	if it.encode {
+		return f.EncodeData(b, end)
+	}
+	return f.DecodeData(b, end)
+}
+
+func (s *stream) callTrailers(it *iteration, pos int, t *headers.Map) TrailersStatus {
+	f := s.filters[s.filterAt(it, pos)].f
+	s.enter()
+	defer s.leave()
+	if it.encode {
+		return f.EncodeTrailers(t)
+	}
+	return f.DecodeTrailers(t)
+}
+
+// Sinks. Requests have no sink: the router is the last filter and always
+// stops the walk. Responses go to the codec.
+
+func (s *stream) sinkHeaders(it *iteration, h *headers.Map, end bool) {
+	if !it.encode {
+		return
+	}
+	s.responseStarted = true
+	s.info.Status = h.Status()
+	s.cfg.Stats.countStatus(s.info.Status)
+	s.conn.prepareResponseHeaders(s, h)
+	s.enc.EncodeHeaders(h, end)
+	if end {
+		s.responseComplete()
+	}
+}
+
+func (s *stream) sinkData(it *iteration, p []byte, end bool) {
+	if !it.encode {
+		return
+	}
+	s.info.BytesOut += int64(len(p))
+	s.enc.EncodeData(p, end)
+	if end {
+		s.responseComplete()
+	}
+}
+
+func (s *stream) sinkTrailers(it *iteration, t *headers.Map) {
+	if !it.encode {
+		return
+	}
+	s.enc.EncodeTrailers(t)
+	s.responseComplete()
+}
+
+// sourceReadDisable applies flow control to whoever feeds a walk.
+func (s *stream) sourceReadDisable(it *iteration, disable bool) {
+	if it.encode {
+		s.router.pauseUpstream(disable)
+		return
+	}
+	s.enc.ReadDisable(disable)
+}
+
+// bufferOverflow handles a held body past the stream buffer limit.
+func (s *stream) bufferOverflow(it *iteration) {
+	if !it.encode {
+		s.cfg.Stats.DownstreamRqTooLarge.Add(1)
+		s.sendLocalReply(len(s.filters)-1, 413, nil, []byte("Payload Too Large"), "request_payload_too_large")
+		return
+	}
+	if !s.responseStarted {
+		s.respWalk.reset(true, 0, 0)
+		s.sendLocalReply(len(s.filters)-1, 500, nil, []byte("Internal Server Error"), "response_payload_too_large")
+		return
+	}
+	s.resetStream(FlagLocalReset, "response_payload_too_large")
+}
+
+// filterFailure contains a filter that broke the contract (e.g. returned an
+// unknown status): the stream is answered with 500 where HTTP still allows.
+func (s *stream) filterFailure(filter int, why string) {
+	s.cfg.Stats.FilterFailures.Add(1)
+	s.info.Flags |= FlagFilterFailure
+	name := "router"
+	if filter < len(s.cfg.Filters) {
+		name = s.cfg.Filters[filter].Name
+	}
+	s.conn.rateLimitedWarn("filter_failure:"+name, "filter broke the filter contract; stream failed with 500",
+		zap.String("filter", name), zap.String("reason", why),
+		zap.Uint64("conn_id", s.info.ConnID), zap.Uint64("stream_id", s.info.StreamID))
+	if s.responseStarted {
+		s.resetStream(FlagFilterFailure, "filter_failure")
+		return
+	}
+	s.sendLocalReply(len(s.filters)-1, 500, nil, []byte("Internal Server Error"), "filter_failure{"+why+"}")
+}
+
+// sendLocalReply answers the stream from the filter at decode index from.
+// Encoder filters that saw the request before it (decode index < from) see
+// the reply; the rest of the request is ignored.
+func (s *stream) sendLocalReply(from int, status int, hdrs [][2]string, body []byte, details string) bool {
+	if s.ended {
+		return false
+	}
+	if s.responseStarted {
+		// Headers are on the wire: the only honest signal left is a reset.
+		s.resetStream(FlagLocalReset, details)
+		return true
+	}
+	s.localReply = true
+	if s.info.Details == "" {
+		s.info.Details = details
+	}
+	// The request walk stops here: no later decode hook runs.
+	s.reqWalk.sinkDone = true
+	s.reqWalk.started = true
+	s.reqWalk.hdrPos = s.reqWalk.n
+	s.reqWalk.bufPos = -1
+	s.reqWalk.buf.Reset()
+	s.router.cancel()
+	if s.reqWalk.readDisabled {
+		s.reqWalk.readDisabled = false
+		s.enc.ReadDisable(false)
+	}
+
+	first := s.nEncode - from
+	if first < 0 {
+		first = 0
+	}
+	if from > s.nEncode {
+		first = 0
+	}
+	s.respWalk.reset(true, s.nEncode, first)
+	rh := &s.respHeaders
+	rh.Reset()
+	rh.SetStatus(status)
+	for _, kv := range hdrs {
+		rh.AddString(kv[0], kv[1])
+	}
+	if len(body) > 0 && !rh.Has("content-type") {
+		rh.AddString("content-type", "text/plain")
+	}
+	var num [20]byte
+	rh.Set("content-length", strconv.AppendInt(num[:0], int64(len(body)), 10))
+	if s.reqHeaders != nil {
+		if m := s.reqHeaders.Method(); string(m) == "HEAD" {
+			body = nil
+		}
+	}
+	s.onHeaders(&s.respWalk, len(body) == 0)
+	if len(body) > 0 && !s.ended {
+		s.onData(&s.respWalk, body, true)
+	}
+	return true
+}
+
+// responseComplete runs when the end of the response reached the codec.
+func (s *stream) responseComplete() {
+	s.finish()
+}
+
+// resetStream ends a stream abnormally.
+func (s *stream) resetStream(flag ResponseFlags, details string) {
+	if s.ended {
+		return
+	}
+	s.info.Flags |= flag
+	if s.info.Details == "" {
+		s.info.Details = details
+	}
+	s.enc.Reset()
+	s.finish()
+}
+
+// onCodecReset is the codec telling us the stream is gone.
+func (s *stream) onCodecReset(reason codec.ResetReason) {
+	if s.ended {
+		return
+	}
+	switch reason {
+	case codec.ResetConnectionClosed, codec.ResetRemote:
+		s.info.Flags |= FlagDownstreamConnectionTermination
+	case codec.ResetProtocolError:
+		s.info.Flags |= FlagDownstreamProtocolError
+	}
+	s.finish()
+}
+
+// finish marks the stream ended, logs it and schedules destruction.
+func (s *stream) finish() {
+	if s.ended {
+		return
+	}
+	s.ended = true
+	s.router.cancel()
+	s.timer.stop()
+	s.reqTimer.stop()
+	s.cfg.Stats.DownstreamRqActive.Add(-1)
+	for i := range s.filters {
+		s.enter()
+		s.filters[i].f.OnStreamComplete()
+		s.leave()
+	}
+	s.conn.logAccess(s)
+	s.conn.streamEnded(s)
+	if s.depth > 0 {
+		s.destroyPending = true
+		return
+	}
+	s.destroy()
+}
+
+// destroy releases the filters exactly once, after no hook is running.
+func (s *stream) destroy() {
+	if s.destroyed {
+		return
+	}
+	s.destroyed = true
+	s.destroyPending = false
+	for i := range s.filters {
+		s.filters[i].f.OnDestroy()
+		s.filters[i] = filterSlot{}
+	}
+	s.filters = s.filters[:0]
+	s.router.release()
+	s.conn.releaseRequestHeaders(s.reqHeaders)
+	if s.reqTrailers != nil {
+		s.conn.releaseRequestHeaders(s.reqTrailers)
+	}
+	s.reqHeaders, s.reqTrailers = nil, nil
+	s.route = nil
+	s.info = StreamInfo{}
+	s.gen++
+	s.conn = nil
+	s.enc = nil
+	streamPool.Put(s)
+}
+
+// selectRoute finds (and caches) the route for the current request headers.
+func (s *stream) selectRoute() *router.Route {
+	if !s.routeValid {
+		s.routeValid = true
+		s.route = nil
+		if s.cfg.Routes != nil && s.reqHeaders != nil {
+			s.route = s.cfg.Routes.Match(s.reqHeaders)
+		}
+		if s.route != nil {
+			s.info.RouteName = s.route.Name
+		}
+	}
+	return s.route
+}

@@ -1,0 +1,131 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// adminServer is the admin HTTP endpoint. It is off the data path, so it
+// is ordinary net/http.
+type adminServer struct {
+	srv  *http.Server
+	addr netip.AddrPort
+	done chan struct{}
+}
+
+func startAdmin(s *Server, addr netip.AddrPort) (*adminServer, error) {
+	ln, err := net.Listen("tcp", addr.String())
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("content-type", "text/plain; charset=utf-8")
+		for _, st := range s.stats() {
+			fmt.Fprintf(w, "%s: %d\n", st.name, st.value)
+		}
+	})
+	mux.HandleFunc("/stats/prometheus", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("content-type", "text/plain; version=0.0.4")
+		for _, st := range s.stats() {
+			name := "sluice_" + strings.NewReplacer(".", "_", "-", "_").Replace(st.name)
+			fmt.Fprintf(w, "# TYPE %s %s\n%s %d\n", name, st.kind, name, st.value)
+		}
+	})
+	mux.HandleFunc("/ready", func(w http.ResponseWriter, r *http.Request) {
+		if s.Draining() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "DRAINING")
+			return
+		}
+		fmt.Fprintln(w, "LIVE")
+	})
+	mux.HandleFunc("/config_dump", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("content-type", "application/json")
+		out, err := configJSON(s)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Write(out)
+	})
+	mux.HandleFunc("/modules", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("content-type", "application/json")
+		json.NewEncoder(w).Encode(s.filters.modulesInfo())
+	})
+	a := &adminServer{
+		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second},
+		addr: ln.Addr().(*net.TCPAddr).AddrPort(),
+		done: make(chan struct{}),
+	}
+	go func() {
+		defer close(a.done)
+		a.srv.Serve(ln)
+	}()
+	return a, nil
+}
+
+func (a *adminServer) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	a.srv.Shutdown(ctx)
+	<-a.done
+}
+
+// configJSON renders the effective config with its YAML field names.
+func configJSON(s *Server) ([]byte, error) {
+	y, err := yaml.Marshal(s.cfg)
+	if err != nil {
+		return nil, err
+	}
+	var tree any
+	if err := yaml.Unmarshal(y, &tree); err != nil {
+		return nil, err
+	}
+	return json.MarshalIndent(tree, "", "  ")
+}
+
+type statValue struct {
+	name  string
+	kind  string // counter|gauge
+	value int64
+}
+
+// stats gathers every counter and gauge, sorted by name.
+func (s *Server) stats() []statValue {
+	var out []statValue
+	for _, l := range s.lis {
+		prefix := "http." + l.hcm.StatPrefix + "."
+		l.hcm.Stats.Each(func(name string, v int64) {
+			kind := "counter"
+			if strings.HasSuffix(name, "_active") {
+				kind = "gauge"
+			}
+			out = append(out, statValue{prefix + name, kind, v})
+		})
+	}
+	for _, c := range s.clusters.Clusters() {
+		prefix := "cluster." + c.Name() + "."
+		c.Stats().Each(func(name string, v uint64) {
+			kind := "counter"
+			if strings.HasSuffix(name, "_active") {
+				kind = "gauge"
+			}
+			out = append(out, statValue{prefix + name, kind, int64(v)})
+		})
+	}
+	out = append(out, s.filters.stats()...)
+	out = append(out, statValue{"server.uptime_seconds", "gauge", int64(time.Since(s.started).Seconds())})
+	out = append(out, statValue{"server.concurrency", "gauge", int64(len(s.workers))})
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}

@@ -1,0 +1,282 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/sluiceproxy/sluice/host/cluster"
+	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/hcm"
+	"github.com/sluiceproxy/sluice/host/worker"
+)
+
+// Server is a running sluice: workers, listeners, clusters, modules and the
+// admin endpoint, built from one config.
+type Server struct {
+	cfg      *config.Config
+	log      *zap.Logger
+	workers  []*worker.Worker
+	clusters *cluster.Manager
+	filters  *filterBuilder
+	lis      []*listener
+	admin    *adminServer
+	started  time.Time
+
+	mu       sync.Mutex
+	draining bool
+	stopped  bool
+}
+
+// listener is one configured listener: its compiled connection manager and
+// its per-worker sockets and connection sets.
+type listener struct {
+	name  string
+	addr  netip.AddrPort
+	hcm   *hcm.Config
+	socks []*worker.Listener // per worker
+	conns []*hcm.ConnSet     // per worker; touched only on that worker
+}
+
+// New builds everything the config describes, loading modules and binding
+// nothing yet. Errors name what failed.
+func New(cfg *config.Config, log *zap.Logger) (*Server, error) {
+	s := &Server{cfg: cfg, log: log}
+	n := cfg.Concurrency
+	for i := 0; i < n; i++ {
+		w, err := worker.New(worker.Options{Index: i, Logger: log})
+		if err != nil {
+			s.closeWorkers()
+			return nil, fmt.Errorf("worker %d: %w", i, err)
+		}
+		s.workers = append(s.workers, w)
+	}
+	var err error
+	s.clusters, err = cluster.NewManagerWithSettings(clusterSettings(cfg.Clusters), s.workers, log)
+	if err != nil {
+		s.closeWorkers()
+		return nil, err
+	}
+	s.filters, err = newFilterBuilder(log, s.workers)
+	if err != nil {
+		s.closeWorkers()
+		return nil, err
+	}
+	for i := range cfg.Listeners {
+		l, err := s.buildListener(i, &cfg.Listeners[i])
+		if err != nil {
+			s.filters.close()
+			s.closeWorkers()
+			return nil, err
+		}
+		s.lis = append(s.lis, l)
+	}
+	return s, nil
+}
+
+func clusterSettings(cs []config.Cluster) []cluster.Settings {
+	out := make([]cluster.Settings, 0, len(cs))
+	for _, c := range cs {
+		st := cluster.Settings{
+			Name:                     c.Name,
+			ConnectTimeout:           c.ConnectTimeout,
+			MaxConnections:           c.MaxConnections,
+			MaxPendingRequests:       c.MaxPendingRequests,
+			MaxRequestsPerConnection: c.MaxRequestsPerConnection,
+			IdleTimeout:              c.IdleTimeout,
+		}
+		st.LBPolicy, _ = cluster.ParseLBPolicy(c.LbPolicy) // validated by config
+		for _, g := range c.LoadAssignment.Endpoints {
+			for _, e := range g.LbEndpoints {
+				st.Endpoints = append(st.Endpoints, e.Endpoint.Address.SocketAddress.Addr)
+			}
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+func (s *Server) closeWorkers() {
+	for _, w := range s.workers {
+		w.Stop()
+	}
+}
+
+// Start runs the workers and binds every listener on every worker
+// (SO_REUSEPORT), then the admin endpoint.
+func (s *Server) Start() error {
+	s.started = time.Now()
+	for _, w := range s.workers {
+		go w.Run()
+	}
+	for _, l := range s.lis {
+		if err := s.bind(l); err != nil {
+			s.Stop()
+			return err
+		}
+	}
+	if s.cfg.Admin != nil {
+		a, err := startAdmin(s, s.cfg.Admin.Addr)
+		if err != nil {
+			s.Stop()
+			return fmt.Errorf("admin: listen %s: %w", s.cfg.Admin.Address, err)
+		}
+		s.admin = a
+	}
+	return nil
+}
+
+// onWorker runs fn on w's loop and waits for it.
+func onWorker(w *worker.Worker, fn func()) {
+	done := make(chan struct{})
+	w.Post(func() { fn(); close(done) })
+	<-done
+}
+
+func (s *Server) bind(l *listener) error {
+	l.socks = make([]*worker.Listener, len(s.workers))
+	l.conns = make([]*hcm.ConnSet, len(s.workers))
+	addr := l.addr
+	for i, w := range s.workers {
+		set := &hcm.ConnSet{}
+		l.conns[i] = set
+		var sock *worker.Listener
+		var err error
+		cfg := l.hcm
+		onWorker(w, func() {
+			sock, err = w.Listen(addr, func(c *worker.Conn) { cfg.Serve(c, set) })
+		})
+		if err != nil {
+			return fmt.Errorf("listener %q: listen %s: %w", l.name, addr, err)
+		}
+		l.socks[i] = sock
+		// An ephemeral port is chosen by the first socket; the others
+		// join it.
+		addr = sock.Addr()
+	}
+	l.addr = addr
+	s.log.Info("listening", zap.String("listener", l.name), zap.String("address", addr.String()), zap.Int("workers", len(s.workers)))
+	return nil
+}
+
+// ListenerAddr is the bound address of the named listener.
+func (s *Server) ListenerAddr(name string) (netip.AddrPort, bool) {
+	for _, l := range s.lis {
+		if l.name == name {
+			return l.addr, true
+		}
+	}
+	return netip.AddrPort{}, false
+}
+
+// AdminAddr is the admin endpoint's bound address.
+func (s *Server) AdminAddr() (netip.AddrPort, bool) {
+	if s.admin == nil {
+		return netip.AddrPort{}, false
+	}
+	return s.admin.addr, true
+}
+
+// Draining reports whether a drain has begun (admin /ready says so).
+func (s *Server) Draining() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.draining
+}
+
+// Drain stops accepting, lets in-flight streams finish for up to timeout,
+// then closes what is left. It returns the number of connections it had to
+// abort.
+func (s *Server) Drain(timeout time.Duration) int {
+	s.mu.Lock()
+	if s.draining || s.stopped {
+		s.mu.Unlock()
+		return 0
+	}
+	s.draining = true
+	s.mu.Unlock()
+	s.log.Info("draining", zap.Duration("timeout", timeout))
+	for i, w := range s.workers {
+		onWorker(w, func() {
+			for _, l := range s.lis {
+				if l.socks != nil && l.socks[i] != nil {
+					l.socks[i].Close()
+				}
+				if l.conns != nil {
+					l.conns[i].Drain()
+				}
+			}
+		})
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		open := s.openConnections()
+		if open == 0 {
+			return 0
+		}
+		if time.Now().After(deadline) {
+			s.log.Warn("drain timeout; closing remaining connections", zap.Int("connections", open))
+			for i, w := range s.workers {
+				onWorker(w, func() {
+					for _, l := range s.lis {
+						if l.conns != nil {
+							l.conns[i].CloseAll()
+						}
+					}
+				})
+			}
+			return open
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// openConnections counts downstream connections across workers.
+func (s *Server) openConnections() int {
+	total := 0
+	for i, w := range s.workers {
+		n := 0
+		onWorker(w, func() {
+			for _, l := range s.lis {
+				if l.conns != nil {
+					n += l.conns[i].Len()
+				}
+			}
+		})
+		total += n
+	}
+	return total
+}
+
+// Stop closes everything: admin, workers (and their sockets), modules.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return
+	}
+	s.stopped = true
+	s.mu.Unlock()
+	if s.admin != nil {
+		s.admin.close()
+	}
+	s.clusters.Close()
+	for _, w := range s.workers {
+		w.Stop()
+	}
+	for _, w := range s.workers {
+		<-w.Done()
+	}
+	for _, l := range s.lis {
+		for _, a := range l.hcm.AccessLogs {
+			a.Close()
+		}
+	}
+	s.filters.close()
+}
+
+var errNoHCM = errors.New("listener has no http_connection_manager")
