@@ -100,6 +100,9 @@ func (p *Parser) next(buf []byte) (Event, int, *Error) {
 				}
 				off += skipped
 				rest = buf[off:]
+				if len(rest) == 1 && rest[0] == '\r' {
+					return EventNeedMore, off, nil // maybe another empty line
+				}
 			}
 			if len(rest) == 0 {
 				return EventNeedMore, off, nil
