@@ -59,3 +59,22 @@ func (c *Cluster) kickPending(except *workerPool) {
 		}
 	}
 }
+
+// shedIdleElsewhere asks workers holding idle connections to close one,
+// because from has a request queued and all slots are taken: without this
+// a queue could wait forever behind another worker's idle connections.
+func (c *Cluster) shedIdleElsewhere(from *workerPool) {
+	for _, wp := range c.pools {
+		if wp == from || wp.idleCount.Load() == 0 {
+			continue
+		}
+		if wp.shedQueued.CompareAndSwap(false, true) {
+			wp.w.Post(wp.shedFn)
+		}
+	}
+}
+
+// atConnLimit reports whether every connection slot is taken.
+func (c *Cluster) atConnLimit() bool {
+	return c.stats.cxActive.Load() >= int64(c.settings.MaxConnections)
+}

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"errors"
+	"time"
 
 	"github.com/sluiceproxy/sluice/host/headers"
 	"github.com/sluiceproxy/sluice/host/http1"
@@ -37,6 +38,7 @@ type upstreamConn struct {
 	idleTimer  *worker.Timer
 	onIdleFn   func()
 	readPaused bool
+	idleSince  time.Time
 
 	// The exchange in progress.
 	wrote     bool  // request bytes were written
@@ -186,14 +188,14 @@ func (cc *upstreamConn) release() {
 		cc.attach(wp.dequeue())
 		return
 	}
-	if wp.closed {
+	if wp.closed || (wp.c.atConnLimit() && wp.c.stats.rqPendingActive.Load() > 0) {
+		// Closing hands the slot to a worker whose queue is waiting.
 		cc.closeLocal()
 		return
 	}
 	cc.state = ccIdle
 	cc.resumeReading()
-	hp := &wp.hosts[cc.host]
-	hp.idle = append(hp.idle, cc)
+	wp.pushIdle(cc)
 	if d := wp.c.settings.IdleTimeout; d > 0 {
 		if cc.idleTimer == nil {
 			cc.idleTimer = wp.w.AfterFunc(d, cc.onIdleFn)
@@ -237,7 +239,7 @@ func (cc *upstreamConn) teardown(local, keepSlot bool) {
 	}
 	wp := cc.wp
 	if cc.state == ccIdle {
-		wp.hosts[cc.host].remove(cc)
+		wp.removeIdle(cc)
 	}
 	cc.state = ccClosed
 	if cc.idleTimer != nil {

@@ -23,6 +23,11 @@ type workerPool struct {
 	// kickQueued coalesces kicks: at most one is posted at a time.
 	kickQueued atomic.Bool
 	kickFn     func()
+	// idleCount mirrors the idle connections for other workers' shedding;
+	// shedQueued coalesces shed requests like kickQueued.
+	idleCount  atomic.Int32
+	shedQueued atomic.Bool
+	shedFn     func()
 
 	freeStreams []*Stream
 	closed      bool // Manager.Close ran: no more idling
@@ -32,20 +37,17 @@ type workerPool struct {
 // recently used last (LIFO reuse keeps few connections warm and lets the
 // rest reach their idle timeout).
 type hostPool struct {
-	index int
-	idle  []*upstreamConn
+	idle []*upstreamConn
 }
 
 func newWorkerPool(c *Cluster, w *worker.Worker, position int, seed uint64) *workerPool {
 	wp := &workerPool{c: c, w: w, picker: newPicker(c.settings.LBPolicy, position, seed)}
 	wp.hosts = make([]hostPool, len(c.hosts))
-	for i := range wp.hosts {
-		wp.hosts[i].index = i
-	}
 	wp.kickFn = func() {
 		wp.kickQueued.Store(false)
 		wp.servePending()
 	}
+	wp.shedFn = wp.shedIdle
 	return wp
 }
 
@@ -86,7 +88,7 @@ func (wp *workerPool) assign(s *Stream) {
 		return
 	}
 	i := wp.picker.pick(c.hosts)
-	if cc := wp.hosts[i].popIdle(); cc != nil {
+	if cc := wp.popIdle(i); cc != nil {
 		cc.attach(s)
 		return
 	}
@@ -108,6 +110,9 @@ func (wp *workerPool) assign(s *Stream) {
 	wp.enqueue(s)
 	// A slot may have been freed between the failed acquire and enqueue.
 	wp.servePending()
+	if s.state == stPending {
+		c.shedIdleElsewhere(wp)
+	}
 }
 
 // connect dials host i for s; the caller holds a connection slot, which
@@ -124,10 +129,16 @@ func (wp *workerPool) connect(i int, s *Stream) {
 func (wp *workerPool) servePending() {
 	for wp.pendingHead != nil {
 		if cc := wp.popAnyIdle(); cc != nil {
+			// Closing stale connections on the way may have served the
+			// queue already (releaseConn re-enters servePending).
+			if wp.pendingHead == nil {
+				cc.release()
+				return
+			}
 			cc.attach(wp.dequeue())
 			continue
 		}
-		if !wp.c.tryAcquireConn() {
+		if wp.pendingHead == nil || !wp.c.tryAcquireConn() {
 			return
 		}
 		s := wp.dequeue()
@@ -170,13 +181,24 @@ func (wp *workerPool) unlink(s *Stream) {
 	wp.c.releasePending()
 }
 
-// popIdle takes the most recently used idle connection that still looks
-// alive; dead ones found on the way are closed.
-func (hp *hostPool) popIdle() *upstreamConn {
+// pushIdle parks a free connection on its host's idle stack.
+func (wp *workerPool) pushIdle(cc *upstreamConn) {
+	hp := &wp.hosts[cc.host]
+	hp.idle = append(hp.idle, cc)
+	cc.idleSince = wp.w.Now()
+	wp.idleCount.Add(1)
+}
+
+// popIdle takes host i's most recently used idle connection that still
+// looks alive; dead ones found on the way are closed.
+func (wp *workerPool) popIdle(i int) *upstreamConn {
+	hp := &wp.hosts[i]
 	for n := len(hp.idle); n > 0; n = len(hp.idle) {
 		cc := hp.idle[n-1]
 		hp.idle[n-1] = nil
 		hp.idle = hp.idle[:n-1]
+		wp.idleCount.Add(-1)
+		cc.state = ccBusy // off the stack; attach or teardown follows
 		if cc.usable() {
 			return cc
 		}
@@ -185,12 +207,15 @@ func (hp *hostPool) popIdle() *upstreamConn {
 	return nil
 }
 
-func (hp *hostPool) remove(cc *upstreamConn) {
+// removeIdle takes a specific connection off its idle stack.
+func (wp *workerPool) removeIdle(cc *upstreamConn) {
+	hp := &wp.hosts[cc.host]
 	for i, x := range hp.idle {
 		if x == cc {
 			copy(hp.idle[i:], hp.idle[i+1:])
 			hp.idle[len(hp.idle)-1] = nil
 			hp.idle = hp.idle[:len(hp.idle)-1]
+			wp.idleCount.Add(-1)
 			return
 		}
 	}
@@ -198,22 +223,45 @@ func (hp *hostPool) remove(cc *upstreamConn) {
 
 func (wp *workerPool) popAnyIdle() *upstreamConn {
 	for i := range wp.hosts {
-		if cc := wp.hosts[i].popIdle(); cc != nil {
+		if cc := wp.popIdle(i); cc != nil {
 			return cc
 		}
 	}
 	return nil
 }
 
+// oldestIdle is the least recently used idle connection of any host (the
+// bottom of a stack), or nil.
+func (wp *workerPool) oldestIdle() *upstreamConn {
+	var oldest *upstreamConn
+	for i := range wp.hosts {
+		if hp := &wp.hosts[i]; len(hp.idle) > 0 {
+			if cc := hp.idle[0]; oldest == nil || cc.idleSince.Before(oldest.idleSince) {
+				oldest = cc
+			}
+		}
+	}
+	return oldest
+}
+
+// shedIdle runs when another worker has requests queued for want of a
+// connection slot: an idle connection here is a slot that worker could
+// use, so close the oldest one (which wakes the queue through
+// releaseConn). Nothing happens if this worker has its own queue.
+func (wp *workerPool) shedIdle() {
+	wp.shedQueued.Store(false)
+	if wp.pendingHead != nil || wp.c.stats.rqPendingActive.Load() == 0 {
+		return
+	}
+	if cc := wp.oldestIdle(); cc != nil {
+		cc.closeLocal()
+	}
+}
+
 // shutdown (Manager.Close): close idle connections, stop idling.
 func (wp *workerPool) shutdown() {
 	wp.closed = true
-	for i := range wp.hosts {
-		hp := &wp.hosts[i]
-		for len(hp.idle) > 0 {
-			cc := hp.idle[len(hp.idle)-1]
-			hp.idle = hp.idle[:len(hp.idle)-1]
-			cc.closeLocal()
-		}
+	for cc := wp.oldestIdle(); cc != nil; cc = wp.oldestIdle() {
+		cc.closeLocal()
 	}
 }
