@@ -126,6 +126,7 @@ func (s *Server) Start() error {
 			return fmt.Errorf("admin: listen %s: %w", s.cfg.Admin.Address, err)
 		}
 		s.admin = a
+		s.log.Info("admin listening", zap.String("address", a.addr.String()))
 	}
 	return nil
 }
