@@ -74,8 +74,11 @@ func parseChunkSize(line []byte, maxExt int) (int64, *Error) {
 	if len(ext) > maxExt {
 		return 0, ErrBadChunkExtension
 	}
-	if i := skipOWS(ext, 0); i == len(ext) || ext[i] != ';' {
-		return 0, ErrBadChunkSize // "1 ", "1x", "0x1a", "1 2"
+	// RFC 9112 lets a recipient strip whitespace before ';', but net/http
+	// and llhttp refuse it, and a proxy that reads chunk lines more
+	// loosely than the server behind it is a smuggling vector.
+	if ext[0] != ';' {
+		return 0, ErrBadChunkSize // "1 ", "1 ;a", "1x", "0x1a"
 	}
 	if !validChunkExt(ext) {
 		return 0, ErrBadChunkExtension
@@ -90,7 +93,8 @@ func skipOWS(b []byte, i int) int {
 	return i
 }
 
-// validChunkExt checks *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] ),
+// validChunkExt checks *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] )
+// (the caller has already refused BWS before the first ';'),
 // ext-val being a token or a quoted-string. Extensions are then ignored.
 func validChunkExt(b []byte) bool {
 	i := 0

@@ -45,7 +45,7 @@
 //	ErrUnsupportedTransferEncoding  501     http1.unsupported_transfer_encoding any coding other than chunked, e.g. "gzip, chunked" (sluice decodes none)
 //	ErrTransferEncodingHTTP10       400     http1.transfer_encoding_in_http10   Transfer-Encoding in an HTTP/1.0 message (RFC 9112 6.1: faulty framing)
 //	ErrBodyNotAllowed               400     http1.body_not_allowed              CONNECT with Transfer-Encoding or a non-zero Content-Length
-//	ErrBadChunkSize                 400     http1.invalid_chunk_size            not 1-16 hex digits, sign, "0x", overflow, whitespace not followed by ';'
+//	ErrBadChunkSize                 400     http1.invalid_chunk_size            not 1-16 hex digits, sign, "0x", overflow, anything but ";" after the digits (also "1 ;ext", refused like net/http and llhttp do)
 //	ErrBadChunkExtension            400     http1.invalid_chunk_extension       extension syntax wrong or longer than MaxChunkExtBytes
 //	ErrBadChunkTerminator           400     http1.invalid_chunk_terminator      chunk data not followed by CRLF
 //	ErrTruncated                    400     http1.truncated                     peer closed in the middle of a message

@@ -51,7 +51,7 @@ var acceptRequestCases = []struct {
 			}
 		}},
 	{"chunked_uppercase_hex_and_quoted_ext", "POST / HTTP/1.1\r\n" + hostLine + "Transfer-Encoding: Chunked\r\n\r\n" +
-		"A ; a = \"q\\\"x\" ; b\r\n0123456789\r\n000\r\n\r\n",
+		"A; a = \"q\\\"x\" ; b\r\n0123456789\r\n000\r\n\r\n",
 		[]string{"head:POST /", "body:0123456789", "end"}, nil},
 	{"expect_100", "PUT /u HTTP/1.1\r\n" + hostLine + "Expect: 100-Continue\r\nContent-Length: 1\r\n\r\nx",
 		[]string{"head:PUT /u", "body:x", "end"},

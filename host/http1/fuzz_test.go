@@ -1,0 +1,208 @@
+package http1
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/sluiceproxy/sluice/host/http1/http1test"
+)
+
+// accepted is what sluice made of the first request in a byte stream.
+type accepted struct {
+	head     snapshot
+	fields   map[string][]string // lowercase name -> values in order
+	body     []byte
+	trailers map[string][]string
+}
+
+// firstRequest parses the first request of data in one piece. ok is false
+// when sluice rejected it or it is incomplete.
+func firstRequest(data []byte) (a accepted, ok bool) {
+	var p Parser
+	p.Init(Request, Limits{})
+	buf := data
+	for {
+		ev, n, err := p.Next(buf)
+		if err != nil {
+			return a, false
+		}
+		switch ev {
+		case EventNeedMore:
+			return a, false
+		case EventHead:
+			a.head = snap(p.Head())
+			a.fields = fieldMap(p.Head().Fields)
+		case EventBody:
+			a.body = append(a.body, p.Body()...)
+		case EventTrailers:
+			a.trailers = fieldMap(p.Trailers())
+		case EventEnd:
+			return a, true
+		}
+		buf = buf[n:]
+	}
+}
+
+func fieldMap(fs []Field) map[string][]string {
+	m := map[string][]string{}
+	for _, f := range fs {
+		k := strings.ToLower(string(f.Name))
+		m[k] = append(m[k], string(f.Value))
+	}
+	return m
+}
+
+// FuzzParseRequest checks sluice against net/http: whatever sluice accepts,
+// net/http must accept and read the same way (method, target, version,
+// fields, host, keep-alive, body, trailers). sluice rejecting what net/http
+// accepts is fine; it is meant to be stricter. It also checks that feeding
+// the input in two pieces, split where the input says, changes nothing.
+//
+// Deliberate differences, normalised below:
+//   - sluice skips up to 8 CRLFs before a request line (RFC 9112 2.2);
+//     http.ReadRequest does not (only net/http's server does, after a POST),
+//     so they are stripped before net/http sees the input.
+//   - net/http moves Host and Transfer-Encoding out of Header and, for chunked
+//     requests, the Trailer field too; it adds "Cache-Control: no-cache" when
+//     it sees "Pragma: no-cache" alone. Those fields are compared
+//     separately or ignored.
+//   - net/http refuses a chunked request whose Trailer field names
+//     Content-Length, Transfer-Encoding or Trailer; the declaration has no
+//     effect on framing, so sluice passes it on. Such inputs are skipped.
+func FuzzParseRequest(f *testing.F) {
+	for _, c := range acceptRequestCases {
+		f.Add([]byte(c.raw))
+	}
+	for _, c := range rejectRequestCases {
+		f.Add([]byte(c.raw))
+	}
+	for _, c := range http1test.Smuggling {
+		if len(c.Raw) < 8192 {
+			f.Add([]byte(c.Raw))
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkSplitInvariance(t, data)
+		a, ok := firstRequest(data)
+		if !ok {
+			return
+		}
+		if declaresFramingTrailer(a) {
+			return
+		}
+		stripped := bytes.TrimLeft(data, "\r\n")
+		req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(stripped)))
+		if err != nil {
+			t.Fatalf("sluice accepted, net/http rejected: %v\ninput %q", err, data)
+		}
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			t.Fatalf("sluice read a body, net/http failed: %v\ninput %q", err, data)
+		}
+		h := a.head
+		if req.Method != h.Method || req.RequestURI != h.Target || req.ProtoMajor != 1 || req.ProtoMinor != h.Minor {
+			t.Fatalf("request line: net/http %q %q 1.%d, sluice %q %q 1.%d", req.Method, req.RequestURI, req.ProtoMinor, h.Method, h.Target, h.Minor)
+		}
+		if want := expectedHost(h); req.Host != want {
+			t.Fatalf("host: net/http %q, sluice %q", req.Host, want)
+		}
+		if req.Close == h.KeepAlive {
+			t.Fatalf("keep-alive: net/http close=%v, sluice keep-alive=%v", req.Close, h.KeepAlive)
+		}
+		chunked := len(req.TransferEncoding) == 1 && req.TransferEncoding[0] == "chunked"
+		if chunked != (h.Body == BodyChunked) {
+			t.Fatalf("chunked: net/http %q, sluice %v", req.TransferEncoding, h.Body)
+		}
+		compareFields(t, "header", req.Header, a.fields, chunked)
+		if !bytes.Equal(body, a.body) {
+			t.Fatalf("body: net/http %q, sluice %q", body, a.body)
+		}
+		if a.trailers != nil {
+			compareFields(t, "trailer", req.Trailer, a.trailers, false)
+		}
+	})
+}
+
+func expectedHost(h snapshot) string {
+	switch {
+	case h.Method == "CONNECT":
+		return h.Target
+	case h.Target[0] == '/' || h.Target == "*":
+		return h.Host
+	}
+	_, authority, _, _ := splitAbsolute([]byte(h.Target))
+	return string(authority)
+}
+
+func declaresFramingTrailer(a accepted) bool {
+	if a.head.Body != BodyChunked {
+		return false
+	}
+	for _, v := range a.fields["trailer"] {
+		for _, name := range strings.Split(v, ",") {
+			switch strings.ToLower(strings.TrimSpace(name)) {
+			case "content-length", "transfer-encoding", "trailer":
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func compareFields(t *testing.T, what string, goFields http.Header, ours map[string][]string, chunked bool) {
+	t.Helper()
+	theirs := map[string][]string{}
+	for k, vs := range goFields {
+		if vs != nil { // declared trailers that never came are nil
+			theirs[strings.ToLower(k)] = vs
+		}
+	}
+	ignore := func(name string) bool {
+		switch name {
+		case "host":
+			return what == "header" // net/http moves it to req.Host, compared above
+		case "transfer-encoding":
+			return what == "header"
+		case "trailer":
+			return chunked
+		}
+		return false
+	}
+	for k, vs := range ours {
+		if ignore(k) {
+			continue
+		}
+		if got := theirs[k]; strings.Join(got, "\x00") != strings.Join(vs, "\x00") {
+			t.Fatalf("%s %q: net/http %q, sluice %q", what, k, got, vs)
+		}
+	}
+	for k, vs := range theirs {
+		if ignore(k) {
+			continue
+		}
+		if _, ok := ours[k]; !ok {
+			if k == "cache-control" && len(vs) == 1 && vs[0] == "no-cache" && ours["pragma"] != nil {
+				continue
+			}
+			t.Fatalf("%s %q only in net/http: %q", what, k, vs)
+		}
+	}
+}
+
+// checkSplitInvariance parses data whole and in two pieces split at a point
+// the data chooses, and requires identical traces.
+func checkSplitInvariance(t *testing.T, data []byte) {
+	if len(data) == 0 {
+		return
+	}
+	cut := int(data[0]) * len(data) / 256
+	c := streamCase{kind: Request}
+	whole := runSplit(c, [][]byte{data}).fullTrace()
+	if got := runSplit(c, [][]byte{data[:cut], data[cut:]}).fullTrace(); got != whole {
+		t.Fatalf("split at %d:\n%s\nwhole:\n%s\ninput %q", cut, got, whole, data)
+	}
+}
