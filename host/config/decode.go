@@ -15,6 +15,10 @@ var (
 	defaulterT   = reflect.TypeFor[defaulter]()
 )
 
+// fieldSkipper lets a struct leave a known key undecoded, depending on
+// fields decoded before it (fields are decoded in declaration order).
+type fieldSkipper interface{ skipField(key string) bool }
+
 // decoder fills Go structs from the generic tree viper's YAML codec produced.
 // Struct fields are named by their `yaml` tag; `yaml:"-"` fields are derived
 // and never read from the file.
@@ -110,6 +114,8 @@ func (d *decoder) value(path string, in any, out reflect.Value) {
 		}
 		out.SetInt(n)
 	case reflect.Pointer:
+		// Set even when the value is bad, so validation sees the section as
+		// present and does not add "required"-style noise to the type error.
 		fresh := reflect.New(t.Elem())
 		setDefaults(fresh.Elem())
 		d.value(path, in, fresh.Elem())
@@ -190,6 +196,9 @@ func (d *decoder) structure(path string, in any, out reflect.Value) {
 		known[key] = true
 		fp := join(path, key)
 		d.p.visit(fp)
+		if skip, ok := out.Addr().Interface().(fieldSkipper); ok && skip.skipField(key) {
+			continue
+		}
 		if v, present := m[key]; present {
 			d.value(fp, v, out.Field(i))
 		}

@@ -54,6 +54,15 @@ type NetworkFilter struct {
 	Config *HTTPConnectionManager `yaml:"config"`
 }
 
+// skipField leaves the config of an unknown network filter undecoded: it
+// is reported once, by name, instead of as a list of unknown fields.
+func (f *NetworkFilter) skipField(key string) bool {
+	return key == "config" && !f.IsHCM()
+}
+
+// IsHCM reports whether the filter is the HTTP connection manager.
+func (f *NetworkFilter) IsHCM() bool { return f.Name == HCMFilterName || f.Name == HCMEnvoyFilterName }
+
 // HTTPConnectionManager configures HTTP handling on a listener.
 type HTTPConnectionManager struct {
 	StatPrefix                string             `yaml:"stat_prefix"`

@@ -87,10 +87,10 @@ func (v *validator) listenerFilters(path string, l *Listener) {
 		for j := range fc.Filters {
 			f := &fc.Filters[j]
 			fPath := index(fcPath+".filters", j)
-			switch f.Name {
-			case "":
+			switch {
+			case f.Name == "":
 				v.fail(fPath+".name", "required")
-			case HCMFilterName, HCMEnvoyFilterName:
+			case f.IsHCM():
 				if j != len(fc.Filters)-1 {
 					v.fail(fPath+".name", "http_connection_manager must be the last filter")
 				}
