@@ -145,6 +145,19 @@ type recorder struct {
 	onData   func(r *recorder, p []byte, end bool)
 	onHeader func(r *recorder, h *headers.Map, end bool)
 	writable int
+	info     bool // also implement InformationalHandler (via infoRecorder)
+}
+
+// infoRecorder is a recorder that also wants 1xx heads.
+type infoRecorder struct{ *recorder }
+
+func (i infoRecorder) OnResponse1xx(h *headers.Map) { i.log("1xx %d", h.Status()) }
+
+func (r *recorder) handler() ResponseHandler {
+	if r.info {
+		return infoRecorder{r}
+	}
+	return r
 }
 
 func newRecorder(req *headers.Map) *recorder {
@@ -238,7 +251,7 @@ func (r *recorder) wait(t testing.TB) {
 // start opens a stream on w and returns once NewStream has returned.
 func start(t testing.TB, w *worker.Worker, c *Cluster, r *recorder) (returned *Stream) {
 	t.Helper()
-	onLoop(t, w, func() { returned = c.NewStream(w, r) })
+	onLoop(t, w, func() { returned = c.NewStream(w, r.handler()) })
 	return returned
 }
 
@@ -247,6 +260,9 @@ func roundTrip(t testing.TB, w *worker.Worker, c *Cluster, r *recorder) *recorde
 	t.Helper()
 	start(t, w, c, r)
 	r.wait(t)
+	// The pool finishes its bookkeeping after the final callback returns,
+	// in the same loop turn: one round trip through the loop covers it.
+	onLoop(t, w, func() {})
 	return r
 }
 
