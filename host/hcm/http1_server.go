@@ -282,10 +282,13 @@ func (s *http1Server) endResponse() {
 
 func (s *http1Server) Reset() {
 	// HTTP/1 has no stream reset: closing the connection is the signal.
+	// What was already encoded still goes out, so the client sees a
+	// truncated message (short Content-Length or no last chunk), not a
+	// vanished one.
 	s.broken = true
 	s.wantsClose = true
 	s.dec = nil
-	s.c.Close()
+	s.c.CloseAfterFlush()
 	s.cb.closedByCodec()
 }
 

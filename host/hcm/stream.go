@@ -262,8 +262,11 @@ func (s *stream) resetStream(flag ResponseFlags, details string) {
 	if s.info.Details == "" {
 		s.info.Details = details
 	}
-	s.enc.Reset()
+	// Finish first: resetting an HTTP/1 stream closes the connection,
+	// which must not be blamed on the client.
+	enc := s.enc
 	s.finish()
+	enc.Reset()
 }
 
 // onCodecReset is the codec telling us the stream is gone.

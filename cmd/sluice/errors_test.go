@@ -1,0 +1,308 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sluiceproxy/sluice/host/http1/http1test"
+)
+
+// TestSmugglingCases sends every malformed or ambiguous request of the
+// codec's table to the real proxy: each is answered with its exact status,
+// the connection is closed, the access log names the exact reason, and
+// nothing reaches the backend.
+func TestSmugglingCases(t *testing.T) {
+	var hits sync.Map
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		hits.Store(r.Header.Get("x-case"), true)
+		w.Write([]byte("ok"))
+	}))
+	t.Cleanup(be.Close)
+	p := proxyTo(t, backendAddr(be), "")
+	rejected := 0
+	for _, c := range http1test.Smuggling {
+		raw := c.Raw
+		out := rawExchange(t, p.addr("main"), raw+"\r\n")
+		if c.Accepted() {
+			if !strings.HasPrefix(out, "HTTP/1.1 200 ") {
+				t.Errorf("%s: accepted case answered %q", c.Name, firstLine(out))
+			}
+			continue
+		}
+		rejected++
+		want := fmt.Sprintf("HTTP/1.1 %d ", c.Status)
+		if !strings.HasPrefix(out, want) {
+			t.Errorf("%s: got %q, want status %d", c.Name, firstLine(out), c.Status)
+			continue
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(out)), nil)
+		if err != nil {
+			t.Errorf("%s: unparsable reply: %v", c.Name, err)
+			continue
+		}
+		if !resp.Close {
+			t.Errorf("%s: connection not closed after a rejected request", c.Name)
+		}
+	}
+	// Every rejection is in the access log with its exact reason.
+	lines := p.accessLines(rejected)
+	byReason := map[string]int{}
+	for _, l := range lines {
+		if d, ok := l["details"].(string); ok {
+			byReason[d]++
+		}
+	}
+	for _, c := range http1test.Smuggling {
+		if !c.Accepted() && byReason[c.Reason] == 0 {
+			t.Errorf("%s: access log has no line with details %q", c.Name, c.Reason)
+		}
+	}
+}
+
+func firstLine(s string) string {
+	if i := strings.Index(s, "\r\n"); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func TestUpstreamConnectFailure(t *testing.T) {
+	// A port nothing listens on.
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := ln.Addr().String()
+	ln.Close()
+	p := proxyTo(t, dead, "")
+	resp, err := newClient(t).Get(p.url("/x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || string(body) != "upstream connect error or disconnect/reset before headers. reset reason: connection failure" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	l := p.accessLines(1)[0]
+	if l["response_flags"] != "UF" || l["details"] != "upstream_reset_before_response_started{connection_failure}" {
+		t.Fatalf("access log %v", l)
+	}
+}
+
+// scriptedBackend accepts connections and answers each request with fn.
+func scriptedBackend(t *testing.T, fn func(c net.Conn, br *bufio.Reader)) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				br := bufio.NewReader(c)
+				if _, err := http.ReadRequest(br); err != nil {
+					return
+				}
+				select {
+				case <-done:
+				default:
+					fn(c, br)
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		close(done)
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().String()
+}
+
+func TestUpstreamFailuresMapToStatuses(t *testing.T) {
+	cases := []struct {
+		name    string
+		script  func(c net.Conn, br *bufio.Reader)
+		status  int
+		flags   string
+		details string
+	}{
+		{"closes_before_response", func(c net.Conn, br *bufio.Reader) {}, 503, "UC", "upstream_reset_before_response_started{connection_termination}"},
+		{"malformed_response", func(c net.Conn, br *bufio.Reader) { io.WriteString(c, "HTTP/1.1 abc OK\r\n\r\n") }, 502, "UPE", "upstream_reset_before_response_started{protocol_error}"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := proxyTo(t, scriptedBackend(t, tc.script), "")
+			resp, err := newClient(t).Get(p.url("/x"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
+			}
+			l := p.accessLines(1)[0]
+			if l["response_flags"] != tc.flags || l["details"] != tc.details {
+				t.Fatalf("access log flags %v details %v", l["response_flags"], l["details"])
+			}
+		})
+	}
+}
+
+func TestUpstreamResetMidResponse(t *testing.T) {
+	be := scriptedBackend(t, func(c net.Conn, br *bufio.Reader) {
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+	})
+	p := proxyTo(t, be, "")
+	resp, err := newClient(t).Get(p.url("/x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || err == nil || string(body) != "partial" {
+		t.Fatalf("got %d %q err=%v; want the partial body then a broken connection", resp.StatusCode, body, err)
+	}
+	l := p.accessLines(1)[0]
+	if l["response_flags"] != "UR" {
+		t.Fatalf("flags %v", l["response_flags"])
+	}
+}
+
+func TestRouteTimeoutAnswers504(t *testing.T) {
+	release := make(chan struct{})
+	be := scriptedBackend(t, func(c net.Conn, br *bufio.Reader) { <-release })
+	t.Cleanup(func() { close(release) })
+	p := startSluice(t, listenerConfig("", `
+- name: all
+  domains: ["*"]
+  routes:
+  - match: { prefix: / }
+    route: { cluster: backend, timeout: 200ms }
+`, staticCluster("backend", "", be), ""))
+	resp, err := newClient(t).Get(p.url("/slow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 504 || string(body) != "upstream request timeout" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	l := p.accessLines(1)[0]
+	if l["response_flags"] != "UT" || l["details"] != "upstream_response_timeout" {
+		t.Fatalf("access log %v", l)
+	}
+}
+
+func TestIdleAndHeaderTimeouts(t *testing.T) {
+	p := startSluice(t, listenerConfig("", `
+- name: all
+  domains: ["*"]
+  routes:
+  - match: { prefix: / }
+    direct_response: { status: 200, body: { inline_string: "ok" } }
+`, "", `idle_timeout: 300ms
+request_headers_timeout: 300ms`))
+	// An idle keep-alive connection is closed by the proxy.
+	c, err := net.Dial("tcp", p.addr("main"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(resp.Body)
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("idle connection: read %v, want EOF from the idle timeout", err)
+	}
+	// A request head that never completes gets 408.
+	out := rawExchange(t, p.addr("main"), "GET / HTTP/1.1\r\nHost: x\r\n")
+	if !strings.HasPrefix(out, "HTTP/1.1 408 ") {
+		t.Fatalf("incomplete head: got %q", firstLine(out))
+	}
+}
+
+func TestDrainOnSIGTERM(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		<-release
+		w.Write([]byte("finished"))
+	}))
+	t.Cleanup(be.Close)
+	p := proxyTo(t, backendAddr(be), "")
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, err := newClient(t).Get(p.url("/inflight"))
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- result{status: resp.StatusCode, body: string(body)}
+	}()
+	<-started
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	// Listeners close at once: new connections are refused.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", p.addr("main"), time.Second)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("listener still accepting 5s after SIGTERM")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	close(release)
+	r := <-done
+	if r.err != nil || r.status != 200 || r.body != "finished" {
+		t.Fatalf("in-flight request during drain: %+v", r)
+	}
+	if err := p.waitExit(10 * time.Second); err != nil {
+		t.Fatalf("exit: %v\n%s", err, p.Logs())
+	}
+}
