@@ -33,10 +33,10 @@ mod host_filter;
 pub mod log;
 mod metrics;
 mod scheduler;
-// pub mod testing;
+pub mod testing;
 mod types;
 
-pub use error::{Error, Result};
+pub use error::Error;
 pub use filter::{HttpFilter, HttpFilterConfig};
 pub use host_config::HostConfig;
 pub use host_filter::{HeaderView, HostFilter};

@@ -1,0 +1,610 @@
+//! The fake host's callback table. Each callback follows the header's
+//! contract for results (stale handle, ended stream, unavailable map, batch
+//! sizes), so SDK code tested against it behaves as against the real host.
+
+use super::state::{bytes, state, stream_mut, LocalReply, Phase, State, StreamState};
+use crate::abi::{self, sluice_buffer, sluice_header, sluice_host_api, sluice_sched_ring, sluice_sched_slot, sluice_scheduler};
+use core::ffi::{c_int, c_uint, c_void};
+
+pub(crate) const COUNTER: u8 = 0;
+pub(crate) const GAUGE: u8 = 1;
+pub(crate) const HISTOGRAM: u8 = 2;
+
+/// The table the fake host hands to `sluice_on_program_init`.
+pub(crate) static TABLE: sluice_host_api = sluice_host_api {
+    size: core::mem::size_of::<sluice_host_api>() as u32,
+    abi_version: abi::SLUICE_ABI_VERSION,
+    log: Some(log),
+    log_enabled: Some(log_enabled),
+    concurrency: Some(concurrency),
+    config_reject: Some(config_reject),
+    define_counter: Some(define_counter),
+    define_gauge: Some(define_gauge),
+    define_histogram: Some(define_histogram),
+    counter_add: Some(counter_add),
+    gauge_set: Some(gauge_set),
+    gauge_add: Some(gauge_add),
+    histogram_record: Some(histogram_record),
+    header_get: Some(header_get),
+    header_values: Some(header_values),
+    headers_get: Some(headers_get),
+    header_set: Some(header_set),
+    header_add: Some(header_add),
+    header_remove: Some(header_remove),
+    body_chunks: Some(body_chunks),
+    body_size: Some(body_size),
+    body_append: Some(body_append),
+    body_drain: Some(body_drain),
+    send_response: Some(send_response),
+    continue_decoding: Some(continue_decoding),
+    continue_encoding: Some(continue_encoding),
+    clear_route_cache: Some(clear_route_cache),
+    scheduler_new: Some(scheduler_new),
+    scheduler_delete: Some(scheduler_delete),
+    get_attribute_string: Some(get_attribute_string),
+    get_attribute_int: Some(get_attribute_int),
+    metadata_set_string: Some(metadata_set_string),
+    metadata_set_number: Some(metadata_set_number),
+    metadata_get_string: Some(metadata_get_string),
+    metadata_get_number: Some(metadata_get_number),
+    per_route_config: Some(per_route_config),
+};
+
+/// Workers the fake host claims to run.
+pub(crate) const FAKE_CONCURRENCY: u32 = 2;
+
+unsafe fn input<'a>(p: *const u8, n: usize) -> &'a [u8] {
+    if p.is_null() || n == 0 {
+        &[]
+    } else {
+        core::slice::from_raw_parts(p, n)
+    }
+}
+
+fn out_view(b: &[u8]) -> sluice_buffer {
+    sluice_buffer { ptr: b.as_ptr(), len: b.len() }
+}
+
+/// Run `f` on a stream, turning lookup failures into result codes.
+fn with_stream(
+    handle: u64,
+    mutating: bool,
+    f: impl FnOnce(&mut StreamState) -> abi::sluice_result,
+) -> abi::sluice_result {
+    let mut st = state();
+    match stream_mut(&mut st, handle, mutating) {
+        Ok(s) => f(s),
+        Err(code) => code,
+    }
+}
+
+unsafe extern "C" fn log(level: abi::sluice_log_level, msg: *const u8, len: usize) {
+    let text = String::from_utf8_lossy(input(msg, len)).into_owned();
+    state().logs.push((level, text));
+}
+
+unsafe extern "C" fn log_enabled(level: abi::sluice_log_level) -> bool {
+    // The fake keeps everything from debug up, so trace exercises the skip.
+    level >= abi::SLUICE_LOG_DEBUG && level < abi::SLUICE_LOG_OFF
+}
+
+unsafe extern "C" fn concurrency() -> u32 {
+    FAKE_CONCURRENCY
+}
+
+unsafe extern "C" fn config_reject(config: u64, reason: *const u8, len: usize) -> abi::sluice_result {
+    let mut st = state();
+    match st.configs.get_mut(&config) {
+        Some(c) => {
+            c.reject_reason = Some(String::from_utf8_lossy(input(reason, len)).into_owned());
+            abi::SLUICE_OK
+        }
+        None => abi::SLUICE_ERR_INVALID_HANDLE,
+    }
+}
+
+fn define(config: u64, kind: u8, name: &[u8], id_out: *mut u32) -> abi::sluice_result {
+    if id_out.is_null() || name.is_empty() {
+        return abi::SLUICE_ERR_INVALID_ARGUMENT;
+    }
+    let mut st = state();
+    let Some(c) = st.configs.get_mut(&config) else {
+        return abi::SLUICE_ERR_INVALID_HANDLE;
+    };
+    if !c.defining {
+        return abi::SLUICE_ERR_WRONG_PHASE;
+    }
+    let name = String::from_utf8_lossy(name).into_owned();
+    let id = match c.metrics.iter().position(|(_, n, _)| *n == name) {
+        Some(i) if c.metrics[i].0 == kind => i,
+        Some(_) => return abi::SLUICE_ERR_INVALID_ARGUMENT,
+        None => {
+            c.metrics.push((kind, name, 0));
+            c.metrics.len() - 1
+        }
+    };
+    // SAFETY: checked non-NULL above.
+    unsafe { *id_out = id as u32 };
+    abi::SLUICE_OK
+}
+
+unsafe extern "C" fn define_counter(c: u64, n: *const u8, l: usize, id: *mut u32) -> abi::sluice_result {
+    define(c, COUNTER, input(n, l), id)
+}
+unsafe extern "C" fn define_gauge(c: u64, n: *const u8, l: usize, id: *mut u32) -> abi::sluice_result {
+    define(c, GAUGE, input(n, l), id)
+}
+unsafe extern "C" fn define_histogram(c: u64, n: *const u8, l: usize, id: *mut u32) -> abi::sluice_result {
+    define(c, HISTOGRAM, input(n, l), id)
+}
+
+fn update(handle: u64, id: u32, kind: u8, f: impl FnOnce(&mut i64)) -> abi::sluice_result {
+    let mut st: std::sync::MutexGuard<'_, State> = state();
+    let Some(c) = st.metric_config(handle) else {
+        return abi::SLUICE_ERR_INVALID_HANDLE;
+    };
+    match c.metrics.get_mut(id as usize) {
+        Some((k, _, v)) if *k == kind => {
+            f(v);
+            abi::SLUICE_OK
+        }
+        _ => abi::SLUICE_ERR_INVALID_ARGUMENT,
+    }
+}
+
+unsafe extern "C" fn counter_add(h: u64, id: u32, d: u64) -> abi::sluice_result {
+    update(h, id, COUNTER, |v| *v += d as i64)
+}
+unsafe extern "C" fn gauge_set(h: u64, id: u32, x: i64) -> abi::sluice_result {
+    update(h, id, GAUGE, |v| *v = x)
+}
+unsafe extern "C" fn gauge_add(h: u64, id: u32, d: i64) -> abi::sluice_result {
+    update(h, id, GAUGE, |v| *v += d)
+}
+unsafe extern "C" fn histogram_record(h: u64, id: u32, x: u64) -> abi::sluice_result {
+    // The fake keeps the sum of observations.
+    update(h, id, HISTOGRAM, |v| *v += x as i64)
+}
+
+/// The header map of `kind`, or the result code saying why not.
+fn map(s: &mut StreamState, kind: u32) -> Result<&mut Vec<(Box<[u8]>, Box<[u8]>)>, abi::sluice_result> {
+    let slot = s.headers.get_mut(kind as usize).ok_or(abi::SLUICE_ERR_INVALID_ARGUMENT)?;
+    slot.as_mut().ok_or(abi::SLUICE_ERR_UNAVAILABLE)
+}
+
+unsafe extern "C" fn header_get(
+    f: u64,
+    kind: u32,
+    name: *const u8,
+    name_len: usize,
+    index: usize,
+    value_out: *mut sluice_buffer,
+    count_out: *mut usize,
+) -> abi::sluice_result {
+    let name = input(name, name_len);
+    with_stream(f, false, |s| {
+        let m = match map(s, kind) {
+            Ok(m) => m,
+            Err(c) => return c,
+        };
+        let values: Vec<&Box<[u8]>> = m.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v).collect();
+        if !count_out.is_null() {
+            *count_out = values.len();
+        }
+        match values.get(index) {
+            Some(v) if !value_out.is_null() => {
+                *value_out = out_view(v);
+                abi::SLUICE_OK
+            }
+            Some(_) => abi::SLUICE_ERR_INVALID_ARGUMENT,
+            None => abi::SLUICE_ERR_NOT_FOUND,
+        }
+    })
+}
+
+unsafe extern "C" fn header_values(
+    f: u64,
+    kind: u32,
+    name: *const u8,
+    name_len: usize,
+    values: *mut sluice_buffer,
+    cap: usize,
+    count_out: *mut usize,
+) -> abi::sluice_result {
+    let name = input(name, name_len);
+    with_stream(f, false, |s| {
+        let m = match map(s, kind) {
+            Ok(m) => m,
+            Err(c) => return c,
+        };
+        let found: Vec<sluice_buffer> =
+            m.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| out_view(v)).collect();
+        fill(&found, values, cap, count_out)
+    })
+}
+
+/// The batch pattern: copy up to cap items, report the total.
+unsafe fn fill<T: Copy>(items: &[T], out: *mut T, cap: usize, count_out: *mut usize) -> abi::sluice_result {
+    if count_out.is_null() || (cap > 0 && out.is_null()) {
+        return abi::SLUICE_ERR_INVALID_ARGUMENT;
+    }
+    *count_out = items.len();
+    for (i, item) in items.iter().take(cap).enumerate() {
+        *out.add(i) = *item;
+    }
+    if items.len() > cap {
+        abi::SLUICE_ERR_BUFFER_TOO_SMALL
+    } else {
+        abi::SLUICE_OK
+    }
+}
+
+unsafe extern "C" fn headers_get(
+    f: u64,
+    kind: u32,
+    headers: *mut sluice_header,
+    cap: usize,
+    count_out: *mut usize,
+) -> abi::sluice_result {
+    with_stream(f, false, |s| {
+        let m = match map(s, kind) {
+            Ok(m) => m,
+            Err(c) => return c,
+        };
+        let all: Vec<sluice_header> = m.iter().map(|(n, v)| sluice_header { name: out_view(n), value: out_view(v) }).collect();
+        fill(&all, headers, cap, count_out)
+    })
+}
+
+fn valid_name(name: &[u8]) -> bool {
+    !name.is_empty() && !name.iter().any(|&c| c == b'\r' || c == b'\n' || c == 0)
+}
+
+/// Remove every value of `name`, keeping removed bytes alive for views.
+fn remove_all(s: &mut StreamState, kind: u32, name: &[u8]) -> Result<usize, abi::sluice_result> {
+    let m = map(s, kind)?;
+    let mut removed = Vec::new();
+    let mut i = 0;
+    while i < m.len() {
+        if m[i].0.eq_ignore_ascii_case(name) {
+            removed.push(m.remove(i));
+        } else {
+            i += 1;
+        }
+    }
+    let n = removed.len();
+    for (a, b) in removed {
+        s.graveyard.push(a);
+        s.graveyard.push(b);
+    }
+    Ok(n)
+}
+
+unsafe extern "C" fn header_set(f: u64, kind: u32, n: *const u8, nl: usize, v: *const u8, vl: usize) -> abi::sluice_result {
+    let (name, value) = (input(n, nl), input(v, vl));
+    if !valid_name(name) {
+        return abi::SLUICE_ERR_INVALID_ARGUMENT;
+    }
+    with_stream(f, true, |s| {
+        if let Err(c) = remove_all(s, kind, name) {
+            return c;
+        }
+        let m = map(s, kind).expect("checked by remove_all");
+        m.push((bytes(&name.to_ascii_lowercase()), bytes(value)));
+        abi::SLUICE_OK
+    })
+}
+
+unsafe extern "C" fn header_add(f: u64, kind: u32, n: *const u8, nl: usize, v: *const u8, vl: usize) -> abi::sluice_result {
+    let (name, value) = (input(n, nl), input(v, vl));
+    if !valid_name(name) {
+        return abi::SLUICE_ERR_INVALID_ARGUMENT;
+    }
+    with_stream(f, true, |s| match map(s, kind) {
+        Ok(m) => {
+            m.push((bytes(&name.to_ascii_lowercase()), bytes(value)));
+            abi::SLUICE_OK
+        }
+        Err(c) => c,
+    })
+}
+
+unsafe extern "C" fn header_remove(f: u64, kind: u32, n: *const u8, nl: usize, removed_out: *mut usize) -> abi::sluice_result {
+    let name = input(n, nl);
+    with_stream(f, true, |s| match remove_all(s, kind, name) {
+        Ok(count) => {
+            if !removed_out.is_null() {
+                *removed_out = count;
+            }
+            abi::SLUICE_OK
+        }
+        Err(c) => c,
+    })
+}
+
+/// The body of `kind`, or why it is not available now.
+fn body(s: &mut StreamState, kind: u32) -> Result<&mut Vec<Box<[u8]>>, abi::sluice_result> {
+    let available = match kind {
+        abi::SLUICE_RECEIVED_REQUEST_BODY => s.phase == Phase::RequestBody,
+        abi::SLUICE_RECEIVED_RESPONSE_BODY => s.phase == Phase::ResponseBody,
+        abi::SLUICE_BUFFERED_REQUEST_BODY | abi::SLUICE_BUFFERED_RESPONSE_BODY => true,
+        _ => return Err(abi::SLUICE_ERR_INVALID_ARGUMENT),
+    };
+    if !available {
+        return Err(abi::SLUICE_ERR_UNAVAILABLE);
+    }
+    Ok(&mut s.bodies[kind as usize])
+}
+
+unsafe extern "C" fn body_chunks(f: u64, kind: u32, chunks: *mut sluice_buffer, cap: usize, count_out: *mut usize) -> abi::sluice_result {
+    with_stream(f, false, |s| match body(s, kind) {
+        Ok(b) => {
+            let views: Vec<sluice_buffer> = b.iter().map(|c| out_view(c)).collect();
+            fill(&views, chunks, cap, count_out)
+        }
+        Err(c) => c,
+    })
+}
+
+unsafe extern "C" fn body_size(f: u64, kind: u32, size_out: *mut usize) -> abi::sluice_result {
+    if size_out.is_null() {
+        return abi::SLUICE_ERR_INVALID_ARGUMENT;
+    }
+    with_stream(f, false, |s| match body(s, kind) {
+        Ok(b) => {
+            *size_out = b.iter().map(|c| c.len()).sum();
+            abi::SLUICE_OK
+        }
+        Err(c) => c,
+    })
+}
+
+unsafe extern "C" fn body_append(f: u64, kind: u32, data: *const u8, len: usize) -> abi::sluice_result {
+    let data = input(data, len);
+    with_stream(f, true, |s| match body(s, kind) {
+        Ok(b) => {
+            // A new chunk: existing views stay valid, as the header promises.
+            if !data.is_empty() {
+                b.push(bytes(data));
+            }
+            abi::SLUICE_OK
+        }
+        Err(c) => c,
+    })
+}
+
+unsafe extern "C" fn body_drain(f: u64, kind: u32, mut n: usize) -> abi::sluice_result {
+    with_stream(f, true, |s| {
+        let b = match body(s, kind) {
+            Ok(b) => b,
+            Err(c) => return c,
+        };
+        let mut dead = Vec::new();
+        while n > 0 && !b.is_empty() {
+            if b[0].len() <= n {
+                n -= b[0].len();
+                dead.push(b.remove(0));
+            } else {
+                let rest = bytes(&b[0][n..]);
+                dead.push(core::mem::replace(&mut b[0], rest));
+                n = 0;
+            }
+        }
+        s.graveyard.extend(dead);
+        abi::SLUICE_OK
+    })
+}
+
+unsafe extern "C" fn send_response(
+    f: u64,
+    status: u32,
+    headers: *const sluice_header,
+    n_headers: usize,
+    body: *const u8,
+    body_len: usize,
+    details: *const u8,
+    details_len: usize,
+) -> abi::sluice_result {
+    if !(100..=599).contains(&status) || (n_headers > 0 && headers.is_null()) {
+        return abi::SLUICE_ERR_INVALID_ARGUMENT;
+    }
+    let hs: Vec<(String, String)> = (0..n_headers)
+        .map(|i| {
+            let h = &*headers.add(i);
+            (
+                String::from_utf8_lossy(input(h.name.ptr, h.name.len)).into_owned(),
+                String::from_utf8_lossy(input(h.value.ptr, h.value.len)).into_owned(),
+            )
+        })
+        .collect();
+    let reply = LocalReply {
+        status,
+        headers: hs,
+        body: input(body, body_len).to_vec(),
+        details: String::from_utf8_lossy(input(details, details_len)).into_owned(),
+    };
+    with_stream(f, true, |s| {
+        s.local_reply = Some(reply);
+        s.ended = true;
+        abi::SLUICE_OK
+    })
+}
+
+unsafe extern "C" fn continue_decoding(f: u64) -> abi::sluice_result {
+    with_stream(f, true, |s| {
+        s.continue_decoding += 1;
+        // The stopped request resumes: what was buffered goes on.
+        let buffered: Vec<u8> = s.bodies[abi::SLUICE_BUFFERED_REQUEST_BODY as usize].concat();
+        s.forwarded[0].extend_from_slice(&buffered);
+        let old = core::mem::take(&mut s.bodies[abi::SLUICE_BUFFERED_REQUEST_BODY as usize]);
+        s.graveyard.extend(old);
+        abi::SLUICE_OK
+    })
+}
+
+unsafe extern "C" fn continue_encoding(f: u64) -> abi::sluice_result {
+    with_stream(f, true, |s| {
+        s.continue_encoding += 1;
+        let buffered: Vec<u8> = s.bodies[abi::SLUICE_BUFFERED_RESPONSE_BODY as usize].concat();
+        s.forwarded[1].extend_from_slice(&buffered);
+        let old = core::mem::take(&mut s.bodies[abi::SLUICE_BUFFERED_RESPONSE_BODY as usize]);
+        s.graveyard.extend(old);
+        abi::SLUICE_OK
+    })
+}
+
+unsafe extern "C" fn clear_route_cache(f: u64) -> abi::sluice_result {
+    with_stream(f, true, |s| {
+        s.clear_route_cache += 1;
+        abi::SLUICE_OK
+    })
+}
+
+extern "C" {
+    fn eventfd(initval: c_uint, flags: c_int) -> c_int;
+}
+const EFD_NONBLOCK: c_int = 0o4000;
+const EFD_CLOEXEC: c_int = 0o2000000;
+pub(crate) const RING_CAPACITY: usize = 64;
+
+/// A ring like a host worker's. Leaked on purpose: a module thread may
+/// still commit into it after the test dropped the stream.
+fn new_ring() -> *mut sluice_sched_ring {
+    let slots: Vec<sluice_sched_slot> =
+        (0..RING_CAPACITY).map(|i| sluice_sched_slot { seq: i as u64, filter: 0, event_id: 0, reserved: 0 }).collect();
+    let slots = Box::leak(slots.into_boxed_slice());
+    // SAFETY: all-zero is a valid ring header.
+    let ring: &mut sluice_sched_ring = Box::leak(Box::new(unsafe { core::mem::zeroed() }));
+    ring.slots = slots.as_mut_ptr();
+    ring.mask = RING_CAPACITY as u64 - 1;
+    // SAFETY: plain syscall.
+    ring.wake_fd = unsafe { eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC) };
+    ring
+}
+
+unsafe extern "C" fn scheduler_new(f: u64) -> *mut sluice_scheduler {
+    let mut st = state();
+    let Ok(s) = stream_mut(&mut st, f, true) else {
+        return core::ptr::null_mut();
+    };
+    if s.ring == 0 {
+        s.ring = new_ring() as usize;
+    }
+    let sched = Box::leak(Box::new(sluice_scheduler { ring: s.ring as *mut _, filter: f, deleted: 0, reserved: 0 }));
+    s.schedulers.push(sched as *mut _ as usize);
+    sched
+}
+
+unsafe extern "C" fn scheduler_delete(s: *mut sluice_scheduler) {
+    crate::commit::sluice_scheduler_delete(s)
+}
+
+unsafe extern "C" fn get_attribute_string(f: u64, id: u32, out: *mut sluice_buffer) -> abi::sluice_result {
+    if out.is_null() {
+        return abi::SLUICE_ERR_INVALID_ARGUMENT;
+    }
+    with_stream(f, false, |s| match s.attr_str.get(&id) {
+        Some(v) => {
+            *out = out_view(v);
+            abi::SLUICE_OK
+        }
+        None => abi::SLUICE_ERR_NOT_FOUND,
+    })
+}
+
+unsafe extern "C" fn get_attribute_int(f: u64, id: u32, out: *mut i64) -> abi::sluice_result {
+    if out.is_null() {
+        return abi::SLUICE_ERR_INVALID_ARGUMENT;
+    }
+    with_stream(f, false, |s| match s.attr_int.get(&id) {
+        Some(v) => {
+            *out = *v;
+            abi::SLUICE_OK
+        }
+        None => abi::SLUICE_ERR_NOT_FOUND,
+    })
+}
+
+unsafe fn meta_key(ns: *const u8, nl: usize, k: *const u8, kl: usize) -> (String, String) {
+    (String::from_utf8_lossy(input(ns, nl)).into_owned(), String::from_utf8_lossy(input(k, kl)).into_owned())
+}
+
+unsafe extern "C" fn metadata_set_string(
+    f: u64,
+    ns: *const u8,
+    nl: usize,
+    k: *const u8,
+    kl: usize,
+    v: *const u8,
+    vl: usize,
+) -> abi::sluice_result {
+    let key = meta_key(ns, nl, k, kl);
+    let value = bytes(input(v, vl));
+    with_stream(f, true, |s| {
+        if let Some((Some(old), _)) = s.metadata.insert(key, (Some(value), None)) {
+            s.graveyard.push(old);
+        }
+        abi::SLUICE_OK
+    })
+}
+
+unsafe extern "C" fn metadata_set_number(f: u64, ns: *const u8, nl: usize, k: *const u8, kl: usize, v: f64) -> abi::sluice_result {
+    let key = meta_key(ns, nl, k, kl);
+    with_stream(f, true, |s| {
+        if let Some((Some(old), _)) = s.metadata.insert(key, (None, Some(v))) {
+            s.graveyard.push(old);
+        }
+        abi::SLUICE_OK
+    })
+}
+
+unsafe extern "C" fn metadata_get_string(
+    f: u64,
+    ns: *const u8,
+    nl: usize,
+    k: *const u8,
+    kl: usize,
+    out: *mut sluice_buffer,
+) -> abi::sluice_result {
+    let key = meta_key(ns, nl, k, kl);
+    with_stream(f, false, |s| match s.metadata.get(&key) {
+        Some((Some(v), _)) => {
+            *out = out_view(v);
+            abi::SLUICE_OK
+        }
+        Some(_) => abi::SLUICE_ERR_INVALID_ARGUMENT,
+        None => abi::SLUICE_ERR_NOT_FOUND,
+    })
+}
+
+unsafe extern "C" fn metadata_get_number(
+    f: u64,
+    ns: *const u8,
+    nl: usize,
+    k: *const u8,
+    kl: usize,
+    out: *mut f64,
+) -> abi::sluice_result {
+    let key = meta_key(ns, nl, k, kl);
+    with_stream(f, false, |s| match s.metadata.get(&key) {
+        Some((_, Some(v))) => {
+            *out = *v;
+            abi::SLUICE_OK
+        }
+        Some(_) => abi::SLUICE_ERR_INVALID_ARGUMENT,
+        None => abi::SLUICE_ERR_NOT_FOUND,
+    })
+}
+
+unsafe extern "C" fn per_route_config(f: u64, out: *mut *mut c_void) -> abi::sluice_result {
+    if out.is_null() {
+        return abi::SLUICE_ERR_INVALID_ARGUMENT;
+    }
+    with_stream(f, false, |s| {
+        if s.per_route == 0 {
+            return abi::SLUICE_ERR_NOT_FOUND;
+        }
+        *out = s.per_route as *mut c_void;
+        abi::SLUICE_OK
+    })
+}

@@ -1,0 +1,491 @@
+//! A fake host for unit tests of modules, driven through the module's real
+//! exported hooks (so the SDK's glue and panic handling are under test too).
+//!
+//! ```ignore
+//! use sluice_sdk::testing::FakeModule;
+//! let module = FakeModule::load(crate::__sluice_module::symbols()).unwrap();
+//! let config = module.config("my_filter", r#"{"x":1}"#).unwrap();
+//! let mut stream = config.new_stream().unwrap();
+//! stream.set_request_headers(&[(":path", "/"), ("cache-key", "existing")]);
+//! assert_eq!(stream.request_headers(true), HeadersStatus::StopIteration as i32);
+//! ```
+//!
+//! `declare_module!` generates `__sluice_module::symbols()` in the module
+//! crate. The fake keeps global state keyed by handle, so tests may run in
+//! parallel. Hook methods return the raw status the module returned (it can
+//! be `ffi::FAILED_STATUS` after a panic).
+
+mod callbacks;
+mod state;
+
+pub use state::{LocalReply, Metadata};
+
+use crate::abi::{self, sluice_host_api, sluice_sched_ring};
+use crate::types::{Attribute, HeaderKind};
+use core::ffi::{c_int, c_void};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use state::{bytes, state, ConfigState, Phase, StreamState};
+use std::time::{Duration, Instant};
+
+/// The hook symbols of a module, as `declare_module!` exports them.
+#[derive(Clone, Copy)]
+pub struct ModuleSymbols {
+    pub abi_version: extern "C" fn() -> u32,
+    pub program_init: unsafe extern "C" fn(*const sluice_host_api) -> bool,
+    pub config_new: unsafe extern "C" fn(u64, *const u8, usize, *const u8, usize) -> *mut c_void,
+    pub config_destroy: unsafe extern "C" fn(*mut c_void),
+    pub per_route_config_new: unsafe extern "C" fn(u64, *mut c_void, *const u8, usize) -> *mut c_void,
+    pub per_route_config_destroy: unsafe extern "C" fn(*mut c_void),
+    pub filter_new: unsafe extern "C" fn(*mut c_void, u64) -> *mut c_void,
+    pub filter_destroy: unsafe extern "C" fn(*mut c_void),
+    pub request_headers: unsafe extern "C" fn(*mut c_void, u64, bool) -> i32,
+    pub request_body: unsafe extern "C" fn(*mut c_void, u64, bool) -> i32,
+    pub request_trailers: unsafe extern "C" fn(*mut c_void, u64) -> i32,
+    pub response_headers: unsafe extern "C" fn(*mut c_void, u64, bool) -> i32,
+    pub response_body: unsafe extern "C" fn(*mut c_void, u64, bool) -> i32,
+    pub response_trailers: unsafe extern "C" fn(*mut c_void, u64) -> i32,
+    pub stream_complete: unsafe extern "C" fn(*mut c_void, u64),
+    pub scheduled: unsafe extern "C" fn(*mut c_void, u64, u64),
+}
+
+/// The fake host's callback table (valid forever).
+pub fn host_table() -> &'static sluice_host_api {
+    &callbacks::TABLE
+}
+
+/// Every message logged through the fake host so far (level, text).
+pub fn logs() -> Vec<(u32, String)> {
+    state().logs.clone()
+}
+
+/// Logged messages containing `needle`.
+pub fn logs_containing(needle: &str) -> Vec<String> {
+    state().logs.iter().filter(|(_, m)| m.contains(needle)).map(|(_, m)| m.clone()).collect()
+}
+
+/// A module loaded into the fake host.
+pub struct FakeModule {
+    sym: ModuleSymbols,
+}
+
+impl FakeModule {
+    /// Check the ABI version and run program init with the fake table,
+    /// as the host's loader does.
+    pub fn load(sym: ModuleSymbols) -> Result<FakeModule, String> {
+        let v = (sym.abi_version)();
+        if v >> 16 != abi::SLUICE_ABI_VERSION_MAJOR {
+            return Err(format!("module ABI {}.{}, host {}.{}", v >> 16, v & 0xffff, abi::SLUICE_ABI_VERSION_MAJOR, abi::SLUICE_ABI_VERSION_MINOR));
+        }
+        // SAFETY: the table is static.
+        if !unsafe { (sym.program_init)(host_table()) } {
+            return Err("program init failed".to_string());
+        }
+        Ok(FakeModule { sym })
+    }
+
+    /// Configure filter `filter_name` with JSON `config`; `Err` carries
+    /// the module's reject reason.
+    pub fn config(&self, filter_name: &str, config: &str) -> Result<FakeConfig, String> {
+        let handle = {
+            let mut st = state();
+            let h = st.new_handle();
+            st.configs.insert(h, ConfigState { reject_reason: None, defining: true, metrics: Vec::new() });
+            h
+        };
+        // SAFETY: host views valid during the call.
+        let ptr = unsafe {
+            (self.sym.config_new)(handle, filter_name.as_ptr(), filter_name.len(), config.as_ptr(), config.len())
+        };
+        let mut st = state();
+        let c = st.configs.get_mut(&handle).expect("config state");
+        c.defining = false;
+        if ptr.is_null() {
+            let reason = c.reject_reason.clone().unwrap_or_else(|| "rejected without a reason".to_string());
+            st.configs.remove(&handle);
+            return Err(reason);
+        }
+        Ok(FakeConfig { sym: self.sym, handle, ptr })
+    }
+}
+
+/// One configured filter in the fake host.
+pub struct FakeConfig {
+    sym: ModuleSymbols,
+    handle: u64,
+    ptr: *mut c_void,
+}
+
+/// A per-route config object made by the module.
+pub struct FakePerRoute {
+    sym: ModuleSymbols,
+    ptr: *mut c_void,
+}
+
+impl Drop for FakePerRoute {
+    fn drop(&mut self) {
+        // SAFETY: made by per_route_config_new, destroyed once.
+        unsafe { (self.sym.per_route_config_destroy)(self.ptr) }
+    }
+}
+
+impl FakeConfig {
+    /// The config handle.
+    pub fn handle(&self) -> u64 {
+        self.handle
+    }
+
+    /// Current value of metric `name` (histograms: the sum recorded).
+    pub fn metric(&self, name: &str) -> Option<i64> {
+        let st = state();
+        st.configs.get(&self.handle)?.metrics.iter().find(|(_, n, _)| n == name).map(|(_, _, v)| *v)
+    }
+
+    /// A per-route config from JSON; `Err` carries the reject reason.
+    pub fn per_route(&self, config: &str) -> Result<FakePerRoute, String> {
+        // SAFETY: host views valid during the call.
+        let ptr = unsafe { (self.sym.per_route_config_new)(self.handle, self.ptr, config.as_ptr(), config.len()) };
+        let mut st = state();
+        let reason = st.configs.get_mut(&self.handle).and_then(|c| c.reject_reason.take());
+        if ptr.is_null() {
+            return Err(reason.unwrap_or_else(|| "rejected without a reason".to_string()));
+        }
+        Ok(FakePerRoute { sym: self.sym, ptr })
+    }
+
+    /// A new stream with an (empty) request header map; `Err` when the
+    /// module's filter_new returned NULL.
+    pub fn new_stream(&self) -> Result<FakeStream, String> {
+        let handle = {
+            let mut st = state();
+            let h = st.new_handle();
+            st.streams.insert(h, StreamState::new(self.handle));
+            h
+        };
+        // SAFETY: config pointer from config_new; handle registered above.
+        let filter = unsafe { (self.sym.filter_new)(self.ptr, handle) };
+        if filter.is_null() {
+            state().streams.remove(&handle);
+            return Err("filter_new returned NULL".to_string());
+        }
+        Ok(FakeStream { sym: self.sym, handle, filter, destroyed: false })
+    }
+}
+
+impl Drop for FakeConfig {
+    fn drop(&mut self) {
+        // SAFETY: from config_new, destroyed once, after its streams (they
+        // borrow nothing from it, but tests drop streams first by scope).
+        unsafe { (self.sym.config_destroy)(self.ptr) };
+        state().configs.remove(&self.handle);
+    }
+}
+
+/// One stream through one filter. Setters prepare what the "host" holds;
+/// hook methods call the module; getters show what the filter did.
+pub struct FakeStream {
+    sym: ModuleSymbols,
+    handle: u64,
+    filter: *mut c_void,
+    destroyed: bool,
+}
+
+extern "C" {
+    fn read(fd: c_int, buf: *mut c_void, count: usize) -> isize;
+    fn poll(fds: *mut PollFd, nfds: u64, timeout: c_int) -> c_int;
+}
+
+#[repr(C)]
+struct PollFd {
+    fd: c_int,
+    events: i16,
+    revents: i16,
+}
+
+fn to_pairs(list: &[(&str, &str)]) -> Vec<(Box<[u8]>, Box<[u8]>)> {
+    list.iter().map(|(n, v)| (bytes(n.to_ascii_lowercase().as_bytes()), bytes(v.as_bytes()))).collect()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+impl FakeStream {
+    /// The filter handle.
+    pub fn handle(&self) -> u64 {
+        self.handle
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut StreamState) -> R) -> R {
+        let mut st = state();
+        f(st.streams.get_mut(&self.handle).expect("stream state"))
+    }
+
+    fn set_map(&self, kind: HeaderKind, list: &[(&str, &str)]) {
+        self.with(|s| {
+            if let Some(old) = s.headers[kind as usize].replace(to_pairs(list)) {
+                for (a, b) in old {
+                    s.graveyard.push(a);
+                    s.graveyard.push(b);
+                }
+            }
+        })
+    }
+
+    /// Replace the request headers.
+    pub fn set_request_headers(&self, list: &[(&str, &str)]) {
+        self.set_map(HeaderKind::RequestHeaders, list)
+    }
+    /// Make response headers exist with these values.
+    pub fn set_response_headers(&self, list: &[(&str, &str)]) {
+        self.set_map(HeaderKind::ResponseHeaders, list)
+    }
+    /// Make request trailers exist.
+    pub fn set_request_trailers(&self, list: &[(&str, &str)]) {
+        self.set_map(HeaderKind::RequestTrailers, list)
+    }
+    /// Make response trailers exist.
+    pub fn set_response_trailers(&self, list: &[(&str, &str)]) {
+        self.set_map(HeaderKind::ResponseTrailers, list)
+    }
+    /// Give a string attribute a value.
+    pub fn set_attribute_string(&self, id: Attribute, value: &str) {
+        self.with(|s| s.attr_str.insert(id as u32, bytes(value.as_bytes())));
+    }
+    /// Give an integer attribute a value.
+    pub fn set_attribute_int(&self, id: Attribute, value: i64) {
+        self.with(|s| s.attr_int.insert(id as u32, value));
+    }
+    /// Make the "selected route" carry this per-route config.
+    pub fn set_per_route(&self, per_route: &FakePerRoute) {
+        self.with(|s| s.per_route = per_route.ptr as usize);
+    }
+
+    fn call<R>(&mut self, f: impl FnOnce(&ModuleSymbols, *mut c_void, u64) -> R) -> R {
+        assert!(!self.destroyed, "hook called after destroy");
+        f(&self.sym, self.filter, self.handle)
+    }
+
+    /// Run the request-headers hook.
+    pub fn request_headers(&mut self, end_of_stream: bool) -> i32 {
+        // SAFETY: live filter from filter_new.
+        self.call(|s, f, h| unsafe { (s.request_headers)(f, h, end_of_stream) })
+    }
+
+    /// Run the response-headers hook (response headers must be set).
+    pub fn response_headers(&mut self, end_of_stream: bool) -> i32 {
+        // SAFETY: live filter from filter_new.
+        self.call(|s, f, h| unsafe { (s.response_headers)(f, h, end_of_stream) })
+    }
+
+    /// Run the request-trailers hook.
+    pub fn request_trailers(&mut self) -> i32 {
+        // SAFETY: live filter from filter_new.
+        self.call(|s, f, h| unsafe { (s.request_trailers)(f, h) })
+    }
+
+    /// Run the response-trailers hook.
+    pub fn response_trailers(&mut self) -> i32 {
+        // SAFETY: live filter from filter_new.
+        self.call(|s, f, h| unsafe { (s.response_trailers)(f, h) })
+    }
+
+    /// Deliver one request body chunk the way the host does: it is the
+    /// received body during the hook; StopIterationAndBuffer/Watermark keep
+    /// it in the buffered body; Continue forwards buffered + received.
+    pub fn request_body(&mut self, chunk: &[u8], end_of_stream: bool) -> i32 {
+        self.body_hook(true, chunk, end_of_stream)
+    }
+
+    /// Like `request_body`, for the response.
+    pub fn response_body(&mut self, chunk: &[u8], end_of_stream: bool) -> i32 {
+        self.body_hook(false, chunk, end_of_stream)
+    }
+
+    fn body_hook(&mut self, request: bool, chunk: &[u8], eos: bool) -> i32 {
+        let (received, buffered, phase) = if request {
+            (abi::SLUICE_RECEIVED_REQUEST_BODY, abi::SLUICE_BUFFERED_REQUEST_BODY, Phase::RequestBody)
+        } else {
+            (abi::SLUICE_RECEIVED_RESPONSE_BODY, abi::SLUICE_BUFFERED_RESPONSE_BODY, Phase::ResponseBody)
+        };
+        self.with(|s| {
+            s.bodies[received as usize] = if chunk.is_empty() { Vec::new() } else { vec![bytes(chunk)] };
+            s.phase = phase;
+        });
+        // SAFETY: live filter from filter_new.
+        let status = self.call(|s, f, h| unsafe {
+            if request {
+                (s.request_body)(f, h, eos)
+            } else {
+                (s.response_body)(f, h, eos)
+            }
+        });
+        self.with(|s| {
+            s.phase = Phase::Idle;
+            let got = core::mem::take(&mut s.bodies[received as usize]);
+            if s.ended {
+                s.graveyard.extend(got);
+                return;
+            }
+            match status {
+                abi::SLUICE_BODY_STOP_ITERATION_AND_BUFFER | abi::SLUICE_BODY_STOP_ITERATION_AND_WATERMARK => {
+                    s.bodies[buffered as usize].extend(got)
+                }
+                abi::SLUICE_BODY_CONTINUE => {
+                    let out = &mut s.forwarded[if request { 0 } else { 1 }];
+                    for c in s.bodies[buffered as usize].drain(..).chain(got) {
+                        out.extend_from_slice(&c);
+                    }
+                }
+                _ => s.graveyard.extend(got),
+            }
+        });
+        status
+    }
+
+    /// Wait (at most `timeout`) until `n` scheduled events were delivered
+    /// to the filter's `on_scheduled`, acting as the worker: sleep on the
+    /// eventfd, clear wake_pending, drain the ring in order. Returns how
+    /// many were delivered.
+    pub fn run_scheduled(&mut self, n: usize, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        let mut delivered = 0;
+        while delivered < n {
+            let ring = self.with(|s| s.ring) as *mut sluice_sched_ring;
+            if ring.is_null() {
+                return delivered; // no scheduler was ever created
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            // SAFETY: the ring is leaked, valid forever.
+            let fd = unsafe { (*ring).wake_fd };
+            let mut pfd = PollFd { fd, events: 1, revents: 0 };
+            // SAFETY: one valid pollfd.
+            if unsafe { poll(&mut pfd, 1, left.as_millis().min(i32::MAX as u128) as c_int) } != 1 {
+                return delivered;
+            }
+            let mut v = 0u64;
+            // SAFETY: 8-byte buffer; non-blocking eventfd.
+            unsafe { read(fd, (&mut v as *mut u64).cast(), 8) };
+            // SAFETY: this thread is the ring's only consumer.
+            for (filter, event) in unsafe { drain_ring(ring) } {
+                if filter == self.handle && !self.destroyed {
+                    // SAFETY: live filter from filter_new.
+                    self.call(|s, f, h| unsafe { (s.scheduled)(f, h, event) });
+                    delivered += 1;
+                }
+            }
+        }
+        delivered
+    }
+
+    /// Run stream_complete then destroy, as the host does at stream end.
+    pub fn complete(&mut self) {
+        if self.destroyed {
+            return;
+        }
+        self.with(|s| {
+            s.ended = true;
+            s.phase = Phase::Completing;
+        });
+        // SAFETY: live filter from filter_new.
+        self.call(|s, f, h| unsafe { (s.stream_complete)(f, h) });
+        self.destroy();
+    }
+
+    fn destroy(&mut self) {
+        if !self.destroyed {
+            self.destroyed = true;
+            // SAFETY: destroyed exactly once.
+            unsafe { (self.sym.filter_destroy)(self.filter) };
+            self.with(|s| s.phase = Phase::Idle);
+        }
+    }
+
+    /// First value of a header the filter sees now.
+    pub fn header(&self, kind: HeaderKind, name: &str) -> Option<String> {
+        self.with(|s| {
+            s.headers[kind as usize].as_ref()?.iter().find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes())).map(|(_, v)| text(v))
+        })
+    }
+
+    /// A whole header map, in order.
+    pub fn headers(&self, kind: HeaderKind) -> Vec<(String, String)> {
+        self.with(|s| {
+            s.headers[kind as usize].as_ref().map(|m| m.iter().map(|(n, v)| (text(n), text(v))).collect()).unwrap_or_default()
+        })
+    }
+
+    /// The local reply, if the filter sent one.
+    pub fn local_reply(&self) -> Option<LocalReply> {
+        self.with(|s| s.local_reply.clone())
+    }
+
+    /// Body bytes that went past the filter (request or response side).
+    pub fn forwarded_body(&self, request: bool) -> Vec<u8> {
+        self.with(|s| s.forwarded[if request { 0 } else { 1 }].clone())
+    }
+
+    /// How many times the filter called continue_decoding.
+    pub fn continue_decoding_calls(&self) -> u32 {
+        self.with(|s| s.continue_decoding)
+    }
+    /// How many times the filter called continue_encoding.
+    pub fn continue_encoding_calls(&self) -> u32 {
+        self.with(|s| s.continue_encoding)
+    }
+    /// How many times the filter called clear_route_cache.
+    pub fn clear_route_cache_calls(&self) -> u32 {
+        self.with(|s| s.clear_route_cache)
+    }
+
+    /// Dynamic metadata the filter set.
+    pub fn metadata(&self, ns: &str, key: &str) -> Option<Metadata> {
+        self.with(|s| match s.metadata.get(&(ns.to_string(), key.to_string()))? {
+            (Some(v), _) => Some(Metadata::String(v.to_vec())),
+            (_, Some(n)) => Some(Metadata::Number(*n)),
+            _ => None,
+        })
+    }
+
+    /// (schedulers created, schedulers deleted) for this filter.
+    pub fn schedulers(&self) -> (usize, usize) {
+        self.with(|s| {
+            let deleted = s
+                .schedulers
+                .iter()
+                // SAFETY: leaked, valid forever.
+                .filter(|&&p| unsafe { AtomicU32::from_ptr(&mut (*(p as *mut abi::sluice_scheduler)).deleted) }.load(Ordering::Acquire) != 0)
+                .count();
+            (s.schedulers.len(), deleted)
+        })
+    }
+}
+
+/// The worker side of the commit protocol: clear wake_pending (seq_cst)
+/// before draining, then take every published slot in order.
+///
+/// # Safety
+/// Single consumer of a live ring.
+unsafe fn drain_ring(r: *mut sluice_sched_ring) -> Vec<(u64, u64)> {
+    AtomicU32::from_ptr(core::ptr::addr_of_mut!((*r).wake_pending)).store(0, Ordering::SeqCst);
+    let mut out = Vec::new();
+    loop {
+        let pos = (*r).dequeue_pos;
+        let slot = (*r).slots.add((pos & (*r).mask) as usize);
+        let seq = AtomicU64::from_ptr(core::ptr::addr_of_mut!((*slot).seq));
+        if seq.load(Ordering::Acquire) != pos.wrapping_add(1) {
+            return out;
+        }
+        out.push(((*slot).filter, (*slot).event_id));
+        seq.store(pos.wrapping_add((*r).mask).wrapping_add(1), Ordering::Release);
+        (*r).dequeue_pos = pos.wrapping_add(1);
+    }
+}
+
+impl Drop for FakeStream {
+    fn drop(&mut self) {
+        self.destroy();
+        if let Some(s) = state().streams.remove(&self.handle) {
+            drop(s);
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! The fake host's memory: one global table of streams and configs, since
+//! the ABI's callbacks carry only handles. Host views handed to the module
+//! point into boxed slices that are never freed before the stream is
+//! removed (replaced values move to a graveyard), which gives the same
+//! "valid until the hook returns" guarantee the real host makes.
+
+use crate::abi;
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+
+pub(crate) type Bytes = Box<[u8]>;
+
+pub(crate) fn bytes(s: &[u8]) -> Bytes {
+    s.to_vec().into_boxed_slice()
+}
+
+/// A dynamic-metadata value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Metadata {
+    String(Vec<u8>),
+    Number(f64),
+}
+
+/// A reply the filter sent with `send_response`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalReply {
+    pub status: u32,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub details: String,
+}
+
+/// Which hook is running, for the callbacks whose availability depends on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Idle,
+    RequestBody,
+    ResponseBody,
+    Completing,
+}
+
+pub(crate) struct StreamState {
+    pub config: u64,
+    /// By `sluice_header_kind`; None = that map does not exist (yet).
+    pub headers: [Option<Vec<(Bytes, Bytes)>>; 4],
+    /// By `sluice_body_kind`.
+    pub bodies: [Vec<Bytes>; 4],
+    /// What passed this filter downstream (request) / upstream-to-client (response).
+    pub forwarded: [Vec<u8>; 2],
+    pub attr_str: BTreeMap<u32, Bytes>,
+    pub attr_int: BTreeMap<u32, i64>,
+    pub metadata: BTreeMap<(String, String), (Option<Bytes>, Option<f64>)>,
+    pub local_reply: Option<LocalReply>,
+    pub ended: bool,
+    pub phase: Phase,
+    pub continue_decoding: u32,
+    pub continue_encoding: u32,
+    pub clear_route_cache: u32,
+    /// The per-route object the "selected route" carries (0 = none).
+    pub per_route: usize,
+    /// Leaked ring (address) and schedulers handed out.
+    pub ring: usize,
+    pub schedulers: Vec<usize>,
+    pub graveyard: Vec<Bytes>,
+}
+
+impl StreamState {
+    pub fn new(config: u64) -> StreamState {
+        StreamState {
+            config,
+            headers: [Some(Vec::new()), None, None, None],
+            bodies: Default::default(),
+            forwarded: Default::default(),
+            attr_str: BTreeMap::new(),
+            attr_int: BTreeMap::new(),
+            metadata: BTreeMap::new(),
+            local_reply: None,
+            ended: false,
+            phase: Phase::Idle,
+            continue_decoding: 0,
+            continue_encoding: 0,
+            clear_route_cache: 0,
+            per_route: 0,
+            ring: 0,
+            schedulers: Vec::new(),
+            graveyard: Vec::new(),
+        }
+    }
+}
+
+pub(crate) struct ConfigState {
+    pub reject_reason: Option<String>,
+    /// Metrics may be defined only while config_new runs.
+    pub defining: bool,
+    /// (kind, name, value)
+    pub metrics: Vec<(u8, String, i64)>,
+}
+
+pub(crate) struct State {
+    pub streams: BTreeMap<u64, StreamState>,
+    pub configs: BTreeMap<u64, ConfigState>,
+    pub logs: Vec<(u32, String)>,
+    pub next_handle: u64,
+}
+
+static STATE: Mutex<State> =
+    Mutex::new(State { streams: BTreeMap::new(), configs: BTreeMap::new(), logs: Vec::new(), next_handle: 1 });
+
+/// Lock the fake host. A test that panicked while holding it must not
+/// poison the others.
+pub(crate) fn state() -> MutexGuard<'static, State> {
+    STATE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl State {
+    pub fn new_handle(&mut self) -> u64 {
+        let h = self.next_handle;
+        self.next_handle += 1;
+        h
+    }
+
+    /// The config a metric handle names: a config handle or one of its filters.
+    pub fn metric_config(&mut self, handle: u64) -> Option<&mut ConfigState> {
+        let config = match self.streams.get(&handle) {
+            Some(s) => s.config,
+            None => handle,
+        };
+        self.configs.get_mut(&config)
+    }
+}
+
+/// Result code for a stream lookup that may fail.
+pub(crate) fn stream_mut<'a>(
+    st: &'a mut State,
+    handle: u64,
+    mutating: bool,
+) -> Result<&'a mut StreamState, abi::sluice_result> {
+    let s = st.streams.get_mut(&handle).ok_or(abi::SLUICE_ERR_INVALID_HANDLE)?;
+    // After the stream ended only reads during stream_complete still work.
+    if s.ended && (mutating || s.phase != Phase::Completing) {
+        return Err(abi::SLUICE_ERR_STREAM_ENDED);
+    }
+    Ok(s)
+}
