@@ -32,6 +32,7 @@ type ServerCodec struct {
 
 	streams     []*stream // open streams, in creation order
 	maxClientID uint32    // highest client stream id seen (opened or refused)
+	lastGoodID  uint32    // highest id seen before our GOAWAY: what GOAWAY reports
 	recentReset [8]uint32 // ids we reset lately: their in-flight frames are ignored
 	recentNext  int
 	rrNext      int       // round-robin start for flushing queued DATA
@@ -155,7 +156,7 @@ func (c *ServerCodec) Drain() {
 		return
 	}
 	c.goAwaySent = true
-	_ = c.fr.WriteGoAway(c.maxClientID, http2.ErrCodeNo, nil)
+	_ = c.fr.WriteGoAway(c.lastGoodID, http2.ErrCodeNo, nil)
 }
 
 // ReadEOF implements codec.ServerCodec. Streams still waiting for request
@@ -286,7 +287,7 @@ func (c *ServerCodec) connError(code http2.ErrCode, reason string) {
 		c.stats.ConnectionErrors++
 	}
 	c.goAwaySent = true
-	_ = c.fr.WriteGoAway(c.maxClientID, code, []byte(reason))
+	_ = c.fr.WriteGoAway(c.lastGoodID, code, []byte(reason))
 	c.log.Debug("http2 connection error", zap.Stringer("code", code), zap.String("reason", reason))
 	c.stopSettingsTimer()
 	for len(c.streams) > 0 {
@@ -378,4 +379,15 @@ func (c *ServerCodec) writeRST(id uint32, code http2.ErrCode) {
 	}
 	c.rememberReset(id)
 	_ = c.fr.WriteRSTStream(id, code)
+}
+
+// QueuedBytes is the response data waiting for the peer's flow-control
+// windows, summed over open streams (bounded by StreamBufferLimit per
+// cooperating stream; for admin and tests).
+func (c *ServerCodec) QueuedBytes() int {
+	n := 0
+	for _, s := range c.streams {
+		n += s.queued()
+	}
+	return n
 }

@@ -590,3 +590,41 @@ func Test100Continue(t *testing.T) {
 		t.Fatalf("headers %v", hs)
 	}
 }
+
+func TestInformationalThenFinalHeaders(t *testing.T) {
+	app := &fakeApp{t: t}
+	app.onEnd = func(s *fakeStream) {
+		s.enc.EncodeHeaders(newMap(":status", "103", "link", "</a.css>; rel=preload"), false)
+		s.enc.EncodeHeaders(newMap(":status", "200"), true)
+	}
+	h := newHarness(t, Options{}, app)
+	h.get(1, "/")
+	h.mustFlush()
+	hs := responseHeaders(h.frames(), 1)
+	if len(hs) != 2 || hs[0].PseudoValue("status") != "103" || hs[1].PseudoValue("status") != "200" || !hs[1].StreamEnded() {
+		t.Fatalf("headers %v", hs)
+	}
+}
+
+// After a GOAWAY, ids the client opens anyway are not reported as processed
+// by a later GOAWAY.
+func TestGoAwayLastStreamIDStaysPut(t *testing.T) {
+	h := newHarness(t, Options{}, &fakeApp{t: t})
+	h.post(1)
+	h.mustFlush()
+	h.c.Drain()
+	h.post(3)
+	h.post(5)
+	h.mustFlush()
+	_ = h.cfr.WriteData(1, false, make([]byte, 16385)) // frame too large: connection error
+	h.flush()
+	var last []uint32
+	for _, f := range h.frames() {
+		if g, ok := f.(*http2.GoAwayFrame); ok {
+			last = append(last, g.LastStreamID)
+		}
+	}
+	if len(last) != 2 || last[0] != 1 || last[1] != 1 {
+		t.Fatalf("GOAWAY last ids %v, want [1 1]", last)
+	}
+}

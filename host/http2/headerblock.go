@@ -93,6 +93,9 @@ func (c *ServerCodec) onHeaders(f *http2.HeadersFrame) {
 		return
 	} else {
 		c.maxClientID = id
+		if !c.goAwaySent {
+			c.lastGoodID = id
+		}
 		switch {
 		case c.goAwaySent:
 			b.discard(actionIgnore, 0)

@@ -173,9 +173,14 @@ func (s *stream) Encode100Continue() {
 	s.c.writeHeaderBlock(s.id, &h, false)
 }
 
-// EncodeHeaders sends the response head.
+// EncodeHeaders sends the response head. An informational (1xx) head that
+// does not end the stream may precede the final one.
 func (s *stream) EncodeHeaders(h *headers.Map, endStream bool) {
 	if s.closed || s.headersSent || s.localEnded {
+		return
+	}
+	if st := h.Status(); st >= 100 && st < 200 && !endStream {
+		s.c.writeHeaderBlock(s.id, h, false)
 		return
 	}
 	s.headersSent = true

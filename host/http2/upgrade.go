@@ -54,7 +54,7 @@ func newServerCodecFromUpgrade(t transport, cb codec.Callbacks, opts Options, lo
 	if _, ok := req.Get(":scheme"); !ok {
 		req.SetString(":scheme", "http")
 	}
-	c.maxClientID = 1
+	c.maxClientID, c.lastGoodID = 1, 1
 	c.upgradeReq = &upgradeRequest{h: req}
 	// Deliver from the loop, not from inside the caller's constructor call;
 	// Dispatch delivers first if the preface arrives before the Post runs.

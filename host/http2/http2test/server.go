@@ -119,14 +119,24 @@ func (s *Server) Drain() {
 	})
 }
 
-// BufferedOutput is the worker-level pending output of all connections.
-func (s *Server) BufferedOutput() int {
-	n := 0
+// Buffered is what the server holds for its peers: response bytes queued
+// by the codecs for flow-control window, and socket output not yet sent.
+func (s *Server) Buffered() (codecQueued, connPending int) {
 	_ = s.OnLoop(func() {
-		for wc := range s.conns {
-			n += wc.Pending()
+		for wc, c := range s.conns {
+			connPending += wc.Pending()
+			if c.codec != nil {
+				codecQueued += c.codec.QueuedBytes()
+			}
 		}
 	})
+	return codecQueued, connPending
+}
+
+// Live is the number of app streams started and not yet finished or reset.
+func (s *Server) Live() int {
+	n := 0
+	_ = s.OnLoop(func() { n = s.App.Live })
 	return n
 }
 
