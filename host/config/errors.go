@@ -41,13 +41,14 @@ func (e *Errors) Error() string {
 	return b.String()
 }
 
-// problems collects errors and remembers the order in which the decoder
-// visited each path, so errors can be reported in file order even though
-// viper hands us Go maps (which have no order). Visiting follows the schema's
-// field order and the list order of the file.
+// problems collects errors with what is needed to report them in file
+// order: the line of each located path, and the order in which the decoder
+// visited paths (the schema's field order, the file's list order), which
+// breaks ties and places what locate could not.
 type problems struct {
 	list  []Error
 	order map[string]int
+	lines map[string]int // from locate; may be nil
 }
 
 func newProblems() *problems { return &problems{order: make(map[string]int)} }
@@ -60,25 +61,33 @@ func (p *problems) visit(path string) {
 
 func (p *problems) add(path, msg string) { p.list = append(p.list, Error{Path: path, Msg: msg}) }
 
-// rank is the visit order of path or of its nearest visited ancestor.
-func (p *problems) rank(path string) int {
+// nearest looks path up in m, else its nearest ancestor; missing is what
+// an unknown path gets.
+func nearest(m map[string]int, path string, missing int) int {
 	for {
-		if r, ok := p.order[path]; ok {
+		if r, ok := m[path]; ok {
 			return r
 		}
 		i := strings.LastIndexAny(path, ".[")
 		if i <= 0 {
-			return len(p.order)
+			return missing
 		}
 		path = path[:i]
 	}
 }
 
-// sorted returns the errors in file order; errors at the same place keep the
-// order in which they were found.
+// sorted returns the errors in file order: by the line of the path (or of
+// its nearest located ancestor), then by the schema order the decoder
+// visited paths in; errors at the same place keep the order they were found.
 func (p *problems) sorted() []Error {
 	out := append([]Error(nil), p.list...)
-	sort.SliceStable(out, func(i, j int) bool { return p.rank(out[i].Path) < p.rank(out[j].Path) })
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i].Path, out[j].Path
+		if la, lb := nearest(p.lines, a, 0), nearest(p.lines, b, 0); la != lb {
+			return la < lb
+		}
+		return nearest(p.order, a, len(p.order)) < nearest(p.order, b, len(p.order))
+	})
 	return out
 }
 
