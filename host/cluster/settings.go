@@ -16,7 +16,7 @@ type Settings struct {
 	// workers; <= 0: DefaultMaxConnections.
 	MaxConnections int
 	// MaxPendingRequests bounds requests waiting for a connection across
-	// all workers; 0 means no queue (overflow at once), < 0 the default.
+	// all workers; <= 0: DefaultMaxPendingRequests (config requires >= 1).
 	MaxPendingRequests int
 	// MaxRequestsPerConnection closes a connection after that many
 	// requests; 0 is unlimited.
@@ -40,7 +40,7 @@ func (s Settings) withDefaults() Settings {
 	if s.MaxConnections <= 0 {
 		s.MaxConnections = DefaultMaxConnections
 	}
-	if s.MaxPendingRequests < 0 {
+	if s.MaxPendingRequests <= 0 {
 		s.MaxPendingRequests = DefaultMaxPendingRequests
 	}
 	if s.MaxRequestsPerConnection < 0 {

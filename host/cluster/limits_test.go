@@ -1,0 +1,208 @@
+package cluster
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/netip"
+	"testing"
+
+	"github.com/sluiceproxy/sluice/host/headers"
+	"github.com/sluiceproxy/sluice/host/worker"
+)
+
+// gate is a backend that reports each request's path and answers it only
+// when the test says so.
+type gate struct {
+	got     chan string
+	release chan struct{}
+	done    chan struct{}
+}
+
+func newGate() *gate {
+	return &gate{got: make(chan string, 16), release: make(chan struct{}), done: make(chan struct{})}
+}
+
+// stop unblocks scripts still waiting for a release; register it after the
+// server so that it runs before the server's cleanup waits for them.
+func (g *gate) stop() { close(g.done) }
+
+func (g *gate) script(_ int, conn net.Conn, br *bufio.Reader) {
+	for {
+		req, _ := readRequest(br)
+		if req == nil {
+			return
+		}
+		select {
+		case g.got <- req.URL.Path:
+		case <-g.done:
+			return
+		}
+		select {
+		case <-g.release:
+		case <-g.done:
+			return
+		}
+		echoPath(conn, req)
+	}
+}
+
+// gated starts a gate backend, one worker and a cluster.
+func gated(t *testing.T, s Settings) (*gate, *rawServer, *Cluster, *worker.Worker) {
+	t.Helper()
+	g := newGate()
+	srv, c, w := oneEndpoint(t, g.script, s)
+	t.Cleanup(g.stop)
+	return g, srv, c, w
+}
+
+func TestMaxConnectionsPendingAndOverflow(t *testing.T) {
+	g, srv, c, w := gated(t, Settings{MaxConnections: 1, MaxPendingRequests: 1})
+	a, b, o := newRecorder(getReq("/a")), newRecorder(getReq("/b")), newRecorder(getReq("/c"))
+	var sa, sb, so *Stream
+	onLoop(t, w, func() {
+		sa = c.NewStream(w, a)
+		sb = c.NewStream(w, b)
+		so = c.NewStream(w, o)
+	})
+	if sa == nil || sb == nil || so != nil {
+		t.Fatalf("NewStream results %v %v %v: want a connecting, b pending, c failed", sa, sb, so)
+	}
+	if o.eventString() != "failure overflow" || o.err != ErrOverflow {
+		t.Fatalf("third stream: %s %v", o.eventString(), o.err)
+	}
+	st := c.Stats()
+	if st.RqPendingActive != 1 || st.RqPendingOverflow != 1 || st.CxActive != 1 || st.CxOverflow != 2 {
+		t.Fatalf("stats while queued %+v", st)
+	}
+	if p := recv(t, g.got, "request a"); p != "/a" {
+		t.Fatalf("first request %q", p)
+	}
+	g.release <- struct{}{}
+	a.wait(t)
+	// b takes over a's connection as soon as a's exchange is complete.
+	if p := recv(t, g.got, "request b"); p != "/b" {
+		t.Fatalf("second request %q", p)
+	}
+	g.release <- struct{}{}
+	b.wait(t)
+	onLoop(t, w, func() {})
+	if string(a.got) != "/a" || string(b.got) != "/b" || srv.conns.Load() != 1 {
+		t.Fatalf("a %s, b %s, conns %d", a.eventString(), b.eventString(), srv.conns.Load())
+	}
+	st = c.Stats()
+	if st.RqPendingActive != 0 || st.RqPendingTotal != 1 || st.RqTotal != 2 || st.CxTotal != 1 {
+		t.Fatalf("stats after %+v", st)
+	}
+}
+
+func TestPendingRequestServedAcrossWorkers(t *testing.T) {
+	g := newGate()
+	srv := newRawServer(t, g.script)
+	ws := startWorkers(t, 2)
+	c := newTestCluster(t, ws, Settings{Endpoints: []netip.AddrPort{srv.addr}, MaxConnections: 1})
+	t.Cleanup(g.stop)
+
+	// a holds the only slot on worker 0; b queues on worker 1.
+	a, b := newRecorder(getReq("/a")), newRecorder(getReq("/b"))
+	start(t, ws[0], c, a)
+	recv(t, g.got, "request a")
+	start(t, ws[1], c, b)
+	if st := c.Stats(); st.RqPendingActive != 1 {
+		t.Fatalf("b must be pending: %+v", st)
+	}
+	g.release <- struct{}{}
+	a.wait(t)
+	// Worker 0 must give its connection up rather than idle it while
+	// worker 1 waits for a slot.
+	if p := recv(t, g.got, "request b"); p != "/b" {
+		t.Fatalf("got %q", p)
+	}
+	g.release <- struct{}{}
+	b.wait(t)
+	if string(b.got) != "/b" || srv.conns.Load() != 2 {
+		t.Fatalf("b %s conns %d", b.eventString(), srv.conns.Load())
+	}
+}
+
+func TestIdleConnectionOnOtherWorkerIsShedForPending(t *testing.T) {
+	g := newGate()
+	srv := newRawServer(t, g.script)
+	ws := startWorkers(t, 2)
+	c := newTestCluster(t, ws, Settings{Endpoints: []netip.AddrPort{srv.addr}, MaxConnections: 1})
+	t.Cleanup(g.stop)
+	a := newRecorder(getReq("/a"))
+	start(t, ws[0], c, a)
+	recv(t, g.got, "request a")
+	g.release <- struct{}{}
+	a.wait(t)
+	onLoop(t, ws[0], func() {}) // a's connection is now idle on worker 0, holding the slot
+
+	b := newRecorder(getReq("/b"))
+	start(t, ws[1], c, b)
+	if p := recv(t, g.got, "request b"); p != "/b" {
+		t.Fatalf("got %q", p)
+	}
+	g.release <- struct{}{}
+	b.wait(t)
+	if string(b.got) != "/b" || srv.conns.Load() != 2 {
+		t.Fatalf("b %s conns %d", b.eventString(), srv.conns.Load())
+	}
+}
+
+func TestResetPendingStreamLeavesQueue(t *testing.T) {
+	g, srv, c, w := gated(t, Settings{MaxConnections: 1})
+	a, b := newRecorder(getReq("/a")), newRecorder(getReq("/b"))
+	start(t, w, c, a)
+	sb := start(t, w, c, b)
+	recv(t, g.got, "request a")
+	onLoop(t, w, func() { sb.Reset() })
+	if st := c.Stats(); st.RqPendingActive != 0 || st.RqPendingTotal != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	g.release <- struct{}{}
+	a.wait(t)
+	onLoop(t, w, func() {})
+	if len(b.events) != 0 {
+		t.Fatalf("a reset stream gets no callbacks: %s", b.eventString())
+	}
+	// The connection went idle instead of serving the cancelled stream:
+	// the next request reuses it.
+	r := newRecorder(getReq("/c"))
+	start(t, w, c, r)
+	if p := recv(t, g.got, "request c"); p != "/c" {
+		t.Fatalf("backend got %q after /a; the cancelled /b must never be sent", p)
+	}
+	g.release <- struct{}{}
+	r.wait(t)
+	if string(r.got) != "/c" || srv.conns.Load() != 1 {
+		t.Fatalf("c %s conns %d", r.eventString(), srv.conns.Load())
+	}
+}
+
+func TestResetMidResponseClosesConnection(t *testing.T) {
+	clientClosed := make(chan struct{})
+	srv, c, w := oneEndpoint(t, func(_ int, conn net.Conn, br *bufio.Reader) {
+		readRequest(br)
+		io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+		io.Copy(io.Discard, br)
+		close(clientClosed)
+	}, Settings{})
+	r := newRecorder(getReq("/"))
+	r.onHeader = func(r *recorder, _ *headers.Map, _ bool) {
+		r.stream.Reset()
+		r.finish("local reset")
+	}
+	start(t, w, c, r)
+	r.wait(t)
+	recv(t, clientClosed, "the pool to close the connection")
+	if r.eventString() != "ready, headers 200 end=false" {
+		t.Fatalf("no event may follow the reset: %s", r.eventString())
+	}
+	if st := c.Stats(); st.RqTxReset != 1 || st.CxActive != 0 || st.RqActive != 0 || st.CxDestroyLocal != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	if srv.conns.Load() != 1 {
+		t.Fatalf("conns %d", srv.conns.Load())
+	}
+}
