@@ -7,6 +7,13 @@ import (
 
 func (v *validator) hcm(path string, h *HTTPConnectionManager) {
 	v.oneOf(path+".codec_type", h.CodecType, "auto", "http1", "http2")
+	// Both end up in response/request headers verbatim.
+	if !validHeaderValue(h.ServerName) {
+		v.fail(path+".server_name", "invalid header value (CR, LF or NUL)")
+	}
+	if !validHeaderValue(h.Via) {
+		v.fail(path+".via", "invalid header value (CR, LF or NUL)")
+	}
 	if h.XffNumTrustedHops < 0 {
 		v.fail(path+".xff_num_trusted_hops", "must not be negative")
 	}

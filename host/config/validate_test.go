@@ -92,6 +92,8 @@ func TestValidationErrors(t *testing.T) {
 		{"unknown network filter", []string{"    - name: http_connection_manager", "    - name: tcp_proxy"}, []string{`listeners[0].filter_chains[0].filters[0].name: unknown network filter "tcp_proxy"`}},
 		// http connection manager
 		{"codec", []string{"        http_filters:", "        codec_type: http3\n        http_filters:"}, []string{hcmPath + `.codec_type: invalid value "http3": want auto|http1|http2`}},
+		{"server name", []string{"        http_filters:", "        server_name: \"a\\r\\nb\"\n        via: \"x\\ny\"\n        http_filters:"},
+			[]string{hcmPath + ".server_name: invalid header value (CR, LF or NUL)", hcmPath + ".via: invalid header value (CR, LF or NUL)"}},
 		{"xff hops", []string{"        http_filters:", "        xff_num_trusted_hops: -1\n        http_filters:"}, []string{hcmPath + ".xff_num_trusted_hops: must not be negative"}},
 		{"headers kb", []string{"        http_filters:", "        max_request_headers_kb: 9000\n        http_filters:"}, []string{hcmPath + ".max_request_headers_kb: must be between 1 and 8192"}},
 		{"headers count", []string{"        http_filters:", "        max_headers_count: 0\n        http_filters:"}, []string{hcmPath + ".max_headers_count: must be between 1 and 10000"}},
