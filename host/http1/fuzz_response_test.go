@@ -50,6 +50,7 @@ func FuzzParseResponse(f *testing.F) {
 	}
 	f.Add([]byte("HTTP/1.1 200 OK\r\nTrailer: X-T\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\nX-T: 1\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		checkSplitInvariance(t, streamCase{kind: Response, method: "GET"}, data)
 		a, ok := firstResponse(data)
 		if !ok || declaresFramingTrailer(a) {
 			return

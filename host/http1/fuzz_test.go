@@ -88,7 +88,7 @@ func FuzzParseRequest(f *testing.F) {
 	f.Add([]byte("POST http://a.example/u HTTP/1.1\r\nHost: x\r\nPragma: no-cache\r\nTrailer: X-T\r\nTransfer-Encoding: chunked\r\n\r\n3;e=\"v\"\r\nabc\r\n0\r\nX-T: 1\r\n\r\n"))
 	f.Add([]byte("GET / HTTP/1.0\r\nConnection: keep-alive, Upgrade\r\nUpgrade: h2c\r\nExpect: 100-continue\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		checkSplitInvariance(t, data)
+		checkSplitInvariance(t, streamCase{kind: Request}, data)
 		a, ok := firstRequest(data)
 		if !ok {
 			return
@@ -200,12 +200,11 @@ func compareFields(t *testing.T, what string, goFields http.Header, ours map[str
 
 // checkSplitInvariance parses data whole and in two pieces split at a point
 // the data chooses, and requires identical traces.
-func checkSplitInvariance(t *testing.T, data []byte) {
+func checkSplitInvariance(t *testing.T, c streamCase, data []byte) {
 	if len(data) == 0 {
 		return
 	}
 	cut := int(data[0]) * len(data) / 256
-	c := streamCase{kind: Request}
 	whole := runSplit(c, [][]byte{data}).fullTrace()
 	if got := runSplit(c, [][]byte{data[:cut], data[cut:]}).fullTrace(); got != whole {
 		t.Fatalf("split at %d:\n%s\nwhole:\n%s\ninput %q", cut, got, whole, data)

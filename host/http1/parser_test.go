@@ -172,6 +172,8 @@ var rejectRequestCases = []struct {
 	{"te_trailing_comma", "POST / HTTP/1.1\r\n" + hostLine + "Transfer-Encoding: chunked,\r\n\r\n", ErrBadTransferEncoding},
 	{"chunk_ext_trailing_space", "POST / HTTP/1.1\r\n" + hostLine + "Transfer-Encoding: chunked\r\n\r\n1;a=b \r\nx\r\n0\r\n\r\n", ErrBadChunkExtension},
 	{"chunk_ext_unterminated_quote", "POST / HTTP/1.1\r\n" + hostLine + "Transfer-Encoding: chunked\r\n\r\n1;a=\"b\r\nx\r\n0\r\n\r\n", ErrBadChunkExtension},
+	{"long_request_line_bare_lf", "GET /" + strings.Repeat("a", 16400) + " HTTP/1.1\n" + hostLine + "\r\n", ErrURITooLong},
+	{"chunk_space_before_ext", "POST / HTTP/1.1\r\n" + hostLine + "Transfer-Encoding: chunked\r\n\r\n1 ;a\r\nx\r\n0\r\n\r\n", ErrBadChunkSize},
 	{"chunk_17_digits", "POST / HTTP/1.1\r\n" + hostLine + "Transfer-Encoding: chunked\r\n\r\n00000000000000001\r\nx\r\n0\r\n\r\n", ErrBadChunkSize},
 	{"chunk_cr_not_lf", "POST / HTTP/1.1\r\n" + hostLine + "Transfer-Encoding: chunked\r\n\r\n1\r\nx\rX0\r\n\r\n", ErrBadChunkTerminator},
 	{"trailer_bad_name", "POST / HTTP/1.1\r\n" + hostLine + "Transfer-Encoding: chunked\r\n\r\n0\r\nA B: c\r\n\r\n", ErrInvalidHeaderName},

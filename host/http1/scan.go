@@ -33,16 +33,17 @@ func (p *Parser) scanSection(buf []byte, hasStartLine bool) (int, *Error) {
 			break
 		}
 		lf := s.pos + i
+		// Judged by where the LF is, before what precedes it, exactly
+		// as the partial check below judges a line without an LF.
+		if requestLine && s.lines == 0 && lf > lim.MaxRequestLineBytes+1 {
+			return 0, ErrURITooLong
+		}
 		if lf == s.lineStart || buf[lf-1] != '\r' {
 			return 0, ErrBareLF
 		}
-		lineLen := lf - 1 - s.lineStart
 		s.pos = lf + 1
-		if lineLen == 0 {
-			return s.pos, nil
-		}
-		if requestLine && s.lines == 0 && lineLen > lim.MaxRequestLineBytes {
-			return 0, ErrURITooLong
+		if lf-1 == s.lineStart {
+			return s.pos, nil // the empty line
 		}
 		s.lines++
 		fields := s.lines

@@ -12,9 +12,10 @@ const crlf = "\r\n"
 func AppendRequestHead(dst []byte, h *headers.Map) []byte {
 	method := h.Method()
 	if len(method) == 0 {
-		method = append(method, "GET"...)
+		dst = append(dst, "GET"...) // a filter removed :method; GET is the harmless reading
+	} else {
+		dst = append(dst, method...)
 	}
-	dst = append(dst, method...)
 	dst = append(dst, ' ')
 	authority := h.Authority()
 	if string(method) == "CONNECT" {
