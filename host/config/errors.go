@@ -48,7 +48,8 @@ func (e *Errors) Error() string {
 type problems struct {
 	list  []Error
 	order map[string]int
-	lines map[string]int // from locate; may be nil
+	lines map[string]int // path → first line, from locate
+	ends  map[string]int // path → last located line of its block
 }
 
 func newProblems() *problems { return &problems{order: make(map[string]int)} }
@@ -61,6 +62,15 @@ func (p *problems) visit(path string) {
 
 func (p *problems) add(path, msg string) { p.list = append(p.list, Error{Path: path, Msg: msg}) }
 
+// parent strips the last ".key" or "[i]" of a path; ok is false at the root.
+func parent(path string) (string, bool) {
+	i := strings.LastIndexAny(path, ".[")
+	if i <= 0 {
+		return "", path != ""
+	}
+	return path[:i], true
+}
+
 // nearest looks path up in m, else its nearest ancestor; missing is what
 // an unknown path gets.
 func nearest(m map[string]int, path string, missing int) int {
@@ -68,23 +78,59 @@ func nearest(m map[string]int, path string, missing int) int {
 		if r, ok := m[path]; ok {
 			return r
 		}
-		i := strings.LastIndexAny(path, ".[")
-		if i <= 0 {
+		var more bool
+		if path, more = parent(path); !more {
 			return missing
 		}
-		path = path[:i]
 	}
 }
 
-// sorted returns the errors in file order: by the line of the path (or of
-// its nearest located ancestor), then by the schema order the decoder
-// visited paths in; errors at the same place keep the order they were found.
+// setLines records where each path starts, and where each block ends: the
+// last located line at or below it.
+func (p *problems) setLines(lines map[string]int) {
+	p.lines = lines
+	p.ends = make(map[string]int, len(lines))
+	for path, line := range lines {
+		for more := true; more; path, more = parent(path) {
+			if line > p.ends[path] {
+				p.ends[path] = line
+			}
+		}
+	}
+}
+
+// line is where an error at path belongs: the path's own line, or, for
+// something absent or written in flow style, the end of the nearest located
+// block that holds it (that is where a reader notices it is missing).
+func (p *problems) line(path string) (line int, located bool) {
+	if l, ok := p.lines[path]; ok {
+		return l, true
+	}
+	for more := true; more; {
+		if path, more = parent(path); !more {
+			break
+		}
+		if _, ok := p.lines[path]; ok {
+			return p.ends[path], false
+		}
+	}
+	return p.ends[""], false
+}
+
+// sorted returns the errors in file order: by line; at the same line,
+// located paths first; then by the schema order the decoder visited paths
+// in. Errors at the same place keep the order they were found.
 func (p *problems) sorted() []Error {
 	out := append([]Error(nil), p.list...)
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := out[i].Path, out[j].Path
-		if la, lb := nearest(p.lines, a, 0), nearest(p.lines, b, 0); la != lb {
+		la, locA := p.line(a)
+		lb, locB := p.line(b)
+		if la != lb {
 			return la < lb
+		}
+		if locA != locB {
+			return locA
 		}
 		return nearest(p.order, a, len(p.order)) < nearest(p.order, b, len(p.order))
 	})

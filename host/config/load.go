@@ -43,7 +43,7 @@ func Parse(data []byte, source string) (*Config, error) {
 		return nil, &Errors{Source: source, List: yamlErrors(err)}
 	}
 	p := newProblems()
-	p.lines = locate(data)
+	p.setLines(locate(data))
 	cfg := new(Config)
 	setDefaults(reflect.ValueOf(cfg).Elem())
 	(&decoder{p: p}).value("", tree, reflect.ValueOf(cfg).Elem())

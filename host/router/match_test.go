@@ -24,7 +24,7 @@ func TestVirtualHostPrecedence(t *testing.T) {
 		{"a.b.example.com:1", "suffix"},
 		{"x.api.example.com", "longsuffix"},
 		{"foo-bar.baz", "dashsuffix"},
-		{"-bar.baz", "any"}, // a wildcard never matches the empty string
+		{"-bar.baz", "any"},     // a wildcard never matches the empty string
 		{".example.com", "any"}, // "*" must match at least one character
 		{"api.other", "prefix"},
 		{"api.example.org", "longprefix"},

@@ -3,7 +3,6 @@ package router
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -146,99 +145,4 @@ func visitSorted(m map[string]any, fn func(v any)) {
 	for _, k := range keys {
 		fn(m[k])
 	}
-}
-
-// compiler carries the first error and whether perFilter made anything.
-type compiler struct {
-	perFilter func(filter string, raw []byte) (any, error)
-	err       error
-	made      bool
-}
-
-func (c *compiler) check(err error, path string) {
-	if err != nil && c.err == nil {
-		c.err = fmt.Errorf("%s: %w", path, err)
-	}
-}
-
-func (c *compiler) perFilterConfigs(path string, raw map[string][]byte) map[string]any {
-	if len(raw) == 0 {
-		return nil
-	}
-	out := make(map[string]any, len(raw))
-	keys := make([]string, 0, len(raw))
-	for k := range raw {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, name := range keys {
-		if c.perFilter == nil {
-			out[name] = raw[name]
-			continue
-		}
-		if c.err != nil {
-			break // stop creating objects once compilation has failed
-		}
-		v, err := c.perFilter(name, raw[name])
-		c.check(err, path+"."+name)
-		if err == nil && v != nil {
-			out[name] = v
-			c.made = true
-		}
-	}
-	return out
-}
-
-func (c *compiler) route(path string, rc *config.Route, vh *virtualHost) *Route {
-	r := &Route{Name: rc.Name, VirtualHost: vh.name, vh: vh}
-	m := &rc.Match
-	r.caseSensitive = m.CaseSensitive
-	switch {
-	case m.Prefix != "" && m.Path == "" && m.SafeRegex == "":
-		r.kind, r.value = matchPrefix, m.Prefix
-	case m.Path != "" && m.Prefix == "" && m.SafeRegex == "":
-		r.kind, r.value = matchPath, m.Path
-	case m.SafeRegex != "" && m.Prefix == "" && m.Path == "":
-		r.kind = matchRegex
-		re, err := compileFull(m.SafeRegex)
-		c.check(err, path+".match.safe_regex")
-		r.re = re
-	default:
-		c.check(errors.New("exactly one of prefix, path, safe_regex is required"), path+".match")
-	}
-	for i := range m.Headers {
-		hm, err := compileHeaderMatcher(&m.Headers[i])
-		c.check(err, path+".match.headers["+strconv.Itoa(i)+"]")
-		r.headers = append(r.headers, hm)
-	}
-	switch {
-	case rc.Route != nil && rc.DirectResponse == nil:
-		a := rc.Route
-		r.Cluster = a.Cluster
-		r.Timeout = a.Timeout
-		r.HostRewrite = a.HostRewriteLiteral
-		r.AutoHostRewrite = a.AutoHostRewrite
-		if a.PrefixRewrite != "" {
-			if r.kind != matchPrefix {
-				c.check(errors.New("prefix_rewrite needs a prefix match"), path+".route.prefix_rewrite")
-			}
-			r.prefixRewrite, r.hasPrefixRewrite = a.PrefixRewrite, true
-		}
-	case rc.DirectResponse != nil && rc.Route == nil:
-		r.Direct = &DirectResponse{Status: rc.DirectResponse.Status, Body: []byte(rc.DirectResponse.Body.InlineString)}
-	default:
-		c.check(errors.New("exactly one of route, direct_response is required"), path)
-	}
-	r.mutations = compileMutations(rc.RequestHeadersToAdd, rc.RequestHeadersToRemove, rc.ResponseHeadersToAdd, rc.ResponseHeadersToRemove)
-	r.perFilter = c.perFilterConfigs(path+".typed_per_filter_config", rc.TypedPerFilterConfig)
-	return r
-}
-
-// compileFull anchors a regex so it must match the whole input, as Envoy's
-// safe_regex does.
-func compileFull(expr string) (*regexp.Regexp, error) {
-	if _, err := regexp.Compile(expr); err != nil {
-		return nil, err // report the error against the regex as written
-	}
-	return regexp.Compile(`^(?:` + expr + `)$`)
 }
