@@ -2,6 +2,7 @@ package hcm
 
 import (
 	"github.com/sluiceproxy/sluice/host/headers"
+	"github.com/sluiceproxy/sluice/host/worker"
 )
 
 // filterCallbacks is the stream as one filter sees it. It remembers the
@@ -54,17 +55,37 @@ func (c *filterCallbacks) WorkerIndex() int {
 	return -1
 }
 
-func (c *filterCallbacks) Post(fn func()) {
-	s := c.live()
+func (c *filterCallbacks) NewScheduler() Scheduler {
+	s := c.active()
 	if s == nil {
-		return
+		return Scheduler{}
 	}
-	cc := *c
-	s.conn.w.Post(func() {
-		if cc.live() != nil {
+	return Scheduler{s: s, gen: s.gen, w: s.conn.w}
+}
+
+// Scheduler runs functions on a stream's worker on behalf of other
+// goroutines. Its fields are fixed when it is made on the worker, so using it
+// elsewhere reads nothing that the worker writes; whether the stream still
+// exists is checked on the worker, against the generation it was made for.
+type Scheduler struct {
+	s   *stream
+	gen uint64
+	w   *worker.Worker
+}
+
+// Schedule runs fn on the stream's worker unless the stream has ended by
+// then, and reports whether fn was queued.
+func (sc Scheduler) Schedule(fn func()) bool {
+	if sc.w == nil {
+		return false
+	}
+	s, gen := sc.s, sc.gen
+	sc.w.Post(func() {
+		if s.gen == gen && !s.destroyed && !s.ended {
 			fn()
 		}
 	})
+	return true
 }
 
 func (c *filterCallbacks) ContinueDecoding() bool {

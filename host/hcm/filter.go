@@ -105,15 +105,19 @@ type FilterFactory interface {
 
 // FilterCallbacks is the stream as seen by one filter. Methods must be
 // called on the owning worker; after the stream has ended they return false
-// (or do nothing) instead of touching freed state.
+// (or do nothing) instead of touching freed state. The object is recycled
+// with its stream: a filter must not use it after its OnDestroy returned
+// (work that outlives a hook goes through NewScheduler, which is safe).
 type FilterCallbacks interface {
 	// ConnID and StreamID identify the stream in logs.
 	ConnID() uint64
 	StreamID() uint64
 	// WorkerIndex is the index of the owning worker.
 	WorkerIndex() int
-	// Post runs fn later on the owning worker. Safe from any goroutine.
-	Post(fn func())
+	// NewScheduler returns a handle that any goroutine may use to run a
+	// function on the owning worker for this stream (Go filters' version of
+	// the module scheduler). Call it on the worker, inside a hook.
+	NewScheduler() Scheduler
 	// ContinueDecoding resumes a request stopped by this filter.
 	ContinueDecoding() bool
 	// ContinueEncoding resumes a response stopped by this filter.
