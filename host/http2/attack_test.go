@@ -195,3 +195,27 @@ func TestControlFrameFlood(t *testing.T) {
 		}
 	})
 }
+
+// CVE-2019-9518: empty DATA frames cost work and carry nothing.
+func TestEmptyDataFlood(t *testing.T) {
+	app := &fakeApp{t: t}
+	h := newHarness(t, Options{MaxConsecutiveEmptyData: 4}, app)
+	h.post(1)
+	for i := 0; i < 4; i++ {
+		_ = h.cfr.WriteData(1, false, nil)
+	}
+	_ = h.cfr.WriteData(1, false, []byte("x")) // a payload resets the run
+	for i := 0; i < 4; i++ {
+		_ = h.cfr.WriteData(1, false, nil)
+	}
+	h.mustFlush()
+	if app.streams[0].events != 2 {
+		t.Fatalf("events %d: empty DATA must not reach the stream", app.streams[0].events)
+	}
+	_ = h.cfr.WriteData(1, false, nil)
+	h.flush()
+	wantGoAway(t, h, http2.ErrCodeEnhanceYourCalm)
+	if h.c.Stats().EmptyFrameFloods != 1 {
+		t.Fatalf("stats %+v", h.c.Stats())
+	}
+}

@@ -57,6 +57,7 @@ type ServerCodec struct {
 	settingsTimer   stopper
 	ctrlQueued      int // ACK-owed frames queued since output last drained
 
+	emptyDataRun     int   // consecutive empty DATA frames without END_STREAM
 	resetWindowStart int64 // unix nanos of the current rapid-reset interval
 	resetsInWindow   int
 

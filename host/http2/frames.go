@@ -182,6 +182,16 @@ func (c *ServerCodec) onData(f *http2.DataFrame) {
 		c.connError(http2.ErrCodeProtocol, "DATA on idle stream")
 		return
 	}
+	if f.Length == 0 && !f.StreamEnded() {
+		c.emptyDataRun++
+		if c.emptyDataRun > c.opts.MaxConsecutiveEmptyData {
+			c.stats.EmptyFrameFloods++
+			c.connError(http2.ErrCodeEnhanceYourCalm, "too many empty DATA frames")
+			return
+		}
+	} else {
+		c.emptyDataRun = 0
+	}
 	length := int64(f.Length) // padding included: it is flow controlled too
 	if length > c.connRecvWindow {
 		c.connError(http2.ErrCodeFlowControl, "DATA beyond the connection window")

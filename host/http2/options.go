@@ -35,6 +35,10 @@ type Options struct {
 	// drained: a peer that floods them without reading gets
 	// GOAWAY(ENHANCE_YOUR_CALM). Default 10000.
 	MaxQueuedControlFrames int
+	// MaxConsecutiveEmptyData caps DATA frames in a row with no payload and
+	// no END_STREAM (CVE-2019-9518: they cost work and carry nothing); past
+	// it, GOAWAY(ENHANCE_YOUR_CALM). Default 16.
+	MaxConsecutiveEmptyData int
 	// SettingsTimeout bounds the wait for the ACK of our SETTINGS; past it
 	// the connection ends with GOAWAY(SETTINGS_TIMEOUT). Default 10 s.
 	SettingsTimeout time.Duration
@@ -60,6 +64,7 @@ const (
 	defaultResetInterval        = 10 * time.Second
 	defaultMaxQueuedControl     = 10000
 	defaultSettingsTimeout      = 10 * time.Second
+	defaultMaxEmptyData         = 16
 	defaultStreamBufferLimit    = 1 << 20
 	protocolDefaultWindow       = 65535
 	maxWindow                   = 1<<31 - 1
@@ -95,6 +100,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxQueuedControlFrames <= 0 {
 		o.MaxQueuedControlFrames = defaultMaxQueuedControl
+	}
+	if o.MaxConsecutiveEmptyData <= 0 {
+		o.MaxConsecutiveEmptyData = defaultMaxEmptyData
 	}
 	if o.SettingsTimeout <= 0 {
 		o.SettingsTimeout = defaultSettingsTimeout

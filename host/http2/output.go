@@ -65,6 +65,26 @@ func (c *ServerCodec) flushStream(s *stream) {
 	}
 }
 
+// writeDataDirect sends the prefix of p the windows allow, without copying,
+// and returns the rest. END_STREAM is left to flushStream.
+func (c *ServerCodec) writeDataDirect(s *stream, p []byte) []byte {
+	for len(p) > 0 && c.fatalErr == nil {
+		n := min(int64(len(p)), s.sendWindow, c.connSendWindow, int64(c.peerMaxFrameSize))
+		if n <= 0 {
+			break
+		}
+		end := s.localEnded && int(n) == len(p) && s.outTrailers == nil
+		_ = c.fr.WriteData(s.id, end, p[:n])
+		s.sendWindow -= n
+		c.connSendWindow -= n
+		p = p[n:]
+		if end {
+			s.endWritten = true
+		}
+	}
+	return p
+}
+
 // flushQueued offers the windows to every stream, starting at a rotating
 // position so one large response cannot always go first.
 func (c *ServerCodec) flushQueued() {
@@ -124,7 +144,7 @@ func (c *ServerCodec) writeHeaderBlock(id uint32, h *headers.Map, endStream bool
 	}
 	c.hbuf.Reset()
 	if st, ok := h.Get(":status"); ok {
-		c.encodeField(":status", st)
+		_ = c.henc.WriteField(hpack.HeaderField{Name: ":status", Value: statusString(st)})
 	}
 	h.Range(c.encodeRegular)
 	block := c.hbuf.Bytes()
@@ -155,6 +175,38 @@ func (c *ServerCodec) encodeRegular(name, value []byte) bool {
 
 func (c *ServerCodec) encodeField(name string, value []byte) {
 	_ = c.henc.WriteField(hpack.HeaderField{Name: name, Value: string(value)})
+}
+
+// statusString returns a constant for common status codes, so encoding
+// them does not allocate.
+func statusString(b []byte) string {
+	switch string(b) {
+	case "200":
+		return "200"
+	case "204":
+		return "204"
+	case "206":
+		return "206"
+	case "301":
+		return "301"
+	case "302":
+		return "302"
+	case "304":
+		return "304"
+	case "400":
+		return "400"
+	case "403":
+		return "403"
+	case "404":
+		return "404"
+	case "500":
+		return "500"
+	case "502":
+		return "502"
+	case "503":
+		return "503"
+	}
+	return string(b)
 }
 
 // internName returns a constant string for common response field names, so

@@ -290,6 +290,25 @@ func TestSlowReaderBoundedMemory(t *testing.T) {
 	t.Logf("max queued in codec %d, max socket pending %d", maxQueued, maxPending)
 }
 
+// A client that never opens its window: the server buffers one stream limit
+// and no more; resetting the stream releases it.
+func TestZeroWindowOverSocket(t *testing.T) {
+	const limit = 128 << 10
+	s := startServer(t, sh2.Options{StreamBufferLimit: limit}, false)
+	c := dialRaw(t, s, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	c.request(1, "GET", fmt.Sprintf("/size/%d", 64<<20), true)
+	c.sync()
+	q, p := s.Buffered()
+	if q < limit || q > limit+16<<10 || p > 64<<10 {
+		t.Fatalf("queued %d pending %d with a %d limit", q, p, limit)
+	}
+	c.write(func() error { return c.fr.WriteRSTStream(1, http2.ErrCodeCancel) })
+	c.sync()
+	if q, _ := s.Buffered(); q != 0 || s.Live() != 0 {
+		t.Fatalf("after RST: queued %d live %d", q, s.Live())
+	}
+}
+
 func TestGracefulDrain(t *testing.T) {
 	s := startServer(t, sh2.Options{}, false)
 	c := dialRaw(t, s)

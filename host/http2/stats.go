@@ -12,6 +12,7 @@ type Stats struct {
 	HeaderListTooLarge   uint64 // decoded header list over MaxHeaderListSize (HPACK bomb): answered 431
 	ControlFloodGoAways  uint64 // SETTINGS/PING/RST reply flood without reading
 	OutputOverflowResets uint64 // streams reset for queueing 4x StreamBufferLimit
+	EmptyFrameFloods     uint64 // too many empty DATA frames in a row (CVE-2019-9518)
 	SettingsTimeouts     uint64 // our SETTINGS not acknowledged in time
 	ConnectionErrors     uint64 // GOAWAY sent with an error code
 	PingsReceived        uint64

@@ -87,6 +87,9 @@ func (s *stream) finish() {
 // ---- request delivery ----
 
 func (s *stream) deliverData(data []byte, end bool) {
+	if len(data) == 0 && !end {
+		return // padding only, or empty: nothing to tell the stream
+	}
 	if s.readDisabled || len(s.inbound) > 0 || s.deliverQueued {
 		s.inbound = append(s.inbound, data...)
 		s.inboundEnd = s.inboundEnd || end
@@ -204,8 +207,13 @@ func (s *stream) EncodeData(p []byte, endStream bool) {
 		s.Reset()
 		return
 	}
-	s.out = append(s.out, p...)
 	s.localEnded = endStream
+	if s.queued() == 0 {
+		// Nothing waits ahead of p: send what the windows allow straight
+		// from the caller's slice and copy only the rest.
+		p = s.c.writeDataDirect(s, p)
+	}
+	s.out = append(s.out, p...)
 	s.c.flushStream(s)
 	if !s.closed && s.queued() > 4*s.c.opts.StreamBufferLimit {
 		// The producer ignored AboveWriteWatermark; do not grow further.

@@ -269,6 +269,7 @@ func addStats(dst *http2.Stats, s http2.Stats) {
 	dst.HeaderListTooLarge += s.HeaderListTooLarge
 	dst.ControlFloodGoAways += s.ControlFloodGoAways
 	dst.OutputOverflowResets += s.OutputOverflowResets
+	dst.EmptyFrameFloods += s.EmptyFrameFloods
 	dst.SettingsTimeouts += s.SettingsTimeouts
 	dst.ConnectionErrors += s.ConnectionErrors
 	dst.PingsReceived += s.PingsReceived
