@@ -6,6 +6,7 @@ import (
 	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/host/hcm"
 	"github.com/sluiceproxy/sluice/host/http1"
+	"github.com/sluiceproxy/sluice/host/http2"
 	"github.com/sluiceproxy/sluice/host/router"
 )
 
@@ -49,7 +50,6 @@ func (s *Server) buildListener(i int, lc *config.Listener) (*listener, error) {
 	default:
 		cfg.Codec = hcm.CodecAuto
 	}
-	cfg.NewHTTP2 = newHTTP2Factory(s.log)
 	lim := http1.DefaultLimits()
 	if hc.MaxRequestHeadersKB > 0 {
 		lim.MaxHeaderBytes = hc.MaxRequestHeadersKB * 1024
@@ -61,6 +61,7 @@ func (s *Server) buildListener(i int, lc *config.Listener) (*listener, error) {
 		lim.MaxRequestLineBytes = hc.MaxRequestLineBytes
 	}
 	cfg.Limits = lim
+	cfg.NewHTTP2 = newHTTP2Factory(s.log, http2.Options{MaxHeaderListSize: uint32(lim.MaxHeaderBytes), StreamBufferLimit: hc.StreamBufferLimitBytes})
 
 	hcmPath := path + ".filter_chains[0].filters[0].config"
 	byName := map[string]hcm.FilterFactory{}
