@@ -71,10 +71,14 @@ func (p *Parser) Trailers() []Field { return p.trailers }
 // Idle reports whether p is between messages with nothing partially parsed.
 func (p *Parser) Idle() bool { return p.state == stateHead && p.scan.pos == 0 }
 
-// Next parses from buf, which must start with the first byte not yet
-// consumed, and returns the next event and how many bytes of buf it
-// consumed. Views returned by Head, Body and Trailers point into buf. After
-// a non-nil error the message cannot be trusted; Next keeps returning it.
+// Next parses from buf, which must hold every byte not yet consumed, and
+// returns the next event and how many bytes of buf it consumed (possibly
+// some even with EventNeedMore). Call it until it returns EventNeedMore:
+// EventEnd, for instance, follows a head without a body in a call of its
+// own. Views returned by Head, Body and Trailers point into buf and stay
+// valid until the caller discards or overwrites those bytes. After a
+// non-nil error the message cannot be trusted: a server answers
+// Error.Status and closes; Next keeps returning the same error.
 func (p *Parser) Next(buf []byte) (Event, int, error) {
 	if p.state == stateFailed {
 		return EventNeedMore, 0, p.err
