@@ -1,12 +1,16 @@
 package abi
 
+import "unsafe"
+
 // The structs below mirror the header's layouts field by field; the `c`
 // tag names the C field, which abi_test.go checks offset by offset.
 
 // Buffer is sluice_buffer.
+// Ptr is unsafe.Pointer so Go code can read module buffers without
+// uintptr round trips; it always points to C memory, never the Go heap.
 type Buffer struct {
-	Ptr uintptr `c:"ptr"`
-	Len uintptr `c:"len"`
+	Ptr unsafe.Pointer `c:"ptr"`
+	Len uintptr        `c:"len"`
 }
 
 // Header is sluice_header.

@@ -50,7 +50,11 @@ static void* storm(void* arg) {
             __atomic_fetch_add(&rejected, 1, __ATOMIC_RELAXED);
         }
     }
-    while (!sluice_scheduler_commit(s, UINT64_MAX)) sched_yield();
+    /* Retry the final event until the ring takes it; give up if the host
+     * is shutting down (reading `closed` is fine for a test module). */
+    while (!sluice_scheduler_commit(s, UINT64_MAX) && !__atomic_load_n(&s->ring->closed, __ATOMIC_ACQUIRE)) {
+        sched_yield();
+    }
     sluice_scheduler_delete(s);
     return NULL;
 }

@@ -1,13 +1,22 @@
 /* One source for the no_<hook> modules: built with -DOMIT_<hook>, it lacks
  * exactly that required symbol, so each load error can be asserted. */
+/* Also included by init_failure.c and abi_major_mismatch.c, which set
+ * PROGRAM_INIT_RESULT / MODULE_ABI_VERSION. */
 #include "sluice_abi.h"
 
+#ifndef MODULE_ABI_VERSION
+#define MODULE_ABI_VERSION SLUICE_ABI_VERSION
+#endif
+#ifndef PROGRAM_INIT_RESULT
+#define PROGRAM_INIT_RESULT true
+#endif
+
 #ifndef OMIT_module_abi_version
-uint32_t sluice_module_abi_version(void) { return SLUICE_ABI_VERSION; }
+uint32_t sluice_module_abi_version(void) { return MODULE_ABI_VERSION; }
 #endif
 
 #ifndef OMIT_program_init
-bool sluice_on_program_init(const sluice_host_api* api) { return api != NULL; }
+bool sluice_on_program_init(const sluice_host_api* api) { return api != NULL && PROGRAM_INIT_RESULT; }
 #endif
 
 static int object;

@@ -1,0 +1,173 @@
+package module
+
+import (
+	"unsafe"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/sluiceproxy/sluice/abi"
+)
+
+// Callbacks with process scope: logging, concurrency, config rejection and
+// metrics. All are safe from any thread.
+
+func zapLevel(l uint32) (zapcore.Level, bool) {
+	switch abi.LogLevel(l) {
+	case abi.LogTrace, abi.LogDebug:
+		return zapcore.DebugLevel, true
+	case abi.LogInfo:
+		return zapcore.InfoLevel, true
+	case abi.LogWarn:
+		return zapcore.WarnLevel, true
+	case abi.LogError, abi.LogCritical:
+		return zapcore.ErrorLevel, true
+	}
+	return 0, false
+}
+
+func cbLog(level uint32, msg unsafe.Pointer, n uintptr) {
+	h := currentHost.Load()
+	lv, ok := zapLevel(level)
+	if h == nil || !ok {
+		return
+	}
+	if ce := h.log.Check(lv, cString(msg, n)); ce != nil {
+		if abi.LogLevel(level) == abi.LogCritical {
+			ce.Write(zap.Bool("critical", true))
+		} else {
+			ce.Write()
+		}
+	}
+}
+
+func cbLogEnabled(level uint32) bool {
+	h := currentHost.Load()
+	lv, ok := zapLevel(level)
+	return h != nil && ok && h.log.Core().Enabled(lv)
+}
+
+func cbConcurrency() uint32 {
+	if h := currentHost.Load(); h != nil {
+		return uint32(h.Concurrency())
+	}
+	return 0
+}
+
+func cbConfigReject(cfg uint64, reason unsafe.Pointer, n uintptr) int32 {
+	f := configTable.get(cfg)
+	if f == nil {
+		return int32(abi.ErrInvalidHandle)
+	}
+	f.mu.Lock()
+	f.rejectReason = cString(reason, n)
+	f.mu.Unlock()
+	return int32(abi.OK)
+}
+
+func defineMetric(cfg uint64, kind MetricKind, name unsafe.Pointer, n uintptr, idOut unsafe.Pointer) int32 {
+	f := configTable.get(cfg)
+	if f == nil {
+		return int32(abi.ErrInvalidHandle)
+	}
+	if idOut == nil || n == 0 {
+		return int32(abi.ErrInvalidArg)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.defining.Load() {
+		return int32(abi.ErrWrongPhase)
+	}
+	s := cString(name, n)
+	ms := *f.metrics.Load()
+	for i, m := range ms {
+		if m.name == s {
+			if m.kind != kind {
+				return int32(abi.ErrInvalidArg)
+			}
+			*(*uint32)(idOut) = uint32(i)
+			return int32(abi.OK)
+		}
+	}
+	if len(ms) >= maxMetricsPerConfig {
+		return int32(abi.ErrLimit)
+	}
+	next := append(append(make([]*metric, 0, len(ms)+1), ms...), &metric{name: s, kind: kind})
+	f.metrics.Store(&next)
+	*(*uint32)(idOut) = uint32(len(ms))
+	return int32(abi.OK)
+}
+
+func cbDefineCounter(cfg uint64, name unsafe.Pointer, n uintptr, idOut unsafe.Pointer) int32 {
+	return defineMetric(cfg, Counter, name, n, idOut)
+}
+
+func cbDefineGauge(cfg uint64, name unsafe.Pointer, n uintptr, idOut unsafe.Pointer) int32 {
+	return defineMetric(cfg, Gauge, name, n, idOut)
+}
+
+func cbDefineHistogram(cfg uint64, name unsafe.Pointer, n uintptr, idOut unsafe.Pointer) int32 {
+	return defineMetric(cfg, Histogram, name, n, idOut)
+}
+
+// factoryOf resolves a config handle or a filter handle (from any thread:
+// lookups are lock-free) to its filter config.
+func factoryOf(h uint64) *FilterFactory {
+	switch handleKind(h) {
+	case kindConfig:
+		return configTable.get(h)
+	case kindFilter:
+		ws := workersByGID[handleWorker(h)].Load()
+		if ws == nil {
+			return nil
+		}
+		if f := ws.table.get(h); f != nil {
+			return f.factory
+		}
+	}
+	return nil
+}
+
+func metricOf(h uint64, id uint32, kind MetricKind) (*metric, int32) {
+	f := factoryOf(h)
+	if f == nil {
+		return nil, int32(abi.ErrInvalidHandle)
+	}
+	m := f.metricByID(id)
+	if m == nil || m.kind != kind {
+		return nil, int32(abi.ErrInvalidArg)
+	}
+	return m, int32(abi.OK)
+}
+
+func cbCounterAdd(h uint64, id uint32, delta uint64) int32 {
+	m, r := metricOf(h, id, Counter)
+	if m != nil {
+		m.value.Add(int64(delta))
+	}
+	return r
+}
+
+func cbGaugeSet(h uint64, id uint32, v int64) int32 {
+	m, r := metricOf(h, id, Gauge)
+	if m != nil {
+		m.value.Store(v)
+	}
+	return r
+}
+
+func cbGaugeAdd(h uint64, id uint32, delta int64) int32 {
+	m, r := metricOf(h, id, Gauge)
+	if m != nil {
+		m.value.Add(delta)
+	}
+	return r
+}
+
+func cbHistogramRecord(h uint64, id uint32, v uint64) int32 {
+	m, r := metricOf(h, id, Histogram)
+	if m != nil {
+		m.record(v)
+	}
+	return r
+}

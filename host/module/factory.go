@@ -1,0 +1,197 @@
+package module
+
+import (
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/ebitengine/purego"
+	"go.uber.org/zap"
+
+	"github.com/sluiceproxy/sluice/host/hcm"
+)
+
+// configTable holds every live filter config of the process; config
+// handles index it.
+var configTable = newHandleTable[FilterFactory](kindConfig, 0)
+
+// FilterFactory is one configured module filter: the module's config
+// object plus the host's view of it. It implements hcm.FilterFactory.
+type FilterFactory struct {
+	host   *Host
+	mod    *Module
+	name   string
+	handle uint64
+	modPtr uintptr // what config_new returned
+
+	defining atomic.Bool               // inside config_new: define_* allowed
+	metrics  atomic.Pointer[[]*metric] // copy-on-write while defining
+
+	mu           sync.Mutex
+	rejectReason string
+	closed       bool
+	live         atomic.Int64 // filters created and not yet destroyed
+	destroyed    atomic.Bool
+}
+
+// PerRouteConfig is a module's per-route config object, as stored on a
+// route by the config layer and returned to the module by
+// api->per_route_config.
+type PerRouteConfig struct {
+	factory   *FilterFactory
+	modPtr    uintptr
+	destroyed bool
+}
+
+// withCBytes runs fn with p copied into C memory (the module must only see
+// host C memory, never the Go heap).
+func withCBytes(p []byte, fn func(ptr uintptr)) {
+	if len(p) == 0 {
+		fn(0)
+		return
+	}
+	mem, err := cAlloc(len(p))
+	if err != nil {
+		panic("module: cannot map memory: " + err.Error())
+	}
+	defer cFree(mem)
+	copy(mem, p)
+	fn(uintptr(unsafe.Pointer(&mem[0])))
+}
+
+// NewFilterFactory creates the module's config object for one configured
+// filter; configJSON is handed to the module verbatim. Main goroutine.
+func (m *Module) NewFilterFactory(filterName string, configJSON []byte) (*FilterFactory, error) {
+	f := &FilterFactory{host: m.host, mod: m, name: filterName}
+	f.metrics.Store(&[]*metric{})
+	f.handle = configTable.alloc(f)
+	if f.handle == 0 {
+		return nil, &ConfigError{Path: m.Path(), FilterName: filterName, Cause: "too many filter configs"}
+	}
+	f.defining.Store(true)
+	withCBytes([]byte(filterName), func(name uintptr) {
+		withCBytes(configJSON, func(cfg uintptr) {
+			f.modPtr, _, _ = purego.SyscallN(m.lib.hooks.configNew, uintptr(f.handle), name,
+				uintptr(len(filterName)), cfg, uintptr(len(configJSON)))
+		})
+	})
+	f.defining.Store(false)
+	if f.modPtr == 0 {
+		configTable.release(f.handle)
+		return nil, &ConfigError{Path: m.Path(), FilterName: filterName, Cause: "config rejected by the module: " + f.reason()}
+	}
+	m.host.mu.Lock()
+	m.host.factories[f] = struct{}{}
+	m.host.mu.Unlock()
+	return f, nil
+}
+
+func (f *FilterFactory) reason() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.rejectReason == "" {
+		return "(no reason given)"
+	}
+	return f.rejectReason
+}
+
+// Name is the configured filter name.
+func (f *FilterFactory) Name() string { return f.name }
+
+// ParsePerRouteConfig asks the module for a per-route config object.
+// Main goroutine.
+func (f *FilterFactory) ParsePerRouteConfig(raw []byte) (any, error) {
+	hk := &f.mod.lib.hooks
+	if hk.perRouteNew == 0 {
+		return nil, &ConfigError{Path: f.mod.Path(), FilterName: f.name,
+			Cause: "the module has no per-route config (sluice_on_http_filter_per_route_config_new is not exported)"}
+	}
+	f.mu.Lock()
+	f.rejectReason = ""
+	f.mu.Unlock()
+	var ptr uintptr
+	withCBytes(raw, func(cfg uintptr) {
+		ptr, _, _ = purego.SyscallN(hk.perRouteNew, uintptr(f.handle), f.modPtr, cfg, uintptr(len(raw)))
+	})
+	if ptr == 0 {
+		return nil, &ConfigError{Path: f.mod.Path(), FilterName: f.name, Cause: "per-route config rejected by the module: " + f.reason()}
+	}
+	return &PerRouteConfig{factory: f, modPtr: ptr}, nil
+}
+
+// DestroyPerRouteConfig releases a per-route config once no stream can use
+// it. Main goroutine only: Envoy once destroyed these on a worker during a
+// route update, unloading module state under a running stream.
+func (f *FilterFactory) DestroyPerRouteConfig(v any) {
+	pr, ok := v.(*PerRouteConfig)
+	if !ok || pr == nil || pr.destroyed || pr.factory != f {
+		return
+	}
+	pr.destroyed = true
+	purego.SyscallN(f.mod.lib.hooks.perRouteDestroy, pr.modPtr)
+}
+
+// Close destroys the module's config object. Main goroutine, after every
+// stream using the factory ended. If filters are still alive (a caller
+// bug) the destroy is deferred to the last filter's destroy, on its worker.
+func (f *FilterFactory) Close() {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return
+	}
+	f.closed = true
+	f.mu.Unlock()
+	f.host.mu.Lock()
+	delete(f.host.factories, f)
+	f.host.mu.Unlock()
+	if n := f.live.Load(); n > 0 {
+		f.host.log.Error("filter config closed while streams still use it; destroying it after the last one",
+			zap.String("filter", f.name), zap.Int64("live_filters", n))
+		return
+	}
+	f.destroyConfig()
+}
+
+// filterGone is called when one of the factory's filters is destroyed.
+func (f *FilterFactory) filterGone() {
+	if f.live.Add(-1) == 0 {
+		f.mu.Lock()
+		closed := f.closed
+		f.mu.Unlock()
+		if closed {
+			f.destroyConfig()
+		}
+	}
+}
+
+func (f *FilterFactory) destroyConfig() {
+	if f.destroyed.Swap(true) {
+		return
+	}
+	purego.SyscallN(f.mod.lib.hooks.configDestroy, f.modPtr)
+	configTable.release(f.handle)
+}
+
+// NewFilter implements hcm.FilterFactory: it creates the module filter for
+// a new stream, on the stream's worker.
+func (f *FilterFactory) NewFilter(cb hcm.FilterCallbacks) hcm.StreamFilter {
+	return newFilter(f, cb)
+}
+
+func (f *FilterFactory) metricByID(id uint32) *metric {
+	ms := *f.metrics.Load()
+	if int(id) >= len(ms) {
+		return nil
+	}
+	return ms[id]
+}
+
+func (f *FilterFactory) metricsSnapshot() []MetricSnapshot {
+	ms := *f.metrics.Load()
+	out := make([]MetricSnapshot, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, m.snapshot(f.name))
+	}
+	return out
+}

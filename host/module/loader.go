@@ -1,0 +1,197 @@
+package module
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+
+	"github.com/ebitengine/purego"
+
+	"github.com/sluiceproxy/sluice/abi"
+)
+
+// fileKey identifies a module file independent of the path naming it.
+type fileKey struct{ dev, ino uint64 }
+
+// hooks are the resolved addresses of a module's exported hooks; 0 means
+// an optional hook is absent.
+type hooks struct {
+	configNew, configDestroy          uintptr
+	perRouteNew, perRouteDestroy      uintptr
+	filterNew, filterDestroy          uintptr
+	requestHeaders, responseHeaders   uintptr
+	requestBody, responseBody         uintptr
+	requestTrailers, responseTrailers uintptr
+	streamComplete, scheduled         uintptr
+}
+
+// library is a dlopen'ed, initialised module file. Libraries are
+// process-wide: sluice_on_program_init runs once per file per process, and
+// a library is never dlclose'd once initialised (module threads may run).
+type library struct {
+	path    string
+	key     fileKey
+	handle  uintptr
+	version uint32
+	hooks   hooks
+}
+
+var libraries = struct {
+	sync.Mutex
+	byKey map[fileKey]*library
+}{byKey: map[fileKey]*library{}}
+
+// Module is a loaded module file as seen by one Host.
+type Module struct {
+	host *Host
+	lib  *library
+}
+
+// Path is the resolved path of the module file.
+func (m *Module) Path() string { return m.lib.path }
+
+// ABIVersion is the version the module reported (major<<16 | minor).
+func (m *Module) ABIVersion() uint32 { return m.lib.version }
+
+// Load loads the module file at path, or returns the already loaded one
+// (several filters naming the same file share it; identity is the file's
+// device and inode, so symlinks and relative paths dedupe too). A
+// group- or world-writable file is refused unless allowInsecure: whoever
+// can write it can run code in the proxy. Main goroutine.
+func (h *Host) Load(path string, allowInsecure bool) (*Module, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, loadErr(path, "%v", err)
+	}
+	resolved, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, loadErr(path, "file does not exist")
+		}
+		return nil, loadErr(path, "%v", err)
+	}
+	st, err := os.Stat(resolved)
+	if err != nil {
+		return nil, loadErr(path, "%v", err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, loadErr(path, "not a regular file")
+	}
+	if perm := st.Mode().Perm(); perm&0o022 != 0 && !allowInsecure {
+		return nil, loadErr(path, "file is writable by group or others (mode %#o); "+
+			"remove that permission or set allow_insecure_permissions: true", perm)
+	}
+	sys := st.Sys().(*syscall.Stat_t)
+	key := fileKey{dev: uint64(sys.Dev), ino: sys.Ino}
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, loadErr(path, "module host is closed")
+	}
+	if m := h.modules[key]; m != nil {
+		return m, nil
+	}
+	lib, err := openLibrary(path, resolved, key)
+	if err != nil {
+		return nil, err
+	}
+	m := &Module{host: h, lib: lib}
+	h.modules[key] = m
+	return m, nil
+}
+
+func openLibrary(path, resolved string, key fileKey) (*library, error) {
+	libraries.Lock()
+	defer libraries.Unlock()
+	if lib := libraries.byKey[key]; lib != nil {
+		return lib, nil
+	}
+	f, err := os.Open(resolved)
+	if err != nil {
+		return nil, loadErr(path, "%v", err)
+	}
+	cause := checkELF(f)
+	f.Close()
+	if cause != "" {
+		return nil, loadErr(path, "%s", cause)
+	}
+	handle, err := purego.Dlopen(resolved, purego.RTLD_NOW|purego.RTLD_LOCAL)
+	if err != nil {
+		return nil, loadErr(path, "dlopen failed: %v", err)
+	}
+	lib := &library{path: resolved, key: key, handle: handle}
+	if err := lib.resolve(path); err != nil {
+		_ = purego.Dlclose(handle)
+		return nil, err
+	}
+	if r1, _, _ := purego.SyscallN(lib.sym(abi.SymProgramInit), uintptr(hostAPIPtr())); r1&0xff == 0 {
+		_ = purego.Dlclose(handle)
+		return nil, loadErr(path, "sluice_on_program_init returned false (the module failed to initialise)")
+	}
+	libraries.byKey[key] = lib
+	return lib, nil
+}
+
+func (lib *library) sym(name string) uintptr {
+	p, err := purego.Dlsym(lib.handle, name)
+	if err != nil {
+		return 0
+	}
+	return p
+}
+
+// resolve checks the version and finds every hook; the first problem is
+// the load error.
+func (lib *library) resolve(path string) error {
+	for _, name := range abi.RequiredProgramSymbols {
+		if lib.sym(name) == 0 {
+			return loadErr(path, "missing required symbol %s", name)
+		}
+	}
+	r1, _, _ := purego.SyscallN(lib.sym(abi.SymABIVersion))
+	lib.version = uint32(r1)
+	if major, minor := abi.SplitVersion(lib.version); major != abi.VersionMajor {
+		return loadErr(path, "module ABI version %d.%d is incompatible with this host's ABI %d.%d "+
+			"(major versions must match); rebuild the module against abi/sluice_abi.h %d.x",
+			major, minor, abi.VersionMajor, abi.VersionMinor, abi.VersionMajor)
+	}
+	offersHTTP := false
+	for _, name := range append(append([]string{}, abi.RequiredHTTPSymbols...), abi.OptionalHTTPSymbols...) {
+		if lib.sym(name) != 0 {
+			offersHTTP = true
+			break
+		}
+	}
+	if !offersHTTP {
+		return loadErr(path, "exports no filter hooks (no %s* symbols)", abi.HTTPFilterPrefix)
+	}
+	for _, name := range abi.RequiredHTTPSymbols {
+		if lib.sym(name) == 0 {
+			return loadErr(path, "missing required symbol %s", name)
+		}
+	}
+	h := &lib.hooks
+	h.configNew = lib.sym(abi.SymHTTPConfigNew)
+	h.configDestroy = lib.sym(abi.SymHTTPConfigDestroy)
+	h.filterNew = lib.sym(abi.SymHTTPFilterNew)
+	h.filterDestroy = lib.sym(abi.SymHTTPFilterDestroy)
+	h.requestHeaders = lib.sym(abi.SymHTTPRequestHeaders)
+	h.responseHeaders = lib.sym(abi.SymHTTPResponseHeaders)
+	h.requestBody = lib.sym(abi.SymHTTPRequestBody)
+	h.responseBody = lib.sym(abi.SymHTTPResponseBody)
+	h.requestTrailers = lib.sym(abi.SymHTTPRequestTrailers)
+	h.responseTrailers = lib.sym(abi.SymHTTPResponseTrailers)
+	h.streamComplete = lib.sym(abi.SymHTTPStreamComplete)
+	h.scheduled = lib.sym(abi.SymHTTPScheduled)
+	h.perRouteNew = lib.sym(abi.SymHTTPPerRouteConfigNew)
+	h.perRouteDestroy = lib.sym(abi.SymHTTPPerRouteConfigDestroy)
+	if (h.perRouteNew == 0) != (h.perRouteDestroy == 0) {
+		return loadErr(path, "%s and %s must be exported together",
+			abi.SymHTTPPerRouteConfigNew, abi.SymHTTPPerRouteConfigDestroy)
+	}
+	return nil
+}

@@ -1,0 +1,90 @@
+package module
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Stats is a snapshot of the host's module counters for the admin
+// endpoint. Counter names (the `stat` tags) are the ones /stats prints.
+type Stats struct {
+	ModulesLoaded int `stat:"modules_loaded"`
+	FilterConfigs int `stat:"filter_configs"`
+	// FiltersActive counts live filter instances across workers.
+	FiltersActive  int    `stat:"filters_active"`
+	FiltersCreated uint64 `stat:"filters_created"`
+	// FilterNewFailed counts streams failed because on_http_filter_new
+	// returned NULL.
+	FilterNewFailed uint64 `stat:"filter_new_failed"`
+	// Commits is the number of scheduled events delivered to modules.
+	Commits uint64 `stat:"commits"`
+	// CommitsDropped counts events whose filter was gone at delivery.
+	CommitsDropped uint64 `stat:"commits_dropped"`
+	// CommitsRejectedRingFull counts commits refused by a full ring.
+	CommitsRejectedRingFull uint64 `stat:"commits_rejected_ring_full"`
+	// Wakes counts eventfd writes by committers (commits/wakes = batching).
+	Wakes uint64 `stat:"scheduler_wakes"`
+	// SchedulersLive counts scheduler structs not yet reclaimed.
+	SchedulersLive int `stat:"schedulers_live"`
+	// InvalidStatus counts hooks that returned a status outside the enum.
+	InvalidStatus uint64 `stat:"invalid_status"`
+	// Metrics are the modules' own counters, gauges and histograms.
+	Metrics []MetricSnapshot
+}
+
+// Stats returns a snapshot. SchedulersLive is read without stopping the
+// workers and may be momentarily stale.
+func (h *Host) Stats() Stats {
+	s := Stats{
+		InvalidStatus:   h.invalidStatus.Load(),
+		FilterNewFailed: h.filterNewFailed.Load(),
+		FiltersCreated:  h.filtersCreated.Load(),
+	}
+	for _, ws := range h.workers {
+		s.FiltersActive += ws.table.count()
+		s.Commits += ws.delivered.Load()
+		s.CommitsDropped += ws.dropped.Load()
+		if ws.ring.hdr != nil {
+			s.CommitsRejectedRingFull += ws.ring.rejectedFull()
+			s.Wakes += ws.ring.wakes()
+		}
+	}
+	h.mu.Lock()
+	s.ModulesLoaded = len(h.modules)
+	s.FilterConfigs = len(h.factories)
+	factories := make([]*FilterFactory, 0, len(h.factories))
+	for f := range h.factories {
+		factories = append(factories, f)
+	}
+	h.mu.Unlock()
+	for _, ws := range h.workers {
+		s.SchedulersLive += ws.slabLive()
+	}
+	for _, f := range factories {
+		s.Metrics = append(s.Metrics, f.metricsSnapshot()...)
+	}
+	sort.Slice(s.Metrics, func(i, j int) bool { return s.Metrics[i].Name < s.Metrics[j].Name })
+	return s
+}
+
+// String renders the snapshot as "module.<name>: value" lines.
+func (s Stats) String() string {
+	var b strings.Builder
+	line := func(name string, v any) { fmt.Fprintf(&b, "module.%s: %v\n", name, v) }
+	line("modules_loaded", s.ModulesLoaded)
+	line("filter_configs", s.FilterConfigs)
+	line("filters_active", s.FiltersActive)
+	line("filters_created", s.FiltersCreated)
+	line("filter_new_failed", s.FilterNewFailed)
+	line("commits", s.Commits)
+	line("commits_dropped", s.CommitsDropped)
+	line("commits_rejected_ring_full", s.CommitsRejectedRingFull)
+	line("scheduler_wakes", s.Wakes)
+	line("schedulers_live", s.SchedulersLive)
+	line("invalid_status", s.InvalidStatus)
+	for _, m := range s.Metrics {
+		b.WriteString(m.String())
+	}
+	return b.String()
+}
