@@ -1,0 +1,86 @@
+package cluster
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"testing"
+
+	"github.com/sluiceproxy/sluice/host/worker"
+)
+
+func TestManagerCloseClosesIdleConnections(t *testing.T) {
+	clientClosed := make(chan struct{})
+	srv := newRawServer(t, func(_ int, conn net.Conn, br *bufio.Reader) {
+		req, _ := readRequest(br)
+		echoPath(conn, req)
+		io.Copy(io.Discard, br)
+		close(clientClosed)
+	})
+	ws := startWorkers(t, 1)
+	m, err := NewManagerWithSettings([]Settings{{Name: "b", Endpoints: []netip.AddrPort{srv.addr}}}, ws, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := m.Get("b")
+	roundTrip(t, ws[0], c, newRecorder(getReq("/")))
+	if st := c.Stats(); st.CxActive != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	m.Close()
+	recv(t, clientClosed, "Close to close the idle connection")
+	if st := c.Stats(); st.CxActive != 0 || st.CxDestroyLocal != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	if m.Get("nope") != nil {
+		t.Fatal("unknown cluster must be nil")
+	}
+}
+
+func TestWorkerStopResetsActiveStream(t *testing.T) {
+	g, _, c, w := gated(t, Settings{})
+	r := newRecorder(getReq("/"))
+	start(t, w, c, r)
+	recv(t, g.got, "request")
+	w.Stop()
+	r.wait(t)
+	if r.eventString() != "ready, reset local_reset" || !errors.Is(r.err, worker.ErrWorkerStopped) {
+		t.Fatalf("events %s err %v", r.eventString(), r.err)
+	}
+	<-w.Done()
+	if st := c.Stats(); st.CxActive != 0 || st.RqActive != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestConnectFailureServesPendingThenFailsThem(t *testing.T) {
+	ws := startWorkers(t, 1)
+	c := newTestCluster(t, ws, Settings{Endpoints: []netip.AddrPort{closedPortAddr(t)}, MaxConnections: 1})
+	a, b := newRecorder(getReq("/a")), newRecorder(getReq("/b"))
+	onLoop(t, ws[0], func() {
+		c.NewStream(ws[0], a)
+		c.NewStream(ws[0], b) // queued: the only slot is connecting for a
+	})
+	a.wait(t)
+	b.wait(t)
+	onLoop(t, ws[0], func() {})
+	if a.failure != ConnectFailure || b.failure != ConnectFailure {
+		t.Fatalf("a %s, b %s", a.eventString(), b.eventString())
+	}
+	if st := c.Stats(); st.CxConnectFail != 2 || st.RqPendingTotal != 1 || st.RqPendingActive != 0 || st.CxActive != 0 {
+		t.Fatalf("the freed slot must dial for the queued stream; stats %+v", st)
+	}
+}
+
+func TestNewManagerRejectsDuplicatesAndEmptyNames(t *testing.T) {
+	_, err := NewManagerWithSettings([]Settings{{Name: "a"}, {Name: "a"}}, nil, nil)
+	if err == nil || err.Error() != `cluster "a": duplicate name` {
+		t.Fatalf("err %v", err)
+	}
+	_, err = NewManagerWithSettings([]Settings{{}}, nil, nil)
+	if err == nil || err.Error() != "cluster 0: empty name" {
+		t.Fatalf("err %v", err)
+	}
+}
