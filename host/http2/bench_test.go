@@ -31,8 +31,8 @@ func (a *benchApp) DecodeHeaders(h *headers.Map, end bool) {
 		a.enc.EncodeData(a.body, true)
 	}
 }
-func (a *benchApp) DecodeData(p []byte, end bool)  {}
-func (a *benchApp) DecodeTrailers(t *headers.Map)  {}
+func (a *benchApp) DecodeData(p []byte, end bool)    {}
+func (a *benchApp) DecodeTrailers(t *headers.Map)    {}
 func (a *benchApp) OnReset(reason codec.ResetReason) {}
 
 // BenchmarkSmallRequestResponse: one GET (HPACK-indexed, as a browser's

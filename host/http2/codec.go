@@ -68,9 +68,8 @@ type ServerCodec struct {
 }
 
 var (
-	errBadPreface   = errors.New("http2: bad client preface")
-	errSettingsTime = errors.New("http2: SETTINGS not acknowledged in time")
-	errConnClosed   = errors.New("http2: connection closed")
+	errBadPreface = errors.New("http2: bad client preface")
+	errConnClosed = errors.New("http2: connection closed")
 )
 
 // ConnError is what Dispatch returns when the connection cannot continue:
@@ -126,10 +125,8 @@ func (c *ServerCodec) onSettingsTimeout() {
 	c.stats.SettingsTimeouts++
 	c.connError(http2.ErrCodeSettingsTimeout, "SETTINGS not acknowledged")
 	if c.opts.OnFatal != nil {
-		c.opts.OnFatal(errSettingsTime)
-		return
+		c.opts.OnFatal(c.fatalErr)
 	}
-	c.t.CloseAfterFlush()
 }
 
 // Protocol implements codec.ServerCodec.

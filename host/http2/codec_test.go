@@ -439,14 +439,18 @@ func TestSettingsValidation(t *testing.T) {
 
 func TestSettingsTimeout(t *testing.T) {
 	ft := &fakeTransport{}
-	c := newServerCodec(ft, echoApp(t), Options{}, nil)
+	var fatal error
+	c := newServerCodec(ft, echoApp(t), Options{OnFatal: func(err error) { fatal = err }}, nil)
 	ft.advance(defaultSettingsTimeout - 1)
-	if ft.closing {
-		t.Fatalf("closed before the timeout")
+	if fatal != nil || c.WantsClose() {
+		t.Fatalf("ended before the timeout")
 	}
 	ft.advance(1)
-	if !ft.closing || !c.WantsClose() || c.Stats().SettingsTimeouts != 1 {
-		t.Fatalf("closing %v wantsClose %v", ft.closing, c.WantsClose())
+	if ce, ok := fatal.(*ConnError); !ok || ce.Code != http2.ErrCodeSettingsTimeout || !c.WantsClose() || c.Stats().SettingsTimeouts != 1 {
+		t.Fatalf("OnFatal(%v) wantsClose %v", fatal, c.WantsClose())
+	}
+	if _, err := c.Dispatch([]byte(ClientPreface)); err != fatal {
+		t.Fatalf("Dispatch after the timeout: %v", err)
 	}
 	fr := http2.NewFramer(nil, &ft.out)
 	for {
@@ -466,7 +470,7 @@ func TestSettingsTimeout(t *testing.T) {
 func TestSettingsAckStopsTimer(t *testing.T) {
 	h := newHarness(t, Options{}, echoApp(t))
 	h.ft.advance(2 * defaultSettingsTimeout)
-	if h.ft.closing || h.c.WantsClose() {
+	if h.c.WantsClose() {
 		t.Fatalf("timer fired after the ACK")
 	}
 }

@@ -32,7 +32,6 @@ type fakeTransport struct {
 	now        time.Time
 	timers     []*fakeTimer
 	posted     []func()
-	closing    bool
 }
 
 func (f *fakeTransport) Write(p []byte) { f.out.Write(p); f.written += len(p) }
@@ -45,7 +44,6 @@ func (f *fakeTransport) Pending() int {
 func (f *fakeTransport) AboveHighWatermark() bool { return f.above }
 func (f *fakeTransport) Now() time.Time           { return f.now }
 func (f *fakeTransport) Post(fn func())           { f.posted = append(f.posted, fn) }
-func (f *fakeTransport) CloseAfterFlush()         { f.closing = true }
 func (f *fakeTransport) AfterFunc(d time.Duration, fn func()) stopper {
 	t := &fakeTimer{at: f.now.Add(d), fn: fn}
 	f.timers = append(f.timers, t)

@@ -46,9 +46,12 @@ type Options struct {
 	// because of the peer's flow-control windows before AboveWriteWatermark
 	// reports true. Default 1 MiB.
 	StreamBufferLimit int
-	// OnFatal, when set, is called (on the worker) after the codec ended the
-	// connection outside Dispatch (SETTINGS timeout); the GOAWAY is already
-	// queued. When nil the codec calls CloseAfterFlush on the connection.
+	// OnFatal, when set, is called (on the worker) when the codec ended the
+	// connection outside Dispatch (SETTINGS timeout): the GOAWAY is queued,
+	// every stream was reset, and the owner should close after flushing.
+	// When nil the codec closes nothing itself (the worker would not tell
+	// the owner); WantsClose turns true, the next Dispatch returns the
+	// error, and a silent peer is left to the manager's idle timeout.
 	OnFatal func(err error)
 }
 

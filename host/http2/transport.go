@@ -21,8 +21,6 @@ type transport interface {
 	AfterFunc(d time.Duration, fn func()) stopper
 	// Post runs fn on the loop soon, outside the current callback stack.
 	Post(fn func())
-	// CloseAfterFlush ends the connection once output is written.
-	CloseAfterFlush()
 }
 
 type stopper interface{ Stop() bool }

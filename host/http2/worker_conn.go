@@ -19,7 +19,6 @@ func (w workerTransport) Pending() int             { return w.c.Pending() }
 func (w workerTransport) AboveHighWatermark() bool { return w.c.AboveHighWatermark() }
 func (w workerTransport) Now() time.Time           { return w.c.Worker().Now() }
 func (w workerTransport) Post(fn func())           { w.c.Worker().Post(fn) }
-func (w workerTransport) CloseAfterFlush()         { w.c.CloseAfterFlush() }
 func (w workerTransport) AfterFunc(d time.Duration, fn func()) stopper {
 	return w.c.Worker().AfterFunc(d, fn)
 }
