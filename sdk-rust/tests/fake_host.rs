@@ -141,15 +141,16 @@ impl HttpFilter for Probe {
         if !end_of_stream {
             return BodyStatus::StopIterationAndBuffer;
         }
-        // Whole body = buffered + received; upper-case it in place.
-        let mut whole = host.body_bytes(BodyKind::BufferedRequest).unwrap();
-        whole.extend(host.body_bytes(BodyKind::ReceivedRequest).unwrap());
+        // After buffering, the received body is the whole body so far (and
+        // the buffered body is the same buffer); upper-case it in place.
+        let whole = host.body_bytes(BodyKind::ReceivedRequest).unwrap();
         let chunks_before = host.body_chunks(BodyKind::ReceivedRequest).unwrap();
-        host.drain_body(BodyKind::BufferedRequest, usize::MAX).unwrap();
+        record(&self.tag, format!("sizes={} {}", host.body_size(BodyKind::BufferedRequest).unwrap(), whole.len()));
         host.drain_body(BodyKind::ReceivedRequest, usize::MAX).unwrap();
         host.append_body(BodyKind::ReceivedRequest, &whole.to_ascii_uppercase()).unwrap();
         // Views taken before the drain are still readable.
-        record(&self.tag, format!("old_chunk={}", s(chunks_before[0])));
+        let old: Vec<String> = chunks_before.iter().map(|c| s(c)).collect();
+        record(&self.tag, format!("old_chunks={}", old.join("|")));
         BodyStatus::Continue
     }
 
@@ -340,8 +341,9 @@ fn body_is_buffered_then_rewritten_across_chunks() {
     assert_eq!(st.forwarded_body(true), b"");
     assert_eq!(st.request_body(b"ld", true), BodyStatus::Continue as i32);
     assert_eq!(st.forwarded_body(true), b"HELLO WORLD");
-    assert_eq!(recorded("body"), ["eos=false", "old_chunk=ld"]);
-    assert_eq!(cfg.metric("sizes"), Some(6 + 3 + 2));
+    assert_eq!(recorded("body"), ["eos=false", "sizes=11 11", "old_chunks=hello |wor|ld"]);
+    // Each call saw the whole body so far: 6, 9, then 11 bytes.
+    assert_eq!(cfg.metric("sizes"), Some(6 + 9 + 11));
 }
 
 #[test]

@@ -277,21 +277,12 @@ impl FakeStream {
         self.call(|s, f, h| unsafe { (s.response_headers)(f, h, end_of_stream) })
     }
 
-    /// Run the request-trailers hook.
-    pub fn request_trailers(&mut self) -> i32 {
-        // SAFETY: live filter from filter_new.
-        self.call(|s, f, h| unsafe { (s.request_trailers)(f, h) })
-    }
-
-    /// Run the response-trailers hook.
-    pub fn response_trailers(&mut self) -> i32 {
-        // SAFETY: live filter from filter_new.
-        self.call(|s, f, h| unsafe { (s.response_trailers)(f, h) })
-    }
-
-    /// Deliver one request body chunk the way the host does: it is the
-    /// received body during the hook; StopIterationAndBuffer/Watermark keep
-    /// it in the buffered body; Continue forwards buffered + received.
+    /// Deliver one request body chunk the way sluice's connection manager
+    /// does: the chunk is the received body during the hook, except that
+    /// after a StopIterationAndBuffer the hook sees the whole buffered body
+    /// plus the chunk as its received body (and the buffered body is that
+    /// same buffer). StopIterationAndBuffer/Watermark keep it buffered,
+    /// Continue forwards it, StopIterationNoBuffer drops what is left.
     pub fn request_body(&mut self, chunk: &[u8], end_of_stream: bool) -> i32 {
         self.body_hook(true, chunk, end_of_stream)
     }
@@ -308,7 +299,12 @@ impl FakeStream {
             (abi::SLUICE_RECEIVED_RESPONSE_BODY, abi::SLUICE_BUFFERED_RESPONSE_BODY, Phase::ResponseBody)
         };
         self.with(|s| {
-            s.bodies[received as usize] = if chunk.is_empty() { Vec::new() } else { vec![bytes(chunk)] };
+            let mut data = core::mem::take(&mut s.bodies[buffered as usize]);
+            s.body_aliased = !data.is_empty();
+            if !chunk.is_empty() {
+                data.push(bytes(chunk));
+            }
+            s.bodies[received as usize] = data;
             s.phase = phase;
         });
         // SAFETY: live filter from filter_new.
@@ -321,6 +317,7 @@ impl FakeStream {
         });
         self.with(|s| {
             s.phase = Phase::Idle;
+            s.body_aliased = false;
             let got = core::mem::take(&mut s.bodies[received as usize]);
             if s.ended {
                 s.graveyard.extend(got);
@@ -328,18 +325,46 @@ impl FakeStream {
             }
             match status {
                 abi::SLUICE_BODY_STOP_ITERATION_AND_BUFFER | abi::SLUICE_BODY_STOP_ITERATION_AND_WATERMARK => {
-                    s.bodies[buffered as usize].extend(got)
+                    s.bodies[buffered as usize] = got
                 }
                 abi::SLUICE_BODY_CONTINUE => {
-                    let out = &mut s.forwarded[if request { 0 } else { 1 }];
-                    for c in s.bodies[buffered as usize].drain(..).chain(got) {
-                        out.extend_from_slice(&c);
+                    for c in got {
+                        s.forwarded[if request { 0 } else { 1 }].extend_from_slice(&c);
                     }
                 }
                 _ => s.graveyard.extend(got),
             }
         });
         status
+    }
+
+    /// Run the request-trailers hook; if the filter had buffered the body
+    /// and continues, the body goes on first (as in sluice).
+    pub fn request_trailers(&mut self) -> i32 {
+        // SAFETY: live filter from filter_new.
+        let status = self.call(|s, f, h| unsafe { (s.request_trailers)(f, h) });
+        self.flush_buffered_on_continue(status, 0);
+        status
+    }
+
+    /// Run the response-trailers hook (see `request_trailers`).
+    pub fn response_trailers(&mut self) -> i32 {
+        // SAFETY: live filter from filter_new.
+        let status = self.call(|s, f, h| unsafe { (s.response_trailers)(f, h) });
+        self.flush_buffered_on_continue(status, 1);
+        status
+    }
+
+    fn flush_buffered_on_continue(&mut self, status: i32, dir: usize) {
+        if status != abi::SLUICE_TRAILERS_CONTINUE {
+            return;
+        }
+        let buffered = if dir == 0 { abi::SLUICE_BUFFERED_REQUEST_BODY } else { abi::SLUICE_BUFFERED_RESPONSE_BODY };
+        self.with(|s| {
+            for c in core::mem::take(&mut s.bodies[buffered as usize]) {
+                s.forwarded[dir].extend_from_slice(&c);
+            }
+        });
     }
 
     /// Wait (at most `timeout`) until `n` scheduled events were delivered
