@@ -172,6 +172,15 @@ var rejectRequestCases = []struct {
 	{"te_trailing_comma", "POST / HTTP/1.1\r\n" + hostLine + "Transfer-Encoding: chunked,\r\n\r\n", ErrBadTransferEncoding},
 	{"chunk_ext_trailing_space", "POST / HTTP/1.1\r\n" + hostLine + "Transfer-Encoding: chunked\r\n\r\n1;a=b \r\nx\r\n0\r\n\r\n", ErrBadChunkExtension},
 	{"chunk_ext_unterminated_quote", "POST / HTTP/1.1\r\n" + hostLine + "Transfer-Encoding: chunked\r\n\r\n1;a=\"b\r\nx\r\n0\r\n\r\n", ErrBadChunkExtension},
+	{"host_port_too_long", "GET / HTTP/1.1\r\nHost: a.example:123456\r\n\r\n", ErrBadHost},
+	{"host_ipv6_junk_after_bracket", "GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n", ErrBadHost},
+	{"host_ipv4_in_brackets", "GET / HTTP/1.1\r\nHost: [127.0.0.1]\r\n\r\n", ErrBadHost},
+	{"host_ipv6_unclosed", "GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", ErrBadHost},
+	{"lone_cr_before_request_line", "\rGET / HTTP/1.1\r\n" + hostLine + "\r\n", ErrBadMethod},
+	{"chunk_ext_quoted_ctl", "POST / HTTP/1.1\r\n" + hostLine + "Transfer-Encoding: chunked\r\n\r\n1;a=\"\x01\"\r\nx\r\n0\r\n\r\n", ErrBadChunkExtension},
+	{"chunk_ext_quoted_bad_escape", "POST / HTTP/1.1\r\n" + hostLine + "Transfer-Encoding: chunked\r\n\r\n1;a=\"\\\x01\"\r\nx\r\n0\r\n\r\n", ErrBadChunkExtension},
+	{"chunk_ext_empty_value", "POST / HTTP/1.1\r\n" + hostLine + "Transfer-Encoding: chunked\r\n\r\n1;a=\r\nx\r\n0\r\n\r\n", ErrBadChunkExtension},
+	{"chunk_ext_no_name", "POST / HTTP/1.1\r\n" + hostLine + "Transfer-Encoding: chunked\r\n\r\n1;=b\r\nx\r\n0\r\n\r\n", ErrBadChunkExtension},
 	{"long_request_line_bare_lf", "GET /" + strings.Repeat("a", 16400) + " HTTP/1.1\n" + hostLine + "\r\n", ErrURITooLong},
 	{"chunk_space_before_ext", "POST / HTTP/1.1\r\n" + hostLine + "Transfer-Encoding: chunked\r\n\r\n1 ;a\r\nx\r\n0\r\n\r\n", ErrBadChunkSize},
 	{"chunk_17_digits", "POST / HTTP/1.1\r\n" + hostLine + "Transfer-Encoding: chunked\r\n\r\n00000000000000001\r\nx\r\n0\r\n\r\n", ErrBadChunkSize},
@@ -252,6 +261,13 @@ func TestDefaultLimits(t *testing.T) {
 	if got := (Limits{}).withDefaults(); got != d {
 		t.Fatalf("zero limits = %+v", got)
 	}
+	// A request line must fit in the head with its CRLF and the final one.
+	if got := (Limits{MaxHeaderBytes: 100}).withDefaults(); got.MaxRequestLineBytes != 96 {
+		t.Fatalf("request line limit = %d", got.MaxRequestLineBytes)
+	}
+	if got := (Limits{MaxHeaderBytes: 2}).withDefaults(); got.MaxHeaderBytes != 8 || got.MaxRequestLineBytes != 4 {
+		t.Fatalf("tiny limits = %+v", got)
+	}
 }
 
 var responseCases = []struct {
@@ -299,6 +315,8 @@ var responseCases = []struct {
 	{"bad_status", "GET", "HTTP/1.1 2000 OK\r\n\r\n", false, nil, 0, false, ErrBadStatusLine},
 	{"status_too_low", "GET", "HTTP/1.1 099 X\r\n\r\n", false, nil, 0, false, ErrBadStatusLine},
 	{"bad_version", "GET", "HTTP/2.0 200 OK\r\n\r\n", false, nil, 0, false, ErrBadStatusLine},
+	{"no_space_before_reason", "GET", "HTTP/1.1 200OK\r\n\r\n", false, nil, 0, false, ErrBadStatusLine},
+	{"status_letters", "GET", "HTTP/1.1 2x0 OK\r\n\r\n", false, nil, 0, false, ErrBadStatusLine},
 	{"reason_ctl", "GET", "HTTP/1.1 200 O\x01K\r\n\r\n", false, nil, 0, false, ErrBadStatusLine},
 	{"cl_and_te", "GET", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n", false, nil, 0, false, ErrContentLengthAndChunked},
 }
