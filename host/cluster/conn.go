@@ -4,6 +4,8 @@ import (
 	"errors"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/sluiceproxy/sluice/host/headers"
 	"github.com/sluiceproxy/sluice/host/http1"
 	"github.com/sluiceproxy/sluice/host/worker"
@@ -113,7 +115,7 @@ func (cc *upstreamConn) connectFailed(err error) {
 	if cc.conn != nil && !cc.conn.Closed() {
 		cc.conn.Close()
 	}
-	wp.c.log.Debug("upstream connect failed")
+	wp.c.log.Debug("upstream connect failed", zap.Stringer("host", wp.c.hostAddr(cc.host)), zap.Error(err))
 	wp.c.releaseConn(wp)
 	if s == nil {
 		return
@@ -276,6 +278,10 @@ func (cc *upstreamConn) terminate(reason ResetReason, err error, local bool) {
 		st.cxProtocolError.Add(1)
 	}
 	h := cc.stream.h
+	if cc.conn != nil {
+		cc.wp.c.log.Debug("upstream stream reset", zap.Uint64("upstream_conn_id", cc.conn.ID()),
+			zap.Stringer("reason", reason), zap.Error(err))
+	}
 	cc.detach()
 	cc.teardown(local, false)
 	h.OnReset(reason, err)

@@ -164,7 +164,9 @@ func newRecorder(req *headers.Map) *recorder {
 	return &recorder{req: req, done: make(chan struct{})}
 }
 
-func (r *recorder) log(format string, a ...any) { r.events = append(r.events, fmt.Sprintf(format, a...)) }
+func (r *recorder) log(format string, a ...any) {
+	r.events = append(r.events, fmt.Sprintf(format, a...))
+}
 
 func (r *recorder) finish(kind string) {
 	r.final = kind
