@@ -138,9 +138,11 @@ func (b *fakeBuffer) Chunks(fn func(p []byte) bool) {
 	}
 }
 
-func (b *fakeBuffer) Append(p []byte)  { b.chunks = append(b.chunks, append([]byte(nil), p...)) }
-func (b *fakeBuffer) Prepend(p []byte) { b.chunks = append([][]byte{append([]byte(nil), p...)}, b.chunks...) }
-func (b *fakeBuffer) Bytes() []byte    { return bytes.Join(b.chunks, nil) }
+func (b *fakeBuffer) Append(p []byte) { b.chunks = append(b.chunks, append([]byte(nil), p...)) }
+func (b *fakeBuffer) Prepend(p []byte) {
+	b.chunks = append([][]byte{append([]byte(nil), p...)}, b.chunks...)
+}
+func (b *fakeBuffer) Bytes() []byte { return bytes.Join(b.chunks, nil) }
 
 func (b *fakeBuffer) Drain(n int) {
 	for n > 0 && len(b.chunks) > 0 {
@@ -210,10 +212,10 @@ func (c *fakeCallbacks) wait(t testing.TB, ev string) {
 	}
 }
 
-func (c *fakeCallbacks) ConnID() uint64   { return c.info.ConnID }
-func (c *fakeCallbacks) StreamID() uint64 { return c.info.StreamID }
-func (c *fakeCallbacks) WorkerIndex() int { return c.worker }
-func (c *fakeCallbacks) Post(fn func())   { panic("not used by module filters") }
+func (c *fakeCallbacks) ConnID() uint64              { return c.info.ConnID }
+func (c *fakeCallbacks) StreamID() uint64            { return c.info.StreamID }
+func (c *fakeCallbacks) WorkerIndex() int            { return c.worker }
+func (c *fakeCallbacks) NewScheduler() hcm.Scheduler { return hcm.Scheduler{} }
 
 func (c *fakeCallbacks) ContinueDecoding() bool {
 	if c.ended {
