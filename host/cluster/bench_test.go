@@ -44,16 +44,22 @@ func cannedBackend(b *testing.B) *rawServer {
 // benchHandler runs n sequential requests, each started from a post once
 // the previous exchange is complete (so the connection is back in the pool).
 type benchHandler struct {
-	w     *worker.Worker
-	c     *Cluster
-	req   *headers.Map
-	left  int
-	start func()
-	done  chan struct{}
-	fail  error
+	storage Stream
+	w       *worker.Worker
+	c       *Cluster
+	req     *headers.Map
+	left    int
+	start   func()
+	done    chan struct{}
+	fail    error
 }
 
 func (h *benchHandler) OnPoolReady(s *Stream, _ netip.AddrPort) { s.SendHeaders(h.req, true) }
+
+// benchStorageHandler hands its own Stream memory to the pool.
+type benchStorageHandler struct{ *benchHandler }
+
+func (h benchStorageHandler) UpstreamStream() *Stream { return &h.storage }
 func (h *benchHandler) OnPoolFailure(_ FailureReason, err error) {
 	h.fail = err
 	close(h.done)
@@ -84,14 +90,26 @@ func (h *benchHandler) next() {
 	h.w.Post(h.start)
 }
 
-func BenchmarkPooledRoundTrip(b *testing.B) {
+// BenchmarkPooledRoundTrip is one keep-alive GET round trip through the
+// pool with handler-provided Stream storage (how the router uses it).
+func BenchmarkPooledRoundTrip(b *testing.B) { benchRoundTrip(b, true) }
+
+// BenchmarkPooledRoundTripNoStorage is the same with a pool-allocated
+// Stream: one small allocation per request.
+func BenchmarkPooledRoundTripNoStorage(b *testing.B) { benchRoundTrip(b, false) }
+
+func benchRoundTrip(b *testing.B, storage bool) {
 	srv := cannedBackend(b)
 	ws := startWorkers(b, 1)
 	c := newTestCluster(b, ws, Settings{Endpoints: []netip.AddrPort{srv.addr}})
 	h := &benchHandler{w: ws[0], c: c, req: getReq("/bench")}
 	h.req.AddString("user-agent", "sluice-bench")
 	h.req.AddString("accept", "*/*")
-	h.start = func() { c.NewStream(h.w, h) }
+	var rh ResponseHandler = h
+	if storage {
+		rh = benchStorageHandler{h}
+	}
+	h.start = func() { c.NewStream(h.w, rh) }
 	run := func(n int) {
 		h.left, h.done = n, make(chan struct{})
 		ws[0].Post(h.start)
@@ -100,7 +118,7 @@ func BenchmarkPooledRoundTrip(b *testing.B) {
 			b.Fatal(h.fail)
 		}
 	}
-	run(100) // warm up: connection, buffers, free lists
+	run(100) // warm up: connection, buffers
 	b.ReportAllocs()
 	b.ResetTimer()
 	run(b.N)

@@ -35,6 +35,7 @@ type upstreamConn struct {
 	resp     headers.Map
 	trailers headers.Map
 	wbuf     []byte // request head / chunk framing scratch
+	replay   []byte // the current request, kept for a stale-connection retry
 	hostBuf  []byte
 
 	idleTimer  *worker.Timer
@@ -155,6 +156,9 @@ func (cc *upstreamConn) begin(s *Stream) {
 	cc.wrote, cc.respBytes, cc.in1xx, cc.keepAlive = false, false, false, false
 	cc.bodyLeft = -1
 	cc.trailers.Reset()
+	if s.state != stRetrying {
+		cc.replay = cc.replay[:0]
+	}
 	s.cc = cc
 	s.state = stActive
 	if s.paused {
@@ -170,8 +174,8 @@ func (cc *upstreamConn) resend(s *Stream) {
 	cc.begin(s)
 	cc.parser.ExpectResponseTo(s.isHead)
 	cc.wrote = true
-	cc.conn.Write(s.replay)
-	s.replay = s.replay[:0]
+	cc.conn.Write(cc.replay)
+	cc.replay = cc.replay[:0]
 }
 
 // detach ends the stream's tenure on this connection and recycles it.
@@ -304,6 +308,7 @@ func (cc *upstreamConn) tryRetry(s *Stream) bool {
 	cc.teardown(false, true)
 	s.state = stRetrying
 	fresh := newUpstreamConn(wp, cc.host)
+	fresh.replay, cc.replay = cc.replay, nil
 	fresh.stream = s
 	s.cc = fresh
 	fresh.dial()

@@ -62,7 +62,12 @@
 //
 // # Allocation
 //
-// Streams are recycled per worker, connections keep their parser, header
-// maps and scratch buffers, so a keep-alive request/response round trip
-// does not allocate in steady state (see BenchmarkPooledRoundTrip).
+// Connections keep their parser, header maps and scratch buffers. A Stream
+// lives in memory its handler provides (StreamStorage), so a keep-alive
+// request/response round trip does not allocate in steady state (see
+// BenchmarkPooledRoundTrip); a handler without storage costs one small
+// allocation per stream. Stream objects are deliberately not recycled
+// through a pool-owned free list: a handler holding a finished *Stream
+// could otherwise reset an unrelated request that was handed the same
+// object.
 package cluster

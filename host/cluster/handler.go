@@ -65,13 +65,14 @@ func (r ResetReason) String() string {
 // ResponseHandler receives the events of one upstream stream. Every method
 // runs on the worker that called NewStream.
 //
-// Lifetime: the *Stream and the maps and byte slices passed to these methods
-// belong to the pool. Maps and slices are valid only during the call (copy
-// them, e.g. with headers.Map.CopyFrom, to keep them). The stream is finished
-// after the final event — OnPoolFailure, OnReset, or the response event that
-// carries endStream (OnResponseHeaders/OnResponseData with endStream=true, or
-// OnResponseTrailers) — and is then recycled: the handler must drop its
-// reference at that point and never call the stream again.
+// Lifetime: maps and byte slices passed to these methods belong to the
+// pool and are valid only during the call (copy them, e.g. with
+// headers.Map.CopyFrom, to keep them). The stream is finished after the
+// final event — OnPoolFailure, OnReset, or the response event that carries
+// endStream (OnResponseHeaders/OnResponseData with endStream=true, or
+// OnResponseTrailers) — or after Reset. Calls on a finished stream do
+// nothing; in particular Reset inside or after the final event does not
+// disturb the connection, which is reused if the exchange was complete.
 type ResponseHandler interface {
 	// OnPoolReady: a connection to host is ready; the handler may now send
 	// the request (SendHeaders, ...), typically from inside this call.
@@ -101,4 +102,14 @@ type ResponseHandler interface {
 // not do upgrades, so a 101 resets the stream with ProtocolError.
 type InformationalHandler interface {
 	OnResponse1xx(h *headers.Map)
+}
+
+// StreamStorage is optionally implemented by a ResponseHandler that owns
+// the memory for its upstream Stream (e.g. a router filter that is itself
+// pooled per downstream stream). NewStream then uses that Stream instead of
+// allocating one, which makes a pooled request/response round trip
+// allocation-free. Storage that is still busy with an earlier exchange is
+// not reused (a fresh Stream is allocated instead).
+type StreamStorage interface {
+	UpstreamStream() *Stream
 }

@@ -7,8 +7,8 @@ import (
 )
 
 // workerPool is one worker's share of a cluster: per-endpoint idle
-// connections, the pending queue, the load-balancer cursor and a free list
-// of Stream objects. Everything except the two atomics is touched only on
+// connections, the pending queue and the load-balancer cursor.
+// Everything except the two atomics is touched only on
 // the worker's thread.
 type workerPool struct {
 	c      *Cluster
@@ -29,8 +29,7 @@ type workerPool struct {
 	shedQueued atomic.Bool
 	shedFn     func()
 
-	freeStreams []*Stream
-	closed      bool // Manager.Close ran: no more idling
+	closed bool // Manager.Close ran: no more idling
 }
 
 // hostPool holds one endpoint's idle connections on one worker, most
@@ -51,29 +50,32 @@ func newWorkerPool(c *Cluster, w *worker.Worker, position int, seed uint64) *wor
 	return wp
 }
 
+// newStream takes the handler's own Stream storage when it offers some
+// (StreamStorage) and that storage is not in use, else allocates one.
+// Storage is never shared between unrelated requests, so a handler that
+// touches a finished stream hits its own dead object, never someone
+// else's exchange.
 func (wp *workerPool) newStream(h ResponseHandler) *Stream {
 	var s *Stream
-	if n := len(wp.freeStreams); n > 0 {
-		s = wp.freeStreams[n-1]
-		wp.freeStreams[n-1] = nil
-		wp.freeStreams = wp.freeStreams[:n-1]
-	} else {
-		s = &Stream{wp: wp}
+	if st, ok := h.(StreamStorage); ok {
+		if s = st.UpstreamStream(); s != nil && s.state != stFree {
+			s = nil // still busy with an earlier exchange
+		}
 	}
+	if s == nil {
+		s = &Stream{}
+	}
+	s.wp = wp
 	s.h = h
 	s.state = stNew
 	return s
 }
 
-// recycle returns a finished stream to the free list. The generation bump
-// makes stale checks (NewStream's return value, callbacks that raced a
-// reset) see that the object moved on.
+// recycle marks a stream finished. The generation bump lets stale checks
+// (NewStream's return value, callbacks that raced a reset) see that the
+// object moved on; every method of a finished stream does nothing.
 func (wp *workerPool) recycle(s *Stream) {
-	gen := s.gen + 1
-	replay := s.replay[:0]
-	*s = Stream{wp: wp, gen: gen, replay: replay}
-	s.state = stFree
-	wp.freeStreams = append(wp.freeStreams, s)
+	*s = Stream{wp: wp, gen: s.gen + 1}
 }
 
 // assign gives a new stream a connection, a pending place, or a failure.

@@ -19,10 +19,10 @@ const (
 // a larger request is not retried.
 const maxReplay = 64 << 10
 
-// Stream is one request/response exchange on an upstream connection.
-// Objects are pooled per worker: see ResponseHandler for when a stream is
-// finished and must no longer be used. All methods run on the owning
-// worker; on a finished exchange they do nothing.
+// Stream is one request/response exchange on an upstream connection. See
+// ResponseHandler for when a stream is finished; all methods run on the
+// owning worker and do nothing on a finished stream. The zero value is
+// ready to serve as StreamStorage.
 type Stream struct {
 	wp    *workerPool
 	h     ResponseHandler
@@ -40,12 +40,12 @@ type Stream struct {
 	clLeft      int64 // bytes still owed with Content-Length framing, -1 if none
 	closeAfter  bool  // no reuse: request said close, or its framing went wrong
 
-	// Stale-connection retry: the request is recorded while it goes out on
-	// a reused connection, if it may be replayed.
+	// Stale-connection retry: the request is recorded (in the connection's
+	// replay buffer) while it goes out on a reused connection, if it may
+	// be replayed.
 	replayable bool
 	record     bool
 	retried    bool
-	replay     []byte
 
 	// Response side.
 	paused   bool
@@ -178,11 +178,11 @@ func (s *Stream) write(p []byte) {
 	cc := s.cc
 	cc.wrote = true
 	if s.record {
-		if len(s.replay)+len(p) > maxReplay {
+		if len(cc.replay)+len(p) > maxReplay {
 			s.record = false
-			s.replay = s.replay[:0]
+			cc.replay = cc.replay[:0]
 		} else {
-			s.replay = append(s.replay, p...)
+			cc.replay = append(cc.replay, p...)
 		}
 	}
 	cc.conn.Write(p)
