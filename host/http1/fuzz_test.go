@@ -95,6 +95,15 @@ func FuzzParseRequest(f *testing.F) {
 	}
 	f.Add([]byte("POST http://a.example/u HTTP/1.1\r\nHost: x\r\nPragma: no-cache\r\nTrailer: X-T\r\nTransfer-Encoding: chunked\r\n\r\n3;e=\"v\"\r\nabc\r\n0\r\nX-T: 1\r\n\r\n"))
 	f.Add([]byte("GET / HTTP/1.0\r\nConnection: keep-alive, Upgrade\r\nUpgrade: h2c\r\nExpect: 100-continue\r\n\r\n"))
+	for _, target := range []string{"http://a.example:/", "http://[::ffff:1.2.3.4]:80/x", "HTTP://A.example/",
+		"/%00%ff", "/?", "/a?b?c", "http://a.example?", "https://a.example/p;q=1?x=%41", "/a/../b//c"} {
+		f.Add([]byte("GET " + target + " HTTP/1.1\r\nHost: h.example\r\n\r\n"))
+	}
+	for _, hostValue := range []string{"[::1]", "[::1]:", "a.example:", "a-b_c~d!$&'()*+,;=.example", "", "1.2.3.4:65535"} {
+		f.Add([]byte("GET / HTTP/1.1\r\nHost: " + hostValue + "\r\nX: \x80\xff\t\r\n\r\n"))
+	}
+	f.Add([]byte("CONNECT [::1]:1 HTTP/1.1\r\nHost: [::1]:1\r\nContent-Length: 0\r\n\r\n"))
+	f.Add([]byte("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: CHUNKED\r\n\r\n1;a=b;c=\"d\\\"e\"\r\nx\r\n0;z\r\nT: 1\r\nT: 2\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkSplitInvariance(t, streamCase{kind: Request}, data)
 		a, ok := firstRequest(data)
