@@ -252,8 +252,9 @@ func TestConcurrentStreamLimit(t *testing.T) {
 	if len(app.streams) != 2 || h.c.Stats().StreamsRefused != 1 {
 		t.Fatalf("streams %d refused %d", len(app.streams), h.c.Stats().StreamsRefused)
 	}
-	// Finishing one frees a slot.
+	// Finishing one (both directions) frees a slot.
 	app.streams[0].enc.EncodeHeaders(newMap(":status", "204"), true)
+	_ = h.cfr.WriteData(1, true, nil)
 	h.post(7)
 	h.mustFlush()
 	if len(app.streams) != 3 {
@@ -314,20 +315,68 @@ func TestLocalResetAndLateData(t *testing.T) {
 	}
 }
 
-func TestEarlyResponseResetsRequest(t *testing.T) {
-	app := &fakeApp{t: t}
-	app.onHeaders = func(s *fakeStream) { s.enc.EncodeHeaders(newMap(":status", "413"), true) }
-	h := newHarness(t, Options{}, app)
-	h.post(1)
-	h.mustFlush()
-	fs := h.frames()
-	if hs := responseHeaders(fs, 1); len(hs) != 1 || !hs[0].StreamEnded() {
-		t.Fatalf("no response %v", fs)
+// A response that completes before the request: the manager is done with
+// the stream, the codec keeps checking (and dropping) what the client still
+// sends, and cuts a large upload short with RST_STREAM(NO_ERROR).
+func TestEarlyResponse(t *testing.T) {
+	early := func(t *testing.T) (*harness, *fakeApp) {
+		app := &fakeApp{t: t}
+		app.onHeaders = func(s *fakeStream) { s.enc.EncodeHeaders(newMap(":status", "413"), true) }
+		h := newHarness(t, Options{}, app)
+		h.post(1, "content-length", "100000")
+		h.mustFlush()
+		if hs := responseHeaders(h.frames(), 1); len(hs) != 1 || !hs[0].StreamEnded() {
+			t.Fatalf("no early response")
+		}
+		return h, app
 	}
-	wantRST(t, fs, 1, http2.ErrCodeNo)
-	if h.c.ActiveStreams() != 0 {
-		t.Fatalf("active %d", h.c.ActiveStreams())
-	}
+	t.Run("small remainder is read", func(t *testing.T) {
+		h, app := early(t)
+		_ = h.cfr.WriteData(1, false, make([]byte, 1000))
+		h.mustFlush()
+		if fs := h.frames(); len(fs) != 1 || windowUpdates(fs)[1] != 1000 {
+			t.Fatalf("dropped bytes must be credited back: %v", fs)
+		}
+		if app.streams[0].events != 1 || app.streams[0].resetBy != 0 {
+			t.Fatalf("the finished stream was called again: events %d reset %v", app.streams[0].events, app.streams[0].resetBy)
+		}
+		if h.c.ActiveStreams() != 1 {
+			t.Fatalf("active %d, want the early-answered stream still open", h.c.ActiveStreams())
+		}
+	})
+	t.Run("content-length still checked", func(t *testing.T) {
+		h, app := early(t)
+		_ = h.cfr.WriteData(1, true, []byte("short"))
+		h.mustFlush()
+		wantRST(t, h.frames(), 1, http2.ErrCodeProtocol)
+		if app.streams[0].resetBy != 0 || h.c.ActiveStreams() != 0 {
+			t.Fatalf("OnReset after the manager finished / active %d", h.c.ActiveStreams())
+		}
+	})
+	t.Run("large upload is cut short", func(t *testing.T) {
+		h, _ := early(t)
+		for i := 0; i < 5; i++ {
+			_ = h.cfr.WriteData(1, false, make([]byte, 16384))
+		}
+		h.mustFlush()
+		wantRST(t, h.frames(), 1, http2.ErrCodeNo)
+		if h.c.ActiveStreams() != 0 {
+			t.Fatalf("active %d", h.c.ActiveStreams())
+		}
+		_ = h.cfr.WriteData(1, false, make([]byte, 100)) // in flight: ignored
+		h.mustFlush()
+		if fs := h.frames(); len(fs) != 0 {
+			t.Fatalf("frames %v", fs)
+		}
+	})
+	t.Run("client reset is not a rapid reset", func(t *testing.T) {
+		h, app := early(t)
+		_ = h.cfr.WriteRSTStream(1, http2.ErrCodeCancel)
+		h.mustFlush()
+		if h.c.Stats().ClientResets != 0 || app.streams[0].resetBy != 0 || h.c.ActiveStreams() != 0 {
+			t.Fatalf("stats %+v", h.c.Stats())
+		}
+	})
 }
 
 func TestStreamStateErrors(t *testing.T) {

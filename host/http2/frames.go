@@ -154,8 +154,13 @@ func (c *ServerCodec) onRSTStream(f *http2.RSTStreamFrame) {
 	if s == nil {
 		return
 	}
-	c.stats.ClientResets++
 	c.removeStream(s)
+	if s.decoderDone {
+		// Answered already: the client just stops sending its body.
+		s.reset(codec.ResetRemote)
+		return
+	}
+	c.stats.ClientResets++
 	s.reset(codec.ResetRemote)
 	c.countReset()
 }

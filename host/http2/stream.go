@@ -16,6 +16,8 @@ type stream struct {
 	dec codec.RequestDecoder
 
 	closed       bool // removed from the codec; no more callbacks either way
+	decoderDone  bool // the response is complete: the manager has finished with dec
+	discarded    int64 // request bytes dropped after an early response
 	remoteClosed bool // END_STREAM received
 	localEnded   bool // the encoder ended the response (END_STREAM may wait for window)
 	endWritten   bool // END_STREAM is on the wire
@@ -57,7 +59,8 @@ func (c *ServerCodec) openStream(id uint32, h *headers.Map, contentLength int64,
 	s.dec.DecodeHeaders(h, endStream)
 }
 
-// reset marks the stream gone and tells its decoder, once.
+// reset marks the stream gone and tells its decoder, once, unless the
+// manager already finished with it (the decoder may be recycled by then).
 func (s *stream) reset(reason codec.ResetReason) {
 	if s.closed {
 		return
@@ -65,23 +68,41 @@ func (s *stream) reset(reason codec.ResetReason) {
 	s.closed = true
 	s.out = nil
 	s.inbound = nil
-	s.dec.OnReset(reason)
+	if !s.decoderDone {
+		s.decoderDone = true
+		s.dec.OnReset(reason)
+	}
 }
 
-// finish ends a stream whose response is completely written. If the request
-// is still arriving, RST_STREAM(NO_ERROR) tells the client to stop sending
-// (RFC 9113 8.1).
+// finish removes a stream whose two directions are complete.
 func (s *stream) finish() {
-	c := s.c
 	if s.closed {
 		return
 	}
 	s.closed = true
-	c.removeStream(s)
-	if !s.remoteClosed {
+	s.c.removeStream(s)
+}
+
+// discardLimit is how much request body an early-answered stream may still
+// send before RST_STREAM(NO_ERROR) asks the client to stop.
+const discardLimit = 64 << 10
+
+// discard drops request bytes that arrive after the response completed. The
+// stream stays open so that its frames are still checked (content-length,
+// flow control) and answered as the RFC says; small remainders are simply
+// read, a large upload is cut short with RST_STREAM(NO_ERROR) (RFC 9113 8.1).
+func (s *stream) discard(n int) {
+	s.discarded += int64(n)
+	if s.discarded > discardLimit && !s.remoteClosed {
+		c := s.c
+		s.closed = true
+		c.removeStream(s)
 		c.rememberReset(s.id)
 		_ = c.fr.WriteRSTStream(s.id, http2.ErrCodeNo)
+		return
 	}
+	s.credit(n)
+	s.flushCredit()
 }
 
 // ---- request delivery ----
@@ -89,6 +110,11 @@ func (s *stream) finish() {
 func (s *stream) deliverData(data []byte, end bool) {
 	if len(data) == 0 && !end {
 		return // padding only, or empty: nothing to tell the stream
+	}
+	if s.decoderDone {
+		s.discard(len(data))
+		s.maybeFinish()
+		return
 	}
 	if s.readDisabled || len(s.inbound) > 0 || s.deliverQueued {
 		s.inbound = append(s.inbound, data...)
@@ -101,6 +127,10 @@ func (s *stream) deliverData(data []byte, end bool) {
 }
 
 func (s *stream) deliverTrailers(t *headers.Map) {
+	if s.decoderDone {
+		s.maybeFinish()
+		return
+	}
 	if s.readDisabled || len(s.inbound) > 0 || s.deliverQueued {
 		s.inTrailers = t
 		return
@@ -134,7 +164,7 @@ func (s *stream) flushCredit() {
 // held while the stream was read-disabled.
 func (s *stream) drainInbound() {
 	s.deliverQueued = false
-	if s.closed || s.readDisabled {
+	if s.closed || s.readDisabled || s.decoderDone {
 		return
 	}
 	if len(s.inbound) > 0 || s.inboundEnd {
@@ -147,19 +177,26 @@ func (s *stream) drainInbound() {
 		s.credit(len(data))
 		s.flushCredit()
 	}
-	if t := s.inTrailers; t != nil && !s.closed {
+	if t := s.inTrailers; t != nil && !s.closed && !s.decoderDone {
 		s.inTrailers = nil
 		s.dec.DecodeTrailers(t)
 	}
 	s.maybeFinish()
 }
 
-// maybeFinish closes a stream whose two directions are both done.
+// maybeFinish runs after either direction progressed. Once the response is
+// fully written the manager is done with the stream: nothing more is
+// delivered to it, and the stream ends as soon as the request has too.
 func (s *stream) maybeFinish() {
 	if s.closed || !s.endWritten {
 		return
 	}
-	if !s.remoteClosed || (len(s.inbound) == 0 && !s.inboundEnd && s.inTrailers == nil) {
+	if !s.decoderDone {
+		s.decoderDone = true
+		s.inbound, s.inboundEnd, s.inTrailers = nil, false, nil
+		s.readDisabled = false
+	}
+	if s.remoteClosed {
 		s.finish()
 	}
 }
@@ -238,7 +275,7 @@ func (s *stream) EncodeTrailers(t *headers.Map) {
 // Reset abandons the stream with RST_STREAM(INTERNAL_ERROR). The manager
 // initiated it, so OnReset is not called back.
 func (s *stream) Reset() {
-	if s.closed {
+	if s.closed || s.decoderDone {
 		return
 	}
 	s.closed = true
@@ -268,7 +305,7 @@ func (s *stream) AboveWriteWatermark() bool {
 // ReadDisable pauses (true) or resumes (false) delivery of the request body;
 // while paused the stream's WINDOW_UPDATEs are withheld.
 func (s *stream) ReadDisable(disable bool) {
-	if s.closed || s.readDisabled == disable {
+	if s.closed || s.decoderDone || s.readDisabled == disable {
 		return
 	}
 	s.readDisabled = disable
