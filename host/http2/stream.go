@@ -15,12 +15,12 @@ type stream struct {
 	id  uint32
 	dec codec.RequestDecoder
 
-	closed       bool // removed from the codec; no more callbacks either way
-	decoderDone  bool // the response is complete: the manager has finished with dec
+	closed       bool  // removed from the codec; no more callbacks either way
+	decoderDone  bool  // the response is complete: the manager has finished with dec
 	discarded    int64 // request bytes dropped after an early response
-	remoteClosed bool // END_STREAM received
-	localEnded   bool // the encoder ended the response (END_STREAM may wait for window)
-	endWritten   bool // END_STREAM is on the wire
+	remoteClosed bool  // END_STREAM received
+	localEnded   bool  // the encoder ended the response (END_STREAM may wait for window)
+	endWritten   bool  // END_STREAM is on the wire
 	headersSent  bool
 
 	contentLength int64 // declared request length, -1 when absent
