@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"syscall"
 
@@ -19,7 +20,13 @@ import (
 
 func loadConfig(path string) (*config.Config, error) {
 	if path == "" {
-		return config.Parse(config.DefaultYAML, "built-in default config")
+		// Module paths in the built-in config are relative to the binary,
+		// so `build/sluice run` works from any directory.
+		dir := "."
+		if exe, err := os.Executable(); err == nil {
+			dir = filepath.Dir(exe)
+		}
+		return config.Parse(config.DefaultYAML, filepath.Join(dir, "built-in-default.yaml"))
 	}
 	return config.Load(path)
 }

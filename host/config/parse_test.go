@@ -134,7 +134,7 @@ func TestFullExampleParsesExactly(t *testing.T) {
 }
 
 func TestDefaultConfigParses(t *testing.T) {
-	c, err := Parse(DefaultYAML, "default.yaml")
+	c, err := Parse(DefaultYAML, "/opt/sluice/built-in-default.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,11 @@ func TestDefaultConfigParses(t *testing.T) {
 	if !reflect.DeepEqual(h.AccessLog, []AccessLog{{Path: "/dev/stdout", Format: "text"}}) {
 		t.Errorf("access_log = %+v", h.AccessLog)
 	}
-	if len(h.HTTPFilters) != 1 || h.HTTPFilters[0].Name != RouterFilterName {
+	wantFilters := []HTTPFilter{
+		{Name: "cache", Module: "modules/external_cache.so", ModulePath: "/opt/sluice/modules/external_cache.so", FilterName: "external_cache", Config: []byte("{}")},
+		{Name: RouterFilterName, Config: []byte("null")},
+	}
+	if !reflect.DeepEqual(h.HTTPFilters, wantFilters) {
 		t.Errorf("http_filters = %+v", h.HTTPFilters)
 	}
 	routes := h.RouteConfig.VirtualHosts[0].Routes

@@ -7,34 +7,131 @@ import (
 
 	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/host/hcm"
+	"github.com/sluiceproxy/sluice/host/module"
 	"github.com/sluiceproxy/sluice/host/router"
 	"github.com/sluiceproxy/sluice/host/worker"
 )
 
-// filterBuilder turns http_filters entries into filter factories.
+// filterBuilder turns http_filters entries into filter factories: module
+// filters through the module host (each .so loaded once), and owns what it
+// built so shutdown releases it on the main goroutine in the right order.
 type filterBuilder struct {
-	log    *zap.Logger
-	tables []*router.Table
+	log       *zap.Logger
+	host      *module.Host
+	factories []*module.FilterFactory
+	perRoutes []perRouteConfig
+	modules   map[string]*module.Module
+}
+
+type perRouteConfig struct {
+	ff  *module.FilterFactory
+	obj any
 }
 
 func newFilterBuilder(log *zap.Logger, workers []*worker.Worker) (*filterBuilder, error) {
-	return &filterBuilder{log: log}, nil
+	h, err := module.NewHost(log, workers)
+	if err != nil {
+		return nil, fmt.Errorf("module host: %w", err)
+	}
+	return &filterBuilder{log: log, host: h, modules: map[string]*module.Module{}}, nil
 }
 
+// build creates the factory for one http_filters entry; path is its YAML
+// path, used in errors.
 func (b *filterBuilder) build(path string, f *config.HTTPFilter) (hcm.FilterFactory, error) {
-	return nil, fmt.Errorf("%s: module filters are not available in this build", path)
+	if !f.IsModule() {
+		return nil, fmt.Errorf("%s.name: unknown built-in filter %q", path, f.Name)
+	}
+	m, err := b.host.Load(f.ModulePath, f.AllowInsecurePermissions)
+	if err != nil {
+		return nil, fmt.Errorf("%s.module: %w", path, err)
+	}
+	b.modules[m.Path()] = m
+	ff, err := m.NewFilterFactory(f.FilterName, f.Config)
+	if err != nil {
+		return nil, fmt.Errorf("%s.config: %w", path, err)
+	}
+	b.factories = append(b.factories, ff)
+	return ff, nil
 }
 
+// perRoute turns a typed_per_filter_config entry into the module's
+// per-route object (main goroutine).
 func (b *filterBuilder) perRoute(ff hcm.FilterFactory, raw []byte) (any, error) {
-	return raw, nil
+	mf, ok := ff.(*module.FilterFactory)
+	if !ok {
+		return raw, nil
+	}
+	obj, err := mf.ParsePerRouteConfig(raw)
+	if err != nil {
+		return nil, err
+	}
+	b.perRoutes = append(b.perRoutes, perRouteConfig{mf, obj})
+	return obj, nil
 }
 
-func (b *filterBuilder) trackRoutes(t *router.Table) { b.tables = append(b.tables, t) }
+func (b *filterBuilder) trackRoutes(*router.Table) {}
 
-func (b *filterBuilder) close() {}
+// close releases per-route configs, then filter configs, then the module
+// host — on the main goroutine, after the workers stopped, so no stream
+// can still use them.
+func (b *filterBuilder) close() {
+	for _, p := range b.perRoutes {
+		p.ff.DestroyPerRouteConfig(p.obj)
+	}
+	b.perRoutes = nil
+	for _, ff := range b.factories {
+		ff.Close()
+	}
+	b.factories = nil
+	if b.host != nil {
+		b.host.Close()
+		b.host = nil
+	}
+}
 
 // modulesInfo describes the loaded modules for /modules.
-func (b *filterBuilder) modulesInfo() []any { return []any{} }
+func (b *filterBuilder) modulesInfo() []map[string]any {
+	out := []map[string]any{}
+	for path, m := range b.modules {
+		v := m.ABIVersion()
+		out = append(out, map[string]any{
+			"path":        path,
+			"abi_version": fmt.Sprintf("%d.%d", v>>16, v&0xffff),
+		})
+	}
+	return out
+}
 
-// stats are module-defined metrics and module host counters.
-func (b *filterBuilder) stats() []statValue { return nil }
+// stats are the module host's counters and the modules' own metrics.
+func (b *filterBuilder) stats() []statValue {
+	if b.host == nil {
+		return nil
+	}
+	st := b.host.Stats()
+	out := []statValue{
+		{"module.modules_loaded", "gauge", int64(st.ModulesLoaded)},
+		{"module.filter_configs", "gauge", int64(st.FilterConfigs)},
+		{"module.filters_active", "gauge", int64(st.FiltersActive)},
+		{"module.filters_created", "counter", int64(st.FiltersCreated)},
+		{"module.filter_new_failed", "counter", int64(st.FilterNewFailed)},
+		{"module.scheduler_commits", "counter", int64(st.Commits)},
+		{"module.scheduler_commits_dropped", "counter", int64(st.CommitsDropped)},
+		{"module.scheduler_commits_rejected_ring_full", "counter", int64(st.CommitsRejectedRingFull)},
+		{"module.scheduler_wakes", "counter", int64(st.Wakes)},
+		{"module.schedulers_live", "gauge", int64(st.SchedulersLive)},
+		{"module.invalid_status", "counter", int64(st.InvalidStatus)},
+	}
+	for _, m := range st.Metrics {
+		name := "module." + m.Name
+		switch m.Kind {
+		case module.Counter:
+			out = append(out, statValue{name, "counter", m.Value})
+		case module.Gauge:
+			out = append(out, statValue{name, "gauge", m.Value})
+		case module.Histogram:
+			out = append(out, statValue{name + "_count", "counter", int64(m.Count)}, statValue{name + "_sum", "counter", int64(m.Sum)})
+		}
+	}
+	return out
+}
