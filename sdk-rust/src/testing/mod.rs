@@ -128,6 +128,14 @@ impl Drop for FakePerRoute {
     }
 }
 
+// SAFETY: a config's filters are created from many workers at once
+// (HttpFilterConfig is Send + Sync); moving it is what a host does too.
+unsafe impl Send for FakeConfig {}
+unsafe impl Sync for FakeConfig {}
+// SAFETY: a test may drive a stream from another thread, e.g. to check
+// that a module detects a host breaking thread affinity.
+unsafe impl Send for FakeStream {}
+
 impl FakeConfig {
     /// The config handle.
     pub fn handle(&self) -> u64 {
