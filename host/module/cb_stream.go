@@ -474,7 +474,6 @@ func cbSchedulerNew(h uint64) unsafe.Pointer {
 		return nil
 	}
 	f.scheds = append(f.scheds, idx)
-	ws.schedLive.Store(int64(ws.slab.live))
 	return unsafe.Pointer(sc)
 }
 

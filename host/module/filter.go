@@ -283,7 +283,6 @@ func (f *filter) runDestroy() {
 	}
 	f.scheds = nil
 	ws.slab.sweepOrphans(16)
-	ws.schedLive.Store(int64(ws.slab.live))
 	ws.table.release(f.handle)
 	f.reqHeaders, f.respHeaders, f.reqTrailers, f.respTrailers = nil, nil, nil, nil
 	f.factory.filterGone()

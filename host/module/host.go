@@ -55,7 +55,6 @@ type workerState struct {
 
 	delivered atomic.Uint64
 	dropped   atomic.Uint64
-	schedLive atomic.Int64 // mirrors slab.live for Stats
 }
 
 // global registries: callbacks receive only a handle, so they find the
@@ -199,12 +198,12 @@ func (h *Host) Close() {
 // release frees the worker's C memory once nothing can use it.
 func (ws *workerState) release() {
 	ws.slab.sweepOrphans(len(ws.slab.orphans))
-	if ws.slab.live == 0 {
+	if ws.slab.live.Load() == 0 {
 		ws.ring.free()
 		ws.slab.freeAll()
 	} else {
 		ws.host.log.Warn("schedulers not deleted by the module at shutdown; keeping their memory",
-			zap.Int("worker", ws.index), zap.Int("schedulers", ws.slab.live))
+			zap.Int("worker", ws.index), zap.Int64("schedulers", ws.slab.live.Load()))
 	}
 	ws.arena.free()
 }

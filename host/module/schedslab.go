@@ -16,7 +16,7 @@ type schedSlab struct {
 	free    []int32
 	orphans []int32 // filter gone, module has not deleted yet
 	sweep   int     // next orphan to look at
-	live    int
+	live    atomic.Int64 // read by Stats from other goroutines
 }
 
 const schedChunk = 1024
@@ -46,7 +46,7 @@ func (s *schedSlab) alloc(r *ring, filterHandle uint64) (*abi.Scheduler, int32) 
 	sc.Filter = filterHandle
 	sc.Reserved = 0
 	atomic.StoreUint32(&sc.Deleted, 0)
-	s.live++
+	s.live.Add(1)
 	return sc, idx
 }
 
@@ -56,7 +56,7 @@ func (s *schedSlab) reclaim(idx int32) {
 	sc := s.scheds[idx]
 	sc.Filter = 0
 	s.free = append(s.free, idx)
-	s.live--
+	s.live.Add(-1)
 }
 
 // filterGone is called when the filter that created idx is destroyed.
@@ -91,5 +91,6 @@ func (s *schedSlab) freeAll() {
 	for _, c := range s.chunks {
 		cFree(c)
 	}
-	*s = schedSlab{}
+	s.chunks, s.scheds, s.free, s.orphans, s.sweep = nil, nil, nil, nil, 0
+	s.live.Store(0)
 }

@@ -31,4 +31,4 @@ func (ws *workerState) deliver(handle, eventID uint64) {
 	f.scheduled(eventID)
 }
 
-func (ws *workerState) slabLive() int { return int(ws.schedLive.Load()) }
+func (ws *workerState) slabLive() int { return int(ws.slab.live.Load()) }

@@ -11,6 +11,7 @@
  * Test hooks (exported):
  *   int  probe_results(int64_t* out, int cap)   results so far (count)
  *   void probe_reset(void)
+ *   int  probe_wait_results(int n)              wait for n results (20 s cap)
  *   void probe_release_thread(void)             let foreign_thread go
  *   int  probe_destroys(void)                   filter destroys seen
  *   int  probe_destroy_in_hook(void)            destroys run inside a hook
@@ -18,6 +19,7 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "json_lite.h"
 #include "sluice_sdk.h"
@@ -52,7 +54,22 @@ void probe_reset(void) {
     n_results = 0;
     released = false;
     destroys = destroy_in_hook = per_route_destroys = 0;
+    previous_handle = 0;
     pthread_mutex_unlock(&mu);
+}
+
+/* Blocks until at least n results exist (or 20 s passed); returns the count. */
+int probe_wait_results(int n) {
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 20;
+    pthread_mutex_lock(&mu);
+    while (n_results < n) {
+        if (pthread_cond_timedwait(&cv, &mu, &deadline) != 0) break;
+    }
+    int got = n_results;
+    pthread_mutex_unlock(&mu);
+    return got;
 }
 
 void probe_release_thread(void) {
