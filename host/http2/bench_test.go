@@ -18,6 +18,19 @@ type benchApp struct {
 	enc  codec.ResponseEncoder
 	resp headers.Map
 	body []byte
+	last *headers.Map
+}
+
+// AcquireHeaders recycles the previous request's map, as the connection
+// manager does.
+func (a *benchApp) AcquireHeaders() *headers.Map {
+	m := a.last
+	if m == nil {
+		return new(headers.Map)
+	}
+	a.last = nil
+	m.Reset()
+	return m
 }
 
 func (a *benchApp) NewStream(enc codec.ResponseEncoder) codec.RequestDecoder {
@@ -26,6 +39,7 @@ func (a *benchApp) NewStream(enc codec.ResponseEncoder) codec.RequestDecoder {
 }
 
 func (a *benchApp) DecodeHeaders(h *headers.Map, end bool) {
+	a.last = h
 	if end {
 		a.enc.EncodeHeaders(&a.resp, false)
 		a.enc.EncodeData(a.body, true)

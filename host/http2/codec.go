@@ -9,6 +9,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/sluiceproxy/sluice/host/codec"
+	"github.com/sluiceproxy/sluice/host/headers"
 )
 
 const frameHeaderLen = 9
@@ -61,6 +62,9 @@ type ServerCodec struct {
 	resetWindowStart int64 // unix nanos of the current rapid-reset interval
 	resetsInWindow   int
 
+	hsrc  HeaderSource // the manager's recycled maps, when it offers them
+	spare *headers.Map // a map decoded into but never handed over
+
 	inDispatch  bool
 	upgradeReq  *upgradeRequest // h2c upgrade: request for stream 1 not yet delivered
 	stats       Stats
@@ -86,6 +90,7 @@ func newServerCodec(t transport, cb codec.Callbacks, opts Options, log *zap.Logg
 		log = zap.NewNop()
 	}
 	c := &ServerCodec{t: t, cb: cb, opts: opts.withDefaults(), log: log}
+	c.hsrc, _ = cb.(HeaderSource)
 	c.fr = http2.NewFramer(frameSink{t}, &c.src)
 	c.fr.SetMaxReadFrameSize(c.opts.MaxFrameSize)
 	c.fr.SetReuseFrames()
@@ -127,6 +132,27 @@ func (c *ServerCodec) onSettingsTimeout() {
 	if c.opts.OnFatal != nil {
 		c.opts.OnFatal(c.fatalErr)
 	}
+}
+
+// HeaderSource is an optional interface of the codec.Callbacks: a manager
+// that recycles request header maps lends them to the codec, so decoding a
+// request's headers does not allocate in steady state.
+type HeaderSource interface {
+	// AcquireHeaders returns an empty map that becomes the stream's.
+	AcquireHeaders() *headers.Map
+}
+
+// newHeaderMap returns an empty map for a header block.
+func (c *ServerCodec) newHeaderMap() *headers.Map {
+	if m := c.spare; m != nil {
+		c.spare = nil
+		m.Reset()
+		return m
+	}
+	if c.hsrc != nil {
+		return c.hsrc.AcquireHeaders()
+	}
+	return new(headers.Map)
 }
 
 // Protocol implements codec.ServerCodec.

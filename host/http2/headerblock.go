@@ -86,7 +86,7 @@ func (c *ServerCodec) onHeaders(f *http2.HeadersFrame) {
 			b.discard(actionReset, http2.ErrCodeProtocol)
 		default:
 			b.kind = blockTrailers
-			b.h = new(headers.Map)
+			b.h = c.newHeaderMap()
 		}
 	} else if id <= c.maxClientID {
 		c.connError(http2.ErrCodeStreamClosed, "HEADERS on a closed stream")
@@ -103,7 +103,7 @@ func (c *ServerCodec) onHeaders(f *http2.HeadersFrame) {
 			b.discard(actionRefuse, http2.ErrCodeRefusedStream)
 		default:
 			b.kind = blockRequest
-			b.h = new(headers.Map)
+			b.h = c.newHeaderMap()
 		}
 	}
 	if f.HasPriority() && f.Priority.StreamDep == id {
@@ -301,10 +301,12 @@ func (c *ServerCodec) finishRequest(b *headerBlock) {
 	id := b.streamID
 	if b.tooLarge {
 		c.stats.HeaderListTooLarge++
+		c.spare = b.h
 		c.replyLocal(id, 431, b.endStream)
 		return
 	}
 	if b.malformed || !requestPseudoOK(b) || (b.endStream && b.contentLength > 0) {
+		c.spare = b.h
 		c.stats.StreamErrors++
 		c.writeRST(id, http2.ErrCodeProtocol)
 		return
