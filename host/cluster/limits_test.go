@@ -15,22 +15,28 @@ import (
 // when the test says so.
 type gate struct {
 	got     chan string
+	conn    chan int // index of the backend connection of each request, in got's order
 	release chan struct{}
 	done    chan struct{}
 }
 
 func newGate() *gate {
-	return &gate{got: make(chan string, 16), release: make(chan struct{}), done: make(chan struct{})}
+	return &gate{got: make(chan string, 16), conn: make(chan int, 16), release: make(chan struct{}), done: make(chan struct{})}
 }
 
 // stop unblocks scripts still waiting for a release; register it after the
 // server so that it runs before the server's cleanup waits for them.
 func (g *gate) stop() { close(g.done) }
 
-func (g *gate) script(_ int, conn net.Conn, br *bufio.Reader) {
+func (g *gate) script(i int, conn net.Conn, br *bufio.Reader) {
 	for {
 		req, _ := readRequest(br)
 		if req == nil {
+			return
+		}
+		select {
+		case g.conn <- i:
+		case <-g.done:
 			return
 		}
 		select {
@@ -204,5 +210,43 @@ func TestResetMidResponseClosesConnection(t *testing.T) {
 	}
 	if srv.conns.Load() != 1 {
 		t.Fatalf("conns %d", srv.conns.Load())
+	}
+}
+
+func TestIdleConnectionsReusedLastInFirstOut(t *testing.T) {
+	g, srv, c, w := gated(t, Settings{})
+	a, b := newRecorder(getReq("/a")), newRecorder(getReq("/b"))
+	onLoop(t, w, func() {
+		c.NewStream(w, a)
+		c.NewStream(w, b)
+	})
+	for range 2 { // two connections, one request in flight on each
+		<-g.conn
+		recv(t, g.got, "request")
+	}
+	g.release <- struct{}{}
+	g.release <- struct{}{}
+	a.wait(t)
+	b.wait(t)
+	onLoop(t, w, func() {})
+	if srv.conns.Load() != 2 {
+		t.Fatalf("conns %d", srv.conns.Load())
+	}
+	// Sequential requests now all take the top of the idle stack: the same
+	// connection every time (first-in first-out would alternate).
+	var used []int
+	for range 4 {
+		r := newRecorder(getReq("/again"))
+		start(t, w, c, r)
+		used = append(used, recv(t, g.conn, "request"))
+		recv(t, g.got, "request")
+		g.release <- struct{}{}
+		r.wait(t)
+		onLoop(t, w, func() {})
+	}
+	for _, u := range used {
+		if u != used[0] {
+			t.Fatalf("backend connections used: %v, want one connection reused", used)
+		}
 	}
 }
