@@ -192,10 +192,10 @@ func TestReadAllAndPerRouteConfig(t *testing.T) {
 		ok, 2, // header_values
 		badArg, badArg, // CRLF in a value; unknown map kind
 		unavailable, unavailable, // response headers and received body on the request path
-		wrongPhase,     // define_counter outside config_new
+		wrongPhase,                    // define_counter outside config_new
 		ok, ok, ok, 0, ok, 41, badArg, // attributes: method, path, worker 0, conn 41, unknown id
 		ok, ok, ok, ok, 25, notFound, // metadata set/get, 2.5*10
-		ok,     // per_route_config
+		ok,      // per_route_config
 		ok, end, // counter_add
 		compl, ok)
 

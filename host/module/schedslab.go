@@ -14,8 +14,8 @@ type schedSlab struct {
 	chunks  [][]byte
 	scheds  []*abi.Scheduler // index -> struct
 	free    []int32
-	orphans []int32 // filter gone, module has not deleted yet
-	sweep   int     // next orphan to look at
+	orphans []int32      // filter gone, module has not deleted yet
+	sweep   int          // next orphan to look at
 	live    atomic.Int64 // read by Stats from other goroutines
 }
 
