@@ -31,10 +31,12 @@ var (
 
 // appendRequestHead writes the request line, Host, the fields of h (not
 // the pseudo-headers, Host or Transfer-Encoding) and sluice's framing.
-// With chunked it adds Transfer-Encoding: chunked; with emptyBody and a
-// method whose requests normally carry a body it adds Content-Length: 0
-// (as net/http does: some servers answer 411 otherwise). fallbackHost is
-// used when the map has neither :authority nor host.
+// Exactly one framing goes out: with chunked, Transfer-Encoding: chunked;
+// with emptyBody (the request ends with its head) no body, so any
+// Content-Length in h is dropped and a method whose requests normally carry
+// a body gets Content-Length: 0 (as net/http does: some servers answer 411
+// otherwise); else h's Content-Length. fallbackHost is used when the map
+// has neither :authority nor host.
 func appendRequestHead(dst []byte, h *headers.Map, chunked, emptyBody bool, fallbackHost []byte) ([]byte, error) {
 	method := h.Method()
 	if !isToken(method) {
@@ -65,7 +67,6 @@ func appendRequestHead(dst []byte, h *headers.Map, chunked, emptyBody bool, fall
 	dst = append(dst, crlf...)
 
 	var err error
-	hasCL := false
 	h.Range(func(name, value []byte) bool {
 		if len(name) > 0 && name[0] == ':' {
 			return true
@@ -82,7 +83,9 @@ func appendRequestHead(dst []byte, h *headers.Map, chunked, emptyBody bool, fall
 			return false
 		}
 		if string(name) == "content-length" {
-			hasCL = true
+			if chunked || emptyBody {
+				return true // the framing below is the only one sent
+			}
 		}
 		dst = appendField(dst, name, value)
 		return true
@@ -93,7 +96,7 @@ func appendRequestHead(dst []byte, h *headers.Map, chunked, emptyBody bool, fall
 	switch {
 	case chunked:
 		dst = append(dst, "transfer-encoding: chunked\r\n"...)
-	case emptyBody && !hasCL && expectsBody(method):
+	case emptyBody && expectsBody(method):
 		dst = append(dst, "content-length: 0\r\n"...)
 	}
 	return append(dst, crlf...), nil

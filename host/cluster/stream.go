@@ -75,10 +75,11 @@ func (s *Stream) sending() bool {
 	return s.state == stActive && !s.respDone && !s.reqDone && s.cc != nil
 }
 
-// SendHeaders writes the request head. Framing: a Content-Length in h is
-// kept (and enforced); otherwise a request with a body to follow is sent
-// chunked; a request that ends here is sent with no body framing. Any
-// Transfer-Encoding in h is replaced by sluice's own framing.
+// SendHeaders writes the request head. Framing: a request with a body to
+// follow keeps a valid Content-Length from h (and is held to it), else is
+// sent chunked; a request that ends here is sent without a body (any
+// Content-Length in h is dropped). Transfer-Encoding in h is never passed
+// on: the framing is the pool's.
 func (s *Stream) SendHeaders(h *headers.Map, endStream bool) {
 	if !s.sending() || s.headersSent {
 		return
@@ -92,7 +93,7 @@ func (s *Stream) SendHeaders(h *headers.Map, endStream bool) {
 	cc.parser.ExpectResponseTo(s.isHead)
 
 	s.clLeft = -1
-	if v, ok := h.Get("content-length"); ok {
+	if v, ok := h.Get("content-length"); ok && !endStream {
 		n, valid := parseContentLength(v)
 		if valid {
 			s.clLeft = n
