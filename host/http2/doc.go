@@ -18,7 +18,8 @@
 //   - Response flow control: DATA the peer's windows do not allow is queued
 //     per stream; AboveWriteWatermark turns true past Options.StreamBufferLimit
 //     and the writable callback runs when the queue drains below half of it.
-//     A producer that ignores the watermark is reset at 4x the limit, so a
+//     A producer that keeps writing past the watermark is reset at 4x the
+//     limit (one large write from below it is accepted), so a
 //     client that never opens its window cannot grow memory.
 //   - A request whose decoded header list exceeds MaxHeaderListSize is
 //     answered 431 by the codec itself (the HPACK state stays in sync); a

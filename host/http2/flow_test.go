@@ -263,6 +263,19 @@ func TestZeroWindowStall(t *testing.T) {
 			t.Fatalf("buffer kept after reset")
 		}
 	})
+	t.Run("one large write is accepted", func(t *testing.T) {
+		app := &fakeApp{t: t}
+		app.onEnd = func(s *fakeStream) {
+			s.enc.EncodeHeaders(newMap(":status", "200"), false)
+			s.enc.EncodeData(make([]byte, 10*limit), true) // e.g. a buffered body
+		}
+		h := newHarness(t, Options{StreamBufferLimit: limit}, app, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+		h.get(1, "/")
+		h.mustFlush()
+		if h.c.Stats().OutputOverflowResets != 0 || h.c.QueuedBytes() != 10*limit {
+			t.Fatalf("resets %d queued %d", h.c.Stats().OutputOverflowResets, h.c.QueuedBytes())
+		}
+	})
 	t.Run("producer ignoring backpressure", func(t *testing.T) {
 		app := &fakeApp{t: t}
 		app.onEnd = func(s *fakeStream) {
@@ -298,5 +311,29 @@ func TestConnectionBackpressure(t *testing.T) {
 	h.c.OnWritable()
 	if calls != 1 {
 		t.Fatalf("writable callbacks %d", calls)
+	}
+}
+
+// A stream blocked only by the connection window resumes, writable callback
+// included, when the connection-level WINDOW_UPDATE arrives.
+func TestWritableAfterConnectionWindowUpdate(t *testing.T) {
+	app := &fakeApp{t: t}
+	writable := 0
+	body := make([]byte, 100000)
+	app.onEnd = func(s *fakeStream) {
+		s.enc.SetWritableCallback(func() { writable++ })
+		s.enc.EncodeHeaders(newMap(":status", "200"), false)
+		s.enc.EncodeData(body, false)
+		if !s.enc.AboveWriteWatermark() {
+			t.Errorf("not above the watermark with %d queued", 100000-65535)
+		}
+	}
+	h := newHarness(t, Options{StreamBufferLimit: 1000}, app, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 20})
+	h.get(1, "/")
+	h.mustFlush()
+	_ = h.cfr.WriteWindowUpdate(0, 1<<20)
+	h.mustFlush()
+	if got, end := responseBody(h.frames(), 1); len(got) != 100000 || end || writable != 1 {
+		t.Fatalf("after the connection update: %d bytes end %v writable %d", len(got), end, writable)
 	}
 }

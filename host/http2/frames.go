@@ -74,6 +74,7 @@ func (c *ServerCodec) onSettings(f *http2.SettingsFrame) {
 	_ = c.fr.WriteSettingsAck()
 	// A larger initial window may have unblocked queued DATA.
 	c.flushQueued()
+	c.notifyWritable()
 }
 
 // applySetting applies one peer setting, in order (RFC 9113 6.5.3).
@@ -126,6 +127,7 @@ func (c *ServerCodec) onWindowUpdate(f *http2.WindowUpdateFrame) {
 			return
 		}
 		c.flushQueued()
+		c.notifyWritable()
 		return
 	}
 	if c.isIdle(f.StreamID) {

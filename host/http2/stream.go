@@ -245,6 +245,7 @@ func (s *stream) EncodeData(p []byte, endStream bool) {
 		return
 	}
 	s.localEnded = endStream
+	wasAbove := s.queued() >= s.c.opts.StreamBufferLimit
 	if s.queued() == 0 {
 		// Nothing waits ahead of p: send what the windows allow straight
 		// from the caller's slice and copy only the rest.
@@ -252,8 +253,10 @@ func (s *stream) EncodeData(p []byte, endStream bool) {
 	}
 	s.out = append(s.out, p...)
 	s.c.flushStream(s)
-	if !s.closed && s.queued() > 4*s.c.opts.StreamBufferLimit {
-		// The producer ignored AboveWriteWatermark; do not grow further.
+	if wasAbove && !s.closed && s.queued() > 4*s.c.opts.StreamBufferLimit {
+		// The producer kept writing past AboveWriteWatermark; do not grow
+		// further. (One large write from below the limit is accepted: its
+		// bytes were already the caller's.)
 		s.c.stats.OutputOverflowResets++
 		s.Reset()
 	}
