@@ -1,0 +1,50 @@
+package module
+
+import (
+	"testing"
+
+	"github.com/sluiceproxy/sluice/host/module/moduletest"
+)
+
+func TestInspect(t *testing.T) {
+	p := moduletest.Build(t, "external_cache")
+	info, err := Inspect(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "module: " + p + "\n" +
+		"ABI version: 1.0 (host 1.0: compatible)\n" +
+		"filter kinds: http\n" +
+		"hooks:\n" +
+		"  sluice_module_abi_version (required)\n" +
+		"  sluice_on_http_filter_config_destroy (required)\n" +
+		"  sluice_on_http_filter_config_new (required)\n" +
+		"  sluice_on_http_filter_destroy (required)\n" +
+		"  sluice_on_http_filter_new (required)\n" +
+		"  sluice_on_http_filter_request_headers (required)\n" +
+		"  sluice_on_http_filter_response_headers (required)\n" +
+		"  sluice_on_http_filter_scheduled (optional)\n" +
+		"  sluice_on_program_init (required)\n" +
+		"missing required hooks: none\n"
+	if got := info.String(); got != want {
+		t.Fatalf("report\n got:\n%s\nwant:\n%s", got, want)
+	}
+
+	info, err = Inspect(moduletest.Build(t, "no_http_filter_new"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.MissingRequired) != 1 || info.MissingRequired[0] != "sluice_on_http_filter_new" {
+		t.Fatalf("missing %v", info.MissingRequired)
+	}
+
+	info, err = Inspect(moduletest.Build(t, "abi_major_mismatch"))
+	if err != nil || info.Compatible || info.ABIVersion != 2<<16|3 {
+		t.Fatalf("mismatch: %+v, %v", info, err)
+	}
+
+	_, err = Inspect("/nonexistent.so")
+	if err == nil || err.Error() != `load module "/nonexistent.so": file does not exist` {
+		t.Fatalf("missing file: %v", err)
+	}
+}
