@@ -83,6 +83,9 @@ type fakeStream struct {
 }
 
 func (s *fakeStream) DecodeHeaders(h *headers.Map, end bool) {
+	if s.events != 0 {
+		s.app.t.Errorf("DecodeHeaders twice")
+	}
 	s.h, s.ended = h, end
 	s.events++
 	if s.app.onHeaders != nil {
@@ -109,6 +112,9 @@ func (s *fakeStream) DecodeData(p []byte, end bool) {
 }
 
 func (s *fakeStream) DecodeTrailers(t *headers.Map) {
+	if s.ended || s.resetBy != 0 {
+		s.app.t.Errorf("DecodeTrailers after end/reset")
+	}
 	s.trailers, s.ended = t, true
 	s.events++
 	s.complete()
