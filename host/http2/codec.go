@@ -312,7 +312,9 @@ func (c *ServerCodec) connError(code http2.ErrCode, reason string) {
 	}
 	c.goAwaySent = true
 	_ = c.fr.WriteGoAway(c.lastGoodID, code, []byte(reason))
-	c.log.Debug("http2 connection error", zap.Stringer("code", code), zap.String("reason", reason))
+	if ce := c.log.Check(zap.DebugLevel, "http2 connection error"); ce != nil {
+		ce.Write(zap.Stringer("code", code), zap.String("reason", reason), zap.Uint32("last_stream_id", c.lastGoodID))
+	}
 	c.stopSettingsTimer()
 	for len(c.streams) > 0 {
 		s := c.streams[len(c.streams)-1]
@@ -382,6 +384,9 @@ func (c *ServerCodec) recentlyReset(id uint32) bool {
 // it through OnReset(ResetProtocolError).
 func (c *ServerCodec) streamError(id uint32, code http2.ErrCode) {
 	c.stats.StreamErrors++
+	if ce := c.log.Check(zap.DebugLevel, "http2 stream error"); ce != nil {
+		ce.Write(zap.Uint32("stream_id", id), zap.Stringer("code", code))
+	}
 	if s := c.findStream(id); s != nil {
 		c.closeStream(s, code, codec.ResetProtocolError)
 		return

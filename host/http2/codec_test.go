@@ -2,6 +2,7 @@ package http2
 
 import (
 	"bytes"
+	"reflect"
 	"testing"
 
 	"golang.org/x/net/http2"
@@ -679,5 +680,23 @@ func TestGoAwayLastStreamIDStaysPut(t *testing.T) {
 	}
 	if len(last) != 2 || last[0] != 1 || last[1] != 1 {
 		t.Fatalf("GOAWAY last ids %v, want [1 1]", last)
+	}
+}
+
+// Every counter is summed: a field added to Stats but not to Add fails here.
+func TestStatsAdd(t *testing.T) {
+	var one Stats
+	v := reflect.ValueOf(&one).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		v.Field(i).SetUint(uint64(i + 1))
+	}
+	var total Stats
+	total.Add(one)
+	total.Add(one)
+	tv := reflect.ValueOf(total)
+	for i := 0; i < tv.NumField(); i++ {
+		if got := tv.Field(i).Uint(); got != uint64(2*(i+1)) {
+			t.Errorf("%s = %d, want %d", tv.Type().Field(i).Name, got, 2*(i+1))
+		}
 	}
 }

@@ -25,7 +25,9 @@ func (c *ServerCodec) processFrame(f http2.Frame) {
 	case *http2.GoAwayFrame:
 		c.goAwayReceived = true
 		if f.ErrCode != http2.ErrCodeNo {
-			c.log.Debug("http2 peer GOAWAY", zap.Stringer("code", f.ErrCode))
+			if ce := c.log.Check(zap.DebugLevel, "http2 peer GOAWAY"); ce != nil {
+				ce.Write(zap.Stringer("code", f.ErrCode), zap.Uint32("last_stream_id", f.LastStreamID))
+			}
 		}
 	case *http2.WindowUpdateFrame:
 		c.onWindowUpdate(f)

@@ -1,5 +1,23 @@
 package http2
 
+// Add sums o into s (to aggregate connections, e.g. per worker for admin).
+func (s *Stats) Add(o Stats) {
+	s.StreamsOpened += o.StreamsOpened
+	s.StreamsRefused += o.StreamsRefused
+	s.StreamErrors += o.StreamErrors
+	s.ClientResets += o.ClientResets
+	s.RapidResetGoAways += o.RapidResetGoAways
+	s.HeaderBlockTooLarge += o.HeaderBlockTooLarge
+	s.HeaderListTooLarge += o.HeaderListTooLarge
+	s.ControlFloodGoAways += o.ControlFloodGoAways
+	s.OutputOverflowResets += o.OutputOverflowResets
+	s.EmptyFrameFloods += o.EmptyFrameFloods
+	s.SettingsTimeouts += o.SettingsTimeouts
+	s.ConnectionErrors += o.ConnectionErrors
+	s.PingsReceived += o.PingsReceived
+	s.SettingsReceived += o.SettingsReceived
+}
+
 // Stats counts what one connection's codec saw. Attack counters say which
 // limit fired; each one that ends the connection is counted once.
 type Stats struct {

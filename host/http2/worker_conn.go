@@ -28,7 +28,15 @@ func (w workerTransport) AfterFunc(d time.Duration, fn func()) stopper {
 // after IsPreface matched). It queues our SETTINGS at once. Call on c's
 // worker.
 func NewServerCodec(c *worker.Conn, cb codec.Callbacks, opts Options, log *zap.Logger) *ServerCodec {
-	return newServerCodec(workerTransport{c}, cb, opts, log)
+	return newServerCodec(workerTransport{c}, cb, opts, connLogger(log, c))
+}
+
+// connLogger tags the codec's lines with conn_id (once per connection).
+func connLogger(log *zap.Logger, c *worker.Conn) *zap.Logger {
+	if log == nil || !log.Core().Enabled(zap.DebugLevel) {
+		return log // the codec only logs at debug level
+	}
+	return log.With(zap.Uint64("conn_id", c.ID()))
 }
 
 // NewServerCodecFromUpgrade continues a connection that the HTTP/1.1 side has
@@ -37,7 +45,7 @@ func NewServerCodec(c *worker.Conn, cb codec.Callbacks, opts Options, log *zap.L
 // upgrading request, bodiless, which becomes stream 1 (delivered from the
 // loop shortly after this returns). The client preface is still expected.
 func NewServerCodecFromUpgrade(c *worker.Conn, cb codec.Callbacks, opts Options, log *zap.Logger, settingsPayload []byte, req *headers.Map) (*ServerCodec, error) {
-	return newServerCodecFromUpgrade(workerTransport{c}, cb, opts, log, settingsPayload, req)
+	return newServerCodecFromUpgrade(workerTransport{c}, cb, opts, connLogger(log, c), settingsPayload, req)
 }
 
 var _ codec.ServerCodec = (*ServerCodec)(nil)

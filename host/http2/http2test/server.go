@@ -100,7 +100,7 @@ func (s *Server) Stats() http2.Stats {
 		total = s.closed
 		for _, c := range s.conns {
 			if c.codec != nil {
-				addStats(&total, c.codec.Stats())
+				total.Add(c.codec.Stats())
 			}
 		}
 	})
@@ -255,23 +255,6 @@ func (c *conn) forget(wc *worker.Conn) {
 	}
 	delete(c.s.conns, wc)
 	if c.codec != nil {
-		addStats(&c.s.closed, c.codec.Stats())
+		c.s.closed.Add(c.codec.Stats())
 	}
-}
-
-func addStats(dst *http2.Stats, s http2.Stats) {
-	dst.StreamsOpened += s.StreamsOpened
-	dst.StreamsRefused += s.StreamsRefused
-	dst.StreamErrors += s.StreamErrors
-	dst.ClientResets += s.ClientResets
-	dst.RapidResetGoAways += s.RapidResetGoAways
-	dst.HeaderBlockTooLarge += s.HeaderBlockTooLarge
-	dst.HeaderListTooLarge += s.HeaderListTooLarge
-	dst.ControlFloodGoAways += s.ControlFloodGoAways
-	dst.OutputOverflowResets += s.OutputOverflowResets
-	dst.EmptyFrameFloods += s.EmptyFrameFloods
-	dst.SettingsTimeouts += s.SettingsTimeouts
-	dst.ConnectionErrors += s.ConnectionErrors
-	dst.PingsReceived += s.PingsReceived
-	dst.SettingsReceived += s.SettingsReceived
 }
