@@ -2,6 +2,8 @@ package integration
 
 import (
 	"fmt"
+	"net/http"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -88,5 +90,30 @@ func TestExternalCacheBadConfigStopsStartup(t *testing.T) {
 	}
 	if !contains(err.Error(), "threads: want an integer 1..64") {
 		t.Fatalf("start-up error does not carry the module's reason:\n%v", err)
+	}
+}
+
+// A request body arriving while the lookup runs must wait for it (the
+// filter buffers it), then go upstream on a miss.
+func TestExternalCacheMissWithBody(t *testing.T) {
+	be := newBackend(t)
+	p := startSluice(t, config(filter("cache", "external_cache", "external_cache", "null"), be.addr()))
+	c := newClient(t)
+	for i := 0; i < 20; i++ {
+		for _, key := range []string{"other", "existing"} {
+			req, _ := http.NewRequest("POST", p.url("/post"), strings.NewReader("payload-"+key))
+			req.Header.Set("cache-key", key)
+			r := do(t, c, req)
+			want := "payload-other"
+			if key == "existing" {
+				want = "cached_response_body"
+			}
+			if r.status != 200 || r.body != want {
+				t.Fatalf("%s: got %d %q, want %q", key, r.status, r.body, want)
+			}
+		}
+	}
+	if n := be.requests.Load(); n != 20 {
+		t.Fatalf("backend saw %d requests, want 20 misses", n)
 	}
 }

@@ -122,8 +122,18 @@ impl HttpFilter for CacheFilter {
         HeadersStatus::StopIteration
     }
 
+    fn on_request_body(&mut self, _host: &mut HostFilter<'_>, _end_of_stream: bool) -> BodyStatus {
+        if self.rx.is_some() {
+            // Still looking up: Continue here would resume the headers we
+            // stopped. Keep the body until on_scheduled decides.
+            return BodyStatus::StopIterationAndBuffer;
+        }
+        BodyStatus::Continue
+    }
+
     fn on_scheduled(&mut self, host: &mut HostFilter<'_>, event_id: u64) {
         if event_id == MISS {
+            self.rx = None;
             let _ = self.cache.misses.increment();
             let _ = host.continue_decoding();
             return;
@@ -186,6 +196,18 @@ mod tests {
         assert_eq!(st.local_reply(), None);
         assert_eq!(st.continue_decoding_calls(), 1);
         assert_eq!(cfg.metric("misses"), Some(1));
+    }
+
+    #[test]
+    fn body_waits_for_the_lookup() {
+        let cfg = module().config("external_cache", "null").unwrap();
+        let mut st = cfg.new_stream().unwrap();
+        st.set_request_headers(&[(":method", "POST"), ("cache-key", "other")]);
+        assert_eq!(st.request_headers(false), HeadersStatus::StopIteration as i32);
+        assert_eq!(st.request_body(b"payload", true), sluice_sdk::BodyStatus::StopIterationAndBuffer as i32);
+        assert_eq!(st.run_scheduled(1, Duration::from_secs(10)), 1);
+        assert_eq!(st.continue_decoding_calls(), 1);
+        assert_eq!(st.forwarded_body(true), b"payload", "continue_decoding released the buffered body");
     }
 
     #[test]

@@ -46,13 +46,14 @@ impl HttpFilterConfig for PanickerConfig {
         if self.hook == "new_filter" {
             panic!("panicker: boom in new_filter");
         }
-        Box::new(Panicker { hook: self.hook, _scheduler: None })
+        Box::new(Panicker { hook: self.hook, waiting: false })
     }
 }
 
 struct Panicker {
     hook: &'static str,
-    _scheduler: Option<Scheduler>,
+    /// Stopped until on_scheduled: a body chunk must not resume the stream.
+    waiting: bool,
 }
 
 impl Panicker {
@@ -72,12 +73,17 @@ impl HttpFilter for Panicker {
                 return HeadersStatus::Continue;
             };
             std::thread::spawn(move || s.commit(1));
+            self.waiting = true;
             return HeadersStatus::StopIteration;
         }
         HeadersStatus::Continue
     }
     fn on_request_body(&mut self, _host: &mut HostFilter<'_>, _end_of_stream: bool) -> BodyStatus {
         self.maybe_panic("on_request_body");
+        if self.waiting {
+            // Continue here would resume the headers we stopped.
+            return BodyStatus::StopIterationAndBuffer;
+        }
         BodyStatus::Continue
     }
     fn on_response_headers(&mut self, _host: &mut HostFilter<'_>, _end_of_stream: bool) -> HeadersStatus {

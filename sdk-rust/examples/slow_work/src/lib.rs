@@ -165,6 +165,10 @@ impl HttpFilter for SlowWork {
             self.fail(host);
             return BodyStatus::StopIterationNoBuffer;
         }
+        if self.next_step <= self.shared.steps {
+            // Work pending: Continue would resume the headers we stopped.
+            return BodyStatus::StopIterationAndBuffer;
+        }
         BodyStatus::Continue
     }
 

@@ -1,0 +1,63 @@
+package integration
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// A panic in a hook becomes a 500 for that stream only: the proxy keeps
+// serving, and the module logs where it panicked.
+func TestPanicsAreContained(t *testing.T) {
+	for _, hook := range []string{"on_request_headers", "on_request_body", "on_scheduled"} {
+		t.Run(hook, func(t *testing.T) {
+			be := newBackend(t)
+			p := startSluice(t, config(filter("boom", "panicker", "panicker", fmt.Sprintf(`{"hook": %q}`, hook)), be.addr()))
+			c := newClient(t)
+			for i := 0; i < 3; i++ {
+				req, _ := http.NewRequest("POST", p.url("/"), strings.NewReader("body"))
+				r := do(t, c, req)
+				if r.status != 500 || r.body != "module filter panicked\n" {
+					t.Fatalf("request %d: got %d %q", i, r.status, r.body)
+				}
+			}
+			if n := be.requests.Load(); n != 0 {
+				t.Fatalf("backend saw %d requests", n)
+			}
+			p.waitLog(fmt.Sprintf(`panic in %s of filter \"panicker\" at `, hook), "src/lib.rs:", "panicker: boom in "+hook)
+		})
+	}
+}
+
+func TestPanicInTeardownHooksOnlyLogs(t *testing.T) {
+	for _, hook := range []string{"on_stream_complete", "drop"} {
+		t.Run(hook, func(t *testing.T) {
+			be := newBackend(t)
+			p := startSluice(t, config(filter("boom", "panicker", "panicker", fmt.Sprintf(`{"hook": %q}`, hook)), be.addr()))
+			r := get(t, newClient(t), p.url("/ok"))
+			if r.status != 200 {
+				t.Fatalf("got %d %q", r.status, r.body)
+			}
+			p.waitLog("panicker: boom in " + hook)
+		})
+	}
+}
+
+func TestPanicInConfigRejectsTheModuleConfig(t *testing.T) {
+	be := newBackend(t)
+	_, err := launch(t, config(filter("boom", "panicker", "panicker", `{"hook": "config"}`), be.addr()))
+	if err == nil || !strings.Contains(err.Error(), "panic: panicker: boom in config") {
+		t.Fatalf("want a start-up failure naming the panic, got:\n%v", err)
+	}
+}
+
+func TestPanicInNewFilterFailsEachStream(t *testing.T) {
+	be := newBackend(t)
+	p := startSluice(t, config(filter("boom", "panicker", "panicker", `{"hook": "new_filter"}`), be.addr()))
+	r := get(t, newClient(t), p.url("/"))
+	if r.status != 500 {
+		t.Fatalf("got %d %q", r.status, r.body)
+	}
+	p.waitLog(`panic in new_filter of filter \"panicker\"`)
+}

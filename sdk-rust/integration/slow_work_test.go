@@ -1,0 +1,66 @@
+package integration
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// Every hook of every stream ran on the thread that created the filter
+// (the module checks gettid() in each, on_scheduled included), while the
+// work and the commits happened on the module's pool threads.
+func TestSlowWorkKeepsThreadAffinity(t *testing.T) {
+	be := newBackend(t)
+	p := startSluice(t, config(filter("slow", "slow_work", "slow_work", `{"threads": 2, "steps": 3, "work_us": 300}`), be.addr()))
+	c := newClient(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := 0; i < 64; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			r := get(t, c, p.url(fmt.Sprintf("/w/%d", i)))
+			// new_filter, request headers, 3 x on_scheduled, response headers
+			if r.status != 200 || r.header.Get("x-slow-work-affinity") != "ok" ||
+				r.header.Get("x-slow-work-hooks") != "6" || r.header.Get("x-echo-x-slow-work-steps") != "3" {
+				errs <- fmt.Errorf("request %d: %d affinity=%q hooks=%q steps=%q body=%q", i, r.status,
+					r.header.Get("x-slow-work-affinity"), r.header.Get("x-slow-work-hooks"),
+					r.header.Get("x-echo-x-slow-work-steps"), r.body)
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	stats := adminStats(t, p)
+	if v, ok := statEndingWith(stats, "affinity_violations"); !ok || v != "0" {
+		t.Fatalf("affinity_violations = %q (found %v) in /stats:\n%s", v, ok, stats)
+	}
+}
+
+func adminStats(t *testing.T, p *proc) string {
+	t.Helper()
+	resp, err := http.Get(p.adminURL("/stats"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// statEndingWith finds "NAME: VALUE" where NAME ends with suffix.
+func statEndingWith(stats, suffix string) (string, bool) {
+	for _, line := range strings.Split(stats, "\n") {
+		name, value, ok := strings.Cut(line, ": ")
+		if ok && strings.HasSuffix(name, suffix) {
+			return value, true
+		}
+	}
+	return "", false
+}
