@@ -7,6 +7,20 @@
 // handling, header validation (RFC 9113 8.2, 8.3) and the attack limits are
 // sluice's.
 //
+// Driving it (what host/hcm does; http2test is a minimal example):
+//
+//   - pick HTTP/2 when IsPreface matches (codec_type auto) and call
+//     NewServerCodec, or NewServerCodecFromUpgrade after answering an
+//     HTTP/1.1 "Upgrade: h2c" with 101;
+//   - on input: n, err := Dispatch(conn.Input()); conn.Consume(n); on err
+//     the GOAWAY is queued: close after flushing. ReadEOF on the peer's FIN;
+//   - close after flushing when WantsClose() (re-check after streams end,
+//     also outside Dispatch); OnWritable when the worker says so;
+//     OnConnectionClose when the connection dies;
+//   - Options.OnFatal lets the codec ask for that close outside Dispatch
+//     (SETTINGS timeout); a manager offering HeaderSource lends recycled
+//     header maps.
+//
 // Decisions worth knowing:
 //
 //   - Request flow control: the connection window is credited as soon as the

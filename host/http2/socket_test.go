@@ -522,3 +522,58 @@ func TestUpgradeOverSocket(t *testing.T) {
 		t.Fatalf("body %q trailers %v", body, trailers.Fields)
 	}
 }
+
+// BenchmarkSocketRoundTrip: sequential small GETs on one h2c connection over
+// loopback, through a real worker. allocs/op counts the raw client too (it
+// runs in this process).
+func BenchmarkSocketRoundTrip(b *testing.B) {
+	s, err := http2test.Start(http2test.Config{Addr: netip.MustParseAddrPort("127.0.0.1:0")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	conn, err := net.Dial("tcp", s.Addr.String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	var wbuf bytes.Buffer
+	fr := http2.NewFramer(&wbuf, bufio.NewReader(conn))
+	wbuf.WriteString(sh2.ClientPreface)
+	_ = fr.WriteSettings()
+	_ = fr.WriteWindowUpdate(0, 1<<30)
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for _, kv := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "bench"}, {":path", "/"}} {
+		_ = enc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
+	}
+	block := append([]byte(nil), hb.Bytes()...) // literal-with-indexing: first use
+	hb.Reset()
+	for _, kv := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "bench"}, {":path", "/"}} {
+		_ = enc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
+	}
+	indexed := append([]byte(nil), hb.Bytes()...)
+	roundTrip := func(id uint32, blk []byte) {
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: blk, EndStream: true, EndHeaders: true})
+		if _, err := conn.Write(wbuf.Bytes()); err != nil {
+			b.Fatal(err)
+		}
+		wbuf.Reset()
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if d, ok := f.(*http2.DataFrame); ok && d.StreamID == id && d.StreamEnded() {
+				return
+			}
+		}
+	}
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Minute))
+	roundTrip(1, block)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		roundTrip(uint32(2*i+3), indexed)
+	}
+}
