@@ -102,7 +102,12 @@ func (f *filter) exit(m arenaMark, prevHandedOff bool) {
 // status as the C int32 it is.
 func (f *filter) call(fn, arg uintptr) int32 {
 	m, prev := f.enter()
-	r, _, _ := purego.SyscallN(fn, f.modPtr, uintptr(f.handle), arg)
+	// Arguments go through the worker's scratch slice: a variadic literal
+	// would be heap-allocated on every hook. SyscallN copies them before
+	// the call, so a nested hook reusing the slice is harmless.
+	args := f.ws.args[:]
+	args[0], args[1], args[2] = f.modPtr, uintptr(f.handle), arg
+	r, _, _ := purego.SyscallN(fn, args...)
 	f.exit(m, prev)
 	return int32(uint32(r))
 }

@@ -52,6 +52,7 @@ type workerState struct {
 	// hookDepth > 0 while the worker runs a module hook; worker-only
 	// callbacks made when it is 0 come from another thread.
 	hookDepth atomic.Int32
+	args      [3]uintptr // SyscallN argument scratch (worker only)
 
 	delivered atomic.Uint64
 	dropped   atomic.Uint64
