@@ -7,6 +7,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/sluiceproxy/sluice/host/codec"
 )
 
 // CVE-2023-44487: HEADERS immediately followed by RST_STREAM, over and over.
@@ -50,6 +52,31 @@ func TestRapidReset(t *testing.T) {
 	// Further input is refused.
 	if _, err := h.c.Dispatch([]byte{0, 0, 0, 4, 0, 0, 0, 0, 0}); err == nil {
 		t.Fatalf("Dispatch after GOAWAY accepted input")
+	}
+}
+
+// CVE-2025-8671 ("MadeYouReset"): the client makes the server reset
+// streams (here with a WINDOW_UPDATE overflow) instead of resetting them
+// itself; the same budget applies.
+func TestProvokedResets(t *testing.T) {
+	app := &fakeApp{t: t}
+	h := newHarness(t, Options{MaxResetsPerInterval: 3}, app)
+	id := uint32(1)
+	for i := 0; i < 3; i++ {
+		h.post(id)
+		_ = h.cfr.WriteWindowUpdate(id, 1<<31-1)
+		id += 2
+	}
+	h.mustFlush()
+	if n := len(app.streams); n != 3 || app.streams[2].resetBy != codec.ResetProtocolError {
+		t.Fatalf("streams %d", n)
+	}
+	h.post(id)
+	_ = h.cfr.WriteWindowUpdate(id, 1<<31-1)
+	h.flush()
+	wantGoAway(t, h, http2.ErrCodeEnhanceYourCalm)
+	if st := h.c.Stats(); st.RapidResetGoAways != 1 || st.ClientResets != 0 || st.StreamErrors != 4 {
+		t.Fatalf("stats %+v", st)
 	}
 }
 

@@ -388,7 +388,13 @@ func (c *ServerCodec) streamError(id uint32, code http2.ErrCode) {
 		ce.Write(zap.Uint32("stream_id", id), zap.Stringer("code", code))
 	}
 	if s := c.findStream(id); s != nil {
+		busy := !s.decoderDone
 		c.closeStream(s, code, codec.ResetProtocolError)
+		if busy {
+			// A reset the client provoked costs the same as one it sent
+			// ("MadeYouReset", CVE-2025-8671): same budget.
+			c.countReset()
+		}
 		return
 	}
 	c.writeRST(id, code)

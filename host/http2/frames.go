@@ -171,7 +171,8 @@ func (c *ServerCodec) onRSTStream(f *http2.RSTStreamFrame) {
 
 // countReset enforces the rapid-reset budget (CVE-2023-44487): every reset
 // of an open stream may have started work upstream, so a client gets
-// MaxResetsPerInterval of them per ResetInterval.
+// MaxResetsPerInterval of them per ResetInterval, whether it sent them or
+// provoked ours with a stream error.
 func (c *ServerCodec) countReset() {
 	now := c.t.Now().UnixNano()
 	if now-c.resetWindowStart >= int64(c.opts.ResetInterval) {

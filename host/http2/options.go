@@ -16,7 +16,8 @@ type Options struct {
 	// ConnectionWindowSize is the connection receive window. Default 1 MiB.
 	ConnectionWindowSize uint32
 	// MaxFrameSize is the largest frame we accept (SETTINGS_MAX_FRAME_SIZE).
-	// Default and minimum 16384.
+	// Default and minimum 16384. Keep it below the worker's MaxReadBuffer:
+	// Dispatch waits for whole frames.
 	MaxFrameSize uint32
 	// MaxHeaderListSize caps the decoded request header list (RFC 9113
 	// accounting: name + value + 32 per field). Over it the codec answers
@@ -25,8 +26,9 @@ type Options struct {
 	// MaxHeaderBlockFrames caps HEADERS+CONTINUATION frames in one header
 	// block (CONTINUATION flood). Default 64.
 	MaxHeaderBlockFrames int
-	// MaxResetsPerInterval is the rapid-reset budget: client RST_STREAMs of
-	// open streams allowed per ResetInterval before GOAWAY(ENHANCE_YOUR_CALM).
+	// MaxResetsPerInterval is the rapid-reset budget: resets of streams the
+	// manager is working on, sent by the client or provoked by its stream
+	// errors, allowed per ResetInterval before GOAWAY(ENHANCE_YOUR_CALM).
 	// Default 400 per 10 s.
 	MaxResetsPerInterval int
 	ResetInterval        time.Duration
