@@ -200,7 +200,9 @@ func (h *Host) Close() {
 func (ws *workerState) release() {
 	ws.slab.sweepOrphans(len(ws.slab.orphans))
 	if ws.slab.live.Load() == 0 {
+		ws.host.mu.Lock() // Stats reads the ring's counters under h.mu
 		ws.ring.free()
+		ws.host.mu.Unlock()
 		ws.slab.freeAll()
 	} else {
 		ws.host.log.Warn("schedulers not deleted by the module at shutdown; keeping their memory",

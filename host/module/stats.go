@@ -41,16 +41,17 @@ func (h *Host) Stats() Stats {
 		FilterNewFailed: h.filterNewFailed.Load(),
 		FiltersCreated:  h.filtersCreated.Load(),
 	}
+	h.mu.Lock()
 	for _, ws := range h.workers {
 		s.FiltersActive += ws.table.count()
 		s.Commits += ws.delivered.Load()
 		s.CommitsDropped += ws.dropped.Load()
+		// Ring memory is unmapped under h.mu (workerState.release).
 		if ws.ring.hdr != nil {
 			s.CommitsRejectedRingFull += ws.ring.rejectedFull()
 			s.Wakes += ws.ring.wakes()
 		}
 	}
-	h.mu.Lock()
 	s.ModulesLoaded = len(h.modules)
 	s.FilterConfigs = len(h.factories)
 	factories := make([]*FilterFactory, 0, len(h.factories))
