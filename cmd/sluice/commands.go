@@ -93,7 +93,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	defer log.Sync()
 	srv, err := server.New(cfg, log)
 	if err != nil {
-		fmt.Fprintf(stderr, "sluice: %v\n", err)
+		// Same shape as config errors: FILE: YAML-PATH: cause.
+		source := *path
+		if source == "" {
+			source = "built-in default config"
+		}
+		fmt.Fprintf(stderr, "%s: %v\n", source, err)
 		return 1
 	}
 	if err := srv.Start(); err != nil {

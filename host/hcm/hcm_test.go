@@ -259,18 +259,34 @@ func TestStopAllBuffersBodyUntilContinue(t *testing.T) {
 
 func TestBodyRewriteWithBufferAndContinue(t *testing.T) {
 	log := &callLog{}
-	upper := func(f *scripted, b hcm.Buffer, end bool) hcm.DataStatus {
-		if !end {
-			return hcm.DataStopIterationAndBuffer
+	// Envoy's contract: each call gets the new chunk; what the filter
+	// buffered before is in Buffered*Body.
+	upper := func(buffered func() hcm.Buffer) func(f *scripted, b hcm.Buffer, end bool) hcm.DataStatus {
+		return func(f *scripted, b hcm.Buffer, end bool) hcm.DataStatus {
+			if !end {
+				return hcm.DataStopIterationAndBuffer
+			}
+			var whole []byte
+			if prev := buffered(); prev != nil {
+				whole = append(whole, prev.Bytes()...)
+				prev.Drain(prev.Len())
+			}
+			whole = append(whole, b.Bytes()...)
+			b.Drain(b.Len())
+			b.Append(bytes.ToUpper(whole))
+			return hcm.DataContinue
 		}
-		out := bytes.ToUpper(b.Bytes())
-		b.Drain(b.Len())
-		b.Append(out)
-		return hcm.DataContinue
 	}
+	var cb hcm.FilterCallbacks
 	h := newHarness(t, 5*time.Second, 1<<20, filter("up", log, func(f *scripted) {
-		f.decodeDat = upper
-		f.encodeDat = upper
+		f.decodeDat = func(f *scripted, b hcm.Buffer, end bool) hcm.DataStatus {
+			cb = f.cb
+			return upper(func() hcm.Buffer { return cb.BufferedRequestBody() })(f, b, end)
+		}
+		f.encodeDat = func(f *scripted, b hcm.Buffer, end bool) hcm.DataStatus {
+			cb = f.cb
+			return upper(func() hcm.Buffer { return cb.BufferedResponseBody() })(f, b, end)
+		}
 	}))
 	status, _, body := h.do(t, "POST", "/x", strings.Repeat("ab", 50000))
 	if status != 200 || body != "BACKEND SAW 100000 BYTES" {

@@ -31,6 +31,13 @@ type http1Server struct {
 	noBody     bool // HEAD, 1xx, 204, 304: no body bytes on the wire
 	draining   bool
 	wantsClose bool
+	// Answering before the request body was read (a local reply, a
+	// filter, an early upstream response) keeps the connection when the
+	// rest of the body is small: it is read and thrown away, as nginx does.
+	reqBodyLen  int64 // Content-Length, -1 when chunked
+	reqBodySeen int64
+	discarding  bool
+	discarded   int64
 	broken     bool
 	writable   func()
 }
@@ -91,8 +98,16 @@ func (s *http1Server) Dispatch(in []byte) (int, error) {
 		case http1.EventHead:
 			s.onHead()
 		case http1.EventBody:
+			body := s.parser.Body()
+			s.reqBodySeen += int64(len(body))
 			if s.dec != nil {
-				s.dec.DecodeData(s.parser.Body(), false)
+				s.dec.DecodeData(body, false)
+			} else if s.discarding {
+				s.discarded += int64(len(body))
+				if s.discarded > maxDiscard {
+					s.wantsClose = true
+					return consumed, nil
+				}
 			}
 		case http1.EventTrailers:
 			if s.dec != nil {
@@ -110,6 +125,7 @@ func (s *http1Server) Dispatch(in []byte) (int, error) {
 					s.dec.DecodeData(nil, true)
 				}
 			}
+			s.discarding = false
 		}
 	}
 	return consumed, nil
@@ -124,6 +140,10 @@ func (s *http1Server) onHead() {
 	s.respDone = false
 	s.chunkedOut, s.untilClose, s.noBody = false, false, false
 	s.bodyless = h.Body == http1.BodyNone
+	s.reqBodyLen, s.reqBodySeen, s.discarding, s.discarded = h.ContentLength, 0, false, 0
+	if h.Body == http1.BodyChunked {
+		s.reqBodyLen = -1
+	}
 	m := s.cb.acquireHeaders()
 	http1.HeadToMap(h, http1.Request, "http", m)
 	if h.Expect100 {
@@ -148,6 +168,11 @@ func (s *http1Server) protocolError(err error) {
 	reason := "http1.codec_error"
 	if e, ok := err.(*http1.Error); ok {
 		status, reason = e.Status, e.Reason
+	}
+	if s.discarding {
+		// The request was answered already; its malformed remainder only
+		// ends the connection.
+		return
 	}
 	if s.dec != nil {
 		dec := s.dec
@@ -220,12 +245,12 @@ func (s *http1Server) EncodeHeaders(h *headers.Map, end bool) {
 			s.untilClose = true
 		}
 	}
-	if !s.reqDone && !s.bodyless {
-		// Answering before the request body was read: the rest of the
-		// request would be parsed as a new one, so the connection closes.
+	if !s.reqDone && !s.bodyless && !s.canDiscardRest() {
+		// Answering before a large request body was read: reading it all
+		// just to keep the connection is not worth it, so it closes.
 		s.keepAlive = false
 	}
-	if s.draining || s.untilClose {
+	if s.draining || s.untilClose || s.broken {
 		s.keepAlive = false
 	}
 	h.Del("connection")
@@ -273,11 +298,25 @@ func (s *http1Server) endResponse() {
 	if s.out != nil && cap(s.out) > 64<<10 {
 		s.out = nil
 	}
-	if !s.keepAlive || (!s.reqDone && !s.bodyless) {
+	if !s.keepAlive {
 		s.wantsClose = true
 		return
 	}
+	if !s.reqDone && !s.bodyless {
+		s.discarding = true
+	}
 	s.cb.responseDone()
+}
+
+// maxDiscard bounds how much of an unanswered request body is read and
+// dropped to keep a connection alive.
+const maxDiscard = 64 << 10
+
+func (s *http1Server) canDiscardRest() bool {
+	if s.reqBodyLen < 0 {
+		return true // chunked: discarded up to maxDiscard, then closed
+	}
+	return s.reqBodyLen-s.reqBodySeen <= maxDiscard
 }
 
 func (s *http1Server) Reset() {

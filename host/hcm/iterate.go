@@ -130,27 +130,26 @@ func (s *stream) runData(it *iteration, pos int, fromHeld bool, end bool) {
 		data = &it.buf
 	}
 	for ; pos < it.n; pos++ {
-		if it.bufPos == pos && data != &it.buf {
-			it.buf.Append(data.Bytes())
-			data.Reset()
-			data = &it.buf
-		}
 		if pos > it.hdrPos || (pos == it.hdrPos && it.stopAll) {
 			// This filter has not passed headers on (or asked to see
 			// nothing until it continues): hold the body here.
-			hold := pos
-			if pos > it.hdrPos {
-				hold = it.hdrPos
-			}
-			s.hold(it, hold, data, false)
+			s.hold(it, it.hdrPos, data, false)
 			return
 		}
+		// As in Envoy, a filter holding a buffered body gets only the new
+		// chunk as data; what it buffered earlier is its Buffered*Body.
+		heldHere := it.bufPos == pos && data != &it.buf
 		st := s.callData(it, pos, data, end && it.trailers == nil)
 		if s.ended {
 			return
 		}
 		switch st {
 		case DataContinue:
+			if heldHere {
+				it.buf.Append(data.Bytes())
+				data.Reset()
+				data = &it.buf
+			}
 			if data == &it.buf {
 				it.bufPos, it.bufSeen = -1, false
 			}

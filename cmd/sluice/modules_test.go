@@ -1,0 +1,262 @@
+package main
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/sluiceproxy/sluice/host/module/moduletest"
+)
+
+// moduleFilter renders one http_filters entry for a test module.
+func moduleFilter(t *testing.T, name, module, filterName, config string) string {
+	if config == "" {
+		config = "{}"
+	}
+	return fmt.Sprintf("- name: %s\n  module: %s\n  filter_name: %s\n  config: %s\n", name, moduletest.Build(t, module), filterName, config)
+}
+
+const directRoute = `
+- name: all
+  domains: ["*"]
+  routes:
+  - match: { prefix: / }
+    direct_response: { status: 200, body: { inline_string: "from the route" } }
+`
+
+func get(t *testing.T, c *http.Client, url string, hdr map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(body)
+}
+
+// TestExternalCacheModule is the seed's scenario: the lookup runs on the
+// module's threads, the scheduler wakes the filter on its worker, which then
+// answers from the cache or continues to the route.
+func TestExternalCacheModule(t *testing.T) {
+	p := startSluice(t, listenerConfig(moduleFilter(t, "cache", "external_cache", "external_cache", ""), directRoute, "", ""))
+	c := newClient(t)
+	resp, body := get(t, c, p.url("/"), map[string]string{"cache-key": "existing"})
+	if resp.StatusCode != 200 || resp.Header.Get("cached") != "yes" || body != "cached_response_body" {
+		t.Fatalf("hit: %d cached=%q %q", resp.StatusCode, resp.Header.Get("cached"), body)
+	}
+	resp, body = get(t, c, p.url("/"), map[string]string{"cache-key": "other"})
+	if resp.StatusCode != 200 || resp.Header.Get("cached") != "" || body != "from the route" {
+		t.Fatalf("miss: %d cached=%q %q", resp.StatusCode, resp.Header.Get("cached"), body)
+	}
+	resp, body = get(t, c, p.url("/"), nil)
+	if resp.StatusCode != 200 || body != "from the route" {
+		t.Fatalf("no key: %d %q", resp.StatusCode, body)
+	}
+}
+
+func TestPassthroughAndHeaderMutatorModules(t *testing.T) {
+	be := newEchoBackend(t)
+	filters := moduleFilter(t, "pass", "passthrough", "passthrough", "") +
+		moduleFilter(t, "mutate", "header_mutator", "header_mutator",
+			`{"request_set": {"x-added": "by-module"}, "request_remove": ["x-removed"], "response_set": {"x-resp": "set"}, "response_remove": ["x-backend-te"]}`)
+	p := startSluice(t, listenerConfig(filters, `
+- name: all
+  domains: ["*"]
+  routes:
+  - match: { prefix: / }
+    route: { cluster: backend }
+`, staticCluster("backend", "", backendAddr(be.Server)), ""))
+	resp, _ := get(t, newClient(t), p.url("/m"), map[string]string{"x-removed": "1"})
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	for k, want := range map[string]string{"x-echo-x-added": "by-module", "x-echo-x-removed": "", "x-resp": "set", "x-backend-te": ""} {
+		if got := resp.Header.Get(k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	if n, err := strconv.Atoi(resp.Header.Get("x-request-header-count")); err != nil || n < 5 {
+		t.Errorf("x-request-header-count = %q (batch header read)", resp.Header.Get("x-request-header-count"))
+	}
+}
+
+func TestBodyRewriterModuleOnChunkedBodies(t *testing.T) {
+	be := newEchoBackend(t)
+	p := startSluice(t, listenerConfig(moduleFilter(t, "rw", "body_rewriter", "body_rewriter", `{"from": "cat", "to": "dog"}`), `
+- name: all
+  domains: ["*"]
+  routes:
+  - match: { prefix: / }
+    route: { cluster: backend }
+`, staticCluster("backend", "", backendAddr(be.Server)), ""))
+	// A chunked upload whose "cat"s straddle chunk boundaries.
+	raw := "POST /cat HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
+		"2\r\nca\r\n4\r\nt ca\r\n1\r\nt\r\n0\r\n\r\n"
+	out := rawExchange(t, p.addr("main"), raw)
+	resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(out)), nil)
+	if err != nil {
+		t.Fatalf("%v: %q", err, out)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	// The backend echoes "path=/cat len=7"; the response passes the rewriter
+	// too, so its "cat" becomes "dog".
+	if string(body) != "path=/dog len=7" {
+		t.Fatalf("body %q", body)
+	}
+	if want := fmt.Sprintf("%x", sha256sum("dog dog")); resp.Header.Get("x-backend-body-sha") != want {
+		t.Fatalf("backend did not receive the rewritten body")
+	}
+}
+
+// TestThreadAffinityUnderLoad runs the affinity checker on many concurrent
+// keep-alive connections across 2 workers: every hook, including
+// on_scheduled after a commit from a module thread, must run on the thread
+// that created the filter.
+func TestThreadAffinityUnderLoad(t *testing.T) {
+	p := startSluice(t, listenerConfig(moduleFilter(t, "aff", "thread_affinity", "thread_affinity", ""), directRoute, "", ""))
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for g := 0; g < 32; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", p.addr("main"))
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			br := bufio.NewReader(c)
+			for i := 0; i < 40; i++ {
+				fmt.Fprintf(c, "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					errs <- err
+					return
+				}
+				io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || resp.Header.Get("x-thread-affinity") != "ok" {
+					errs <- fmt.Errorf("status %d affinity %q", resp.StatusCode, resp.Header.Get("x-thread-affinity"))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+func TestMetricsModuleInAdmin(t *testing.T) {
+	p := startSluice(t, listenerConfig(moduleFilter(t, "m", "metrics", "metrics", ""), directRoute, "", ""))
+	c := newClient(t)
+	for i := 0; i < 3; i++ {
+		get(t, c, p.url("/"), nil)
+	}
+	_, stats := get(t, c, "http://"+p.admin+"/stats", nil)
+	for _, want := range []string{"module.metrics.requests_total: 3\n", "module.metrics.request_header_count_count: 3\n"} {
+		if !strings.Contains(stats, want) {
+			t.Errorf("/stats lacks %q:\n%s", want, stats)
+		}
+	}
+	_, prom := get(t, c, "http://"+p.admin+"/stats/prometheus", nil)
+	if !strings.Contains(prom, "sluice_module_metrics_requests_total 3\n") {
+		t.Errorf("/stats/prometheus lacks the module counter:\n%s", prom)
+	}
+}
+
+func TestInvalidStatusModuleIsContained(t *testing.T) {
+	p := startSluice(t, listenerConfig(moduleFilter(t, "bad", "invalid_status", "invalid_status", ""), directRoute, "", ""))
+	c := newClient(t)
+	for i := 0; i < 3; i++ {
+		resp, _ := get(t, c, p.url("/"), nil)
+		if resp.StatusCode != 500 {
+			t.Fatalf("status %d, want 500", resp.StatusCode)
+		}
+	}
+	l := p.accessLines(3)
+	if l[0]["response_flags"] != "FF" {
+		t.Fatalf("flags %v", l[0]["response_flags"])
+	}
+	_, stats := get(t, c, "http://"+p.admin+"/stats", nil)
+	if !strings.Contains(stats, "module.invalid_status: 3\n") {
+		t.Errorf("invalid statuses not counted:\n%s", stats)
+	}
+	// Logged once per rate window, not once per request.
+	if n := strings.Count(p.Logs(), "invalid status"); n != 1 {
+		t.Errorf("invalid status logged %d times, want once", n)
+	}
+}
+
+// TestBadModulesStopStartup asserts each bad module's exact start-up error.
+func TestBadModulesStopStartup(t *testing.T) {
+	dir := t.TempDir()
+	notELF := filepath.Join(dir, "not_elf.so")
+	os.WriteFile(notELF, []byte("hello"), 0o644)
+	writable := filepath.Join(dir, "writable.so")
+	data, _ := os.ReadFile(moduletest.Build(t, "passthrough"))
+	os.WriteFile(writable, data, 0o644)
+	os.Chmod(writable, 0o666)
+	const fpath = "listeners[0].filter_chains[0].filters[0].config.http_filters[0]"
+	cases := []struct {
+		name, module, filterName, config, want string
+	}{
+		{"missing file", filepath.Join(dir, "missing.so"), "x", "", fpath + `.module: load module "` + filepath.Join(dir, "missing.so") + `": file does not exist`},
+		{"not elf", notELF, "x", "", fpath + `.module: load module "` + notELF + `": not an ELF shared object (bad magic number)`},
+		{"writable", writable, "passthrough", "", fpath + `.module: load module "` + writable + `": file is writable by group or others (mode 0666); remove that permission or set allow_insecure_permissions: true`},
+		{"no program init", moduletest.Build(t, "no_program_init"), "x", "", "missing required symbol sluice_on_program_init"},
+		{"no abi version", moduletest.Build(t, "no_module_abi_version"), "x", "", "missing required symbol sluice_module_abi_version"},
+		{"no config new", moduletest.Build(t, "no_http_filter_config_new"), "x", "", "missing required symbol sluice_on_http_filter_config_new"},
+		{"no config destroy", moduletest.Build(t, "no_http_filter_config_destroy"), "x", "", "missing required symbol sluice_on_http_filter_config_destroy"},
+		{"no filter new", moduletest.Build(t, "no_http_filter_new"), "x", "", "missing required symbol sluice_on_http_filter_new"},
+		{"no filter destroy", moduletest.Build(t, "no_http_filter_destroy"), "x", "", "missing required symbol sluice_on_http_filter_destroy"},
+		{"no request headers", moduletest.Build(t, "no_http_filter_request_headers"), "x", "", "missing required symbol sluice_on_http_filter_request_headers"},
+		{"no response headers", moduletest.Build(t, "no_http_filter_response_headers"), "x", "", "missing required symbol sluice_on_http_filter_response_headers"},
+		{"abi major", moduletest.Build(t, "abi_major_mismatch"), "x", "", "module ABI version 2.3 is incompatible with this host's ABI 1.0 (major versions must match); rebuild the module against abi/sluice_abi.h 1.x"},
+		{"init failure", moduletest.Build(t, "init_failure"), "x", "", "sluice_on_program_init returned false (the module failed to initialise)"},
+		{"config rejected", moduletest.Build(t, "config_rejected"), "strict", `{"ok": false}`, fpath + `.config: module "` + moduletest.Build(t, "config_rejected") + `", filter "strict": config rejected by the module: field "ok" must be true`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := filepath.Join(t.TempDir(), "bad.yaml")
+			conf := tc.config
+			if conf == "" {
+				conf = "{}"
+			}
+			filters := fmt.Sprintf("- name: f\n  module: %s\n  filter_name: %s\n  config: %s\n", tc.module, tc.filterName, conf)
+			os.WriteFile(cfg, []byte(listenerConfig(filters, directRoute, "", "")), 0o644)
+			out, err := exec.Command(sluiceBin, "run", "-c", cfg).CombinedOutput()
+			if err == nil {
+				t.Fatalf("started with a bad module:\n%s", out)
+			}
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			last := lines[len(lines)-1]
+			if !strings.HasPrefix(last, cfg+": ") || !strings.Contains(last, tc.want) {
+				t.Fatalf("error:\n%s\nwant it to start with %q and contain %q", last, cfg+": ", tc.want)
+			}
+			if strings.Contains(last, "load module") && !strings.Contains(last, `"`+tc.module+`"`) {
+				t.Fatalf("error does not name the module file: %s", last)
+			}
+		})
+	}
+}
+
+func sha256sum(s string) [32]byte { return sha256.Sum256([]byte(s)) }
