@@ -78,3 +78,21 @@ func (c *Cluster) shedIdleElsewhere(from *workerPool) {
 func (c *Cluster) atConnLimit() bool {
 	return c.stats.cxActive.Load() >= int64(c.settings.MaxConnections)
 }
+
+// handoffSlot gives a connection slot that from no longer needs to another
+// worker with a queue, directly: releasing it to the shared counter would
+// let from's own next request (or anyone's) take it first. Without a
+// waiting worker the slot is simply released. A handoff posted to a worker
+// that is stopping is lost with it, which only matters during shutdown.
+func (c *Cluster) handoffSlot(from *workerPool) {
+	n := len(c.pools)
+	for k := 1; k < n; k++ {
+		wp := c.pools[(from.index+k)%n]
+		if wp.pendingLen.Load() > 0 {
+			wp.reserved.Add(1)
+			wp.w.Post(wp.useReservedFn)
+			return
+		}
+	}
+	c.releaseConn(from)
+}

@@ -56,6 +56,7 @@ func newUpstreamConn(wp *workerPool, host int) *upstreamConn {
 	cc.parser.Init(http1.Response, http1.DefaultLimits())
 	cc.onIdleFn = cc.onIdleTimeout
 	wp.c.stats.cxTotal.Add(1)
+	wp.conns++
 	return cc
 }
 
@@ -113,6 +114,7 @@ func (cc *upstreamConn) connectFailed(err error) {
 	s := cc.stream
 	cc.stream = nil
 	cc.state = ccClosed
+	wp.conns--
 	if cc.conn != nil && !cc.conn.Closed() {
 		cc.conn.Close()
 	}
@@ -190,12 +192,15 @@ func (cc *upstreamConn) detach() {
 // stream, or the idle stack.
 func (cc *upstreamConn) release() {
 	wp := cc.wp
+	if wp.shouldYieldSlot() {
+		cc.yieldSlot()
+		return
+	}
 	if wp.pendingHead != nil {
 		cc.attach(wp.dequeue())
 		return
 	}
-	if wp.closed || (wp.c.atConnLimit() && wp.c.stats.rqPendingActive.Load() > 0) {
-		// Closing hands the slot to a worker whose queue is waiting.
+	if wp.closed {
 		cc.closeLocal()
 		return
 	}
@@ -224,7 +229,17 @@ func (cc *upstreamConn) onIdleTimeout() {
 	}
 }
 
-func (cc *upstreamConn) closeLocal()  { cc.teardown(true, false) }
+func (cc *upstreamConn) closeLocal() { cc.teardown(true, false) }
+
+// yieldSlot closes the connection and hands its slot to a worker whose
+// queue is waiting.
+func (cc *upstreamConn) yieldSlot() {
+	if cc.state == ccClosed {
+		return
+	}
+	cc.teardown(true, true)
+	cc.wp.c.handoffSlot(cc.wp)
+}
 func (cc *upstreamConn) closeRemote() { cc.teardown(false, false) }
 
 // closeStale closes an idle connection found dead or talking.
@@ -248,6 +263,7 @@ func (cc *upstreamConn) teardown(local, keepSlot bool) {
 		wp.removeIdle(cc)
 	}
 	cc.state = ccClosed
+	wp.conns--
 	if cc.idleTimer != nil {
 		cc.idleTimer.Stop()
 	}

@@ -250,3 +250,46 @@ func TestIdleConnectionsReusedLastInFirstOut(t *testing.T) {
 		}
 	}
 }
+
+// TestBusyWorkerYieldsSlotsToWaitingWorker: worker 0 holds both slots and
+// has its own queue; worker 1 has one request queued. When one of worker
+// 0's exchanges finishes, worker 0 is above its fair share (2 slots / 2
+// workers) and hands the slot to worker 1 instead of serving its own queue.
+func TestBusyWorkerYieldsSlotsToWaitingWorker(t *testing.T) {
+	g := newGate()
+	srv := newRawServer(t, g.script)
+	ws := startWorkers(t, 2)
+	c := newTestCluster(t, ws, Settings{Endpoints: []netip.AddrPort{srv.addr}, MaxConnections: 2})
+	t.Cleanup(g.stop)
+	var rs []*recorder
+	for _, p := range []string{"/a", "/b", "/c", "/d"} {
+		rs = append(rs, newRecorder(getReq(p)))
+	}
+	onLoop(t, ws[0], func() {
+		for _, r := range rs {
+			c.NewStream(ws[0], r)
+		}
+	})
+	recv(t, g.got, "first request")
+	recv(t, g.got, "second request")
+	e := newRecorder(getReq("/e"))
+	start(t, ws[1], c, e)
+	if st := c.Stats(); st.RqPendingActive != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+	g.release <- struct{}{}
+	if p := recv(t, g.got, "the next request"); p != "/e" {
+		t.Fatalf("next request upstream is %q; worker 0 kept the slot for its own queue", p)
+	}
+	g.release <- struct{}{}
+	for range 2 {
+		recv(t, g.got, "request")
+		g.release <- struct{}{}
+	}
+	for _, r := range append(rs, e) {
+		r.wait(t)
+		if r.final != "end" {
+			t.Fatalf("events %s", r.eventString())
+		}
+	}
+}

@@ -30,6 +30,13 @@ type workerPool struct {
 	shedFn     func()
 
 	closed bool // Manager.Close ran: no more idling
+	conns  int  // this worker's connections to the cluster, connecting or open
+	index  int  // position in Cluster.pools
+
+	// reserved counts connection slots other workers handed to this one
+	// for its queue (handoffSlot); useReservedFn consumes them.
+	reserved      atomic.Int32
+	useReservedFn func()
 }
 
 // hostPool holds one endpoint's idle connections on one worker, most
@@ -40,13 +47,14 @@ type hostPool struct {
 }
 
 func newWorkerPool(c *Cluster, w *worker.Worker, position int, seed uint64) *workerPool {
-	wp := &workerPool{c: c, w: w, picker: newPicker(c.settings.LBPolicy, position, seed)}
+	wp := &workerPool{c: c, w: w, index: position, picker: newPicker(c.settings.LBPolicy, position, seed)}
 	wp.hosts = make([]hostPool, len(c.hosts))
 	wp.kickFn = func() {
 		wp.kickQueued.Store(false)
 		wp.servePending()
 	}
 	wp.shedFn = wp.shedIdle
+	wp.useReservedFn = wp.useReserved
 	return wp
 }
 
@@ -256,8 +264,51 @@ func (wp *workerPool) shedIdle() {
 		return
 	}
 	if cc := wp.oldestIdle(); cc != nil {
-		cc.closeLocal()
+		cc.yieldSlot()
 	}
+}
+
+// useReserved dials, for queued streams, with the slots another worker
+// handed over; a slot that finds the queue empty (the stream was reset or
+// served meanwhile) is released for anyone.
+func (wp *workerPool) useReserved() {
+	for {
+		n := wp.reserved.Load()
+		if n <= 0 {
+			return
+		}
+		if !wp.reserved.CompareAndSwap(n, n-1) {
+			continue
+		}
+		if wp.pendingHead == nil {
+			wp.c.releaseConn(wp)
+			continue
+		}
+		s := wp.dequeue()
+		wp.connect(wp.picker.pick(wp.c.hosts), s)
+	}
+}
+
+// shouldYieldSlot decides, for a connection that just became free, whether
+// to close it so that another worker's queued request gets the slot: when
+// every slot is taken and other workers have requests queued, a worker
+// keeps at most its fair share (max_connections / workers, at least one)
+// even if it has its own queue; without a queue it keeps none. Without
+// this a busy worker would hold every slot for as long as its own queue
+// never empties, and the other workers' requests would starve.
+func (wp *workerPool) shouldYieldSlot() bool {
+	c := wp.c
+	if !c.atConnLimit() {
+		return false
+	}
+	othersQueued := c.stats.rqPendingActive.Load() - int64(wp.pendingLen.Load())
+	if othersQueued <= 0 {
+		return false
+	}
+	if wp.pendingHead == nil {
+		return true
+	}
+	return wp.conns > max(1, c.settings.MaxConnections/len(c.pools))
 }
 
 // shutdown (Manager.Close): close idle connections, stop idling.

@@ -38,8 +38,8 @@ type http1Server struct {
 	reqBodySeen int64
 	discarding  bool
 	discarded   int64
-	broken     bool
-	writable   func()
+	broken      bool
+	writable    func()
 }
 
 func newHTTP1Server(c *worker.Conn, cb *connection, lim http1.Limits) *http1Server {

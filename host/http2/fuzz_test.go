@@ -7,6 +7,9 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/sluiceproxy/sluice/host/codec"
+	"github.com/sluiceproxy/sluice/host/headers"
 )
 
 // FuzzDispatch feeds arbitrary frames, split at an arbitrary point, after a
@@ -61,6 +64,154 @@ func FuzzDispatch(f *testing.F) {
 		c.OnConnectionClose()
 		if c.ActiveStreams() != 0 {
 			t.Fatalf("streams left after close")
+		}
+	})
+}
+
+// chaosApp answers each stream in a way picked from the fuzz input: early
+// response, echo at the end, pause and resume delivery, reset mid-body,
+// large body under backpressure.
+type chaosApp struct {
+	t     *testing.T
+	picks []byte
+	n     int
+	ft    *fakeTransport
+	live  map[*chaosStream]bool
+}
+
+type chaosStream struct {
+	app   *chaosApp
+	enc   codec.ResponseEncoder
+	mode  byte
+	done  bool
+	ended bool
+}
+
+func (a *chaosApp) NewStream(enc codec.ResponseEncoder) codec.RequestDecoder {
+	var mode byte
+	if len(a.picks) > 0 {
+		mode = a.picks[a.n%len(a.picks)] % 5
+	}
+	a.n++
+	s := &chaosStream{app: a, enc: enc, mode: mode}
+	a.live[s] = true
+	return s
+}
+
+func (s *chaosStream) check(what string) {
+	if s.done {
+		s.app.t.Fatalf("%s after the stream finished", what)
+	}
+}
+
+func (s *chaosStream) finish() { s.done = true; delete(s.app.live, s) }
+
+func (s *chaosStream) respond(body int) {
+	s.enc.EncodeHeaders(newMap(":status", "200"), body == 0)
+	if body > 0 {
+		for body > 0 && !s.enc.AboveWriteWatermark() {
+			n := min(body, 5000)
+			body -= n
+			s.enc.EncodeData(make([]byte, n), body == 0)
+		}
+		if body > 0 {
+			s.enc.Reset() // a real manager would wait; the codec must cope either way
+		}
+	}
+	s.finish()
+}
+
+func (s *chaosStream) DecodeHeaders(h *headers.Map, end bool) {
+	s.check("DecodeHeaders")
+	s.ended = end
+	switch s.mode {
+	case 0:
+		s.respond(10)
+	case 2:
+		s.enc.ReadDisable(true)
+		s.app.ft.Post(func() {
+			if !s.done {
+				s.enc.ReadDisable(false)
+			}
+		})
+	}
+	if end && !s.done {
+		s.respond(int(s.mode) * 3000)
+	}
+}
+
+func (s *chaosStream) DecodeData(p []byte, end bool) {
+	s.check("DecodeData")
+	if s.ended {
+		s.app.t.Fatalf("DecodeData after END_STREAM")
+	}
+	s.ended = end
+	if s.mode == 3 && len(p) > 0 {
+		s.enc.Reset()
+		s.finish()
+		return
+	}
+	if end {
+		s.respond(int(s.mode) * 3000)
+	}
+}
+
+func (s *chaosStream) DecodeTrailers(*headers.Map) {
+	s.check("DecodeTrailers")
+	s.ended = true
+	s.respond(1)
+}
+
+func (s *chaosStream) OnReset(codec.ResetReason) {
+	s.check("OnReset")
+	s.finish()
+}
+
+func FuzzChaos(f *testing.F) {
+	var b bytes.Buffer
+	fr := http2.NewFramer(&b, nil)
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for _, kv := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/"}} {
+		_ = enc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
+	}
+	blk := append([]byte(nil), hb.Bytes()...)
+	for id := uint32(1); id < 12; id += 2 {
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: blk, EndHeaders: true})
+		_ = fr.WriteData(id, false, []byte("ab"))
+		_ = fr.WriteData(id, true, []byte("c"))
+	}
+	_ = fr.WriteWindowUpdate(0, 50000)
+	f.Add(append([]byte(nil), b.Bytes()...), []byte{0, 1, 2, 3, 4, 2})
+
+	f.Fuzz(func(t *testing.T, data, picks []byte) {
+		ft := &fakeTransport{now: time.Unix(1, 0)}
+		app := &chaosApp{t: t, picks: picks, ft: ft, live: map[*chaosStream]bool{}}
+		c := newServerCodec(ft, app, Options{MaxConcurrentStreams: 8, StreamBufferLimit: 4096}, nil)
+		var pre bytes.Buffer
+		pre.WriteString(ClientPreface)
+		_ = http2.NewFramer(&pre, nil).WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 3000})
+		in := append(pre.Bytes(), data...)
+		for len(in) > 0 {
+			step := min(len(in), 64)
+			n, err := c.Dispatch(in[:step])
+			if err != nil {
+				break
+			}
+			if n == 0 && step == len(in) {
+				break
+			}
+			in = in[n:]
+			ft.runPosted()
+			c.OnWritable()
+		}
+		ft.runPosted()
+		c.OnConnectionClose()
+		if len(app.live) != 0 {
+			t.Fatalf("%d streams never finished or reset", len(app.live))
+		}
+		if c.QueuedBytes() != 0 {
+			t.Fatalf("queued %d after close", c.QueuedBytes())
 		}
 	})
 }

@@ -123,6 +123,7 @@ func (l *Listener) accepted(fd int, remote netip.AddrPort) {
 	w := l.w
 	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	c := w.newConn(fd, remote)
+	c.writable = true // established: a greeting written in onAccept leaves at once
 	w.stats.accepted.Add(1)
 	// The ET registration reports data that is already waiting, so
 	// registering before onAccept loses nothing.

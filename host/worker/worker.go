@@ -151,7 +151,10 @@ func (w *Worker) iterate() {
 		// EINTR is routine: Go's preemption signal (SIGURG) interrupts
 		// epoll_wait, which the kernel never restarts.
 		if err != unix.EINTR {
-			w.log.Error("epoll_wait failed", zap.Error(err))
+			// EBADF/EINVAL/EFAULT: the epoll set itself is broken; retrying
+			// would spin. Shut down so the owner sees Done.
+			w.log.Error("epoll_wait failed; stopping worker", zap.Error(err))
+			w.stopping.Store(true)
 		}
 		n = 0
 	}

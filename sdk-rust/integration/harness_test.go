@@ -68,7 +68,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func modulePath(name string) string { return filepath.Join(moduleDir, name+".so") }
+func modulePath(name string) string { return filepath.Join(moduleDir, "lib"+name+".so") }
 
 // proc is a running sluice.
 type proc struct {
