@@ -100,8 +100,10 @@ typedef int32_t sluice_result;
 /* The handle is unknown or stale (object destroyed / config closed). */
 #define SLUICE_ERR_INVALID_HANDLE (-1)
 /* The stream already ended (local reply sent, reset, completed): the call
- * would touch a finished stream. Returned e.g. by header/body calls made
- * after send_response in the same hook. */
+ * would touch a finished stream. Also returned by header/body/control calls
+ * made later in the same hook after send_response, continue_decoding or
+ * continue_encoding handed the stream on, and by stream calls made from
+ * sluice_on_http_filter_destroy. Reads stay allowed in stream_complete. */
 #define SLUICE_ERR_STREAM_ENDED (-2)
 /* The named header / metadata key / attribute is not present. */
 #define SLUICE_ERR_NOT_FOUND (-3)
@@ -111,10 +113,13 @@ typedef int32_t sluice_result;
 /* The caller's array is too small; *count_out holds the needed size and the
  * first `cap` entries were filled. */
 #define SLUICE_ERR_BUFFER_TOO_SMALL (-5)
-/* Bad argument: unknown kind or id, NULL out-pointer, bad status code,
- * metric name reused with another kind, ... */
+/* Bad argument: unknown kind or id, NULL out-pointer, bad status code
+ * (send_response takes 100..599), CR, LF or NUL in a header name or value,
+ * an empty header name, metric name reused with another kind, ... */
 #define SLUICE_ERR_INVALID_ARGUMENT (-6)
-/* A worker-only callback was called from another thread. Nothing happened. */
+/* A worker-only callback was called from another thread. Nothing happened.
+ * Detected when the worker is not running a module hook at the time of the
+ * call; a call racing a hook is not detected (and is a module bug). */
 #define SLUICE_ERR_WRONG_THREAD (-7)
 /* The call is not allowed in this phase (e.g. define_counter after
  * config_new returned, continue_decoding on a stream not stopped). */
@@ -294,11 +299,15 @@ typedef struct sluice_host_api {
     sluice_result (*header_get)(sluice_filter_handle filter, sluice_header_kind kind, const uint8_t* name,
                                 size_t name_len, size_t index, sluice_buffer* value_out, size_t* count_out);
     /* All values of `name` into values[0..cap); *count_out = how many exist
-     * (OK with *count_out = 0 when absent). */
+     * (OK with *count_out = 0 when absent). cap 0 (values may be NULL) only
+     * counts and returns OK; 0 < cap < count returns BUFFER_TOO_SMALL. */
     sluice_result (*header_values)(sluice_filter_handle filter, sluice_header_kind kind, const uint8_t* name,
                                    size_t name_len, sluice_buffer* values, size_t cap, size_t* count_out);
     /* Every header in order into headers[0..cap) in one call; *count_out =
-     * total. Pass cap 0 to learn the size. Views are host views. */
+     * total. Pass cap 0 (headers may be NULL) to learn the size: OK; with
+     * 0 < cap < total the first cap are filled and BUFFER_TOO_SMALL is
+     * returned. Views are host views. Pseudo-headers (:method, :path,
+     * :authority, :scheme; :status) come first, as in HTTP/2. */
     sluice_result (*headers_get)(sluice_filter_handle filter, sluice_header_kind kind, sluice_header* headers,
                                  size_t cap, size_t* count_out);
     /* Replace every value of name with one value (adds it when absent). */
@@ -314,13 +323,15 @@ typedef struct sluice_host_api {
     /* --- body (worker) ---------------------------------------------------- */
 
     /* Views of the body's contiguous chunks into chunks[0..cap);
-     * *count_out = number of chunks. Host views, valid until the hook
-     * returns (a later append/drain does not move them). */
+     * *count_out = number of chunks (cap semantics as headers_get). Host
+     * views (copies), valid until the hook returns: a later append/drain
+     * does not change them. An empty buffered body has 0 chunks. */
     sluice_result (*body_chunks)(sluice_filter_handle filter, sluice_body_kind kind, sluice_buffer* chunks, size_t cap,
                                  size_t* count_out);
     /* Total body length in bytes. */
     sluice_result (*body_size)(sluice_filter_handle filter, sluice_body_kind kind, size_t* size_out);
-    /* Append data at the end (copied). */
+    /* Append data at the end (copied). UNAVAILABLE for a buffered body
+     * that does not exist (nothing was buffered yet). */
     sluice_result (*body_append)(sluice_filter_handle filter, sluice_body_kind kind, const uint8_t* data, size_t len);
     /* Remove n bytes from the front (n > size drains all). */
     sluice_result (*body_drain)(sluice_filter_handle filter, sluice_body_kind kind, size_t n);
@@ -344,7 +355,8 @@ typedef struct sluice_host_api {
     /* --- scheduler ---------------------------------------------------------- */
 
     /* worker: a scheduler for this filter (NULL on failure: stale handle,
-     * wrong thread, or the module lacks sluice_on_http_filter_scheduled).
+     * wrong thread, stream already ended, or the module lacks
+     * sluice_on_http_filter_scheduled).
      * The module must delete it exactly once. */
     sluice_scheduler* (*scheduler_new)(sluice_filter_handle filter);
     /* any: same as the inline sluice_scheduler_delete (prefer that one: it
@@ -362,6 +374,8 @@ typedef struct sluice_host_api {
                                          const uint8_t* key, size_t key_len, double value);
     sluice_result (*metadata_get_string)(sluice_filter_handle filter, const uint8_t* ns, size_t ns_len,
                                          const uint8_t* key, size_t key_len, sluice_buffer* value_out);
+    /* A string value that parses as a number is returned as that number;
+     * any other type mismatch is INVALID_ARGUMENT. */
     sluice_result (*metadata_get_number)(sluice_filter_handle filter, const uint8_t* ns, size_t ns_len,
                                          const uint8_t* key, size_t key_len, double* value_out);
     /* The per-route config object (what per_route_config_new returned) that
@@ -429,7 +443,9 @@ sluice_trailers_status sluice_on_http_filter_response_trailers(void* filter_modu
  * destroy. Read-only calls (attributes, headers) still work here. */
 void sluice_on_http_filter_stream_complete(void* filter_module, sluice_filter_handle filter);
 /* REQUIRED. worker, exactly once, after the hook that ended the stream has
- * returned. Free filter_module. The filter handle is stale afterwards. */
+ * returned. Free filter_module. Stream callbacks return STREAM_ENDED here
+ * (metrics still accept the handle); the handle is stale afterwards.
+ * Schedulers of the filter stay valid until the module deletes them. */
 void sluice_on_http_filter_destroy(void* filter_module);
 /* OPTIONAL (needed to use schedulers). worker that owns the filter, in
  * commit order per scheduler, for each commit made while the stream was
