@@ -306,8 +306,8 @@ typedef struct sluice_host_api {
     /* Every header in order into headers[0..cap) in one call; *count_out =
      * total. Pass cap 0 (headers may be NULL) to learn the size: OK; with
      * 0 < cap < total the first cap are filled and BUFFER_TOO_SMALL is
-     * returned. Views are host views. Pseudo-headers (:method, :path,
-     * :authority, :scheme; :status) come first, as in HTTP/2. */
+     * returned. Views are host views, in the map's order; pseudo-headers
+     * (:method, :path, :authority, :scheme; :status) are ordinary entries. */
     sluice_result (*headers_get)(sluice_filter_handle filter, sluice_header_kind kind, sluice_header* headers,
                                  size_t cap, size_t* count_out);
     /* Replace every value of name with one value (adds it when absent). */
