@@ -125,11 +125,16 @@ func BenchmarkCommitLatency(b *testing.B) {
 // BenchmarkCommitThroughput2Workers: two module threads flood schedulers
 // on two workers; commits/s until every event was delivered.
 func BenchmarkCommitThroughput2Workers(b *testing.B) {
-	_, ff := schedBench(b, 2, 2)
+	e, ff := schedBench(b, 2, 2)
 	per := uint64(b.N/2 + 1)
+	before := e.host.Stats()
 	b.ReportAllocs()
 	b.ResetTimer()
 	ns, _, _ := purego.SyscallN(sym(b, ff.mod, "sb_throughput"), 2, uintptr(per))
 	b.StopTimer()
+	after := e.host.Stats()
 	b.ReportMetric(float64(2*per)/time.Duration(ns).Seconds(), "commits/s")
+	if wakes := after.Wakes - before.Wakes; wakes > 0 {
+		b.ReportMetric(float64(2*per)/float64(wakes), "commits/wake")
+	}
 }
