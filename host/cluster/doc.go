@@ -42,6 +42,15 @@
 //     the queue places are exhausted it fails with Overflow. A freed slot
 //     or connection serves the local queue first and then wakes other
 //     workers whose queues are non-empty.
+//   - Fairness across workers: while every slot is taken and another
+//     worker has requests queued, a worker keeps at most its fair share of
+//     connections (max_connections / workers, at least one) even with a
+//     queue of its own, and idles none: a connection that frees up beyond
+//     that is closed and its slot handed directly to a waiting worker
+//     (handoffSlot), and a worker that queues asks the others to shed an
+//     idle connection. Without this one busy worker could keep every slot
+//     and starve the others. The price is a new TCP connection per handoff
+//     under contention at the limit.
 //   - A stream waiting for its own new connection that fails to connect
 //     gets OnPoolFailure (ConnectFailure, or ConnectTimeout after
 //     connect_timeout); other pending streams keep waiting.

@@ -281,11 +281,13 @@ func TestBusyWorkerYieldsSlotsToWaitingWorker(t *testing.T) {
 	if p := recv(t, g.got, "the next request"); p != "/e" {
 		t.Fatalf("next request upstream is %q; worker 0 kept the slot for its own queue", p)
 	}
+	// Five exchanges, one release each: two in flight now, /c and /d to come.
 	g.release <- struct{}{}
 	for range 2 {
 		recv(t, g.got, "request")
 		g.release <- struct{}{}
 	}
+	g.release <- struct{}{}
 	for _, r := range append(rs, e) {
 		r.wait(t)
 		if r.final != "end" {
