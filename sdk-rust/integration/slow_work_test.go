@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Every hook of every stream ran on the thread that created the filter
@@ -37,9 +38,22 @@ func TestSlowWorkKeepsThreadAffinity(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	stats := adminStats(t, p)
-	if v, ok := statEndingWith(stats, "affinity_violations"); !ok || v != "0" {
-		t.Fatalf("affinity_violations = %q (found %v) in /stats:\n%s", v, ok, stats)
+	// stream_complete (which counts) runs after the response was sent:
+	// poll the admin endpoint, bounded.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		stats := adminStats(t, p)
+		done, _ := stat(stats, "module.slow_work.completed")
+		if done == "64" {
+			if v, ok := stat(stats, "module.slow_work.affinity_violations"); !ok || v != "0" {
+				t.Fatalf("affinity_violations = %q (found %v) in /stats:\n%s", v, ok, stats)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("module.slow_work.completed = %q, want 64; /stats:\n%s", done, stats)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -54,11 +68,11 @@ func adminStats(t *testing.T, p *proc) string {
 	return string(b)
 }
 
-// statEndingWith finds "NAME: VALUE" where NAME ends with suffix.
-func statEndingWith(stats, suffix string) (string, bool) {
+// stat finds the value of "NAME: VALUE" in /stats output.
+func stat(stats, name string) (string, bool) {
 	for _, line := range strings.Split(stats, "\n") {
-		name, value, ok := strings.Cut(line, ": ")
-		if ok && strings.HasSuffix(name, suffix) {
+		n, value, ok := strings.Cut(line, ": ")
+		if ok && n == name {
 			return value, true
 		}
 	}
