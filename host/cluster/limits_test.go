@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/sluiceproxy/sluice/host/headers"
 	"github.com/sluiceproxy/sluice/host/worker"
@@ -292,6 +293,47 @@ func TestBusyWorkerYieldsSlotsToWaitingWorker(t *testing.T) {
 		r.wait(t)
 		if r.final != "end" {
 			t.Fatalf("events %s", r.eventString())
+		}
+	}
+}
+
+// TestLeastRequestAvoidsBusyHost: with one request held on one backend, the
+// next request must go to the other (two distinct choices always include
+// the idle host, and it has fewer requests in flight).
+func TestLeastRequestAvoidsBusyHost(t *testing.T) {
+	g1, g2 := newGate(), newGate()
+	s1, s2 := newRawServer(t, g1.script), newRawServer(t, g2.script)
+	ws := startWorkers(t, 1)
+	c := newTestCluster(t, ws, Settings{Endpoints: []netip.AddrPort{s1.addr, s2.addr}, LBPolicy: LeastRequest})
+	t.Cleanup(g1.stop)
+	t.Cleanup(g2.stop)
+	for round := range 5 {
+		a, b := newRecorder(getReq("/a")), newRecorder(getReq("/b"))
+		start(t, ws[0], c, a)
+		var first, second *gate
+		select {
+		case <-g1.got:
+			first, second = g1, g2
+		case <-g2.got:
+			first, second = g2, g1
+		case <-time.After(waitLimit):
+			t.Fatal("first request never arrived")
+		}
+		start(t, ws[0], c, b)
+		select {
+		case <-second.got:
+		case <-first.got:
+			t.Fatalf("round %d: second request went to the busy host", round)
+		case <-time.After(waitLimit):
+			t.Fatal("second request never arrived")
+		}
+		first.release <- struct{}{}
+		second.release <- struct{}{}
+		a.wait(t)
+		b.wait(t)
+		onLoop(t, ws[0], func() {})
+		if h := c.Hosts(); h[0].ActiveRequests() != 0 || h[1].ActiveRequests() != 0 {
+			t.Fatalf("active requests %d %d", h[0].ActiveRequests(), h[1].ActiveRequests())
 		}
 	}
 }
