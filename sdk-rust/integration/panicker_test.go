@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -60,4 +61,35 @@ func TestPanicInNewFilterFailsEachStream(t *testing.T) {
 		t.Fatalf("got %d %q", r.status, r.body)
 	}
 	p.waitLog(`panic in new_filter of filter \"panicker\"`)
+}
+
+// On the response path: while the response headers are still in the
+// proxy, the panic becomes a 500; once they left (a panic in a body hook),
+// the stream is reset, so the client sees a truncated response, never a
+// complete one.
+func TestPanicOnTheResponsePath(t *testing.T) {
+	for _, hook := range []string{"on_response_headers", "on_response_body"} {
+		t.Run(hook, func(t *testing.T) {
+			be := newBackend(t)
+			p := startSluice(t, config(filter("boom", "panicker", "panicker", fmt.Sprintf(`{"hook": %q}`, hook)), be.addr()))
+			req, _ := http.NewRequest("POST", p.url("/"), strings.NewReader("body"))
+			resp, err := newClient(t).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, readErr := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			switch hook {
+			case "on_response_headers":
+				if resp.StatusCode != 500 || string(body) != "module filter panicked\n" || readErr != nil {
+					t.Fatalf("got %d %q (read error %v)", resp.StatusCode, body, readErr)
+				}
+			default:
+				if readErr == nil {
+					t.Fatalf("got a complete response %d %q after a panic in %s", resp.StatusCode, body, hook)
+				}
+			}
+			p.waitLog("panicker: boom in " + hook)
+		})
+	}
 }
