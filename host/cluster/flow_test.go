@@ -10,6 +10,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/sluiceproxy/sluice/host/headers"
 )
 
 // TestLargeBodyPauseResumeBoundedMemory streams a 64 MiB response to a
@@ -280,4 +282,45 @@ func TestResetBeforeSendingKeepsConnection(t *testing.T) {
 	if srv.conns.Load() != 1 || c.Stats().RqTxReset != 1 {
 		t.Fatalf("conns %d stats %+v", srv.conns.Load(), c.Stats())
 	}
+}
+
+// TestPausedResponseWithEverythingBuffered: the handler pauses at the
+// head of a close-delimited response; the upstream then sends the whole
+// body and its FIN. Nothing may be delivered until ResumeResponse, and
+// then the body and the end (which only the EOF can signal) must follow.
+func TestPausedResponseWithEverythingBuffered(t *testing.T) {
+	paused := make(chan struct{})
+	allSent := make(chan struct{})
+	clientClosed := make(chan struct{})
+	_, c, w := oneEndpoint(t, func(_ int, conn net.Conn, br *bufio.Reader) {
+		readRequest(br)
+		io.WriteString(conn, "HTTP/1.0 200 OK\r\n\r\n")
+		select {
+		case <-paused:
+		case <-time.After(waitLimit):
+			return
+		}
+		io.WriteString(conn, "body until close")
+		conn.(*net.TCPConn).CloseWrite()
+		close(allSent)
+		io.Copy(io.Discard, br)
+		close(clientClosed)
+	}, Settings{})
+	r := newRecorder(getReq("/"))
+	r.onHeader = func(r *recorder, _ *headers.Map, _ bool) {
+		r.stream.PauseResponse()
+		close(paused)
+	}
+	start(t, w, c, r)
+	recv(t, allSent, "the upstream to send everything")
+	var before string
+	onLoop(t, w, func() {
+		before = r.eventString()
+		r.stream.ResumeResponse()
+	})
+	r.wait(t)
+	if before != "ready, headers 200 end=false" || string(r.got) != "body until close" || r.final != "end" {
+		t.Fatalf("events before resume %q; events %s body %q", before, r.eventString(), r.got)
+	}
+	recv(t, clientClosed, "the pool to close the finished connection")
 }

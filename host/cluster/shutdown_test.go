@@ -84,3 +84,47 @@ func TestNewManagerRejectsDuplicatesAndEmptyNames(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+func TestManagerCloseRetiresBusyConnectionsWhenDone(t *testing.T) {
+	g := newGate()
+	clientClosed := make(chan struct{})
+	srv := newRawServer(t, func(i int, conn net.Conn, br *bufio.Reader) {
+		g.script(i, conn, br) // returns when the pool closes the connection
+		close(clientClosed)
+	})
+	t.Cleanup(g.stop)
+	ws := startWorkers(t, 1)
+	m, err := NewManagerWithSettings([]Settings{{Name: "b", Endpoints: []netip.AddrPort{srv.addr}}}, ws, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := m.Get("b")
+	r := newRecorder(getReq("/inflight"))
+	start(t, ws[0], c, r)
+	recv(t, g.got, "request")
+	m.Close() // the connection is busy: it finishes its exchange first
+	g.release <- struct{}{}
+	r.wait(t)
+	if r.final != "end" || string(r.got) != "/inflight" {
+		t.Fatalf("events %s", r.eventString())
+	}
+	recv(t, clientClosed, "the finished connection to be closed, not pooled")
+	if st := c.Stats(); st.CxActive != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestUnsolicitedBytesOnIdleConnection(t *testing.T) {
+	srv, c, w := oneEndpoint(t, func(_ int, conn net.Conn, br *bufio.Reader) {
+		req, _ := readRequest(br)
+		echoPath(conn, req)
+		// A server timing the idle connection out says so and closes.
+		io.WriteString(conn, "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+	}, Settings{})
+	roundTrip(t, w, c, newRecorder(getReq("/one")))
+	waitStats(t, w, c, "the idle connection to be dropped", func(s Stats) bool { return s.CxActive == 0 })
+	r := roundTrip(t, w, c, newRecorder(getReq("/two")))
+	if r.status != 200 || string(r.got) != "/two" || srv.conns.Load() != 2 {
+		t.Fatalf("the 408 must not be taken as /two's answer: %s %q conns %d", r.eventString(), r.got, srv.conns.Load())
+	}
+}
