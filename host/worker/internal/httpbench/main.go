@@ -1,0 +1,105 @@
+// Command httpbench is the loopback micro-server behind the measurements in
+// host/worker/RATIONALE.md: a minimal keep-alive HTTP/1.1 responder on the
+// worker API, and the same response from net/http, to compare under wrk.
+//
+//	go run ./host/worker/internal/httpbench -mode worker -workers 1 -addr 127.0.0.1:0
+//	wrk -t1 -c50 -d10s http://ADDR/   (ADDR: the "listening on" line)
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+
+	"github.com/sluiceproxy/sluice/host/worker"
+)
+
+var response = []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok")
+
+func main() {
+	mode := flag.String("mode", "worker", "worker | nethttp")
+	addr := flag.String("addr", "127.0.0.1:0", "listen address (port 0: pick a free one)")
+	workers := flag.Int("workers", 1, "event-loop workers (mode worker)")
+	flag.Parse()
+	var err error
+	switch *mode {
+	case "worker":
+		err = serveWorkers(*addr, *workers)
+	case "nethttp":
+		var ln net.Listener
+		if ln, err = net.Listen("tcp", *addr); err != nil {
+			break
+		}
+		fmt.Fprintf(os.Stderr, "net/http, GOMAXPROCS=%d, listening on %s\n", runtime.GOMAXPROCS(0), ln.Addr())
+		err = http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain")
+			w.Write([]byte("ok"))
+		}))
+	default:
+		err = fmt.Errorf("unknown mode %q", *mode)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// responder answers every complete request head in the input (pipelining
+// included) with the canned response. GET only: no bodies.
+type responder struct{}
+
+func (responder) OnConnect(*worker.Conn, error) {}
+func (responder) OnWritable(c *worker.Conn)     { c.ResumeReading() }
+func (responder) OnClose(*worker.Conn, error)   {}
+func (responder) OnData(c *worker.Conn) {
+	for {
+		in := c.Input()
+		end := bytes.Index(in, []byte("\r\n\r\n"))
+		if end < 0 {
+			break
+		}
+		c.Write(response)
+		c.Consume(end + 4)
+	}
+	if c.ReadEOF() {
+		c.CloseAfterFlush()
+	} else if c.AboveHighWatermark() {
+		c.PauseReading()
+	}
+}
+
+func serveWorkers(addr string, n int) error {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return err
+	}
+	ws := make([]*worker.Worker, n)
+	for i := range ws {
+		if ws[i], err = worker.New(worker.Options{Index: i}); err != nil {
+			return err
+		}
+		// Listen before Run: allowed, and the port is shared via SO_REUSEPORT.
+		l, err := ws[i].Listen(ap, func(c *worker.Conn) { c.SetHandler(responder{}) })
+		if err != nil {
+			return err
+		}
+		ap = l.Addr() // the others share worker 0's (possibly ephemeral) port
+		go ws[i].Run()
+	}
+	fmt.Fprintf(os.Stderr, "%d worker(s), listening on %s\n", n, ap)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	<-sig
+	for _, w := range ws {
+		w.Stop()
+		<-w.Done()
+	}
+	return nil
+}
