@@ -102,7 +102,8 @@ fn report_panic(hook: &str, filter_name: &str, payload: &(dyn Any + Send)) -> St
     let msg = panic_message(payload);
     let location = PANIC_LOCATION.with(|p| p.borrow_mut().take());
     let at = location.map(|l| format!(" at {l}")).unwrap_or_default();
-    log_str(LogLevel::Error, &format!("panic in {hook} of filter \"{filter_name}\"{at}: {msg}"));
+    let filter = if filter_name.is_empty() { String::new() } else { format!(" of filter \"{filter_name}\"") };
+    log_str(LogLevel::Error, &format!("panic in {hook}{filter}{at}: {msg}"));
     msg
 }
 

@@ -358,3 +358,40 @@ impl<'h> HostFilter<'h> {
         boxed.0.downcast_ref::<T>()
     }
 }
+
+/// `HostFilter` must stay on the worker thread:
+///
+/// ```compile_fail
+/// fn send<T: Send>() {}
+/// send::<sluice_sdk::HostFilter<'static>>();
+/// ```
+///
+/// ```compile_fail
+/// fn sync<T: Sync>() {}
+/// sync::<sluice_sdk::HostFilter<'static>>();
+/// ```
+///
+/// and its views cannot outlive the hook that lent them:
+///
+/// ```compile_fail
+/// use sluice_sdk::{HostFilter, HttpFilter, HeadersStatus};
+/// struct Keeps { kept: &'static [u8] }
+/// impl HttpFilter for Keeps {
+///     fn on_request_headers(&mut self, host: &mut HostFilter<'_>, _eos: bool) -> HeadersStatus {
+///         self.kept = host.request_header("x").unwrap();
+///         HeadersStatus::Continue
+///     }
+/// }
+/// ```
+///
+/// while schedulers and metrics travel freely:
+///
+/// ```
+/// fn both<T: Send + Sync>() {}
+/// both::<sluice_sdk::Scheduler>();
+/// both::<sluice_sdk::Counter>();
+/// both::<sluice_sdk::Gauge>();
+/// both::<sluice_sdk::Histogram>();
+/// ```
+#[allow(dead_code)]
+struct ThreadRulesDoc;
