@@ -94,13 +94,10 @@ func (s *Stream) SendHeaders(h *headers.Map, endStream bool) {
 
 	s.clLeft = -1
 	if v, ok := h.Get("content-length"); ok && !endStream {
-		n, valid := parseContentLength(v)
-		if valid {
+		// The downstream codec validates Content-Length; one that a filter
+		// broke is dropped and the body framed chunked instead.
+		if n, valid := parseContentLength(v); valid {
 			s.clLeft = n
-		} else {
-			// The downstream codec validates Content-Length; a filter that
-			// broke it gets its body framed chunked instead.
-			s.closeAfter = true
 		}
 	}
 	s.chunked = !endStream && s.clLeft < 0
