@@ -207,3 +207,52 @@ func TestMaxRequestsPerConnection(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+func TestLargeRequestIsNotReplayed(t *testing.T) {
+	_, c, w := oneEndpoint(t, func(i int, conn net.Conn, br *bufio.Reader) {
+		req, _ := readRequest(br)
+		if req == nil {
+			return
+		}
+		echoPath(conn, req)
+		readRequest(br) // the big PUT meets a connection about to close
+	}, Settings{})
+	roundTrip(t, w, c, newRecorder(getReq("/first")))
+	r := newRecorder(reqWith("PUT", "/big", "content-length", "100000"))
+	r.body = [][]byte{make([]byte, 100000)}
+	roundTrip(t, w, c, r)
+	if r.eventString() != "ready, reset connection_termination" || c.Stats().RqRetryStale != 0 {
+		t.Fatalf("a request over the 64 KiB replay buffer cannot be replayed: %s %+v", r.eventString(), c.Stats())
+	}
+}
+
+func TestResetWhileConnectingLeavesConnectionToThePool(t *testing.T) {
+	srv, c, w := oneEndpoint(t, func(_ int, conn net.Conn, br *bufio.Reader) {
+		for {
+			req, _ := readRequest(br)
+			if req == nil {
+				return
+			}
+			echoPath(conn, req)
+		}
+	}, Settings{})
+	quit := newRecorder(getReq("/never"))
+	onLoop(t, w, func() {
+		s := c.NewStream(w, quit)
+		if s == nil {
+			t.Error("stream must be connecting")
+			return
+		}
+		s.Reset()
+	})
+	waitStats(t, w, c, "the abandoned connection to finish connecting", func(s Stats) bool {
+		return s.CxActive == 1 && c.pools[0].idleCount.Load() == 1
+	})
+	r := roundTrip(t, w, c, newRecorder(getReq("/next")))
+	if string(r.got) != "/next" || srv.conns.Load() != 1 || len(quit.events) != 0 {
+		t.Fatalf("events %s conns %d quit %s", r.eventString(), srv.conns.Load(), quit.eventString())
+	}
+	if st := c.Stats(); st.RqTxReset != 1 || st.RqTotal != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
