@@ -287,7 +287,7 @@ func (f *filter) runDestroy() {
 		ws.slab.filterGone(idx)
 	}
 	f.scheds = nil
-	ws.slab.sweepOrphans(16)
+	ws.sweep(16)
 	ws.table.release(f.handle)
 	f.reqHeaders, f.respHeaders, f.reqTrailers, f.respTrailers = nil, nil, nil, nil
 	f.factory.filterGone()

@@ -53,6 +53,9 @@ type workerState struct {
 	// callbacks made when it is 0 come from another thread.
 	hookDepth atomic.Int32
 	args      [3]uintptr // SyscallN argument scratch (worker only)
+	// sweepTimer is armed while orphaned schedulers wait for the module's
+	// delete (worker only).
+	sweepTimer *worker.Timer
 
 	delivered atomic.Uint64
 	dropped   atomic.Uint64

@@ -12,7 +12,23 @@ func (ws *workerState) OnEvents(uint32) {
 		return
 	}
 	ws.ring.drain(ws.deliver)
-	ws.slab.sweepOrphans(64)
+	ws.sweep(64)
+}
+
+// sweepInterval paces reclaiming schedulers whose filter is gone and which
+// the module deleted later, when no other activity would sweep them.
+const sweepInterval = time.Second
+
+// sweep reclaims up to max orphaned schedulers and keeps a timer armed
+// while some remain. Worker only.
+func (ws *workerState) sweep(max int) {
+	ws.slab.sweepOrphans(max)
+	if len(ws.slab.orphans) > 0 && ws.sweepTimer == nil {
+		ws.sweepTimer = ws.w.AfterFunc(sweepInterval, func() {
+			ws.sweepTimer = nil
+			ws.sweep(256)
+		})
+	}
 }
 
 // deliver runs one committed event: the filter's on_scheduled hook when
