@@ -73,6 +73,9 @@ func (r ResetReason) String() string {
 // OnResponseTrailers) — or after Reset. Calls on a finished stream do
 // nothing; in particular Reset inside or after the final event does not
 // disturb the connection, which is reused if the exchange was complete.
+// The connection goes back to the pool right after the final event
+// returns, so a NewStream issued from inside that event cannot reuse it;
+// issue follow-up requests from a later loop turn (Worker.Post).
 type ResponseHandler interface {
 	// OnPoolReady: a connection to host is ready; the handler may now send
 	// the request (SendHeaders, ...), typically from inside this call.
