@@ -53,7 +53,8 @@
 //     under contention at the limit.
 //   - A stream waiting for its own new connection that fails to connect
 //     gets OnPoolFailure (ConnectFailure, or ConnectTimeout after
-//     connect_timeout); other pending streams keep waiting.
+//     connect_timeout); the freed slot then dials for the next queued
+//     stream, which succeeds or fails on its own.
 //   - Responses: 1xx heads are swallowed unless the handler implements
 //     InformationalHandler (then they are passed on; 100 Continue
 //     forwarding is the router's choice); a 101 is a protocol error since
@@ -79,4 +80,12 @@
 // through a pool-owned free list: a handler holding a finished *Stream
 // could otherwise reset an unrelated request that was handed the same
 // object.
+//
+// # Not done (yet)
+//
+// Health checking and outlier detection (every endpoint is always
+// eligible), DNS endpoints, HTTP/2 or TLS upstreams, upgrades and CONNECT.
+// Streams still queued when their worker stops get no callback (their
+// downstream connections die with the worker), and a slot handed to a
+// worker that is stopping is lost with it.
 package cluster
