@@ -7,6 +7,10 @@
 //! host and exposes it as `x-metadata-<header>` / `x-metadata-copied`
 //! response headers, and sets the configured response headers.
 //!
+//! A route may override the response headers to set with a per-route
+//! config (`typed_per_filter_config: {<filter>: {"set_response_headers": {...}}}`),
+//! which replaces the filter-wide list on that route.
+//!
 //! Config:
 //! ```json
 //! {"namespace": "header_metadata", "copy_to_metadata": ["x-user"],
@@ -66,9 +70,30 @@ impl HeaderMetadataConfig {
     }
 }
 
+/// A route's override of the response headers to set.
+struct RouteRules {
+    set_response: Vec<(String, String)>,
+}
+
 impl HttpFilterConfig for HeaderMetadataConfig {
     fn new_filter(&self, _host: &mut HostFilter<'_>) -> Box<dyn HttpFilter> {
         Box::new(HeaderMetadata { rules: Arc::clone(&self.rules) })
+    }
+
+    fn new_per_route_config(
+        &self,
+        _host: &mut HostConfig<'_>,
+        config: &[u8],
+    ) -> Result<Box<dyn std::any::Any + Send + Sync>, String> {
+        let v = json::parse(config).map_err(|e| e.to_string())?;
+        let mut set_response = Vec::new();
+        for (k, val) in v.as_object().ok_or("per-route config: want an object")? {
+            match k.as_str() {
+                "set_response_headers" => set_response = pairs(k, val)?,
+                other => return Err(format!("per-route config: unknown field \"{other}\"")),
+            }
+        }
+        Ok(Box::new(RouteRules { set_response }))
     }
 }
 
@@ -112,7 +137,11 @@ impl HttpFilter for HeaderMetadata {
         if let Ok(n) = host.metadata_number(&r.namespace, "copied") {
             let _ = host.set_response_header("x-metadata-copied", n.to_string());
         }
-        for (name, value) in &r.set_response {
+        let set = match host.per_route_config::<RouteRules>() {
+            Some(route) => &route.set_response,
+            None => &r.set_response,
+        };
+        for (name, value) in set {
             let _ = host.set_response_header(name, value);
         }
         HeadersStatus::Continue
@@ -159,6 +188,20 @@ mod tests {
                 ("x-served-by".into(), "rust".into()),
             ]
         );
+    }
+
+    #[test]
+    fn a_route_overrides_the_response_headers() {
+        let m = FakeModule::load(crate::__sluice_module::symbols()).unwrap();
+        let cfg = m.config("header_metadata", CONFIG).unwrap();
+        let route = cfg.per_route(r#"{"set_response_headers": {"x-route": "a"}}"#).unwrap();
+        assert_eq!(cfg.per_route(r#"{"x": 1}"#).err().unwrap(), "per-route config: unknown field \"x\"");
+        let mut st = cfg.new_stream().unwrap();
+        st.set_per_route(&route);
+        st.set_response_headers(&[(":status", "200")]);
+        st.response_headers(true);
+        assert_eq!(st.header(HeaderKind::ResponseHeaders, "x-route").as_deref(), Some("a"));
+        assert_eq!(st.header(HeaderKind::ResponseHeaders, "x-served-by"), None);
     }
 
     #[test]
