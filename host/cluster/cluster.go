@@ -49,7 +49,7 @@ func (c *Cluster) Settings() Settings { return c.settings }
 func (c *Cluster) Hosts() []*Host { return c.hosts }
 
 // Stats is a snapshot of the cluster's counters; safe from any goroutine.
-func (c *Cluster) Stats() Stats { return c.stats.snapshot() }
+func (c *Cluster) Stats() Stats { return c.stats.snapshot(c.pools) }
 
 // poolFor finds the pool of worker w. Workers are normally indexed by
 // position, so the lookup is one comparison.

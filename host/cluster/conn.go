@@ -142,7 +142,7 @@ func (cc *upstreamConn) connectFailed(err error) {
 // attach starts s's exchange on this connected connection.
 func (cc *upstreamConn) attach(s *Stream) {
 	cc.begin(s)
-	cc.wp.c.stats.rqTotal.Add(1)
+	cc.wp.hot.rqTotal.Add(1)
 	s.count(cc.host)
 	s.h.OnPoolReady(s, cc.wp.c.hostAddr(cc.host))
 }

@@ -53,14 +53,16 @@ type Host struct {
 	addr  netip.AddrPort
 	index int
 	// active counts streams in flight to this host on all workers; it is
-	// what least_request compares. Atomic: written by every worker.
+	// what least_request compares, and only kept for that policy (a shared
+	// counter written by every worker costs cache-line traffic).
 	active atomic.Int64
 }
 
 // Addr is the endpoint's address.
 func (h *Host) Addr() netip.AddrPort { return h.addr }
 
-// ActiveRequests is the number of streams in flight to this host.
+// ActiveRequests is the number of streams in flight to this host; it is
+// tracked for least_request clusters only (0 otherwise).
 func (h *Host) ActiveRequests() int64 { return h.active.Load() }
 
 // picker is one worker's load-balancer state for one cluster. It is only

@@ -11,6 +11,7 @@ import (
 // Everything except the two atomics is touched only on
 // the worker's thread.
 type workerPool struct {
+	hot    hotCounters
 	c      *Cluster
 	w      *worker.Worker
 	picker picker

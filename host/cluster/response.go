@@ -130,7 +130,7 @@ func (cc *upstreamConn) endResponse(s *Stream) {
 		}
 	}
 	wp := cc.wp
-	wp.c.stats.rqCompleted.Add(1)
+	wp.hot.rqCompleted.Add(1)
 	max := wp.c.settings.MaxRequestsPerConnection
 	maxed := max > 0 && cc.requests >= max
 	c := cc.conn

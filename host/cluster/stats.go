@@ -60,13 +60,31 @@ type counters struct {
 	cxTotal, cxConnectFail, cxConnectTimeout, cxOverflow atomic.Uint64
 	cxIdleTimeout, cxMaxRequests                         atomic.Uint64
 	cxDestroyRemote, cxDestroyLocal, cxProtocolError     atomic.Uint64
-	rqTotal, rqPendingTotal, rqPendingOverflow           atomic.Uint64
-	rqPendingFailure, rqCompleted, rqRxReset, rqTxReset  atomic.Uint64
+	rqPendingTotal, rqPendingOverflow                    atomic.Uint64
+	rqPendingFailure, rqRxReset, rqTxReset               atomic.Uint64
 	rqRetryStale, noHealthyUpstream                      atomic.Uint64
-	cxActive, rqActive, rqPendingActive                  atomic.Int64
+	cxActive, rqPendingActive                            atomic.Int64
 }
 
-func (c *counters) snapshot() Stats {
+// hotCounters are the per-request counters. Each worker pool has its own,
+// padded to a cache line of its own, so workers never contend on them;
+// Stats sums them.
+type hotCounters struct {
+	_           [64]byte
+	rqTotal     atomic.Uint64
+	rqCompleted atomic.Uint64
+	rqActive    atomic.Int64
+	_           [64]byte
+}
+
+func (c *counters) snapshot(pools []*workerPool) Stats {
+	var rqTotal, rqCompleted uint64
+	var rqActive int64
+	for _, wp := range pools {
+		rqTotal += wp.hot.rqTotal.Load()
+		rqCompleted += wp.hot.rqCompleted.Load()
+		rqActive += wp.hot.rqActive.Load()
+	}
 	return Stats{
 		CxTotal:           c.cxTotal.Load(),
 		CxActive:          uint64(max(c.cxActive.Load(), 0)),
@@ -78,13 +96,13 @@ func (c *counters) snapshot() Stats {
 		CxDestroyRemote:   c.cxDestroyRemote.Load(),
 		CxDestroyLocal:    c.cxDestroyLocal.Load(),
 		CxProtocolError:   c.cxProtocolError.Load(),
-		RqTotal:           c.rqTotal.Load(),
-		RqActive:          uint64(max(c.rqActive.Load(), 0)),
+		RqTotal:           rqTotal,
+		RqActive:          uint64(max(rqActive, 0)),
 		RqPendingTotal:    c.rqPendingTotal.Load(),
 		RqPendingActive:   uint64(max(c.rqPendingActive.Load(), 0)),
 		RqPendingOverflow: c.rqPendingOverflow.Load(),
 		RqPendingFailure:  c.rqPendingFailure.Load(),
-		RqCompleted:       c.rqCompleted.Load(),
+		RqCompleted:       rqCompleted,
 		RqRxReset:         c.rqRxReset.Load(),
 		RqTxReset:         c.rqTxReset.Load(),
 		RqRetryStale:      c.rqRetryStale.Load(),

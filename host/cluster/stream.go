@@ -261,15 +261,19 @@ func (s *Stream) count(host int) {
 	if !s.counted {
 		s.counted = true
 		s.host = host
-		s.wp.c.stats.rqActive.Add(1)
-		s.wp.c.hosts[host].active.Add(1)
+		s.wp.hot.rqActive.Add(1)
+		if s.wp.c.settings.LBPolicy == LeastRequest {
+			s.wp.c.hosts[host].active.Add(1)
+		}
 	}
 }
 
 func (s *Stream) uncount() {
 	if s.counted {
 		s.counted = false
-		s.wp.c.stats.rqActive.Add(-1)
-		s.wp.c.hosts[s.host].active.Add(-1)
+		s.wp.hot.rqActive.Add(-1)
+		if s.wp.c.settings.LBPolicy == LeastRequest {
+			s.wp.c.hosts[s.host].active.Add(-1)
+		}
 	}
 }
