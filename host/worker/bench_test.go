@@ -28,8 +28,14 @@ func BenchmarkPost(b *testing.B) {
 
 // BenchmarkPostLatency: Post -> fn running on the (idle, sleeping) loop ->
 // reply observed by the poster. Reports p50/p99 of the one-way Post->run
-// leg, measured on the loop with the poster's timestamp.
+// leg, measured on the loop with the poster's timestamp; ns/op is the
+// round trip.
 func BenchmarkPostLatency(b *testing.B) {
+	b.Run("plain", func(b *testing.B) { benchPostLatency(b, false) })
+	b.Run("yield", func(b *testing.B) { benchPostLatency(b, true) })
+}
+
+func benchPostLatency(b *testing.B, yield bool) {
 	w := startWorker(b, Options{})
 	lat := make([]time.Duration, 0, b.N)
 	done := make(chan struct{}, 1)
@@ -40,6 +46,9 @@ func BenchmarkPostLatency(b *testing.B) {
 		w.Post(func() {
 			lat = append(lat, time.Since(start))
 			done <- struct{}{}
+			if yield {
+				w.YieldBeforeSleep() // the reply woke the poster
+			}
 		})
 		<-done
 	}
@@ -109,4 +118,30 @@ func BenchmarkEchoRoundTrip(b *testing.B) {
 	if b.N > 1 && w.Stats().BuffersMade != made {
 		b.Fatalf("steady state allocated buffers: %d -> %d", made, w.Stats().BuffersMade)
 	}
+}
+
+// BenchmarkChanWakeLatencyBaseline is the Go-scheduler counterpart of
+// BenchmarkPostLatency: a goroutine parked on a channel instead of a locked
+// thread in epoll_wait. Same metrics, for RATIONALE.md.
+func BenchmarkChanWakeLatencyBaseline(b *testing.B) {
+	work := make(chan time.Time)
+	done := make(chan struct{})
+	lat := make([]time.Duration, 0, b.N)
+	go func() {
+		for start := range work {
+			lat = append(lat, time.Since(start))
+			done <- struct{}{}
+		}
+	}()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		work <- time.Now()
+		<-done
+	}
+	b.StopTimer()
+	close(work)
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
 }

@@ -77,3 +77,20 @@ func TestPostAfterStopIsDropped(t *testing.T) {
 		t.Fatal("post ran after stop")
 	}
 }
+
+func TestYieldBeforeSleepIsConsumed(t *testing.T) {
+	w := startWorker(t, Options{})
+	reply := make(chan struct{})
+	w.Post(func() {
+		close(reply) // wakes the test goroutine
+		w.YieldBeforeSleep()
+	})
+	recv(t, reply, "reply")
+	// The flag lasts until the loop next goes idle, then is cleared.
+	onLoop(t, w, func() {})
+	var pending bool
+	onLoop(t, w, func() { pending = w.yieldPending })
+	if pending {
+		t.Fatal("yield request not consumed by an idle poll")
+	}
+}

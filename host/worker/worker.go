@@ -33,6 +33,8 @@ type Worker struct {
 	now     time.Time
 	nowMono int64 // nanoseconds since epoch at the start of this iteration
 
+	yieldPending bool
+
 	timers   timerHeap
 	timerSeq uint64
 
@@ -146,7 +148,7 @@ func (w *Worker) monoNow() int64 { return int64(time.Since(w.epoch)) }
 func (w *Worker) iterate() {
 	// Anything queued before Run (or by a previous phase) goes first.
 	w.deliverPending()
-	n, err := unix.EpollWait(w.epfd, w.events, w.pollTimeout())
+	n, err := w.poll(w.pollTimeout())
 	if err != nil {
 		// EINTR is routine: Go's preemption signal (SIGURG) interrupts
 		// epoll_wait, which the kernel never restarts.
@@ -169,6 +171,32 @@ func (w *Worker) iterate() {
 	w.flushAll()
 	w.closeDeferred()
 }
+
+// poll waits for events. If a callback asked for it (YieldBeforeSleep), it
+// first yields the P once when nothing is ready; see YieldBeforeSleep.
+func (w *Worker) poll(timeout int) (int, error) {
+	if timeout != 0 && w.yieldPending {
+		w.yieldPending = false
+		n, err := unix.EpollWait(w.epfd, w.events, 0)
+		if n != 0 || (err != nil && err != unix.EINTR) {
+			return n, err
+		}
+		runtime.Gosched()
+		if timeout > 0 {
+			timeout = w.pollTimeout()
+		}
+	}
+	return unix.EpollWait(w.epfd, w.events, timeout)
+}
+
+// YieldBeforeSleep is for loop code that wakes a goroutine (a channel send,
+// a sync.Cond signal, e.g. to a TLS helper or a waiting control-plane
+// caller). A woken goroutine is queued on this thread's P, and while the
+// thread sleeps in epoll_wait only sysmon would hand it to another thread
+// (20 µs to 10 ms later). After this call the loop, before it next sleeps,
+// yields the P once so the goroutine runs at once. It costs nothing while
+// the loop has events to handle. Loop thread only.
+func (w *Worker) YieldBeforeSleep() { w.yieldPending = true }
 
 // pollTimeout is the epoll_wait timeout in milliseconds: 0 when work is
 // queued, the nearest timer deadline (rounded up) otherwise, -1 for none.
