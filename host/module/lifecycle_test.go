@@ -168,15 +168,18 @@ func TestReadAllAndPerRouteConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cb := newFakeCallbacks(0, ":method", "GET", ":path", "/p?q=1", "host", "ex.com", "X-Multi", "a", "x-multi", "b")
+	cb := newFakeCallbacks(0, ":method", "GET", ":path", "/p?q=1", ":authority", "ex.com", "X-Multi", "a", "x-multi", "b")
 	cb.perFilter = map[string]any{"probe": prc}
 	e.on(0, func() {
 		f := ff.NewFilter(cb)
 		if st := f.DecodeHeaders(cb.req, true); st != hcm.HeadersContinue {
 			t.Errorf("DecodeHeaders = %d", st)
 		}
+		if cb.clearedRoute != 1 {
+			t.Errorf("clear_route_cache reached the stream %d times", cb.clearedRoute)
+		}
 		for name, want := range map[string]string{"x-probe-method": "GET", "x-probe-path": "/p?q=1",
-			"x-probe-second": "b", "x-probe-route": "route-A"} {
+			"x-probe-second": "b", "x-probe-route": "route-A", "x-probe-attrs": "ex.com|10.0.0.1:5555|HTTP/1.1"} {
 			if v, _ := cb.req.Get(name); string(v) != want {
 				t.Errorf("%s = %q, want %q", name, v, want)
 			}
@@ -199,9 +202,11 @@ func TestReadAllAndPerRouteConfig(t *testing.T) {
 		wrongPhase,                    // define_counter outside config_new
 		ok, ok, ok, 0, ok, 41, badArg, // attributes: method, path, worker 0, conn 41, unknown id
 		ok, ok, ok, ok, 25, notFound, // metadata set/get, 2.5*10
-		ok,      // per_route_config
+		ok,                   // per_route_config
+		ok, ok, ok, notFound, // host, source address, protocol; no request id
+		ok, 1, 0, // clear_route_cache, concurrency, log_enabled(OFF)
 		ok, end, // counter_add
-		compl, ok)
+		compl, notFound) // stream_complete reads "host": this request has :authority only
 
 	ff.DestroyPerRouteConfig(prc)
 	ff.DestroyPerRouteConfig(prc)

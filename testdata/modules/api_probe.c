@@ -220,6 +220,18 @@ static void read_all(filter* f) {
     sluice_header_set(h, SLUICE_REQUEST_HEADERS, "x-probe-route", prr == SLUICE_OK ? (const char*)pr : "none");
     free(m);
     free(p);
+    sluice_buffer host = {NULL, 0}, src = {NULL, 0}, proto = {NULL, 0};
+    record(sluice_api->get_attribute_string(h, SLUICE_ATTR_REQUEST_HOST, &host));
+    record(sluice_api->get_attribute_string(h, SLUICE_ATTR_SOURCE_ADDRESS, &src));
+    record(sluice_api->get_attribute_string(h, SLUICE_ATTR_REQUEST_PROTOCOL, &proto));
+    record(sluice_api->get_attribute_string(h, SLUICE_ATTR_REQUEST_ID, &v)); /* none set */
+    char joined[256];
+    snprintf(joined, sizeof joined, "%.*s|%.*s|%.*s", (int)host.len, (const char*)host.ptr, (int)src.len,
+             (const char*)src.ptr, (int)proto.len, (const char*)proto.ptr);
+    sluice_header_set(h, SLUICE_REQUEST_HEADERS, "x-probe-attrs", joined);
+    record(sluice_api->clear_route_cache(h));
+    record(sluice_api->concurrency());
+    record(sluice_api->log_enabled(SLUICE_LOG_OFF) ? 1 : 0);
     record(sluice_api->counter_add(h, f->cfg->counter, 1));
     record(1000);
 }
