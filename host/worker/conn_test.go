@@ -213,15 +213,8 @@ func TestCloseAfterFlushLingersUntilPeerFIN(t *testing.T) {
 	if n, err := nc.Read(buf); n != 0 || err != io.EOF {
 		t.Fatalf("after response: %d %v, want EOF", n, err)
 	}
-	onLoop(t, w, func() {})
 	// The server closes once it sees our FIN.
-	deadline := time.Now().Add(waitLimit)
-	for w.Stats().OpenConns != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("server conn still open after peer FIN")
-		}
-		onLoop(t, w, func() {})
-	}
+	waitNoConns(t, w)
 }
 
 func TestWatermarksAndOnWritable(t *testing.T) {

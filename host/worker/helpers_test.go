@@ -150,3 +150,17 @@ func (e *echoHandler) OnClose(c *Conn, err error) {
 		e.closed <- err
 	}
 }
+
+// waitNoConns waits (in loop round trips, bounded by waitLimit) until the
+// worker has no open connection: closes that follow a peer's FIN have no
+// callback to wait on.
+func waitNoConns(t testing.TB, w *Worker) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for w.Stats().OpenConns != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections still open", w.Stats().OpenConns)
+		}
+		onLoop(t, w, func() {})
+	}
+}

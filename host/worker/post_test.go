@@ -86,8 +86,7 @@ func TestYieldBeforeSleepIsConsumed(t *testing.T) {
 		w.YieldBeforeSleep()
 	})
 	recv(t, reply, "reply")
-	// The flag lasts until the loop next goes idle, then is cleared.
-	onLoop(t, w, func() {})
+	// The flag is spent by the next poll that could sleep.
 	var pending bool
 	onLoop(t, w, func() { pending = w.yieldPending })
 	if pending {

@@ -173,7 +173,9 @@ func (w *Worker) iterate() {
 }
 
 // poll waits for events. If a callback asked for it (YieldBeforeSleep), it
-// first yields the P once when nothing is ready; see YieldBeforeSleep.
+// first yields the P once when nothing is ready; see YieldBeforeSleep. The
+// request is spent either way: while the loop keeps running, an idle P's
+// spinning thread can steal the woken goroutine.
 func (w *Worker) poll(timeout int) (int, error) {
 	if timeout != 0 && w.yieldPending {
 		w.yieldPending = false
