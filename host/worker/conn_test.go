@@ -332,3 +332,30 @@ func TestEchoCallbacksOnLoopThread(t *testing.T) {
 		t.Fatalf("%d callbacks off the loop thread", off.Load())
 	}
 }
+
+// The server half-closes first and keeps reading what the client still sends.
+func TestServerCloseWriteThenKeepsReading(t *testing.T) {
+	w := startWorker(t, Options{})
+	got := make(chan string, 1)
+	addr := listen(t, w, func(c *Conn) {
+		c.Write([]byte("bye"))
+		c.CloseWrite()
+		c.Write([]byte("dropped after CloseWrite"))
+		c.SetHandler(&funcHandler{data: func(c *Conn) {
+			if c.ReadEOF() {
+				got <- string(c.Input())
+				c.Close()
+			}
+		}})
+	})
+	nc := dialTCP(t, addr.String())
+	b, err := io.ReadAll(nc) // ends at the server's FIN
+	if err != nil || string(b) != "bye" {
+		t.Fatalf("client read %q, %v", b, err)
+	}
+	nc.Write([]byte("late words"))
+	nc.CloseWrite()
+	if s := recv(t, got, "server input"); s != "late words" {
+		t.Fatalf("server read %q", s)
+	}
+}

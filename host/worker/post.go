@@ -34,6 +34,7 @@ func (w *Worker) Post(fn func()) {
 	q.fns = append(q.fns, fn)
 	if q.signalled.CompareAndSwap(false, true) {
 		unix.Write(w.evfd, eventfdOne[:])
+		w.stats.wakes.Add(1)
 	}
 	q.mu.Unlock()
 }
@@ -45,6 +46,7 @@ func (q *postQueue) signal(w *Worker) {
 	q.mu.Lock()
 	if !q.closed && q.signalled.CompareAndSwap(false, true) {
 		unix.Write(w.evfd, eventfdOne[:])
+		w.stats.wakes.Add(1)
 	}
 	q.mu.Unlock()
 }

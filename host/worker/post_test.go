@@ -93,3 +93,26 @@ func TestYieldBeforeSleepIsConsumed(t *testing.T) {
 		t.Fatal("yield request not consumed by an idle poll")
 	}
 }
+
+func TestPostCoalescesWakes(t *testing.T) {
+	w := startWorker(t, Options{})
+	release, held := make(chan struct{}), make(chan struct{})
+	w.Post(func() { close(held); <-release })
+	recv(t, held, "loop held")
+	// The loop is busy (its wake already consumed): of these posts only the
+	// first writes the eventfd, the rest see it still signalled.
+	before := w.Stats().Wakes
+	n := 0
+	for i := 0; i < 1000; i++ {
+		w.Post(func() { n++ })
+	}
+	if got := w.Stats().Wakes - before; got != 1 {
+		t.Fatalf("%d eventfd writes for 1000 posts to a busy loop, want 1", got)
+	}
+	close(release)
+	var ran int
+	onLoop(t, w, func() { ran = n })
+	if ran != 1000 {
+		t.Fatalf("ran %d posts", ran)
+	}
+}

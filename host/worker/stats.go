@@ -16,6 +16,7 @@ type Stats struct {
 	BytesWritten uint64
 	Iterations   uint64 // loop iterations (epoll_wait returns)
 	PostsRun     uint64
+	Wakes        uint64 // eventfd writes by Post/Stop (coalesced: at most one per loop wake)
 	TimersFired  uint64
 	BuffersMade  uint64 // pooled buffers ever allocated
 	BuffersFree  int64  // buffers in the free list
@@ -25,6 +26,7 @@ type counters struct {
 	openConns, listeners, buffersFree                                   atomic.Int64
 	accepted, dialed, connectFails, closed, acceptErrors                atomic.Uint64
 	bytesRead, bytesWritten, iterations, postsRun, timersFired, buffers atomic.Uint64
+	wakes                                                               atomic.Uint64
 }
 
 // Stats returns the worker's counters.
@@ -43,6 +45,7 @@ func (w *Worker) Stats() Stats {
 		BytesWritten: c.bytesWritten.Load(),
 		Iterations:   c.iterations.Load(),
 		PostsRun:     c.postsRun.Load(),
+		Wakes:        c.wakes.Load(),
 		TimersFired:  c.timersFired.Load(),
 		BuffersMade:  c.buffers.Load(),
 		BuffersFree:  c.buffersFree.Load(),
