@@ -9,6 +9,7 @@
  *            threads module threads commit per_thread events each, round
  *            robin over the schedulers (retrying when a ring is full);
  *            returns ns until every event was delivered
+ *   int      sb_commit_once(int idx)               one commit, its result
  *   void     sb_reset(void)                        delete all schedulers */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -41,6 +42,9 @@ void sb_reset(void) {
     n_scheds = 0;
     __atomic_store_n(&delivered, 0, __ATOMIC_SEQ_CST);
 }
+
+/* One commit on scheduler idx; returns its result (1 queued, 0 refused). */
+int sb_commit_once(int idx) { return sluice_scheduler_commit(scheds[idx], 3) ? 1 : 0; }
 
 void sb_latency(int idx, int n, uint64_t* out) {
     for (int i = 0; i < n; i++) {

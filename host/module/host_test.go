@@ -1,0 +1,66 @@
+package module
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/ebitengine/purego"
+	"go.uber.org/zap"
+
+	"github.com/sluiceproxy/sluice/host/worker"
+)
+
+// After Host.Close a module thread that still holds a scheduler gets false
+// from commit (never a crash), and the ring stays mapped until the module
+// deletes it.
+func TestCommitAfterHostClose(t *testing.T) {
+	e := newEnv(t, 1, Options{})
+	ff := e.factory("sched_bench", "sb", `{}`)
+	reset := sym(t, ff.mod, "sb_reset")
+	commitOnce := sym(t, ff.mod, "sb_commit_once")
+	purego.SyscallN(reset)
+	defer purego.SyscallN(reset)
+	cb := newFakeCallbacks(0, ":method", "GET")
+	e.on(0, func() {
+		f := ff.NewFilter(cb)
+		f.DecodeHeaders(cb.req, true)
+		endStream(cb, f)
+	})
+	if r, _, _ := purego.SyscallN(commitOnce, 0); r != 1 {
+		t.Fatalf("commit on a live host = %d, want 1", r)
+	}
+	e.workers[0].Stop()
+	<-e.workers[0].Done()
+	e.host.Close()
+	if r, _, _ := purego.SyscallN(commitOnce, 0); r != 0 {
+		t.Fatalf("commit after Host.Close = %d, want 0", r)
+	}
+	if e.host.workers[0].ring.hdr == nil {
+		t.Fatal("ring unmapped while the module still holds a scheduler")
+	}
+}
+
+func TestNewHostRejectsWorkersOutOfOrder(t *testing.T) {
+	w, err := worker.New(worker.Options{Index: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go w.Run() // so Stop releases its fds
+	t.Cleanup(func() { w.Stop(); <-w.Done() })
+	_, err = NewHost(zap.NewNop(), []*worker.Worker{w})
+	if err == nil || err.Error() != "module: worker at position 0 has index 1; workers must be in index order" {
+		t.Fatalf("error: %v", err)
+	}
+}
+
+func TestStatsString(t *testing.T) {
+	e := newEnv(t, 1, Options{})
+	e.factory("passthrough", "pt", `{}`)
+	s := e.host.Stats().String()
+	for _, line := range []string{"module.modules_loaded: 1\n", "module.filter_configs: 1\n",
+		"module.commits_rejected_ring_full: 0\n", "module.invalid_status: 0\n"} {
+		if !strings.Contains(s, line) {
+			t.Fatalf("stats text lacks %q:\n%s", line, s)
+		}
+	}
+}
