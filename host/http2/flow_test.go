@@ -27,7 +27,7 @@ func TestSendFlowControl(t *testing.T) {
 	app.onEnd = func(s *fakeStream) {
 		s.enc.SetWritableCallback(func() { writable++ })
 		s.enc.EncodeHeaders(newMap(":status", "200"), false)
-		s.enc.EncodeData(body, true)
+		s.enc.EncodeData(body, false)
 		aboveAfterWrite = s.enc.AboveWriteWatermark()
 	}
 	h := newHarness(t, Options{StreamBufferLimit: 64}, app, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 10})
@@ -52,12 +52,15 @@ func TestSendFlowControl(t *testing.T) {
 	if len(more) != 40 || end || writable != 1 {
 		t.Fatalf("after +40: %d bytes, end %v, writable %d", len(more), end, writable)
 	}
+	// The manager ends the response (nothing left to add); it is finished
+	// with the stream from here, so no more writable callbacks.
+	app.streams[0].enc.EncodeData(nil, true)
 	// Opening the window via SETTINGS applies to open streams too.
 	_ = h.cfr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1000})
 	h.mustFlush()
 	rest, end := responseBody(h.frames(), 1)
-	if len(rest) != 30 || !end {
-		t.Fatalf("after SETTINGS: %d bytes, end %v", len(rest), end)
+	if len(rest) != 30 || !end || writable != 1 {
+		t.Fatalf("after SETTINGS: %d bytes, end %v, writable %d", len(rest), end, writable)
 	}
 	if h.c.ActiveStreams() != 0 {
 		t.Fatalf("stream not finished")
@@ -335,5 +338,37 @@ func TestWritableAfterConnectionWindowUpdate(t *testing.T) {
 	h.mustFlush()
 	if got, end := responseBody(h.frames(), 1); len(got) != 100000 || end || writable != 1 {
 		t.Fatalf("after the connection update: %d bytes end %v writable %d", len(got), end, writable)
+	}
+}
+
+// Once the manager has encoded the end of the response it is done with the
+// stream (it may recycle the decoder): a client reset while DATA still waits
+// for window must not reach the decoder.
+func TestNoCallbacksAfterManagerDone(t *testing.T) {
+	app := &fakeApp{t: t}
+	app.onEnd = func(s *fakeStream) {
+		s.enc.SetWritableCallback(func() { t.Errorf("writable callback after the end") })
+		s.enc.EncodeHeaders(newMap(":status", "200"), false)
+		s.enc.EncodeData(make([]byte, 100), true)
+		s.enc.AboveWriteWatermark()
+	}
+	h := newHarness(t, Options{StreamBufferLimit: 10}, app, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 10})
+	h.get(1, "/")
+	h.get(3, "/")
+	h.mustFlush()
+	if h.c.ActiveStreams() != 2 || h.c.QueuedBytes() != 180 {
+		t.Fatalf("active %d queued %d", h.c.ActiveStreams(), h.c.QueuedBytes())
+	}
+	_ = h.cfr.WriteRSTStream(1, http2.ErrCodeCancel)
+	_ = h.cfr.WriteWindowUpdate(3, 1000)
+	h.mustFlush()
+	h.c.OnConnectionClose()
+	for i, s := range app.streams {
+		if s.resetBy != 0 {
+			t.Fatalf("stream %d: OnReset(%v) after the manager finished", i, s.resetBy)
+		}
+	}
+	if h.c.Stats().ClientResets != 0 {
+		t.Fatalf("a reset of a finished stream counted against the budget")
 	}
 }

@@ -192,16 +192,17 @@ func FuzzChaos(f *testing.F) {
 		pre.WriteString(ClientPreface)
 		_ = http2.NewFramer(&pre, nil).WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 3000})
 		in := append(pre.Bytes(), data...)
+		// Arrive 64 bytes at a time, as a socket might deliver them.
+		var buf []byte
 		for len(in) > 0 {
 			step := min(len(in), 64)
-			n, err := c.Dispatch(in[:step])
+			buf = append(buf, in[:step]...)
+			in = in[step:]
+			n, err := c.Dispatch(buf)
 			if err != nil {
 				break
 			}
-			if n == 0 && step == len(in) {
-				break
-			}
-			in = in[n:]
+			buf = buf[n:]
 			ft.runPosted()
 			c.OnWritable()
 		}

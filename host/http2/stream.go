@@ -16,7 +16,7 @@ type stream struct {
 	dec codec.RequestDecoder
 
 	closed       bool  // removed from the codec; no more callbacks either way
-	decoderDone  bool  // the response is complete: the manager has finished with dec
+	decoderDone  bool  // the manager encoded the end of the response: it is finished with dec
 	discarded    int64 // request bytes dropped after an early response
 	remoteClosed bool  // END_STREAM received
 	localEnded   bool  // the encoder ended the response (END_STREAM may wait for window)
@@ -184,21 +184,24 @@ func (s *stream) drainInbound() {
 	s.maybeFinish()
 }
 
-// maybeFinish runs after either direction progressed. Once the response is
-// fully written the manager is done with the stream: nothing more is
-// delivered to it, and the stream ends as soon as the request has too.
+// maybeFinish ends the stream once END_STREAM went both ways.
 func (s *stream) maybeFinish() {
-	if s.closed || !s.endWritten {
-		return
-	}
-	if !s.decoderDone {
-		s.decoderDone = true
-		s.inbound, s.inboundEnd, s.inTrailers = nil, false, nil
-		s.readDisabled = false
-	}
-	if s.remoteClosed {
+	if !s.closed && s.endWritten && s.remoteClosed {
 		s.finish()
 	}
+}
+
+// managerDone runs when the manager encodes the end of the response: like
+// Envoy's, it considers the stream complete then (and may recycle its
+// decoder), even if DATA still waits for window here. From now on nothing is
+// delivered to the decoder, no OnReset nor writable callback is made, and
+// request bytes still arriving are checked and dropped.
+func (s *stream) managerDone() {
+	s.localEnded = true
+	s.decoderDone = true
+	s.onWritable = nil
+	s.inbound, s.inboundEnd, s.inTrailers = nil, false, nil
+	s.readDisabled = false
 }
 
 // ---- codec.ResponseEncoder ----
@@ -226,7 +229,8 @@ func (s *stream) EncodeHeaders(h *headers.Map, endStream bool) {
 	s.headersSent = true
 	s.c.writeHeaderBlock(s.id, h, endStream)
 	if endStream {
-		s.localEnded, s.endWritten = true, true
+		s.managerDone()
+		s.endWritten = true
 		s.maybeFinish()
 	}
 }
@@ -244,7 +248,9 @@ func (s *stream) EncodeData(p []byte, endStream bool) {
 		s.Reset()
 		return
 	}
-	s.localEnded = endStream
+	if endStream {
+		s.managerDone()
+	}
 	wasAbove := s.queued() >= s.c.opts.StreamBufferLimit
 	if s.queued() == 0 {
 		// Nothing waits ahead of p: send what the windows allow straight
@@ -270,7 +276,7 @@ func (s *stream) EncodeTrailers(t *headers.Map) {
 	if s.closed || s.localEnded || !s.headersSent {
 		return
 	}
-	s.localEnded = true
+	s.managerDone()
 	s.outTrailers = t
 	s.c.flushStream(s)
 }
