@@ -78,6 +78,9 @@ func (w *Worker) AddFD(fd int, events uint32, h FDHandler) error {
 	if h == nil {
 		return ErrNilHandler
 	}
+	if w.stopping.Load() {
+		return ErrWorkerStopped
+	}
 	return w.register(fd, events, fdEntry{kind: kindRaw, raw: h})
 }
 
