@@ -31,6 +31,7 @@ type FilterFactory struct {
 	rejectReason string
 	closed       bool
 	live         atomic.Int64 // filters created and not yet destroyed
+	closing      atomic.Bool  // Close was called: no new filters
 	destroyed    atomic.Bool
 }
 
@@ -142,6 +143,9 @@ func (f *FilterFactory) Close() {
 	}
 	f.closed = true
 	f.mu.Unlock()
+	// Dekker-style with newFilter (which counts itself live, then checks
+	// closing): either we see its filter in live, or it sees closing.
+	f.closing.Store(true)
 	f.host.mu.Lock()
 	delete(f.host.factories, f)
 	f.host.mu.Unlock()
@@ -153,15 +157,11 @@ func (f *FilterFactory) Close() {
 	f.destroyConfig()
 }
 
-// filterGone is called when one of the factory's filters is destroyed.
+// filterGone is called when one of the factory's filters is destroyed (or
+// a new one gave up because the factory is closing).
 func (f *FilterFactory) filterGone() {
-	if f.live.Add(-1) == 0 {
-		f.mu.Lock()
-		closed := f.closed
-		f.mu.Unlock()
-		if closed {
-			f.destroyConfig()
-		}
+	if f.live.Add(-1) == 0 && f.closing.Load() {
+		f.destroyConfig()
 	}
 }
 

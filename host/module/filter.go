@@ -47,12 +47,19 @@ func newFilter(fac *FilterFactory, cb hcm.FilterCallbacks) hcm.StreamFilter {
 		fac.host.log.Error("stream on unknown worker", zap.Int("worker", cb.WorkerIndex()))
 		return &failedFilter{host: fac.host, cb: cb}
 	}
+	fac.live.Add(1)
+	if fac.closing.Load() {
+		// A stream raced a config change: the module's config object is
+		// (about to be) destroyed, so never hand it to filter_new.
+		fac.filterGone()
+		return &failedFilter{host: fac.host, cb: cb}
+	}
 	f := &filter{factory: fac, ws: ws, cb: cb, hk: &fac.mod.lib.hooks}
 	f.handle = ws.table.alloc(f)
 	if f.handle == 0 {
+		fac.filterGone()
 		return &failedFilter{host: fac.host, cb: cb}
 	}
-	fac.live.Add(1)
 	fac.host.filtersCreated.Add(1)
 	m, prev := f.enter()
 	f.modPtr, _, _ = purego.SyscallN(f.hk.filterNew, fac.modPtr, uintptr(f.handle))

@@ -7,6 +7,7 @@ import (
 	"github.com/ebitengine/purego"
 	"go.uber.org/zap"
 
+	"github.com/sluiceproxy/sluice/host/hcm"
 	"github.com/sluiceproxy/sluice/host/worker"
 )
 
@@ -62,5 +63,43 @@ func TestStatsString(t *testing.T) {
 		if !strings.Contains(s, line) {
 			t.Fatalf("stats text lacks %q:\n%s", line, s)
 		}
+	}
+}
+
+// A stream that starts after its factory was closed gets a 500 instead of
+// reaching the module with a destroyed config; a factory closed while a
+// stream is alive is destroyed when that stream ends.
+func TestFactoryClose(t *testing.T) {
+	e := newEnv(t, 1, Options{})
+	p := newProbe(t, e)
+	ff := e.factory("api_probe", "probe", `{"scenario": "none"}`)
+	live := newFakeCallbacks(0, ":method", "GET")
+	var f hcm.StreamFilter
+	e.on(0, func() {
+		f = ff.NewFilter(live)
+		f.DecodeHeaders(live.req, true)
+	})
+	ff.Close()
+	if !ff.closing.Load() || ff.destroyed.Load() {
+		t.Fatal("config destroyed while a stream still uses it")
+	}
+	late := newFakeCallbacks(0, ":method", "GET")
+	e.on(0, func() {
+		g := ff.NewFilter(late)
+		if st := g.DecodeHeaders(late.req, true); st != hcm.HeadersStopIteration ||
+			late.reply == nil || late.reply.status != 500 || late.reply.details != "module_filter_new_failed" {
+			t.Errorf("late stream: status %d reply %+v", st, late.reply)
+		}
+		endStream(late, g)
+		if ff.destroyed.Load() {
+			t.Error("config destroyed by a stream that never reached the module")
+		}
+		endStream(live, f)
+	})
+	if !ff.destroyed.Load() {
+		t.Fatal("config not destroyed after its last stream")
+	}
+	if d := p.call("probe_destroys"); d != 1 {
+		t.Fatalf("filter destroys = %d, want 1", d)
 	}
 }
