@@ -12,8 +12,9 @@ import (
 // upstream of the route's cluster, feeding the response back into the
 // encode walk. It lives inside its stream, so it costs no allocation.
 type routerFilter struct {
-	s  *stream
-	up *cluster.Stream
+	s     *stream
+	up    *cluster.Stream
+	upMem cluster.Stream // storage for up, so a pooled exchange does not allocate
 
 	pending         bodyBuffer // request body that arrived before the upstream was ready
 	pendingEnd      bool
@@ -122,6 +123,9 @@ func (r *routerFilter) checkUpstreamWatermark() {
 		r.s.enc.ReadDisable(true)
 	}
 }
+
+// UpstreamStream lends the cluster this filter's storage for its stream.
+func (r *routerFilter) UpstreamStream() *cluster.Stream { return &r.upMem }
 
 // cluster.ResponseHandler
 
