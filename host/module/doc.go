@@ -3,19 +3,21 @@
 //
 // Wiring, for the proxy:
 //
-//	host, err := module.NewHost(log, workers)              // once, before serving
+//	host, err := module.NewHost(log, workers)              // once, before serving (NewHostWithOptions: ring size)
 //	m, err := host.Load(path, allowInsecurePermissions)    // main goroutine; same file -> same *Module
 //	ff, err := m.NewFilterFactory(filterName, configJSON)  // main goroutine; ff is an hcm.FilterFactory
 //	prc, err := ff.ParsePerRouteConfig(raw)                // main goroutine; store prc on the route
 //	ff.DestroyPerRouteConfig(prc)                          // main goroutine, once no stream uses it
-//	ff.Close()                                             // main goroutine, after its streams ended
-//	host.Stats()                                           // any goroutine: counters + module metrics
+//	ff.Close()                                             // main goroutine; new streams then get a 500, and
+//	                                                       // config_destroy runs after the last live one
+//	host.Stats()                                           // any goroutine: counters + module metrics (String() for /stats)
 //	host.Close()                                           // after the workers stopped
 //	info, err := module.Inspect(path)                      // `sluice module inspect FILE.so`
 //
 // Every load error is a *LoadError naming the file and one cause; a
 // rejected config is a *ConfigError naming the file, the filter and the
-// module's reason.
+// module's reason. Tests elsewhere get built test modules from
+// moduletest.Build(t, "external_cache").
 //
 // Calls. The host API table is built once per process with
 // purego.NewCallback; hooks are called with purego.SyscallN on addresses
