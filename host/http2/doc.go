@@ -23,6 +23,13 @@
 //
 // Decisions worth knowing:
 //
+//   - The manager is done with a stream once it has encoded the end of the
+//     response (as Envoy's is; host/hcm recycles the stream then), even if
+//     DATA still waits for the peer's window: from that point the codec
+//     makes no decoder call (no OnReset, no writable callback), finishes the
+//     response on its own, and checks then drops any request body still
+//     arriving (RST_STREAM(NO_ERROR) past 64 KiB).
+//
 //   - Request flow control: the connection window is credited as soon as the
 //     codec has taken DATA off the wire (it is then bounded by the stream
 //     windows), the stream window only when the body has been delivered to
