@@ -36,17 +36,20 @@
 //     the stream's RequestDecoder. ReadDisable(true) on a stream buffers its
 //     already-permitted bytes in the codec and withholds the stream's
 //     WINDOW_UPDATE, so a paused stream can never starve its siblings.
+//
 //   - Response flow control: DATA the peer's windows do not allow is queued
 //     per stream; AboveWriteWatermark turns true past Options.StreamBufferLimit
 //     and the writable callback runs when the queue drains below half of it.
 //     A producer that keeps writing past the watermark is reset at 4x the
 //     limit (one large write from below it is accepted), so a
 //     client that never opens its window cannot grow memory.
+//
 //   - A request whose decoded header list exceeds MaxHeaderListSize is
 //     answered 431 by the codec itself (the HPACK state stays in sync); a
 //     header block that is too large on the wire, or spread over too many
 //     CONTINUATION frames, ends the connection with ENHANCE_YOUR_CALM before
 //     it is decoded.
+//
 //   - Attacks (rapid reset, CONTINUATION flood, HPACK bomb, SETTINGS/PING
 //     floods) are bounded and counted in Stats.
 package http2
