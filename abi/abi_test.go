@@ -79,6 +79,11 @@ func cProgram() string {
 	for _, c := range constants {
 		fmt.Fprintf(&b, "  printf(\"const.%s %%lld\\n\", (long long)(%s));\n", c.cName, c.cName)
 	}
+	// SLUICE_HOST_API_HAS against a table from an older host that ends
+	// just before per_route_config.
+	b.WriteString("  sluice_host_api old = {0};\n  old.size = offsetof(sluice_host_api, per_route_config);\n")
+	b.WriteString("  printf(\"has.old.per_route_config %d\\n\", (int)SLUICE_HOST_API_HAS(&old, per_route_config));\n")
+	b.WriteString("  printf(\"has.old.metadata_get_number %d\\n\", (int)SLUICE_HOST_API_HAS(&old, metadata_get_number));\n")
 	b.WriteString("  return 0;\n}\n")
 	return b.String()
 }
@@ -144,6 +149,10 @@ func TestGoMirrorMatchesHeader(t *testing.T) {
 		if got, ok := vals["const."+c.cName]; !ok || got != c.goVal {
 			t.Errorf("%s: C %d, Go %d", c.cName, got, c.goVal)
 		}
+	}
+	if vals["has.old.per_route_config"] != 0 || vals["has.old.metadata_get_number"] != 1 {
+		t.Errorf("SLUICE_HOST_API_HAS on an older table: per_route_config %d, metadata_get_number %d",
+			vals["has.old.per_route_config"], vals["has.old.metadata_get_number"])
 	}
 }
 

@@ -46,14 +46,21 @@ void sb_reset(void) {
 /* One commit on scheduler idx; returns its result (1 queued, 0 refused). */
 int sb_commit_once(int idx) { return sluice_scheduler_commit(scheds[idx], 3) ? 1 : 0; }
 
+/* The producer sleeps on a condvar between events (rather than spinning)
+ * so that on a small machine it does not steal the worker's CPU and the
+ * figure is the wake-up path itself. */
+static pthread_mutex_t lat_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t lat_cv = PTHREAD_COND_INITIALIZER;
+
 void sb_latency(int idx, int n, uint64_t* out) {
     for (int i = 0; i < n; i++) {
         __atomic_store_n(&latency_ns, 0, __ATOMIC_SEQ_CST);
         __atomic_store_n(&commit_ns, now_ns(), __ATOMIC_SEQ_CST);
         sluice_scheduler_commit(scheds[idx], 1);
-        uint64_t l;
-        while ((l = __atomic_load_n(&latency_ns, __ATOMIC_ACQUIRE)) == 0) sched_yield();
-        out[i] = l;
+        pthread_mutex_lock(&lat_mu);
+        while (__atomic_load_n(&latency_ns, __ATOMIC_ACQUIRE) == 0) pthread_cond_wait(&lat_cv, &lat_mu);
+        pthread_mutex_unlock(&lat_mu);
+        out[i] = __atomic_load_n(&latency_ns, __ATOMIC_ACQUIRE);
     }
 }
 
@@ -127,7 +134,11 @@ sluice_headers_status sluice_on_http_filter_response_headers(void* m, sluice_fil
 void sluice_on_http_filter_scheduled(void* m, sluice_filter_handle h, uint64_t event_id) {
     (void)m, (void)h;
     if (event_id == 1) {
-        __atomic_store_n(&latency_ns, now_ns() - __atomic_load_n(&commit_ns, __ATOMIC_ACQUIRE) + 1, __ATOMIC_RELEASE);
+        uint64_t l = now_ns() - __atomic_load_n(&commit_ns, __ATOMIC_ACQUIRE) + 1;
+        pthread_mutex_lock(&lat_mu);
+        __atomic_store_n(&latency_ns, l, __ATOMIC_RELEASE);
+        pthread_cond_signal(&lat_cv);
+        pthread_mutex_unlock(&lat_mu);
     } else {
         __atomic_fetch_add(&delivered, 1, __ATOMIC_RELEASE);
     }
