@@ -58,3 +58,4 @@ func TestBodyRewriterResponse(t *testing.T) {
 		t.Fatalf("content-length %q, want 13", cl)
 	}
 }
+

@@ -12,6 +12,9 @@ use std::time::Duration;
 /// Results recorded by filters, keyed by a test-chosen tag.
 static RECORD: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
 
+/// The committing thread of the "scheduled" probe, for the test to join.
+static COMMITTER: Mutex<Option<std::thread::JoinHandle<()>>> = Mutex::new(None);
+
 fn record(tag: &str, what: impl Into<String>) {
     RECORD.lock().unwrap().push((tag.to_string(), what.into()));
 }
@@ -109,11 +112,12 @@ impl HttpFilter for Probe {
             "scheduled" => {
                 let sched = host.new_scheduler().expect("scheduler");
                 let remote = host.new_scheduler().expect("second scheduler");
-                std::thread::spawn(move || {
+                let committer = std::thread::spawn(move || {
                     assert!(remote.commit(7));
                     assert!(remote.commit(9));
                     // remote drops here: deleted from a foreign thread.
                 });
+                *COMMITTER.lock().unwrap() = Some(committer);
                 self.scheduler = Some(sched);
                 HeadersStatus::StopIteration
             }
@@ -141,15 +145,17 @@ impl HttpFilter for Probe {
         if !end_of_stream {
             return BodyStatus::StopIterationAndBuffer;
         }
-        // After buffering, the received body is the whole body so far (and
-        // the buffered body is the same buffer); upper-case it in place.
-        let whole = host.body_bytes(BodyKind::ReceivedRequest).unwrap();
-        let chunks_before = host.body_chunks(BodyKind::ReceivedRequest).unwrap();
+        // The whole body is what was buffered plus this last chunk;
+        // upper-case it and send it on as the received body.
+        let mut whole = host.body_bytes(BodyKind::BufferedRequest).unwrap();
+        let buffered_chunks = host.body_chunks(BodyKind::BufferedRequest).unwrap();
+        whole.extend(host.body_bytes(BodyKind::ReceivedRequest).unwrap());
         record(&self.tag, format!("sizes={} {}", host.body_size(BodyKind::BufferedRequest).unwrap(), whole.len()));
+        host.drain_body(BodyKind::BufferedRequest, usize::MAX).unwrap();
         host.drain_body(BodyKind::ReceivedRequest, usize::MAX).unwrap();
         host.append_body(BodyKind::ReceivedRequest, &whole.to_ascii_uppercase()).unwrap();
         // Views taken before the drain are still readable.
-        let old: Vec<String> = chunks_before.iter().map(|c| s(c)).collect();
+        let old: Vec<String> = buffered_chunks.iter().map(|c| s(c)).collect();
         record(&self.tag, format!("old_chunks={}", old.join("|")));
         BodyStatus::Continue
     }
@@ -341,9 +347,9 @@ fn body_is_buffered_then_rewritten_across_chunks() {
     assert_eq!(st.forwarded_body(true), b"");
     assert_eq!(st.request_body(b"ld", true), BodyStatus::Continue as i32);
     assert_eq!(st.forwarded_body(true), b"HELLO WORLD");
-    assert_eq!(recorded("body"), ["eos=false", "sizes=11 11", "old_chunks=hello |wor|ld"]);
-    // Each call saw the whole body so far: 6, 9, then 11 bytes.
-    assert_eq!(cfg.metric("sizes"), Some(6 + 9 + 11));
+    assert_eq!(recorded("body"), ["eos=false", "sizes=9 11", "old_chunks=hello |wor"]);
+    // Each call received only its own chunk.
+    assert_eq!(cfg.metric("sizes"), Some(6 + 3 + 2));
 }
 
 #[test]
@@ -381,6 +387,7 @@ fn scheduler_commits_from_another_thread_arrive_in_order_on_the_filter() {
     assert_eq!(st.continue_decoding_calls(), 1);
     // The thread's scheduler was deleted when it dropped; the filter's is
     // deleted with the filter.
+    COMMITTER.lock().unwrap().take().expect("committer thread").join().unwrap();
     assert_eq!(st.schedulers(), (2, 1));
     st.complete();
     assert_eq!(st.schedulers(), (2, 2));

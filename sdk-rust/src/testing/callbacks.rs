@@ -333,15 +333,7 @@ fn body(s: &mut StreamState, kind: u32) -> Result<&mut Vec<Box<[u8]>>, abi::slui
     if !available {
         return Err(abi::SLUICE_ERR_UNAVAILABLE);
     }
-    let aliased = match (kind, s.phase) {
-        (abi::SLUICE_BUFFERED_REQUEST_BODY, Phase::RequestBody) => Some(abi::SLUICE_RECEIVED_REQUEST_BODY),
-        (abi::SLUICE_BUFFERED_RESPONSE_BODY, Phase::ResponseBody) => Some(abi::SLUICE_RECEIVED_RESPONSE_BODY),
-        _ => None,
-    };
-    match aliased {
-        Some(received) if s.body_aliased => Ok(&mut s.bodies[received as usize]),
-        _ => Ok(&mut s.bodies[kind as usize]),
-    }
+    Ok(&mut s.bodies[kind as usize])
 }
 
 unsafe extern "C" fn body_chunks(f: u64, kind: u32, chunks: *mut sluice_buffer, cap: usize, count_out: *mut usize) -> abi::sluice_result {

@@ -286,11 +286,11 @@ impl FakeStream {
     }
 
     /// Deliver one request body chunk the way sluice's connection manager
-    /// does: the chunk is the received body during the hook, except that
-    /// after a StopIterationAndBuffer the hook sees the whole buffered body
-    /// plus the chunk as its received body (and the buffered body is that
-    /// same buffer). StopIterationAndBuffer/Watermark keep it buffered,
-    /// Continue forwards it, StopIterationNoBuffer drops what is left.
+    /// does (Envoy's semantics): the chunk is the received body during the
+    /// hook; what earlier StopIterationAndBuffer returns kept is the
+    /// buffered body. StopIterationAndBuffer/Watermark add the chunk to the
+    /// buffered body, Continue forwards buffered + received,
+    /// StopIterationNoBuffer drops the chunk.
     pub fn request_body(&mut self, chunk: &[u8], end_of_stream: bool) -> i32 {
         self.body_hook(true, chunk, end_of_stream)
     }
@@ -307,12 +307,7 @@ impl FakeStream {
             (abi::SLUICE_RECEIVED_RESPONSE_BODY, abi::SLUICE_BUFFERED_RESPONSE_BODY, Phase::ResponseBody)
         };
         self.with(|s| {
-            let mut data = core::mem::take(&mut s.bodies[buffered as usize]);
-            s.body_aliased = !data.is_empty();
-            if !chunk.is_empty() {
-                data.push(bytes(chunk));
-            }
-            s.bodies[received as usize] = data;
+            s.bodies[received as usize] = if chunk.is_empty() { Vec::new() } else { vec![bytes(chunk)] };
             s.phase = phase;
         });
         // SAFETY: live filter from filter_new.
@@ -325,7 +320,6 @@ impl FakeStream {
         });
         self.with(|s| {
             s.phase = Phase::Idle;
-            s.body_aliased = false;
             let got = core::mem::take(&mut s.bodies[received as usize]);
             if s.ended {
                 s.graveyard.extend(got);
@@ -333,10 +327,11 @@ impl FakeStream {
             }
             match status {
                 abi::SLUICE_BODY_STOP_ITERATION_AND_BUFFER | abi::SLUICE_BODY_STOP_ITERATION_AND_WATERMARK => {
-                    s.bodies[buffered as usize] = got
+                    s.bodies[buffered as usize].extend(got)
                 }
                 abi::SLUICE_BODY_CONTINUE => {
-                    for c in got {
+                    let held = core::mem::take(&mut s.bodies[buffered as usize]);
+                    for c in held.into_iter().chain(got) {
                         s.forwarded[if request { 0 } else { 1 }].extend_from_slice(&c);
                     }
                 }

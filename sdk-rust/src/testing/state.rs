@@ -53,9 +53,6 @@ pub(crate) struct StreamState {
     pub local_reply: Option<LocalReply>,
     pub ended: bool,
     pub phase: Phase,
-    /// During a body hook after an earlier StopIterationAndBuffer, the
-    /// buffered body IS the received body (one buffer), as in sluice.
-    pub body_aliased: bool,
     pub continue_decoding: u32,
     pub continue_encoding: u32,
     pub clear_route_cache: u32,
@@ -80,7 +77,6 @@ impl StreamState {
             local_reply: None,
             ended: false,
             phase: Phase::Idle,
-            body_aliased: false,
             continue_decoding: 0,
             continue_encoding: 0,
             clear_route_cache: 0,

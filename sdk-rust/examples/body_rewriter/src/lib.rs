@@ -2,8 +2,8 @@
 //! including chunked bodies whose matches straddle chunk boundaries.
 //!
 //! The body is buffered by the host until the end of the stream
-//! (`StopIterationAndBuffer`; in sluice each later call sees the whole body
-//! so far as its received body), then rewritten once and sent on.
+//! (`StopIterationAndBuffer`: each call receives its own chunk, earlier
+//! chunks are the buffered body), then rewritten once and sent on.
 //!
 //! Length: with a `content-length` the headers are held (`StopIteration`)
 //! until the body is rewritten, so the length can be corrected. Without one
@@ -157,7 +157,8 @@ impl Rewriter {
             let d = self.dir(request);
             (d.received, d.headers)
         };
-        let size = host.body_size(received).unwrap_or(0);
+        let buffered = if request { BodyKind::BufferedRequest } else { BodyKind::BufferedResponse };
+        let size = host.body_size(buffered).unwrap_or(0) + host.body_size(received).unwrap_or(0);
         if size > self.rules.max_body {
             let _ = host.send_response(if request { 413 } else { 500 }, &[], b"body too large to rewrite\n");
             return BodyStatus::StopIterationNoBuffer;
@@ -165,8 +166,9 @@ impl Rewriter {
         if !end_of_stream {
             return BodyStatus::StopIterationAndBuffer;
         }
-        // The received body is now the whole body.
-        let new_len = self.replace(host, request, received);
+        // The whole body is the buffered part plus this last chunk: move
+        // it all into the received body, rewritten.
+        let new_len = self.replace_all(host, buffered, received);
         if self.side(request).fix_length {
             let _ = host.set_header(headers, "content-length", new_len.to_string());
         }
@@ -179,19 +181,24 @@ impl Rewriter {
             // The stream ends here: rewrite what was buffered; it goes on
             // before the trailers.
             let buffered = self.dir(request).buffered;
-            self.replace(host, request, buffered);
+            self.replace_all(host, buffered, buffered);
             self.side(request).active = false;
         }
         TrailersStatus::Continue
     }
 
-    /// Rewrite body `kind` in place; returns its new length.
-    fn replace(&self, host: &mut HostFilter<'_>, request: bool, kind: BodyKind) -> usize {
-        let d = self.dir(request);
-        let Ok(whole) = host.body_bytes(kind) else { return 0 };
-        let out = rewrite(d.rules, &whole);
-        let _ = host.drain_body(kind, whole.len());
-        let _ = host.append_body(kind, &out);
+    /// Rewrite `first` followed by `last` (the same kind, or buffered then
+    /// received) and leave the result in `last`; returns its length.
+    fn replace_all(&self, host: &mut HostFilter<'_>, first: BodyKind, last: BodyKind) -> usize {
+        let request = matches!(first, BodyKind::BufferedRequest | BodyKind::ReceivedRequest);
+        let mut whole = host.body_bytes(first).unwrap_or_default();
+        if last != first {
+            whole.extend(host.body_bytes(last).unwrap_or_default());
+            let _ = host.drain_body(first, usize::MAX);
+        }
+        let out = rewrite(self.dir(request).rules, &whole);
+        let _ = host.drain_body(last, usize::MAX);
+        let _ = host.append_body(last, &out);
         out.len()
     }
 }

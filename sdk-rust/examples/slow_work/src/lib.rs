@@ -251,6 +251,9 @@ mod tests {
         st.complete();
         assert_eq!(cfg.metric("completed"), Some(1));
         assert_eq!(cfg.metric("affinity_violations"), Some(0));
+        // Destroying the config joins the pool, so its job has finished
+        // and dropped (deleted) its scheduler.
+        drop(cfg);
         assert_eq!(st.schedulers(), (1, 1), "the pool job dropped its scheduler");
     }
 
