@@ -58,4 +58,3 @@ func TestBodyRewriterResponse(t *testing.T) {
 		t.Fatalf("content-length %q, want 13", cl)
 	}
 }
-
