@@ -372,3 +372,36 @@ func TestNoCallbacksAfterManagerDone(t *testing.T) {
 		t.Fatalf("a reset of a finished stream counted against the budget")
 	}
 }
+
+// While the connection's output is over its watermark, DATA stays in the
+// stream queue (bounded, reset at 4x for a producer that ignores it) instead
+// of piling up in the socket buffer; OnWritable moves it on.
+func TestDataWaitsForConnectionWatermark(t *testing.T) {
+	app := &fakeApp{t: t}
+	h := newHarness(t, Options{StreamBufferLimit: 1000}, app)
+	h.post(1)
+	h.mustFlush()
+	enc := app.streams[0].enc
+	enc.EncodeHeaders(newMap(":status", "200"), false)
+	h.ft.above = true
+	enc.EncodeData(make([]byte, 3000), false)
+	if got, _ := responseBody(h.frames(), 1); len(got) != 0 || h.c.QueuedBytes() != 3000 {
+		t.Fatalf("wrote %d with the connection above its watermark; queued %d", len(got), h.c.QueuedBytes())
+	}
+	enc.EncodeData(make([]byte, 1001), false) // ignoring backpressure, past 4x
+	if h.c.Stats().OutputOverflowResets != 1 {
+		t.Fatalf("no overflow reset: queued %d", h.c.QueuedBytes())
+	}
+	wantRST(t, h.frames(), 1, http2.ErrCodeInternal)
+
+	h.post(3)
+	h.mustFlush()
+	enc = app.streams[1].enc
+	enc.EncodeHeaders(newMap(":status", "200"), false)
+	enc.EncodeData(make([]byte, 500), true)
+	h.ft.above = false
+	h.c.OnWritable()
+	if got, end := responseBody(h.frames(), 3); len(got) != 500 || !end {
+		t.Fatalf("after OnWritable: %d bytes end %v", len(got), end)
+	}
+}

@@ -22,12 +22,14 @@ func (c *ServerCodec) creditConn(n int64) {
 }
 
 // flushStream writes as much of s's queued DATA as both windows and the
-// peer's frame size allow, then its trailers or END_STREAM when due.
+// peer's frame size allow, then its trailers or END_STREAM when due. While
+// the connection's output is over its high watermark DATA stays queued here,
+// where it is counted against StreamBufferLimit, until OnWritable.
 func (c *ServerCodec) flushStream(s *stream) {
 	if s.closed || c.fatalErr != nil {
 		return
 	}
-	for s.queued() > 0 {
+	for s.queued() > 0 && !c.t.AboveHighWatermark() {
 		n := int64(s.queued())
 		n = min(n, s.sendWindow, c.connSendWindow, int64(c.peerMaxFrameSize))
 		if n <= 0 {
@@ -68,7 +70,7 @@ func (c *ServerCodec) flushStream(s *stream) {
 // writeDataDirect sends the prefix of p the windows allow, without copying,
 // and returns the rest. END_STREAM is left to flushStream.
 func (c *ServerCodec) writeDataDirect(s *stream, p []byte) []byte {
-	for len(p) > 0 && c.fatalErr == nil {
+	for len(p) > 0 && c.fatalErr == nil && !c.t.AboveHighWatermark() {
 		n := min(int64(len(p)), s.sendWindow, c.connSendWindow, int64(c.peerMaxFrameSize))
 		if n <= 0 {
 			break
