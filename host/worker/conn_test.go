@@ -359,3 +359,32 @@ func TestServerCloseWriteThenKeepsReading(t *testing.T) {
 		t.Fatalf("server read %q", s)
 	}
 }
+
+// Data and FIN arrive before the loop looks: one edge carries both. The
+// short read of the data must not end reading, or the EOF is never seen
+// (edge-triggered: no further edge comes).
+func TestDataAndFINInOneEdge(t *testing.T) {
+	w := startWorker(t, Options{})
+	got := make(chan string, 1)
+	accepted := make(chan struct{}, 1)
+	addr := listen(t, w, func(c *Conn) {
+		c.SetHandler(&funcHandler{data: func(c *Conn) {
+			if c.ReadEOF() {
+				got <- string(c.Input())
+				c.Close()
+			}
+		}})
+		accepted <- struct{}{}
+	})
+	nc := dialTCP(t, addr.String())
+	recv(t, accepted, "accept")
+	release, held := make(chan struct{}), make(chan struct{})
+	w.Post(func() { close(held); <-release })
+	recv(t, held, "loop held")
+	nc.Write([]byte("abc"))
+	nc.CloseWrite()
+	close(release)
+	if s := recv(t, got, "data+EOF"); s != "abc" {
+		t.Fatalf("got %q", s)
+	}
+}

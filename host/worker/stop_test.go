@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 )
 
@@ -86,6 +87,7 @@ func TestStopClosesEverything(t *testing.T) {
 	if after := openFDs(t); after != before {
 		t.Fatalf("fds: %d before New, %d after stop", before, after)
 	}
+	goleak.VerifyNone(t)
 	// Loop-thread calls on a stopped worker fail cleanly.
 	if _, err := w.Listen(loopback, func(*Conn) {}); err != ErrWorkerStopped {
 		t.Fatalf("Listen after stop: %v", err)
