@@ -82,7 +82,7 @@ func modulePath(name string) string { return filepath.Join(moduleDir, "lib"+name
 
 // proc is a running sluice.
 type proc struct {
-	t      *testing.T
+	t      testing.TB
 	cmd    *exec.Cmd
 	mu     sync.Mutex
 	logs   bytes.Buffer
@@ -95,7 +95,7 @@ type proc struct {
 // startSluice writes yaml to a file, runs `sluice run -c FILE` and waits
 // (bounded) until it logged "sluice started". The process is killed in
 // t.Cleanup.
-func startSluice(t *testing.T, yaml string) *proc {
+func startSluice(t testing.TB, yaml string) *proc {
 	t.Helper()
 	p, err := launch(t, yaml)
 	if err != nil {
@@ -106,7 +106,7 @@ func startSluice(t *testing.T, yaml string) *proc {
 
 // launch starts sluice; it returns an error (with the logs) if the process
 // exits during start-up.
-func launch(t *testing.T, yaml string) (*proc, error) {
+func launch(t testing.TB, yaml string) (*proc, error) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "sluice.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
@@ -265,7 +265,7 @@ type backend struct {
 	requests atomic.Int64
 }
 
-func newBackend(t *testing.T) *backend {
+func newBackend(t testing.TB) *backend {
 	b := &backend{}
 	b.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b.requests.Add(1)
@@ -288,7 +288,7 @@ func newBackend(t *testing.T) *backend {
 
 func (b *backend) addr() string { return strings.TrimPrefix(b.URL, "http://") }
 
-func newClient(t *testing.T) *http.Client {
+func newClient(t testing.TB) *http.Client {
 	tr := &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 16}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr, Timeout: 20 * time.Second}
