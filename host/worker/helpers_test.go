@@ -156,10 +156,17 @@ func (e *echoHandler) OnClose(c *Conn, err error) {
 // callback to wait on.
 func waitNoConns(t testing.TB, w *Worker) {
 	t.Helper()
+	waitUntil(t, w, "no open connections", func() bool { return w.Stats().OpenConns == 0 })
+}
+
+// waitUntil re-checks cond after each loop round trip, failing after
+// waitLimit: for state changes that have no callback to wait on.
+func waitUntil(t testing.TB, w *Worker, what string, cond func() bool) {
+	t.Helper()
 	deadline := time.Now().Add(waitLimit)
-	for w.Stats().OpenConns != 0 {
+	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d connections still open", w.Stats().OpenConns)
+			t.Fatalf("timed out waiting for %s", what)
 		}
 		onLoop(t, w, func() {})
 	}
