@@ -234,7 +234,7 @@ impl<'h> HostFilter<'h> {
     // ---- stream control ----------------------------------------------------
 
     /// Answer the stream locally. After `Ok` the stream has ended: further
-    /// stream calls in this hook return [`Error::StreamEnded`].
+    /// changes return [`Error::StreamEnded`] (reads still work).
     pub fn send_response(&mut self, status: u32, headers: &[(&[u8], &[u8])], body: &[u8]) -> Result<()> {
         self.send_response_with_details(status, headers, body, b"")
     }

@@ -127,6 +127,8 @@ impl HttpFilter for Probe {
                 record(&tag, format!("missing={:?}", host.attribute_string(Attribute::RequestId).err()));
                 host.set_metadata_string("probe", "who", "me").unwrap();
                 host.set_metadata_number("probe", "n", 2.5).unwrap();
+                host.set_metadata_string("probe", "numeric", "7.5").unwrap();
+                record(&tag, format!("numeric={:?} text={:?}", host.metadata_number("probe", "numeric"), host.metadata_number("probe", "who")));
                 record(&tag, format!("meta={} {}", s(host.metadata_string("probe", "who").unwrap()), host.metadata_number("probe", "n").unwrap()));
                 record(&tag, format!("route={:?}", host.per_route_config::<String>()));
                 record(&tag, format!("wrong_type={:?}", host.per_route_config::<u32>()));
@@ -333,7 +335,8 @@ fn local_reply_ends_the_stream() {
             details: "probe_denied".into()
         })
     );
-    assert_eq!(recorded("reply")[1..], ["after=Err(StreamEnded)", "read_after=Some(StreamEnded)"]);
+    // Writes are refused once the stream ended; reads still work.
+    assert_eq!(recorded("reply")[1..], ["after=Err(StreamEnded)", "read_after=None"]);
 }
 
 #[test]
@@ -409,6 +412,7 @@ fn attributes_metadata_per_route_and_logs() {
             "method=GET",
             "port=4321",
             "missing=Some(NotFound)",
+            "numeric=Ok(7.5) text=Err(InvalidArgument)",
             "meta=me 2.5",
             "route=Some(\"route-a\")",
             "wrong_type=None",

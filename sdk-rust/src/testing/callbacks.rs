@@ -591,8 +591,15 @@ unsafe extern "C" fn metadata_get_number(
             *out = *v;
             abi::SLUICE_OK
         }
-        Some(_) => abi::SLUICE_ERR_INVALID_ARGUMENT,
-        None => abi::SLUICE_ERR_NOT_FOUND,
+        // As in sluice: a string holding a number reads as that number.
+        Some((Some(text), None)) => match std::str::from_utf8(text).ok().and_then(|t| t.parse::<f64>().ok()) {
+            Some(v) => {
+                *out = v;
+                abi::SLUICE_OK
+            }
+            None => abi::SLUICE_ERR_INVALID_ARGUMENT,
+        },
+        _ => abi::SLUICE_ERR_NOT_FOUND,
     })
 }
 

@@ -136,8 +136,9 @@ pub(crate) fn stream_mut<'a>(
     mutating: bool,
 ) -> Result<&'a mut StreamState, abi::sluice_result> {
     let s = st.streams.get_mut(&handle).ok_or(abi::SLUICE_ERR_INVALID_HANDLE)?;
-    // After the stream ended only reads during stream_complete still work.
-    if s.ended && (mutating || s.phase != Phase::Completing) {
+    // As in sluice: once the stream ended, reads still work until destroy
+    // (e.g. in stream_complete); mutations and stream control do not.
+    if s.ended && mutating {
         return Err(abi::SLUICE_ERR_STREAM_ENDED);
     }
     Ok(s)
