@@ -138,3 +138,26 @@ func BenchmarkCommitThroughput2Workers(b *testing.B) {
 		b.ReportMetric(float64(2*per)/float64(wakes), "commits/wake")
 	}
 }
+
+// BenchmarkStreamLifecycle is a whole stream through a module filter:
+// filter_new, request and response headers, stream_complete, destroy.
+// Filter objects and handle slots are recycled: no allocation per stream.
+func BenchmarkStreamLifecycle(b *testing.B) {
+	e := newEnv(b, 1, Options{})
+	ff := e.factory("passthrough", "pt", `{}`)
+	cb := newFakeCallbacks(0, ":method", "GET", ":path", "/")
+	cb.resp = cb.req // any map will do for a passthrough
+	e.on(0, func() {
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			cb.ended = false
+			f := ff.NewFilter(cb)
+			f.DecodeHeaders(cb.req, true)
+			f.EncodeHeaders(cb.resp, true)
+			cb.ended = true
+			f.OnStreamComplete()
+			f.OnDestroy()
+		}
+	})
+}

@@ -3,7 +3,6 @@ package module
 import (
 	"time"
 
-	"github.com/ebitengine/purego"
 	"go.uber.org/zap"
 
 	"github.com/sluiceproxy/sluice/abi"
@@ -39,6 +38,9 @@ type filter struct {
 	completeDone, completePending bool
 	destroyPending, destroyed     bool
 	scheds                        []int32
+
+	busy    int  // adapter entry points on the stack
+	recycle bool // destroyed: return to the pool when busy drops to 0
 }
 
 func newFilter(fac *FilterFactory, cb hcm.FilterCallbacks) hcm.StreamFilter {
@@ -54,19 +56,23 @@ func newFilter(fac *FilterFactory, cb hcm.FilterCallbacks) hcm.StreamFilter {
 		fac.filterGone()
 		return &failedFilter{host: fac.host, cb: cb}
 	}
-	f := &filter{factory: fac, ws: ws, cb: cb, hk: &fac.mod.lib.hooks}
+	f := ws.getFilter()
+	f.factory, f.ws, f.cb, f.hk = fac, ws, cb, &fac.mod.lib.hooks
 	f.handle = ws.table.alloc(f)
 	if f.handle == 0 {
 		fac.filterGone()
+		ws.putFilter(f)
 		return &failedFilter{host: fac.host, cb: cb}
 	}
 	fac.host.filtersCreated.Add(1)
+	f.busy++
 	m, prev := f.enter()
-	f.modPtr, _, _ = purego.SyscallN(f.hk.filterNew, fac.modPtr, uintptr(f.handle))
+	f.modPtr = ws.syscall(f.hk.filterNew, fac.modPtr, uintptr(f.handle), 0)
 	f.exit(m, prev)
 	if f.modPtr == 0 {
 		fac.host.filterNewFailed.Add(1)
 	}
+	f.leave()
 	return f
 }
 
@@ -109,12 +115,7 @@ func (f *filter) exit(m arenaMark, prevHandedOff bool) {
 // status as the C int32 it is.
 func (f *filter) call(fn, arg uintptr) int32 {
 	m, prev := f.enter()
-	// Arguments go through the worker's scratch slice: a variadic literal
-	// would be heap-allocated on every hook. SyscallN copies them before
-	// the call, so a nested hook reusing the slice is harmless.
-	args := f.ws.args[:]
-	args[0], args[1], args[2] = f.modPtr, uintptr(f.handle), arg
-	r, _, _ := purego.SyscallN(fn, args...)
+	r := f.ws.syscall(fn, f.modPtr, uintptr(f.handle), arg)
 	f.exit(m, prev)
 	return int32(uint32(r))
 }
@@ -206,40 +207,58 @@ func (f *filter) trailersHook(fn uintptr, hook string) hcm.TrailersStatus {
 }
 
 func (f *filter) DecodeHeaders(h *headers.Map, eos bool) hcm.HeadersStatus {
+	f.busy++
 	f.reqHeaders = h
-	return f.headersHook(f.hk.requestHeaders, "request_headers", eos)
+	st := f.headersHook(f.hk.requestHeaders, "request_headers", eos)
+	f.leave()
+	return st
 }
 
 func (f *filter) DecodeData(b hcm.Buffer, eos bool) hcm.DataStatus {
-	return f.bodyHook(f.hk.requestBody, "request_body", b, abi.ReceivedRequestBody, eos)
+	f.busy++
+	st := f.bodyHook(f.hk.requestBody, "request_body", b, abi.ReceivedRequestBody, eos)
+	f.leave()
+	return st
 }
 
 func (f *filter) DecodeTrailers(t *headers.Map) hcm.TrailersStatus {
+	f.busy++
 	f.reqTrailers = t
-	return f.trailersHook(f.hk.requestTrailers, "request_trailers")
+	st := f.trailersHook(f.hk.requestTrailers, "request_trailers")
+	f.leave()
+	return st
 }
 
 func (f *filter) EncodeHeaders(h *headers.Map, eos bool) hcm.HeadersStatus {
-	f.respHeaders = h
 	if f.modPtr == 0 { // the 500 this filter sent passes through
 		return hcm.HeadersContinue
 	}
-	return f.headersHook(f.hk.responseHeaders, "response_headers", eos)
+	f.busy++
+	f.respHeaders = h
+	st := f.headersHook(f.hk.responseHeaders, "response_headers", eos)
+	f.leave()
+	return st
 }
 
 func (f *filter) EncodeData(b hcm.Buffer, eos bool) hcm.DataStatus {
 	if f.modPtr == 0 {
 		return hcm.DataContinue
 	}
-	return f.bodyHook(f.hk.responseBody, "response_body", b, abi.ReceivedResponseBody, eos)
+	f.busy++
+	st := f.bodyHook(f.hk.responseBody, "response_body", b, abi.ReceivedResponseBody, eos)
+	f.leave()
+	return st
 }
 
 func (f *filter) EncodeTrailers(t *headers.Map) hcm.TrailersStatus {
-	f.respTrailers = t
 	if f.modPtr == 0 {
 		return hcm.TrailersContinue
 	}
-	return f.trailersHook(f.hk.responseTrailers, "response_trailers")
+	f.busy++
+	f.respTrailers = t
+	st := f.trailersHook(f.hk.responseTrailers, "response_trailers")
+	f.leave()
+	return st
 }
 
 // OnStreamComplete runs stream_complete once; if the stream ended inside
@@ -249,7 +268,9 @@ func (f *filter) OnStreamComplete() {
 		f.completePending = true
 		return
 	}
+	f.busy++
 	f.runComplete()
+	f.leave()
 }
 
 func (f *filter) runComplete() {
@@ -272,7 +293,9 @@ func (f *filter) OnDestroy() {
 		f.destroyPending = true
 		return
 	}
+	f.busy++
 	f.runDestroy()
+	f.leave()
 }
 
 func (f *filter) runDestroy() {
@@ -286,23 +309,36 @@ func (f *filter) runDestroy() {
 	f.destroyed = true
 	if f.modPtr != 0 {
 		m, prev := f.enter()
-		purego.SyscallN(f.hk.filterDestroy, f.modPtr)
+		f.ws.syscall(f.hk.filterDestroy, f.modPtr, 0, 0)
 		f.exit(m, prev)
 	}
 	ws := f.ws
 	for _, idx := range f.scheds {
 		ws.slab.filterGone(idx)
 	}
-	f.scheds = nil
+	f.scheds = f.scheds[:0]
 	ws.sweep(16)
 	ws.table.release(f.handle)
-	f.reqHeaders, f.respHeaders, f.reqTrailers, f.respTrailers = nil, nil, nil, nil
+	f.recycle = true // back to the pool once no adapter frame uses f
 	f.factory.filterGone()
+}
+
+// busy/leave bracket every entry point of the adapter (StreamFilter
+// methods, deliveries): a filter destroyed somewhere down the stack is
+// recycled only when the outermost entry returns, so no frame above ever
+// sees a reset object.
+func (f *filter) leave() {
+	f.busy--
+	if f.busy == 0 && f.recycle {
+		f.ws.putFilter(f)
+	}
 }
 
 // scheduled delivers one committed event.
 func (f *filter) scheduled(eventID uint64) {
+	f.busy++
 	f.call(f.hk.scheduled, uintptr(eventID))
+	f.leave()
 }
 
 // failedFilter stands in when no filter could be created at all (handle

@@ -56,6 +56,8 @@ type workerState struct {
 	// sweepTimer is armed while orphaned schedulers wait for the module's
 	// delete (worker only).
 	sweepTimer *worker.Timer
+	// freeFilters recycles filter objects (worker only).
+	freeFilters []*filter
 
 	delivered atomic.Uint64
 	dropped   atomic.Uint64
