@@ -388,3 +388,44 @@ func TestDataAndFINInOneEdge(t *testing.T) {
 		t.Fatalf("got %q", s)
 	}
 }
+
+func TestAcceptWithoutHandlerCloses(t *testing.T) {
+	w := startWorker(t, Options{})
+	addr := listen(t, w, func(c *Conn) {}) // forgets SetHandler
+	nc := dialTCP(t, addr.String())
+	if n, err := nc.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("read %d %v, want EOF", n, err)
+	}
+	waitNoConns(t, w)
+}
+
+func TestFlushWritesImmediately(t *testing.T) {
+	w := startWorker(t, Options{})
+	ready := make(chan *Conn, 1)
+	addr := listen(t, w, func(c *Conn) { c.SetHandler(closeOnEOF); ready <- c })
+	nc := dialTCP(t, addr.String())
+	c := recv(t, ready, "accept")
+	var before, after int
+	onLoop(t, w, func() {
+		c.Write([]byte("now"))
+		before = c.Pending()
+		c.Flush() // an empty socket buffer takes it all
+		after = c.Pending()
+	})
+	if before != 3 || after != 0 {
+		t.Fatalf("pending %d before Flush, %d after", before, after)
+	}
+	if _, err := io.ReadFull(nc, make([]byte, 3)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestNowIsCachedPerIteration(t *testing.T) {
+	w := startWorker(t, Options{})
+	var first, second, later time.Time
+	onLoop(t, w, func() { first = w.Now(); time.Sleep(time.Millisecond); second = w.Now() })
+	onLoop(t, w, func() { later = w.Now() })
+	if first.IsZero() || !first.Equal(second) || !later.After(first) {
+		t.Fatalf("Now: %v, %v (same iteration), %v (later)", first, second, later)
+	}
+}
