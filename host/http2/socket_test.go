@@ -20,6 +20,7 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/sluiceproxy/sluice/host/codec"
 	sh2 "github.com/sluiceproxy/sluice/host/http2"
 	"github.com/sluiceproxy/sluice/host/http2/http2test"
 )
@@ -575,5 +576,36 @@ func BenchmarkSocketRoundTrip(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		roundTrip(uint32(2*i+3), indexed)
+	}
+}
+
+// The client vanishes mid-request: every open stream is reset with
+// ResetConnectionClosed (through the worker's OnClose) and nothing leaks.
+func TestPeerDisappears(t *testing.T) {
+	s := startServer(t, sh2.Options{}, false)
+	resets := make(chan codec.ResetReason, 8)
+	if err := s.OnLoop(func() { s.App.Resets = resets }); err != nil {
+		t.Fatal(err)
+	}
+	c := dialRaw(t, s)
+	c.request(1, "GET", "/hold", true)
+	c.request(3, "POST", "/echo", false)
+	c.sync()
+	if s.Live() != 2 {
+		t.Fatalf("live %d", s.Live())
+	}
+	c.conn.Close()
+	for i := 0; i < 2; i++ {
+		select {
+		case r := <-resets:
+			if r != codec.ResetConnectionClosed {
+				t.Fatalf("reset reason %v", r)
+			}
+		case <-time.After(waitLimit):
+			t.Fatalf("stream %d not reset after the peer left", i)
+		}
+	}
+	if s.Live() != 0 {
+		t.Fatalf("live %d", s.Live())
 	}
 }

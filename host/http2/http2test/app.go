@@ -18,6 +18,9 @@ import (
 type App struct {
 	// Live counts streams started and not yet ended or reset.
 	Live int
+	// Resets, when set, receives every OnReset reason (the channel must
+	// have room: the worker does not block on it).
+	Resets chan codec.ResetReason
 }
 
 // NewStream implements codec.Callbacks.
@@ -55,7 +58,15 @@ func (s *appStream) DecodeData(p []byte, end bool) {
 
 func (s *appStream) DecodeTrailers(*headers.Map) { s.respond() }
 
-func (s *appStream) OnReset(codec.ResetReason) { s.finish() }
+func (s *appStream) OnReset(r codec.ResetReason) {
+	if s.app.Resets != nil {
+		select {
+		case s.app.Resets <- r:
+		default:
+		}
+	}
+	s.finish()
+}
 
 func (s *appStream) finish() {
 	if !s.done {
