@@ -118,14 +118,33 @@ func TestStopFailsDialInProgress(t *testing.T) {
 	}
 }
 
-func TestStopBeforeRun(t *testing.T) {
+func TestStopBeforeRunReleasesEverything(t *testing.T) {
+	if l, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
+		l.Close()
+	}
+	before := openFDs(t)
 	w, err := New(Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Set up before Run (allowed), then never run it.
+	if _, err := w.Listen(loopback, func(*Conn) {}); err != nil {
+		t.Fatal(err)
+	}
 	w.Stop()
-	go w.Run()
-	recv(t, w.Done(), "Run to return")
+	recv(t, w.Done(), "Done after Stop without Run")
+	if after := openFDs(t); after != before {
+		t.Fatalf("fds: %d before New, %d after Stop", before, after)
+	}
+	w.Run() // returns at once
+	if s := w.Stats(); s.Listeners != 0 {
+		t.Fatalf("Listeners = %d", s.Listeners)
+	}
+}
+
+func TestRunTwicePanics(t *testing.T) {
+	w := startWorker(t, Options{})
+	onLoop(t, w, func() {}) // Run has started
 	if r := recv(t, panicked(w.Run), "second Run"); r != "worker: Run called twice" {
 		t.Fatalf("second Run: recovered %v", r)
 	}

@@ -23,7 +23,7 @@ type Worker struct {
 	events []unix.EpollEvent
 
 	tid      atomic.Int64
-	started  atomic.Bool
+	state    atomic.Int32 // stateNew -> stateRunning, or stateNew -> stateStoppedUnrun
 	stopping atomic.Bool
 	done     chan struct{}
 
@@ -110,19 +110,36 @@ func (w *Worker) Now() time.Time { return w.now }
 // Logger is the worker's logger (carries the worker index).
 func (w *Worker) Logger() *zap.Logger { return w.log }
 
+const (
+	stateNew int32 = iota
+	stateRunning
+	stateStoppedUnrun
+)
+
 // Stop asks the loop to end. Safe from any goroutine, idempotent. Run closes
 // every listener and connection it owns (OnClose gets ErrWorkerStopped) and
 // then returns. Functions posted but not yet run when the loop ends are
 // dropped: a goroutine waiting for a posted result should also select on Done.
+//
+// On a worker whose Run never started, Stop does that cleanup itself, on the
+// calling goroutine, and closes Done; a later Run returns at once.
 func (w *Worker) Stop() {
 	w.stopping.Store(true)
+	if w.state.CompareAndSwap(stateNew, stateStoppedUnrun) {
+		w.shutdown()
+		close(w.done)
+		return
+	}
 	w.posts.signal(w)
 }
 
 // Run runs the loop on the calling goroutine, locked to its OS thread, until
 // Stop. Call it once, in its own goroutine.
 func (w *Worker) Run() {
-	if !w.started.CompareAndSwap(false, true) {
+	if !w.state.CompareAndSwap(stateNew, stateRunning) {
+		if w.state.Load() == stateStoppedUnrun {
+			return
+		}
 		panic("worker: Run called twice")
 	}
 	runtime.LockOSThread()
