@@ -2,6 +2,7 @@ package module
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/ebitengine/purego"
+	"go.uber.org/zap"
 
 	"github.com/sluiceproxy/sluice/abi"
 )
@@ -101,6 +103,8 @@ func (h *Host) Load(path string, allowInsecure bool) (*Module, error) {
 	}
 	m := &Module{host: h, lib: lib}
 	h.modules[key] = m
+	major, minor := abi.SplitVersion(lib.version)
+	h.log.Info("module loaded", zap.String("path", lib.path), zap.String("abi", fmt.Sprintf("%d.%d", major, minor)))
 	return m, nil
 }
 
