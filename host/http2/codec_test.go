@@ -193,6 +193,25 @@ func TestValidEdgeRequests(t *testing.T) {
 	}
 }
 
+func TestHostAndAuthority(t *testing.T) {
+	app := &fakeApp{t: t}
+	h := newHarness(t, Options{}, app)
+	h.headers(1, true, ":method", "GET", ":scheme", "http", ":path", "/", "host", "only-host.example")
+	h.headers(3, true, ":method", "GET", ":scheme", "http", ":path", "/", ":authority", "auth.example", "host", "other.example")
+	h.headers(5, true, ":method", "GET", ":scheme", "http", ":path", "/", "host", "a", "host", "b")
+	h.mustFlush()
+	if len(app.streams) != 2 {
+		t.Fatalf("streams %d", len(app.streams))
+	}
+	if a := app.streams[0].h.Authority(); string(a) != "only-host.example" || app.streams[0].h.Has("host") {
+		t.Fatalf(":authority %q, host kept %v", a, app.streams[0].h.Has("host"))
+	}
+	if a := app.streams[1].h.Authority(); string(a) != "auth.example" || app.streams[1].h.Has("host") {
+		t.Fatalf(":authority %q, host kept %v", a, app.streams[1].h.Has("host"))
+	}
+	wantRST(t, h.frames(), 5, http2.ErrCodeProtocol)
+}
+
 func TestRequestAndResponseTrailers(t *testing.T) {
 	app := &fakeApp{t: t}
 	app.onEnd = func(s *fakeStream) {

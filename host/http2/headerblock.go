@@ -56,11 +56,13 @@ type headerBlock struct {
 	contentLength int64
 	h             *headers.Map
 	cookie        []byte
+	host          []byte
+	sawHost       bool
 }
 
 func (b *headerBlock) reset() {
-	cookie := b.cookie[:0]
-	*b = headerBlock{contentLength: -1, cookie: cookie}
+	cookie, host := b.cookie[:0], b.host[:0]
+	*b = headerBlock{contentLength: -1, cookie: cookie, host: host}
 }
 
 func (b *headerBlock) discard(action blockAction, code http2.ErrCode) {
@@ -212,6 +214,18 @@ func (c *ServerCodec) validField(b *headerBlock, name, value string) bool {
 			}
 			b.contentLength = n
 		}
+	case "host":
+		if b.kind == blockRequest {
+			// Like the HTTP/1 codec, keep the authority in :authority only:
+			// Host fills it when absent and is dropped either way, so one
+			// value is routed on and sent upstream.
+			if b.sawHost {
+				return false
+			}
+			b.sawHost = true
+			b.host = append(b.host, value...)
+			return true
+		}
 	case "cookie":
 		if b.kind == blockRequest {
 			// Crumbs are joined into one field (RFC 9113 8.2.3), as Envoy does.
@@ -313,6 +327,9 @@ func (c *ServerCodec) finishRequest(b *headerBlock) {
 	}
 	if len(b.cookie) > 0 {
 		b.h.Add([]byte("cookie"), b.cookie)
+	}
+	if b.pseudo&pseudoAuthority == 0 && len(b.host) > 0 {
+		b.h.Add([]byte(":authority"), b.host)
 	}
 	c.openStream(id, b.h, b.contentLength, b.endStream)
 }
