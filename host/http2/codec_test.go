@@ -130,26 +130,35 @@ func TestContentLengthMismatch(t *testing.T) {
 func TestMalformedRequests(t *testing.T) {
 	base := []string{":method", "GET", ":scheme", "http", ":path", "/"}
 	cases := map[string][]string{
-		"uppercase name":       append(base, "X-Foo", "1"),
-		"connection header":    append(base, "connection", "keep-alive"),
-		"keep-alive":           append(base, "keep-alive", "5"),
-		"transfer-encoding":    append(base, "transfer-encoding", "chunked"),
-		"upgrade":              append(base, "upgrade", "h2c"),
-		"te gzip":              append(base, "te", "gzip"),
-		"pseudo after regular": {":method", "GET", ":scheme", "http", "x", "1", ":path", "/"},
-		"missing path":         {":method", "GET", ":scheme", "http"},
-		"missing method":       {":scheme", "http", ":path", "/"},
-		"missing scheme":       {":method", "GET", ":path", "/"},
-		"duplicate method":     {":method", "GET", ":method", "GET", ":scheme", "http", ":path", "/"},
-		"unknown pseudo":       append(base, ":foo", "x"),
-		"response pseudo":      append(base, ":status", "200"),
-		"empty path":           {":method", "GET", ":scheme", "http", ":path", ""},
-		"CONNECT with path":    {":method", "CONNECT", ":authority", "a:443", ":path", "/"},
-		"CONNECT no authority": {":method", "CONNECT"},
-		"bad value char":       append(base, "x", "a\x00b"),
-		"bad name char":        append(base, "x y", "1"),
-		"bad content-length":   append(base, "content-length", "1x"),
-		"two content-lengths":  append(base, "content-length", "1", "content-length", "2"),
+		"uppercase name":        append(base, "X-Foo", "1"),
+		"connection header":     append(base, "connection", "keep-alive"),
+		"keep-alive":            append(base, "keep-alive", "5"),
+		"transfer-encoding":     append(base, "transfer-encoding", "chunked"),
+		"upgrade":               append(base, "upgrade", "h2c"),
+		"te gzip":               append(base, "te", "gzip"),
+		"pseudo after regular":  {":method", "GET", ":scheme", "http", "x", "1", ":path", "/"},
+		"missing path":          {":method", "GET", ":scheme", "http"},
+		"missing method":        {":scheme", "http", ":path", "/"},
+		"missing scheme":        {":method", "GET", ":path", "/"},
+		"duplicate method":      {":method", "GET", ":method", "GET", ":scheme", "http", ":path", "/"},
+		"unknown pseudo":        append(base, ":foo", "x"),
+		"response pseudo":       append(base, ":status", "200"),
+		"empty path":            {":method", "GET", ":scheme", "http", ":path", ""},
+		"CONNECT with path":     {":method", "CONNECT", ":authority", "a:443", ":path", "/"},
+		"CONNECT no authority":  {":method", "CONNECT"},
+		"bad value char":        append(base, "x", "a\x00b"),
+		"bad name char":         append(base, "x y", "1"),
+		"bad content-length":    append(base, "content-length", "1x"),
+		"two content-lengths":   append(base, "content-length", "1", "content-length", "2"),
+		"method with space":     {":method", "GET /x HTTP/1.1", ":scheme", "http", ":path", "/"},
+		"path with space":       {":method", "GET", ":scheme", "http", ":path", "/a b"},
+		"path with CRLF":        {":method", "GET", ":scheme", "http", ":path", "/a\r\nx: y"},
+		"relative path":         {":method", "GET", ":scheme", "http", ":path", "a"},
+		"star path for GET":     {":method", "GET", ":scheme", "http", ":path", "*"},
+		"bad authority":         {":method", "GET", ":scheme", "http", ":path", "/", ":authority", "a b"},
+		"empty authority":       {":method", "GET", ":scheme", "http", ":path", "/", ":authority", ""},
+		"bad scheme":            {":method", "GET", ":scheme", "ht tp", ":path", "/"},
+		"scheme starting digit": {":method", "GET", ":scheme", "1http", ":path", "/"},
 	}
 	for name, kv := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -177,8 +186,9 @@ func TestValidEdgeRequests(t *testing.T) {
 	h.headers(1, true, ":method", "GET", ":scheme", "http", ":path", "/", "te", "trailers",
 		"cookie", "a=1", "x", "y", "cookie", "b=2", "cookie", "c=3")
 	h.headers(3, true, ":method", "CONNECT", ":authority", "example.com:443")
+	h.headers(5, true, ":method", "OPTIONS", ":scheme", "https", ":path", "*", ":authority", "[::1]:8443")
 	h.mustFlush()
-	if len(app.streams) != 2 {
+	if len(app.streams) != 3 {
 		t.Fatalf("streams %d", len(app.streams))
 	}
 	req := app.streams[0].h

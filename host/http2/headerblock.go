@@ -188,7 +188,7 @@ func (c *ServerCodec) validField(b *headerBlock, name, value string) bool {
 		if bit == 0 || b.pseudo&bit != 0 {
 			return false
 		}
-		if bit == pseudoPath && value == "" {
+		if !validPseudoValue(bit, value) {
 			return false
 		}
 		b.pseudo |= bit
@@ -240,6 +240,48 @@ func (c *ServerCodec) validField(b *headerBlock, name, value string) bool {
 	return true
 }
 
+// validPseudoValue checks a request pseudo-header's value. They end up in an
+// HTTP/1 request line and Host field upstream, so nothing that could split
+// or bend those lines gets through.
+func validPseudoValue(bit uint8, v string) bool {
+	switch bit {
+	case pseudoMethod:
+		return httpguts.ValidHeaderFieldName(v) // a token
+	case pseudoScheme:
+		return validScheme(v)
+	case pseudoAuthority:
+		return v != "" && httpguts.ValidHostHeader(v)
+	case pseudoPath:
+		if v == "" {
+			return false
+		}
+		for i := 0; i < len(v); i++ {
+			if v[i] <= ' ' || v[i] == 0x7f {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// validScheme: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (RFC 3986 3.1).
+func validScheme(v string) bool {
+	if v == "" {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i] | 0x20
+		switch {
+		case 'a' <= c && c <= 'z':
+		case i > 0 && ('0' <= v[i] && v[i] <= '9' || v[i] == '+' || v[i] == '-' || v[i] == '.'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 func hasUpper(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if 'A' <= s[i] && s[i] <= 'Z' {
@@ -283,10 +325,16 @@ func requestPseudoOK(b *headerBlock) bool {
 	if b.pseudo&pseudoMethod == 0 {
 		return false
 	}
-	if m, _ := b.h.Get(":method"); string(m) == "CONNECT" {
+	m, _ := b.h.Get(":method")
+	if string(m) == "CONNECT" {
 		return b.pseudo == pseudoMethod|pseudoAuthority
 	}
-	return b.pseudo&(pseudoScheme|pseudoPath) == pseudoScheme|pseudoPath
+	if b.pseudo&(pseudoScheme|pseudoPath) != pseudoScheme|pseudoPath {
+		return false
+	}
+	// An origin-form path, or "*" for OPTIONS (RFC 9113 8.3.1).
+	p, _ := b.h.Get(":path")
+	return p[0] == '/' || (string(p) == "*" && string(m) == "OPTIONS")
 }
 
 // finishBlock acts on a fully decoded header block.
