@@ -91,16 +91,19 @@ func TestPollTimeoutFollowsNearestDeadline(t *testing.T) {
 		before = w.Stats().Iterations
 		w.AfterFunc(time.Hour, func() {})
 		w.AfterFunc(30*time.Millisecond, func() { fired <- time.Since(start) })
-		if got := w.pollTimeout(); got < 1 || got > 30 {
-			t.Errorf("pollTimeout = %d ms, want 1..30", got)
+		// At most the 30 ms timer's delay (0 only if we were descheduled
+		// past its deadline), never the hour-long one's.
+		if got := w.pollTimeout(); got < 0 || got > 30 {
+			t.Errorf("pollTimeout = %d ms, want 0..30", got)
 		}
 	})
 	elapsed := recv(t, fired, "timer")
 	if elapsed < 30*time.Millisecond {
 		t.Fatalf("timer fired early: %v", elapsed)
 	}
-	// Idle loop: a handful of iterations (posted fn, timer wake), not a spin.
-	if n := w.Stats().Iterations - before; n > 20 {
+	// Idle loop: a handful of iterations (posted fn, timer wake, the odd
+	// EINTR), not a spin (which would be thousands in 30 ms).
+	if n := w.Stats().Iterations - before; n > 50 {
 		t.Fatalf("%d iterations while waiting for one timer", n)
 	}
 	onLoop(t, w, func() {
