@@ -1,6 +1,8 @@
 package worker
 
 import (
+	"cmp"
+	"slices"
 	"testing"
 	"time"
 
@@ -10,11 +12,13 @@ import (
 func TestTimersFireInDeadlineOrder(t *testing.T) {
 	w := startWorker(t, Options{})
 	done := make(chan []int, 1)
+	var want []int
 	onLoop(t, w, func() {
 		var fired []int
-		delays := []int{30, 10, 50, 20, 40, 10}
+		delays := []int{30, 10, 50, 20, 40, 10, 0}
+		timers := make([]*Timer, len(delays))
 		for i, ms := range delays {
-			w.AfterFunc(time.Duration(ms)*time.Millisecond, func() {
+			timers[i] = w.AfterFunc(time.Duration(ms)*time.Millisecond, func() {
 				if unix.Gettid() != w.TID() {
 					fired = append(fired, -1)
 				}
@@ -24,14 +28,19 @@ func TestTimersFireInDeadlineOrder(t *testing.T) {
 				}
 			})
 		}
+		// Expected: by actual deadline, then creation order. (Deriving it
+		// from the deadlines keeps a descheduled test goroutine from
+		// reordering the delays we asked for.)
+		for i := range timers {
+			want = append(want, i)
+		}
+		slices.SortStableFunc(want, func(a, b int) int {
+			return cmp.Compare(timers[a].when, timers[b].when)
+		})
 	})
 	got := recv(t, done, "timers")
-	// Deadlines ascending; the two 10 ms timers in creation order.
-	want := []int{1, 5, 3, 0, 4, 2}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("fired %v, want %v", got, want)
-		}
+	if !slices.Equal(got, want) {
+		t.Fatalf("fired %v, want %v", got, want)
 	}
 }
 
