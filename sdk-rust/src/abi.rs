@@ -160,16 +160,32 @@ pub struct sluice_host_api {
     pub log_enabled: Option<unsafe extern "C" fn(level: sluice_log_level) -> bool>,
     pub concurrency: Option<unsafe extern "C" fn() -> u32>,
 
-    pub config_reject:
-        Option<unsafe extern "C" fn(config: sluice_config_handle, reason: *const u8, reason_len: usize) -> sluice_result>,
+    pub config_reject: Option<
+        unsafe extern "C" fn(config: sluice_config_handle, reason: *const u8, reason_len: usize) -> sluice_result,
+    >,
     pub define_counter: Option<
-        unsafe extern "C" fn(config: sluice_config_handle, name: *const u8, name_len: usize, id_out: *mut u32) -> sluice_result,
+        unsafe extern "C" fn(
+            config: sluice_config_handle,
+            name: *const u8,
+            name_len: usize,
+            id_out: *mut u32,
+        ) -> sluice_result,
     >,
     pub define_gauge: Option<
-        unsafe extern "C" fn(config: sluice_config_handle, name: *const u8, name_len: usize, id_out: *mut u32) -> sluice_result,
+        unsafe extern "C" fn(
+            config: sluice_config_handle,
+            name: *const u8,
+            name_len: usize,
+            id_out: *mut u32,
+        ) -> sluice_result,
     >,
     pub define_histogram: Option<
-        unsafe extern "C" fn(config: sluice_config_handle, name: *const u8, name_len: usize, id_out: *mut u32) -> sluice_result,
+        unsafe extern "C" fn(
+            config: sluice_config_handle,
+            name: *const u8,
+            name_len: usize,
+            id_out: *mut u32,
+        ) -> sluice_result,
     >,
     pub counter_add: Option<unsafe extern "C" fn(handle: u64, id: u32, delta: u64) -> sluice_result>,
     pub gauge_set: Option<unsafe extern "C" fn(handle: u64, id: u32, value: i64) -> sluice_result>,
@@ -246,12 +262,23 @@ pub struct sluice_host_api {
             count_out: *mut usize,
         ) -> sluice_result,
     >,
-    pub body_size:
-        Option<unsafe extern "C" fn(filter: sluice_filter_handle, kind: sluice_body_kind, size_out: *mut usize) -> sluice_result>,
-    pub body_append: Option<
-        unsafe extern "C" fn(filter: sluice_filter_handle, kind: sluice_body_kind, data: *const u8, len: usize) -> sluice_result,
+    pub body_size: Option<
+        unsafe extern "C" fn(
+            filter: sluice_filter_handle,
+            kind: sluice_body_kind,
+            size_out: *mut usize,
+        ) -> sluice_result,
     >,
-    pub body_drain: Option<unsafe extern "C" fn(filter: sluice_filter_handle, kind: sluice_body_kind, n: usize) -> sluice_result>,
+    pub body_append: Option<
+        unsafe extern "C" fn(
+            filter: sluice_filter_handle,
+            kind: sluice_body_kind,
+            data: *const u8,
+            len: usize,
+        ) -> sluice_result,
+    >,
+    pub body_drain:
+        Option<unsafe extern "C" fn(filter: sluice_filter_handle, kind: sluice_body_kind, n: usize) -> sluice_result>,
 
     pub send_response: Option<
         unsafe extern "C" fn(
@@ -273,10 +300,18 @@ pub struct sluice_host_api {
     pub scheduler_delete: Option<unsafe extern "C" fn(scheduler: *mut sluice_scheduler)>,
 
     pub get_attribute_string: Option<
-        unsafe extern "C" fn(filter: sluice_filter_handle, id: sluice_attribute_id, value_out: *mut sluice_buffer) -> sluice_result,
+        unsafe extern "C" fn(
+            filter: sluice_filter_handle,
+            id: sluice_attribute_id,
+            value_out: *mut sluice_buffer,
+        ) -> sluice_result,
     >,
     pub get_attribute_int: Option<
-        unsafe extern "C" fn(filter: sluice_filter_handle, id: sluice_attribute_id, value_out: *mut i64) -> sluice_result,
+        unsafe extern "C" fn(
+            filter: sluice_filter_handle,
+            id: sluice_attribute_id,
+            value_out: *mut i64,
+        ) -> sluice_result,
     >,
     pub metadata_set_string: Option<
         unsafe extern "C" fn(

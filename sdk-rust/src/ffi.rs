@@ -53,7 +53,9 @@ pub struct FilterBox {
 pub struct PerRouteBox(pub Box<dyn Any + Send + Sync>);
 
 /// Adapt a constructor's result for [`ConfigFactory`].
-pub fn boxed_config<T: HttpFilterConfig, E: core::fmt::Display>(r: Result<T, E>) -> Result<Box<dyn HttpFilterConfig>, String> {
+pub fn boxed_config<T: HttpFilterConfig, E: core::fmt::Display>(
+    r: Result<T, E>,
+) -> Result<Box<dyn HttpFilterConfig>, String> {
     match r {
         Ok(c) => Ok(Box::new(c)),
         Err(e) => Err(e.to_string()),
@@ -296,9 +298,14 @@ unsafe fn stream_hook(
 /// # Safety
 /// `filter` is what `filter_new` returned; on the filter's worker.
 pub unsafe fn request_headers(filter: *mut c_void, handle: abi::sluice_filter_handle, eos: bool) -> i32 {
-    stream_hook(filter, handle, "on_request_headers", abi::SLUICE_HEADERS_CONTINUE, abi::SLUICE_HEADERS_STOP_ITERATION, |f, h| {
-        f.on_request_headers(h, eos) as i32
-    })
+    stream_hook(
+        filter,
+        handle,
+        "on_request_headers",
+        abi::SLUICE_HEADERS_CONTINUE,
+        abi::SLUICE_HEADERS_STOP_ITERATION,
+        |f, h| f.on_request_headers(h, eos) as i32,
+    )
 }
 
 /// `sluice_on_http_filter_request_body`.
@@ -306,9 +313,14 @@ pub unsafe fn request_headers(filter: *mut c_void, handle: abi::sluice_filter_ha
 /// # Safety
 /// As [`request_headers`].
 pub unsafe fn request_body(filter: *mut c_void, handle: abi::sluice_filter_handle, eos: bool) -> i32 {
-    stream_hook(filter, handle, "on_request_body", abi::SLUICE_BODY_CONTINUE, abi::SLUICE_BODY_STOP_ITERATION_NO_BUFFER, |f, h| {
-        f.on_request_body(h, eos) as i32
-    })
+    stream_hook(
+        filter,
+        handle,
+        "on_request_body",
+        abi::SLUICE_BODY_CONTINUE,
+        abi::SLUICE_BODY_STOP_ITERATION_NO_BUFFER,
+        |f, h| f.on_request_body(h, eos) as i32,
+    )
 }
 
 /// `sluice_on_http_filter_request_trailers`.
@@ -316,9 +328,14 @@ pub unsafe fn request_body(filter: *mut c_void, handle: abi::sluice_filter_handl
 /// # Safety
 /// As [`request_headers`].
 pub unsafe fn request_trailers(filter: *mut c_void, handle: abi::sluice_filter_handle) -> i32 {
-    stream_hook(filter, handle, "on_request_trailers", abi::SLUICE_TRAILERS_CONTINUE, abi::SLUICE_TRAILERS_STOP_ITERATION, |f, h| {
-        f.on_request_trailers(h) as i32
-    })
+    stream_hook(
+        filter,
+        handle,
+        "on_request_trailers",
+        abi::SLUICE_TRAILERS_CONTINUE,
+        abi::SLUICE_TRAILERS_STOP_ITERATION,
+        |f, h| f.on_request_trailers(h) as i32,
+    )
 }
 
 /// `sluice_on_http_filter_response_headers`.
@@ -326,9 +343,14 @@ pub unsafe fn request_trailers(filter: *mut c_void, handle: abi::sluice_filter_h
 /// # Safety
 /// As [`request_headers`].
 pub unsafe fn response_headers(filter: *mut c_void, handle: abi::sluice_filter_handle, eos: bool) -> i32 {
-    stream_hook(filter, handle, "on_response_headers", abi::SLUICE_HEADERS_CONTINUE, abi::SLUICE_HEADERS_STOP_ITERATION, |f, h| {
-        f.on_response_headers(h, eos) as i32
-    })
+    stream_hook(
+        filter,
+        handle,
+        "on_response_headers",
+        abi::SLUICE_HEADERS_CONTINUE,
+        abi::SLUICE_HEADERS_STOP_ITERATION,
+        |f, h| f.on_response_headers(h, eos) as i32,
+    )
 }
 
 /// `sluice_on_http_filter_response_body`.
@@ -336,9 +358,14 @@ pub unsafe fn response_headers(filter: *mut c_void, handle: abi::sluice_filter_h
 /// # Safety
 /// As [`request_headers`].
 pub unsafe fn response_body(filter: *mut c_void, handle: abi::sluice_filter_handle, eos: bool) -> i32 {
-    stream_hook(filter, handle, "on_response_body", abi::SLUICE_BODY_CONTINUE, abi::SLUICE_BODY_STOP_ITERATION_NO_BUFFER, |f, h| {
-        f.on_response_body(h, eos) as i32
-    })
+    stream_hook(
+        filter,
+        handle,
+        "on_response_body",
+        abi::SLUICE_BODY_CONTINUE,
+        abi::SLUICE_BODY_STOP_ITERATION_NO_BUFFER,
+        |f, h| f.on_response_body(h, eos) as i32,
+    )
 }
 
 /// `sluice_on_http_filter_response_trailers`.
@@ -346,9 +373,14 @@ pub unsafe fn response_body(filter: *mut c_void, handle: abi::sluice_filter_hand
 /// # Safety
 /// As [`request_headers`].
 pub unsafe fn response_trailers(filter: *mut c_void, handle: abi::sluice_filter_handle) -> i32 {
-    stream_hook(filter, handle, "on_response_trailers", abi::SLUICE_TRAILERS_CONTINUE, abi::SLUICE_TRAILERS_STOP_ITERATION, |f, h| {
-        f.on_response_trailers(h) as i32
-    })
+    stream_hook(
+        filter,
+        handle,
+        "on_response_trailers",
+        abi::SLUICE_TRAILERS_CONTINUE,
+        abi::SLUICE_TRAILERS_STOP_ITERATION,
+        |f, h| f.on_response_trailers(h) as i32,
+    )
 }
 
 /// `sluice_on_http_filter_stream_complete`.

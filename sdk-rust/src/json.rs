@@ -308,7 +308,9 @@ mod tests {
 
     #[test]
     fn parses_every_kind() {
-        let v = parse(br#" {"a": [1, -2.5e1, true, false, null], "s": "x\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00", "o": {}} "#).unwrap();
+        let v =
+            parse(br#" {"a": [1, -2.5e1, true, false, null], "s": "x\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00", "o": {}} "#)
+                .unwrap();
         assert_eq!(
             v.get("a").unwrap().as_array().unwrap(),
             &[Value::Number(1.0), Value::Number(-25.0), Value::Bool(true), Value::Bool(false), Value::Null]
@@ -355,7 +357,12 @@ mod tests {
             (b"\"\xff\"", 3, "string is not UTF-8"),
         ];
         for (input, offset, msg) in cases {
-            assert_eq!(parse(input), Err(ParseError { offset: *offset, msg }), "input {:?}", String::from_utf8_lossy(input));
+            assert_eq!(
+                parse(input),
+                Err(ParseError { offset: *offset, msg }),
+                "input {:?}",
+                String::from_utf8_lossy(input)
+            );
         }
         assert_eq!(parse(b"1 2").unwrap_err().to_string(), "invalid JSON at byte 2: trailing characters");
     }

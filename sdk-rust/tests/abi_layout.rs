@@ -37,7 +37,10 @@ macro_rules! constants {
     }};
 }
 
-fn rust_side() -> (Vec<Check>, Vec<(String, Vec<String>)>, Vec<String>) {
+/// (checks, struct name -> field names, constant names)
+type RustSide = (Vec<Check>, Vec<(String, Vec<String>)>, Vec<String>);
+
+fn rust_side() -> RustSide {
     let mut checks: Vec<Check> = Vec::new();
     let mut fields = Vec::new();
     let mut consts = Vec::new();
@@ -48,8 +51,20 @@ fn rust_side() -> (Vec<Check>, Vec<(String, Vec<String>)>, Vec<String>) {
         checks,
         fields,
         sluice_sched_ring {
-            slots, mask, wake_fd, worker_index, pad0, enqueue_pos, pad1, dequeue_pos, pad2, wake_pending, closed,
-            rejected_full, wakes, pad3
+            slots,
+            mask,
+            wake_fd,
+            worker_index,
+            pad0,
+            enqueue_pos,
+            pad1,
+            dequeue_pos,
+            pad2,
+            wake_pending,
+            closed,
+            rejected_full,
+            wakes,
+            pad3
         }
     );
     layout!(checks, fields, sluice_scheduler { ring, filter, deleted, reserved });
@@ -57,12 +72,42 @@ fn rust_side() -> (Vec<Check>, Vec<(String, Vec<String>)>, Vec<String>) {
         checks,
         fields,
         sluice_host_api {
-            size, abi_version, log, log_enabled, concurrency, config_reject, define_counter, define_gauge,
-            define_histogram, counter_add, gauge_set, gauge_add, histogram_record, header_get, header_values,
-            headers_get, header_set, header_add, header_remove, body_chunks, body_size, body_append, body_drain,
-            send_response, continue_decoding, continue_encoding, clear_route_cache, scheduler_new, scheduler_delete,
-            get_attribute_string, get_attribute_int, metadata_set_string, metadata_set_number, metadata_get_string,
-            metadata_get_number, per_route_config
+            size,
+            abi_version,
+            log,
+            log_enabled,
+            concurrency,
+            config_reject,
+            define_counter,
+            define_gauge,
+            define_histogram,
+            counter_add,
+            gauge_set,
+            gauge_add,
+            histogram_record,
+            header_get,
+            header_values,
+            headers_get,
+            header_set,
+            header_add,
+            header_remove,
+            body_chunks,
+            body_size,
+            body_append,
+            body_drain,
+            send_response,
+            continue_decoding,
+            continue_encoding,
+            clear_route_cache,
+            scheduler_new,
+            scheduler_delete,
+            get_attribute_string,
+            get_attribute_int,
+            metadata_set_string,
+            metadata_set_number,
+            metadata_get_string,
+            metadata_get_number,
+            per_route_config
         }
     );
     for (t, size) in [
@@ -93,25 +138,61 @@ fn rust_side() -> (Vec<Check>, Vec<(String, Vec<String>)>, Vec<String>) {
         checks.push((format!("signed {t}"), format!("(long long)(({t})-1 < 0)"), signed as i64));
     }
     constants!(
-        checks, consts,
-        SLUICE_ABI_VERSION_MAJOR, SLUICE_ABI_VERSION_MINOR, SLUICE_ABI_VERSION,
-        SLUICE_OK, SLUICE_ERR_INVALID_HANDLE, SLUICE_ERR_STREAM_ENDED, SLUICE_ERR_NOT_FOUND, SLUICE_ERR_UNAVAILABLE,
-        SLUICE_ERR_BUFFER_TOO_SMALL, SLUICE_ERR_INVALID_ARGUMENT, SLUICE_ERR_WRONG_THREAD, SLUICE_ERR_WRONG_PHASE,
+        checks,
+        consts,
+        SLUICE_ABI_VERSION_MAJOR,
+        SLUICE_ABI_VERSION_MINOR,
+        SLUICE_ABI_VERSION,
+        SLUICE_OK,
+        SLUICE_ERR_INVALID_HANDLE,
+        SLUICE_ERR_STREAM_ENDED,
+        SLUICE_ERR_NOT_FOUND,
+        SLUICE_ERR_UNAVAILABLE,
+        SLUICE_ERR_BUFFER_TOO_SMALL,
+        SLUICE_ERR_INVALID_ARGUMENT,
+        SLUICE_ERR_WRONG_THREAD,
+        SLUICE_ERR_WRONG_PHASE,
         SLUICE_ERR_LIMIT,
-        SLUICE_HEADERS_CONTINUE, SLUICE_HEADERS_STOP_ITERATION, SLUICE_HEADERS_CONTINUE_AND_DONT_END_STREAM,
-        SLUICE_HEADERS_STOP_ALL_ITERATION_AND_BUFFER, SLUICE_HEADERS_STOP_ALL_ITERATION_AND_WATERMARK,
-        SLUICE_BODY_CONTINUE, SLUICE_BODY_STOP_ITERATION_AND_BUFFER, SLUICE_BODY_STOP_ITERATION_AND_WATERMARK,
+        SLUICE_HEADERS_CONTINUE,
+        SLUICE_HEADERS_STOP_ITERATION,
+        SLUICE_HEADERS_CONTINUE_AND_DONT_END_STREAM,
+        SLUICE_HEADERS_STOP_ALL_ITERATION_AND_BUFFER,
+        SLUICE_HEADERS_STOP_ALL_ITERATION_AND_WATERMARK,
+        SLUICE_BODY_CONTINUE,
+        SLUICE_BODY_STOP_ITERATION_AND_BUFFER,
+        SLUICE_BODY_STOP_ITERATION_AND_WATERMARK,
         SLUICE_BODY_STOP_ITERATION_NO_BUFFER,
-        SLUICE_TRAILERS_CONTINUE, SLUICE_TRAILERS_STOP_ITERATION,
-        SLUICE_REQUEST_HEADERS, SLUICE_REQUEST_TRAILERS, SLUICE_RESPONSE_HEADERS, SLUICE_RESPONSE_TRAILERS,
-        SLUICE_RECEIVED_REQUEST_BODY, SLUICE_BUFFERED_REQUEST_BODY, SLUICE_RECEIVED_RESPONSE_BODY,
+        SLUICE_TRAILERS_CONTINUE,
+        SLUICE_TRAILERS_STOP_ITERATION,
+        SLUICE_REQUEST_HEADERS,
+        SLUICE_REQUEST_TRAILERS,
+        SLUICE_RESPONSE_HEADERS,
+        SLUICE_RESPONSE_TRAILERS,
+        SLUICE_RECEIVED_REQUEST_BODY,
+        SLUICE_BUFFERED_REQUEST_BODY,
+        SLUICE_RECEIVED_RESPONSE_BODY,
         SLUICE_BUFFERED_RESPONSE_BODY,
-        SLUICE_LOG_TRACE, SLUICE_LOG_DEBUG, SLUICE_LOG_INFO, SLUICE_LOG_WARN, SLUICE_LOG_ERROR, SLUICE_LOG_CRITICAL,
+        SLUICE_LOG_TRACE,
+        SLUICE_LOG_DEBUG,
+        SLUICE_LOG_INFO,
+        SLUICE_LOG_WARN,
+        SLUICE_LOG_ERROR,
+        SLUICE_LOG_CRITICAL,
         SLUICE_LOG_OFF,
-        SLUICE_ATTR_REQUEST_METHOD, SLUICE_ATTR_REQUEST_PATH, SLUICE_ATTR_REQUEST_HOST, SLUICE_ATTR_REQUEST_SCHEME,
-        SLUICE_ATTR_REQUEST_PROTOCOL, SLUICE_ATTR_REQUEST_ID, SLUICE_ATTR_SOURCE_ADDRESS,
-        SLUICE_ATTR_DESTINATION_ADDRESS, SLUICE_ATTR_SOURCE_PORT, SLUICE_ATTR_DESTINATION_PORT,
-        SLUICE_ATTR_CONNECTION_ID, SLUICE_ATTR_STREAM_ID, SLUICE_ATTR_WORKER_INDEX, SLUICE_ATTR_RESPONSE_CODE,
+        SLUICE_ATTR_REQUEST_METHOD,
+        SLUICE_ATTR_REQUEST_PATH,
+        SLUICE_ATTR_REQUEST_HOST,
+        SLUICE_ATTR_REQUEST_SCHEME,
+        SLUICE_ATTR_REQUEST_PROTOCOL,
+        SLUICE_ATTR_REQUEST_ID,
+        SLUICE_ATTR_SOURCE_ADDRESS,
+        SLUICE_ATTR_DESTINATION_ADDRESS,
+        SLUICE_ATTR_SOURCE_PORT,
+        SLUICE_ATTR_DESTINATION_PORT,
+        SLUICE_ATTR_CONNECTION_ID,
+        SLUICE_ATTR_STREAM_ID,
+        SLUICE_ATTR_WORKER_INDEX,
+        SLUICE_ATTR_RESPONSE_CODE,
     );
     (checks, fields, consts)
 }
@@ -139,7 +220,8 @@ fn sizes_offsets_and_constants_match_the_header() {
 
 /// The fields of `typedef struct NAME { ... } NAME;` in declaration order.
 fn header_struct_fields(header: &str, name: &str) -> Vec<String> {
-    let start = header.find(&format!("typedef struct {name} {{")).unwrap_or_else(|| panic!("struct {name} not in header"));
+    let start =
+        header.find(&format!("typedef struct {name} {{")).unwrap_or_else(|| panic!("struct {name} not in header"));
     let body_start = start + header[start..].find('{').unwrap() + 1;
     let body_end = body_start + header[body_start..].find(&format!("}} {name};")).unwrap();
     let body = strip_comments(&header[body_start..body_end]);
@@ -153,7 +235,7 @@ fn header_struct_fields(header: &str, name: &str) -> Vec<String> {
                 rest[..rest.find(')').unwrap()].trim().to_string()
             } else {
                 let decl = decl.split('[').next().unwrap();
-                decl.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|s| !s.is_empty()).last().unwrap().to_string()
+                decl.split(|c: char| !(c.is_alphanumeric() || c == '_')).rfind(|s| !s.is_empty()).unwrap().to_string()
             }
         })
         .collect()

@@ -105,7 +105,8 @@ fn dump_ring(out: &mut String, r: &sluice_sched_ring, slots: &[sluice_sched_slot
     )
     .unwrap();
     for (i, s) in slots.iter().enumerate() {
-        writeln!(out, "slot{i} seq={} filter={} event={} reserved={}", s.seq, s.filter, s.event_id, s.reserved).unwrap();
+        writeln!(out, "slot{i} seq={} filter={} event={} reserved={}", s.seq, s.filter, s.event_id, s.reserved)
+            .unwrap();
     }
 }
 

@@ -64,7 +64,11 @@ impl HttpFilterConfig for ProbeConfig {
         })
     }
 
-    fn new_per_route_config(&self, _host: &mut HostConfig<'_>, config: &[u8]) -> Result<Box<dyn std::any::Any + Send + Sync>, String> {
+    fn new_per_route_config(
+        &self,
+        _host: &mut HostConfig<'_>,
+        config: &[u8],
+    ) -> Result<Box<dyn std::any::Any + Send + Sync>, String> {
         match config {
             b"" => Err("empty per-route config".to_string()),
             other => Ok(Box::new(s(other))),
@@ -95,7 +99,8 @@ impl HttpFilter for Probe {
                 let removed = host.remove_request_header("x-gone").unwrap();
                 record(&tag, format!("held={} removed={removed}", s(before)));
                 record(&tag, format!("now={}", s(host.request_header("X-A").unwrap())));
-                let multi: Vec<String> = host.header_values(HeaderKind::RequestHeaders, "x-multi").unwrap().iter().map(|v| s(v)).collect();
+                let multi: Vec<String> =
+                    host.header_values(HeaderKind::RequestHeaders, "x-multi").unwrap().iter().map(|v| s(v)).collect();
                 record(&tag, format!("multi={}", multi.join(",")));
                 let all = host.request_headers().unwrap();
                 record(&tag, format!("count={} first={}={}", all.len(), s(all[0].0), s(all[0].1)));
@@ -128,8 +133,22 @@ impl HttpFilter for Probe {
                 host.set_metadata_string("probe", "who", "me").unwrap();
                 host.set_metadata_number("probe", "n", 2.5).unwrap();
                 host.set_metadata_string("probe", "numeric", "7.5").unwrap();
-                record(&tag, format!("numeric={:?} text={:?}", host.metadata_number("probe", "numeric"), host.metadata_number("probe", "who")));
-                record(&tag, format!("meta={} {}", s(host.metadata_string("probe", "who").unwrap()), host.metadata_number("probe", "n").unwrap()));
+                record(
+                    &tag,
+                    format!(
+                        "numeric={:?} text={:?}",
+                        host.metadata_number("probe", "numeric"),
+                        host.metadata_number("probe", "who")
+                    ),
+                );
+                record(
+                    &tag,
+                    format!(
+                        "meta={} {}",
+                        s(host.metadata_string("probe", "who").unwrap()),
+                        host.metadata_number("probe", "n").unwrap()
+                    ),
+                );
                 record(&tag, format!("route={:?}", host.per_route_config::<String>()));
                 record(&tag, format!("wrong_type={:?}", host.per_route_config::<u32>()));
                 host.clear_route_cache().unwrap();
@@ -271,7 +290,7 @@ fn module() -> FakeModule {
 
 #[test]
 fn exports_the_abi_version() {
-    assert_eq!(__sluice_module::symbols().abi_version.clone()(), 1 << 16);
+    assert_eq!((__sluice_module::symbols().abi_version)(), 1 << 16);
 }
 
 #[test]
@@ -295,7 +314,13 @@ fn constructor_panic_is_a_rejection_not_an_unwind() {
 fn header_reads_and_mutations() {
     let cfg = module().config("probe", "headers1").unwrap();
     let mut st = cfg.new_stream().unwrap();
-    let mut hs: Vec<(String, String)> = vec![(":path".into(), "/p".into()), ("x-a".into(), "orig".into()), ("x-gone".into(), "1".into()), ("x-gone".into(), "2".into()), ("x-multi".into(), "1".into())];
+    let mut hs: Vec<(String, String)> = vec![
+        (":path".into(), "/p".into()),
+        ("x-a".into(), "orig".into()),
+        ("x-gone".into(), "1".into()),
+        ("x-gone".into(), "2".into()),
+        ("x-multi".into(), "1".into()),
+    ];
     // More than the SDK's first batch (32) to exercise the retry.
     for i in 0..40 {
         hs.push((format!("x-fill-{i}"), i.to_string()));
@@ -361,7 +386,10 @@ fn trailers_and_response_headers() {
     let mut st = cfg.new_stream().unwrap();
     st.set_request_trailers(&[("x-t", "1")]);
     assert_eq!(st.request_trailers(), TrailersStatus::Continue as i32);
-    assert_eq!(st.headers(HeaderKind::RequestTrailers), vec![("x-t".into(), "1".into()), ("x-checked".into(), "1".into())]);
+    assert_eq!(
+        st.headers(HeaderKind::RequestTrailers),
+        vec![("x-t".into(), "1".into()), ("x-checked".into(), "1".into())]
+    );
     st.set_response_headers(&[(":status", "200")]);
     assert_eq!(st.response_headers(true), HeadersStatus::Continue as i32);
     assert_eq!(st.header(HeaderKind::ResponseHeaders, "x-probe").as_deref(), Some("trailers"));
@@ -453,7 +481,10 @@ fn panic_in_request_headers_answers_500_and_poisons_the_filter() {
 
 #[test]
 fn panic_in_body_and_response_hooks_answers_500() {
-    for (hook, want) in [("on_request_body", BodyStatus::StopIterationNoBuffer as i32), ("on_response_headers", HeadersStatus::StopIteration as i32)] {
+    for (hook, want) in [
+        ("on_request_body", BodyStatus::StopIterationNoBuffer as i32),
+        ("on_response_headers", HeadersStatus::StopIteration as i32),
+    ] {
         let cfg = module().config("panicker", hook).unwrap();
         let mut st = cfg.new_stream().unwrap();
         assert_eq!(st.request_headers(false), HeadersStatus::Continue as i32);

@@ -2,8 +2,10 @@
 //! contract for results (stale handle, ended stream, unavailable map, batch
 //! sizes), so SDK code tested against it behaves as against the real host.
 
-use super::state::{bytes, state, stream_mut, LocalReply, Phase, State, StreamState};
-use crate::abi::{self, sluice_buffer, sluice_header, sluice_host_api, sluice_sched_ring, sluice_sched_slot, sluice_scheduler};
+use super::state::{bytes, state, stream_mut, HeaderList, LocalReply, Phase, State, StreamState};
+use crate::abi::{
+    self, sluice_buffer, sluice_header, sluice_host_api, sluice_sched_ring, sluice_sched_slot, sluice_scheduler,
+};
 use core::ffi::{c_int, c_uint, c_void};
 
 pub(crate) const COUNTER: u8 = 0;
@@ -85,7 +87,7 @@ unsafe extern "C" fn log(level: abi::sluice_log_level, msg: *const u8, len: usiz
 
 unsafe extern "C" fn log_enabled(level: abi::sluice_log_level) -> bool {
     // The fake keeps everything from debug up, so trace exercises the skip.
-    level >= abi::SLUICE_LOG_DEBUG && level < abi::SLUICE_LOG_OFF
+    (abi::SLUICE_LOG_DEBUG..abi::SLUICE_LOG_OFF).contains(&level)
 }
 
 unsafe extern "C" fn concurrency() -> u32 {
@@ -167,7 +169,7 @@ unsafe extern "C" fn histogram_record(h: u64, id: u32, x: u64) -> abi::sluice_re
 }
 
 /// The header map of `kind`, or the result code saying why not.
-fn map(s: &mut StreamState, kind: u32) -> Result<&mut Vec<(Box<[u8]>, Box<[u8]>)>, abi::sluice_result> {
+fn map(s: &mut StreamState, kind: u32) -> Result<&mut HeaderList, abi::sluice_result> {
     let slot = s.headers.get_mut(kind as usize).ok_or(abi::SLUICE_ERR_INVALID_ARGUMENT)?;
     slot.as_mut().ok_or(abi::SLUICE_ERR_UNAVAILABLE)
 }
@@ -251,7 +253,8 @@ unsafe extern "C" fn headers_get(
             Ok(m) => m,
             Err(c) => return c,
         };
-        let all: Vec<sluice_header> = m.iter().map(|(n, v)| sluice_header { name: out_view(n), value: out_view(v) }).collect();
+        let all: Vec<sluice_header> =
+            m.iter().map(|(n, v)| sluice_header { name: out_view(n), value: out_view(v) }).collect();
         fill(&all, headers, cap, count_out)
     })
 }
@@ -280,7 +283,14 @@ fn remove_all(s: &mut StreamState, kind: u32, name: &[u8]) -> Result<usize, abi:
     Ok(n)
 }
 
-unsafe extern "C" fn header_set(f: u64, kind: u32, n: *const u8, nl: usize, v: *const u8, vl: usize) -> abi::sluice_result {
+unsafe extern "C" fn header_set(
+    f: u64,
+    kind: u32,
+    n: *const u8,
+    nl: usize,
+    v: *const u8,
+    vl: usize,
+) -> abi::sluice_result {
     let (name, value) = (input(n, nl), input(v, vl));
     if !valid_name(name) {
         return abi::SLUICE_ERR_INVALID_ARGUMENT;
@@ -295,7 +305,14 @@ unsafe extern "C" fn header_set(f: u64, kind: u32, n: *const u8, nl: usize, v: *
     })
 }
 
-unsafe extern "C" fn header_add(f: u64, kind: u32, n: *const u8, nl: usize, v: *const u8, vl: usize) -> abi::sluice_result {
+unsafe extern "C" fn header_add(
+    f: u64,
+    kind: u32,
+    n: *const u8,
+    nl: usize,
+    v: *const u8,
+    vl: usize,
+) -> abi::sluice_result {
     let (name, value) = (input(n, nl), input(v, vl));
     if !valid_name(name) {
         return abi::SLUICE_ERR_INVALID_ARGUMENT;
@@ -309,7 +326,13 @@ unsafe extern "C" fn header_add(f: u64, kind: u32, n: *const u8, nl: usize, v: *
     })
 }
 
-unsafe extern "C" fn header_remove(f: u64, kind: u32, n: *const u8, nl: usize, removed_out: *mut usize) -> abi::sluice_result {
+unsafe extern "C" fn header_remove(
+    f: u64,
+    kind: u32,
+    n: *const u8,
+    nl: usize,
+    removed_out: *mut usize,
+) -> abi::sluice_result {
     let name = input(n, nl);
     with_stream(f, true, |s| match remove_all(s, kind, name) {
         Ok(count) => {
@@ -336,7 +359,13 @@ fn body(s: &mut StreamState, kind: u32) -> Result<&mut Vec<Box<[u8]>>, abi::slui
     Ok(&mut s.bodies[kind as usize])
 }
 
-unsafe extern "C" fn body_chunks(f: u64, kind: u32, chunks: *mut sluice_buffer, cap: usize, count_out: *mut usize) -> abi::sluice_result {
+unsafe extern "C" fn body_chunks(
+    f: u64,
+    kind: u32,
+    chunks: *mut sluice_buffer,
+    cap: usize,
+    count_out: *mut usize,
+) -> abi::sluice_result {
     with_stream(f, false, |s| match body(s, kind) {
         Ok(b) => {
             let views: Vec<sluice_buffer> = b.iter().map(|c| out_view(c)).collect();
@@ -548,7 +577,14 @@ unsafe extern "C" fn metadata_set_string(
     })
 }
 
-unsafe extern "C" fn metadata_set_number(f: u64, ns: *const u8, nl: usize, k: *const u8, kl: usize, v: f64) -> abi::sluice_result {
+unsafe extern "C" fn metadata_set_number(
+    f: u64,
+    ns: *const u8,
+    nl: usize,
+    k: *const u8,
+    kl: usize,
+    v: f64,
+) -> abi::sluice_result {
     let key = meta_key(ns, nl, k, kl);
     with_stream(f, true, |s| {
         if let Some((Some(old), _)) = s.metadata.insert(key, (None, Some(v))) {

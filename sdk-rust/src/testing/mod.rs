@@ -74,7 +74,13 @@ impl FakeModule {
     pub fn load(sym: ModuleSymbols) -> Result<FakeModule, String> {
         let v = (sym.abi_version)();
         if v >> 16 != abi::SLUICE_ABI_VERSION_MAJOR {
-            return Err(format!("module ABI {}.{}, host {}.{}", v >> 16, v & 0xffff, abi::SLUICE_ABI_VERSION_MAJOR, abi::SLUICE_ABI_VERSION_MINOR));
+            return Err(format!(
+                "module ABI {}.{}, host {}.{}",
+                v >> 16,
+                v & 0xffff,
+                abi::SLUICE_ABI_VERSION_MAJOR,
+                abi::SLUICE_ABI_VERSION_MINOR
+            ));
         }
         // SAFETY: the table is static.
         if !unsafe { (sym.program_init)(host_table()) } {
@@ -209,7 +215,7 @@ struct PollFd {
     revents: i16,
 }
 
-fn to_pairs(list: &[(&str, &str)]) -> Vec<(Box<[u8]>, Box<[u8]>)> {
+fn to_pairs(list: &[(&str, &str)]) -> state::HeaderList {
     list.iter().map(|(n, v)| (bytes(n.to_ascii_lowercase().as_bytes()), bytes(v.as_bytes()))).collect()
 }
 
@@ -431,14 +437,21 @@ impl FakeStream {
     /// First value of a header the filter sees now.
     pub fn header(&self, kind: HeaderKind, name: &str) -> Option<String> {
         self.with(|s| {
-            s.headers[kind as usize].as_ref()?.iter().find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes())).map(|(_, v)| text(v))
+            s.headers[kind as usize]
+                .as_ref()?
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+                .map(|(_, v)| text(v))
         })
     }
 
     /// A whole header map, in order.
     pub fn headers(&self, kind: HeaderKind) -> Vec<(String, String)> {
         self.with(|s| {
-            s.headers[kind as usize].as_ref().map(|m| m.iter().map(|(n, v)| (text(n), text(v))).collect()).unwrap_or_default()
+            s.headers[kind as usize]
+                .as_ref()
+                .map(|m| m.iter().map(|(n, v)| (text(n), text(v))).collect())
+                .unwrap_or_default()
         })
     }
 
@@ -481,7 +494,11 @@ impl FakeStream {
                 .schedulers
                 .iter()
                 // SAFETY: leaked, valid forever.
-                .filter(|&&p| unsafe { AtomicU32::from_ptr(&mut (*(p as *mut abi::sluice_scheduler)).deleted) }.load(Ordering::Acquire) != 0)
+                .filter(|&&p| {
+                    unsafe { AtomicU32::from_ptr(&mut (*(p as *mut abi::sluice_scheduler)).deleted) }
+                        .load(Ordering::Acquire)
+                        != 0
+                })
                 .count();
             (s.schedulers.len(), deleted)
         })

@@ -10,6 +10,9 @@ use std::sync::{Mutex, MutexGuard};
 
 pub(crate) type Bytes = Box<[u8]>;
 
+/// A header map: (lowercase name, value) in order.
+pub(crate) type HeaderList = Vec<(Bytes, Bytes)>;
+
 pub(crate) fn bytes(s: &[u8]) -> Bytes {
     s.to_vec().into_boxed_slice()
 }
@@ -42,7 +45,7 @@ pub(crate) enum Phase {
 pub(crate) struct StreamState {
     pub config: u64,
     /// By `sluice_header_kind`; None = that map does not exist (yet).
-    pub headers: [Option<Vec<(Bytes, Bytes)>>; 4],
+    pub headers: [Option<HeaderList>; 4],
     /// By `sluice_body_kind`.
     pub bodies: [Vec<Bytes>; 4],
     /// What passed this filter downstream (request) / upstream-to-client (response).
@@ -130,11 +133,7 @@ impl State {
 }
 
 /// Result code for a stream lookup that may fail.
-pub(crate) fn stream_mut<'a>(
-    st: &'a mut State,
-    handle: u64,
-    mutating: bool,
-) -> Result<&'a mut StreamState, abi::sluice_result> {
+pub(crate) fn stream_mut(st: &mut State, handle: u64, mutating: bool) -> Result<&mut StreamState, abi::sluice_result> {
     let s = st.streams.get_mut(&handle).ok_or(abi::SLUICE_ERR_INVALID_HANDLE)?;
     // As in sluice: once the stream ended, reads still work until destroy
     // (e.g. in stream_complete); mutations and stream control do not.

@@ -78,7 +78,10 @@ impl RewriterConfig {
             match k.as_str() {
                 "request" => rules.request = parse_rules(k, val)?,
                 "response" => rules.response = parse_rules(k, val)?,
-                "max_body_bytes" => rules.max_body = val.as_u64().filter(|n| *n > 0).ok_or("max_body_bytes: want a positive integer")? as usize,
+                "max_body_bytes" => {
+                    rules.max_body =
+                        val.as_u64().filter(|n| *n > 0).ok_or("max_body_bytes: want a positive integer")? as usize
+                }
                 other => return Err(format!("unknown field \"{other}\"")),
             }
         }
@@ -121,9 +124,19 @@ struct Dir<'a> {
 impl Rewriter {
     fn dir(&self, request: bool) -> Dir<'_> {
         if request {
-            Dir { rules: &self.rules.request, headers: HeaderKind::RequestHeaders, received: BodyKind::ReceivedRequest, buffered: BodyKind::BufferedRequest }
+            Dir {
+                rules: &self.rules.request,
+                headers: HeaderKind::RequestHeaders,
+                received: BodyKind::ReceivedRequest,
+                buffered: BodyKind::BufferedRequest,
+            }
         } else {
-            Dir { rules: &self.rules.response, headers: HeaderKind::ResponseHeaders, received: BodyKind::ReceivedResponse, buffered: BodyKind::BufferedResponse }
+            Dir {
+                rules: &self.rules.response,
+                headers: HeaderKind::ResponseHeaders,
+                received: BodyKind::ReceivedResponse,
+                buffered: BodyKind::BufferedResponse,
+            }
         }
     }
 
@@ -244,7 +257,8 @@ mod tests {
 
     #[test]
     fn rules_apply_in_order_without_overlap() {
-        let rules = [Rule { from: b"aa".to_vec(), to: b"b".to_vec() }, Rule { from: b"bb".to_vec(), to: b"c".to_vec() }];
+        let rules =
+            [Rule { from: b"aa".to_vec(), to: b"b".to_vec() }, Rule { from: b"bb".to_vec(), to: b"c".to_vec() }];
         assert_eq!(rewrite(&rules, b"aaaaa"), b"ca");
         assert_eq!(rewrite(&rules, b""), b"");
     }
@@ -319,7 +333,10 @@ mod tests {
             (r#"{"request": {}}"#, "request: want an array of {\"from\", \"to\"}"),
             (r#"{"request": [{"from": "", "to": "x"}]}"#, "request[0]: want a non-empty \"from\" and a \"to\" string"),
             (r#"{"response": [{"from": "a"}]}"#, "response[0]: want a non-empty \"from\" and a \"to\" string"),
-            (r#"{"request": [{"from": "a", "to": "b"}], "max_body_bytes": 0}"#, "max_body_bytes: want a positive integer"),
+            (
+                r#"{"request": [{"from": "a", "to": "b"}], "max_body_bytes": 0}"#,
+                "max_body_bytes: want a positive integer",
+            ),
             (r#"{"rules": []}"#, "unknown field \"rules\""),
         ] {
             assert_eq!(m.config("body_rewriter", config).err().unwrap(), want, "config {config}");

@@ -55,7 +55,8 @@ impl CacheConfig {
             for (k, val) in fields {
                 match k.as_str() {
                     "threads" => {
-                        threads = val.as_u64().filter(|n| (1..=64).contains(n)).ok_or("threads: want an integer 1..64")?
+                        threads =
+                            val.as_u64().filter(|n| (1..=64).contains(n)).ok_or("threads: want an integer 1..64")?
                     }
                     "entries" => entries = parse_entries(val)?,
                     other => return Err(format!("unknown field \"{other}\"")),

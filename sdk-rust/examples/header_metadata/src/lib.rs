@@ -43,7 +43,9 @@ fn pairs(field: &str, v: &Value) -> Result<Vec<(String, String)>, String> {
     let fields = v.as_object().ok_or(format!("{field}: want an object of strings"))?;
     fields
         .iter()
-        .map(|(k, v)| v.as_str().map(|s| (k.to_ascii_lowercase(), s.to_string())).ok_or(format!("{field}.{k}: want a string")))
+        .map(|(k, v)| {
+            v.as_str().map(|s| (k.to_ascii_lowercase(), s.to_string())).ok_or(format!("{field}.{k}: want a string"))
+        })
         .collect()
 }
 
@@ -58,7 +60,10 @@ impl HeaderMetadataConfig {
         let fields = v.as_object().ok_or("config: want an object")?;
         for (k, val) in fields {
             match k.as_str() {
-                "namespace" => rules.namespace = val.as_str().filter(|s| !s.is_empty()).ok_or("namespace: want a non-empty string")?.to_string(),
+                "namespace" => {
+                    rules.namespace =
+                        val.as_str().filter(|s| !s.is_empty()).ok_or("namespace: want a non-empty string")?.to_string()
+                }
                 "copy_to_metadata" => rules.copy = strings(k, val)?,
                 "set_request_headers" => rules.set_request = pairs(k, val)?,
                 "remove_request_headers" => rules.remove_request = strings(k, val)?,

@@ -32,8 +32,12 @@ struct PanickerConfig {
 impl PanickerConfig {
     fn new(_host: &mut HostConfig<'_>, config: &[u8]) -> Result<PanickerConfig, String> {
         let v = json::parse(config).map_err(|e| e.to_string())?;
-        let name = if v.is_null() { "none" } else { v.get("hook").and_then(|h| h.as_str()).ok_or("hook: want a string")? };
-        let hook = *HOOKS.iter().find(|h| **h == name).ok_or_else(|| format!("hook: unknown \"{name}\" (one of {})", HOOKS.join(", ")))?;
+        let name =
+            if v.is_null() { "none" } else { v.get("hook").and_then(|h| h.as_str()).ok_or("hook: want a string")? };
+        let hook = *HOOKS
+            .iter()
+            .find(|h| **h == name)
+            .ok_or_else(|| format!("hook: unknown \"{name}\" (one of {})", HOOKS.join(", ")))?;
         if hook == "config" {
             panic!("panicker: boom in config");
         }
@@ -152,7 +156,10 @@ mod tests {
 
     #[test]
     fn config_and_new_filter_panics_are_refusals() {
-        assert_eq!(module().config("panicker", r#"{"hook": "config"}"#).err().unwrap(), "panic: panicker: boom in config");
+        assert_eq!(
+            module().config("panicker", r#"{"hook": "config"}"#).err().unwrap(),
+            "panic: panicker: boom in config"
+        );
         assert_eq!(config("new_filter").new_stream().err().unwrap(), "filter_new returned NULL");
     }
 

@@ -51,9 +51,13 @@ impl SlowWorkConfig {
             for (k, val) in v.as_object().ok_or("config: want an object")? {
                 let n = val.as_u64();
                 match k.as_str() {
-                    "threads" => threads = n.filter(|n| (1..=64).contains(n)).ok_or("threads: want an integer 1..64")?,
+                    "threads" => {
+                        threads = n.filter(|n| (1..=64).contains(n)).ok_or("threads: want an integer 1..64")?
+                    }
                     "steps" => steps = n.filter(|n| (1..=1000).contains(n)).ok_or("steps: want an integer 1..1000")?,
-                    "work_us" => work_us = n.filter(|n| *n <= 1_000_000).ok_or("work_us: want an integer 0..1000000")?,
+                    "work_us" => {
+                        work_us = n.filter(|n| *n <= 1_000_000).ok_or("work_us: want an integer 0..1000000")?
+                    }
                     other => return Err(format!("unknown field \"{other}\"")),
                 }
             }
