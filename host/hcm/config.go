@@ -8,6 +8,7 @@ import (
 
 	"github.com/sluiceproxy/sluice/host/cluster"
 	"github.com/sluiceproxy/sluice/host/codec"
+	"github.com/sluiceproxy/sluice/host/headers"
 	"github.com/sluiceproxy/sluice/host/http1"
 	"github.com/sluiceproxy/sluice/host/router"
 	"github.com/sluiceproxy/sluice/host/worker"
@@ -16,6 +17,11 @@ import (
 // HTTP2Factory builds an HTTP/2 server codec on a connection. upgrade is nil
 // for prior-knowledge connections.
 type HTTP2Factory func(c *worker.Conn, cb codec.Callbacks) codec.ServerCodec
+
+// HTTP2UpgradeFactory builds an HTTP/2 codec for a connection that switched
+// protocols with "Upgrade: h2c"; settings is the HTTP2-Settings header value
+// as sent (base64url).
+type HTTP2UpgradeFactory func(c *worker.Conn, cb codec.Callbacks, settings []byte, req *headers.Map) (codec.ServerCodec, error)
 
 // CodecType selects the downstream protocol.
 type CodecType uint8
@@ -59,6 +65,10 @@ type Config struct {
 	Stats                     *Stats
 	// NewHTTP2 builds an HTTP/2 server codec (nil: HTTP/2 not available).
 	NewHTTP2 HTTP2Factory
+	// UpgradeHTTP2 continues an HTTP/1.1 connection upgraded to h2c with
+	// the decoded HTTP2-Settings value and the upgrading request (nil: no
+	// h2c upgrade; the request is served over HTTP/1.1).
+	UpgradeHTTP2 HTTP2UpgradeFactory
 }
 
 // Stats are the connection manager's counters (Envoy's http.<prefix>.*).

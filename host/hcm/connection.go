@@ -174,6 +174,10 @@ func (cn *connection) dispatch() {
 			panic("hcm: codec consumed more than its input")
 		}
 		c.Consume(n)
+		if h1, ok := cn.codec.(*http1Server); ok && h1.upgrade != nil {
+			cn.switchToH2C(h1)
+			return
+		}
 		if err != nil {
 			cn.cfg.Stats.DownstreamCxProtocolErr.Add(1)
 			if ce := cn.cfg.Log.Check(zap.DebugLevel, "downstream protocol error"); ce != nil {
@@ -438,4 +442,24 @@ func matchH2Preface(in []byte) (match, needMore bool) {
 		return false, false
 	}
 	return n == len(h2Preface), n < len(h2Preface)
+}
+
+// switchToH2C answers an h2c upgrade with 101 and hands the connection, and
+// the upgrading request as stream 1, to the HTTP/2 codec.
+func (cn *connection) switchToH2C(h1 *http1Server) {
+	req := h1.upgrade
+	h1.upgrade = nil
+	// The 101 goes first: the HTTP/2 codec writes its SETTINGS as soon as
+	// it exists. A settings value the codec refuses then ends the
+	// connection (RFC 7540 3.2.1 allows no HTTP/1.1 answer after 101).
+	cn.c.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n"))
+	c, err := cn.cfg.UpgradeHTTP2(cn.c, cn, h1.upgradeSettings, req)
+	if err != nil {
+		cn.releaseRequestHeaders(req)
+		cn.cfg.Stats.DownstreamCxProtocolErr.Add(1)
+		cn.closeAfterFlush()
+		return
+	}
+	cn.codec = c
+	cn.dispatch()
 }

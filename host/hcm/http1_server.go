@@ -38,6 +38,10 @@ type http1Server struct {
 	reqBodySeen int64
 	discarding  bool
 	discarded   int64
+	// upgrade holds a request that asked for h2c; the connection switches
+	// codecs after Dispatch returns.
+	upgrade         *headers.Map
+	upgradeSettings []byte
 	broken      bool
 	writable    func()
 }
@@ -97,6 +101,9 @@ func (s *http1Server) Dispatch(in []byte) (int, error) {
 			return consumed, nil
 		case http1.EventHead:
 			s.onHead()
+			if s.upgrade != nil {
+				return consumed, nil
+			}
 		case http1.EventBody:
 			body := s.parser.Body()
 			s.reqBodySeen += int64(len(body))
@@ -145,6 +152,17 @@ func (s *http1Server) onHead() {
 		s.reqBodyLen = -1
 	}
 	m := s.cb.acquireHeaders()
+	if s.wantsH2C(h) {
+		// RFC 7540 3.2: a bodiless request may switch to h2c; it becomes
+		// stream 1 of the new connection.
+		v, _ := headerField(h, "http2-settings")
+		s.upgradeSettings = append([]byte(nil), v...)
+		http1.HeadToMap(h, http1.Request, "http", m)
+		m.Del("http2-settings")
+		s.upgrade = m
+		s.wantsClose = true
+		return
+	}
 	http1.HeadToMap(h, http1.Request, "http", m)
 	if h.Expect100 {
 		// sluice answers 100-continue itself, as Envoy does by default,
@@ -356,4 +374,55 @@ func appendErrorResponse(dst []byte, status int) []byte {
 	dst = append(dst, "\r\nconnection: close\r\n\r\n"...)
 	dst = append(dst, body...)
 	return dst
+}
+
+// wantsH2C reports a valid h2c upgrade request this connection can honour:
+// HTTP/1.1, no body, "Upgrade: h2c", one HTTP2-Settings, and Connection
+// naming both.
+func (s *http1Server) wantsH2C(h *http1.Head) bool {
+	if s.cb.cfg.UpgradeHTTP2 == nil || !h.Upgrade || h.Minor != 1 || h.Body != http1.BodyNone {
+		return false
+	}
+	up, _ := headerField(h, "upgrade")
+	if !tokenIs(up, "h2c") {
+		return false
+	}
+	n := 0
+	for _, f := range h.Fields {
+		if equalFoldASCII(f.Name, "http2-settings") {
+			n++
+		}
+	}
+	if n != 1 {
+		return false
+	}
+	conn, _ := headerField(h, "connection")
+	hasSettings := false
+	forEachToken(conn, func(tok []byte) {
+		if tokenIs(tok, "http2-settings") {
+			hasSettings = true
+		}
+	})
+	return hasSettings
+}
+
+func headerField(h *http1.Head, name string) ([]byte, bool) {
+	for _, f := range h.Fields {
+		if equalFoldASCII(f.Name, name) {
+			return f.Value, true
+		}
+	}
+	return nil, false
+}
+
+func equalFoldASCII(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		if lowerByte(b[i]) != s[i] {
+			return false
+		}
+	}
+	return true
 }

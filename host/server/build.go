@@ -61,7 +61,11 @@ func (s *Server) buildListener(i int, lc *config.Listener) (*listener, error) {
 		lim.MaxRequestLineBytes = hc.MaxRequestLineBytes
 	}
 	cfg.Limits = lim
-	cfg.NewHTTP2 = newHTTP2Factory(s.log, http2.Options{MaxHeaderListSize: uint32(lim.MaxHeaderBytes), StreamBufferLimit: hc.StreamBufferLimitBytes})
+	h2opts := http2.Options{MaxHeaderListSize: uint32(lim.MaxHeaderBytes), StreamBufferLimit: hc.StreamBufferLimitBytes}
+	if cfg.Codec != hcm.CodecHTTP1 {
+		cfg.NewHTTP2 = newHTTP2Factory(s.log, h2opts)
+		cfg.UpgradeHTTP2 = newHTTP2UpgradeFactory(s.log, h2opts)
+	}
 
 	hcmPath := path + ".filter_chains[0].filters[0].config"
 	byName := map[string]hcm.FilterFactory{}
