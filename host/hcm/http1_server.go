@@ -42,8 +42,8 @@ type http1Server struct {
 	// codecs after Dispatch returns.
 	upgrade         *headers.Map
 	upgradeSettings []byte
-	broken      bool
-	writable    func()
+	broken          bool
+	writable        func()
 }
 
 func newHTTP1Server(c *worker.Conn, cb *connection, lim http1.Limits) *http1Server {
