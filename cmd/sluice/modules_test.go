@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sluiceproxy/sluice/host/module/moduletest"
 )
@@ -260,3 +261,81 @@ func TestBadModulesStopStartup(t *testing.T) {
 }
 
 func sha256sum(s string) [32]byte { return sha256.Sum256([]byte(s)) }
+
+// adminStat reads one counter from /stats.
+func adminStat(t *testing.T, p *proc, name string) int64 {
+	t.Helper()
+	_, stats := get(t, newClient(t), "http://"+p.admin+"/stats", nil)
+	for _, l := range strings.Split(stats, "\n") {
+		if v, ok := strings.CutPrefix(l, name+": "); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				t.Fatalf("stat %s: %q", name, v)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no stat %s in:\n%s", name, stats)
+	return 0
+}
+
+// waitStat polls a counter until it reaches want (bounded).
+func waitStat(t *testing.T, p *proc, name string, want int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := adminStat(t, p, name)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %d, want %d", name, got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestCommitAfterDestroyIsDropped: the module's thread commits only after
+// the stream it belonged to was destroyed (here: ended by the route
+// timeout). The event is dropped and counted; the proxy keeps serving.
+func TestCommitAfterDestroyIsDropped(t *testing.T) {
+	p := startSluice(t, listenerConfig(moduleFilter(t, "late", "commit_after_destroy", "commit_after_destroy", ""), `
+- name: all
+  domains: ["*"]
+  routes:
+  - match: { prefix: / }
+    route: { cluster: nowhere, timeout: 200ms }
+`, staticCluster("nowhere", "", "127.0.0.1:9"), ""))
+	resp, body := get(t, newClient(t), p.url("/"), nil)
+	if resp.StatusCode != 504 || body != "upstream request timeout" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	waitStat(t, p, "module.scheduler_commits_dropped", 1)
+	if n := adminStat(t, p, "module.scheduler_commits"); n != 0 {
+		t.Fatalf("a late commit was delivered (%d)", n)
+	}
+	resp, _ = get(t, newClient(t), p.url("/"), nil)
+	if resp.StatusCode != 504 {
+		t.Fatalf("proxy unhealthy after a late commit: %d", resp.StatusCode)
+	}
+}
+
+// TestCommitStormIsContained: one module thread commits 200,000 events as
+// fast as it can; the ring takes what it can hold and refuses the rest
+// (counted), everything taken is delivered in order on the worker, and the
+// request still completes.
+func TestCommitStormIsContained(t *testing.T) {
+	p := startSluice(t, listenerConfig(moduleFilter(t, "storm", "commit_storm", "commit_storm", ""), directRoute, "", ""))
+	resp, body := get(t, newClient(t), p.url("/"), nil)
+	if resp.StatusCode != 200 || body != "from the route" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	delivered := adminStat(t, p, "module.scheduler_commits")
+	refused := adminStat(t, p, "module.scheduler_commits_rejected_ring_full")
+	if delivered < 1 || delivered+refused < 200001 {
+		t.Fatalf("delivered %d + refused %d < 200001 commits", delivered, refused)
+	}
+	if n := adminStat(t, p, "module.scheduler_commits_dropped"); n != 0 {
+		t.Fatalf("dropped %d commits of a live stream", n)
+	}
+}
