@@ -85,6 +85,7 @@ type Stats struct {
 	DownstreamRq5xx         atomic.Uint64
 	DownstreamCxProtocolErr atomic.Uint64
 	DownstreamRqTimeout     atomic.Uint64
+	DownstreamRqIdleTimeout atomic.Uint64
 	DownstreamCxIdleTimeout atomic.Uint64
 	DownstreamRqTooLarge    atomic.Uint64
 	FilterFailures          atomic.Uint64
@@ -107,6 +108,7 @@ func (s *Stats) Each(fn func(name string, value int64)) {
 	fn("downstream_rq_5xx", int64(s.DownstreamRq5xx.Load()))
 	fn("downstream_cx_protocol_error", int64(s.DownstreamCxProtocolErr.Load()))
 	fn("downstream_rq_timeout", int64(s.DownstreamRqTimeout.Load()))
+	fn("downstream_rq_idle_timeout", int64(s.DownstreamRqIdleTimeout.Load()))
 	fn("downstream_cx_idle_timeout", int64(s.DownstreamCxIdleTimeout.Load()))
 	fn("downstream_rq_too_large", int64(s.DownstreamRqTooLarge.Load()))
 	fn("filter_failures", int64(s.FilterFailures.Load()))

@@ -18,6 +18,7 @@ func (s *stream) DecodeHeaders(h *headers.Map, end bool) {
 	}
 	s.reqHeaders = h
 	s.requestDone = end
+	s.armIdle()
 	s.mutateRequestHeaders(h)
 	if s.cfg.RequestTimeout > 0 {
 		if s.onReqTimeout == nil {
@@ -40,6 +41,7 @@ func (s *stream) DecodeData(p []byte, end bool) {
 		return
 	}
 	s.info.BytesIn += int64(len(p))
+	s.touch()
 	if end {
 		s.requestDone = true
 	}

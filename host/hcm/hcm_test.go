@@ -27,6 +27,7 @@ import (
 // proxyHarness is one worker running a connection manager in front of an
 // httptest backend, with the Go filters under test.
 type proxyHarness struct {
+	cfg     *hcm.Config
 	addr    string
 	backend *httptest.Server
 	got     chan string // request bodies the backend saw
@@ -72,6 +73,7 @@ func newHarness(t *testing.T, routeTimeout time.Duration, bufferLimit int, filte
 		Limits: http1.DefaultLimits(), BufferLimit: bufferLimit, Filters: filters,
 		Routes: table, Clusters: cm, Log: zap.NewNop(), Stats: h.stats, IdleTimeout: time.Minute,
 	}
+	h.cfg = cfg
 	set := &hcm.ConnSet{}
 	ready := make(chan error, 1)
 	w.Post(func() {
@@ -385,3 +387,6 @@ func TestEncodeStopThenContinue(t *testing.T) {
 		t.Fatalf("got %d %q %v", status, body, hdr)
 	}
 }
+
+// setStreamIdle changes the stream idle timeout before any request is sent.
+func (h *proxyHarness) setStreamIdle(d time.Duration) { h.cfg.StreamIdleTimeout = d }

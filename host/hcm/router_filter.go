@@ -204,6 +204,7 @@ func (r *routerFilter) OnResponseData(p []byte, end bool) {
 	if end {
 		s.timer.stop()
 	}
+	s.touch()
 	s.enter()
 	s.onData(&s.respWalk, p, end)
 	s.leave()

@@ -3,6 +3,7 @@ package hcm
 import (
 	"strconv"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -59,6 +60,11 @@ type stream struct {
 	reqTimer       timerHandle // request_timeout
 	onRouteTimeout func()
 	onReqTimeout   func()
+	// Stream idle timeout: the timer checks lastActive when it fires
+	// instead of being re-armed on every chunk.
+	idleTimer  timerHandle
+	lastActive time.Time
+	onIdle     func()
 }
 
 var streamPool = sync.Pool{New: func() any { return new(stream) }}
@@ -292,6 +298,7 @@ func (s *stream) finish() {
 	s.router.cancel()
 	s.timer.stop()
 	s.reqTimer.stop()
+	s.idleTimer.stop()
 	s.cfg.Stats.DownstreamRqActive.Add(-1)
 	for i := range s.filters {
 		s.enter()
@@ -346,4 +353,43 @@ func (s *stream) selectRoute() *router.Route {
 		}
 	}
 	return s.route
+}
+
+// touch records stream activity for the stream idle timeout.
+func (s *stream) touch() {
+	if s.cfg.StreamIdleTimeout > 0 {
+		s.lastActive = s.conn.w.Now()
+	}
+}
+
+func (s *stream) armIdle() {
+	if s.cfg.StreamIdleTimeout <= 0 {
+		return
+	}
+	if s.onIdle == nil {
+		s.onIdle = s.idleCheck
+	}
+	s.lastActive = s.conn.w.Now()
+	s.idleTimer.arm(s.conn.w, s.cfg.StreamIdleTimeout, s.onIdle)
+}
+
+// idleCheck ends a stream that saw no request or response data for
+// stream_idle_timeout: 408 before the response started, a reset after.
+func (s *stream) idleCheck() {
+	if s.ended {
+		return
+	}
+	idle := s.conn.w.Now().Sub(s.lastActive)
+	if left := s.cfg.StreamIdleTimeout - idle; left > 0 {
+		s.idleTimer.arm(s.conn.w, left, s.onIdle)
+		return
+	}
+	s.cfg.Stats.DownstreamRqIdleTimeout.Add(1)
+	s.info.Flags |= FlagStreamIdleTimeout
+	if s.responseStarted {
+		s.resetStream(FlagStreamIdleTimeout, "stream_idle_timeout")
+		return
+	}
+	s.respWalk.reset(true, s.nEncode, 0)
+	s.sendLocalReply(len(s.filters)-1, 408, nil, []byte("stream timeout"), "stream_idle_timeout")
 }
