@@ -374,4 +374,112 @@ mod tests {
         let ok = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
         assert!(parse(ok.as_bytes()).is_ok());
     }
+
+    /// A tiny deterministic generator (xorshift) for the round-trip test.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    fn random_string(r: &mut Rng) -> String {
+        let pool = ['a', 'Z', '0', ' ', '"', '\\', '/', '\n', '\t', '\u{1}', '\u{1f}', 'é', '€', '😀', '\u{ffff}'];
+        (0..r.below(8)).map(|_| pool[r.below(pool.len() as u64) as usize]).collect()
+    }
+
+    fn random_value(r: &mut Rng, depth: usize) -> Value {
+        match r.below(if depth > 4 { 4 } else { 6 }) {
+            0 => Value::Null,
+            1 => Value::Bool(r.below(2) == 0),
+            2 => {
+                let n = (r.next() % 2_000_001) as f64 - 1_000_000.0;
+                Value::Number(if r.below(2) == 0 { n } else { n / 1024.0 })
+            }
+            3 => Value::String(random_string(r)),
+            4 => Value::Array((0..r.below(4)).map(|_| random_value(r, depth + 1)).collect()),
+            _ => Value::Object((0..r.below(4)).map(|_| (random_string(r), random_value(r, depth + 1))).collect()),
+        }
+    }
+
+    /// Serialize with escapes (\uXXXX for controls, surrogate pairs for
+    /// astral characters half the time) and random whitespace.
+    fn write(v: &Value, r: &mut Rng, out: &mut String) {
+        let ws = |r: &mut Rng, out: &mut String| {
+            for _ in 0..r.below(3) {
+                out.push([' ', '\n', '\t', '\r'][r.below(4) as usize]);
+            }
+        };
+        ws(r, out);
+        match v {
+            Value::Null => out.push_str("null"),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Number(n) => out.push_str(&n.to_string()),
+            Value::String(s) => write_str(s, r, out),
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(item, r, out);
+                }
+                ws(r, out);
+                out.push(']');
+            }
+            Value::Object(fields) => {
+                out.push('{');
+                for (i, (k, item)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    ws(r, out);
+                    write_str(k, r, out);
+                    ws(r, out);
+                    out.push(':');
+                    write(item, r, out);
+                }
+                ws(r, out);
+                out.push('}');
+            }
+        }
+        ws(r, out);
+    }
+
+    fn write_str(s: &str, r: &mut Rng, out: &mut String) {
+        out.push('"');
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c if (c as u32) > 0xffff && r.below(2) == 0 => {
+                    let v = c as u32 - 0x10000;
+                    out.push_str(&format!("\\u{:04X}\\u{:04x}", 0xd800 + (v >> 10), 0xdc00 + (v & 0x3ff)));
+                }
+                c if (c as u32) <= 0xffff && r.below(4) == 0 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+
+    #[test]
+    fn random_documents_round_trip() {
+        let mut r = Rng(0x9e3779b97f4a7c15);
+        for _ in 0..2000 {
+            let v = random_value(&mut r, 0);
+            let mut text = String::new();
+            write(&v, &mut r, &mut text);
+            assert_eq!(parse(text.as_bytes()).as_ref(), Ok(&v), "document {text:?}");
+        }
+    }
 }
