@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+
+	"github.com/sluiceproxy/sluice/host/module"
 )
 
 func cmdModule(args []string, stdout, stderr io.Writer) int {
@@ -13,7 +15,18 @@ func cmdModule(args []string, stdout, stderr io.Writer) int {
 	return inspectModule(args[1], stdout, stderr)
 }
 
+// inspectModule prints a module's ABI version and hooks. It exits 1 when the
+// module could not be loaded by this host (unreadable, not ELF, missing a
+// required hook, incompatible ABI), so scripts can gate deployments on it.
 func inspectModule(path string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "sluice module inspect: the module host is not in this build")
-	return 1
+	info, err := module.Inspect(path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprint(stdout, info.String())
+	if !info.Compatible || len(info.MissingRequired) > 0 {
+		return 1
+	}
+	return 0
 }

@@ -339,3 +339,32 @@ func TestCommitStormIsContained(t *testing.T) {
 		t.Fatalf("dropped %d commits of a live stream", n)
 	}
 }
+
+func TestModuleInspect(t *testing.T) {
+	so := moduletest.Build(t, "external_cache")
+	out, err := exec.Command(sluiceBin, "module", "inspect", so).CombinedOutput()
+	if err != nil {
+		t.Fatalf("inspect: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"module: " + so + "\n",
+		"ABI version: 1.0 (host 1.0: compatible)\n",
+		"filter kinds: http\n",
+		"  sluice_on_http_filter_scheduled (optional)\n",
+		"missing required hooks: none\n",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("inspect output lacks %q:\n%s", want, out)
+		}
+	}
+	bad := moduletest.Build(t, "no_http_filter_new")
+	out, err = exec.Command(sluiceBin, "module", "inspect", bad).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "missing required hooks: sluice_on_http_filter_new\n") {
+		t.Fatalf("inspect of a module lacking a hook: err=%v\n%s", err, out)
+	}
+	mismatch := moduletest.Build(t, "abi_major_mismatch")
+	out, err = exec.Command(sluiceBin, "module", "inspect", mismatch).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "ABI version: 2.3 (host 1.0: INCOMPATIBLE: rebuild against abi/sluice_abi.h 1.x)\n") {
+		t.Fatalf("inspect of an incompatible module: err=%v\n%s", err, out)
+	}
+}
