@@ -142,7 +142,7 @@ impl HttpFilter for CacheFilter {
         let _ = self.cache.hits.increment();
         match self.rx.take().and_then(|rx| rx.try_recv().ok()) {
             Some(body) => {
-                let _ = host.send_response_with_details(200, &[(b"cached", b"yes")], body.as_bytes(), b"cached");
+                let _ = host.send_response_with_details(200, &[(b"cached", b"yes")], body.as_bytes(), b"cache_hit");
             }
             None => {
                 let _ = host.send_response(500, &[], b"cache result lost\n");
@@ -180,7 +180,7 @@ mod tests {
                 status: 200,
                 headers: vec![("cached".into(), "yes".into())],
                 body: b"cached_response_body".to_vec(),
-                details: "cached".into(),
+                details: "cache_hit".into(),
             })
         );
         assert_eq!(st.continue_decoding_calls(), 0);
