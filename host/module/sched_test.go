@@ -55,11 +55,16 @@ func TestCommitStormIsContained(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cFree(out)
-	read := func() (accepted, rejected, delivered, outOfOrder uint64) {
+	raw := func() [4]uint64 {
 		v := unsafe.Slice((*uint64)(unsafe.Pointer(&out[0])), 4)
 		purego.SyscallN(stats, uintptr(unsafe.Pointer(&v[0])), uintptr(unsafe.Pointer(&v[1])),
 			uintptr(unsafe.Pointer(&v[2])), uintptr(unsafe.Pointer(&v[3])))
-		return v[0], v[1], v[2], v[3]
+		return [4]uint64{v[0], v[1], v[2], v[3]}
+	}
+	base := raw() // the module's counters are process-wide (go test -count=N)
+	read := func() (accepted, rejected, delivered, outOfOrder uint64) {
+		v := raw()
+		return v[0] - base[0], v[1] - base[1], v[2] - base[2], v[3] - base[3]
 	}
 	cb := newFakeCallbacks(0, ":method", "GET")
 	var f hcm.StreamFilter
