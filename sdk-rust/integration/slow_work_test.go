@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -77,4 +78,37 @@ func stat(stats, name string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// The client gives up while the module's work is pending; the module
+// commits only after its filter was destroyed. The proxy drops those
+// commits (and counts them) and keeps serving.
+func TestSlowWorkCommitsAfterTheStreamEndedAreDropped(t *testing.T) {
+	be := newBackend(t)
+	// The stream ends when the proxy sees the client leave, or at the
+	// latest at the (short) route timeout.
+	yaml := strings.Replace(config(filter("slow", "slow_work", "slow_work", `{"steps": 3, "work_us": 0, "after_destroy": true}`), be.addr()),
+		"timeout: 10s", "timeout: 1s", 1)
+	p := startSluice(t, yaml)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", p.url("/gone"), nil)
+	if resp, err := newClient(t).Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("the request completed (%d) although the module never resumes it", resp.StatusCode)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		stats := adminStats(t, p)
+		if v, _ := stat(stats, "module.scheduler_commits_dropped"); v == "3" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("want 3 dropped commits; /stats:\n%s", stats)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := be.requests.Load(); n != 0 {
+		t.Fatalf("backend saw %d requests", n)
+	}
 }

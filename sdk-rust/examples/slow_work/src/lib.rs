@@ -14,11 +14,16 @@
 //! counted in the `affinity_violations` counter either way. The response
 //! gets `x-slow-work-hooks: <hooks checked>` and `x-slow-work-affinity: ok`.
 //!
-//! Config (optional): `{"threads": 2, "steps": 3, "work_us": 200}`
+//! With `"after_destroy": true` the work waits until the filter has been
+//! destroyed (e.g. the client went away) and only then commits: a
+//! demonstration that late commits are dropped by the host, safely.
+//!
+//! Config (optional): `{"threads": 2, "steps": 3, "work_us": 200, "after_destroy": false}`
 
 use sluice_sdk::json;
 use sluice_sdk::pool::ThreadPool;
 use sluice_sdk::*;
+use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,6 +40,7 @@ struct Shared {
     pool: ThreadPool,
     steps: u64,
     work: Duration,
+    after_destroy: bool,
     violations: Counter,
     completed: Counter,
 }
@@ -46,7 +52,7 @@ struct SlowWorkConfig {
 impl SlowWorkConfig {
     fn new(host: &mut HostConfig<'_>, config: &[u8]) -> Result<SlowWorkConfig, String> {
         let v = json::parse(config).map_err(|e| e.to_string())?;
-        let (mut threads, mut steps, mut work_us) = (2u64, 3u64, 200u64);
+        let (mut threads, mut steps, mut work_us, mut after_destroy) = (2u64, 3u64, 200u64, false);
         if !v.is_null() {
             for (k, val) in v.as_object().ok_or("config: want an object")? {
                 let n = val.as_u64();
@@ -58,6 +64,7 @@ impl SlowWorkConfig {
                     "work_us" => {
                         work_us = n.filter(|n| *n <= 1_000_000).ok_or("work_us: want an integer 0..1000000")?
                     }
+                    "after_destroy" => after_destroy = val.as_bool().ok_or("after_destroy: want a boolean")?,
                     other => return Err(format!("unknown field \"{other}\"")),
                 }
             }
@@ -66,6 +73,7 @@ impl SlowWorkConfig {
             pool: ThreadPool::new("slow-work", threads as usize).map_err(|e| format!("start pool: {e}"))?,
             steps,
             work: Duration::from_micros(work_us),
+            after_destroy,
             violations: host.define_counter("affinity_violations").map_err(|e| e.to_string())?,
             completed: host.define_counter("completed").map_err(|e| e.to_string())?,
         };
@@ -75,7 +83,14 @@ impl SlowWorkConfig {
 
 impl HttpFilterConfig for SlowWorkConfig {
     fn new_filter(&self, _host: &mut HostFilter<'_>) -> Box<dyn HttpFilter> {
-        Box::new(SlowWork { shared: Arc::clone(&self.shared), owner: tid(), hooks: 1, violated: false, next_step: 1 })
+        Box::new(SlowWork {
+            shared: Arc::clone(&self.shared),
+            owner: tid(),
+            hooks: 1,
+            violated: false,
+            next_step: 1,
+            alive: None,
+        })
     }
 }
 
@@ -85,6 +100,8 @@ struct SlowWork {
     hooks: u64,
     violated: bool,
     next_step: u64,
+    /// With after_destroy: dropped with the filter, which releases the job.
+    alive: Option<Sender<()>>,
 }
 
 /// Stand-in for blocking I/O or heavy computation, on a pool thread.
@@ -126,7 +143,18 @@ impl HttpFilter for SlowWork {
             return HeadersStatus::StopIteration;
         };
         let (steps, work) = (self.shared.steps, self.shared.work);
+        let gate = if self.shared.after_destroy {
+            let (tx, rx) = channel::<()>();
+            self.alive = Some(tx);
+            Some(rx)
+        } else {
+            None
+        };
         let queued = self.shared.pool.execute(move || {
+            if let Some(gate) = gate {
+                // Returns once the filter (the only sender) is gone.
+                let _ = gate.recv();
+            }
             for step in 1..=steps {
                 do_work(work);
                 // Retry a full ring briefly; a refused commit means the
@@ -275,12 +303,24 @@ mod tests {
     }
 
     #[test]
+    fn commits_after_destroy_go_nowhere() {
+        let cfg = module().config("slow_work", r#"{"steps": 2, "work_us": 0, "after_destroy": true}"#).unwrap();
+        let mut st = cfg.new_stream().unwrap();
+        assert_eq!(st.request_headers(true), HeadersStatus::StopIteration as i32);
+        st.complete(); // the filter is destroyed: the job may now commit
+        drop(cfg); // joins the pool: the job has committed and dropped its scheduler
+        assert_eq!(st.schedulers(), (1, 1));
+        assert_eq!(st.run_scheduled(2, Duration::from_millis(100)), 0, "a destroyed filter gets no on_scheduled");
+    }
+
+    #[test]
     fn bad_configs_are_rejected() {
         let m = module();
         for (config, want) in [
             (r#"{"steps": 0}"#, "steps: want an integer 1..1000"),
             (r#"{"threads": 65}"#, "threads: want an integer 1..64"),
             (r#"{"work_us": -1}"#, "work_us: want an integer 0..1000000"),
+            (r#"{"after_destroy": 1}"#, "after_destroy: want a boolean"),
             (r#"{"x": 1}"#, "unknown field \"x\""),
         ] {
             assert_eq!(m.config("slow_work", config).err().unwrap(), want, "config {config}");
