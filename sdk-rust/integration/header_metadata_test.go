@@ -1,10 +1,16 @@
 package integration
 
 import (
+	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
 )
 
 func TestHeaderMetadataRoundTrip(t *testing.T) {
@@ -94,5 +100,38 @@ func TestHeaderMetadataBadPerRouteConfigStopsStartup(t *testing.T) {
 	_, err := launch(t, yaml)
 	if err == nil || !strings.Contains(err.Error(), `per-route config: unknown field \"bogus\"`) && !strings.Contains(err.Error(), `per-route config: unknown field "bogus"`) {
 		t.Fatalf("want a start-up error with the module's reason, got:\n%v", err)
+	}
+}
+
+// The attributes the host reports to the module, over HTTP/1.1 and h2c.
+func TestHeaderMetadataAttributes(t *testing.T) {
+	be := newBackend(t)
+	p := startSluice(t, config(filter("hm", "header_metadata", "header_metadata", `{"expose_attributes": true}`), be.addr()))
+	h2 := &http2.Transport{
+		AllowHTTP: true,
+		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		},
+	}
+	t.Cleanup(h2.CloseIdleConnections)
+	clients := map[string]*http.Client{
+		"HTTP/1.1": newClient(t),
+		"HTTP/2":   {Transport: h2, Timeout: 20 * time.Second},
+	}
+	for proto, c := range clients {
+		r := get(t, c, p.url("/attrs?q=1"))
+		want := map[string]string{"x-attr-method": "GET", "x-attr-path": "/attrs?q=1", "x-attr-protocol": proto}
+		for k, v := range want {
+			if got := r.header.Get(k); got != v {
+				t.Errorf("%s: %s = %q, want %q", proto, k, got, v)
+			}
+		}
+		if src := r.header.Get("x-attr-source"); !strings.HasPrefix(src, "127.0.0.1:") {
+			t.Errorf("%s: x-attr-source = %q", proto, src)
+		}
+		if w := r.header.Get("x-attr-worker"); w != "0" && w != "1" {
+			t.Errorf("%s: x-attr-worker = %q, want a worker index of 2", proto, w)
+		}
 	}
 }

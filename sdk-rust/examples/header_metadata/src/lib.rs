@@ -7,6 +7,10 @@
 //! host and exposes it as `x-metadata-<header>` / `x-metadata-copied`
 //! response headers, and sets the configured response headers.
 //!
+//! With `"expose_attributes": true` it also answers with the stream
+//! attributes the host reports: `x-attr-method`, `x-attr-path`,
+//! `x-attr-protocol`, `x-attr-source` (peer address) and `x-attr-worker`.
+//!
 //! A route may override the response headers to set with a per-route
 //! config (`typed_per_filter_config: {<filter>: {"set_response_headers": {...}}}`),
 //! which replaces the filter-wide list on that route.
@@ -29,6 +33,7 @@ struct Rules {
     set_request: Vec<(String, String)>,
     remove_request: Vec<String>,
     set_response: Vec<(String, String)>,
+    expose_attributes: bool,
 }
 
 fn strings(field: &str, v: &Value) -> Result<Vec<String>, String> {
@@ -68,6 +73,9 @@ impl HeaderMetadataConfig {
                 "set_request_headers" => rules.set_request = pairs(k, val)?,
                 "remove_request_headers" => rules.remove_request = strings(k, val)?,
                 "set_response_headers" => rules.set_response = pairs(k, val)?,
+                "expose_attributes" => {
+                    rules.expose_attributes = val.as_bool().ok_or("expose_attributes: want a boolean")?
+                }
                 other => return Err(format!("unknown field \"{other}\"")),
             }
         }
@@ -149,6 +157,21 @@ impl HttpFilter for HeaderMetadata {
         for (name, value) in set {
             let _ = host.set_response_header(name, value);
         }
+        if r.expose_attributes {
+            for (name, id) in [
+                ("x-attr-method", Attribute::RequestMethod),
+                ("x-attr-path", Attribute::RequestPath),
+                ("x-attr-protocol", Attribute::RequestProtocol),
+                ("x-attr-source", Attribute::SourceAddress),
+            ] {
+                if let Ok(v) = host.attribute_string(id) {
+                    let _ = host.set_response_header(name, v);
+                }
+            }
+            if let Ok(w) = host.attribute_int(Attribute::WorkerIndex) {
+                let _ = host.set_response_header("x-attr-worker", w.to_string());
+            }
+        }
         HeadersStatus::Continue
     }
 }
@@ -210,6 +233,27 @@ mod tests {
     }
 
     #[test]
+    fn exposes_attributes() {
+        let m = FakeModule::load(crate::__sluice_module::symbols()).unwrap();
+        let cfg = m.config("header_metadata", r#"{"expose_attributes": true}"#).unwrap();
+        let mut st = cfg.new_stream().unwrap();
+        st.set_attribute_string(sluice_sdk::Attribute::RequestMethod, "GET");
+        st.set_attribute_string(sluice_sdk::Attribute::RequestProtocol, "HTTP/2");
+        st.set_attribute_int(sluice_sdk::Attribute::WorkerIndex, 1);
+        st.set_response_headers(&[(":status", "200")]);
+        st.response_headers(true);
+        assert_eq!(
+            st.headers(HeaderKind::ResponseHeaders),
+            vec![
+                (":status".into(), "200".into()),
+                ("x-attr-method".into(), "GET".into()),
+                ("x-attr-protocol".into(), "HTTP/2".into()),
+                ("x-attr-worker".into(), "1".into()),
+            ]
+        );
+    }
+
+    #[test]
     fn bad_configs_are_rejected() {
         let m = FakeModule::load(crate::__sluice_module::symbols()).unwrap();
         for (config, want) in [
@@ -217,6 +261,7 @@ mod tests {
             (r#"{"namespace": ""}"#, "namespace: want a non-empty string"),
             (r#"{"copy_to_metadata": "x"}"#, "copy_to_metadata: want an array of strings"),
             (r#"{"set_request_headers": {"a": 1}}"#, "set_request_headers.a: want a string"),
+            (r#"{"expose_attributes": "yes"}"#, "expose_attributes: want a boolean"),
             (r#"{"bogus": 1}"#, "unknown field \"bogus\""),
         ] {
             assert_eq!(m.config("header_metadata", config).err().unwrap(), want, "config {config}");
