@@ -73,3 +73,11 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// Lets config constructors (which return `Result<_, String>`) use `?` on
+/// host calls: `let hits = host.define_counter("hits")?;`.
+impl From<Error> for String {
+    fn from(e: Error) -> String {
+        e.to_string()
+    }
+}

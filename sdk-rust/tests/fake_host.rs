@@ -46,7 +46,8 @@ impl ProbeConfig {
         }
         Ok(ProbeConfig {
             tag,
-            requests: host.define_counter("requests").map_err(|e| e.to_string())?,
+            // `?` works: sluice_sdk::Error converts into the String reason.
+            requests: host.define_counter("requests")?,
             inflight: host.define_gauge("inflight").map_err(|e| e.to_string())?,
             sizes: host.define_histogram("sizes").map_err(|e| e.to_string())?,
         })
