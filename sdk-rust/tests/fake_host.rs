@@ -48,8 +48,8 @@ impl ProbeConfig {
             tag,
             // `?` works: sluice_sdk::Error converts into the String reason.
             requests: host.define_counter("requests")?,
-            inflight: host.define_gauge("inflight").map_err(|e| e.to_string())?,
-            sizes: host.define_histogram("sizes").map_err(|e| e.to_string())?,
+            inflight: host.define_gauge("inflight")?,
+            sizes: host.define_histogram("sizes")?,
         })
     }
 }

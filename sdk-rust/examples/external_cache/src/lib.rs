@@ -66,8 +66,8 @@ impl CacheConfig {
         let cache = Cache {
             pool: ThreadPool::new("external-cache", threads as usize).map_err(|e| format!("start pool: {e}"))?,
             entries: Arc::new(entries),
-            hits: host.define_counter("hits").map_err(|e| e.to_string())?,
-            misses: host.define_counter("misses").map_err(|e| e.to_string())?,
+            hits: host.define_counter("hits")?,
+            misses: host.define_counter("misses")?,
         };
         Ok(CacheConfig { cache: Arc::new(cache) })
     }

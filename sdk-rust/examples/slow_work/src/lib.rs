@@ -74,8 +74,8 @@ impl SlowWorkConfig {
             steps,
             work: Duration::from_micros(work_us),
             after_destroy,
-            violations: host.define_counter("affinity_violations").map_err(|e| e.to_string())?,
-            completed: host.define_counter("completed").map_err(|e| e.to_string())?,
+            violations: host.define_counter("affinity_violations")?,
+            completed: host.define_counter("completed")?,
         };
         Ok(SlowWorkConfig { shared: Arc::new(shared) })
     }
