@@ -405,3 +405,25 @@ func TestDataWaitsForConnectionWatermark(t *testing.T) {
 		t.Fatalf("after OnWritable: %d bytes end %v", len(got), end)
 	}
 }
+
+// Body held for a paused stream is dropped when the manager ends the
+// response; its window comes back so the client can finish its upload.
+func TestHeldBodyCreditedWhenManagerEnds(t *testing.T) {
+	app := &fakeApp{t: t}
+	app.onHeaders = func(s *fakeStream) { s.enc.ReadDisable(true) }
+	h := newHarness(t, Options{InitialWindowSize: 65535}, app)
+	h.post(1)
+	_ = h.cfr.WriteData(1, false, make([]byte, 5000))
+	h.mustFlush()
+	if wu := windowUpdates(h.frames()); wu[1] != 0 {
+		t.Fatalf("credited %d while paused", wu[1])
+	}
+	app.streams[0].enc.EncodeHeaders(newMap(":status", "200"), true)
+	h.ft.runPosted()
+	if wu := windowUpdates(h.frames()); wu[1] != 5000 {
+		t.Fatalf("stream credit %d after the manager ended, want 5000", wu[1])
+	}
+	if len(app.streams[0].body) != 0 {
+		t.Fatalf("held body delivered after the end")
+	}
+}

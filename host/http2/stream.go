@@ -200,8 +200,15 @@ func (s *stream) managerDone() {
 	s.localEnded = true
 	s.decoderDone = true
 	s.onWritable = nil
+	held := len(s.inbound)
 	s.inbound, s.inboundEnd, s.inTrailers = nil, false, nil
 	s.readDisabled = false
+	if held > 0 {
+		// Body held while paused is dropped now: give its window back, or
+		// a client still uploading could stall on a window never reopened.
+		s.credit(held)
+		s.flushCredit()
+	}
 }
 
 // ---- codec.ResponseEncoder ----
