@@ -398,7 +398,11 @@ func (cn *connection) NewStream(enc codec.ResponseEncoder) codec.RequestDecoder 
 	cn.idle.stop()
 	cfg.Stats.DownstreamRqTotal.Add(1)
 	cfg.Stats.DownstreamRqActive.Add(1)
-	enc.SetWritableCallback(s.router.onDownstreamWritable)
+	if s.onWritable == nil {
+		// Bound once per pooled stream: a method value allocates.
+		s.onWritable = s.router.onDownstreamWritable
+	}
+	enc.SetWritableCallback(s.onWritable)
 	return s
 }
 

@@ -60,6 +60,7 @@ type stream struct {
 	reqTimer       timerHandle // request_timeout
 	onRouteTimeout func()
 	onReqTimeout   func()
+	onWritable     func()
 	// Stream idle timeout: the timer checks lastActive when it fires
 	// instead of being re-armed on every chunk.
 	idleTimer  timerHandle

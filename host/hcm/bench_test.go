@@ -1,0 +1,132 @@
+package hcm_test
+
+import (
+	"bufio"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/sluiceproxy/sluice/host/cluster"
+	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/hcm"
+	"github.com/sluiceproxy/sluice/host/http1"
+	"github.com/sluiceproxy/sluice/host/router"
+	"github.com/sluiceproxy/sluice/host/worker"
+)
+
+// fixedBackend answers every request on a keep-alive connection with the
+// same small response, as fast as it can parse request heads.
+func fixedBackend(b *testing.B) netip.AddrPort {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ln.Close() })
+	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nhello, world\n")
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				for {
+					// Requests here have no body: a head ends at an empty line.
+					for {
+						line, err := r.ReadSlice('\n')
+						if err != nil {
+							return
+						}
+						if len(line) <= 2 {
+							break
+						}
+					}
+					if _, err := c.Write(resp); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).AddrPort()
+}
+
+// BenchmarkProxiedRequest measures one keep-alive request through the whole
+// in-process proxy (codec, connection manager, router, upstream pool) and a
+// loopback backend. allocs/op counts the proxy's allocations too, since it
+// runs in this process.
+func BenchmarkProxiedRequest(b *testing.B) {
+	be := fixedBackend(b)
+	w, err := worker.New(worker.Options{Index: 0})
+	if err != nil {
+		b.Fatal(err)
+	}
+	go w.Run()
+	cm, err := cluster.NewManagerWithSettings([]cluster.Settings{{Name: "be", Endpoints: []netip.AddrPort{be}}}, []*worker.Worker{w}, zap.NewNop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	rc := &config.RouteConfiguration{VirtualHosts: []config.VirtualHost{{
+		Name: "all", Domains: []string{"*"},
+		Routes: []config.Route{{Match: config.RouteMatch{Prefix: "/", CaseSensitive: true}, Route: &config.RouteAction{Cluster: "be", Timeout: 15 * time.Second}}},
+	}}}
+	table, err := router.Compile(rc, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := &hcm.Config{Limits: http1.DefaultLimits(), BufferLimit: 1 << 20, Routes: table, Clusters: cm,
+		Log: zap.NewNop(), Stats: &hcm.Stats{}, IdleTimeout: time.Minute, StreamIdleTimeout: 5 * time.Minute}
+	set := &hcm.ConnSet{}
+	addrc := make(chan netip.AddrPort, 1)
+	w.Post(func() {
+		l, err := w.Listen(netip.MustParseAddrPort("127.0.0.1:0"), func(c *worker.Conn) { cfg.Serve(c, set) })
+		if err != nil {
+			panic(err)
+		}
+		addrc <- l.Addr()
+	})
+	addr := <-addrc
+	b.Cleanup(func() {
+		cm.Close()
+		w.Stop()
+		<-w.Done()
+	})
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	req := []byte("GET /bench HTTP/1.1\r\nHost: bench\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
+	r := bufio.NewReaderSize(c, 4096)
+	roundTrip := func() {
+		if _, err := c.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		// Read the response head, then the 13-byte body.
+		for {
+			line, err := r.ReadSlice('\n')
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(line) <= 2 {
+				break
+			}
+		}
+		if _, err := r.Discard(13); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := 0; i < 100; i++ {
+		roundTrip() // warm pools and buffers
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		roundTrip()
+	}
+}
