@@ -50,6 +50,7 @@
 //     CONTINUATION frames, ends the connection with ENHANCE_YOUR_CALM before
 //     it is decoded.
 //
-//   - Attacks (rapid reset, CONTINUATION flood, HPACK bomb, SETTINGS/PING
-//     floods) are bounded and counted in Stats.
+//   - Attacks are bounded and counted in Stats: rapid reset and resets the
+//     client provokes (one budget), CONTINUATION flood, HPACK bomb, floods of
+//     frames we must answer (SETTINGS, PING, RST_STREAM) and of empty DATA.
 package http2
