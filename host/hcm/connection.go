@@ -341,6 +341,17 @@ func (cn *connection) localReplyForProtocolError(dec codec.RequestDecoder, statu
 	s.sendLocalReply(len(s.filters)-1, status, nil, []byte(statusBody(status)), reason)
 }
 
+// AcquireHeaders lends codecs a header map from the connection's free list
+// (it becomes the stream's and comes back when the stream is destroyed).
+func (cn *connection) AcquireHeaders() *headers.Map { return cn.acquireHeaders() }
+
+// FatalClose is for codecs that end the connection outside Dispatch (an
+// HTTP/2 SETTINGS timeout): flush what they queued, then close.
+func (cn *connection) FatalClose() {
+	cn.cfg.Stats.DownstreamCxProtocolErr.Add(1)
+	cn.closeAfterFlush()
+}
+
 // acquireHeaders hands out a header map from the connection's free list.
 func (cn *connection) acquireHeaders() *headers.Map {
 	if n := len(cn.headerBin); n > 0 {
@@ -352,7 +363,9 @@ func (cn *connection) acquireHeaders() *headers.Map {
 }
 
 func (cn *connection) releaseRequestHeaders(m *headers.Map) {
-	if m == nil || len(cn.headerBin) >= 4 {
+	// HTTP/2 connections run many streams at once; keep enough maps for
+	// a typical concurrency without holding much memory on idle ones.
+	if m == nil || len(cn.headerBin) >= 32 {
 		return
 	}
 	m.Reset()

@@ -13,7 +13,7 @@ import (
 // newHTTP2Factory wires the HTTP/2 codec into a connection manager.
 func newHTTP2Factory(log *zap.Logger, opts http2.Options) hcm.HTTP2Factory {
 	return func(c *worker.Conn, cb codec.Callbacks) codec.ServerCodec {
-		return http2.NewServerCodec(c, cb, opts, log)
+		return http2.NewServerCodec(c, cb, withFatalClose(opts, cb), log)
 	}
 }
 
@@ -24,6 +24,15 @@ func newHTTP2UpgradeFactory(log *zap.Logger, opts http2.Options) hcm.HTTP2Upgrad
 		if err != nil {
 			return nil, err
 		}
-		return http2.NewServerCodecFromUpgrade(c, cb, opts, log, payload, req)
+		return http2.NewServerCodecFromUpgrade(c, cb, withFatalClose(opts, cb), log, payload, req)
 	}
+}
+
+// withFatalClose lets the codec close its connection when it ends it outside
+// Dispatch (SETTINGS timeout).
+func withFatalClose(opts http2.Options, cb codec.Callbacks) http2.Options {
+	if fc, ok := cb.(interface{ FatalClose() }); ok {
+		opts.OnFatal = func(error) { fc.FatalClose() }
+	}
+	return opts
 }
