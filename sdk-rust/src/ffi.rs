@@ -47,6 +47,12 @@ pub struct FilterBox {
     // stream using it was destroyed), so a raw pointer is enough.
     config: *const ConfigBox,
     poisoned: bool,
+    /// A hook of this filter is running user code (holds `&mut` to it).
+    busy: bool,
+    /// destroy arrived while busy: free when the hook returns.
+    destroy_pending: bool,
+    /// A nested hook was refused; logged once.
+    reentry_logged: bool,
 }
 
 /// What `per_route_config_new` returns to the host.
@@ -227,7 +233,15 @@ pub unsafe fn filter_new(config: *mut c_void, handle: abi::sluice_filter_handle)
     };
     let mut host = HostFilter::new(handle);
     match guard(|| cfg.inner.new_filter(&mut host)) {
-        Ok(inner) => Box::into_raw(Box::new(FilterBox { inner, config: cfg, poisoned: false })).cast(),
+        Ok(inner) => Box::into_raw(Box::new(FilterBox {
+            inner,
+            config: cfg,
+            poisoned: false,
+            busy: false,
+            destroy_pending: false,
+            reentry_logged: false,
+        }))
+        .cast(),
         Err(p) => {
             report_panic("new_filter", &cfg.name, &*p);
             core::ptr::null_mut()
@@ -243,7 +257,18 @@ pub unsafe fn filter_destroy(filter: *mut c_void) {
     if filter.is_null() {
         return;
     }
-    let boxed = Box::from_raw(filter.cast::<FilterBox>());
+    let fb = filter.cast::<FilterBox>();
+    if (*fb).busy {
+        // The ABI defers destroy past running hooks; should a host not,
+        // freeing now would pull the filter from under its own hook.
+        (*fb).destroy_pending = true;
+        return;
+    }
+    free_filter(fb);
+}
+
+unsafe fn free_filter(fb: *mut FilterBox) {
+    let boxed = Box::from_raw(fb);
     let config = boxed.config;
     if let Err(p) = guard(move || drop(boxed)) {
         report_panic("destroy", filter_name(config), &*p);
@@ -263,7 +288,15 @@ fn fail_stream(host: &mut HostFilter<'_>) -> bool {
 
 /// Run one stream hook of a live, unpoisoned filter. `stopped` is the
 /// status to return after a panic was answered with a 500; `passthrough`
-/// what a poisoned filter returns.
+/// what a poisoned (or re-entered) filter returns.
+///
+/// Host calls made from a hook can run hooks of this same filter
+/// synchronously (sluice supports such nesting). The user's `&mut self` must
+/// never be aliased, so: FilterBox is only touched through short accesses
+/// via the raw pointer, never a borrow held across a host call; continues
+/// are deferred until user code returned (see `HostFilter::flush_deferred`);
+/// and a hook arriving while user code of this filter is on the stack is
+/// refused (passthrough, logged once) rather than aliased.
 unsafe fn stream_hook(
     filter: *mut c_void,
     handle: abi::sluice_filter_handle,
@@ -272,18 +305,44 @@ unsafe fn stream_hook(
     stopped: i32,
     call: impl FnOnce(&mut dyn HttpFilter, &mut HostFilter<'_>) -> i32,
 ) -> i32 {
-    let Some(fb) = filter.cast::<FilterBox>().as_mut() else {
+    let fb = filter.cast::<FilterBox>();
+    if fb.is_null() {
         return FAILED_STATUS;
-    };
-    if fb.poisoned {
+    }
+    if (*fb).poisoned {
+        return passthrough;
+    }
+    if (*fb).busy {
+        if !(*fb).reentry_logged {
+            (*fb).reentry_logged = true;
+            let name = filter_name((*fb).config);
+            log_str(
+                LogLevel::Warn,
+                &format!("{hook} of filter \"{name}\" re-entered while another of its hooks runs: passed through"),
+            );
+        }
         return passthrough;
     }
     let mut host = HostFilter::new(handle);
-    match guard(|| call(&mut *fb.inner, &mut host)) {
-        Ok(status) => status,
+    (*fb).busy = true;
+    // The only `&mut` to the user's filter lives inside this call.
+    let result = guard(|| call(&mut *(*fb).inner, &mut host));
+    (*fb).busy = false;
+    if (*fb).destroy_pending {
+        host.discard_deferred();
+        free_filter(fb);
+        return passthrough;
+    }
+    match result {
+        Ok(status) => {
+            // May run nested hooks of this filter: no borrow of it is live.
+            host.flush_deferred();
+            status
+        }
         Err(p) => {
-            fb.poisoned = true;
-            report_panic(hook, filter_name(fb.config), &*p);
+            (*fb).poisoned = true;
+            host.discard_deferred();
+            report_panic(hook, filter_name((*fb).config), &*p);
             if fail_stream(&mut host) {
                 stopped
             } else {

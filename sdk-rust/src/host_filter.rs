@@ -20,6 +20,8 @@ use core::ptr::NonNull;
 /// the stream from another thread, use a [`Scheduler`].
 pub struct HostFilter<'h> {
     handle: abi::sluice_filter_handle,
+    /// continue_decoding / continue_encoding requested in this hook (bits).
+    deferred: u8,
     _hook: PhantomData<&'h ()>,
     _not_send: PhantomData<*const ()>,
 }
@@ -29,6 +31,15 @@ pub type HeaderView<'h> = (&'h [u8], &'h [u8]);
 
 /// Start with this many slots for batch reads; most maps fit.
 const BATCH: usize = 32;
+
+const CONTINUE_DECODING: u8 = 1;
+const CONTINUE_ENCODING: u8 = 2;
+
+impl Drop for HostFilter<'_> {
+    fn drop(&mut self) {
+        self.flush_deferred();
+    }
+}
 
 /// Turn a host view into a slice with the hook's lifetime.
 ///
@@ -74,7 +85,29 @@ impl<'h> HostFilter<'h> {
     /// # Safety
     /// Only within that hook, on the worker thread.
     pub unsafe fn new(handle: abi::sluice_filter_handle) -> HostFilter<'h> {
-        HostFilter { handle, _hook: PhantomData, _not_send: PhantomData }
+        HostFilter { handle, deferred: 0, _hook: PhantomData, _not_send: PhantomData }
+    }
+
+    /// Perform the continues requested during the hook. The SDK calls this
+    /// after the filter's hook returned (and `Drop` does, as a fallback).
+    pub fn flush_deferred(&mut self) {
+        let pending = core::mem::take(&mut self.deferred);
+        for (bit, name) in [(CONTINUE_DECODING, "continue_decoding"), (CONTINUE_ENCODING, "continue_encoding")] {
+            if pending & bit == 0 {
+                continue;
+            }
+            let f = if bit == CONTINUE_DECODING { callback!(continue_decoding) } else { callback!(continue_encoding) };
+            // SAFETY: value argument only.
+            let result = f.and_then(|f| Error::check(unsafe { f(self.handle) }));
+            if let Err(e) = result {
+                crate::sluice_debug!("{name} for filter handle {:#x}: {e}", self.handle);
+            }
+        }
+    }
+
+    /// Forget requested continues (after a panic the stream gets a 500).
+    pub(crate) fn discard_deferred(&mut self) {
+        self.deferred = 0;
     }
 
     /// The raw filter handle (for code that calls the ABI directly).
@@ -258,18 +291,23 @@ impl<'h> HostFilter<'h> {
         })
     }
 
-    /// Resume a request this filter stopped.
+    /// Resume a request this filter stopped. It takes effect when the
+    /// current hook returns: resuming can synchronously run hooks of this
+    /// same filter (e.g. `on_response_headers` of a direct response), which
+    /// must not run while this hook still holds `&mut self`. So this returns
+    /// `Ok` at once; a failure at hook end is logged at debug level.
     pub fn continue_decoding(&mut self) -> Result<()> {
-        let f = callback!(continue_decoding)?;
-        // SAFETY: value argument only.
-        Error::check(unsafe { f(self.handle) })
+        callback!(continue_decoding)?;
+        self.deferred |= CONTINUE_DECODING;
+        Ok(())
     }
 
-    /// Resume a response this filter stopped.
+    /// Resume a response this filter stopped; like `continue_decoding`, it
+    /// takes effect when the current hook returns.
     pub fn continue_encoding(&mut self) -> Result<()> {
-        let f = callback!(continue_encoding)?;
-        // SAFETY: value argument only.
-        Error::check(unsafe { f(self.handle) })
+        callback!(continue_encoding)?;
+        self.deferred |= CONTINUE_ENCODING;
+        Ok(())
     }
 
     /// Re-select the route after changing headers that affect routing.

@@ -2,7 +2,7 @@
 //! contract for results (stale handle, ended stream, unavailable map, batch
 //! sizes), so SDK code tested against it behaves as against the real host.
 
-use super::state::{bytes, state, stream_mut, HeaderList, LocalReply, Phase, State, StreamState};
+use super::state::{bytes, state, stream_mut, HeaderList, LocalReply, Phase, Reentry, State, StreamState};
 use crate::abi::{
     self, sluice_buffer, sluice_header, sluice_host_api, sluice_sched_ring, sluice_sched_slot, sluice_scheduler,
 };
@@ -459,7 +459,33 @@ unsafe extern "C" fn send_response(
     })
 }
 
+/// After a host call: run the filter's response-headers hook if the test
+/// asked for re-entry on this call (outside the state lock: the module
+/// calls back into the fake).
+fn maybe_reenter(f: u64, on: Reentry) {
+    let target = state().streams.get(&f).and_then(|s| s.reentry).filter(|t| t.on == on);
+    if let Some(t) = target {
+        if let Some(s) = state().streams.get_mut(&f) {
+            s.headers[abi::SLUICE_RESPONSE_HEADERS as usize].get_or_insert_with(Vec::new);
+        }
+        // SAFETY: the hook and filter the stream registered; still alive
+        // (the fake destroys filters only from FakeStream).
+        let status = unsafe { (t.hook)(t.filter as *mut c_void, f, true) };
+        if let Some(s) = state().streams.get_mut(&f) {
+            s.reentered.push(status);
+        }
+    }
+}
+
 unsafe extern "C" fn continue_decoding(f: u64) -> abi::sluice_result {
+    let rc = continue_decoding_state(f);
+    if rc == abi::SLUICE_OK {
+        maybe_reenter(f, Reentry::ContinueDecoding);
+    }
+    rc
+}
+
+fn continue_decoding_state(f: u64) -> abi::sluice_result {
     with_stream(f, true, |s| {
         s.continue_decoding += 1;
         // The stopped request resumes: what was buffered goes on.
@@ -483,10 +509,14 @@ unsafe extern "C" fn continue_encoding(f: u64) -> abi::sluice_result {
 }
 
 unsafe extern "C" fn clear_route_cache(f: u64) -> abi::sluice_result {
-    with_stream(f, true, |s| {
+    let rc = with_stream(f, true, |s| {
         s.clear_route_cache += 1;
         abi::SLUICE_OK
-    })
+    });
+    if rc == abi::SLUICE_OK {
+        maybe_reenter(f, Reentry::ClearRouteCache);
+    }
+    rc
 }
 
 extern "C" {

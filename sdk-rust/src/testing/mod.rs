@@ -18,13 +18,13 @@
 mod callbacks;
 mod state;
 
-pub use state::{LocalReply, Metadata};
+pub use state::{LocalReply, Metadata, Reentry};
 
 use crate::abi::{self, sluice_host_api, sluice_sched_ring};
 use crate::types::{Attribute, HeaderKind};
 use core::ffi::{c_int, c_void};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use state::{bytes, state, ConfigState, Phase, StreamState};
+use state::{bytes, state, ConfigState, Phase, ReentryTarget, StreamState};
 use std::time::{Duration, Instant};
 
 /// The hook symbols of a module, as `declare_module!` exports them.
@@ -269,6 +269,19 @@ impl FakeStream {
     pub fn set_attribute_int(&self, id: Attribute, value: i64) {
         self.with(|s| s.attr_int.insert(id as u32, value));
     }
+    /// From now on, the host call `on` runs this filter's response-headers
+    /// hook synchronously before returning, as sluice does when a
+    /// continued request is answered directly by the route.
+    pub fn reenter_on(&self, on: Reentry) {
+        let target = ReentryTarget { on, hook: self.sym.response_headers, filter: self.filter as usize };
+        self.with(|s| s.reentry = Some(target));
+    }
+
+    /// Statuses returned by re-entered response-headers hooks, in order.
+    pub fn reentered(&self) -> Vec<i32> {
+        self.with(|s| s.reentered.clone())
+    }
+
     /// Make the "selected route" carry this per-route config.
     pub fn set_per_route(&self, per_route: &FakePerRoute) {
         self.with(|s| s.per_route = per_route.ptr as usize);

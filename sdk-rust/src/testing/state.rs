@@ -42,6 +42,25 @@ pub(crate) enum Phase {
     Completing,
 }
 
+/// Which host call re-enters the filter (see `FakeStream::reenter_on`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reentry {
+    /// continue_decoding runs the filter's response-headers hook at once, as
+    /// sluice does when the route answers directly.
+    ContinueDecoding,
+    /// clear_route_cache does (no real host call does this; it checks the
+    /// SDK's guard against re-entry while user code runs).
+    ClearRouteCache,
+}
+
+/// A hook the fake calls back into from inside a host call.
+#[derive(Clone, Copy)]
+pub(crate) struct ReentryTarget {
+    pub on: Reentry,
+    pub hook: unsafe extern "C" fn(*mut core::ffi::c_void, u64, bool) -> i32,
+    pub filter: usize,
+}
+
 pub(crate) struct StreamState {
     pub config: u64,
     /// By `sluice_header_kind`; None = that map does not exist (yet).
@@ -65,6 +84,9 @@ pub(crate) struct StreamState {
     pub ring: usize,
     pub schedulers: Vec<usize>,
     pub graveyard: Vec<Bytes>,
+    pub reentry: Option<ReentryTarget>,
+    /// Statuses the re-entered hook returned.
+    pub reentered: Vec<i32>,
 }
 
 impl StreamState {
@@ -87,6 +109,8 @@ impl StreamState {
             ring: 0,
             schedulers: Vec::new(),
             graveyard: Vec::new(),
+            reentry: None,
+            reentered: Vec::new(),
         }
     }
 }
