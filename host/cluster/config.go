@@ -40,6 +40,14 @@ func SettingsFromConfig(c *config.Cluster) (Settings, error) {
 		MaxRequestsPerConnection: c.MaxRequestsPerConnection,
 		IdleTimeout:              c.IdleTimeout,
 	}
+	if o := c.HTTP2ProtocolOptions; o != nil {
+		s.HTTP2 = true
+		s.HTTP2Options = HTTP2Options{
+			MaxConcurrentStreams:        clampUint32(o.MaxConcurrentStreams),
+			InitialStreamWindowSize:     clampUint32(o.InitialStreamWindowSize),
+			InitialConnectionWindowSize: clampUint32(o.InitialConnectionWindowSize),
+		}
+	}
 	for _, group := range c.LoadAssignment.Endpoints {
 		for _, ep := range group.LbEndpoints {
 			sa := ep.Endpoint.Address.SocketAddress
@@ -55,4 +63,13 @@ func SettingsFromConfig(c *config.Cluster) (Settings, error) {
 		}
 	}
 	return s, nil
+}
+
+// clampUint32 maps a config int to a setting; validation already bounded
+// it, a hand-built config gets the defaults for nonsense.
+func clampUint32(n int) uint32 {
+	if n <= 0 {
+		return 0
+	}
+	return uint32(min(n, 1<<31-1))
 }

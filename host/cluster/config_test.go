@@ -31,6 +31,8 @@ func TestNewManagerFromConfig(t *testing.T) {
 		MaxPendingRequests:       20,
 		MaxRequestsPerConnection: 100,
 		IdleTimeout:              90 * time.Second,
+		// Effective settings carry the HTTP/2 defaults even for HTTP/1.1.
+		HTTP2Options: HTTP2Options{MaxConcurrentStreams: 100, InitialStreamWindowSize: 256 << 10, InitialConnectionWindowSize: 1 << 20},
 	}
 	if got := c.Settings(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("settings\n got %+v\nwant %+v", got, want)
@@ -53,5 +55,22 @@ func TestSettingsFromHandBuiltConfig(t *testing.T) {
 	cc.LbPolicy = "ring_hash"
 	if _, err := SettingsFromConfig(&cc); err == nil || err.Error() != `cluster "x": unknown lb_policy "ring_hash" (want round_robin, random or least_request)` {
 		t.Fatalf("err %v", err)
+	}
+}
+
+func TestSettingsFromConfigHTTP2(t *testing.T) {
+	cc := config.Cluster{Name: "x", LbPolicy: "round_robin"}
+	if s, err := SettingsFromConfig(&cc); err != nil || s.HTTP2 {
+		t.Fatalf("no http2_protocol_options: %+v %v", s, err)
+	}
+	cc.HTTP2ProtocolOptions = &config.HTTP2ProtocolOptions{MaxConcurrentStreams: 7, InitialStreamWindowSize: 70000}
+	s, err := SettingsFromConfig(&cc)
+	want := HTTP2Options{MaxConcurrentStreams: 7, InitialStreamWindowSize: 70000}
+	if err != nil || !s.HTTP2 || s.HTTP2Options != want {
+		t.Fatalf("%+v %v", s, err)
+	}
+	want.InitialConnectionWindowSize = DefaultHTTP2ConnectionWindow
+	if got := s.withDefaults().HTTP2Options; got != want {
+		t.Fatalf("with defaults %+v, want %+v", got, want)
 	}
 }

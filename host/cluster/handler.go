@@ -48,6 +48,9 @@ const (
 	// LocalReset: the proxy itself ended the stream (worker stopping,
 	// manager closing).
 	LocalReset
+	// RemoteReset: the HTTP/2 upstream reset the stream (RST_STREAM); the
+	// error is a *StreamResetError with the code.
+	RemoteReset
 )
 
 func (r ResetReason) String() string {
@@ -58,6 +61,8 @@ func (r ResetReason) String() string {
 		return "protocol_error"
 	case LocalReset:
 		return "local_reset"
+	case RemoteReset:
+		return "remote_reset"
 	}
 	return "unknown"
 }

@@ -45,6 +45,7 @@ type workerPool struct {
 // rest reach their idle timeout).
 type hostPool struct {
 	idle []*upstreamConn
+	h2   []*h2Conn // HTTP/2 clusters: every connection, open or connecting
 }
 
 func newWorkerPool(c *Cluster, w *worker.Worker, position int, seed uint64) *workerPool {
@@ -98,6 +99,10 @@ func (wp *workerPool) assign(s *Stream) {
 		s.fail(NoHealthyUpstream, ErrNoHealthyUpstream)
 		return
 	}
+	if c.settings.HTTP2 {
+		wp.assignH2(s)
+		return
+	}
 	i := wp.picker.pick(c.hosts)
 	if cc := wp.popIdle(i); cc != nil {
 		cc.attach(s)
@@ -112,6 +117,13 @@ func (wp *workerPool) assign(s *Stream) {
 		cc.attach(s)
 		return
 	}
+	wp.queue(s)
+}
+
+// queue puts s in the pending queue, or fails it with Overflow when
+// max_pending_requests is reached.
+func (wp *workerPool) queue(s *Stream) {
+	c := wp.c
 	if !c.tryAcquirePending() {
 		c.stats.rqPendingOverflow.Add(1)
 		s.fail(Overflow, ErrOverflow)
@@ -138,6 +150,10 @@ func (wp *workerPool) connect(i int, s *Stream) {
 
 // servePending hands freed capacity to queued streams, oldest first.
 func (wp *workerPool) servePending() {
+	if wp.c.settings.HTTP2 {
+		wp.servePendingH2()
+		return
+	}
 	for wp.pendingHead != nil {
 		if cc := wp.popAnyIdle(); cc != nil {
 			// Closing stale connections on the way may have served the
@@ -266,6 +282,8 @@ func (wp *workerPool) shedIdle() {
 	}
 	if cc := wp.oldestIdle(); cc != nil {
 		cc.yieldSlot()
+	} else if cc := wp.oldestIdleH2(); cc != nil {
+		cc.yieldSlot()
 	}
 }
 
@@ -286,6 +304,10 @@ func (wp *workerPool) useReserved() {
 			continue
 		}
 		s := wp.dequeue()
+		if wp.c.settings.HTTP2 {
+			wp.connectH2(wp.picker.pick(wp.c.hosts), s)
+			continue
+		}
 		wp.connect(wp.picker.pick(wp.c.hosts), s)
 	}
 }
@@ -316,6 +338,9 @@ func (wp *workerPool) shouldYieldSlot() bool {
 func (wp *workerPool) shutdown() {
 	wp.closed = true
 	for cc := wp.oldestIdle(); cc != nil; cc = wp.oldestIdle() {
+		cc.closeLocal()
+	}
+	for cc := wp.oldestIdleH2(); cc != nil; cc = wp.oldestIdleH2() {
 		cc.closeLocal()
 	}
 }

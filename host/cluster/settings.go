@@ -24,6 +24,25 @@ type Settings struct {
 	// IdleTimeout closes a pooled connection that stayed idle that long;
 	// 0 keeps idle connections until the upstream closes them.
 	IdleTimeout time.Duration
+	// HTTP2 selects HTTP/2 with prior knowledge (h2c) to the endpoints
+	// instead of HTTP/1.1; HTTP2Options tunes it.
+	HTTP2        bool
+	HTTP2Options HTTP2Options
+}
+
+// HTTP2Options are the HTTP/2 settings sluice uses as a client (Envoy's
+// http2_protocol_options). Zero values take the defaults below.
+type HTTP2Options struct {
+	// MaxConcurrentStreams caps the streams sluice opens on one
+	// connection (the peer's SETTINGS_MAX_CONCURRENT_STREAMS may lower it);
+	// a full connection makes the pool open another, within max_connections.
+	MaxConcurrentStreams uint32
+	// InitialStreamWindowSize is the receive window of each stream: how
+	// much response body one stream may have buffered here while its
+	// downstream is paused.
+	InitialStreamWindowSize uint32
+	// InitialConnectionWindowSize is the connection's receive window.
+	InitialConnectionWindowSize uint32
 }
 
 // Envoy's defaults for the values a config may leave out.
@@ -31,6 +50,13 @@ const (
 	DefaultConnectTimeout     = 5 * time.Second
 	DefaultMaxConnections     = 1024
 	DefaultMaxPendingRequests = 1024
+
+	DefaultHTTP2MaxConcurrentStreams = 100
+	// The windows bound the response bytes buffered per stream and per
+	// connection while a downstream is slow; Envoy's 256 MiB defaults
+	// assume a per-stream buffer limit that sluice enforces with them.
+	DefaultHTTP2StreamWindow     = 256 << 10
+	DefaultHTTP2ConnectionWindow = 1 << 20
 )
 
 func (s Settings) withDefaults() Settings {
@@ -48,6 +74,16 @@ func (s Settings) withDefaults() Settings {
 	}
 	if s.IdleTimeout < 0 {
 		s.IdleTimeout = 0
+	}
+	o := &s.HTTP2Options
+	if o.MaxConcurrentStreams == 0 {
+		o.MaxConcurrentStreams = DefaultHTTP2MaxConcurrentStreams
+	}
+	if o.InitialStreamWindowSize < minWindow {
+		o.InitialStreamWindowSize = DefaultHTTP2StreamWindow
+	}
+	if o.InitialConnectionWindowSize < minWindow {
+		o.InitialConnectionWindowSize = DefaultHTTP2ConnectionWindow
 	}
 	return s
 }

@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"golang.org/x/net/http2"
+
 	"github.com/sluiceproxy/sluice/host/headers"
 )
 
@@ -31,6 +33,11 @@ type Stream struct {
 	gen   uint32 // bumped on recycle
 
 	next, prev *Stream // pending queue links
+
+	// HTTP/2 clusters: the connection the stream is on or waiting for, and
+	// its per-stream protocol state (nil for HTTP/1.1).
+	h2 *h2Conn
+	hs *h2Stream
 
 	// Request side.
 	headersSent bool
@@ -64,15 +71,18 @@ func (s *Stream) fail(reason FailureReason, err error) {
 // Host returns the endpoint the stream is connected to (zero before
 // OnPoolReady).
 func (s *Stream) Host() *Host {
-	if s.cc == nil {
-		return nil
+	switch {
+	case s.cc != nil:
+		return s.wp.c.hosts[s.cc.host]
+	case s.h2 != nil && s.state == stActive:
+		return s.wp.c.hosts[s.h2.host]
 	}
-	return s.wp.c.hosts[s.cc.host]
+	return nil
 }
 
 // sending reports whether request bytes may still be written.
 func (s *Stream) sending() bool {
-	return s.state == stActive && !s.respDone && !s.reqDone && s.cc != nil
+	return s.state == stActive && !s.respDone && !s.reqDone && (s.cc != nil || s.hs != nil)
 }
 
 // SendHeaders writes the request head. Framing: a request with a body to
@@ -85,6 +95,10 @@ func (s *Stream) SendHeaders(h *headers.Map, endStream bool) {
 		return
 	}
 	s.headersSent = true
+	if s.hs != nil {
+		s.hs.sendHeaders(h, endStream)
+		return
+	}
 	cc := s.cc
 	s.isHead = methodIs(h.Method(), "HEAD")
 	s.replayable = isReplayable(h)
@@ -116,6 +130,10 @@ func (s *Stream) SendHeaders(h *headers.Map, endStream bool) {
 // SendData writes request body bytes; p is copied.
 func (s *Stream) SendData(p []byte, endStream bool) {
 	if !s.sending() || !s.headersSent {
+		return
+	}
+	if s.hs != nil {
+		s.hs.sendData(p, endStream)
 		return
 	}
 	cc := s.cc
@@ -155,6 +173,10 @@ func (s *Stream) SendTrailers(t *headers.Map) {
 	if !s.sending() || !s.headersSent {
 		return
 	}
+	if s.hs != nil {
+		s.hs.sendTrailers(t)
+		return
+	}
 	if s.chunked {
 		cc := s.cc
 		cc.wbuf = appendLastChunk(cc.wbuf[:0], t)
@@ -190,6 +212,9 @@ func (s *Stream) write(p []byte) {
 // buffer is above its high watermark; the caller should stop sending until
 // OnUpstreamWritable.
 func (s *Stream) AboveWriteWatermark() bool {
+	if s.hs != nil {
+		return s.state == stActive && s.hs.aboveWatermark()
+	}
 	return s.state == stActive && s.cc != nil && s.cc.conn.AboveHighWatermark()
 }
 
@@ -200,7 +225,7 @@ func (s *Stream) PauseResponse() {
 		return
 	}
 	s.paused = true
-	if s.state == stActive {
+	if s.state == stActive && s.hs == nil {
 		s.cc.pauseReading()
 	}
 }
@@ -213,6 +238,10 @@ func (s *Stream) ResumeResponse() {
 	}
 	s.paused = false
 	if s.state == stActive && !s.respDone {
+		if s.hs != nil {
+			s.hs.resume() // HTTP/2: deliver what the stream held
+			return
+		}
 		s.cc.resumeReading()
 	}
 }
@@ -225,6 +254,10 @@ func (s *Stream) ResumeResponse() {
 // only prevents reuse if the request had not been fully sent.
 func (s *Stream) Reset() {
 	wp := s.wp
+	if s.h2 != nil {
+		s.resetH2()
+		return
+	}
 	switch s.state {
 	case stNew, stPending:
 		if s.state == stPending {
@@ -275,5 +308,39 @@ func (s *Stream) uncount() {
 		if s.wp.c.settings.LBPolicy == LeastRequest {
 			s.wp.c.hosts[s.host].active.Add(-1)
 		}
+	}
+}
+
+// resetH2 is Reset on an HTTP/2 connection: a stream waiting for the
+// connection leaves it; an open one is cancelled with RST_STREAM(CANCEL),
+// which leaves the connection and its other streams alone.
+func (s *Stream) resetH2() {
+	wp := s.wp
+	cc := s.h2
+	switch s.state {
+	case stConnecting, stRetrying:
+		for i, x := range cc.waiting {
+			if x == s {
+				cc.waiting = append(cc.waiting[:i], cc.waiting[i+1:]...)
+				break
+			}
+		}
+		wp.c.stats.rqTxReset.Add(1)
+		s.uncount()
+		wp.recycle(s)
+		cc.maybeIdle()
+	case stActive:
+		if s.respDone {
+			return // the final event is being delivered; the exchange completes
+		}
+		st := s.hs
+		wp.c.stats.rqTxReset.Add(1)
+		if st.id != 0 && cc.state != ccClosed {
+			_ = cc.fr.WriteRSTStream(st.id, http2.ErrCodeCancel)
+		}
+		cc.endStream(st)
+		s.uncount()
+		wp.recycle(s)
+		cc.afterStreamEnd()
 	}
 }

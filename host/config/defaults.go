@@ -56,3 +56,11 @@ func (c *Cluster) applyDefaults() {
 	c.MaxPendingRequests = 1024
 	c.IdleTimeout = 60 * time.Second
 }
+
+// HTTP/2 windows default to what bounds a stream's buffered response while
+// its downstream is slow (see host/cluster).
+func (o *HTTP2ProtocolOptions) applyDefaults() {
+	o.MaxConcurrentStreams = 100
+	o.InitialStreamWindowSize = 256 << 10
+	o.InitialConnectionWindowSize = 1 << 20
+}

@@ -202,6 +202,30 @@ func TestDefaults(t *testing.T) {
 		cl.MaxPendingRequests != 1024 || cl.MaxRequestsPerConnection != 0 || cl.IdleTimeout != 60*time.Second {
 		t.Errorf("cluster defaults: %+v", cl)
 	}
+	if cl.HTTP2ProtocolOptions != nil {
+		t.Errorf("http2_protocol_options absent but set: %+v", cl.HTTP2ProtocolOptions)
+	}
+}
+
+// TestHTTP2ProtocolOptions: an empty map selects HTTP/2 with the defaults;
+// a sub-field overrides only itself.
+func TestHTTP2ProtocolOptions(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		want HTTP2ProtocolOptions
+	}{
+		{"{}", HTTP2ProtocolOptions{MaxConcurrentStreams: 100, InitialStreamWindowSize: 256 << 10, InitialConnectionWindowSize: 1 << 20}},
+		{"{ max_concurrent_streams: 7, initial_stream_window_size: 65535 }", HTTP2ProtocolOptions{MaxConcurrentStreams: 7, InitialStreamWindowSize: 65535, InitialConnectionWindowSize: 1 << 20}},
+	} {
+		in := strings.Replace(minimalYAML, "- name: backend\n", "- name: backend\n  http2_protocol_options: "+tc.yaml+"\n", 1)
+		c, err := Parse([]byte(in), "")
+		if err != nil {
+			t.Fatalf("%s: %v", tc.yaml, err)
+		}
+		if got := c.Clusters[0].HTTP2ProtocolOptions; got == nil || *got != tc.want {
+			t.Errorf("%s: got %+v, want %+v", tc.yaml, got, tc.want)
+		}
+	}
 }
 
 func TestLoadMissingFileNamesIt(t *testing.T) {

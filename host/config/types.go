@@ -212,6 +212,16 @@ type Cluster struct {
 	MaxRequestsPerConnection int            `yaml:"max_requests_per_connection"` // 0: unlimited
 	IdleTimeout              time.Duration  `yaml:"idle_timeout"`
 	LoadAssignment           LoadAssignment `yaml:"load_assignment"`
+	// HTTP2ProtocolOptions, when present (even `{}`), makes the cluster
+	// speak HTTP/2 with prior knowledge (h2c) to its endpoints.
+	HTTP2ProtocolOptions *HTTP2ProtocolOptions `yaml:"http2_protocol_options"`
+}
+
+// HTTP2ProtocolOptions are Envoy's upstream HTTP/2 options.
+type HTTP2ProtocolOptions struct {
+	MaxConcurrentStreams        int `yaml:"max_concurrent_streams"`
+	InitialStreamWindowSize     int `yaml:"initial_stream_window_size"`
+	InitialConnectionWindowSize int `yaml:"initial_connection_window_size"`
 }
 
 // LoadAssignment lists a cluster's endpoints.

@@ -115,6 +115,13 @@ func (v *validator) cluster(path string, c *Cluster) {
 		v.fail(path+".max_requests_per_connection", "must not be negative")
 	}
 	v.nonNegative(path+".idle_timeout", c.IdleTimeout)
+	if o := c.HTTP2ProtocolOptions; o != nil {
+		// Envoy's ranges: a window below the protocol's 65535 is invalid.
+		oPath := path + ".http2_protocol_options"
+		v.intRange(oPath+".max_concurrent_streams", o.MaxConcurrentStreams, 1, 1<<31-1)
+		v.intRange(oPath+".initial_stream_window_size", o.InitialStreamWindowSize, 65535, 1<<31-1)
+		v.intRange(oPath+".initial_connection_window_size", o.InitialConnectionWindowSize, 65535, 1<<31-1)
+	}
 	epPath := path + ".load_assignment.endpoints"
 	if len(c.LoadAssignment.Endpoints) == 0 {
 		v.fail(epPath, "required")

@@ -1,0 +1,137 @@
+package cluster
+
+import (
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/sluiceproxy/sluice/host/headers"
+)
+
+// HTTP/2 header translation. The pseudo-headers come from the map
+// (:method, :scheme, :authority, :path); connection-specific fields are
+// dropped (RFC 9113 8.2.2: sending them would make the request malformed),
+// except "te: trailers", which gRPC needs. Every name and value is checked
+// as for HTTP/1.1, since filters and modules write these maps.
+
+// encodeRequestHead HPACK-encodes h as a request head into enc's buffer.
+// fallbackAuthority is used when h has neither :authority nor Host.
+func encodeRequestHead(enc *hpack.Encoder, h *headers.Map, fallbackAuthority string) error {
+	method := h.Method()
+	if !isToken(method) {
+		return ErrBadMethod
+	}
+	if methodIs(method, "CONNECT") {
+		return ErrConnect
+	}
+	path := h.Path()
+	if len(path) == 0 || !isTargetSafe(path) {
+		return ErrBadPath
+	}
+	authority := h.Authority()
+	if len(authority) == 0 {
+		authority, _ = h.Get("host")
+	}
+	if !isTargetSafe(authority) {
+		return ErrBadAuthority
+	}
+	scheme := h.Scheme()
+	if len(scheme) == 0 {
+		scheme = []byte("http")
+	} else if !isToken(scheme) {
+		return ErrBadPath
+	}
+	var err error
+	h.Range(func(name, value []byte) bool {
+		if len(name) > 0 && name[0] == ':' {
+			return true
+		}
+		if !isLowerToken(name) {
+			err = ErrBadHeaderName
+			return false
+		}
+		if !isFieldValue(value) {
+			err = ErrBadHeaderValue
+			return false
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	// Validation is done before the first field is encoded: a refused head
+	// must not leave the connection's HPACK state half-updated.
+	write(enc, ":method", method)
+	write(enc, ":scheme", scheme)
+	if len(authority) > 0 {
+		write(enc, ":authority", authority)
+	} else {
+		_ = enc.WriteField(hpack.HeaderField{Name: ":authority", Value: fallbackAuthority})
+	}
+	write(enc, ":path", path)
+	h.Range(func(name, value []byte) bool {
+		if len(name) > 0 && name[0] == ':' || connectionSpecific(name, value) || string(name) == "host" {
+			return true
+		}
+		write(enc, string(name), value)
+		return true
+	})
+	return nil
+}
+
+// encodeTrailers encodes request trailers; fields that may not be
+// trailers or are invalid are dropped (the body is already on the wire).
+func encodeTrailers(enc *hpack.Encoder, t *headers.Map) {
+	t.Range(func(name, value []byte) bool {
+		if len(name) == 0 || name[0] == ':' || !isLowerToken(name) || !isFieldValue(value) ||
+			forbiddenTrailer(name) || connectionSpecific(name, value) {
+			return true
+		}
+		write(enc, string(name), value)
+		return true
+	})
+}
+
+func write(enc *hpack.Encoder, name string, value []byte) {
+	f := hpack.HeaderField{Name: name, Value: string(value)}
+	// Authorization and cookies stay out of the dynamic table, as
+	// net/http's client does, so they cannot be probed by compression.
+	f.Sensitive = name == "authorization" || name == "proxy-authorization"
+	_ = enc.WriteField(f)
+}
+
+// connectionSpecific: fields HTTP/2 forbids; "te" only passes as
+// "trailers".
+func connectionSpecific(name, value []byte) bool {
+	switch string(name) {
+	case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "http2-settings":
+		return true
+	case "te":
+		return string(trimOWS(value)) != "trailers"
+	}
+	return false
+}
+
+func isLowerToken(b []byte) bool {
+	if !isToken(b) {
+		return false
+	}
+	for _, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+// validResponseField: a response field is malformed with an uppercase or
+// non-token name, a control byte in its value, or a connection-specific
+// name (RFC 9113 8.2).
+func validResponseField(name, value string) bool {
+	if !isLowerToken([]byte(name)) || !isFieldValue([]byte(value)) {
+		return false
+	}
+	switch name {
+	case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
+		return false
+	}
+	return true
+}

@@ -1,0 +1,108 @@
+package cluster
+
+// The HTTP/2 side of a worker pool. Streams share connections: a stream
+// goes to a connection to the picked endpoint that has room (up to
+// min(max_concurrent_streams, the peer's limit) streams, counting those
+// waiting for the connection's SETTINGS); else to a new connection if
+// max_connections allows; else to any connection with room; else to the
+// worker's pending queue, served as streams end.
+
+// assignH2 is assign for an HTTP/2 cluster (endpoints exist).
+func (wp *workerPool) assignH2(s *Stream) {
+	c := wp.c
+	i := wp.picker.pick(c.hosts)
+	if cc := wp.h2WithRoom(i); cc != nil {
+		cc.take(s)
+		return
+	}
+	if c.tryAcquireConn() {
+		wp.connectH2(i, s)
+		return
+	}
+	c.stats.cxOverflow.Add(1)
+	if cc := wp.h2AnyWithRoom(); cc != nil {
+		cc.take(s)
+		return
+	}
+	wp.queue(s)
+}
+
+// connectH2 opens a connection to host i for s; the caller holds the slot.
+func (wp *workerPool) connectH2(i int, s *Stream) {
+	cc := newH2Conn(wp, i)
+	cc.take(s)
+	cc.dial()
+}
+
+// reassignH2 finds another connection for a stream that lost its place
+// (retry after GOAWAY/REFUSED_STREAM, or a connection whose peer allows
+// fewer streams than were waiting). A retry that finds no capacity at
+// once is reset rather than queued: its handler already saw OnPoolReady.
+func (wp *workerPool) reassignH2(s *Stream) {
+	if s.state != stRetrying {
+		s.state = stNew
+		wp.assignH2(s)
+		return
+	}
+	c := wp.c
+	i := wp.picker.pick(c.hosts)
+	if cc := wp.h2WithRoom(i); cc != nil {
+		cc.take(s)
+		return
+	}
+	if cc := wp.h2AnyWithRoom(); cc != nil {
+		cc.take(s)
+		return
+	}
+	if c.tryAcquireConn() {
+		wp.connectH2(i, s)
+		return
+	}
+	c.stats.rqRxReset.Add(1)
+	s.resetRetry(ErrOverflow)
+}
+
+func (wp *workerPool) h2WithRoom(i int) *h2Conn {
+	for _, cc := range wp.hosts[i].h2 {
+		if cc.hasRoom() {
+			return cc
+		}
+	}
+	return nil
+}
+
+func (wp *workerPool) h2AnyWithRoom() *h2Conn {
+	for i := range wp.hosts {
+		if cc := wp.h2WithRoom(i); cc != nil {
+			return cc
+		}
+	}
+	return nil
+}
+
+// servePendingH2 hands capacity to queued streams, oldest first: room on
+// an existing connection, else a new connection within max_connections.
+func (wp *workerPool) servePendingH2() {
+	for wp.pendingHead != nil {
+		if cc := wp.h2AnyWithRoom(); cc != nil {
+			cc.take(wp.dequeue())
+			continue
+		}
+		if !wp.c.tryAcquireConn() {
+			return
+		}
+		wp.connectH2(wp.picker.pick(wp.c.hosts), wp.dequeue())
+	}
+}
+
+// oldestIdleH2 is an idle HTTP/2 connection (no streams), or nil.
+func (wp *workerPool) oldestIdleH2() *h2Conn {
+	for i := range wp.hosts {
+		for _, cc := range wp.hosts[i].h2 {
+			if cc.idle {
+				return cc
+			}
+		}
+	}
+	return nil
+}
