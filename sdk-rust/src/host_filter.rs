@@ -90,7 +90,7 @@ impl<'h> HostFilter<'h> {
 
     /// Perform the continues requested during the hook. The SDK calls this
     /// after the filter's hook returned (and `Drop` does, as a fallback).
-    pub fn flush_deferred(&mut self) {
+    pub(crate) fn flush_deferred(&mut self) {
         let pending = core::mem::take(&mut self.deferred);
         for (bit, name) in [(CONTINUE_DECODING, "continue_decoding"), (CONTINUE_ENCODING, "continue_encoding")] {
             if pending & bit == 0 {
