@@ -14,6 +14,7 @@ type Map struct {
 	arena   []byte
 	entries []entry
 	live    int
+	garbage int // arena bytes no entry points at any more
 }
 
 // Reset empties the map but keeps its storage for reuse.
@@ -21,6 +22,7 @@ func (m *Map) Reset() {
 	m.arena = m.arena[:0]
 	m.entries = m.entries[:0]
 	m.live = 0
+	m.garbage = 0
 }
 
 // Len is the number of headers (counting each value of a repeated name).
@@ -45,22 +47,7 @@ func lower(b byte) byte {
 	return b
 }
 
-func (m *Map) push(name, value []byte) {
-	nameOff := uint32(len(m.arena))
-	for _, c := range name {
-		m.arena = append(m.arena, lower(c))
-	}
-	valOff := uint32(len(m.arena))
-	m.arena = append(m.arena, value...)
-	m.entries = append(m.entries, entry{nameOff: nameOff, nameLen: uint32(len(name)), valOff: valOff, valLen: uint32(len(value))})
-	m.live++
-}
-
-// Add appends a header; the name is lowercased, the bytes are copied.
-func (m *Map) Add(name, value []byte) { m.push(name, value) }
-
-// AddString is Add for strings.
-func (m *Map) AddString(name, value string) {
+func push[N, V string | []byte](m *Map, name N, value V) {
 	nameOff := uint32(len(m.arena))
 	for i := 0; i < len(name); i++ {
 		m.arena = append(m.arena, lower(name[i]))
@@ -70,6 +57,12 @@ func (m *Map) AddString(name, value string) {
 	m.entries = append(m.entries, entry{nameOff: nameOff, nameLen: uint32(len(name)), valOff: valOff, valLen: uint32(len(value))})
 	m.live++
 }
+
+// Add appends a header; the name is lowercased, the bytes are copied.
+func (m *Map) Add(name, value []byte) { push(m, name, value) }
+
+// AddString is Add for strings.
+func (m *Map) AddString(name, value string) { push(m, name, value) }
 
 func (m *Map) name(e *entry) []byte {
 	return m.arena[e.nameOff : e.nameOff+e.nameLen : e.nameOff+e.nameLen]
@@ -197,60 +190,50 @@ func (m *Map) DelBytes(name []byte) int {
 
 // Set replaces every value of name with one value, keeping the position of
 // the first occurrence when there was one.
-func (m *Map) Set(name string, value []byte) {
-	for i := range m.entries {
-		e := &m.entries[i]
-		if !e.deleted && equalFold(m.name(e), name) {
-			valOff := uint32(len(m.arena))
-			m.arena = append(m.arena, value...)
-			e.valOff, e.valLen = valOff, uint32(len(value))
-			for j := i + 1; j < len(m.entries); j++ {
-				f := &m.entries[j]
-				if !f.deleted && equalFold(m.name(f), name) {
-					f.deleted = true
-					m.live--
-				}
-			}
-			m.maybeCompact()
-			return
-		}
-	}
-	m.AddString(name, "")
-	e := &m.entries[len(m.entries)-1]
-	valOff := uint32(len(m.arena))
-	m.arena = append(m.arena, value...)
-	e.valOff, e.valLen = valOff, uint32(len(value))
-}
+func (m *Map) Set(name string, value []byte) { set(m, name, value) }
 
 // SetString is Set for strings.
-func (m *Map) SetString(name, value string) {
+func (m *Map) SetString(name, value string) { set(m, name, value) }
+
+func set[V string | []byte](m *Map, name string, value V) {
 	for i := range m.entries {
 		e := &m.entries[i]
-		if !e.deleted && equalFold(m.name(e), name) {
+		if e.deleted || !equalFold(m.name(e), name) {
+			continue
+		}
+		if len(value) <= int(e.valLen) {
+			// Fits where the old value was: rewriting a header in a loop
+			// does not grow the arena.
+			m.garbage += int(e.valLen) - len(value)
+			copy(m.arena[e.valOff:], value)
+			e.valLen = uint32(len(value))
+		} else {
+			m.garbage += int(e.valLen)
 			valOff := uint32(len(m.arena))
 			m.arena = append(m.arena, value...)
 			e.valOff, e.valLen = valOff, uint32(len(value))
-			for j := i + 1; j < len(m.entries); j++ {
-				f := &m.entries[j]
-				if !f.deleted && equalFold(m.name(f), name) {
-					f.deleted = true
-					m.live--
-				}
-			}
-			m.maybeCompact()
-			return
 		}
+		for j := i + 1; j < len(m.entries); j++ {
+			f := &m.entries[j]
+			if !f.deleted && equalFold(m.name(f), name) {
+				f.deleted = true
+				m.live--
+			}
+		}
+		m.maybeCompact()
+		return
 	}
-	m.AddString(name, value)
+	push(m, name, value)
 }
 
 // maybeCompact rewrites the arena once deleted entries dominate it, so a
 // filter that rewrites a header in a loop cannot grow the arena without bound.
 func (m *Map) maybeCompact() {
-	if len(m.entries) < 16 || m.live*2 > len(m.entries) {
-		return
+	manyDeleted := len(m.entries) >= 16 && m.live*2 <= len(m.entries)
+	muchGarbage := len(m.arena) >= 4096 && m.garbage*2 > len(m.arena)
+	if manyDeleted || muchGarbage {
+		m.compact()
 	}
-	m.compact()
 }
 
 func (m *Map) compact() {
@@ -268,12 +251,13 @@ func (m *Map) compact() {
 		kept = append(kept, entry{nameOff: n, nameLen: e.nameLen, valOff: v, valLen: e.valLen})
 	}
 	m.arena, m.entries = arena, kept
+	m.garbage = 0
 }
 
 // CopyFrom replaces m's contents with src's.
 func (m *Map) CopyFrom(src *Map) {
 	m.Reset()
-	src.Range(func(n, v []byte) bool { m.push(n, v); return true })
+	src.Range(func(n, v []byte) bool { push(m, n, v); return true })
 }
 
 // Method, Path, Authority, Scheme and Status read the pseudo-headers.

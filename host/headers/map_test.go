@@ -59,3 +59,18 @@ func TestMapReuseDoesNotAllocate(t *testing.T) {
 		t.Fatalf("allocs = %v", allocs)
 	}
 }
+
+func TestSetInPlaceBoundsArena(t *testing.T) {
+	var m Map
+	m.AddString(":path", "/a/long/initial/path")
+	for i := 0; i < 10000; i++ {
+		m.SetString(":path", "/short")
+		m.Set(":path", []byte("/a/long/initial/path/that/is/longer"))
+	}
+	if v, _ := m.Get(":path"); string(v) != "/a/long/initial/path/that/is/longer" {
+		t.Fatalf(":path = %q", v)
+	}
+	if len(m.arena) > 8192 {
+		t.Fatalf("arena grew to %d bytes under repeated Set", len(m.arena))
+	}
+}
