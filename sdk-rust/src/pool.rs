@@ -1,6 +1,6 @@
 //! A small fixed thread pool for offloading slow work from hooks (a hook
-//! that blocks stalls its whole worker). Pair it with a [`Scheduler`]
-//! (crate::Scheduler) to bring the result back to the stream's worker.
+//! that blocks stalls its whole worker). Pair it with a [`Scheduler`](crate::Scheduler)
+//! to bring the result back to the stream's worker.
 
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
