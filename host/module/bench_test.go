@@ -104,8 +104,15 @@ func schedBench(b *testing.B, workers, streams int) (*env, *FilterFactory) {
 }
 
 // BenchmarkCommitLatency: commit from a module thread to the start of
-// on_scheduled on an idle worker, one event at a time.
-func BenchmarkCommitLatency(b *testing.B) {
+// on_scheduled on an idle worker, one event at a time; the producer sleeps
+// between events (a pool thread waiting for its next job).
+func BenchmarkCommitLatency(b *testing.B) { benchCommitLatency(b, 0) }
+
+// BenchmarkCommitLatencySpinningProducer: the same with a producer that
+// spins (sched_yield) while waiting, so its CPU never idles.
+func BenchmarkCommitLatencySpinningProducer(b *testing.B) { benchCommitLatency(b, 1) }
+
+func benchCommitLatency(b *testing.B, spin uintptr) {
 	_, ff := schedBench(b, 1, 1)
 	out, err := cAlloc(b.N * 8)
 	if err != nil {
@@ -114,7 +121,7 @@ func BenchmarkCommitLatency(b *testing.B) {
 	defer cFree(out)
 	b.ReportAllocs()
 	b.ResetTimer()
-	purego.SyscallN(sym(b, ff.mod, "sb_latency"), 0, uintptr(b.N), uintptr(unsafe.Pointer(&out[0])))
+	purego.SyscallN(sym(b, ff.mod, "sb_latency"), 0, uintptr(b.N), uintptr(unsafe.Pointer(&out[0])), spin)
 	b.StopTimer()
 	lat := append([]uint64(nil), unsafe.Slice((*uint64)(unsafe.Pointer(&out[0])), b.N)...)
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })

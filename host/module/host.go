@@ -133,7 +133,7 @@ func NewHostWithOptions(log *zap.Logger, workers []*worker.Worker, opts Options)
 	for _, ws := range h.workers {
 		ws := ws
 		ws.w.Post(func() {
-			if err := ws.w.AddFD(ws.ring.efd, unix.EPOLLIN, ws); err != nil {
+			if err := ws.w.AddFD(ws.ring.efd, unix.EPOLLIN|unix.EPOLLET, ws); err != nil {
 				h.log.Error("cannot watch scheduler eventfd", zap.Int("worker", ws.index), zap.Error(err))
 			}
 		})

@@ -50,12 +50,14 @@ func newRing(capacity, workerIndex int) (*ring, error) {
 	return r, nil
 }
 
-// drain consumes the eventfd and delivers every published record, at most
-// one ring's worth, so a producer that keeps committing cannot starve the
-// worker's sockets. It returns how many records it delivered.
+// drain delivers every published record, at most one ring's worth, so a
+// producer that keeps committing cannot starve the worker's sockets. It
+// returns how many records it delivered. The eventfd is watched
+// edge-triggered and never read: every write raises an event, and skipping
+// the read takes a syscall (~1 us on this VM) off the wake-up path. Its
+// counter grows by one per wake-up and cannot realistically overflow
+// (2^64 - 2).
 func (r *ring) drain(deliver func(filter, eventID uint64)) int {
-	var buf [8]byte
-	_, _ = unix.Read(r.efd, buf[:]) // EAGAIN when a drain already ran: harmless
 	// Clear the flag BEFORE draining: a committer that still sees 1 after
 	// this store published its slot earlier, so the loop below finds it.
 	atomic.StoreUint32(&r.hdr.WakePending, 0)

@@ -2,9 +2,10 @@
  * request_headers creates a scheduler (kept in a global table) and stops.
  * Exported for the Go benchmarks:
  *   int      sb_schedulers(void)                   how many exist
- *   void     sb_latency(int idx, int n, uint64_t* out_ns)
+ *   void     sb_latency(int idx, int n, uint64_t* out_ns, int spin)
  *            n commits on scheduler idx, one at a time: out_ns[i] is the
- *            time from just before commit to the start of on_scheduled
+ *            time from just before commit to the start of on_scheduled;
+ *            between events the producer sleeps (spin 0) or spins (1)
  *   uint64_t sb_throughput(int threads, uint64_t per_thread)
  *            threads module threads commit per_thread events each, round
  *            robin over the schedulers (retrying when a ring is full);
@@ -47,20 +48,23 @@ void sb_reset(void) {
 /* One commit on scheduler idx; returns its result (1 queued, 0 refused). */
 int sb_commit_once(int idx) { return sluice_scheduler_commit(scheds[idx], 3) ? 1 : 0; }
 
-/* The producer sleeps on a condvar between events (rather than spinning)
- * so that on a small machine it does not steal the worker's CPU and the
- * figure is the wake-up path itself. */
+/* Between events the producer either sleeps on a condvar (like a pool
+ * thread waiting for its next job) or spins with sched_yield. */
 static pthread_mutex_t lat_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t lat_cv = PTHREAD_COND_INITIALIZER;
 
-void sb_latency(int idx, int n, uint64_t* out) {
+void sb_latency(int idx, int n, uint64_t* out, int spin) {
     for (int i = 0; i < n; i++) {
         __atomic_store_n(&latency_ns, 0, __ATOMIC_SEQ_CST);
         __atomic_store_n(&commit_ns, now_ns(), __ATOMIC_SEQ_CST);
         sluice_scheduler_commit(scheds[idx], 1);
-        pthread_mutex_lock(&lat_mu);
-        while (__atomic_load_n(&latency_ns, __ATOMIC_ACQUIRE) == 0) pthread_cond_wait(&lat_cv, &lat_mu);
-        pthread_mutex_unlock(&lat_mu);
+        if (spin) {
+            while (__atomic_load_n(&latency_ns, __ATOMIC_ACQUIRE) == 0) sched_yield();
+        } else {
+            pthread_mutex_lock(&lat_mu);
+            while (__atomic_load_n(&latency_ns, __ATOMIC_ACQUIRE) == 0) pthread_cond_wait(&lat_cv, &lat_mu);
+            pthread_mutex_unlock(&lat_mu);
+        }
         out[i] = __atomic_load_n(&latency_ns, __ATOMIC_ACQUIRE);
     }
 }
