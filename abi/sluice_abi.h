@@ -217,7 +217,7 @@ typedef struct sluice_sched_ring {
     /* line 0: written once by the host, read-only afterwards */
     sluice_sched_slot* slots; /* capacity = mask + 1, a power of two */
     uint64_t mask;
-    int32_t wake_fd;       /* the worker's scheduler eventfd */
+    int32_t wake_fd;       /* the worker's scheduler eventfd (write 8 bytes: 1) */
     uint32_t worker_index; /* informational */
     uint64_t pad0[5];
     /* line 1: producers */
@@ -253,7 +253,7 @@ typedef struct sluice_scheduler {
 /* The host callbacks, handed to sluice_on_program_init. The table is
  * host-owned C memory valid for the life of the process: keep the pointer.
  * Thread column: "worker" = only on the filter's worker (normally inside one
- * of its hooks; calls from other threads return SLUICE_ERR_WRONG_THREAD),
+ * of its hooks; see SLUICE_ERR_WRONG_THREAD for what is detected),
  * "main" = only during the config hooks, "any" = thread-safe.
  * Calls from module-created threads cost ~12 us each (the Go runtime binds
  * a thread); only commit avoids that (it never enters the host runtime). */
@@ -275,8 +275,9 @@ typedef struct sluice_host_api {
 
     /* --- config (main, during sluice_on_http_filter_config_new) ---------- */
 
-    /* main: the reason shown in the load error when config_new returns
-     * NULL ("config rejected by module: <reason>"). Last call wins. */
+    /* main: the reason shown in the error when config_new (or
+     * per_route_config_new) returns NULL: `module "<path>", filter "<name>":
+     * config rejected by the module: <reason>`. Last call wins. */
     sluice_result (*config_reject)(sluice_config_handle config, const uint8_t* reason, size_t reason_len);
     /* main, during config_new only: define a metric named name (scoped by
      * the host as "<filter_name>.<name>"); *id_out receives its id.
