@@ -40,14 +40,7 @@ func SettingsFromConfig(c *config.Cluster) (Settings, error) {
 		MaxRequestsPerConnection: c.MaxRequestsPerConnection,
 		IdleTimeout:              c.IdleTimeout,
 	}
-	if o := c.HTTP2ProtocolOptions; o != nil {
-		s.HTTP2 = true
-		s.HTTP2Options = HTTP2Options{
-			MaxConcurrentStreams:        clampUint32(o.MaxConcurrentStreams),
-			InitialStreamWindowSize:     clampUint32(o.InitialStreamWindowSize),
-			InitialConnectionWindowSize: clampUint32(o.InitialConnectionWindowSize),
-		}
-	}
+	s.HTTP2, s.HTTP2Options = HTTP2FromConfig(c.HTTP2ProtocolOptions)
 	for _, group := range c.LoadAssignment.Endpoints {
 		for _, ep := range group.LbEndpoints {
 			sa := ep.Endpoint.Address.SocketAddress
@@ -63,6 +56,19 @@ func SettingsFromConfig(c *config.Cluster) (Settings, error) {
 		}
 	}
 	return s, nil
+}
+
+// HTTP2FromConfig converts a cluster's http2_protocol_options: present
+// (even empty) selects HTTP/2.
+func HTTP2FromConfig(o *config.HTTP2ProtocolOptions) (bool, HTTP2Options) {
+	if o == nil {
+		return false, HTTP2Options{}
+	}
+	return true, HTTP2Options{
+		MaxConcurrentStreams:        clampUint32(o.MaxConcurrentStreams),
+		InitialStreamWindowSize:     clampUint32(o.InitialStreamWindowSize),
+		InitialConnectionWindowSize: clampUint32(o.InitialConnectionWindowSize),
+	}
 }
 
 // clampUint32 maps a config int to a setting; validation already bounded

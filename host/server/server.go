@@ -90,6 +90,7 @@ func clusterSettings(cs []config.Cluster) []cluster.Settings {
 			IdleTimeout:              c.IdleTimeout,
 		}
 		st.LBPolicy, _ = cluster.ParseLBPolicy(c.LbPolicy) // validated by config
+		st.HTTP2, st.HTTP2Options = cluster.HTTP2FromConfig(c.HTTP2ProtocolOptions)
 		for _, g := range c.LoadAssignment.Endpoints {
 			for _, e := range g.LbEndpoints {
 				st.Endpoints = append(st.Endpoints, e.Endpoint.Address.SocketAddress.Addr)
