@@ -390,3 +390,55 @@ func TestEncodeStopThenContinue(t *testing.T) {
 
 // setStreamIdle changes the stream idle timeout before any request is sent.
 func (h *proxyHarness) setStreamIdle(d time.Duration) { h.cfg.StreamIdleTimeout = d }
+
+// TestContinueInsideOwnHookActsAsContinue: a filter that continues from
+// inside its own hook (then returns a stop) is continued exactly once.
+func TestContinueInsideOwnHookActsAsContinue(t *testing.T) {
+	log := &callLog{}
+	h := newHarness(t, 5*time.Second, 1<<20,
+		filter("eager", log, func(f *scripted) {
+			f.decodeHdr = func(f *scripted, h *headers.Map, end bool) hcm.HeadersStatus {
+				f.cb.ContinueDecoding()
+				return hcm.HeadersStopIteration
+			}
+		}),
+		filter("next", log, func(f *scripted) {}))
+	status, _, body := h.do(t, "GET", "/direct", "")
+	if status != 200 || body != "direct" {
+		t.Fatalf("got %d %q", status, body)
+	}
+	if calls := log.String(); calls != "eager.dh(true) next.dh(true) next.eh(200) eager.eh(200)" {
+		t.Fatalf("calls: %s", calls)
+	}
+}
+
+// TestLocalReplyThenContinueStopsTheWalk: a filter that answers locally and
+// returns Continue anyway must not let later filters see the request.
+func TestLocalReplyThenContinueStopsTheWalk(t *testing.T) {
+	log := &callLog{}
+	h := newHarness(t, 5*time.Second, 1<<20,
+		filter("hold", log, func(f *scripted) {
+			// Holds the reply in the encode walk, so the stream is not
+			// over when the replying hook returns.
+			f.encodeHdr = func(f *scripted, h *headers.Map, end bool) hcm.HeadersStatus {
+				cb := f.cb
+				sched := cb.NewScheduler()
+				go sched.Schedule(func() { cb.ContinueEncoding() })
+				return hcm.HeadersStopIteration
+			}
+		}),
+		filter("reply", log, func(f *scripted) {
+			f.decodeHdr = func(f *scripted, h *headers.Map, end bool) hcm.HeadersStatus {
+				f.cb.SendLocalReply(401, nil, []byte("no"), "denied")
+				return hcm.HeadersContinue
+			}
+		}),
+		filter("after", log, func(f *scripted) {}))
+	status, _, body := h.do(t, "GET", "/x", "")
+	if status != 401 || body != "no" {
+		t.Fatalf("got %d %q", status, body)
+	}
+	if calls := log.String(); strings.Contains(calls, "after.dh") {
+		t.Fatalf("a filter after the local reply saw the request: %s", calls)
+	}
+}

@@ -45,9 +45,18 @@ type iteration struct {
 	sinkDone      bool
 	readDisabled  bool
 	headersAtSink bool
+	// epoch changes whenever the walk is restarted or abandoned (a local
+	// reply), so a loop that called into a filter knows to stop.
+	epoch uint32
+	// hookPos is the position whose hook is running (-1 none); a
+	// continue from inside that hook becomes its return status.
+	hookPos     int
+	contPending bool
 }
 
 func (it *iteration) reset(encode bool, n, first int) {
+	it.epoch++
+	it.hookPos, it.contPending = -1, false
 	it.encode = encode
 	it.n = n
 	it.first = first
@@ -94,9 +103,10 @@ func endAfterHeaders(it *iteration) bool {
 // end_stream flag. It returns true when they reached the sink.
 func (s *stream) runHeaders(it *iteration, pos int, end bool) bool {
 	h := s.headersFor(it)
+	ep := it.epoch
 	for ; pos < it.n; pos++ {
 		st := s.callHeaders(it, pos, h, end)
-		if s.ended {
+		if s.ended || it.epoch != ep {
 			return false
 		}
 		switch st {
@@ -129,6 +139,7 @@ func (s *stream) runData(it *iteration, pos int, fromHeld bool, end bool) {
 	if fromHeld {
 		data = &it.buf
 	}
+	ep := it.epoch
 	for ; pos < it.n; pos++ {
 		if pos > it.hdrPos || (pos == it.hdrPos && it.stopAll) {
 			// This filter has not passed headers on (or asked to see
@@ -140,7 +151,7 @@ func (s *stream) runData(it *iteration, pos int, fromHeld bool, end bool) {
 		// chunk as data; what it buffered earlier is its Buffered*Body.
 		heldHere := it.bufPos == pos && data != &it.buf
 		st := s.callData(it, pos, data, end && it.trailers == nil)
-		if s.ended {
+		if s.ended || it.epoch != ep {
 			return
 		}
 		switch st {
@@ -157,7 +168,7 @@ func (s *stream) runData(it *iteration, pos int, fromHeld bool, end bool) {
 				// Continue from the data hook resumes the headers this
 				// filter had stopped, then the data follows them.
 				it.stopAll = false
-				if !s.runHeaders(it, pos+1, false) && s.ended {
+				if !s.runHeaders(it, pos+1, false) && (s.ended || it.epoch != ep) {
 					return
 				}
 			}
@@ -219,6 +230,7 @@ func (s *stream) hold(it *iteration, pos int, data *bodyBuffer, seen bool) {
 
 // runTrailers walks trailers from pos.
 func (s *stream) runTrailers(it *iteration, pos int) {
+	ep := it.epoch
 	for ; pos < it.n; pos++ {
 		if pos >= it.hdrPos {
 			it.trailersPos = it.hdrPos
@@ -229,7 +241,7 @@ func (s *stream) runTrailers(it *iteration, pos int) {
 			return
 		}
 		st := s.callTrailers(it, pos, it.trailers)
-		if s.ended {
+		if s.ended || it.epoch != ep {
 			return
 		}
 		if st == TrailersStopIteration {
@@ -244,7 +256,7 @@ func (s *stream) runTrailers(it *iteration, pos int) {
 			// The filter buffered the body waiting for the end; trailers
 			// told it, and it continued: the body goes on first.
 			s.runData(it, pos+1, true, false)
-			if s.ended {
+			if s.ended || it.epoch != ep {
 				return
 			}
 			if it.bufPos >= 0 {
@@ -287,6 +299,12 @@ func (s *stream) onTrailers(it *iteration, t *headers.Map) {
 func (s *stream) continueAt(it *iteration, pos int) bool {
 	if !it.started || s.ended || it.sinkDone {
 		return false
+	}
+	if it.hookPos == pos {
+		// Called from inside the filter's own hook: the hook's stop
+		// becomes a continue when it returns.
+		it.contPending = true
+		return true
 	}
 	fromCurrent := (it.hdrPos == pos && it.stopAll) || (it.bufPos == pos && !it.bufSeen)
 	if it.hdrPos == pos {

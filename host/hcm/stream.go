@@ -87,34 +87,69 @@ func (s *stream) leave() {
 	}
 }
 
+// beginHook marks pos as the running hook of it; endHook restores the
+// previous state and reports whether the filter continued from inside.
+func (it *iteration) beginHook(pos int) (prevPos int, prevPending bool) {
+	prevPos, prevPending = it.hookPos, it.contPending
+	it.hookPos, it.contPending = pos, false
+	return
+}
+
+func (it *iteration) endHook(prevPos int, prevPending bool) (continued bool) {
+	continued = it.contPending
+	it.hookPos, it.contPending = prevPos, prevPending
+	return continued
+}
+
 func (s *stream) callHeaders(it *iteration, pos int, h *headers.Map, end bool) HeadersStatus {
 	f := s.filters[s.filterAt(it, pos)].f
 	s.enter()
 	defer s.leave()
+	pp, pc := it.beginHook(pos)
+	var st HeadersStatus
 	if it.encode {
-		return f.EncodeHeaders(h, end)
+		st = f.EncodeHeaders(h, end)
+	} else {
+		st = f.DecodeHeaders(h, end)
 	}
-	return f.DecodeHeaders(h, end)
+	if it.endHook(pp, pc) && st >= HeadersStopIteration && st <= HeadersStopAllIterationAndWatermark {
+		st = HeadersContinue
+	}
+	return st
 }
 
 func (s *stream) callData(it *iteration, pos int, b Buffer, end bool) DataStatus {
 	f := s.filters[s.filterAt(it, pos)].f
 	s.enter()
 	defer s.leave()
+	pp, pc := it.beginHook(pos)
+	var st DataStatus
 	if it.encode {
-		return f.EncodeData(b, end)
+		st = f.EncodeData(b, end)
+	} else {
+		st = f.DecodeData(b, end)
 	}
-	return f.DecodeData(b, end)
+	if it.endHook(pp, pc) && st >= DataStopIterationAndBuffer && st <= DataStopIterationNoBuffer {
+		st = DataContinue
+	}
+	return st
 }
 
 func (s *stream) callTrailers(it *iteration, pos int, t *headers.Map) TrailersStatus {
 	f := s.filters[s.filterAt(it, pos)].f
 	s.enter()
 	defer s.leave()
+	pp, pc := it.beginHook(pos)
+	var st TrailersStatus
 	if it.encode {
-		return f.EncodeTrailers(t)
+		st = f.EncodeTrailers(t)
+	} else {
+		st = f.DecodeTrailers(t)
 	}
-	return f.DecodeTrailers(t)
+	if it.endHook(pp, pc) && st == TrailersStopIteration {
+		st = TrailersContinue
+	}
+	return st
 }
 
 // Sinks. Requests have no sink: the router is the last filter and always
@@ -212,7 +247,9 @@ func (s *stream) sendLocalReply(from int, status int, hdrs [][2]string, body []b
 	if s.info.Details == "" {
 		s.info.Details = details
 	}
-	// The request walk stops here: no later decode hook runs.
+	// The request walk stops here: no later decode hook runs, and a walk
+	// in progress notices (epoch) and returns.
+	s.reqWalk.epoch++
 	s.reqWalk.sinkDone = true
 	s.reqWalk.started = true
 	s.reqWalk.hdrPos = s.reqWalk.n
