@@ -386,3 +386,78 @@ func TestH2ResetCancelsOnlyThatStream(t *testing.T) {
 		t.Fatalf("a reset by the caller must get no callback: %s", a.eventString())
 	}
 }
+
+// REFUSED_STREAM means the server did not process the stream: it is sent
+// again (here on the same connection, which has room), invisibly.
+func TestH2RefusedStreamIsRetried(t *testing.T) {
+	raw := newRawH2(t)
+	ws := startWorkers(t, 1)
+	c := newTestCluster(t, ws, Settings{HTTP2: true, Endpoints: []netip.AddrPort{raw.addr}})
+	r := newRecorder(getReq("/again"))
+	start(t, ws[0], c, r)
+	p := raw.accept(t)
+	ids, _ := p.headers(1)
+	if err := p.fr.WriteRSTStream(ids[0], http2.ErrCodeRefusedStream); err != nil {
+		t.Fatal(err)
+	}
+	ids2, paths := p.headers(1)
+	if ids2[0] != ids[0]+2 || paths[0] != "/again" {
+		t.Fatalf("retry id %d path %s", ids2[0], paths[0])
+	}
+	p.respond(ids2[0], "200", []byte("ok"), true)
+	r.wait(t)
+	if r.eventString() != "ready, headers 200 end=false, data 2 end=true" {
+		t.Fatalf("%s", r.eventString())
+	}
+	if st := c.Stats(); st.RqRetryStale != 1 || st.RqRxReset != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// Streams assigned before the peer's SETTINGS that exceed its
+// MAX_CONCURRENT_STREAMS move to another connection.
+func TestH2PeerStreamLimitOpensAnotherConnection(t *testing.T) {
+	raw := newRawH2(t)
+	ws := startWorkers(t, 1)
+	c := newTestCluster(t, ws, Settings{HTTP2: true, Endpoints: []netip.AddrPort{raw.addr}})
+	a, b := newRecorder(getReq("/a")), newRecorder(getReq("/b"))
+	onLoop(t, ws[0], func() {
+		c.NewStream(ws[0], a)
+		c.NewStream(ws[0], b)
+	})
+	p1 := raw.accept(t, http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: 1})
+	ids1, paths1 := p1.headers(1)
+	p2 := raw.accept(t, http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: 1})
+	ids2, paths2 := p2.headers(1)
+	if paths1[0] != "/a" || paths2[0] != "/b" {
+		t.Fatalf("paths %v %v", paths1, paths2)
+	}
+	p1.respond(ids1[0], "200", nil, true)
+	p2.respond(ids2[0], "200", nil, true)
+	a.wait(t)
+	b.wait(t)
+	if a.final != "end" || b.final != "end" {
+		t.Fatalf("a %s b %s", a.eventString(), b.eventString())
+	}
+}
+
+// A connection without streams is idle: idle_timeout closes it, politely.
+func TestH2IdleTimeoutClosesConnection(t *testing.T) {
+	raw := newRawH2(t)
+	ws := startWorkers(t, 1)
+	c := newTestCluster(t, ws, Settings{HTTP2: true, IdleTimeout: 50 * time.Millisecond, Endpoints: []netip.AddrPort{raw.addr}})
+	r := newRecorder(getReq("/"))
+	start(t, ws[0], c, r)
+	p := raw.accept(t)
+	ids, _ := p.headers(1)
+	p.respond(ids[0], "200", nil, true)
+	r.wait(t)
+	f := readUntil(t, p, func(f http2.Frame) bool { _, ok := f.(*http2.GoAwayFrame); return ok })
+	if ga := f.(*http2.GoAwayFrame); ga.ErrCode != http2.ErrCodeNo {
+		t.Fatalf("goaway %v", ga)
+	}
+	st := waitStats(t, ws[0], c, "idle close", func(s Stats) bool { return s.CxActive == 0 })
+	if st.CxIdleTimeout != 1 || st.CxDestroyLocal != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
