@@ -360,3 +360,53 @@ func TestConcurrentClients(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRequestTrailersReachBackend: a chunked upload with trailers goes
+// through the router (which stops request headers, as the terminal filter)
+// with its trailers intact.
+func TestRequestTrailersReachBackend(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "body=%s trailer=%s", body, r.Trailer.Get("X-Checksum"))
+	}))
+	t.Cleanup(be.Close)
+	p := proxyTo(t, backendAddr(be), "")
+	out := rawExchange(t, p.addr("main"), "POST /t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\nConnection: close\r\n\r\n"+
+		"5\r\nhello\r\n0\r\nX-Checksum: abc123\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(out)), nil)
+	if err != nil {
+		t.Fatalf("%v: %q", err, out)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(body) != "body=hello trailer=abc123" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+}
+
+// TestClientGoneEndsStoppedStream: when the client closes while its request
+// waits (here on an upstream that never answers), the stream ends at once
+// with DC, not at the route timeout.
+func TestClientGoneEndsStoppedStream(t *testing.T) {
+	release := make(chan struct{})
+	be := scriptedBackend(t, func(c net.Conn, br *bufio.Reader) { <-release })
+	t.Cleanup(func() { close(release) })
+	p := startSluice(t, listenerConfig("", `
+- name: all
+  domains: ["*"]
+  routes:
+  - match: { prefix: / }
+    route: { cluster: backend, timeout: 60s }
+`, staticCluster("backend", "", be), ""))
+	c, err := net.Dial("tcp", p.addr("main"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+	// Wait until the proxy forwarded it, then hang up.
+	waitStat(t, p, "cluster.backend.upstream_rq_total", 1)
+	c.Close()
+	l := p.accessLines(1)
+	if len(l) != 1 || l[0]["response_flags"] != "DC" {
+		t.Fatalf("access log %v", l)
+	}
+}

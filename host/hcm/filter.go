@@ -31,8 +31,9 @@ type DataStatus int32
 
 const (
 	DataContinue DataStatus = 0
-	// StopIterationAndBuffer buffers this data; the filter sees the whole
-	// buffered body on the next call.
+	// StopIterationAndBuffer buffers this data. As in Envoy, the next call
+	// gets only the new chunk; what was buffered before is
+	// Buffered{Request,Response}Body, and Continue passes both on.
 	DataStopIterationAndBuffer DataStatus = 1
 	// StopIterationAndWatermark buffers with flow control.
 	DataStopIterationAndWatermark DataStatus = 2

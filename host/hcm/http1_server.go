@@ -208,16 +208,13 @@ func (s *http1Server) protocolError(err error) {
 }
 
 func (s *http1Server) ReadEOF() error {
-	if s.dec != nil && !s.reqDone {
-		// A request cut short by the client: the stream cannot complete.
+	// Like Envoy, a client's half-close ends the connection: a stream
+	// still in progress is reset (DC) instead of waiting for its timeout.
+	s.wantsClose = true
+	if s.dec != nil {
 		dec := s.dec
 		s.dec = nil
-		s.wantsClose = true
 		dec.OnReset(codec.ResetConnectionClosed)
-		return nil
-	}
-	if s.dec == nil {
-		s.wantsClose = true
 	}
 	return nil
 }

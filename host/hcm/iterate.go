@@ -232,7 +232,7 @@ func (s *stream) hold(it *iteration, pos int, data *bodyBuffer, seen bool) {
 func (s *stream) runTrailers(it *iteration, pos int) {
 	ep := it.epoch
 	for ; pos < it.n; pos++ {
-		if pos >= it.hdrPos {
+		if pos > it.hdrPos || (pos == it.hdrPos && it.stopAll) {
 			it.trailersPos = it.hdrPos
 			return
 		}
@@ -250,6 +250,13 @@ func (s *stream) runTrailers(it *iteration, pos int) {
 		}
 		if st != TrailersContinue {
 			s.filterFailure(s.filterAt(it, pos), "invalid trailers status")
+			return
+		}
+		if pos == it.hdrPos {
+			// As with data, Continue from the trailers hook of a filter
+			// that stopped its headers resumes everything held there.
+			it.trailersPos = pos
+			s.continueAt(it, pos)
 			return
 		}
 		if it.bufPos == pos {
