@@ -173,13 +173,13 @@ func TestMetricsModuleInAdmin(t *testing.T) {
 		get(t, c, p.url("/"), nil)
 	}
 	_, stats := get(t, c, "http://"+p.admin+"/stats", nil)
-	for _, want := range []string{"module.metrics.requests_total: 3\n", "module.metrics.request_header_count_count: 3\n"} {
+	for _, want := range []string{"module.m.requests_total: 3\n", "module.m.request_header_count_count: 3\n"} {
 		if !strings.Contains(stats, want) {
 			t.Errorf("/stats lacks %q:\n%s", want, stats)
 		}
 	}
 	_, prom := get(t, c, "http://"+p.admin+"/stats/prometheus", nil)
-	if !strings.Contains(prom, "sluice_module_metrics_requests_total 3\n") {
+	if !strings.Contains(prom, "sluice_module_m_requests_total 3\n") {
 		t.Errorf("/stats/prometheus lacks the module counter:\n%s", prom)
 	}
 }

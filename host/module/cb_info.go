@@ -209,7 +209,7 @@ func cbPerRouteConfig(h uint64, out unsafe.Pointer) int32 {
 	if out == nil {
 		return rBadArg
 	}
-	pr, ok := f.cb.PerFilterConfig(f.factory.name).(*PerRouteConfig)
+	pr, ok := f.cb.PerFilterConfig(f.factory.key).(*PerRouteConfig)
 	if !ok || pr == nil || pr.destroyed {
 		return rNotFound
 	}

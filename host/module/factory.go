@@ -21,6 +21,7 @@ type FilterFactory struct {
 	host   *Host
 	mod    *Module
 	name   string
+	key    string // the http_filters entry name: per-route lookups, metric prefix
 	handle uint64
 	modPtr uintptr // what config_new returned
 
@@ -63,7 +64,15 @@ func withCBytes(p []byte, fn func(ptr uintptr)) {
 // NewFilterFactory creates the module's config object for one configured
 // filter; configJSON is handed to the module verbatim. Main goroutine.
 func (m *Module) NewFilterFactory(filterName string, configJSON []byte) (*FilterFactory, error) {
-	f := &FilterFactory{host: m.host, mod: m, name: filterName}
+	return m.NewNamedFilterFactory(filterName, filterName, configJSON)
+}
+
+// NewNamedFilterFactory is NewFilterFactory for a filter entry named key in
+// its http_filters list: typed_per_filter_config is looked up by key, and
+// the module's metrics are prefixed with it, so two entries of the same
+// filter_name stay apart.
+func (m *Module) NewNamedFilterFactory(key, filterName string, configJSON []byte) (*FilterFactory, error) {
+	f := &FilterFactory{host: m.host, mod: m, name: filterName, key: key}
 	f.metrics.Store(&[]*metric{})
 	f.handle = configTable.alloc(f)
 	if f.handle == 0 {
@@ -191,7 +200,7 @@ func (f *FilterFactory) metricsSnapshot() []MetricSnapshot {
 	ms := *f.metrics.Load()
 	out := make([]MetricSnapshot, 0, len(ms))
 	for _, m := range ms {
-		out = append(out, m.snapshot(f.name))
+		out = append(out, m.snapshot(f.key))
 	}
 	return out
 }

@@ -47,7 +47,7 @@ func (b *filterBuilder) build(path string, f *config.HTTPFilter) (hcm.FilterFact
 		return nil, fmt.Errorf("%s.module: %w", path, err)
 	}
 	b.modules[m.Path()] = m
-	ff, err := m.NewFilterFactory(f.FilterName, f.Config)
+	ff, err := m.NewNamedFilterFactory(f.Name, f.FilterName, f.Config)
 	if err != nil {
 		return nil, fmt.Errorf("%s.config: %w", path, err)
 	}

@@ -42,10 +42,8 @@ func TestHeaderMetadataRoundTrip(t *testing.T) {
 	}
 }
 
-// The http_filters entry is named like the module's filter_name: the
-// module host currently looks per-route configs up by filter_name, while
-// typed_per_filter_config is keyed by the entry name (reported to the lead;
-// with distinct names the override is not found).
+// typed_per_filter_config is keyed by the http_filters entry name ("meta"),
+// not by the module's filter_name.
 func TestHeaderMetadataPerRouteOverride(t *testing.T) {
 	be := newBackend(t)
 	host, port, _ := net.SplitHostPort(be.addr())
@@ -61,7 +59,7 @@ listeners:
       config:
         stat_prefix: ingress
         http_filters:
-        - name: header_metadata
+        - name: meta
           module: %s
           filter_name: header_metadata
           config: { set_response_headers: { x-scope: filter } }
@@ -73,7 +71,7 @@ listeners:
             routes:
             - match: { prefix: /a }
               route: { cluster: backend }
-              typed_per_filter_config: { header_metadata: { set_response_headers: { x-scope: route-a } } }
+              typed_per_filter_config: { meta: { set_response_headers: { x-scope: route-a } } }
             - match: { prefix: / }
               route: { cluster: backend }
 clusters:
