@@ -1,6 +1,7 @@
 // Package cluster holds sluice's upstream clusters: static endpoints, load
-// balancing, circuit breakers and one HTTP/1.1 connection pool per worker
-// per cluster, as in Envoy.
+// balancing, circuit breakers and one connection pool per worker per
+// cluster, as in Envoy. A pool speaks HTTP/1.1, or HTTP/2 when the cluster
+// has http2_protocol_options (see "HTTP/2 upstreams" below).
 //
 // # Threading
 //
@@ -62,6 +63,60 @@
 //     Content-Length says; bodies delimited by the connection close are
 //     supported. Bad response bytes reset the stream with ProtocolError.
 //
+// # HTTP/2 upstreams
+//
+// With Settings.HTTP2 (config: http2_protocol_options: {}) the pool speaks
+// HTTP/2 with prior knowledge (h2c) over the same worker connections, with
+// sluice's own client state machine on golang.org/x/net/http2's Framer and
+// hpack (h2conn.go, h2stream.go). A frame is parsed only once it is fully
+// buffered, so nothing blocks the worker. The Stream/ResponseHandler API is
+// the same; the router does not know which protocol runs underneath.
+//
+//   - Connections are per worker per endpoint and carry up to
+//     min(max_concurrent_streams, the peer's SETTINGS_MAX_CONCURRENT_STREAMS)
+//     streams. A stream goes to a connection to the picked endpoint with
+//     room, else to a new connection within max_connections, else to any
+//     connection with room, else to the pending queue, which is served as
+//     streams end. Streams wait for the peer's first SETTINGS before they
+//     open (one round trip per new connection, never per stream).
+//   - Flow control, sending: body bytes are framed as far as the stream
+//     window, the connection window, the peer's frame size and the socket's
+//     high watermark allow; the rest is held per stream. AboveWriteWatermark
+//     is true while more than 256 KiB is held (or the socket is above its
+//     mark), and OnUpstreamWritable follows when it drained below 64 KiB.
+//   - Flow control, receiving: the connection window is credited as bytes
+//     arrive; a stream's window only as its bytes are delivered. While the
+//     handler paused the response, the stream holds what arrives, which its
+//     window (initial_stream_window_size) bounds, and credits nothing.
+//   - Request trailers go out as a final HEADERS frame; response trailers
+//     (gRPC's status) arrive through OnResponseTrailers. Connection-specific
+//     request fields are dropped, "te: trailers" is kept; :authority falls
+//     back to Host, then to the endpoint address; :scheme to "http".
+//   - RST_STREAM from the upstream resets the stream with RemoteReset
+//     (error *StreamResetError); other streams go on. Stream.Reset sends
+//     RST_STREAM(CANCEL) and leaves the connection alone. A response that
+//     completes before the request ends cancels the rest of the upload.
+//   - GOAWAY: the connection takes no new streams and closes when its last
+//     stream ends. Streams above last-stream-id, and streams refused with
+//     REFUSED_STREAM, were not processed by the upstream: they are sent
+//     again, once, on another connection (or a new one), invisibly to the
+//     handler, when the whole request was sent and recorded (at most 64
+//     KiB of body, any method: unprocessed means safe) and no response byte
+//     came; otherwise they are reset with ConnectionTermination (ErrGoAway).
+//     Counted as upstream_rq_retry_stale_connection.
+//   - Losing the connection resets its open streams with
+//     ConnectionTermination; streams still waiting for its SETTINGS fail
+//     with ConnectFailure. A protocol violation sends GOAWAY and resets the
+//     streams with ProtocolError; a malformed response head resets only its
+//     stream (RST_STREAM PROTOCOL_ERROR).
+//   - A connection without streams is idle: idle_timeout closes it (with
+//     GOAWAY), and another worker's queue can make it shed. The HTTP/1.1
+//     fair-share rule (handing busy connections' slots to other workers)
+//     does not apply: a connection serves many streams, so slots move only
+//     through idle connections.
+//   - PING is answered, never sent; no priorities; no server push (it is
+//     disabled in our SETTINGS).
+//
 // # Requests
 //
 // The request head is encoded by this package (request.go): framing is the
@@ -84,7 +139,8 @@
 // # Not done (yet)
 //
 // Health checking and outlier detection (every endpoint is always
-// eligible), DNS endpoints, HTTP/2 or TLS upstreams, upgrades and CONNECT.
+// eligible), DNS endpoints, TLS upstreams (so no ALPN h2: HTTP/2 is prior
+// knowledge only), upgrades and CONNECT, HTTP/2 keepalive PINGs.
 // Streams still queued when their worker stops get no callback (their
 // downstream connections die with the worker), and a slot handed to a
 // worker that is stopping is lost with it.

@@ -652,9 +652,11 @@ func (cc *h2Conn) teardown(local, keepSlot bool, failReason FailureReason, reset
 			cc.conn.Close()
 		}
 	}
-	if local {
+	switch {
+	case !cc.ready: // never became usable: counted as a connect failure
+	case local:
 		wp.c.stats.cxDestroyLocal.Add(1)
-	} else {
+	default:
 		wp.c.stats.cxDestroyRemote.Add(1)
 	}
 	waiting := cc.waiting

@@ -499,7 +499,7 @@ func (cc *h2Conn) onPeerReset(st *h2Stream, code http2.ErrCode) {
 func (cc *h2Conn) unprocessed(st *h2Stream, err error) {
 	cc.endStream(st)
 	s := st.s
-	if s.retried || !st.recordOK || !st.sentEnd || st.gotAny || s.paused {
+	if s.retried || !st.recordOK || !st.sentEnd || st.gotAny {
 		cc.wp.c.stats.rqRxReset.Add(1)
 		st.fail(ConnectionTermination, err)
 		return
