@@ -2,9 +2,12 @@ package cluster
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -256,11 +259,21 @@ func TestIdleConnectionsReusedLastInFirstOut(t *testing.T) {
 // has its own queue; worker 1 has one request queued. When one of worker
 // 0's exchanges finishes, worker 0 is above its fair share (2 slots / 2
 // workers) and hands the slot to worker 1 instead of serving its own queue.
+//
+// Every step waits for the previous one to be visible at the backend, so
+// the pool's decisions are the same in every interleaving: the only
+// freedom is which held exchange a release finishes, and each case keeps
+// one dispatch per completion. A stall is therefore reported with the
+// pools' state (nextPath), and a stream that ends before reaching the
+// backend is reported at once with its events rather than as a 20 s wait.
+// The connect timeout is waitLimit: on a loaded machine a slow connect
+// must not turn into a ConnectFailure that the test would only see as a
+// request that never arrives.
 func TestBusyWorkerYieldsSlotsToWaitingWorker(t *testing.T) {
 	g := newGate()
 	srv := newRawServer(t, g.script)
 	ws := startWorkers(t, 2)
-	c := newTestCluster(t, ws, Settings{Endpoints: []netip.AddrPort{srv.addr}, MaxConnections: 2})
+	c := newTestCluster(t, ws, Settings{Endpoints: []netip.AddrPort{srv.addr}, MaxConnections: 2, ConnectTimeout: waitLimit})
 	t.Cleanup(g.stop)
 	var rs []*recorder
 	for _, p := range []string{"/a", "/b", "/c", "/d"} {
@@ -271,30 +284,83 @@ func TestBusyWorkerYieldsSlotsToWaitingWorker(t *testing.T) {
 			c.NewStream(ws[0], r)
 		}
 	})
-	recv(t, g.got, "first request")
-	recv(t, g.got, "second request")
+	nextPath(t, g, c, "first request", rs...)
+	nextPath(t, g, c, "second request", rs...)
 	e := newRecorder(getReq("/e"))
 	start(t, ws[1], c, e)
+	all := append(rs, e)
 	if st := c.Stats(); st.RqPendingActive != 3 {
 		t.Fatalf("stats %+v", st)
 	}
-	g.release <- struct{}{}
-	if p := recv(t, g.got, "the next request"); p != "/e" {
+	release(t, g, c)
+	if p := nextPath(t, g, c, "the next request", e, rs[2], rs[3]); p != "/e" {
 		t.Fatalf("next request upstream is %q; worker 0 kept the slot for its own queue", p)
 	}
-	// Five exchanges, one release each: two in flight now, /c and /d to come.
-	g.release <- struct{}{}
-	for range 2 {
-		recv(t, g.got, "request")
-		g.release <- struct{}{}
+	// Five exchanges, one release each: two in flight now, /c and /d to
+	// come, in queue order.
+	release(t, g, c)
+	if p := nextPath(t, g, c, "/c", rs[2]); p != "/c" {
+		t.Fatalf("got %q, want /c", p)
 	}
-	g.release <- struct{}{}
-	for _, r := range append(rs, e) {
+	release(t, g, c)
+	if p := nextPath(t, g, c, "/d", rs[3]); p != "/d" {
+		t.Fatalf("got %q, want /d", p)
+	}
+	release(t, g, c)
+	release(t, g, c)
+	for _, r := range all {
 		r.wait(t)
 		if r.final != "end" {
 			t.Fatalf("events %s", r.eventString())
 		}
 	}
+}
+
+// release lets one held exchange answer, bounded like every other wait.
+func release(t *testing.T, g *gate, c *Cluster) {
+	t.Helper()
+	select {
+	case g.release <- struct{}{}:
+	case <-time.After(waitLimit):
+		t.Fatalf("no request was waiting for a release; %s", poolState(t, c))
+	}
+}
+
+// nextPath waits for the next request to reach the gate backend. A
+// watched stream that ends first (it can only end after its request was
+// answered) is reported with its events; a timeout reports the pools.
+func nextPath(t *testing.T, g *gate, c *Cluster, what string, watch ...*recorder) string {
+	t.Helper()
+	cases := []reflect.SelectCase{
+		{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(g.got)},
+		{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(time.After(waitLimit))},
+	}
+	for _, r := range watch {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(r.done)})
+	}
+	i, v, _ := reflect.Select(cases)
+	switch i {
+	case 0:
+		return v.String()
+	case 1:
+		t.Fatalf("timed out waiting for %s; %s", what, poolState(t, c))
+	default:
+		r := watch[i-2]
+		t.Fatalf("waiting for %s: %s ended first: %s (err %v)", what, r.req.Path(), r.eventString(), r.err)
+	}
+	return ""
+}
+
+// poolState describes every pool of c, read on its own worker.
+func poolState(t *testing.T, c *Cluster) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "stats %+v", c.Stats())
+	for i, wp := range c.pools {
+		onLoop(t, wp.w, func() {
+			fmt.Fprintf(&b, "; worker %d: conns %d pending %d reserved %d idle %d", i, wp.conns, wp.pendingLen.Load(), wp.reserved.Load(), wp.idleCount.Load())
+		})
+	}
+	return b.String()
 }
 
 // TestLeastRequestAvoidsBusyHost: with one request held on one backend, the
