@@ -238,6 +238,7 @@ func (cc *h2Conn) OnClose(c *worker.Conn, err error) {
 func (cc *h2Conn) OnWritable(c *worker.Conn) {
 	if cc.state != ccClosed {
 		cc.flushBlocked()
+		cc.notifyAll()
 	}
 }
 
@@ -441,6 +442,7 @@ func (cc *h2Conn) onWindowUpdate(f *http2.WindowUpdateFrame) {
 		return
 	}
 	cc.flushStream(st)
+	st.notifyWritable()
 }
 
 // onGoAway: no new streams here. Streams the peer never processed (above

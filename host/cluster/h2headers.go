@@ -71,7 +71,7 @@ func encodeRequestHead(enc *hpack.Encoder, h *headers.Map, fallbackAuthority str
 		if len(name) > 0 && name[0] == ':' || connectionSpecific(name, value) || string(name) == "host" {
 			return true
 		}
-		write(enc, string(name), value)
+		write(enc, internName(name), value)
 		return true
 	})
 	return nil
@@ -85,13 +85,13 @@ func encodeTrailers(enc *hpack.Encoder, t *headers.Map) {
 			forbiddenTrailer(name) || connectionSpecific(name, value) {
 			return true
 		}
-		write(enc, string(name), value)
+		write(enc, internName(name), value)
 		return true
 	})
 }
 
 func write(enc *hpack.Encoder, name string, value []byte) {
-	f := hpack.HeaderField{Name: name, Value: string(value)}
+	f := hpack.HeaderField{Name: name, Value: internValue(value)}
 	// Authorization and cookies stay out of the dynamic table, as
 	// net/http's client does, so they cannot be probed by compression.
 	f.Sensitive = name == "authorization" || name == "proxy-authorization"
@@ -134,4 +134,70 @@ func validResponseField(name, value string) bool {
 		return false
 	}
 	return true
+}
+
+// The HPACK encoder keeps the strings it indexes, so fields are handed to
+// it as strings; common names and values come from constants instead of a
+// conversion (switch on string(b) does not allocate).
+
+func internName(b []byte) string {
+	switch string(b) {
+	case "accept":
+		return "accept"
+	case "accept-encoding":
+		return "accept-encoding"
+	case "content-type":
+		return "content-type"
+	case "content-length":
+		return "content-length"
+	case "user-agent":
+		return "user-agent"
+	case "te":
+		return "te"
+	case "x-request-id":
+		return "x-request-id"
+	case "x-forwarded-for":
+		return "x-forwarded-for"
+	case "x-forwarded-proto":
+		return "x-forwarded-proto"
+	case "grpc-timeout":
+		return "grpc-timeout"
+	case "grpc-encoding":
+		return "grpc-encoding"
+	case "grpc-accept-encoding":
+		return "grpc-accept-encoding"
+	case "grpc-status":
+		return "grpc-status"
+	case "grpc-message":
+		return "grpc-message"
+	}
+	return string(b)
+}
+
+func internValue(b []byte) string {
+	switch string(b) {
+	case "GET":
+		return "GET"
+	case "POST":
+		return "POST"
+	case "http":
+		return "http"
+	case "https":
+		return "https"
+	case "/":
+		return "/"
+	case "*/*":
+		return "*/*"
+	case "trailers":
+		return "trailers"
+	case "application/grpc":
+		return "application/grpc"
+	case "gzip":
+		return "gzip"
+	case "identity":
+		return "identity"
+	case "0":
+		return "0"
+	}
+	return string(b)
 }

@@ -15,10 +15,12 @@ const (
 )
 
 // h2Stream is the HTTP/2 side of a Stream: its id, windows and the bytes
-// held in either direction. One is allocated per exchange and dropped with
-// it (never recycled: a posted delivery may still point at it).
+// held in either direction. They are recycled per worker pool with their
+// header maps and buffers; gen tells a posted delivery that its stream
+// moved on.
 type h2Stream struct {
-	s  *Stream
+	gen uint32
+	s   *Stream
 	cc *h2Conn
 	id uint32
 
@@ -77,7 +79,8 @@ func (cc *h2Conn) open(s *Stream) {
 	o := wp.c.settings.HTTP2Options
 	st := s.hs
 	if st == nil {
-		st = &h2Stream{s: s}
+		st = wp.getH2Stream()
+		st.s = s
 		s.hs = st
 	}
 	st.cc = cc
@@ -221,7 +224,6 @@ func (cc *h2Conn) flushStream(st *h2Stream) {
 		}
 		st.markSent()
 	}
-	st.notifyWritable()
 }
 
 func (st *h2Stream) markSent() {
@@ -245,9 +247,23 @@ func (cc *h2Conn) flushBlocked() {
 		st.inBlocked = false
 		if cc.streams[st.id] == st {
 			cc.flushStream(st)
+			st.notifyWritable()
 		}
 		if cc.state == ccClosed {
 			return
+		}
+	}
+}
+
+// notifyAll tells every stream that waits for OnUpstreamWritable and has
+// drained (the socket's output fell below its low watermark).
+func (cc *h2Conn) notifyAll() {
+	for _, st := range cc.streams {
+		if cc.state == ccClosed {
+			return
+		}
+		if st.wantWritable {
+			st.notifyWritable()
 		}
 	}
 }
@@ -409,8 +425,11 @@ func (st *h2Stream) resume() {
 	}
 	st.deliverPost = true
 	s := st.s
-	gen := s.gen
+	gen, sgen := s.gen, st.gen
 	st.cc.wp.w.Post(func() {
+		if st.gen != sgen {
+			return // recycled meanwhile
+		}
 		st.deliverPost = false
 		if s.gen == gen && s.hs == st && st.cc.state != ccClosed {
 			st.deliver()
@@ -537,4 +556,32 @@ func (s *Stream) resetRetry(err error) {
 	s.uncount()
 	s.wp.recycle(s)
 	h.OnReset(ConnectionTermination, err)
+}
+
+// maxFreeH2Streams bounds the recycled h2Streams a pool keeps.
+const maxFreeH2Streams = 256
+
+func (wp *workerPool) getH2Stream() *h2Stream {
+	if n := len(wp.h2free); n > 0 {
+		st := wp.h2free[n-1]
+		wp.h2free[n-1] = nil
+		wp.h2free = wp.h2free[:n-1]
+		return st
+	}
+	return &h2Stream{}
+}
+
+// putH2Stream recycles st when its Stream is recycled, keeping the header
+// maps' memory and the replay buffer (at most maxReplay).
+func (wp *workerPool) putH2Stream(st *h2Stream) {
+	old := *st
+	*st = h2Stream{gen: old.gen + 1, trailers: old.trailers, reqHead: old.reqHead, head: old.head,
+		respTrailers: old.respTrailers, reqBody: old.reqBody[:0]}
+	st.trailers.Reset()
+	st.reqHead.Reset()
+	st.head.Reset()
+	st.respTrailers.Reset()
+	if len(wp.h2free) < maxFreeH2Streams {
+		wp.h2free = append(wp.h2free, st)
+	}
 }

@@ -38,6 +38,8 @@ type workerPool struct {
 	// for its queue (handoffSlot); useReservedFn consumes them.
 	reserved      atomic.Int32
 	useReservedFn func()
+
+	h2free []*h2Stream // recycled HTTP/2 stream state (h2stream.go)
 }
 
 // hostPool holds one endpoint's idle connections on one worker, most
@@ -85,6 +87,9 @@ func (wp *workerPool) newStream(h ResponseHandler) *Stream {
 // (NewStream's return value, callbacks that raced a reset) see that the
 // object moved on; every method of a finished stream does nothing.
 func (wp *workerPool) recycle(s *Stream) {
+	if s.hs != nil && s.hs.s == s {
+		wp.putH2Stream(s.hs)
+	}
 	*s = Stream{wp: wp, gen: s.gen + 1}
 }
 
