@@ -21,8 +21,8 @@ const (
 type h2Stream struct {
 	gen uint32
 	s   *Stream
-	cc *h2Conn
-	id uint32
+	cc  *h2Conn
+	id  uint32
 
 	// Request side.
 	sendWindow   int64
