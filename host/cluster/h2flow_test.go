@@ -9,7 +9,9 @@ import (
 	"net/netip"
 	"strconv"
 	"testing"
+	"time"
 
+	"github.com/sluiceproxy/sluice/host/headers"
 	"github.com/sluiceproxy/sluice/host/worker"
 )
 
@@ -118,4 +120,52 @@ func TestH2LargeBodiesBothWaysBoundedMemory(t *testing.T) {
 		t.Fatalf("held %d response bytes while paused, window %d", b.maxHeld, minWindow)
 	}
 	t.Logf("upload: max held %d B, %d writable callbacks; download: %d pauses, max held %d B", b.maxOut, b.writable, b.pauses, b.maxHeld)
+}
+
+// A paused stream holds what arrives (bounded by its window) without
+// stalling the connection: the connection window is credited as bytes
+// arrive, so another stream completes meanwhile. On resume the held body
+// and trailers come in order.
+func TestH2PausedStreamDoesNotBlockOthers(t *testing.T) {
+	body := bytes.Repeat([]byte("p"), minWindow)
+	_, c, w := h2Setup(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/small" {
+			io.WriteString(w, "small")
+			return
+		}
+		w.Header().Set("Trailer", "X-Done")
+		w.Write(body)
+		w.Header().Set("X-Done", "yes")
+	}, Settings{HTTP2Options: HTTP2Options{InitialStreamWindowSize: minWindow, InitialConnectionWindowSize: minWindow}})
+	big := newRecorder(getReq("/big"))
+	big.onHeader = func(r *recorder, h *headers.Map, end bool) { r.stream.PauseResponse() }
+	sb := start(t, w, c, big)
+	// Wait (in loop turns) until the whole body and the trailers are held.
+	deadline := time.Now().Add(waitLimit)
+	for held := false; !held; {
+		onLoop(t, w, func() {
+			st := sb.hs
+			held = st != nil && len(st.held) == len(body) && st.heldTrailers
+		})
+		if !held && time.Now().After(deadline) {
+			t.Fatalf("the paused stream never held its whole response; events %s", big.eventString())
+		}
+	}
+	small := roundTrip(t, w, c, newRecorder(getReq("/small")))
+	if small.final != "end" || string(small.got) != "small" {
+		t.Fatalf("small: %s", small.eventString())
+	}
+	onLoop(t, w, func() {
+		if big.final != "" {
+			t.Errorf("paused stream got events: %s", big.eventString())
+		}
+		sb.ResumeResponse()
+	})
+	big.wait(t)
+	if big.eventString() != "ready, headers 200 end=false, data 65535 end=false, trailers 1" || !bytes.Equal(big.got, body) {
+		t.Fatalf("big: %s", big.eventString())
+	}
+	if v, _ := big.respTr.Get("x-done"); string(v) != "yes" {
+		t.Fatalf("trailer %q", v)
+	}
 }
