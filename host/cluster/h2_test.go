@@ -120,7 +120,7 @@ func TestH2TrailersAndHeaderTranslation(t *testing.T) {
 		w.Header().Set("Grpc-Status", "5")
 		w.Header().Set("Grpc-Message", "not found")
 	}, Settings{})
-	r := newRecorder(reqWith("POST", "/pkg.Svc/Get", "te", "trailers", "connection", "keep-alive", "keep-alive", "timeout=5", "x-custom", "v", "trailer", "grpc-timeout-ack"))
+	r := newRecorder(reqWith("POST", "/pkg.Svc/Get", "te", "gzip, Trailers", "connection", "keep-alive", "keep-alive", "timeout=5", "x-custom", "v", "trailer", "grpc-timeout-ack"))
 	r.body = [][]byte{[]byte("hello")}
 	r.trailers = &headers.Map{}
 	r.trailers.AddString("grpc-timeout-ack", "yes")

@@ -67,7 +67,16 @@ func encodeRequestHead(enc *hpack.Encoder, h *headers.Map, fallbackAuthority str
 		_ = enc.WriteField(hpack.HeaderField{Name: ":authority", Value: fallbackAuthority})
 	}
 	write(enc, ":path", path)
+	sentTE := false
 	h.Range(func(name, value []byte) bool {
+		if string(name) == "te" {
+			// HTTP/2 allows only "trailers" in TE: keep that token alone.
+			if !sentTE && hasToken(value, "trailers") {
+				sentTE = true
+				_ = enc.WriteField(hpack.HeaderField{Name: "te", Value: "trailers"})
+			}
+			return true
+		}
 		if len(name) > 0 && name[0] == ':' || connectionSpecific(name, value) || string(name) == "host" {
 			return true
 		}
