@@ -461,3 +461,30 @@ func TestH2IdleTimeoutClosesConnection(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// A connection-level protocol violation (DATA on a stream sluice never
+// opened) ends the connection with GOAWAY(PROTOCOL_ERROR) and resets its
+// streams with ProtocolError.
+func TestH2ConnectionErrorResetsStreams(t *testing.T) {
+	raw := newRawH2(t)
+	ws := startWorkers(t, 1)
+	c := newTestCluster(t, ws, Settings{HTTP2: true, Endpoints: []netip.AddrPort{raw.addr}})
+	r := newRecorder(getReq("/"))
+	start(t, ws[0], c, r)
+	p := raw.accept(t)
+	p.headers(1)
+	if err := p.fr.WriteData(99, false, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	r.wait(t)
+	if r.final != "reset" || r.reset != ProtocolError || !errors.Is(r.err, ErrH2ConnectionLost) {
+		t.Fatalf("%s %v", r.eventString(), r.err)
+	}
+	f := readUntil(t, p, func(f http2.Frame) bool { _, ok := f.(*http2.GoAwayFrame); return ok })
+	if ga := f.(*http2.GoAwayFrame); ga.ErrCode != http2.ErrCodeProtocol || ga.LastStreamID != 0 {
+		t.Fatalf("goaway %v", ga)
+	}
+	if st := waitStats(t, ws[0], c, "closed", func(s Stats) bool { return s.CxActive == 0 }); st.CxProtocolError != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}

@@ -309,11 +309,8 @@ func (cc *h2Conn) connError(code http2.ErrCode, reason string) {
 		return
 	}
 	cc.wp.c.stats.cxProtocolError.Add(1)
-	last := cc.nextID - 2
-	if cc.nextID < 2 {
-		last = 0
-	}
-	_ = cc.fr.WriteGoAway(last, code, nil)
+	// Last-stream-id names the last peer-initiated stream: none (no push).
+	_ = cc.fr.WriteGoAway(0, code, nil)
 	cc.wp.c.log.Debug("upstream http2 connection error", zap.Stringer("code", code), zap.String("reason", reason))
 	cc.teardown(true, false, ConnectFailure, ProtocolError, ErrH2ConnectionLost)
 }
