@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/net/http2"
@@ -43,7 +46,7 @@ func readGrpcMessage(r io.Reader) (string, error) {
 	return string(msg), nil
 }
 
-func newGrpcBackend(t *testing.T) string {
+func newGrpcBackend(t *testing.T, conns *atomic.Int32) string {
 	t.Helper()
 	h := func(w http.ResponseWriter, r *http.Request) {
 		if r.ProtoMajor != 2 || r.Header.Get("Content-Type") != "application/grpc" || r.Header.Get("Te") != "trailers" {
@@ -102,6 +105,11 @@ func newGrpcBackend(t *testing.T) string {
 		}
 	}
 	srv := httptest.NewUnstartedServer(h2c.NewHandler(http.HandlerFunc(h), &http2.Server{}))
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return backendAddr(srv)
@@ -110,14 +118,21 @@ func newGrpcBackend(t *testing.T) string {
 // grpcProxy starts the backend, then sluice in front of it (in that
 // order, so sluice's cleanup closes the upstream connections first).
 func grpcProxy(t *testing.T) *proc {
-	be := newGrpcBackend(t)
+	p, _ := grpcProxyCounting(t)
+	return p
+}
+
+// grpcProxyCounting also counts the upstream connections sluice opened.
+func grpcProxyCounting(t *testing.T) (*proc, *atomic.Int32) {
+	conns := &atomic.Int32{}
+	be := newGrpcBackend(t, conns)
 	return startSluice(t, listenerConfig("", `
 - name: all
   domains: ["*"]
   routes:
   - match: { prefix: / }
     route: { cluster: grpc }
-`, staticCluster("grpc", "http2_protocol_options: { max_concurrent_streams: 50 }", be), ""))
+`, staticCluster("grpc", "http2_protocol_options: { max_concurrent_streams: 50 }", be), "")), conns
 }
 
 func grpcRequest(t *testing.T, p *proc, method string, body io.Reader) *http.Request {
@@ -218,5 +233,40 @@ func TestGRPCErrorStatusReachesClient(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || resp.Header.Get("Grpc-Status") != "12" || resp.Header.Get("Grpc-Message") != "unknown method /echo.Echo/Nope" {
 		t.Fatalf("status %s headers %v", resp.Status, resp.Header)
+	}
+}
+
+// Concurrent calls share the upstream: at most one HTTP/2 connection per
+// sluice worker (concurrency 2), each carrying many streams.
+func TestGRPCConcurrentCallsMultiplexUpstream(t *testing.T) {
+	p, conns := grpcProxyCounting(t)
+	c := h2cClient(t)
+	const calls = 40
+	var wg sync.WaitGroup
+	errs := make(chan error, calls)
+	for i := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := c.Do(grpcRequest(t, p, "Unary", strings.NewReader(string(grpcFrame(fmt.Sprint(i))))))
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer resp.Body.Close()
+			msg, err := readGrpcMessage(resp.Body)
+			io.Copy(io.Discard, resp.Body)
+			if err != nil || msg != fmt.Sprint("hello ", i) || resp.Trailer.Get("Grpc-Status") != "0" {
+				errs <- fmt.Errorf("call %d: %q %v trailers %v", i, msg, err, resp.Trailer)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := conns.Load(); n < 1 || n > 2 {
+		t.Fatalf("%d upstream connections for %d calls; want one per worker at most", n, calls)
 	}
 }
