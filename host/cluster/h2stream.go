@@ -159,10 +159,16 @@ func (st *h2Stream) sendData(p []byte, endStream bool) {
 	if st.outEnd {
 		return
 	}
-	st.out = append(st.out, p...)
 	st.outEnd = endStream
 	st.record(p)
-	st.cc.flushStream(st)
+	cc := st.cc
+	if len(st.out) == 0 && st.id != 0 && cc.state != ccClosed {
+		// Nothing queued: frame straight from p (Conn.Write copies), so
+		// only what the windows hold back is copied into out.
+		p = cc.frameData(st, p)
+	}
+	st.out = append(st.out, p...)
+	cc.flushStream(st)
 }
 
 func (st *h2Stream) sendTrailers(t *headers.Map) {
@@ -197,23 +203,14 @@ func (cc *h2Conn) flushStream(st *h2Stream) {
 	if cc.state == ccClosed || st.sentEnd || st.id == 0 {
 		return
 	}
-	for len(st.out) > 0 {
-		n := int64(len(st.out))
-		n = min(n, st.sendWindow, cc.sendWindow, int64(cc.peerMaxFrame))
-		if n <= 0 || cc.conn.AboveHighWatermark() {
+	if len(st.out) > 0 {
+		st.out = cc.frameData(st, st.out)
+		if len(st.out) > 0 {
 			cc.block(st)
 			return
 		}
-		end := st.outEnd && !st.hasTrailers && int(n) == len(st.out)
-		_ = cc.fr.WriteData(st.id, end, st.out[:n])
-		st.sendWindow -= n
-		cc.sendWindow -= n
-		st.out = st.out[n:]
-		if end {
-			st.markSent()
-		}
+		st.out = st.out[:0:0] // drop the drained buffer's memory
 	}
-	st.out = st.out[:0:0] // drop the drained buffer's memory
 	if st.outEnd && !st.sentEnd {
 		if st.hasTrailers {
 			cc.hbuf.Reset()
@@ -224,6 +221,28 @@ func (cc *h2Conn) flushStream(st *h2Stream) {
 		}
 		st.markSent()
 	}
+}
+
+// frameData writes DATA frames from p as far as the stream window, the
+// connection window, the peer's frame size and the socket's watermark
+// allow, and returns what is left. The frame carrying the last byte of a
+// request without trailers carries END_STREAM.
+func (cc *h2Conn) frameData(st *h2Stream, p []byte) []byte {
+	for len(p) > 0 {
+		n := min(int64(len(p)), st.sendWindow, cc.sendWindow, int64(cc.peerMaxFrame))
+		if n <= 0 || cc.conn.AboveHighWatermark() {
+			return p
+		}
+		end := st.outEnd && !st.hasTrailers && int(n) == len(p)
+		_ = cc.fr.WriteData(st.id, end, p[:n])
+		st.sendWindow -= n
+		cc.sendWindow -= n
+		p = p[n:]
+		if end {
+			st.markSent()
+		}
+	}
+	return p
 }
 
 func (st *h2Stream) markSent() {
