@@ -44,15 +44,15 @@ func TestSlowWorkKeepsThreadAffinity(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		stats := adminStats(t, p)
-		done, _ := stat(stats, "module.slow_work.completed")
+		done, _ := stat(stats, "module.slow.completed")
 		if done == "64" {
-			if v, ok := stat(stats, "module.slow_work.affinity_violations"); !ok || v != "0" {
+			if v, ok := stat(stats, "module.slow.affinity_violations"); !ok || v != "0" {
 				t.Fatalf("affinity_violations = %q (found %v) in /stats:\n%s", v, ok, stats)
 			}
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("module.slow_work.completed = %q, want 64; /stats:\n%s", done, stats)
+			t.Fatalf("module.slow.completed = %q, want 64; /stats:\n%s", done, stats)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
