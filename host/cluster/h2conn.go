@@ -65,6 +65,9 @@ type h2Conn struct {
 
 	goaway     bool // no new streams: peer GOAWAY, ids exhausted, or closing
 	goawayLast uint32
+	// yield: another worker's queue needs this connection's slot, so it
+	// takes no new streams and hands the slot over once empty.
+	yield bool
 
 	peerMaxStreams    uint32
 	peerInitialWindow int64
@@ -147,7 +150,7 @@ func (cc *h2Conn) load() int { return len(cc.streams) + len(cc.waiting) }
 
 // hasRoom: the connection may take another stream.
 func (cc *h2Conn) hasRoom() bool {
-	return cc.state != ccClosed && !cc.goaway && cc.load() < cc.limit()
+	return cc.state != ccClosed && !cc.goaway && !cc.yield && cc.load() < cc.limit()
 }
 
 func (cc *h2Conn) dial() {
@@ -415,6 +418,7 @@ func (cc *h2Conn) startWaiting() {
 		cc.open(s)
 	}
 	if cc.state != ccClosed {
+		cc.fill()
 		cc.maybeIdle()
 	}
 }
@@ -565,6 +569,10 @@ func (cc *h2Conn) maybeIdle() {
 	wp := cc.wp
 	if cc.goaway || wp.closed {
 		cc.closeLocal()
+		return
+	}
+	if cc.yield || wp.shouldYieldSlot() {
+		cc.yieldSlot()
 		return
 	}
 	if cc.idle {

@@ -28,9 +28,12 @@ func (wp *workerPool) assignH2(s *Stream) {
 }
 
 // connectH2 opens a connection to host i for s; the caller holds the slot.
+// Streams still queued on this worker come along, up to the connection's
+// limit: one slot serves many streams.
 func (wp *workerPool) connectH2(i int, s *Stream) {
 	cc := newH2Conn(wp, i)
 	cc.take(s)
+	cc.fill()
 	cc.dial()
 }
 

@@ -484,10 +484,21 @@ func (cc *h2Conn) afterStreamEnd() {
 		return
 	}
 	wp := cc.wp
+	if !cc.yield && wp.shouldYieldSlot() {
+		// Fair share (see shouldYieldSlot): drain this connection for a
+		// worker whose queue waits for a slot instead of feeding it more.
+		cc.yield = true
+	}
+	cc.fill()
+	cc.maybeIdle()
+}
+
+// fill gives the connection's free room to the worker's queue.
+func (cc *h2Conn) fill() {
+	wp := cc.wp
 	for wp.pendingHead != nil && cc.hasRoom() {
 		cc.take(wp.dequeue())
 	}
-	cc.maybeIdle()
 }
 
 // fail ends the stream with OnReset; the caller already forgot it.
