@@ -110,10 +110,12 @@
 //     streams with ProtocolError; a malformed response head resets only its
 //     stream (RST_STREAM PROTOCOL_ERROR).
 //   - A connection without streams is idle: idle_timeout closes it (with
-//     GOAWAY), and another worker's queue can make it shed. The HTTP/1.1
-//     fair-share rule (handing busy connections' slots to other workers)
-//     does not apply: a connection serves many streams, so slots move only
-//     through idle connections.
+//     GOAWAY), and another worker's queue can make it shed. The fair-share
+//     rule applies per connection: when every slot is taken and another
+//     worker has streams queued, a worker above its share stops giving new
+//     streams to a connection whose stream just ended (it drains) and hands
+//     the slot over when it is empty. A new connection, and one whose
+//     SETTINGS arrive, take the worker's queued streams up to their limit.
 //   - PING is answered, never sent; no priorities; no server push (it is
 //     disabled in our SETTINGS).
 //
