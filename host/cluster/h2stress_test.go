@@ -29,6 +29,7 @@ type mixedStream struct {
 	got        int
 	pause      bool
 	resetAfter int // response bytes after which the stream is abandoned; -1 never
+	abort      bool // the server aborts the stream after the headers
 	trailer    string
 	outcome    string
 	done       chan<- *mixedStream
@@ -111,6 +112,11 @@ func TestH2MixedStreamsStressTwoWorkers(t *testing.T) {
 	const n = 120
 	srv := newH2Server(t, func(w http.ResponseWriter, r *http.Request) {
 		up, _ := io.Copy(io.Discard, r.Body)
+		if r.URL.Query().Get("abort") != "" {
+			w.WriteHeader(200)
+			w.(http.Flusher).Flush()
+			panic(http.ErrAbortHandler) // RST_STREAM(INTERNAL_ERROR)
+		}
 		size, _ := strconv.Atoi(r.URL.Query().Get("down"))
 		w.Header().Set("Trailer", "X-Upload")
 		chunk := bytes.Repeat([]byte("d"), 7000)
@@ -131,13 +137,20 @@ func TestH2MixedStreamsStressTwoWorkers(t *testing.T) {
 		m := &mixedStream{w: ws[i%2], done: done, resetAfter: -1, pause: rng.IntN(3) == 0}
 		m.up = make([]byte, rng.IntN(200<<10))
 		m.wantDown = 1 + rng.IntN(300<<10)
-		if rng.IntN(5) == 0 {
+		switch rng.IntN(10) {
+		case 0, 1:
 			m.resetAfter = rng.IntN(m.wantDown)
+		case 2:
+			m.abort = true
 		}
 		m.req.AddString(":method", "POST")
 		m.req.AddString(":scheme", "http")
 		m.req.AddString(":authority", "backend.test")
-		m.req.AddString(":path", "/mixed?down="+strconv.Itoa(m.wantDown))
+		path := "/mixed?down=" + strconv.Itoa(m.wantDown)
+		if m.abort {
+			path += "&abort=1"
+		}
+		m.req.AddString(":path", path)
 		all = append(all, m)
 	}
 	for _, w := range ws {
@@ -182,6 +195,8 @@ func TestH2MixedStreamsStressTwoWorkers(t *testing.T) {
 				bad = m.got != m.wantDown || m.trailer != strconv.Itoa(len(m.up))
 			case "abandoned":
 				bad = m.resetAfter < 0
+			case "reset remote_reset: cluster: upstream reset the stream: INTERNAL_ERROR":
+				bad = !m.abort
 			default:
 				bad = true
 			}
