@@ -28,7 +28,7 @@ type mixedStream struct {
 	wantDown   int
 	got        int
 	pause      bool
-	resetAfter int // response bytes after which the stream is abandoned; -1 never
+	resetAfter int  // response bytes after which the stream is abandoned; -1 never
 	abort      bool // the server aborts the stream after the headers
 	trailer    string
 	outcome    string
