@@ -4,8 +4,11 @@
 # The backend is nginx serving a small fixed response with keep-alive; every
 # proxy keeps a keep-alive pool to it. Prints req/s, latency and ratios.
 #
-#   bash bench/run.sh              # 10 s per run, 50 connections
-#   DURATION=30s CONNS=100 bash bench/run.sh
+#   bash bench/run.sh              # 3 rounds x 10 s per target, 50 connections
+#   DURATION=30s CONNS=100 ROUNDS=5 bash bench/run.sh
+#
+# Targets run interleaved, round after round, and each figure is the median
+# of its rounds: on a shared 2-core machine one run alone is too noisy.
 #
 # Needs: nginx, haproxy, wrk, h2load (Debian: nginx-light haproxy wrk
 # nghttp2-client). Only loopback addresses are used.
@@ -14,6 +17,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-50}
+ROUNDS=${ROUNDS:-3}
 for tool in nginx haproxy wrk h2load; do
 	command -v $tool >/dev/null || { echo "bench: $tool missing (apt-get install nginx-light haproxy wrk nghttp2-client)"; exit 1; }
 done
@@ -115,40 +119,45 @@ build/sluice run -c "$WORK/sluice-mod.yaml" & PIDS+=($!)
 
 for p in $BACKEND $SLUICE $SLUICE_MOD $NGINX $NGINX_H2 $HAPROXY; do wait_port $p; done
 
-declare -A RPS
-run() { # name port
-	local out rps p50 p99
-	wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$2/" >/dev/null   # warm-up
-	out=$(wrk -t1 -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$2/")
-	rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-	p50=$(awk '$1=="50%" {print $2}' <<<"$out")
-	p99=$(awk '$1=="99%" {print $2}' <<<"$out")
-	RPS[$1]=$rps
-	printf '%-22s %10s req/s   p50 %8s   p99 %8s\n' "$1" "$rps" "$p50" "$p99"
+declare -A RPS P50 P99
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+wrk_once() { # port -> "rps p50 p99"
+	local out
+	out=$(wrk -t1 -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$1/")
+	awk '/Requests\/sec/ {r=$2} $1=="50%" {p50=$2} $1=="99%" {p99=$2} END {print r, p50, p99}' <<<"$out"
 }
-echo "== HTTP/1.1, wrk -t1 -c$CONNS -d$DURATION, one worker each, keep-alive upstream =="
-run direct-backend $BACKEND
-run sluice $SLUICE
-run sluice+passthrough.so $SLUICE_MOD
-run nginx $NGINX
-run haproxy $HAPROXY
+h2_once() { # port -> rps
+	h2load -c10 -m10 -D "${DURATION%s}" "http://127.0.0.1:$1/" 2>&1 | awk '/^finished in/ {print $4}'
+}
+H1=(direct-backend:$BACKEND sluice:$SLUICE sluice+passthrough.so:$SLUICE_MOD nginx:$NGINX haproxy:$HAPROXY)
+H2=(sluice-h2:$SLUICE nginx-h2:$NGINX_H2)
+declare -A RUNS P50S P99S
+for t in "${H1[@]}"; do wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:${t#*:}/" >/dev/null; done # warm-up
+for round in $(seq "$ROUNDS"); do
+	for t in "${H1[@]}"; do
+		read -r rps p50 p99 < <(wrk_once "${t#*:}")
+		RUNS[${t%%:*}]+="$rps "; P50S[${t%%:*}]+="$p50 "; P99S[${t%%:*}]+="$p99 "
+	done
+	for t in "${H2[@]}"; do RUNS[${t%%:*}]+="$(h2_once "${t#*:}") "; done
+done
+for name in "${!RUNS[@]}"; do RPS[$name]=$(tr ' ' '\n' <<<"${RUNS[$name]}" | grep . | median); done
 ratio() { awk -v a="${RPS[$1]}" -v b="${RPS[$2]}" 'BEGIN { printf "%.2f", a/b }'; }
+
+echo "== HTTP/1.1: wrk -t1 -c$CONNS -d$DURATION, one worker each, keep-alive upstream; median of $ROUNDS rounds =="
+for t in "${H1[@]}"; do
+	n=${t%%:*}
+	printf '%-22s %10s req/s   runs: %s  p50s: %s  p99s: %s\n' "$n" "${RPS[$n]}" "${RUNS[$n]}" "${P50S[$n]}" "${P99S[$n]}"
+done
 echo
 echo "sluice / nginx                 = $(ratio sluice nginx)"
 echo "sluice / haproxy               = $(ratio sluice haproxy)"
 echo "sluice+passthrough / sluice    = $(ratio sluice+passthrough.so sluice)"
 echo "sluice / direct backend        = $(ratio sluice direct-backend)"
-
 echo
-echo "== HTTP/2 (h2c prior knowledge), h2load -c10 -m10 -D ${DURATION%s}, one worker each =="
-h2run() { # name port
-	local out rps
-	out=$(h2load -c10 -m10 -D "${DURATION%s}" "http://127.0.0.1:$2/" 2>&1)
-	rps=$(awk '/^finished in/ {print $4}' <<<"$out")
-	RPS[$1]=$rps
-	printf '%-22s %10s req/s   %s\n' "$1" "$rps" "$(grep -m1 '^requests:' <<<"$out")"
-}
-h2run sluice-h2 $SLUICE
-h2run nginx-h2 $NGINX_H2
+echo "== HTTP/2 (h2c prior knowledge): h2load -c10 -m10 -D ${DURATION%s}, one worker each; median of $ROUNDS rounds =="
+for t in "${H2[@]}"; do
+	n=${t%%:*}
+	printf '%-22s %10s req/s   runs: %s\n' "$n" "${RPS[$n]}" "${RUNS[$n]}"
+done
 echo
 echo "sluice-h2 / nginx-h2           = $(ratio sluice-h2 nginx-h2)"

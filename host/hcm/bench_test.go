@@ -13,6 +13,8 @@ import (
 	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/host/hcm"
 	"github.com/sluiceproxy/sluice/host/http1"
+	"github.com/sluiceproxy/sluice/host/module"
+	"github.com/sluiceproxy/sluice/host/module/moduletest"
 	"github.com/sluiceproxy/sluice/host/router"
 	"github.com/sluiceproxy/sluice/host/worker"
 )
@@ -60,7 +62,30 @@ func fixedBackend(b *testing.B) netip.AddrPort {
 // in-process proxy (codec, connection manager, router, upstream pool) and a
 // loopback backend. allocs/op counts the proxy's allocations too, since it
 // runs in this process.
-func BenchmarkProxiedRequest(b *testing.B) {
+func BenchmarkProxiedRequest(b *testing.B) { benchProxied(b, nil) }
+
+// BenchmarkProxiedRequestPassthroughModule is the same with the passthrough
+// C module in the filter chain: the difference is the per-request cost of a
+// module filter (filter new, two header hooks, destroy).
+func BenchmarkProxiedRequestPassthroughModule(b *testing.B) {
+	benchProxied(b, func(ws []*worker.Worker) []hcm.NamedFilter {
+		h, err := module.NewHost(zap.NewNop(), ws)
+		if err != nil {
+			b.Fatal(err)
+		}
+		m, err := h.Load(moduletest.Build(b, "passthrough"), false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ff, err := m.NewFilterFactory("passthrough", []byte("{}"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		return []hcm.NamedFilter{{Name: "pass", Factory: ff}}
+	})
+}
+
+func benchProxied(b *testing.B, filters func([]*worker.Worker) []hcm.NamedFilter) {
 	be := fixedBackend(b)
 	w, err := worker.New(worker.Options{Index: 0})
 	if err != nil {
@@ -81,6 +106,9 @@ func BenchmarkProxiedRequest(b *testing.B) {
 	}
 	cfg := &hcm.Config{Limits: http1.DefaultLimits(), BufferLimit: 1 << 20, Routes: table, Clusters: cm,
 		Log: zap.NewNop(), Stats: &hcm.Stats{}, IdleTimeout: time.Minute, StreamIdleTimeout: 5 * time.Minute}
+	if filters != nil {
+		cfg.Filters = filters([]*worker.Worker{w})
+	}
 	set := &hcm.ConnSet{}
 	addrc := make(chan netip.AddrPort, 1)
 	w.Post(func() {

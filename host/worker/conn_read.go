@@ -1,6 +1,10 @@
 package worker
 
-import "golang.org/x/sys/unix"
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
 
 // Input is the unconsumed input (a view into the connection's buffer, valid
 // until Consume or the next read).
@@ -113,7 +117,7 @@ func (c *Conn) readOnce() int {
 		space = space[:room]
 	}
 	for {
-		n, err := unix.Read(c.fd, space)
+		n, err := readNonblocking(c.fd, space)
 		switch {
 		case err == nil && n > 0:
 			c.inW += n
@@ -166,4 +170,14 @@ func (c *Conn) releaseInput() {
 		c.in = nil
 	}
 	c.inR, c.inW = 0, 0
+}
+
+// readNonblocking is read(2) on a non-blocking socket as a raw syscall: it
+// never sleeps, so the Go scheduler need not be told (as sendmsg).
+func readNonblocking(fd int, p []byte) (int, error) {
+	r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	if e != 0 {
+		return int(r), e
+	}
+	return int(r), nil
 }
