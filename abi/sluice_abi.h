@@ -122,7 +122,8 @@ typedef int32_t sluice_result;
  * call; a call racing a hook is not detected (and is a module bug). */
 #define SLUICE_ERR_WRONG_THREAD (-7)
 /* The call is not allowed in this phase (e.g. define_counter after
- * config_new returned, continue_decoding on a stream not stopped). */
+ * config_new returned). continue_decoding/continue_encoding on a stream that
+ * is not stopped return OK and do nothing. */
 #define SLUICE_ERR_WRONG_PHASE (-8)
 /* A fixed limit was reached (e.g. metrics per config). */
 #define SLUICE_ERR_LIMIT (-9)
@@ -450,7 +451,8 @@ void sluice_on_http_filter_stream_complete(void* filter_module, sluice_filter_ha
 void sluice_on_http_filter_destroy(void* filter_module);
 /* OPTIONAL (needed to use schedulers). worker that owns the filter, in
  * commit order per scheduler, for each commit made while the stream was
- * alive; commits for a destroyed filter are dropped (and counted). */
+ * alive; commits delivered after the stream ended or the filter was
+ * destroyed are dropped (and counted). */
 void sluice_on_http_filter_scheduled(void* filter_module, sluice_filter_handle filter, uint64_t event_id);
 
 /* ------------------------------------------------------------------------ */
