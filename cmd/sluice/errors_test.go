@@ -263,6 +263,33 @@ request_headers_timeout: 300ms`))
 	if !strings.HasPrefix(out, "HTTP/1.1 408 ") {
 		t.Fatalf("incomplete head: got %q", firstLine(out))
 	}
+	// So does one trickled a byte at a time: the timeout counts from the
+	// head's first byte, not from the last one.
+	tc, err := net.Dial("tcp", p.addr("main"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		head := "GET / HTTP/1.1\r\nX-Slow: " + strings.Repeat("a", 200)
+		for i := 0; i < len(head); i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			if _, err := tc.Write([]byte{head[i]}); err != nil {
+				return
+			}
+		}
+	}()
+	tc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, _ := io.ReadAll(tc)
+	if !strings.HasPrefix(string(got), "HTTP/1.1 408 ") {
+		t.Fatalf("trickled head: got %q", firstLine(string(got)))
+	}
 }
 
 func TestDrainOnSIGTERM(t *testing.T) {

@@ -56,6 +56,7 @@ type connection struct {
 	set        *ConnSet
 	prev, next *connection
 	logScratch []byte
+	headStart  time.Time // first byte of a request head not yet complete
 }
 
 // ConnSet is the set of one worker's connections for one listener, so a
@@ -288,8 +289,19 @@ func (cn *connection) armIdle() {
 		return
 	}
 	d := cn.cfg.IdleTimeout
-	if len(cn.c.Input()) > 0 && cn.cfg.RequestHeadersTimeout > 0 {
-		d = cn.cfg.RequestHeadersTimeout
+	if len(cn.c.Input()) == 0 {
+		cn.headStart = time.Time{}
+	} else if cn.cfg.RequestHeadersTimeout > 0 {
+		// Counted from the first byte of the head, as in Envoy: a client
+		// trickling a byte at a time must not keep re-arming it.
+		now := cn.w.Now()
+		if cn.headStart.IsZero() {
+			cn.headStart = now
+		}
+		d = cn.cfg.RequestHeadersTimeout - now.Sub(cn.headStart)
+		if d <= 0 {
+			d = time.Nanosecond
+		}
 	}
 	cn.idle.arm(cn.w, d, cn.onIdle)
 }
@@ -409,6 +421,7 @@ func (cn *connection) NewStream(enc codec.ResponseEncoder) codec.RequestDecoder 
 	s.respWalk.reset(true, s.nEncode, 0)
 	cn.active = append(cn.active, s)
 	cn.idle.stop()
+	cn.headStart = time.Time{}
 	cfg.Stats.DownstreamRqTotal.Add(1)
 	cfg.Stats.DownstreamRqActive.Add(1)
 	if s.onWritable == nil {

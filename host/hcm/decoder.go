@@ -20,7 +20,8 @@ func (s *stream) DecodeHeaders(h *headers.Map, end bool) {
 	s.requestDone = end
 	s.armIdle()
 	s.mutateRequestHeaders(h)
-	if s.cfg.RequestTimeout > 0 {
+	if s.cfg.RequestTimeout > 0 && !end {
+		// Envoy's request_timeout: time to receive the whole request.
 		if s.onReqTimeout == nil {
 			s.onReqTimeout = s.requestTimeout
 		}
@@ -44,6 +45,7 @@ func (s *stream) DecodeData(p []byte, end bool) {
 	s.touch()
 	if end {
 		s.requestDone = true
+		s.reqTimer.stop()
 	}
 	s.enter()
 	s.onData(&s.reqWalk, p, end)
@@ -56,6 +58,7 @@ func (s *stream) DecodeTrailers(t *headers.Map) {
 		return
 	}
 	s.requestDone = true
+	s.reqTimer.stop()
 	s.reqTrailers = t
 	s.enter()
 	s.onTrailers(&s.reqWalk, t)
@@ -64,7 +67,7 @@ func (s *stream) DecodeTrailers(t *headers.Map) {
 
 func (s *stream) OnReset(reason codec.ResetReason) { s.onCodecReset(reason) }
 
-// requestTimeout fires when the whole request/response took longer than the
+// requestTimeout fires when the request was not fully received within the
 // connection manager's request_timeout.
 func (s *stream) requestTimeout() {
 	if s.ended {
