@@ -107,12 +107,33 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	log.Info("sluice started", zap.String("version", version), zap.Int("concurrency", cfg.Concurrency))
 	sig := make(chan os.Signal, 2)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	got := <-sig
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
+	var got os.Signal
+	for got == nil {
+		switch s := <-sig; s {
+		case syscall.SIGUSR1:
+			// Envoy's signal for log rotation: reopen access-log files.
+			if err := srv.ReopenAccessLogs(); err != nil {
+				log.Error("reopening access logs", zap.Error(err))
+			} else {
+				log.Info("access logs reopened")
+			}
+		case syscall.SIGHUP:
+			// Config reload is not supported; a hang-up must not kill
+			// the proxy without a drain.
+			log.Warn("SIGHUP ignored: sluice does not reload its config; restart it (SIGTERM drains)")
+		default:
+			got = s
+		}
+	}
 	log.Info("shutting down", zap.String("signal", got.String()))
 	go func() {
-		// A second signal skips the drain.
-		<-sig
+		// A second SIGTERM/SIGINT skips the drain.
+		for s := range sig {
+			if s == syscall.SIGTERM || s == syscall.SIGINT {
+				break
+			}
+		}
 		log.Warn("second signal: stopping now")
 		srv.Stop()
 		os.Exit(1)

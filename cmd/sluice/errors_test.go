@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -340,5 +341,40 @@ func TestDrainOnSIGTERM(t *testing.T) {
 	}
 	if err := p.waitExit(10 * time.Second); err != nil {
 		t.Fatalf("exit: %v\n%s", err, p.Logs())
+	}
+}
+
+// TestSignalsReopenAndHangup: SIGUSR1 reopens access logs (rotation by
+// rename), SIGHUP does not stop the proxy.
+func TestSignalsReopenAndHangup(t *testing.T) {
+	p := startSluice(t, listenerConfig("", directRoute, "", ""))
+	c := newClient(t)
+	get(t, c, p.url("/one"), nil)
+	p.accessLines(1)
+	rotated := p.accessLog + ".1"
+	if err := os.Rename(p.accessLog, rotated); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Process.Signal(syscall.SIGUSR1)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	// Wait for the reopen to be logged, then write a new line.
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(p.Logs(), "access logs reopened") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reopen logged:\n%s", p.Logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	resp, _ := get(t, c, p.url("/two"), nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("after SIGHUP: status %d", resp.StatusCode)
+	}
+	l := p.accessLines(1)
+	if len(l) != 1 || l[0]["path"] != "/two" {
+		t.Fatalf("new access log = %v", l)
+	}
+	old, _ := os.ReadFile(rotated)
+	if !strings.Contains(string(old), `"path":"/one"`) || strings.Contains(string(old), `"path":"/two"`) {
+		t.Fatalf("rotated log = %s", old)
 	}
 }

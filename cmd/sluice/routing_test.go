@@ -59,6 +59,9 @@ func TestRouterMatchKinds(t *testing.T) {
     request_headers_to_remove: [x-removed]
     response_headers_to_add: [{ header: { key: x-route, value: rewrite } }]
     response_headers_to_remove: [x-backend-te]
+  - name: auto-host
+    match: { prefix: /autohost }
+    route: { cluster: backend, auto_host_rewrite: true }
   - name: case-insensitive
     match: { prefix: /CI, case_sensitive: false }
     direct_response: { status: 200, body: { inline_string: "ci" } }
@@ -86,6 +89,7 @@ func TestRouterMatchKinds(t *testing.T) {
 		{"header inverted", "other", "/h", nil, 200, "header-absent", nil},
 		{"no route", "other", "/h", map[string]string{"x-env": "dev"}, 404, "", nil},
 		{"case insensitive prefix", "other", "/ci/x", nil, 200, "ci", nil},
+		{"auto host rewrite", "other", "/autohost", nil, 200, "path=/autohost len=0", map[string]string{"x-backend-host": backendAddr(be.Server)}},
 		{"rewrite and mutations", "other", "/api/users?id=7", map[string]string{"x-removed": "1"}, 200, "path=/v2/users?id=7 len=0",
 			map[string]string{"x-backend-path": "/v2/users?id=7", "x-backend-host": "upstream.internal", "x-echo-x-added": "yes", "x-echo-x-removed": "", "x-route": "rewrite", "x-backend-te": ""}},
 	}

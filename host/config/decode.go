@@ -11,7 +11,7 @@ import (
 
 var (
 	durationType = reflect.TypeFor[time.Duration]()
-	bytesType    = reflect.TypeFor[[]byte]()
+	bytesType    = reflect.TypeFor[RawJSON]()
 	defaulterT   = reflect.TypeFor[defaulter]()
 )
 

@@ -70,7 +70,7 @@ func TestFullExampleParsesExactly(t *testing.T) {
 							RequestHeadersToRemove:  []string{"x-drop"},
 							ResponseHeadersToAdd:    []HeaderValueOption{{Header: HeaderValue{Key: "x-served-by", Value: "sluice"}, AppendAction: OverwriteIfExistsOrAdd}},
 							ResponseHeadersToRemove: []string{"server"},
-							TypedPerFilterConfig:    map[string][]byte{"cache": []byte(`{"ttl":5}`)},
+							TypedPerFilterConfig:    map[string]RawJSON{"cache": []byte(`{"ttl":5}`)},
 							Routes: []Route{
 								{
 									Name: "r1",
@@ -92,7 +92,7 @@ func TestFullExampleParsesExactly(t *testing.T) {
 									RequestHeadersToRemove:  []string{"x-b"},
 									ResponseHeadersToAdd:    []HeaderValueOption{{Header: HeaderValue{Key: "x-c", Value: "d"}, AppendAction: AppendIfExistsOrAdd}},
 									ResponseHeadersToRemove: []string{"x-e"},
-									TypedPerFilterConfig:    map[string][]byte{"cache": []byte(`{"ttl":60}`)},
+									TypedPerFilterConfig:    map[string]RawJSON{"cache": []byte(`{"ttl":60}`)},
 								},
 								{
 									Name:  "exact",

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"net/netip"
 	"time"
 )
@@ -99,12 +100,12 @@ const RouterFilterName = "router"
 // HTTPFilter is one entry of an HCM's http_filters. A filter with Module set
 // is a module filter; otherwise it is built in (only "router" exists).
 type HTTPFilter struct {
-	Name                     string `yaml:"name"`
-	Module                   string `yaml:"module"`
-	ModulePath               string `yaml:"-"` // Module resolved against the config file's directory
-	FilterName               string `yaml:"filter_name"`
-	AllowInsecurePermissions bool   `yaml:"allow_insecure_permissions"`
-	Config                   []byte `yaml:"config"` // JSON; "null" when absent
+	Name                     string  `yaml:"name"`
+	Module                   string  `yaml:"module"`
+	ModulePath               string  `yaml:"-"` // Module resolved against the config file's directory
+	FilterName               string  `yaml:"filter_name"`
+	AllowInsecurePermissions bool    `yaml:"allow_insecure_permissions"`
+	Config                   RawJSON `yaml:"config"` // JSON; "null" when absent
 }
 
 // IsModule reports whether the filter is provided by a module.
@@ -124,7 +125,7 @@ type VirtualHost struct {
 	RequestHeadersToRemove  []string            `yaml:"request_headers_to_remove"`
 	ResponseHeadersToAdd    []HeaderValueOption `yaml:"response_headers_to_add"`
 	ResponseHeadersToRemove []string            `yaml:"response_headers_to_remove"`
-	TypedPerFilterConfig    map[string][]byte   `yaml:"typed_per_filter_config"` // filter name → JSON
+	TypedPerFilterConfig    map[string]RawJSON  `yaml:"typed_per_filter_config"` // filter name → JSON
 	Routes                  []Route             `yaml:"routes"`
 }
 
@@ -138,7 +139,7 @@ type Route struct {
 	RequestHeadersToRemove  []string            `yaml:"request_headers_to_remove"`
 	ResponseHeadersToAdd    []HeaderValueOption `yaml:"response_headers_to_add"`
 	ResponseHeadersToRemove []string            `yaml:"response_headers_to_remove"`
-	TypedPerFilterConfig    map[string][]byte   `yaml:"typed_per_filter_config"`
+	TypedPerFilterConfig    map[string]RawJSON  `yaml:"typed_per_filter_config"`
 }
 
 // RouteMatch selects requests by path and headers. Exactly one of Prefix,
@@ -254,4 +255,17 @@ type SocketAddress struct {
 	Address   string         `yaml:"address"`
 	PortValue int            `yaml:"port_value"`
 	Addr      netip.AddrPort `yaml:"-"` // parsed, set by validation
+}
+
+// RawJSON is an opaque config value kept as the JSON text handed to a
+// module. It renders as the value itself (not as bytes) in /config_dump.
+type RawJSON []byte
+
+// MarshalYAML emits the decoded JSON value.
+func (r RawJSON) MarshalYAML() (any, error) {
+	var v any
+	if err := json.Unmarshal(r, &v); err != nil {
+		return string(r), nil
+	}
+	return v, nil
 }

@@ -134,7 +134,7 @@ func (v *validator) domain(path, d string) bool {
 	return true
 }
 
-func (v *validator) perFilter(path string, m map[string][]byte, filters map[string]bool) {
+func (v *validator) perFilter(path string, m map[string]RawJSON, filters map[string]bool) {
 	for _, name := range sortedKeys(m) {
 		if !filters[name] {
 			v.failf(path+"."+name, "no http filter named %q", name)

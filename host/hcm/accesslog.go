@@ -23,6 +23,7 @@ const (
 // writes at most every 100 ms, so a worker never waits on a slow disk for
 // longer than one buffered write.
 type AccessLog struct {
+	path   string
 	format AccessLogFormat
 	mu     sync.Mutex
 	f      *os.File
@@ -46,10 +47,8 @@ func OpenAccessLog(path string, format AccessLogFormat) (*AccessLog, error) {
 		if err != nil {
 			return nil, err
 		}
-		f.Seek(0, 2)
-		// a regular file: close on Close
 	}
-	a := &AccessLog{format: format, f: f, w: bufio.NewWriterSize(f, 64<<10), done: make(chan struct{})}
+	a := &AccessLog{path: path, format: format, f: f, w: bufio.NewWriterSize(f, 64<<10), done: make(chan struct{})}
 	a.close = f != os.Stdout && f != os.Stderr
 	a.wg.Add(1)
 	go a.flushLoop()
@@ -75,6 +74,26 @@ func (a *AccessLog) Flush() {
 	a.mu.Lock()
 	a.w.Flush()
 	a.mu.Unlock()
+}
+
+// Reopen flushes and reopens the file at the same path, so logrotate's
+// rename-then-signal works (SIGUSR1, as in Envoy). Standard streams are
+// left alone.
+func (a *AccessLog) Reopen() error {
+	if !a.close {
+		return nil
+	}
+	f, err := os.OpenFile(a.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.w.Flush()
+	old := a.f
+	a.f = f
+	a.w.Reset(f)
+	a.mu.Unlock()
+	return old.Close()
 }
 
 // Close flushes and stops the flusher.

@@ -57,12 +57,15 @@ type Config struct {
 	RequestTimeout            time.Duration
 	Limits                    http1.Limits
 	BufferLimit               int
-	Filters                   []NamedFilter
-	Routes                    *router.Table
-	Clusters                  *cluster.Manager
-	AccessLogs                []*AccessLog
-	Log                       *zap.Logger
-	Stats                     *Stats
+	// ConnBufferLimit is the listener's per_connection_buffer_limit_bytes:
+	// the output watermark of each downstream connection (0: default).
+	ConnBufferLimit int
+	Filters         []NamedFilter
+	Routes          *router.Table
+	Clusters        *cluster.Manager
+	AccessLogs      []*AccessLog
+	Log             *zap.Logger
+	Stats           *Stats
 	// NewHTTP2 builds an HTTP/2 server codec (nil: HTTP/2 not available).
 	NewHTTP2 HTTP2Factory
 	// UpgradeHTTP2 continues an HTTP/1.1 connection upgraded to h2c with

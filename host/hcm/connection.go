@@ -118,6 +118,9 @@ func (cfg *Config) Serve(c *worker.Conn, set *ConnSet) {
 	cn.onIdle = cn.idleTimeout
 	cn.redisp = cn.redispatch
 	c.SetHandler(cn)
+	if lim := cfg.ConnBufferLimit; lim > 0 {
+		c.SetWatermarks(lim, lim/2)
+	}
 	cfg.Stats.DownstreamCxTotal.Add(1)
 	cfg.Stats.DownstreamCxActive.Add(1)
 	if ce := cfg.Log.Check(zap.DebugLevel, "new connection"); ce != nil {

@@ -114,6 +114,9 @@ func (s *stream) mutateRequestHeaders(h *headers.Map) {
 	}
 	stripHopByHop(h)
 	src := s.info.Source.Addr()
+	var xffBefore [256]byte
+	xffOld, _ := h.Get("x-forwarded-for")
+	xffBeforeN := copy(xffBefore[:], xffOld)
 	if cfg.UseRemoteAddress {
 		if !cfg.SkipXFFAppend {
 			appendXFF(h, src)
@@ -124,7 +127,7 @@ func (s *stream) mutateRequestHeaders(h *headers.Map) {
 	}
 	if cfg.GenerateRequestID {
 		_, has := h.Get("x-request-id")
-		external := cfg.UseRemoteAddress && !isInternal(src)
+		external := cfg.UseRemoteAddress && !isInternal(trustedClient(xffBefore[:xffBeforeN], src, cfg.XFFNumTrustedHops))
 		if !has || (external && !cfg.PreserveExternalRequestID) {
 			var id [36]byte
 			h.Set("x-request-id", newUUID(&id))
@@ -255,5 +258,33 @@ func forEachToken(v []byte, fn func(tok []byte)) {
 			return
 		}
 		v = v[i+1:]
+	}
+}
+
+// trustedClient is the address Envoy trusts as the client: the peer itself,
+// or with xff_num_trusted_hops = N, the Nth address from the right of the
+// x-forwarded-for the request arrived with (when it has that many and it
+// parses).
+func trustedClient(xff []byte, peer netip.Addr, hops int) netip.Addr {
+	if hops <= 0 || len(xff) == 0 {
+		return peer
+	}
+	end := len(xff)
+	for n := 1; ; n++ {
+		start := end - 1
+		for start >= 0 && xff[start] != ',' {
+			start--
+		}
+		if n == hops {
+			a, err := netip.ParseAddr(string(trimOWS(xff[start+1 : end])))
+			if err != nil {
+				return peer
+			}
+			return a
+		}
+		if start < 0 {
+			return peer
+		}
+		end = start
 	}
 }

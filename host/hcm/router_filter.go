@@ -137,6 +137,10 @@ func (r *routerFilter) OnPoolReady(up *cluster.Stream, host netip.AddrPort) {
 	}
 	r.up = up
 	s.info.Upstream = host
+	if rt := s.route; rt != nil && rt.AutoHostRewrite {
+		var buf [64]byte
+		s.reqHeaders.Set(":authority", host.AppendTo(buf[:0]))
+	}
 	end := r.pendingEnd && r.pending.Len() == 0 && r.pendingTrailers == nil
 	r.headersSent = true
 	up.SendHeaders(s.reqHeaders, end)

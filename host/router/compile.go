@@ -23,7 +23,7 @@ func (c *compiler) check(err error, path string) {
 	}
 }
 
-func (c *compiler) perFilterConfigs(path string, raw map[string][]byte) map[string]any {
+func (c *compiler) perFilterConfigs(path string, raw map[string]config.RawJSON) map[string]any {
 	if len(raw) == 0 {
 		return nil
 	}
@@ -35,7 +35,7 @@ func (c *compiler) perFilterConfigs(path string, raw map[string][]byte) map[stri
 	sort.Strings(keys)
 	for _, name := range keys {
 		if c.perFilter == nil {
-			out[name] = raw[name]
+			out[name] = []byte(raw[name])
 			continue
 		}
 		if c.err != nil {

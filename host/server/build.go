@@ -38,6 +38,7 @@ func (s *Server) buildListener(i int, lc *config.Listener) (*listener, error) {
 		StreamIdleTimeout:         hc.StreamIdleTimeout,
 		RequestTimeout:            hc.RequestTimeout,
 		BufferLimit:               hc.StreamBufferLimitBytes,
+		ConnBufferLimit:           lc.PerConnectionBufferLimitBytes,
 		Clusters:                  s.clusters,
 		Log:                       s.log.With(),
 		Stats:                     &hcm.Stats{},

@@ -281,4 +281,17 @@ func (s *Server) Stop() {
 	s.filters.close()
 }
 
+// ReopenAccessLogs reopens every access-log file (after log rotation).
+func (s *Server) ReopenAccessLogs() error {
+	var errs []error
+	for _, l := range s.lis {
+		for _, a := range l.hcm.AccessLogs {
+			if err := a.Reopen(); err != nil {
+				errs = append(errs, fmt.Errorf("listener %q: %w", l.name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
 var errNoHCM = errors.New("listener has no http_connection_manager")
