@@ -57,6 +57,7 @@ type connection struct {
 	prev, next *connection
 	logScratch []byte
 	headStart  time.Time // first byte of a request head not yet complete
+	alpn       string    // protocol negotiated before the first byte ("" none)
 }
 
 // ConnSet is the set of one worker's connections for one listener, so a
@@ -110,8 +111,13 @@ func (cs *ConnSet) remove(cn *connection) {
 
 // Serve starts the connection manager on an accepted connection and tracks
 // it in set (may be nil). It runs on the connection's worker.
-func (cfg *Config) Serve(c *worker.Conn, set *ConnSet) {
-	cn := &connection{cfg: cfg, c: c, w: c.Worker()}
+func (cfg *Config) Serve(c *worker.Conn, set *ConnSet) { cfg.ServeNegotiated(c, set, "") }
+
+// ServeNegotiated is Serve for a connection whose protocol was already
+// negotiated, e.g. by TLS ALPN: "h2" selects HTTP/2 and "http/1.1" HTTP/1.1
+// without looking at the first bytes; "" falls back to codec_type.
+func (cfg *Config) ServeNegotiated(c *worker.Conn, set *ConnSet, alpn string) {
+	cn := &connection{cfg: cfg, c: c, w: c.Worker(), alpn: alpn}
 	if set != nil {
 		set.add(cn)
 	}
@@ -204,7 +210,13 @@ func (cn *connection) dispatch() {
 func (cn *connection) pickCodec() bool {
 	in := cn.c.Input()
 	useH2 := cn.cfg.Codec == CodecHTTP2
-	if cn.cfg.Codec == CodecAuto && cn.cfg.NewHTTP2 != nil {
+	switch cn.alpn {
+	case "h2":
+		useH2 = true
+	case "http/1.1":
+		useH2 = false
+	}
+	if cn.alpn == "" && cn.cfg.Codec == CodecAuto && cn.cfg.NewHTTP2 != nil {
 		match, needMore := matchH2Preface(in)
 		if needMore && !cn.c.ReadEOF() {
 			return false

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -16,10 +17,12 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sluiceproxy/sluice/host/cluster"
+	"github.com/sluiceproxy/sluice/host/codec"
 	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/host/hcm"
 	"github.com/sluiceproxy/sluice/host/headers"
 	"github.com/sluiceproxy/sluice/host/http1"
+	"github.com/sluiceproxy/sluice/host/http2"
 	"github.com/sluiceproxy/sluice/host/router"
 	"github.com/sluiceproxy/sluice/host/worker"
 )
@@ -28,6 +31,7 @@ import (
 // httptest backend, with the Go filters under test.
 type proxyHarness struct {
 	cfg     *hcm.Config
+	w       *worker.Worker
 	addr    string
 	backend *httptest.Server
 	got     chan string // request bodies the backend saw
@@ -73,7 +77,11 @@ func newHarness(t *testing.T, routeTimeout time.Duration, bufferLimit int, filte
 		Limits: http1.DefaultLimits(), BufferLimit: bufferLimit, Filters: filters,
 		Routes: table, Clusters: cm, Log: zap.NewNop(), Stats: h.stats, IdleTimeout: time.Minute,
 	}
+	cfg.NewHTTP2 = func(c *worker.Conn, cb codec.Callbacks) codec.ServerCodec {
+		return http2.NewServerCodec(c, cb, http2.Options{}, zap.NewNop())
+	}
 	h.cfg = cfg
+	h.w = w
 	set := &hcm.ConnSet{}
 	ready := make(chan error, 1)
 	w.Post(func() {
@@ -441,4 +449,44 @@ func TestLocalReplyThenContinueStopsTheWalk(t *testing.T) {
 	if calls := log.String(); strings.Contains(calls, "after.dh") {
 		t.Fatalf("a filter after the local reply saw the request: %s", calls)
 	}
+}
+
+// TestServeNegotiatedSelectsCodec: the ALPN hook picks the codec without
+// looking at the bytes (a TLS transport will call it after the handshake).
+func TestServeNegotiatedSelectsCodec(t *testing.T) {
+	h := newHarness(t, 5*time.Second, 1<<20)
+	for _, tc := range []struct{ alpn, raw, wantPrefix string }{
+		{"http/1.1", "GET /direct HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "HTTP/1.1 200 OK"},
+		// With "h2" negotiated, an HTTP/1.1 request is a bad client preface:
+		// the HTTP/2 codec answers with its SETTINGS and a GOAWAY frame.
+		{"h2", "GET /direct HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "\x00\x00"},
+	} {
+		addr := h.listenNegotiated(t, tc.alpn)
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, tc.raw)
+		got, _ := io.ReadAll(c)
+		c.Close()
+		if !strings.HasPrefix(string(got), tc.wantPrefix) {
+			t.Errorf("alpn %q: got %q", tc.alpn, got)
+		}
+	}
+}
+
+// listenNegotiated opens another listener whose connections are served as
+// if ALPN had negotiated alpn.
+func (h *proxyHarness) listenNegotiated(t *testing.T, alpn string) string {
+	t.Helper()
+	addr := make(chan string, 1)
+	h.w.Post(func() {
+		l, err := h.w.Listen(netip.MustParseAddrPort("127.0.0.1:0"), func(c *worker.Conn) { h.cfg.ServeNegotiated(c, nil, alpn) })
+		if err != nil {
+			panic(err)
+		}
+		addr <- l.Addr().String()
+	})
+	return <-addr
 }
