@@ -42,7 +42,7 @@ func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 func TestH2SpecConformance(t *testing.T) {
 	bin := h2spec(t)
 	p := startSluice(t, listenerConfig("", directRoute, "", "codec_type: http2"))
-	host, port, _ := net.SplitHostPort(p.addr("main"))
+	host, port, _ := net.SplitHostPort(p.Addr("main"))
 	out, _ := exec.Command(bin, "-h", host, "-p", port, "-o", "5").CombinedOutput()
 	m := regexp.MustCompile(`(\d+) tests, (\d+) passed, (\d+) skipped, (\d+) failed`).FindStringSubmatch(string(out))
 	if m == nil {

@@ -31,7 +31,7 @@ func TestSmugglingCases(t *testing.T) {
 	p := proxyTo(t, backendAddr(be), "")
 	rejected := 0
 	for _, c := range http1test.Smuggling {
-		conn, err := net.DialTimeout("tcp", p.addr("main"), 5*time.Second)
+		conn, err := net.DialTimeout("tcp", p.Addr("main"), 5*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,7 +65,7 @@ func TestSmugglingCases(t *testing.T) {
 		conn.Close()
 	}
 	// Every rejection is in the access log with its exact reason.
-	lines := p.accessLines(rejected)
+	lines := p.AccessLines(rejected)
 	byReason := map[string]int{}
 	for _, l := range lines {
 		if d, ok := l["details"].(string); ok {
@@ -92,7 +92,7 @@ func TestUpstreamConnectFailure(t *testing.T) {
 	dead := ln.Addr().String()
 	ln.Close()
 	p := proxyTo(t, dead, "")
-	resp, err := newClient(t).Get(p.url("/x"))
+	resp, err := newClient(t).Get(p.URL("/x"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestUpstreamConnectFailure(t *testing.T) {
 	if resp.StatusCode != 503 || string(body) != "upstream connect error or disconnect/reset before headers. reset reason: connection failure" {
 		t.Fatalf("got %d %q", resp.StatusCode, body)
 	}
-	l := p.accessLines(1)[0]
+	l := p.AccessLines(1)[0]
 	if l["response_flags"] != "UF" || l["details"] != "upstream_reset_before_response_started{connection_failure}" {
 		t.Fatalf("access log %v", l)
 	}
@@ -171,7 +171,7 @@ func TestUpstreamFailuresMapToStatuses(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			p := proxyTo(t, scriptedBackend(t, tc.script), "")
-			resp, err := newClient(t).Get(p.url("/x"))
+			resp, err := newClient(t).Get(p.URL("/x"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -179,7 +179,7 @@ func TestUpstreamFailuresMapToStatuses(t *testing.T) {
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
 			}
-			l := p.accessLines(1)[0]
+			l := p.AccessLines(1)[0]
 			if l["response_flags"] != tc.flags || l["details"] != tc.details {
 				t.Fatalf("access log flags %v details %v", l["response_flags"], l["details"])
 			}
@@ -192,7 +192,7 @@ func TestUpstreamResetMidResponse(t *testing.T) {
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
 	})
 	p := proxyTo(t, be, "")
-	resp, err := newClient(t).Get(p.url("/x"))
+	resp, err := newClient(t).Get(p.URL("/x"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func TestUpstreamResetMidResponse(t *testing.T) {
 	if resp.StatusCode != 200 || err == nil || string(body) != "partial" {
 		t.Fatalf("got %d %q err=%v; want the partial body then a broken connection", resp.StatusCode, body, err)
 	}
-	l := p.accessLines(1)[0]
+	l := p.AccessLines(1)[0]
 	if l["response_flags"] != "UR" {
 		t.Fatalf("flags %v", l["response_flags"])
 	}
@@ -218,7 +218,7 @@ func TestRouteTimeoutAnswers504(t *testing.T) {
   - match: { prefix: / }
     route: { cluster: backend, timeout: 200ms }
 `, staticCluster("backend", "", be), ""))
-	resp, err := newClient(t).Get(p.url("/slow"))
+	resp, err := newClient(t).Get(p.URL("/slow"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func TestRouteTimeoutAnswers504(t *testing.T) {
 	if resp.StatusCode != 504 || string(body) != "upstream request timeout" {
 		t.Fatalf("got %d %q", resp.StatusCode, body)
 	}
-	l := p.accessLines(1)[0]
+	l := p.AccessLines(1)[0]
 	if l["response_flags"] != "UT" || l["details"] != "upstream_response_timeout" {
 		t.Fatalf("access log %v", l)
 	}
@@ -243,7 +243,7 @@ func TestIdleAndHeaderTimeouts(t *testing.T) {
 `, "", `idle_timeout: 300ms
 request_headers_timeout: 300ms`))
 	// An idle keep-alive connection is closed by the proxy.
-	c, err := net.Dial("tcp", p.addr("main"))
+	c, err := net.Dial("tcp", p.Addr("main"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,13 +260,13 @@ request_headers_timeout: 300ms`))
 		t.Fatalf("idle connection: read %v, want EOF from the idle timeout", err)
 	}
 	// A request head that never completes gets 408.
-	out := rawExchange(t, p.addr("main"), "GET / HTTP/1.1\r\nHost: x\r\n")
+	out := rawExchange(t, p.Addr("main"), "GET / HTTP/1.1\r\nHost: x\r\n")
 	if !strings.HasPrefix(out, "HTTP/1.1 408 ") {
 		t.Fatalf("incomplete head: got %q", firstLine(out))
 	}
 	// So does one trickled a byte at a time: the timeout counts from the
 	// head's first byte, not from the last one.
-	tc, err := net.Dial("tcp", p.addr("main"))
+	tc, err := net.Dial("tcp", p.Addr("main"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +310,7 @@ func TestDrainOnSIGTERM(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		resp, err := newClient(t).Get(p.url("/inflight"))
+		resp, err := newClient(t).Get(p.URL("/inflight"))
 		if err != nil {
 			done <- result{err: err}
 			return
@@ -320,11 +320,11 @@ func TestDrainOnSIGTERM(t *testing.T) {
 		done <- result{status: resp.StatusCode, body: string(body)}
 	}()
 	<-started
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.Cmd.Process.Signal(syscall.SIGTERM)
 	// Listeners close at once: new connections are refused.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", p.addr("main"), time.Second)
+		c, err := net.DialTimeout("tcp", p.Addr("main"), time.Second)
 		if err != nil {
 			break
 		}
@@ -339,7 +339,7 @@ func TestDrainOnSIGTERM(t *testing.T) {
 	if r.err != nil || r.status != 200 || r.body != "finished" {
 		t.Fatalf("in-flight request during drain: %+v", r)
 	}
-	if err := p.waitExit(10 * time.Second); err != nil {
+	if err := p.WaitExit(10 * time.Second); err != nil {
 		t.Fatalf("exit: %v\n%s", err, p.Logs())
 	}
 }
@@ -349,14 +349,14 @@ func TestDrainOnSIGTERM(t *testing.T) {
 func TestSignalsReopenAndHangup(t *testing.T) {
 	p := startSluice(t, listenerConfig("", directRoute, "", ""))
 	c := newClient(t)
-	get(t, c, p.url("/one"), nil)
-	p.accessLines(1)
-	rotated := p.accessLog + ".1"
-	if err := os.Rename(p.accessLog, rotated); err != nil {
+	get(t, c, p.URL("/one"), nil)
+	p.AccessLines(1)
+	rotated := p.AccessLog + ".1"
+	if err := os.Rename(p.AccessLog, rotated); err != nil {
 		t.Fatal(err)
 	}
-	p.cmd.Process.Signal(syscall.SIGUSR1)
-	p.cmd.Process.Signal(syscall.SIGHUP)
+	p.Cmd.Process.Signal(syscall.SIGUSR1)
+	p.Cmd.Process.Signal(syscall.SIGHUP)
 	// Wait for the reopen to be logged, then write a new line.
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(p.Logs(), "access logs reopened") {
@@ -365,11 +365,11 @@ func TestSignalsReopenAndHangup(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	resp, _ := get(t, c, p.url("/two"), nil)
+	resp, _ := get(t, c, p.URL("/two"), nil)
 	if resp.StatusCode != 200 {
 		t.Fatalf("after SIGHUP: status %d", resp.StatusCode)
 	}
-	l := p.accessLines(1)
+	l := p.AccessLines(1)
 	if len(l) != 1 || l[0]["path"] != "/two" {
 		t.Fatalf("new access log = %v", l)
 	}

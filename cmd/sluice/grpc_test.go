@@ -137,7 +137,7 @@ func grpcProxyCounting(t *testing.T) (*proc, *atomic.Int32) {
 
 func grpcRequest(t *testing.T, p *proc, method string, body io.Reader) *http.Request {
 	t.Helper()
-	req, err := http.NewRequest("POST", p.url("/echo.Echo/"+method), body)
+	req, err := http.NewRequest("POST", p.URL("/echo.Echo/"+method), body)
 	if err != nil {
 		t.Fatal(err)
 	}

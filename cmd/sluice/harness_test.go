@@ -1,23 +1,18 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/sluiceproxy/sluice/cmd/sluice/sluicetest"
 )
 
 // sluiceBin is the real binary under test, built once by TestMain.
@@ -29,11 +24,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	sluiceBin = filepath.Join(dir, "sluice")
-	build := exec.Command("go", "build", "-o", sluiceBin, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building sluice:", err)
+	if sluiceBin, err = sluicetest.Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -47,142 +39,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// proc is a running sluice process.
-type proc struct {
-	t         *testing.T
-	cmd       *exec.Cmd
-	addrs     map[string]string // listener name -> address
-	admin     string
-	accessLog string
-	mu        sync.Mutex
-	logs      bytes.Buffer
-	exited    chan struct{}
-	exitErr   error
-}
+// proc is a running sluice.
+type proc = sluicetest.Proc
 
-// configTemplate fills the common parts of a test config: %ACCESS_LOG% and
-// listener addresses on port 0.
-func startSluice(t *testing.T, yaml string) *proc {
-	t.Helper()
-	dir := t.TempDir()
-	access := filepath.Join(dir, "access.log")
-	yaml = strings.ReplaceAll(yaml, "%ACCESS_LOG%", access)
-	yaml = strings.ReplaceAll(yaml, "%DIR%", dir)
-	path := filepath.Join(dir, "sluice.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(sluiceBin, "run", "-c", path)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout = io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{t: t, cmd: cmd, addrs: map[string]string{}, accessLog: access, exited: make(chan struct{})}
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		signalled := false
-		for sc.Scan() {
-			line := sc.Text()
-			p.mu.Lock()
-			p.logs.WriteString(line + "\n")
-			var rec map[string]any
-			if json.Unmarshal([]byte(line), &rec) == nil {
-				switch rec["msg"] {
-				case "listening":
-					p.addrs[rec["listener"].(string)] = rec["address"].(string)
-				case "admin listening":
-					p.admin = rec["address"].(string)
-				case "sluice started":
-					if !signalled {
-						signalled = true
-						close(ready)
-					}
-				}
-			}
-			p.mu.Unlock()
-		}
-		p.exitErr = cmd.Wait()
-		close(p.exited)
-	}()
-	select {
-	case <-ready:
-	case <-p.exited:
-		t.Fatalf("sluice exited during start-up: %v\n%s", p.exitErr, p.Logs())
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("sluice did not start within 20s\n%s", p.Logs())
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGKILL)
-		<-p.exited
-		if t.Failed() {
-			t.Logf("sluice logs:\n%s", p.Logs())
-		}
-	})
-	return p
-}
-
-func (p *proc) Logs() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.logs.String()
-}
-
-func (p *proc) addr(name string) string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	a, ok := p.addrs[name]
-	if !ok {
-		p.t.Fatalf("no listener %q", name)
-	}
-	return a
-}
-
-// url is http://<listener main><path>.
-func (p *proc) url(path string) string { return "http://" + p.addr("main") + path }
-
-// waitExit waits for the process to end after a signal.
-func (p *proc) waitExit(d time.Duration) error {
-	select {
-	case <-p.exited:
-		return p.exitErr
-	case <-time.After(d):
-		p.t.Fatalf("sluice did not exit within %v", d)
-		return nil
-	}
-}
-
-// accessLines reads the JSON access log, waiting (bounded) until at least
-// n lines were flushed.
-func (p *proc) accessLines(n int) []map[string]any {
-	p.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		data, _ := os.ReadFile(p.accessLog)
-		var out []map[string]any
-		for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-			if l == "" {
-				continue
-			}
-			var rec map[string]any
-			if err := json.Unmarshal([]byte(l), &rec); err != nil {
-				p.t.Fatalf("bad access log line %q: %v", l, err)
-			}
-			out = append(out, rec)
-		}
-		if len(out) >= n || time.Now().After(deadline) {
-			return out
-		}
-		// The access log flushes every 100 ms; poll at that pace.
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+// startSluice runs the binary on yaml ("%ACCESS_LOG%" becomes a file the
+// test can read with AccessLines).
+func startSluice(t *testing.T, yaml string) *proc { return sluicetest.Start(t, sluiceBin, yaml) }
 
 // client is a plain HTTP client that does not share connections between
 // tests.

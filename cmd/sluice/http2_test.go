@@ -41,7 +41,7 @@ func TestHTTP2PriorKnowledgeThroughProxy(t *testing.T) {
 		go func(i int) {
 			defer wg.Done()
 			body := strings.Repeat("x", i*1000)
-			resp, err := c.Post(p.url(fmt.Sprintf("/h2/%d", i)), "text/plain", strings.NewReader(body))
+			resp, err := c.Post(p.URL(fmt.Sprintf("/h2/%d", i)), "text/plain", strings.NewReader(body))
 			if err != nil {
 				errs <- err
 				return
@@ -58,7 +58,7 @@ func TestHTTP2PriorKnowledgeThroughProxy(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	if l := p.accessLines(20); l[0]["protocol"] != "HTTP/2" {
+	if l := p.AccessLines(20); l[0]["protocol"] != "HTTP/2" {
 		t.Fatalf("access log protocol %v", l[0]["protocol"])
 	}
 }
@@ -67,7 +67,7 @@ func TestHTTP2PriorKnowledgeThroughProxy(t *testing.T) {
 // upgrading request is answered as stream 1 over HTTP/2.
 func TestHTTP2UpgradeFromHTTP1(t *testing.T) {
 	p := startSluice(t, listenerConfig("", directRoute, "", ""))
-	c, err := net.Dial("tcp", p.addr("main"))
+	c, err := net.Dial("tcp", p.Addr("main"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestThreadAffinityOnHTTP2Streams(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			resp, err := c.Post(p.url("/a"), "text/plain", strings.NewReader("abc"))
+			resp, err := c.Post(p.URL("/a"), "text/plain", strings.NewReader("abc"))
 			if err != nil {
 				errs <- err
 				return

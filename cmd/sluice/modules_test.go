@@ -56,15 +56,15 @@ func get(t *testing.T, c *http.Client, url string, hdr map[string]string) (*http
 func TestExternalCacheModule(t *testing.T) {
 	p := startSluice(t, listenerConfig(moduleFilter(t, "cache", "external_cache", "external_cache", ""), directRoute, "", ""))
 	c := newClient(t)
-	resp, body := get(t, c, p.url("/"), map[string]string{"cache-key": "existing"})
+	resp, body := get(t, c, p.URL("/"), map[string]string{"cache-key": "existing"})
 	if resp.StatusCode != 200 || resp.Header.Get("cached") != "yes" || body != "cached_response_body" {
 		t.Fatalf("hit: %d cached=%q %q", resp.StatusCode, resp.Header.Get("cached"), body)
 	}
-	resp, body = get(t, c, p.url("/"), map[string]string{"cache-key": "other"})
+	resp, body = get(t, c, p.URL("/"), map[string]string{"cache-key": "other"})
 	if resp.StatusCode != 200 || resp.Header.Get("cached") != "" || body != "from the route" {
 		t.Fatalf("miss: %d cached=%q %q", resp.StatusCode, resp.Header.Get("cached"), body)
 	}
-	resp, body = get(t, c, p.url("/"), nil)
+	resp, body = get(t, c, p.URL("/"), nil)
 	if resp.StatusCode != 200 || body != "from the route" {
 		t.Fatalf("no key: %d %q", resp.StatusCode, body)
 	}
@@ -82,7 +82,7 @@ func TestPassthroughAndHeaderMutatorModules(t *testing.T) {
   - match: { prefix: / }
     route: { cluster: backend }
 `, staticCluster("backend", "", backendAddr(be.Server)), ""))
-	resp, _ := get(t, newClient(t), p.url("/m"), map[string]string{"x-removed": "1"})
+	resp, _ := get(t, newClient(t), p.URL("/m"), map[string]string{"x-removed": "1"})
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
@@ -108,7 +108,7 @@ func TestBodyRewriterModuleOnChunkedBodies(t *testing.T) {
 	// A chunked upload whose "cat"s straddle chunk boundaries.
 	raw := "POST /cat HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
 		"2\r\nca\r\n4\r\nt ca\r\n1\r\nt\r\n0\r\n\r\n"
-	out := rawExchange(t, p.addr("main"), raw)
+	out := rawExchange(t, p.Addr("main"), raw)
 	resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(out)), nil)
 	if err != nil {
 		t.Fatalf("%v: %q", err, out)
@@ -136,7 +136,7 @@ func TestThreadAffinityUnderLoad(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := net.Dial("tcp", p.addr("main"))
+			c, err := net.Dial("tcp", p.Addr("main"))
 			if err != nil {
 				errs <- err
 				return
@@ -170,15 +170,15 @@ func TestMetricsModuleInAdmin(t *testing.T) {
 	p := startSluice(t, listenerConfig(moduleFilter(t, "m", "metrics", "metrics", ""), directRoute, "", ""))
 	c := newClient(t)
 	for i := 0; i < 3; i++ {
-		get(t, c, p.url("/"), nil)
+		get(t, c, p.URL("/"), nil)
 	}
-	_, stats := get(t, c, "http://"+p.admin+"/stats", nil)
+	_, stats := get(t, c, p.AdminURL("/stats"), nil)
 	for _, want := range []string{"module.m.requests_total: 3\n", "module.m.request_header_count_count: 3\n"} {
 		if !strings.Contains(stats, want) {
 			t.Errorf("/stats lacks %q:\n%s", want, stats)
 		}
 	}
-	_, prom := get(t, c, "http://"+p.admin+"/stats/prometheus", nil)
+	_, prom := get(t, c, p.AdminURL("/stats/prometheus"), nil)
 	if !strings.Contains(prom, "sluice_module_m_requests_total 3\n") {
 		t.Errorf("/stats/prometheus lacks the module counter:\n%s", prom)
 	}
@@ -188,16 +188,16 @@ func TestInvalidStatusModuleIsContained(t *testing.T) {
 	p := startSluice(t, listenerConfig(moduleFilter(t, "bad", "invalid_status", "invalid_status", ""), directRoute, "", ""))
 	c := newClient(t)
 	for i := 0; i < 3; i++ {
-		resp, _ := get(t, c, p.url("/"), nil)
+		resp, _ := get(t, c, p.URL("/"), nil)
 		if resp.StatusCode != 500 {
 			t.Fatalf("status %d, want 500", resp.StatusCode)
 		}
 	}
-	l := p.accessLines(3)
+	l := p.AccessLines(3)
 	if l[0]["response_flags"] != "FF" {
 		t.Fatalf("flags %v", l[0]["response_flags"])
 	}
-	_, stats := get(t, c, "http://"+p.admin+"/stats", nil)
+	_, stats := get(t, c, p.AdminURL("/stats"), nil)
 	if !strings.Contains(stats, "module.invalid_status: 3\n") {
 		t.Errorf("invalid statuses not counted:\n%s", stats)
 	}
@@ -265,7 +265,7 @@ func sha256sum(s string) [32]byte { return sha256.Sum256([]byte(s)) }
 // adminStat reads one counter from /stats.
 func adminStat(t *testing.T, p *proc, name string) int64 {
 	t.Helper()
-	_, stats := get(t, newClient(t), "http://"+p.admin+"/stats", nil)
+	_, stats := get(t, newClient(t), p.AdminURL("/stats"), nil)
 	for _, l := range strings.Split(stats, "\n") {
 		if v, ok := strings.CutPrefix(l, name+": "); ok {
 			n, err := strconv.ParseInt(v, 10, 64)
@@ -306,7 +306,7 @@ func TestCommitAfterDestroyIsDropped(t *testing.T) {
   - match: { prefix: / }
     route: { cluster: nowhere, timeout: 200ms }
 `, staticCluster("nowhere", "", "127.0.0.1:9"), ""))
-	resp, body := get(t, newClient(t), p.url("/"), nil)
+	resp, body := get(t, newClient(t), p.URL("/"), nil)
 	if resp.StatusCode != 504 || body != "upstream request timeout" {
 		t.Fatalf("got %d %q", resp.StatusCode, body)
 	}
@@ -314,7 +314,7 @@ func TestCommitAfterDestroyIsDropped(t *testing.T) {
 	if n := adminStat(t, p, "module.scheduler_commits"); n != 0 {
 		t.Fatalf("a late commit was delivered (%d)", n)
 	}
-	resp, _ = get(t, newClient(t), p.url("/"), nil)
+	resp, _ = get(t, newClient(t), p.URL("/"), nil)
 	if resp.StatusCode != 504 {
 		t.Fatalf("proxy unhealthy after a late commit: %d", resp.StatusCode)
 	}
@@ -326,7 +326,7 @@ func TestCommitAfterDestroyIsDropped(t *testing.T) {
 // request still completes.
 func TestCommitStormIsContained(t *testing.T) {
 	p := startSluice(t, listenerConfig(moduleFilter(t, "storm", "commit_storm", "commit_storm", ""), directRoute, "", ""))
-	resp, body := get(t, newClient(t), p.url("/"), nil)
+	resp, body := get(t, newClient(t), p.URL("/"), nil)
 	if resp.StatusCode != 200 || body != "from the route" {
 		t.Fatalf("got %d %q", resp.StatusCode, body)
 	}

@@ -70,7 +70,7 @@ func TestDirectResponseDefaultConfig(t *testing.T) {
   - match: { prefix: / }
     direct_response: { status: 200, body: { inline_string: "hello from sluice\n" } }
 `, "", ""))
-	resp, err := newClient(t).Get(p.url("/"))
+	resp, err := newClient(t).Get(p.URL("/"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestDirectResponseDefaultConfig(t *testing.T) {
 	if resp.StatusCode != 200 || string(body) != "hello from sluice\n" {
 		t.Fatalf("got %d %q", resp.StatusCode, body)
 	}
-	lines := p.accessLines(1)
+	lines := p.AccessLines(1)
 	if len(lines) != 1 || lines[0]["status"] != float64(200) || lines[0]["details"] != "direct_response" || lines[0]["path"] != "/" {
 		t.Fatalf("access log = %v", lines)
 	}
@@ -91,7 +91,7 @@ func TestDirectResponseDefaultConfig(t *testing.T) {
 func TestKeepAliveReusesConnections(t *testing.T) {
 	be := newEchoBackend(t)
 	p := proxyTo(t, backendAddr(be.Server), "")
-	c, err := net.Dial("tcp", p.addr("main"))
+	c, err := net.Dial("tcp", p.Addr("main"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestKeepAliveReusesConnections(t *testing.T) {
 func TestPipelinedRequestsAnsweredInOrder(t *testing.T) {
 	be := newEchoBackend(t)
 	p := proxyTo(t, backendAddr(be.Server), "")
-	c, err := net.Dial("tcp", p.addr("main"))
+	c, err := net.Dial("tcp", p.Addr("main"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func TestChunkedUploadAndDownload(t *testing.T) {
 	p := proxyTo(t, backendAddr(down), "")
 	raw := "POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
 		"5\r\nhello\r\n1;ext=1\r\n \r\n5\r\nworld\r\n0\r\n\r\n"
-	out := rawExchange(t, p.addr("main"), raw)
+	out := rawExchange(t, p.Addr("main"), raw)
 	resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(out)), nil)
 	if err != nil {
 		t.Fatalf("%v in %q", err, out)
@@ -245,7 +245,7 @@ func TestLargeBodiesStreamWithBoundedMemory(t *testing.T) {
 	client := newClient(t)
 
 	// Download: a slow-ish reader must not make sluice buffer the body.
-	resp, err := client.Get(p.url("/big"))
+	resp, err := client.Get(p.URL("/big"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +262,7 @@ func TestLargeBodiesStreamWithBoundedMemory(t *testing.T) {
 	}
 
 	// Upload of the same size, streamed.
-	req, _ := http.NewRequest("POST", p.url("/big"), &patternReader{n: size})
+	req, _ := http.NewRequest("POST", p.URL("/big"), &patternReader{n: size})
 	req.ContentLength = size
 	resp, err = client.Do(req)
 	if err != nil {
@@ -277,7 +277,7 @@ func TestLargeBodiesStreamWithBoundedMemory(t *testing.T) {
 	}
 	// 256 MiB went through each way; the proxy's peak memory must stay a
 	// small fraction of that (buffers are bounded by watermarks).
-	if kb := peakRSS(t, p.cmd.Process.Pid); kb > 96<<10 {
+	if kb := peakRSS(t, p.Cmd.Process.Pid); kb > 96<<10 {
 		t.Fatalf("peak RSS %d KiB while streaming 256 MiB: buffering is not bounded", kb)
 	}
 }
@@ -287,7 +287,7 @@ func TestHeaderHandling(t *testing.T) {
 	p := proxyTo(t, backendAddr(be.Server), `use_remote_address: true
 via: "1.1 sluice"
 `)
-	req, _ := http.NewRequest("GET", p.url("/h"), nil)
+	req, _ := http.NewRequest("GET", p.URL("/h"), nil)
 	req.Header.Set("X-Forwarded-For", "203.0.113.7")
 	req.Header.Set("Connection", "keep-alive, X-Drop")
 	req.Header.Set("X-Drop", "secret")
@@ -316,7 +316,7 @@ via: "1.1 sluice"
 		t.Errorf("response via = %q", got)
 	}
 	// A request id from an internal client is kept.
-	req, _ = http.NewRequest("GET", p.url("/h"), nil)
+	req, _ = http.NewRequest("GET", p.URL("/h"), nil)
 	req.Header.Set("X-Request-Id", "keep-me")
 	resp, err = newClient(t).Do(req)
 	if err != nil {
@@ -340,7 +340,7 @@ func TestConcurrentClients(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < 50; i++ {
 				path := fmt.Sprintf("/c/%d/%d", g, i)
-				resp, err := client.Post(p.url(path), "text/plain", strings.NewReader(path))
+				resp, err := client.Post(p.URL(path), "text/plain", strings.NewReader(path))
 				if err != nil {
 					errs <- err
 					return
@@ -371,7 +371,7 @@ func TestRequestTrailersReachBackend(t *testing.T) {
 	}))
 	t.Cleanup(be.Close)
 	p := proxyTo(t, backendAddr(be), "")
-	out := rawExchange(t, p.addr("main"), "POST /t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\nConnection: close\r\n\r\n"+
+	out := rawExchange(t, p.Addr("main"), "POST /t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\nConnection: close\r\n\r\n"+
 		"5\r\nhello\r\n0\r\nX-Checksum: abc123\r\n\r\n")
 	resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(out)), nil)
 	if err != nil {
@@ -397,7 +397,7 @@ func TestClientGoneEndsStoppedStream(t *testing.T) {
   - match: { prefix: / }
     route: { cluster: backend, timeout: 60s }
 `, staticCluster("backend", "", be), ""))
-	c, err := net.Dial("tcp", p.addr("main"))
+	c, err := net.Dial("tcp", p.Addr("main"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -405,7 +405,7 @@ func TestClientGoneEndsStoppedStream(t *testing.T) {
 	// Wait until the proxy forwarded it, then hang up.
 	waitStat(t, p, "cluster.backend.upstream_rq_total", 1)
 	c.Close()
-	l := p.accessLines(1)
+	l := p.AccessLines(1)
 	if len(l) != 1 || l[0]["response_flags"] != "DC" {
 		t.Fatalf("access log %v", l)
 	}

@@ -94,7 +94,7 @@ func TestRouterMatchKinds(t *testing.T) {
 			map[string]string{"x-backend-path": "/v2/users?id=7", "x-backend-host": "upstream.internal", "x-echo-x-added": "yes", "x-echo-x-removed": "", "x-route": "rewrite", "x-backend-te": ""}},
 	}
 	for _, tc := range cases {
-		req, _ := http.NewRequest("GET", p.url(tc.path), nil)
+		req, _ := http.NewRequest("GET", p.URL(tc.path), nil)
 		req.Host = tc.host
 		for k, v := range tc.hdr {
 			req.Header.Set(k, v)

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluiceproxy/sluice/cmd/sluice/sluicetest"
 )
 
 // docBlock is one fenced block of docs/authoring-rust.md marked with a
@@ -60,7 +62,7 @@ func freePort(t *testing.T) string {
 // the guide runs it, then its curl commands with their documented output.
 // The only change: the guide's port 10080 becomes a free port.
 func TestAuthoringGuideWorksAsWritten(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join(repoRoot(), "docs", "authoring-rust.md"))
+	raw, err := os.ReadFile(filepath.Join(sluicetest.RepoRoot(), "docs", "authoring-rust.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +93,7 @@ func TestAuthoringGuideWorksAsWritten(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	env := append(os.Environ(), "SLUICE="+repoRoot())
+	env := append(os.Environ(), "SLUICE="+sluicetest.RepoRoot())
 	script := "set -eu\n" + setup.String()
 	cmd := exec.Command("bash", "-c", script)
 	cmd.Dir, cmd.Env = dir, env

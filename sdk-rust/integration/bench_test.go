@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/sluiceproxy/sluice/cmd/sluice/sluicetest"
 )
 
 // BenchmarkExternalCache measures a cache hit and a miss through the real
@@ -16,7 +18,7 @@ import (
 // client. Allocations are the client's (the proxy is another process).
 func BenchmarkExternalCache(b *testing.B) {
 	cDir := b.TempDir()
-	build := exec.Command("make", "-s", "-C", filepath.Join(repoRoot(), "testdata", "modules"), "OUT="+cDir, filepath.Join(cDir, "external_cache.so"))
+	build := exec.Command("make", "-s", "-C", filepath.Join(sluicetest.RepoRoot(), "testdata", "modules"), "OUT="+cDir, filepath.Join(cDir, "external_cache.so"))
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		b.Fatalf("building the C module: %v", err)
@@ -37,7 +39,7 @@ func benchCache(b *testing.B, module, key string) {
 		"        - name: cache\n          module: "+module+"\n          filter_name: external_cache\n          config: {}\n",
 		be.addr()))
 	c := newClient(b)
-	req, _ := http.NewRequest("GET", p.url("/"), nil)
+	req, _ := http.NewRequest("GET", p.URL("/"), nil)
 	req.Header.Set("cache-key", key)
 	b.ReportAllocs()
 	b.ResetTimer()

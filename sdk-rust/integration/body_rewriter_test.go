@@ -13,7 +13,7 @@ const rewriterConfig = `{"request": [{"from": "cat", "to": "kitty"}, {"from": "k
 func TestBodyRewriterFixedLengthRequest(t *testing.T) {
 	be := newBackend(t)
 	p := startSluice(t, config(filter("rw", "body_rewriter", "body_rewriter", rewriterConfig), be.addr()))
-	req, _ := http.NewRequest("POST", p.url("/echo"), strings.NewReader("my cat! a cat"))
+	req, _ := http.NewRequest("POST", p.URL("/echo"), strings.NewReader("my cat! a cat"))
 	r := do(t, newClient(t), req)
 	if r.status != 200 || r.body != "my KITTY! a kitty" {
 		t.Fatalf("got %d %q", r.status, r.body)
@@ -28,7 +28,7 @@ func TestBodyRewriterChunkedRequest(t *testing.T) {
 	be := newBackend(t)
 	p := startSluice(t, config(filter("rw", "body_rewriter", "body_rewriter", rewriterConfig), be.addr()))
 	pr, pw := io.Pipe()
-	req, _ := http.NewRequest("POST", p.url("/echo"), pr)
+	req, _ := http.NewRequest("POST", p.URL("/echo"), pr)
 	req.ContentLength = -1 // chunked
 	go func() {
 		for _, part := range []string{"my c", "at! a ", "ca", "t"} {
@@ -50,7 +50,7 @@ func TestBodyRewriterChunkedRequest(t *testing.T) {
 func TestBodyRewriterResponse(t *testing.T) {
 	be := newBackend(t)
 	p := startSluice(t, config(filter("rw", "body_rewriter", "body_rewriter", rewriterConfig), be.addr()))
-	r := get(t, newClient(t), p.url("/secret"))
+	r := get(t, newClient(t), p.URL("/secret"))
 	if r.status != 200 || r.body != "a [redacted]!" {
 		t.Fatalf("got %d %q", r.status, r.body)
 	}

@@ -5,12 +5,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sluiceproxy/sluice/cmd/sluice/sluicetest"
 )
 
 // sdk-rust/examples/sluice.yaml starts and does what its comments say
 // (module paths pointed at this test's build, port and admin made free).
 func TestExampleConfigServes(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join(repoRoot(), "sdk-rust", "examples", "sluice.yaml"))
+	raw, err := os.ReadFile(filepath.Join(sluicetest.RepoRoot(), "sdk-rust", "examples", "sluice.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,10 +24,10 @@ func TestExampleConfigServes(t *testing.T) {
 	).Replace(string(raw))
 	p := startSluice(t, yaml)
 	c := newClient(t)
-	if r := get(t, c, p.url("/"), "cache-key", "existing"); r.status != 200 || r.body != "cached_response_body" {
+	if r := get(t, c, p.URL("/"), "cache-key", "existing"); r.status != 200 || r.body != "cached_response_body" {
 		t.Fatalf("cache hit: %d %q", r.status, r.body)
 	}
-	r := get(t, c, p.url("/"), "x-user", "ada")
+	r := get(t, c, p.URL("/"), "x-user", "ada")
 	want := map[string]string{"x-metadata-x-user": "ada", "x-module": "rust", "x-slow-work-affinity": "ok"}
 	if r.status != 200 || r.body != "hello from sluice\n" {
 		t.Fatalf("pass-through: %d %q", r.status, r.body)

@@ -12,7 +12,7 @@ func TestExternalCacheHitIsAnsweredByTheModule(t *testing.T) {
 	be := newBackend(t)
 	p := startSluice(t, config(filter("cache", "external_cache", "external_cache", `{"threads": 2}`), be.addr()))
 	c := newClient(t)
-	r := get(t, c, p.url("/item"), "cache-key", "existing")
+	r := get(t, c, p.URL("/item"), "cache-key", "existing")
 	if r.status != 200 || r.header.Get("cached") != "yes" || r.body != "cached_response_body" {
 		t.Fatalf("hit: got %d cached=%q body=%q", r.status, r.header.Get("cached"), r.body)
 	}
@@ -30,7 +30,7 @@ func TestExternalCacheMissContinuesUpstream(t *testing.T) {
 		if key != "" {
 			hdrs = []string{"cache-key", key}
 		}
-		r := get(t, c, p.url("/item"), hdrs...)
+		r := get(t, c, p.URL("/item"), hdrs...)
 		if r.status != 200 || r.header.Get("cached") != "" || r.header.Get("x-echo-cache-key") != key {
 			t.Fatalf("miss %q: got %d cached=%q echo=%q", key, r.status, r.header.Get("cached"), r.header.Get("x-echo-cache-key"))
 		}
@@ -60,7 +60,7 @@ func TestExternalCacheConcurrentMix(t *testing.T) {
 			case "k7":
 				want = "seven"
 			}
-			r := get(t, c, p.url(fmt.Sprintf("/n/%d", i)), "cache-key", key)
+			r := get(t, c, p.URL(fmt.Sprintf("/n/%d", i)), "cache-key", key)
 			hit := r.header.Get("cached") == "yes"
 			switch {
 			case r.status != 200:
@@ -101,7 +101,7 @@ func TestExternalCacheMissWithBody(t *testing.T) {
 	c := newClient(t)
 	for i := 0; i < 20; i++ {
 		for _, key := range []string{"other", "existing"} {
-			req, _ := http.NewRequest("POST", p.url("/post"), strings.NewReader("payload-"+key))
+			req, _ := http.NewRequest("POST", p.URL("/post"), strings.NewReader("payload-"+key))
 			req.Header.Set("cache-key", key)
 			r := do(t, c, req)
 			want := "payload-other"

@@ -1,9 +1,6 @@
 package integration
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -12,15 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/sluiceproxy/sluice/cmd/sluice/sluicetest"
 )
 
 var (
@@ -28,12 +24,6 @@ var (
 	sluiceBin string
 	moduleDir string
 )
-
-// repoRoot is the repository root (this package is sdk-rust/integration).
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
-}
 
 func TestMain(m *testing.M) {
 	if _, err := exec.LookPath("cargo"); err != nil {
@@ -47,23 +37,18 @@ func TestMain(m *testing.M) {
 	}
 	code := func() int {
 		defer os.RemoveAll(dir)
-		sluiceBin = filepath.Join(dir, "sluice")
 		moduleDir = filepath.Join(dir, "modules")
-		steps := [][]string{{"make", "-s", "-C", "sdk-rust", "OUT=" + moduleDir}}
-		// SLUICE_BIN runs the tests against an already built binary.
-		if bin := os.Getenv("SLUICE_BIN"); bin != "" {
-			sluiceBin = bin
-		} else {
-			steps = append(steps, []string{"go", "build", "-o", sluiceBin, "./cmd/sluice"})
+		build := exec.Command("make", "-s", "-C", "sdk-rust", "OUT="+moduleDir)
+		build.Dir = sluicetest.RepoRoot()
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "building the Rust modules:", err)
+			return 1
 		}
-		for _, s := range steps {
-			cmd := exec.Command(s[0], s[1:]...)
-			cmd.Dir = repoRoot()
-			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-			if err := cmd.Run(); err != nil {
-				fmt.Fprintf(os.Stderr, "%s: %v\n", strings.Join(s, " "), err)
-				return 1
-			}
+		// SLUICE_BIN runs the tests against an already built binary.
+		if sluiceBin, err = sluicetest.Build(dir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
 		}
 		code := m.Run()
 		if code == 0 {
@@ -81,141 +66,14 @@ func TestMain(m *testing.M) {
 func modulePath(name string) string { return filepath.Join(moduleDir, "lib"+name+".so") }
 
 // proc is a running sluice.
-type proc struct {
-	t      testing.TB
-	cmd    *exec.Cmd
-	mu     sync.Mutex
-	logs   bytes.Buffer
-	addrs  map[string]string
-	admin  string
-	exited chan struct{}
-	err    error
-}
+type proc = sluicetest.Proc
 
-// startSluice writes yaml to a file, runs `sluice run -c FILE` and waits
-// (bounded) until it logged "sluice started". The process is killed in
-// t.Cleanup.
-func startSluice(t testing.TB, yaml string) *proc {
-	t.Helper()
-	p, err := launch(t, yaml)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+// startSluice runs the binary on yaml and waits until it started; it is
+// stopped in t.Cleanup.
+func startSluice(t testing.TB, yaml string) *proc { return sluicetest.Start(t, sluiceBin, yaml) }
 
-// launch starts sluice; it returns an error (with the logs) if the process
-// exits during start-up.
-func launch(t testing.TB, yaml string) (*proc, error) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "sluice.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(sluiceBin, "run", "-c", path)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout = io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{t: t, cmd: cmd, addrs: map[string]string{}, exited: make(chan struct{})}
-	ready := make(chan struct{})
-	go p.readLogs(stderr, ready)
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-p.exited
-		}
-		if t.Failed() {
-			t.Logf("sluice logs:\n%s", p.Logs())
-		}
-	})
-	select {
-	case <-ready:
-		return p, nil
-	case <-p.exited:
-		return nil, fmt.Errorf("sluice exited during start-up (%v):\n%s", p.err, p.Logs())
-	case <-time.After(30 * time.Second):
-		return nil, fmt.Errorf("sluice did not start within 30s:\n%s", p.Logs())
-	}
-}
-
-// readLogs keeps every stderr line and learns the listener addresses from
-// the JSON log ("listening" records carry the bound address, so port 0
-// works).
-func (p *proc) readLogs(r io.Reader, ready chan struct{}) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	started := false
-	for sc.Scan() {
-		line := sc.Text()
-		p.mu.Lock()
-		p.logs.WriteString(line + "\n")
-		var rec map[string]any
-		if json.Unmarshal([]byte(line), &rec) == nil {
-			switch rec["msg"] {
-			case "listening":
-				p.addrs[fmt.Sprint(rec["listener"])] = fmt.Sprint(rec["address"])
-			case "admin listening":
-				p.admin = fmt.Sprint(rec["address"])
-			case "sluice started":
-				if !started {
-					started = true
-					close(ready)
-				}
-			}
-		}
-		p.mu.Unlock()
-	}
-	p.err = p.cmd.Wait()
-	close(p.exited)
-}
-
-func (p *proc) Logs() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.logs.String()
-}
-
-func (p *proc) url(path string) string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return "http://" + p.addrs["main"] + path
-}
-
-func (p *proc) adminURL(path string) string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return "http://" + p.admin + path
-}
-
-// waitLog waits (bounded) until a log line contains every needle.
-func (p *proc) waitLog(needles ...string) string {
-	p.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		for _, line := range strings.Split(p.Logs(), "\n") {
-			all := true
-			for _, n := range needles {
-				all = all && strings.Contains(line, n)
-			}
-			if all {
-				return line
-			}
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("no log line with %q", needles)
-		}
-		// Logs arrive through a pipe; poll at a modest pace.
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// launch is startSluice that returns start-up failures (with the logs).
+func launch(t testing.TB, yaml string) (*proc, error) { return sluicetest.Launch(t, sluiceBin, yaml) }
 
 // filter renders one module filter entry of http_filters.
 func filter(name, module, filterName, configJSON string) string {

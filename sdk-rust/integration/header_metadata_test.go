@@ -18,7 +18,7 @@ func TestHeaderMetadataRoundTrip(t *testing.T) {
 	cfg := `{"namespace": "hm", "copy_to_metadata": ["x-user"], "set_request_headers": {"x-added": "1"},
             "remove_request_headers": ["x-secret"], "set_response_headers": {"x-served-by": "rust"}}`
 	p := startSluice(t, config(filter("hm", "header_metadata", "header_metadata", cfg), be.addr()))
-	r := get(t, newClient(t), p.url("/"), "x-user", "alice", "x-secret", "s3")
+	r := get(t, newClient(t), p.URL("/"), "x-user", "alice", "x-secret", "s3")
 	checks := []struct{ name, got, want string }{
 		{"backend saw x-added", r.header.Get("x-echo-x-added"), "1"},
 		{"backend saw x-secret", r.header.Get("x-echo-x-secret"), ""},
@@ -36,7 +36,7 @@ func TestHeaderMetadataRoundTrip(t *testing.T) {
 		}
 	}
 	// Without the header nothing is copied, and the count says so.
-	r = get(t, newClient(t), p.url("/"))
+	r = get(t, newClient(t), p.URL("/"))
 	if r.header.Get("x-metadata-x-user") != "" || r.header.Get("x-metadata-copied") != "0" {
 		t.Fatalf("no x-user: got x-metadata-x-user=%q copied=%q", r.header.Get("x-metadata-x-user"), r.header.Get("x-metadata-copied"))
 	}
@@ -84,7 +84,7 @@ clusters:
 	p := startSluice(t, yaml)
 	c := newClient(t)
 	for path, want := range map[string]string{"/a": "route-a", "/b": "filter"} {
-		if r := get(t, c, p.url(path)); r.status != 200 || r.header.Get("x-scope") != want {
+		if r := get(t, c, p.URL(path)); r.status != 200 || r.header.Get("x-scope") != want {
 			t.Errorf("%s: got %d x-scope=%q, want %q", path, r.status, r.header.Get("x-scope"), want)
 		}
 	}
@@ -118,7 +118,7 @@ func TestHeaderMetadataAttributes(t *testing.T) {
 		"HTTP/2":   {Transport: h2, Timeout: 20 * time.Second},
 	}
 	for proto, c := range clients {
-		r := get(t, c, p.url("/attrs?q=1"))
+		r := get(t, c, p.URL("/attrs?q=1"))
 		want := map[string]string{"x-attr-method": "GET", "x-attr-path": "/attrs?q=1", "x-attr-protocol": proto}
 		for k, v := range want {
 			if got := r.header.Get(k); got != v {

@@ -17,7 +17,7 @@ func TestPanicsAreContained(t *testing.T) {
 			p := startSluice(t, config(filter("boom", "panicker", "panicker", fmt.Sprintf(`{"hook": %q}`, hook)), be.addr()))
 			c := newClient(t)
 			for i := 0; i < 3; i++ {
-				req, _ := http.NewRequest("POST", p.url("/"), strings.NewReader("body"))
+				req, _ := http.NewRequest("POST", p.URL("/"), strings.NewReader("body"))
 				r := do(t, c, req)
 				if r.status != 500 || r.body != "module filter panicked\n" {
 					t.Fatalf("request %d: got %d %q", i, r.status, r.body)
@@ -26,7 +26,7 @@ func TestPanicsAreContained(t *testing.T) {
 			if n := be.requests.Load(); n != 0 {
 				t.Fatalf("backend saw %d requests", n)
 			}
-			p.waitLog(fmt.Sprintf(`panic in %s of filter \"panicker\" at `, hook), "src/lib.rs:", "panicker: boom in "+hook)
+			p.WaitLog(fmt.Sprintf(`panic in %s of filter \"panicker\" at `, hook), "src/lib.rs:", "panicker: boom in "+hook)
 		})
 	}
 }
@@ -36,11 +36,11 @@ func TestPanicInTeardownHooksOnlyLogs(t *testing.T) {
 		t.Run(hook, func(t *testing.T) {
 			be := newBackend(t)
 			p := startSluice(t, config(filter("boom", "panicker", "panicker", fmt.Sprintf(`{"hook": %q}`, hook)), be.addr()))
-			r := get(t, newClient(t), p.url("/ok"))
+			r := get(t, newClient(t), p.URL("/ok"))
 			if r.status != 200 {
 				t.Fatalf("got %d %q", r.status, r.body)
 			}
-			p.waitLog("panicker: boom in " + hook)
+			p.WaitLog("panicker: boom in " + hook)
 		})
 	}
 }
@@ -56,11 +56,11 @@ func TestPanicInConfigRejectsTheModuleConfig(t *testing.T) {
 func TestPanicInNewFilterFailsEachStream(t *testing.T) {
 	be := newBackend(t)
 	p := startSluice(t, config(filter("boom", "panicker", "panicker", `{"hook": "new_filter"}`), be.addr()))
-	r := get(t, newClient(t), p.url("/"))
+	r := get(t, newClient(t), p.URL("/"))
 	if r.status != 500 {
 		t.Fatalf("got %d %q", r.status, r.body)
 	}
-	p.waitLog(`panic in new_filter of filter \"panicker\"`)
+	p.WaitLog(`panic in new_filter of filter \"panicker\"`)
 }
 
 // On the response path: while the response headers are still in the
@@ -72,7 +72,7 @@ func TestPanicOnTheResponsePath(t *testing.T) {
 		t.Run(hook, func(t *testing.T) {
 			be := newBackend(t)
 			p := startSluice(t, config(filter("boom", "panicker", "panicker", fmt.Sprintf(`{"hook": %q}`, hook)), be.addr()))
-			req, _ := http.NewRequest("POST", p.url("/"), strings.NewReader("body"))
+			req, _ := http.NewRequest("POST", p.URL("/"), strings.NewReader("body"))
 			resp, err := newClient(t).Do(req)
 			if err != nil {
 				t.Fatal(err)
@@ -89,7 +89,7 @@ func TestPanicOnTheResponsePath(t *testing.T) {
 					t.Fatalf("got a complete response %d %q after a panic in %s", resp.StatusCode, body, hook)
 				}
 			}
-			p.waitLog("panicker: boom in " + hook)
+			p.WaitLog("panicker: boom in " + hook)
 		})
 	}
 }

@@ -24,7 +24,7 @@ func TestSlowWorkKeepsThreadAffinity(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			r := get(t, c, p.url(fmt.Sprintf("/w/%d", i)))
+			r := get(t, c, p.URL(fmt.Sprintf("/w/%d", i)))
 			// new_filter, request headers, 3 x on_scheduled, response headers
 			if r.status != 200 || r.header.Get("x-slow-work-affinity") != "ok" ||
 				r.header.Get("x-slow-work-hooks") != "6" || r.header.Get("x-echo-x-slow-work-steps") != "3" {
@@ -60,7 +60,7 @@ func TestSlowWorkKeepsThreadAffinity(t *testing.T) {
 
 func adminStats(t *testing.T, p *proc) string {
 	t.Helper()
-	resp, err := http.Get(p.adminURL("/stats"))
+	resp, err := http.Get(p.AdminURL("/stats"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestSlowWorkCommitsAfterTheStreamEndedAreDropped(t *testing.T) {
 	p := startSluice(t, yaml)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", p.url("/gone"), nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", p.URL("/gone"), nil)
 	if resp, err := newClient(t).Do(req); err == nil {
 		resp.Body.Close()
 		t.Fatalf("the request completed (%d) although the module never resumes it", resp.StatusCode)
