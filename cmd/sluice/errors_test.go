@@ -208,16 +208,7 @@ func TestUpstreamResetMidResponse(t *testing.T) {
 }
 
 func TestRouteTimeoutAnswers504(t *testing.T) {
-	release := make(chan struct{})
-	be := scriptedBackend(t, func(c net.Conn, br *bufio.Reader) { <-release })
-	t.Cleanup(func() { close(release) })
-	p := startSluice(t, listenerConfig("", `
-- name: all
-  domains: ["*"]
-  routes:
-  - match: { prefix: / }
-    route: { cluster: backend, timeout: 200ms }
-`, staticCluster("backend", "", be), ""))
+	p := proxyWithTimeout(t, hangingBackend(t), "200ms", "")
 	resp, err := newClient(t).Get(p.URL("/slow"))
 	if err != nil {
 		t.Fatal(err)

@@ -53,13 +53,30 @@ func newEchoBackend(t *testing.T) *echoBackend {
 func backendAddr(s *httptest.Server) string { return strings.TrimPrefix(s.URL, "http://") }
 
 func proxyTo(t *testing.T, be string, hcmExtra string) *proc {
+	return proxyWithTimeout(t, be, "", hcmExtra)
+}
+
+// proxyWithTimeout is proxyTo with a route timeout ("" for the default).
+func proxyWithTimeout(t *testing.T, be, timeout, hcmExtra string) *proc {
+	action := "{ cluster: backend }"
+	if timeout != "" {
+		action = "{ cluster: backend, timeout: " + timeout + " }"
+	}
 	return startSluice(t, listenerConfig("", `
 - name: all
   domains: ["*"]
   routes:
   - match: { prefix: / }
-    route: { cluster: backend }
+    route: `+action+`
 `, staticCluster("backend", "", be), hcmExtra))
+}
+
+// hangingBackend accepts requests and never answers (until the test ends).
+func hangingBackend(t *testing.T) string {
+	release := make(chan struct{})
+	be := scriptedBackend(t, func(c net.Conn, br *bufio.Reader) { <-release })
+	t.Cleanup(func() { close(release) })
+	return be
 }
 
 func TestDirectResponseDefaultConfig(t *testing.T) {
@@ -387,16 +404,7 @@ func TestRequestTrailersReachBackend(t *testing.T) {
 // waits (here on an upstream that never answers), the stream ends at once
 // with DC, not at the route timeout.
 func TestClientGoneEndsStoppedStream(t *testing.T) {
-	release := make(chan struct{})
-	be := scriptedBackend(t, func(c net.Conn, br *bufio.Reader) { <-release })
-	t.Cleanup(func() { close(release) })
-	p := startSluice(t, listenerConfig("", `
-- name: all
-  domains: ["*"]
-  routes:
-  - match: { prefix: / }
-    route: { cluster: backend, timeout: 60s }
-`, staticCluster("backend", "", be), ""))
+	p := proxyWithTimeout(t, hangingBackend(t), "60s", "")
 	c, err := net.Dial("tcp", p.Addr("main"))
 	if err != nil {
 		t.Fatal(err)
