@@ -71,7 +71,7 @@ func encodeRequestHead(enc *hpack.Encoder, h *headers.Map, fallbackAuthority str
 	h.Range(func(name, value []byte) bool {
 		if string(name) == "te" {
 			// HTTP/2 allows only "trailers" in TE: keep that token alone.
-			if !sentTE && hasToken(value, "trailers") {
+			if !sentTE && headers.HasToken(value, "trailers") {
 				sentTE = true
 				_ = enc.WriteField(hpack.HeaderField{Name: "te", Value: "trailers"})
 			}
@@ -114,7 +114,7 @@ func connectionSpecific(name, value []byte) bool {
 	case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "http2-settings":
 		return true
 	case "te":
-		return string(trimOWS(value)) != "trailers"
+		return string(headers.TrimOWS(value)) != "trailers"
 	}
 	return false
 }

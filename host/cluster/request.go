@@ -166,53 +166,10 @@ func isReplayable(h *headers.Map) bool {
 func connectionClose(h *headers.Map) bool {
 	found := false
 	h.Values("connection", func(v []byte) bool {
-		found = hasToken(v, "close")
+		found = headers.HasToken(v, "close")
 		return !found
 	})
 	return found
-}
-
-// hasToken looks for tok (lowercase) in a comma-separated list, ignoring
-// case and optional whitespace.
-func hasToken(list []byte, tok string) bool {
-	for len(list) > 0 {
-		i := 0
-		for i < len(list) && list[i] != ',' {
-			i++
-		}
-		item := trimOWS(list[:i])
-		if len(item) == len(tok) {
-			eq := true
-			for j := range item {
-				c := item[j]
-				if 'A' <= c && c <= 'Z' {
-					c += 'a' - 'A'
-				}
-				if c != tok[j] {
-					eq = false
-					break
-				}
-			}
-			if eq {
-				return true
-			}
-		}
-		if i == len(list) {
-			break
-		}
-		list = list[i+1:]
-	}
-	return false
-}
-
-func trimOWS(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
 }
 
 // parseContentLength accepts 1*DIGIT that fits comfortably in an int64.

@@ -88,8 +88,8 @@ func stripHopByHop(h *headers.Map) {
 	var named [8][]byte
 	n := 0
 	h.Values("connection", func(v []byte) bool {
-		forEachToken(v, func(tok []byte) {
-			if n < len(named) && !tokenIs(tok, "close") && !tokenIs(tok, "keep-alive") {
+		headers.EachToken(v, func(tok []byte) {
+			if n < len(named) && !headers.TokenIs(tok, "close") && !headers.TokenIs(tok, "keep-alive") {
 				named[n] = tok
 				n++
 			}
@@ -109,7 +109,7 @@ func stripHopByHop(h *headers.Map) {
 // via.
 func (s *stream) mutateRequestHeaders(h *headers.Map) {
 	cfg := s.cfg
-	if te, ok := h.Get("te"); ok && !tokenIs(te, "trailers") {
+	if te, ok := h.Get("te"); ok && !headers.TokenIs(te, "trailers") {
 		h.Del("te")
 	}
 	stripHopByHop(h)
@@ -213,54 +213,6 @@ func newUUID(dst *[36]byte) []byte {
 	return dst[:]
 }
 
-func lowerByte(b byte) byte {
-	if 'A' <= b && b <= 'Z' {
-		return b + 'a' - 'A'
-	}
-	return b
-}
-
-// tokenIs compares a header token case-insensitively.
-func tokenIs(tok []byte, want string) bool {
-	tok = trimOWS(tok)
-	if len(tok) != len(want) {
-		return false
-	}
-	for i := range tok {
-		if lowerByte(tok[i]) != want[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func trimOWS(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
-// forEachToken splits a comma-separated header value.
-func forEachToken(v []byte, fn func(tok []byte)) {
-	for len(v) > 0 {
-		i := 0
-		for i < len(v) && v[i] != ',' {
-			i++
-		}
-		if tok := trimOWS(v[:i]); len(tok) > 0 {
-			fn(tok)
-		}
-		if i == len(v) {
-			return
-		}
-		v = v[i+1:]
-	}
-}
-
 // trustedClient is the address Envoy trusts as the client: the peer itself,
 // or with xff_num_trusted_hops = N, the Nth address from the right of the
 // x-forwarded-for the request arrived with (when it has that many and it
@@ -276,7 +228,7 @@ func trustedClient(xff []byte, peer netip.Addr, hops int) netip.Addr {
 			start--
 		}
 		if n == hops {
-			a, err := netip.ParseAddr(string(trimOWS(xff[start+1 : end])))
+			a, err := netip.ParseAddr(string(headers.TrimOWS(xff[start+1 : end])))
 			if err != nil {
 				return peer
 			}

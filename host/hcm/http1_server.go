@@ -381,12 +381,12 @@ func (s *http1Server) wantsH2C(h *http1.Head) bool {
 		return false
 	}
 	up, _ := headerField(h, "upgrade")
-	if !tokenIs(up, "h2c") {
+	if !headers.TokenIs(up, "h2c") {
 		return false
 	}
 	n := 0
 	for _, f := range h.Fields {
-		if equalFoldASCII(f.Name, "http2-settings") {
+		if headers.EqualFold(f.Name, "http2-settings") {
 			n++
 		}
 	}
@@ -395,8 +395,8 @@ func (s *http1Server) wantsH2C(h *http1.Head) bool {
 	}
 	conn, _ := headerField(h, "connection")
 	hasSettings := false
-	forEachToken(conn, func(tok []byte) {
-		if tokenIs(tok, "http2-settings") {
+	headers.EachToken(conn, func(tok []byte) {
+		if headers.TokenIs(tok, "http2-settings") {
 			hasSettings = true
 		}
 	})
@@ -405,21 +405,9 @@ func (s *http1Server) wantsH2C(h *http1.Head) bool {
 
 func headerField(h *http1.Head, name string) ([]byte, bool) {
 	for _, f := range h.Fields {
-		if equalFoldASCII(f.Name, name) {
+		if headers.EqualFold(f.Name, name) {
 			return f.Value, true
 		}
 	}
 	return nil, false
-}
-
-func equalFoldASCII(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range b {
-		if lowerByte(b[i]) != s[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -74,3 +74,20 @@ func TestSetInPlaceBoundsArena(t *testing.T) {
 		t.Fatalf("arena grew to %d bytes under repeated Set", len(m.arena))
 	}
 }
+
+func TestTokens(t *testing.T) {
+	if got := string(TrimOWS([]byte(" \tclose \t"))); got != "close" {
+		t.Fatalf("TrimOWS = %q", got)
+	}
+	if !HasToken([]byte("keep-alive, Upgrade ,HTTP2-Settings"), "http2-settings") || HasToken([]byte("closed, x"), "close") {
+		t.Fatal("HasToken")
+	}
+	if !TokenIs([]byte(" Trailers "), "trailers") || TokenIs([]byte("trailer"), "trailers") {
+		t.Fatal("TokenIs")
+	}
+	var toks []string
+	EachToken([]byte(" a, ,b ,c"), func(tok []byte) { toks = append(toks, string(tok)) })
+	if len(toks) != 3 || toks[0] != "a" || toks[1] != "b" || toks[2] != "c" {
+		t.Fatalf("EachToken = %q", toks)
+	}
+}
