@@ -72,7 +72,7 @@ func (m *Map) value(e *entry) []byte {
 }
 
 // equalFold compares a stored lowercase name with a caller's name of any case.
-func equalFold(stored []byte, name string) bool {
+func equalFold[N string | []byte](stored []byte, name N) bool {
 	if len(stored) != len(name) {
 		return false
 	}
@@ -86,7 +86,12 @@ func equalFold(stored []byte, name string) bool {
 
 // Get returns the first value of name (any case). The slice aliases the map's
 // storage and is valid until the map is next modified or reset.
-func (m *Map) Get(name string) ([]byte, bool) {
+func (m *Map) Get(name string) ([]byte, bool) { return get(m, name) }
+
+// GetBytes is Get for a byte-slice name.
+func (m *Map) GetBytes(name []byte) ([]byte, bool) { return get(m, name) }
+
+func get[N string | []byte](m *Map, name N) ([]byte, bool) {
 	for i := range m.entries {
 		e := &m.entries[i]
 		if !e.deleted && equalFold(m.name(e), name) {
@@ -94,29 +99,6 @@ func (m *Map) Get(name string) ([]byte, bool) {
 		}
 	}
 	return nil, false
-}
-
-// GetBytes is Get for a byte-slice name.
-func (m *Map) GetBytes(name []byte) ([]byte, bool) {
-	for i := range m.entries {
-		e := &m.entries[i]
-		if !e.deleted && equalFoldBytes(m.name(e), name) {
-			return m.value(e), true
-		}
-	}
-	return nil, false
-}
-
-func equalFoldBytes(stored, name []byte) bool {
-	if len(stored) != len(name) {
-		return false
-	}
-	for i := range name {
-		if stored[i] != lower(name[i]) {
-			return false
-		}
-	}
-	return true
 }
 
 // Has reports whether name is present.
@@ -159,26 +141,16 @@ func (m *Map) Range(fn func(name, value []byte) bool) {
 }
 
 // Del removes every value of name and reports how many were removed.
-func (m *Map) Del(name string) int {
+func (m *Map) Del(name string) int { return del(m, name) }
+
+// DelBytes is Del for a byte-slice name.
+func (m *Map) DelBytes(name []byte) int { return del(m, name) }
+
+func del[N string | []byte](m *Map, name N) int {
 	n := 0
 	for i := range m.entries {
 		e := &m.entries[i]
 		if !e.deleted && equalFold(m.name(e), name) {
-			e.deleted = true
-			n++
-		}
-	}
-	m.live -= n
-	m.maybeCompact()
-	return n
-}
-
-// DelBytes is Del for a byte-slice name.
-func (m *Map) DelBytes(name []byte) int {
-	n := 0
-	for i := range m.entries {
-		e := &m.entries[i]
-		if !e.deleted && equalFoldBytes(m.name(e), name) {
 			e.deleted = true
 			n++
 		}
