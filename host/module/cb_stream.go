@@ -428,23 +428,21 @@ func cbSendResponse(h uint64, status uint32, hdrs unsafe.Pointer, nHdrs uintptr,
 }
 
 func cbContinueDecoding(h uint64) int32 {
-	f, r := writeFilter(h)
-	if r != rOK {
-		return r
-	}
-	if !f.cb.ContinueDecoding() {
-		return rWrongPhase
-	}
-	f.handedOff = true
-	return rOK
+	return continueStream(h, hcm.FilterCallbacks.ContinueDecoding)
 }
 
 func cbContinueEncoding(h uint64) int32 {
+	return continueStream(h, hcm.FilterCallbacks.ContinueEncoding)
+}
+
+// continueStream resumes one direction of the filter's stream; after it the
+// hook has handed the stream off (later calls in the same hook fail).
+func continueStream(h uint64, resume func(hcm.FilterCallbacks) bool) int32 {
 	f, r := writeFilter(h)
 	if r != rOK {
 		return r
 	}
-	if !f.cb.ContinueEncoding() {
+	if !resume(f.cb) {
 		return rWrongPhase
 	}
 	f.handedOff = true
