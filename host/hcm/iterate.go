@@ -42,9 +42,8 @@ type iteration struct {
 	// during its last data hook (-1 none); they walk on from there.
 	trailersAdded int
 	// sinkDone: end of stream has reached the sink.
-	sinkDone      bool
-	readDisabled  bool
-	headersAtSink bool
+	sinkDone     bool
+	readDisabled bool
 	// epoch changes whenever the walk is restarted or abandoned (a local
 	// reply), so a loop that called into a filter knows to stop.
 	epoch uint32
@@ -74,7 +73,6 @@ func (it *iteration) reset(encode bool, n, first int) {
 	it.trailersAdded = -1
 	it.sinkDone = false
 	it.readDisabled = false
-	it.headersAtSink = false
 }
 
 // filterAt maps a walk position to a filter index.
@@ -125,7 +123,6 @@ func (s *stream) runHeaders(it *iteration, pos int, end bool) bool {
 		}
 	}
 	it.hdrPos = it.n
-	it.headersAtSink = true
 	if end {
 		it.sinkDone = true
 	}

@@ -319,6 +319,5 @@ func (s *stream) routeTimeout() {
 		s.resetStream(FlagUpstreamRequestTimeout, "upstream_response_timeout")
 		return
 	}
-	s.respWalk.reset(true, s.nEncode, 0)
 	s.sendLocalReply(len(s.filters)-1, 504, nil, []byte("upstream request timeout"), "upstream_response_timeout")
 }

@@ -205,7 +205,6 @@ func (s *stream) bufferOverflow(it *iteration) {
 		return
 	}
 	if !s.responseStarted {
-		s.respWalk.reset(true, 0, 0)
 		s.sendLocalReply(len(s.filters)-1, 500, nil, []byte("Internal Server Error"), "response_payload_too_large")
 		return
 	}
@@ -261,13 +260,7 @@ func (s *stream) sendLocalReply(from int, status int, hdrs [][2]string, body []b
 		s.enc.ReadDisable(false)
 	}
 
-	first := s.nEncode - from
-	if first < 0 {
-		first = 0
-	}
-	if from > s.nEncode {
-		first = 0
-	}
+	first := max(s.nEncode-from, 0)
 	s.respWalk.reset(true, s.nEncode, first)
 	rh := &s.respHeaders
 	rh.Reset()
@@ -428,6 +421,5 @@ func (s *stream) idleCheck() {
 		s.resetStream(FlagStreamIdleTimeout, "stream_idle_timeout")
 		return
 	}
-	s.respWalk.reset(true, s.nEncode, 0)
 	s.sendLocalReply(len(s.filters)-1, 408, nil, []byte("stream timeout"), "stream_idle_timeout")
 }
