@@ -142,7 +142,7 @@ func (cn *connection) Drain() {
 	}
 	cn.draining = true
 	if cn.codec == nil {
-		cn.close()
+		cn.Close()
 		return
 	}
 	cn.codec.Drain()
@@ -265,14 +265,6 @@ func (cn *connection) onClosed() {
 
 // closedByCodec: the codec closed the socket itself (HTTP/1 stream reset).
 func (cn *connection) closedByCodec() { cn.onClosed() }
-
-func (cn *connection) close() {
-	if cn.closed {
-		return
-	}
-	cn.c.Close()
-	cn.onClosed()
-}
 
 func (cn *connection) closeAfterFlush() {
 	if cn.closed {

@@ -157,28 +157,20 @@ func (cn *connection) prepareResponseHeaders(s *stream, h *headers.Map) {
 
 func appendXFF(h *headers.Map, src netip.Addr) {
 	var buf [64]byte
-	ip := src.Unmap().AppendTo(buf[:0])
-	if old, ok := h.Get("x-forwarded-for"); ok && len(old) > 0 {
-		var joined [512]byte
-		out := append(joined[:0], old...)
-		out = append(out, ", "...)
-		out = append(out, ip...)
-		h.Set("x-forwarded-for", out)
-		return
-	}
-	h.Set("x-forwarded-for", ip)
+	appendListValue(h, "x-forwarded-for", src.Unmap().AppendTo(buf[:0]))
 }
 
-func appendVia(h *headers.Map, via string) {
-	if old, ok := h.Get("via"); ok && len(old) > 0 {
-		var joined [512]byte
-		out := append(joined[:0], old...)
-		out = append(out, ", "...)
-		out = append(out, via...)
-		h.Set("via", out)
-		return
+func appendVia(h *headers.Map, via string) { appendListValue(h, "via", via) }
+
+// appendListValue adds v to a comma-separated header, creating it when
+// absent, without allocating.
+func appendListValue[V string | []byte](h *headers.Map, name string, v V) {
+	var joined [512]byte
+	out := joined[:0]
+	if old, ok := h.Get(name); ok && len(old) > 0 {
+		out = append(append(out, old...), ", "...)
 	}
-	h.SetString("via", via)
+	h.Set(name, append(out, v...))
 }
 
 // isInternal is Envoy's notion of an internal request source: loopback and
