@@ -49,7 +49,6 @@ type connection struct {
 
 	idle       timerHandle
 	onIdle     func()
-	redisp     func()
 	draining   bool
 	closed     bool
 	headerBin  []*headers.Map
@@ -122,7 +121,6 @@ func (cfg *Config) ServeNegotiated(c *worker.Conn, set *ConnSet, alpn string) {
 		set.add(cn)
 	}
 	cn.onIdle = cn.idleTimeout
-	cn.redisp = cn.redispatch
 	c.SetHandler(cn)
 	if lim := cfg.ConnBufferLimit; lim > 0 {
 		c.SetWatermarks(lim, lim/2)
@@ -327,18 +325,13 @@ func (cn *connection) idleTimeout() {
 	cn.closeAfterFlush()
 }
 
-// responseDone: an HTTP/1 response completed with keep-alive. Input that
-// arrived meanwhile (pipelining) is parsed on a fresh turn of the loop, not
-// inside the upstream callback that finished the response.
+// responseDone: an HTTP/1 response completed with keep-alive outside
+// Dispatch. Input that arrived meanwhile (pipelining) is parsed in the
+// loop's ready phase, not inside the upstream callback that finished the
+// response; the codec then checks the output watermark before taking it.
 func (cn *connection) responseDone() {
 	if len(cn.c.Input()) > 0 {
-		cn.w.Post(cn.redisp)
-	}
-}
-
-func (cn *connection) redispatch() {
-	if !cn.closed {
-		cn.dispatch()
+		cn.c.Redeliver()
 	}
 }
 

@@ -44,6 +44,12 @@ type http1Server struct {
 	upgradeSettings []byte
 	broken          bool
 	writable        func()
+	// Reading is paused while either holds: the stream asked (ReadDisable,
+	// upstream backpressure) or the connection's output is above its high
+	// watermark between two pipelined requests (outputBlocked).
+	streamPaused  bool
+	outputBlocked bool
+	inDispatch    bool
 }
 
 func newHTTP1Server(c *worker.Conn, cb *connection, lim http1.Limits) *http1Server {
@@ -80,6 +86,8 @@ func (s *http1Server) Drain() {
 
 // Dispatch parses as much of in as the current state allows.
 func (s *http1Server) Dispatch(in []byte) (int, error) {
+	s.inDispatch = true
+	defer func() { s.inDispatch = false }()
 	consumed := 0
 	for !s.broken && !s.wantsClose {
 		if s.dec != nil && s.reqDone {
@@ -88,6 +96,16 @@ func (s *http1Server) Dispatch(in []byte) (int, error) {
 		}
 		if s.dec == nil && s.draining {
 			s.wantsClose = true
+			return consumed, nil
+		}
+		if s.dec == nil && !s.discarding && s.c.AboveHighWatermark() {
+			// A client that pipelines requests and does not read the
+			// answers: take no new request (and read nothing) until the
+			// output drains below the low watermark (OnWritable), as
+			// nginx and Envoy do. Otherwise every pipelined request adds
+			// a response to memory.
+			s.outputBlocked = true
+			s.applyReadState()
 			return consumed, nil
 		}
 		ev, n, err := s.parser.Next(in[consumed:])
@@ -228,6 +246,11 @@ func (s *http1Server) OnConnectionClose() {
 }
 
 func (s *http1Server) OnWritable() {
+	if s.outputBlocked {
+		// Resuming redelivers the pipelined input already buffered.
+		s.outputBlocked = false
+		s.applyReadState()
+	}
 	if s.writable != nil {
 		s.writable()
 	}
@@ -320,7 +343,12 @@ func (s *http1Server) endResponse() {
 	if !s.reqDone && !s.bodyless {
 		s.discarding = true
 	}
-	s.cb.responseDone()
+	if !s.inDispatch {
+		// Finished from an upstream callback: a pipelined request may
+		// wait in the input. Inside Dispatch the parse loop goes on by
+		// itself, so consecutive answers leave in one write.
+		s.cb.responseDone()
+	}
 }
 
 // maxDiscard bounds how much of an unanswered request body is read and
@@ -349,7 +377,12 @@ func (s *http1Server) Reset() {
 func (s *http1Server) AboveWriteWatermark() bool { return s.c.AboveHighWatermark() }
 
 func (s *http1Server) ReadDisable(disable bool) {
-	if disable {
+	s.streamPaused = disable
+	s.applyReadState()
+}
+
+func (s *http1Server) applyReadState() {
+	if s.streamPaused || s.outputBlocked {
 		s.c.PauseReading()
 	} else {
 		s.c.ResumeReading()

@@ -123,6 +123,13 @@ func (s *Server) stats() []statValue {
 			out = append(out, statValue{prefix + name, kind, int64(v)})
 		})
 	}
+	for _, w := range s.workers {
+		ws := w.Stats()
+		prefix := fmt.Sprintf("worker.%d.", ws.Index)
+		out = append(out,
+			statValue{prefix + "connections_open", "gauge", ws.OpenConns},
+			statValue{prefix + "tx_bytes_buffered", "gauge", ws.TxBuffered})
+	}
 	out = append(out, s.filters.stats()...)
 	out = append(out, statValue{"server.uptime_seconds", "gauge", int64(time.Since(s.started).Seconds())})
 	out = append(out, statValue{"server.concurrency", "gauge", int64(len(s.workers))})

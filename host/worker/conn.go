@@ -143,6 +143,7 @@ func (c *Conn) teardown() {
 		c.registered = false
 	}
 	c.releaseInput()
+	w.stats.txBuffered.Add(-int64(c.out.size))
 	c.out.reset(&w.pool)
 	w.closeLater = append(w.closeLater, c.fd)
 	w.stats.openConns.Add(-1)

@@ -62,6 +62,20 @@ func (c *Conn) ResumeReading() {
 	}
 }
 
+// Redeliver asks for OnData to run again soon with the input already
+// buffered, even if no new byte arrives: for a handler that left input
+// unconsumed and can now take it (an HTTP/1 response finished and a
+// pipelined request waits). It runs in this iteration's ready phase, or the
+// next iteration's when called from that phase; never inside this call. A
+// no-op while reading is paused (ResumeReading redelivers) or closed.
+func (c *Conn) Redeliver() {
+	if c.closed || c.closing || c.paused {
+		return
+	}
+	c.redeliver = true
+	c.w.markReady(c)
+}
+
 // ReadPaused reports whether PauseReading is in effect.
 func (c *Conn) ReadPaused() bool { return c.paused }
 

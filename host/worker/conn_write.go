@@ -19,6 +19,7 @@ func (c *Conn) Write(p []byte) {
 	}
 	w := c.w
 	c.out.append(p, &w.pool)
+	w.stats.txBuffered.Add(int64(len(p)))
 	if !c.inFlush {
 		c.inFlush = true
 		w.flushQ = append(w.flushQ, c)
@@ -93,6 +94,7 @@ func (c *Conn) flush() {
 		case errno == 0:
 			c.out.consume(sent, &w.pool)
 			w.stats.bytesWritten.Add(uint64(sent))
+			w.stats.txBuffered.Add(-int64(sent))
 			if sent < total {
 				// Socket buffer full: the edge-triggered EPOLLOUT resumes us.
 				c.writable = false

@@ -14,6 +14,7 @@ type Stats struct {
 	AcceptErrors uint64 // accept4 failures other than EAGAIN
 	BytesRead    uint64
 	BytesWritten uint64
+	TxBuffered   int64  // output bytes queued for sockets, not yet sent (all connections)
 	Iterations   uint64 // loop iterations (epoll_wait returns)
 	PostsRun     uint64
 	Wakes        uint64 // eventfd writes by Post/Stop (coalesced: at most one per loop wake)
@@ -23,7 +24,7 @@ type Stats struct {
 }
 
 type counters struct {
-	openConns, listeners, buffersFree                                   atomic.Int64
+	openConns, listeners, buffersFree, txBuffered                       atomic.Int64
 	accepted, dialed, connectFails, closed, acceptErrors                atomic.Uint64
 	bytesRead, bytesWritten, iterations, postsRun, timersFired, buffers atomic.Uint64
 	wakes                                                               atomic.Uint64
@@ -43,6 +44,7 @@ func (w *Worker) Stats() Stats {
 		AcceptErrors: c.acceptErrors.Load(),
 		BytesRead:    c.bytesRead.Load(),
 		BytesWritten: c.bytesWritten.Load(),
+		TxBuffered:   c.txBuffered.Load(),
 		Iterations:   c.iterations.Load(),
 		PostsRun:     c.postsRun.Load(),
 		Wakes:        c.wakes.Load(),
