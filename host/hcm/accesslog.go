@@ -1,13 +1,13 @@
 package hcm
 
 import (
-	"bufio"
-	"os"
 	"strconv"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/sluiceproxy/sluice/host/accesslog"
 )
 
 // AccessLogFormat selects an access log's line format.
@@ -18,98 +18,11 @@ const (
 	AccessLogJSON
 )
 
-// AccessLog writes one line per finished stream. Workers format into their
-// own scratch buffer and append under a short lock; a background flusher
-// writes at most every 100 ms, so a worker never waits on a slow disk for
-// longer than one buffered write.
+// AccessLog is one configured access log: a line format and the sink the
+// lines go to (host/accesslog: per-worker buffers, never blocks a worker).
 type AccessLog struct {
-	path   string
-	format AccessLogFormat
-	mu     sync.Mutex
-	f      *os.File
-	w      *bufio.Writer
-	close  bool
-	done   chan struct{}
-	wg     sync.WaitGroup
-}
-
-// OpenAccessLog opens (appends to) path.
-func OpenAccessLog(path string, format AccessLogFormat) (*AccessLog, error) {
-	var f *os.File
-	var err error
-	switch path {
-	case "/dev/stdout":
-		f = os.Stdout
-	case "/dev/stderr":
-		f = os.Stderr
-	default:
-		f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-		if err != nil {
-			return nil, err
-		}
-	}
-	a := &AccessLog{path: path, format: format, f: f, w: bufio.NewWriterSize(f, 64<<10), done: make(chan struct{})}
-	a.close = f != os.Stdout && f != os.Stderr
-	a.wg.Add(1)
-	go a.flushLoop()
-	return a, nil
-}
-
-func (a *AccessLog) flushLoop() {
-	defer a.wg.Done()
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-			a.Flush()
-		case <-a.done:
-			return
-		}
-	}
-}
-
-// Flush writes buffered lines out.
-func (a *AccessLog) Flush() {
-	a.mu.Lock()
-	a.w.Flush()
-	a.mu.Unlock()
-}
-
-// Reopen flushes and reopens the file at the same path, so logrotate's
-// rename-then-signal works (SIGUSR1, as in Envoy). Standard streams are
-// left alone.
-func (a *AccessLog) Reopen() error {
-	if !a.close {
-		return nil
-	}
-	f, err := os.OpenFile(a.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return err
-	}
-	a.mu.Lock()
-	a.w.Flush()
-	old := a.f
-	a.f = f
-	a.w.Reset(f)
-	a.mu.Unlock()
-	return old.Close()
-}
-
-// Close flushes and stops the flusher.
-func (a *AccessLog) Close() {
-	close(a.done)
-	a.wg.Wait()
-	a.Flush()
-	if a.close {
-		a.f.Close()
-	}
-}
-
-func (a *AccessLog) write(line []byte) {
-	a.mu.Lock()
-	a.w.Write(line)
-	a.mu.Unlock()
+	Sink   *accesslog.Sink
+	Format AccessLogFormat
 }
 
 // logAccess writes the stream's access-log lines.
@@ -120,12 +33,12 @@ func (cn *connection) logAccess(s *stream) {
 	line := cn.logScratch[:0]
 	for _, a := range cn.cfg.AccessLogs {
 		line = line[:0]
-		if a.format == AccessLogJSON {
+		if a.Format == AccessLogJSON {
 			line = appendJSONLine(line, s, cn.w.Now())
 		} else {
 			line = appendTextLine(line, s, cn.w.Now())
 		}
-		a.write(line)
+		a.Sink.Write(cn.w, line)
 	}
 	cn.logScratch = line
 }
@@ -234,9 +147,9 @@ func (cn *connection) logProtocolError(status int, reason string) {
 		ce.Write(zap.Uint64("conn_id", cn.c.ID()), zap.Int("status", status), zap.String("details", reason))
 	}
 	for _, a := range cn.cfg.AccessLogs {
-		var b []byte
+		b := cn.logScratch[:0]
 		now := cn.w.Now()
-		if a.format == AccessLogJSON {
+		if a.Format == AccessLogJSON {
 			b = append(b, `{"start_time":"`...)
 			b = now.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
 			b = append(b, `","status":`...)
@@ -259,7 +172,8 @@ func (cn *connection) logProtocolError(status int, reason string) {
 			b = strconv.AppendUint(b, cn.c.ID(), 10)
 			b = append(b, '\n')
 		}
-		a.write(b)
+		a.Sink.Write(cn.w, b)
+		cn.logScratch = b
 	}
 }
 

@@ -130,6 +130,11 @@ func (s *Server) stats() []statValue {
 			statValue{prefix + "connections_open", "gauge", ws.OpenConns},
 			statValue{prefix + "tx_bytes_buffered", "gauge", ws.TxBuffered})
 	}
+	als := s.accessLogs.Stats()
+	out = append(out,
+		statValue{"access_log.written", "counter", int64(als.Written)},
+		statValue{"access_log.dropped", "counter", int64(als.Dropped)},
+		statValue{"access_log.write_failed", "counter", int64(als.WriteFailed)})
 	out = append(out, s.filters.stats()...)
 	out = append(out, statValue{"server.uptime_seconds", "gauge", int64(time.Since(s.started).Seconds())})
 	out = append(out, statValue{"server.concurrency", "gauge", int64(len(s.workers))})

@@ -94,11 +94,11 @@ func (s *Server) buildListener(i int, lc *config.Listener) (*listener, error) {
 		if al.Format == "json" {
 			format = hcm.AccessLogJSON
 		}
-		a, err := hcm.OpenAccessLog(al.Path, format)
+		sink, err := s.accessLogs.Open(al.Path)
 		if err != nil {
 			return nil, fmt.Errorf("%s.access_log[%d].path: %w", hcmPath, j, err)
 		}
-		cfg.AccessLogs = append(cfg.AccessLogs, a)
+		cfg.AccessLogs = append(cfg.AccessLogs, &hcm.AccessLog{Sink: sink, Format: format})
 	}
 	return &listener{name: lc.Name, addr: lc.Addr, hcm: cfg}, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/sluiceproxy/sluice/host/accesslog"
 	"github.com/sluiceproxy/sluice/host/cluster"
 	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/host/hcm"
@@ -24,6 +25,8 @@ type Server struct {
 	clusters *cluster.Manager
 	filters  *filterBuilder
 	lis      []*listener
+	// accessLogs holds one sink per access-log path, shared by listeners.
+	accessLogs *accesslog.Registry
 	admin    *adminServer
 	started  time.Time
 
@@ -55,6 +58,7 @@ func New(cfg *config.Config, log *zap.Logger) (*Server, error) {
 		}
 		s.workers = append(s.workers, w)
 	}
+	s.accessLogs = accesslog.NewRegistry(n)
 	var err error
 	s.clusters, err = cluster.NewManagerWithSettings(clusterSettings(cfg.Clusters), s.workers, log)
 	if err != nil {
@@ -71,6 +75,7 @@ func New(cfg *config.Config, log *zap.Logger) (*Server, error) {
 		if err != nil {
 			s.filters.close()
 			s.closeWorkers()
+			s.accessLogs.Close()
 			return nil, err
 		}
 		s.lis = append(s.lis, l)
@@ -273,25 +278,13 @@ func (s *Server) Stop() {
 	for _, w := range s.workers {
 		<-w.Done()
 	}
-	for _, l := range s.lis {
-		for _, a := range l.hcm.AccessLogs {
-			a.Close()
-		}
+	if err := s.accessLogs.Close(); err != nil {
+		s.log.Warn("closing access logs", zap.Error(err))
 	}
 	s.filters.close()
 }
 
 // ReopenAccessLogs reopens every access-log file (after log rotation).
-func (s *Server) ReopenAccessLogs() error {
-	var errs []error
-	for _, l := range s.lis {
-		for _, a := range l.hcm.AccessLogs {
-			if err := a.Reopen(); err != nil {
-				errs = append(errs, fmt.Errorf("listener %q: %w", l.name, err))
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
+func (s *Server) ReopenAccessLogs() error { return s.accessLogs.Reopen() }
 
 var errNoHCM = errors.New("listener has no http_connection_manager")
