@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"syscall"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -73,6 +74,26 @@ func newLogger(c config.Log) (*zap.Logger, error) {
 	return zap.New(zapcore.NewCore(enc, zapcore.Lock(os.Stderr), level)), nil
 }
 
+// fatalStop ends the process after a worker died or stayed stuck: the
+// healthy workers drain (bounded), then sluice exits 1 so its supervisor
+// restarts it. A stuck worker cannot be stopped, so the wait is bounded too.
+func fatalStop(srv *server.Server, cfg *config.Config, log *zap.Logger, cause error) int {
+	log.Error("stopping after a fatal worker failure", zap.Error(cause))
+	done := make(chan struct{})
+	go func() {
+		srv.Drain(cfg.DrainTimeout)
+		srv.Stop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(cfg.DrainTimeout + time.Second):
+		log.Error("gave up waiting for workers to stop")
+	}
+	log.Info("sluice stopped")
+	return 1
+}
+
 func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -110,7 +131,13 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
 	var got os.Signal
 	for got == nil {
-		switch s := <-sig; s {
+		var s os.Signal
+		select {
+		case s = <-sig:
+		case err := <-srv.Fatal():
+			return fatalStop(srv, cfg, log, err)
+		}
+		switch s {
 		case syscall.SIGUSR1:
 			// Envoy's signal for log rotation: reopen access-log files.
 			if err := srv.ReopenAccessLogs(); err != nil {

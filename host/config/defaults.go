@@ -13,8 +13,16 @@ type defaulter interface{ applyDefaults() }
 const maxConcurrency = 256
 
 func (c *Config) applyDefaults() {
-	c.Concurrency = min(runtime.NumCPU(), maxConcurrency)
+	// GOMAXPROCS, not NumCPU: it honours the cgroup CPU quota (a container
+	// limited to 2 CPUs on a 64-core host), and more workers than CPUs
+	// only adds context switches and tail latency.
+	c.Concurrency = min(runtime.GOMAXPROCS(0), maxConcurrency)
 	c.DrainTimeout = 10 * time.Second
+}
+
+func (w *Watchdog) applyDefaults() {
+	w.MissTimeout = 200 * time.Millisecond
+	w.MegamissTimeout = time.Second
 }
 
 func (l *Log) applyDefaults() {

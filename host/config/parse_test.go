@@ -144,7 +144,7 @@ func TestDefaultConfigParses(t *testing.T) {
 	if len(c.Listeners) != 1 || c.Listeners[0].Addr != netip.MustParseAddrPort("127.0.0.1:10000") {
 		t.Fatalf("listeners = %+v", c.Listeners)
 	}
-	if want := min(runtime.NumCPU(), 256); c.Concurrency != want {
+	if want := min(runtime.GOMAXPROCS(0), 256); c.Concurrency != want {
 		t.Errorf("concurrency = %d, want %d", c.Concurrency, want)
 	}
 	h := c.Listeners[0].FilterChains[0].Filters[0].Config

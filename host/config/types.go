@@ -10,10 +10,22 @@ import (
 type Config struct {
 	Concurrency  int           `yaml:"concurrency"`
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	Watchdog     Watchdog      `yaml:"watchdog"`
 	Log          Log           `yaml:"log"`
 	Admin        *Admin        `yaml:"admin"` // nil: no admin listener
 	Listeners    []Listener    `yaml:"listeners"`
 	Clusters     []Cluster     `yaml:"clusters"`
+}
+
+// Watchdog watches the workers (Envoy's worker watchdog): a worker that
+// stays in one callback (a blocking module hook, a filter in a loop) for
+// MissTimeout is counted, for MegamissTimeout makes /ready fail naming it,
+// and for KillTimeout (0: never) stops the process so its supervisor
+// restarts it. A worker that dies always stops the process.
+type Watchdog struct {
+	MissTimeout     time.Duration `yaml:"miss_timeout"`
+	MegamissTimeout time.Duration `yaml:"megamiss_timeout"`
+	KillTimeout     time.Duration `yaml:"kill_timeout"`
 }
 
 // Log configures zap.

@@ -34,6 +34,15 @@ func (v *validator) config(c *Config) {
 		v.fail("concurrency", "must be between 1 and 256")
 	}
 	v.nonNegative("drain_timeout", c.DrainTimeout)
+	v.positiveDuration("watchdog.miss_timeout", c.Watchdog.MissTimeout)
+	v.positiveDuration("watchdog.megamiss_timeout", c.Watchdog.MegamissTimeout)
+	v.nonNegative("watchdog.kill_timeout", c.Watchdog.KillTimeout)
+	if w := c.Watchdog; w.MissTimeout > 0 && w.MegamissTimeout > 0 && w.MegamissTimeout < w.MissTimeout {
+		v.fail("watchdog.megamiss_timeout", "must not be shorter than miss_timeout")
+	}
+	if w := c.Watchdog; w.KillTimeout > 0 && w.KillTimeout < w.MegamissTimeout {
+		v.fail("watchdog.kill_timeout", "must not be shorter than megamiss_timeout (or 0 to disable)")
+	}
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "console", "json")
 	if c.Admin != nil {

@@ -47,6 +47,11 @@ func startAdmin(s *Server, addr netip.AddrPort) (*adminServer, error) {
 			fmt.Fprintln(w, "DRAINING")
 			return
 		}
+		if why := s.Unhealthy(); why != "" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "UNHEALTHY:", why)
+			return
+		}
 		fmt.Fprintln(w, "LIVE")
 	})
 	mux.HandleFunc("/config_dump", func(w http.ResponseWriter, r *http.Request) {
@@ -136,6 +141,9 @@ func (s *Server) stats() []statValue {
 		statValue{"access_log.dropped", "counter", int64(als.Dropped)},
 		statValue{"access_log.write_failed", "counter", int64(als.WriteFailed)})
 	out = append(out, s.filters.stats()...)
+	out = append(out,
+		statValue{"server.watchdog_miss", "counter", int64(s.dog.miss.Load())},
+		statValue{"server.watchdog_mega_miss", "counter", int64(s.dog.megaMiss.Load())})
 	out = append(out, statValue{"server.uptime_seconds", "gauge", int64(time.Since(s.started).Seconds())})
 	out = append(out, statValue{"server.concurrency", "gauge", int64(len(s.workers))})
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"sync"
 	"time"
 
@@ -28,6 +29,7 @@ type Server struct {
 	// accessLogs holds one sink per access-log path, shared by listeners.
 	accessLogs *accesslog.Registry
 	admin    *adminServer
+	dog      *watchdog
 	started  time.Time
 
 	mu       sync.Mutex
@@ -50,6 +52,10 @@ type listener struct {
 func New(cfg *config.Config, log *zap.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, log: log}
 	n := cfg.Concurrency
+	if procs := runtime.GOMAXPROCS(0); n > procs {
+		log.Warn("concurrency is above the CPUs this process may use: workers will compete for them, which costs throughput and tail latency",
+			zap.Int("concurrency", n), zap.Int("gomaxprocs", procs))
+	}
 	for i := 0; i < n; i++ {
 		w, err := worker.New(worker.Options{Index: i, Logger: log})
 		if err != nil {
@@ -58,6 +64,7 @@ func New(cfg *config.Config, log *zap.Logger) (*Server, error) {
 		}
 		s.workers = append(s.workers, w)
 	}
+	s.dog = newWatchdog(cfg.Watchdog, log, s.workers)
 	s.accessLogs = accesslog.NewRegistry(n)
 	var err error
 	s.clusters, err = cluster.NewManagerWithSettings(clusterSettings(cfg.Clusters), s.workers, log)
@@ -119,6 +126,7 @@ func (s *Server) Start() error {
 	for _, w := range s.workers {
 		go w.Run()
 	}
+	s.dog.start()
 	for _, l := range s.lis {
 		if err := s.bind(l); err != nil {
 			s.Stop()
@@ -137,12 +145,25 @@ func (s *Server) Start() error {
 	return nil
 }
 
-// onWorker runs fn on w's loop and waits for it.
-func onWorker(w *worker.Worker, fn func()) {
+// onWorker runs fn on w's loop and waits for it. It reports false, without
+// waiting forever, when the worker's loop has ended (fn then never runs).
+func onWorker(w *worker.Worker, fn func()) bool {
 	done := make(chan struct{})
 	w.Post(func() { fn(); close(done) })
-	<-done
+	select {
+	case <-done:
+		return true
+	case <-w.Done():
+		return false
+	}
 }
+
+// Fatal delivers the reason the process must stop (a worker died, or
+// stayed stuck past watchdog.kill_timeout); at most one value.
+func (s *Server) Fatal() <-chan error { return s.dog.fatal }
+
+// Unhealthy names the workers that make /ready fail ("" when none).
+func (s *Server) Unhealthy() string { return s.dog.unhealthy() }
 
 func (s *Server) bind(l *listener) error {
 	l.socks = make([]*worker.Listener, len(s.workers))
@@ -154,9 +175,12 @@ func (s *Server) bind(l *listener) error {
 		var sock *worker.Listener
 		var err error
 		cfg := l.hcm
-		onWorker(w, func() {
+		ok := onWorker(w, func() {
 			sock, err = w.Listen(addr, func(c *worker.Conn) { cfg.Serve(c, set) })
 		})
+		if !ok {
+			err = worker.ErrWorkerStopped
+		}
 		if err != nil {
 			return fmt.Errorf("listener %q: listen %s: %w", l.name, addr, err)
 		}
@@ -268,6 +292,7 @@ func (s *Server) Stop() {
 	}
 	s.stopped = true
 	s.mu.Unlock()
+	s.dog.stop()
 	if s.admin != nil {
 		s.admin.close()
 	}

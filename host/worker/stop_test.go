@@ -256,3 +256,28 @@ func TestFDCallsRefuseForeignKinds(t *testing.T) {
 		}
 	})
 }
+
+// TestBusyForTellsStuckFromIdle: BusyFor is 0 while the loop waits in
+// epoll_wait, however long, and grows while a callback keeps it busy.
+func TestBusyForTellsStuckFromIdle(t *testing.T) {
+	w := startWorker(t, Options{})
+	onLoop(t, w, func() {}) // the loop is running
+	deadline := time.Now().Add(waitLimit)
+	for w.BusyFor() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("an idle worker reports being busy")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	release := make(chan struct{})
+	inside := make(chan struct{})
+	w.Post(func() { close(inside); <-release })
+	<-inside
+	for w.BusyFor() < 20*time.Millisecond {
+		if time.Now().After(deadline) {
+			t.Fatal("BusyFor does not grow while a callback blocks")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+}

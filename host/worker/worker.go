@@ -35,6 +35,12 @@ type Worker struct {
 
 	yieldPending bool
 
+	// busySince is the monotonic time (ns since epoch, +1 so it is never
+	// 0) at which the current iteration's work began, and 0 while the loop
+	// waits in epoll_wait: a watchdog reading it can tell a worker stuck in
+	// a callback from an idle one without waking it.
+	busySince atomic.Int64
+
 	timers   timerHeap
 	timerSeq uint64
 
@@ -147,10 +153,24 @@ func (w *Worker) Run() {
 	defer close(w.done)
 	w.tid.Store(int64(unix.Gettid()))
 	w.tick()
+	w.busySince.Store(w.nowMono + 1)
 	for !w.stopping.Load() {
 		w.iterate()
 	}
 	w.shutdown()
+}
+
+// BusyFor is how long the loop has been running callbacks without
+// returning to epoll_wait (0 while it waits there, or before Run). A healthy
+// loop goes back within microseconds to milliseconds; a large value means a
+// callback blocks (a module hook sleeping, a filter in a loop). Safe from
+// any goroutine.
+func (w *Worker) BusyFor() time.Duration {
+	since := w.busySince.Load()
+	if since == 0 {
+		return 0
+	}
+	return time.Duration(max(w.monoNow()-(since-1), 0))
 }
 
 // tick refreshes the cached clock.
@@ -165,6 +185,7 @@ func (w *Worker) monoNow() int64 { return int64(time.Since(w.epoch)) }
 func (w *Worker) iterate() {
 	// Anything queued before Run (or by a previous phase) goes first.
 	w.deliverPending()
+	w.busySince.Store(0)
 	n, err := w.poll(w.pollTimeout())
 	if err != nil {
 		// EINTR is routine: Go's preemption signal (SIGURG) interrupts
@@ -178,6 +199,7 @@ func (w *Worker) iterate() {
 		n = 0
 	}
 	w.tick()
+	w.busySince.Store(w.nowMono + 1)
 	w.stats.iterations.Add(1)
 	for i := 0; i < n; i++ {
 		w.dispatch(&w.events[i])

@@ -75,6 +75,12 @@ func Start(t testing.TB, bin, yaml string) *Proc {
 // process is stopped in t.Cleanup: SIGTERM, then SIGKILL after 2 s.
 func Launch(t testing.TB, bin, yaml string) (*Proc, error) {
 	t.Helper()
+	return LaunchEnv(t, bin, yaml, nil)
+}
+
+// LaunchEnv is Launch with extra environment variables ("NAME=value").
+func LaunchEnv(t testing.TB, bin, yaml string, env []string) (*Proc, error) {
+	t.Helper()
 	dir := t.TempDir()
 	access := filepath.Join(dir, "access.log")
 	yaml = strings.ReplaceAll(yaml, "%ACCESS_LOG%", access)
@@ -84,6 +90,9 @@ func Launch(t testing.TB, bin, yaml string) (*Proc, error) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "run", "-c", path)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
