@@ -28,9 +28,9 @@ type Server struct {
 	lis      []*listener
 	// accessLogs holds one sink per access-log path, shared by listeners.
 	accessLogs *accesslog.Registry
-	admin    *adminServer
-	dog      *watchdog
-	started  time.Time
+	admin      *adminServer
+	dog        *watchdog
+	started    time.Time
 
 	mu       sync.Mutex
 	draining bool
