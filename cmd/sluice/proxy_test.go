@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -416,5 +417,78 @@ func TestClientGoneEndsStoppedStream(t *testing.T) {
 	l := p.AccessLines(1)
 	if len(l) != 1 || l[0]["response_flags"] != "DC" {
 		t.Fatalf("access log %v", l)
+	}
+}
+
+// TestEveryConnectionNamedHeaderIsStripped: Connection may name any number
+// of hop-by-hop headers, in one field or several; none reaches the
+// backend (before, only the first 8 were removed).
+func TestEveryConnectionNamedHeaderIsStripped(t *testing.T) {
+	be := newHTTPBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var names []string
+		for k := range r.Header {
+			names = append(names, strings.ToLower(k))
+		}
+		sort.Strings(names)
+		w.Header().Set("x-seen", strings.Join(names, ","))
+	}))
+	p := proxyTo(t, be, "")
+	req, _ := http.NewRequest("GET", p.URL("/"), nil)
+	var named []string
+	for i := 1; i <= 12; i++ {
+		h := fmt.Sprintf("X-Hop-%d", i)
+		named = append(named, h)
+		req.Header.Set(h, "secret")
+	}
+	req.Header.Set("X-End-To-End", "kept")
+	req.Header["Connection"] = []string{strings.Join(named[:10], ", "), "keep-alive, " + strings.Join(named[10:], ",")}
+	resp, err := newClient(t).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	seen := resp.Header.Get("x-seen")
+	if strings.Contains(seen, "x-hop-") || strings.Contains(seen, "connection") {
+		t.Fatalf("backend saw %s", seen)
+	}
+	if !strings.Contains(seen, "x-end-to-end") {
+		t.Fatalf("an end-to-end header was stripped: %s", seen)
+	}
+}
+
+// TestPaddedForwardedForCannotForgeATrustedHop: with
+// xff_num_trusted_hops: 1 the client is the rightmost x-forwarded-for
+// entry. A client padding the header past 256 bytes with internal
+// addresses must still be judged by that entry (external here), so its
+// x-request-id is replaced; before, the walk saw only a truncated copy and
+// trusted the padding.
+func TestPaddedForwardedForCannotForgeATrustedHop(t *testing.T) {
+	be := newEchoBackend(t)
+	p := proxyTo(t, backendAddr(be.Server), `use_remote_address: true
+xff_num_trusted_hops: 1
+`)
+	for _, tc := range []struct {
+		xff  string
+		kept bool
+	}{
+		{"203.0.113.7", false}, // external client: id replaced
+		{"10.1.2.3", true},     // internal client: id kept
+		// The first 256 bytes end with an internal address; the real
+		// client (external) comes after them.
+		{"10.0.0.1," + strings.Repeat(" ", 239) + "10.0.0.2, 203.0.113.7", false},
+	} {
+		req, _ := http.NewRequest("GET", p.URL("/h"), nil)
+		req.Header.Set("X-Forwarded-For", tc.xff)
+		req.Header.Set("X-Request-Id", "client-chosen")
+		resp, err := newClient(t).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		got := resp.Header.Get("x-echo-x-request-id")
+		if kept := got == "client-chosen"; kept != tc.kept {
+			t.Errorf("xff of %d bytes ending %q: x-request-id %q (kept %v, want %v)",
+				len(tc.xff), tc.xff[max(0, len(tc.xff)-12):], got, kept, tc.kept)
+		}
 	}
 }

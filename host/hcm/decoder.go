@@ -1,6 +1,7 @@
 package hcm
 
 import (
+	"bytes"
 	"math/rand/v2"
 	"net/netip"
 
@@ -82,22 +83,24 @@ func (s *stream) requestTimeout() {
 // a proxy never forwards them (RFC 9110 7.6.1).
 var hopByHop = [...]string{"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "proxy-authenticate"}
 
-func stripHopByHop(h *headers.Map) {
-	// Headers named by Connection go too. Collect first: deleting while
-	// walking the map would disturb the walk.
-	var named [8][]byte
-	n := 0
-	h.Values("connection", func(v []byte) bool {
-		headers.EachToken(v, func(tok []byte) {
-			if n < len(named) && !headers.TokenIs(tok, "close") && !headers.TokenIs(tok, "keep-alive") {
-				named[n] = tok
-				n++
-			}
-		})
-		return true
-	})
-	for _, tok := range named[:n] {
-		h.DelBytes(tok)
+// stripHopByHop removes the hop-by-hop headers, including every header
+// named by Connection however many there are. The Connection values are
+// copied into scratch first (bounded by the header size limits): deleting
+// while walking the map would disturb the walk. scratch is reused across
+// calls so the copy does not allocate.
+func stripHopByHop(h *headers.Map, scratch *[]byte) {
+	list := h.AppendList((*scratch)[:0], "connection")
+	*scratch = list
+	for len(list) > 0 {
+		tok := list
+		if i := bytes.IndexByte(list, ','); i >= 0 {
+			tok, list = list[:i], list[i+1:]
+		} else {
+			list = nil
+		}
+		if tok = headers.TrimOWS(tok); len(tok) > 0 && !headers.TokenIs(tok, "close") && !headers.TokenIs(tok, "keep-alive") {
+			h.DelBytes(tok)
+		}
 	}
 	for _, name := range hopByHop {
 		h.Del(name)
@@ -112,11 +115,16 @@ func (s *stream) mutateRequestHeaders(h *headers.Map) {
 	if te, ok := h.Get("te"); ok && !headers.TokenIs(te, "trailers") {
 		h.Del("te")
 	}
-	stripHopByHop(h)
+	stripHopByHop(h, &s.conn.hopScratch)
 	src := s.info.Source.Addr()
-	var xffBefore [256]byte
-	xffOld, _ := h.Get("x-forwarded-for")
-	xffBeforeN := copy(xffBefore[:], xffOld)
+	// The client as the request arrived, before our own address is
+	// appended: the whole x-forwarded-for is walked (it is bounded by the
+	// header limits), so padding cannot push a forged hop into view.
+	var client netip.Addr
+	if cfg.GenerateRequestID && cfg.UseRemoteAddress {
+		xff, _ := h.Get("x-forwarded-for")
+		client = trustedClient(xff, src, cfg.XFFNumTrustedHops)
+	}
 	if cfg.UseRemoteAddress {
 		if !cfg.SkipXFFAppend {
 			appendXFF(h, src)
@@ -127,7 +135,7 @@ func (s *stream) mutateRequestHeaders(h *headers.Map) {
 	}
 	if cfg.GenerateRequestID {
 		_, has := h.Get("x-request-id")
-		external := cfg.UseRemoteAddress && !isInternal(trustedClient(xffBefore[:xffBeforeN], src, cfg.XFFNumTrustedHops))
+		external := cfg.UseRemoteAddress && !isInternal(client)
 		if !has || (external && !cfg.PreserveExternalRequestID) {
 			var id [36]byte
 			h.Set("x-request-id", newUUID(&id))
@@ -143,7 +151,7 @@ func (s *stream) mutateRequestHeaders(h *headers.Map) {
 
 // prepareResponseHeaders runs just before response headers go to the codec.
 func (cn *connection) prepareResponseHeaders(s *stream, h *headers.Map) {
-	stripHopByHop(h)
+	stripHopByHop(h, &cn.hopScratch)
 	if r := s.route; r != nil && s.routeValid {
 		r.ApplyResponseHeaders(h)
 	}

@@ -128,6 +128,24 @@ func (m *Map) Values(name string, fn func(value []byte) bool) {
 	}
 }
 
+// AppendList appends every value of name to dst as one comma-separated
+// list (how RFC 9110 combines repeated list fields) and returns it: a copy
+// that stays valid while the map changes.
+func (m *Map) AppendList(dst []byte, name string) []byte {
+	first := true
+	for i := range m.entries {
+		e := &m.entries[i]
+		if !e.deleted && equalFold(m.name(e), name) {
+			if !first {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, m.value(e)...)
+			first = false
+		}
+	}
+	return dst
+}
+
 // Range calls fn for every header in order until fn returns false.
 func (m *Map) Range(fn func(name, value []byte) bool) {
 	for i := range m.entries {

@@ -91,3 +91,22 @@ func TestTokens(t *testing.T) {
 		t.Fatalf("EachToken = %q", toks)
 	}
 }
+
+func TestAppendListJoinsRepeatedFieldsIntoACopy(t *testing.T) {
+	var m Map
+	m.AddString("Connection", "a, b")
+	m.AddString("x", "y")
+	m.AddString("connection", "c")
+	var scratch [8]byte
+	got := m.AppendList(scratch[:0], "connection")
+	if string(got) != "a, b,c" {
+		t.Fatalf("AppendList = %q", got)
+	}
+	m.Del("connection")
+	if string(got) != "a, b,c" {
+		t.Fatalf("the copy changed with the map: %q", got)
+	}
+	if got := m.AppendList(nil, "connection"); len(got) != 0 {
+		t.Fatalf("absent field: %q", got)
+	}
+}
