@@ -55,7 +55,7 @@ type connection struct {
 	set        *ConnSet
 	prev, next *connection
 	logScratch []byte
-	hopScratch []byte // Connection header names being stripped
+	hopScratch []byte    // Connection header names being stripped
 	headStart  time.Time // first byte of a request head not yet complete
 	alpn       string    // protocol negotiated before the first byte ("" none)
 }
