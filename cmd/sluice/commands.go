@@ -112,18 +112,18 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer log.Sync()
+	// Errors have the shape of config errors: FILE: YAML-PATH: cause.
+	source := *path
+	if source == "" {
+		source = "built-in default config"
+	}
 	srv, err := server.New(cfg, log)
 	if err != nil {
-		// Same shape as config errors: FILE: YAML-PATH: cause.
-		source := *path
-		if source == "" {
-			source = "built-in default config"
-		}
 		fmt.Fprintf(stderr, "%s: %v\n", source, err)
 		return 1
 	}
 	if err := srv.Start(); err != nil {
-		fmt.Fprintf(stderr, "sluice: %v\n", err)
+		fmt.Fprintf(stderr, "%s: %v\n", source, err)
 		return 1
 	}
 	log.Info("sluice started", zap.String("version", version), zap.Int("concurrency", cfg.Concurrency))

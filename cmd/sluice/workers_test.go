@@ -1,11 +1,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/sluiceproxy/sluice/cmd/sluice/sluicetest"
 )
@@ -139,4 +144,41 @@ watchdog: { miss_timeout: 50ms, megamiss_timeout: 100ms, kill_timeout: 300ms }`,
 	}
 	p.WaitLog(`"worker stuck past watchdog.kill_timeout; stopping sluice"`)
 	p.WaitLog(`"stopping after a fatal worker failure"`, `worker 0 stuck in one callback for`)
+}
+
+// TestListenerAddressHeldByAnotherProcess: every worker's socket uses
+// SO_REUSEPORT, which would let sluice join a port another process holds
+// with SO_REUSEPORT and silently take part of its traffic. sluice refuses
+// to start instead, naming the listener's YAML path.
+func TestListenerAddressHeldByAnotherProcess(t *testing.T) {
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+		})
+		return serr
+	}}
+	other, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	addr := other.Addr().String()
+	cfg := strings.Replace(directConfig("concurrency: 2", ""), "address: 127.0.0.1:0\n  filter_chains", "address: "+addr+"\n  filter_chains", 1)
+	_, err = sluicetest.Launch(t, sluiceBin, cfg)
+	want := fmt.Sprintf("sluice.yaml: listeners[0].address: %s already in use by another process\n", addr)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("start-up on a port held by another process: %v\nwant %q", err, want)
+	}
+
+	// The same for a second sluice on the first one's port.
+	other.Close()
+	first := startSluice(t, cfg)
+	_, err = sluicetest.Launch(t, sluiceBin, cfg)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("second sluice on the same port: %v", err)
+	}
+	if resp, body := get(t, newClient(t), first.URL("/"), nil); resp.StatusCode != 200 || body != "from the route" {
+		t.Fatalf("first sluice: %d %q", resp.StatusCode, body)
+	}
 }

@@ -100,5 +100,5 @@ func (s *Server) buildListener(i int, lc *config.Listener) (*listener, error) {
 		}
 		cfg.AccessLogs = append(cfg.AccessLogs, &hcm.AccessLog{Sink: sink, Format: format})
 	}
-	return &listener{name: lc.Name, addr: lc.Addr, hcm: cfg}, nil
+	return &listener{index: i, name: lc.Name, addr: lc.Addr, hcm: cfg}, nil
 }

@@ -40,6 +40,7 @@ type Server struct {
 // listener is one configured listener: its compiled connection manager and
 // its per-worker sockets and connection sets.
 type listener struct {
+	index int // position in the config's listeners
 	name  string
 	addr  netip.AddrPort
 	hcm   *hcm.Config
@@ -137,7 +138,7 @@ func (s *Server) Start() error {
 		a, err := startAdmin(s, s.cfg.Admin.Addr)
 		if err != nil {
 			s.Stop()
-			return fmt.Errorf("admin: listen %s: %w", s.cfg.Admin.Address, err)
+			return fmt.Errorf("admin.address: %s: %w", s.cfg.Admin.Address, err)
 		}
 		s.admin = a
 		s.log.Info("admin listening", zap.String("address", a.addr.String()))
@@ -169,6 +170,9 @@ func (s *Server) bind(l *listener) error {
 	l.socks = make([]*worker.Listener, len(s.workers))
 	l.conns = make([]*hcm.ConnSet, len(s.workers))
 	addr := l.addr
+	if err := worker.CheckAddressFree(addr); err != nil {
+		return fmt.Errorf("listeners[%d].address: %s %w", l.index, addr, err)
+	}
 	for i, w := range s.workers {
 		set := &hcm.ConnSet{}
 		l.conns[i] = set

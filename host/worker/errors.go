@@ -14,4 +14,7 @@ var (
 	// ErrInvalidAddr is returned by Listen/Dial for an unset or zero-port
 	// (Dial) address.
 	ErrInvalidAddr = errors.New("worker: invalid address")
+	// ErrAddressInUse is returned by CheckAddressFree when another socket
+	// (another process, or another sluice) listens on the address.
+	ErrAddressInUse = errors.New("already in use by another process")
 )

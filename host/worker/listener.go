@@ -73,6 +73,39 @@ func (l *Listener) open(sa unix.Sockaddr) error {
 	return l.w.register(l.fd, unix.EPOLLIN, fdEntry{kind: kindListener, ln: l})
 }
 
+// CheckAddressFree binds addr once without SO_REUSEPORT and lets go. Every
+// worker's socket uses SO_REUSEPORT, which would also let it join a socket
+// that another process (or a second sluice) holds with SO_REUSEPORT, and
+// then silently take a share of that process's traffic; this plain bind
+// fails instead (ErrAddressInUse). Port 0 is always free. Any goroutine.
+func CheckAddressFree(addr netip.AddrPort) error {
+	if addr.Port() == 0 {
+		return nil
+	}
+	sa, family, err := toSockaddr(addr)
+	if err != nil {
+		return err
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("socket: %w", err)
+	}
+	defer unix.Close(fd)
+	// SO_REUSEADDR as the real sockets have: connections of an earlier
+	// run lingering in TIME_WAIT do not count as "in use".
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		return fmt.Errorf("SO_REUSEADDR: %w", err)
+	}
+	switch err := unix.Bind(fd, sa); err {
+	case nil:
+		return nil
+	case unix.EADDRINUSE:
+		return ErrAddressInUse
+	default:
+		return fmt.Errorf("bind: %w", err)
+	}
+}
+
 // Addr is the bound address (with the actual port when listening on port 0).
 func (l *Listener) Addr() netip.AddrPort { return l.addr }
 
