@@ -369,3 +369,70 @@ func TestSignalsReopenAndHangup(t *testing.T) {
 		t.Fatalf("rotated log = %s", old)
 	}
 }
+
+// TestMalformedBodyAfterDirectResponseIsLogged: a direct response answers
+// before the request body is read; the body then turns out malformed. The
+// connection closes after the 200 (nothing after a framing error can be
+// trusted), and that request's access-log line says why: DPE and the
+// codec's reason, with downstream_cx_protocol_error counted.
+func TestMalformedBodyAfterDirectResponseIsLogged(t *testing.T) {
+	p := startSluice(t, listenerConfig("", directRoute, staticCluster("unused", "", "127.0.0.1:1"), ""))
+	for i, tc := range []struct{ chunk, reason string }{
+		{"0x3\r\nabc\r\n", "http1.invalid_chunk_size"},
+		{"12345678901234567\r\n", "http1.invalid_chunk_size"},
+		{"3\r\nabcXY", "http1.invalid_chunk_terminator"},
+	} {
+		conn, err := net.DialTimeout("tcp", p.Addr("main"), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(conn, "POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"+tc.chunk)
+		br := bufio.NewReader(conn)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.chunk, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || string(body) != "from the route" {
+			t.Fatalf("%q: %d %q", tc.chunk, resp.StatusCode, body)
+		}
+		if _, err := br.ReadByte(); err != io.EOF {
+			t.Fatalf("%q: connection still open after a malformed body (%v)", tc.chunk, err)
+		}
+		conn.Close()
+		lines := p.AccessLines(i + 1)
+		if len(lines) != i+1 {
+			t.Fatalf("%d access-log lines, want %d", len(lines), i+1)
+		}
+		l := lines[i]
+		if l["status"] != float64(200) || l["response_flags"] != "DPE" || l["details"] != "direct_response,"+tc.reason {
+			t.Fatalf("%q: access log %v", tc.chunk, l)
+		}
+	}
+	if n := adminStat(t, p, "http.ingress.downstream_cx_protocol_error"); n != 3 {
+		t.Fatalf("downstream_cx_protocol_error = %d, want 3", n)
+	}
+
+	// A well-formed body read after the answer keeps the connection, and
+	// its line is clean.
+	conn, err := net.DialTimeout("tcp", p.Addr("main"), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(conn, "POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(conn)
+	for j := 0; j < 2; j++ {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("pipelined response %d: %v", j, err)
+		}
+		io.ReadAll(resp.Body)
+	}
+	lines := p.AccessLines(5)
+	if l := lines[3]; l["response_flags"] != "-" || l["details"] != "direct_response" || l["method"] != "POST" {
+		t.Fatalf("clean line: %v", l)
+	}
+}

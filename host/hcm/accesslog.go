@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sluiceproxy/sluice/host/accesslog"
+	"github.com/sluiceproxy/sluice/host/headers"
 )
 
 // AccessLogFormat selects an access log's line format.
@@ -25,27 +26,84 @@ type AccessLog struct {
 	Format AccessLogFormat
 }
 
-// logAccess writes the stream's access-log lines.
+// logAccess writes the stream's access-log lines, or keeps what they need
+// while the codec still reads and discards the rest of the request body
+// (HTTP/1 answered early): a malformed body then shows in the line.
 func (cn *connection) logAccess(s *stream) {
 	if len(cn.cfg.AccessLogs) == 0 {
 		return
 	}
+	if d, ok := cn.codec.(requestBodyDiscarder); ok && d.DiscardingRequestBody() {
+		cn.flushDeferredLog() // never more than one: HTTP/1 is one stream at a time
+		cn.deferred.info = s.info
+		cn.deferred.req = s.reqHeaders
+		cn.deferred.pending = true
+		s.reqHeaders = nil // the deferred line owns the map now
+		return
+	}
+	cn.writeAccessLines(&s.info, s.reqHeaders)
+}
+
+func (cn *connection) writeAccessLines(info *StreamInfo, req *headers.Map) {
 	line := cn.logScratch[:0]
 	for _, a := range cn.cfg.AccessLogs {
 		line = line[:0]
 		if a.Format == AccessLogJSON {
-			line = appendJSONLine(line, s, cn.w.Now())
+			line = appendJSONLine(line, info, req, cn.w.Now())
 		} else {
-			line = appendTextLine(line, s, cn.w.Now())
+			line = appendTextLine(line, info, req, cn.w.Now())
 		}
 		a.Sink.Write(cn.w, line)
 	}
 	cn.logScratch = line
 }
 
-func headerOr(s *stream, name string) []byte {
-	if s.reqHeaders != nil {
-		if v, ok := s.reqHeaders.Get(name); ok {
+// requestBodyDiscarder is a codec that can answer a request before reading
+// all of its body and then read and drop the rest to keep the connection.
+type requestBodyDiscarder interface {
+	DiscardingRequestBody() bool
+}
+
+// deferredLog is the access-log line of a stream answered before its
+// request body was read, kept until the codec has read the rest.
+type deferredLog struct {
+	info    StreamInfo
+	req     *headers.Map
+	pending bool
+}
+
+// requestBodyDiscarded: the codec finished with the body of the stream
+// whose line was deferred; err is the body's protocol error, if any.
+func (cn *connection) requestBodyDiscarded(status int, reason string) {
+	if !cn.deferred.pending {
+		return
+	}
+	if reason != "" {
+		cn.deferred.info.Flags |= FlagDownstreamProtocolError
+		if cn.deferred.info.Details == "" {
+			cn.deferred.info.Details = reason
+		} else {
+			cn.deferred.info.Details += "," + reason
+		}
+	}
+	cn.flushDeferredLog()
+}
+
+func (cn *connection) flushDeferredLog() {
+	d := &cn.deferred
+	if !d.pending {
+		return
+	}
+	d.pending = false
+	cn.writeAccessLines(&d.info, d.req)
+	cn.releaseRequestHeaders(d.req)
+	d.req = nil
+	d.info = StreamInfo{}
+}
+
+func headerOr(req *headers.Map, name string) []byte {
+	if req != nil {
+		if v, ok := req.Get(name); ok {
 			return v
 		}
 	}
@@ -54,39 +112,39 @@ func headerOr(s *stream, name string) []byte {
 
 // appendTextLine renders Envoy's default access-log format:
 // [START] "METHOD PATH PROTOCOL" STATUS FLAGS BYTES_IN BYTES_OUT DURATION_MS "UPSTREAM" "REQUEST_ID" conn_id stream_id
-func appendTextLine(b []byte, s *stream, now time.Time) []byte {
+func appendTextLine(b []byte, info *StreamInfo, req *headers.Map, now time.Time) []byte {
 	b = append(b, '[')
-	b = s.info.Start.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
+	b = info.Start.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
 	b = append(b, "] \""...)
-	b = appendOrDash(b, headerOr(s, ":method"))
+	b = appendOrDash(b, headerOr(req, ":method"))
 	b = append(b, ' ')
-	b = appendOrDash(b, headerOr(s, ":path"))
+	b = appendOrDash(b, headerOr(req, ":path"))
 	b = append(b, ' ')
-	b = append(b, s.info.Protocol...)
+	b = append(b, info.Protocol...)
 	b = append(b, "\" "...)
-	b = strconv.AppendInt(b, int64(s.info.Status), 10)
+	b = strconv.AppendInt(b, int64(info.Status), 10)
 	b = append(b, ' ')
-	b = append(b, s.info.Flags.String()...)
+	b = append(b, info.Flags.String()...)
 	b = append(b, ' ')
-	b = appendOrDash(b, []byte(s.info.Details))
+	b = appendOrDash(b, []byte(info.Details))
 	b = append(b, ' ')
-	b = strconv.AppendInt(b, s.info.BytesIn, 10)
+	b = strconv.AppendInt(b, info.BytesIn, 10)
 	b = append(b, ' ')
-	b = strconv.AppendInt(b, s.info.BytesOut, 10)
+	b = strconv.AppendInt(b, info.BytesOut, 10)
 	b = append(b, ' ')
-	b = strconv.AppendInt(b, now.Sub(s.info.Start).Milliseconds(), 10)
+	b = strconv.AppendInt(b, now.Sub(info.Start).Milliseconds(), 10)
 	b = append(b, " \""...)
-	if s.info.Upstream.IsValid() {
-		b = s.info.Upstream.AppendTo(b)
+	if info.Upstream.IsValid() {
+		b = info.Upstream.AppendTo(b)
 	} else {
 		b = append(b, '-')
 	}
 	b = append(b, "\" \""...)
-	b = appendOrDash(b, s.info.RequestID.Bytes())
+	b = appendOrDash(b, info.RequestID.Bytes())
 	b = append(b, "\" conn_id="...)
-	b = strconv.AppendUint(b, s.info.ConnID, 10)
+	b = strconv.AppendUint(b, info.ConnID, 10)
 	b = append(b, " stream_id="...)
-	b = strconv.AppendUint(b, s.info.StreamID, 10)
+	b = strconv.AppendUint(b, info.StreamID, 10)
 	return append(b, '\n')
 }
 
@@ -97,47 +155,47 @@ func appendOrDash(b, v []byte) []byte {
 	return append(b, v...)
 }
 
-func appendJSONLine(b []byte, s *stream, now time.Time) []byte {
+func appendJSONLine(b []byte, info *StreamInfo, req *headers.Map, now time.Time) []byte {
 	b = append(b, `{"start_time":"`...)
-	b = s.info.Start.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
+	b = info.Start.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
 	b = append(b, `","method":`...)
-	b = strconv.AppendQuote(b, string(headerOr(s, ":method")))
+	b = strconv.AppendQuote(b, string(headerOr(req, ":method")))
 	b = append(b, `,"path":`...)
-	b = strconv.AppendQuote(b, string(headerOr(s, ":path")))
+	b = strconv.AppendQuote(b, string(headerOr(req, ":path")))
 	b = append(b, `,"authority":`...)
-	b = strconv.AppendQuote(b, string(headerOr(s, ":authority")))
+	b = strconv.AppendQuote(b, string(headerOr(req, ":authority")))
 	b = append(b, `,"protocol":"`...)
-	b = append(b, s.info.Protocol...)
+	b = append(b, info.Protocol...)
 	b = append(b, `","status":`...)
-	b = strconv.AppendInt(b, int64(s.info.Status), 10)
+	b = strconv.AppendInt(b, int64(info.Status), 10)
 	b = append(b, `,"response_flags":"`...)
-	b = append(b, s.info.Flags.String()...)
+	b = append(b, info.Flags.String()...)
 	b = append(b, `","details":`...)
-	b = strconv.AppendQuote(b, s.info.Details)
+	b = strconv.AppendQuote(b, info.Details)
 	b = append(b, `,"bytes_received":`...)
-	b = strconv.AppendInt(b, s.info.BytesIn, 10)
+	b = strconv.AppendInt(b, info.BytesIn, 10)
 	b = append(b, `,"bytes_sent":`...)
-	b = strconv.AppendInt(b, s.info.BytesOut, 10)
+	b = strconv.AppendInt(b, info.BytesOut, 10)
 	b = append(b, `,"duration_ms":`...)
-	b = strconv.AppendInt(b, now.Sub(s.info.Start).Milliseconds(), 10)
+	b = strconv.AppendInt(b, now.Sub(info.Start).Milliseconds(), 10)
 	b = append(b, `,"upstream_host":"`...)
-	if s.info.Upstream.IsValid() {
-		b = s.info.Upstream.AppendTo(b)
+	if info.Upstream.IsValid() {
+		b = info.Upstream.AppendTo(b)
 	}
 	b = append(b, `","upstream_cluster":`...)
-	b = strconv.AppendQuote(b, s.info.Cluster)
+	b = strconv.AppendQuote(b, info.Cluster)
 	b = append(b, `,"route_name":`...)
-	b = strconv.AppendQuote(b, s.info.RouteName)
+	b = strconv.AppendQuote(b, info.RouteName)
 	b = append(b, `,"request_id":`...)
-	b = strconv.AppendQuote(b, s.info.RequestID.String())
+	b = strconv.AppendQuote(b, info.RequestID.String())
 	b = append(b, `,"downstream_remote_address":"`...)
-	b = s.info.Source.AppendTo(b)
+	b = info.Source.AppendTo(b)
 	b = append(b, `","conn_id":`...)
-	b = strconv.AppendUint(b, s.info.ConnID, 10)
+	b = strconv.AppendUint(b, info.ConnID, 10)
 	b = append(b, `,"stream_id":`...)
-	b = strconv.AppendUint(b, s.info.StreamID, 10)
+	b = strconv.AppendUint(b, info.StreamID, 10)
 	b = append(b, `,"worker":`...)
-	b = strconv.AppendInt(b, int64(s.info.WorkerIndex), 10)
+	b = strconv.AppendInt(b, int64(info.WorkerIndex), 10)
 	return append(b, "}\n"...)
 }
 

@@ -55,7 +55,8 @@ type connection struct {
 	set        *ConnSet
 	prev, next *connection
 	logScratch []byte
-	hopScratch []byte    // Connection header names being stripped
+	hopScratch []byte // Connection header names being stripped
+	deferred   deferredLog
 	headStart  time.Time // first byte of a request head not yet complete
 	alpn       string    // protocol negotiated before the first byte ("" none)
 }
@@ -252,6 +253,7 @@ func (cn *connection) onClosed() {
 	if cn.codec != nil {
 		cn.codec.OnConnectionClose()
 	}
+	cn.flushDeferredLog()
 	// Streams the codec did not know about any more still end here.
 	for len(cn.active) > 0 {
 		cn.active[len(cn.active)-1].onCodecReset(codec.ResetConnectionClosed)

@@ -131,6 +131,8 @@ func (s *http1Server) Dispatch(in []byte) (int, error) {
 				s.discarded += int64(len(body))
 				if s.discarded > maxDiscard {
 					s.wantsClose = true
+					s.discarding = false
+					s.cb.requestBodyDiscarded(0, "")
 					return consumed, nil
 				}
 			}
@@ -150,7 +152,10 @@ func (s *http1Server) Dispatch(in []byte) (int, error) {
 					s.dec.DecodeData(nil, true)
 				}
 			}
-			s.discarding = false
+			if s.discarding {
+				s.discarding = false
+				s.cb.requestBodyDiscarded(0, "")
+			}
 		}
 	}
 	return consumed, nil
@@ -206,8 +211,10 @@ func (s *http1Server) protocolError(err error) {
 		status, reason = e.Status, e.Reason
 	}
 	if s.discarding {
-		// The request was answered already; its malformed remainder only
-		// ends the connection.
+		// The request was answered already; its malformed remainder ends
+		// the connection and shows in that request's access-log line.
+		s.discarding = false
+		s.cb.requestBodyDiscarded(status, reason)
 		return
 	}
 	if s.dec != nil {
@@ -244,6 +251,10 @@ func (s *http1Server) OnConnectionClose() {
 		dec.OnReset(codec.ResetConnectionClosed)
 	}
 }
+
+// DiscardingRequestBody reports that the last response ended before its
+// request's body was read, which is now being read and dropped.
+func (s *http1Server) DiscardingRequestBody() bool { return s.discarding }
 
 func (s *http1Server) OnWritable() {
 	if s.outputBlocked {
