@@ -2,10 +2,16 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestAccessLogSinkThatNeverDrainsDoesNotStallWorkers: the access log is a
@@ -64,4 +70,95 @@ listeners:
 	if resp.StatusCode != 200 || body != "LIVE\n" {
 		t.Fatalf("/ready: %d %q", resp.StatusCode, body)
 	}
+}
+
+// freePort reserves a loopback port and releases it for the caller.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestProcessLogThatNeverDrainsDoesNotStallWorkers: sluice's stderr is a
+// pipe nobody reads, with debug logging (a line per connection, written on
+// the workers). Requests keep being answered; the log entries that did not
+// fit are dropped and counted in log.dropped.
+func TestProcessLogThatNeverDrainsDoesNotStallWorkers(t *testing.T) {
+	addr, admin := freePort(t), freePort(t)
+	cfg := filepath.Join(t.TempDir(), "sluice.yaml")
+	os.WriteFile(cfg, []byte(strings.NewReplacer("127.0.0.1:0", addr, "ADMIN", admin).Replace(`concurrency: 2
+log: { level: debug, format: json }
+admin: { address: ADMIN }
+listeners:
+- name: main
+  address: 127.0.0.1:0
+  filter_chains:
+  - filters:
+    - name: http_connection_manager
+      config:
+        stat_prefix: ingress
+        http_filters: [{ name: router }]
+        route_config:
+          virtual_hosts:
+          - name: all
+            domains: ["*"]
+            routes:
+            - match: { prefix: / }
+              direct_response: { status: 200, body: { inline_string: "ok" } }
+`)), 0o644)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(sluiceBin, "run", "-c", cfg)
+	cmd.Stderr = w // never read
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	t.Cleanup(func() {
+		r.Close() // the stuck log write fails, so the process can exit
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	})
+	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if resp, err := client.Get("http://" + admin + "/ready"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("sluice did not come up")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A new connection per request: each writes debug lines on a worker,
+	// ~800 KB in all against a 256 KiB buffer and a 64 KiB pipe.
+	for i := 0; i < 8000; i++ {
+		resp, err := client.Get("http://" + addr + "/")
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		resp.Body.Close()
+	}
+	resp, err := client.Get("http://" + admin + "/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stats, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, l := range strings.Split(string(stats), "\n") {
+		if v, ok := strings.CutPrefix(l, "log.dropped: "); ok {
+			if v == "0" {
+				t.Fatal("log.dropped = 0 with a stderr nobody reads")
+			}
+			return
+		}
+	}
+	t.Fatalf("no log.dropped in /stats:\n%s", stats)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluiceproxy/sluice/abi"
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/logging"
 	"github.com/sluiceproxy/sluice/host/server"
 )
 
@@ -57,10 +58,13 @@ func cmdVersion(stdout io.Writer) int {
 	return 0
 }
 
-func newLogger(c config.Log) (*zap.Logger, error) {
+// newLogger builds the process log. It writes through a non-blocking
+// writer: workers log on their event-loop threads, and a stderr nobody
+// reads must not stall them (entries are dropped and counted instead).
+func newLogger(c config.Log) (*zap.Logger, *logging.Writer, error) {
 	level, err := zapcore.ParseLevel(c.Level)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	encCfg := zap.NewProductionEncoderConfig()
 	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
@@ -71,7 +75,8 @@ func newLogger(c config.Log) (*zap.Logger, error) {
 		encCfg.EncodeLevel = zapcore.CapitalLevelEncoder
 		enc = zapcore.NewConsoleEncoder(encCfg)
 	}
-	return zap.New(zapcore.NewCore(enc, zapcore.Lock(os.Stderr), level)), nil
+	out := logging.NewWriter(os.Stderr, 0)
+	return zap.New(zapcore.NewCore(enc, out, level)), out, nil
 }
 
 // fatalStop ends the process after a worker died or stayed stuck: the
@@ -106,11 +111,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	log, err := newLogger(cfg.Log)
+	log, logOut, err := newLogger(cfg.Log)
 	if err != nil {
 		fmt.Fprintln(stderr, "log.level:", err)
 		return 1
 	}
+	defer logOut.Close()
 	defer log.Sync()
 	// Errors have the shape of config errors: FILE: YAML-PATH: cause.
 	source := *path
@@ -119,10 +125,13 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	srv, err := server.New(cfg, log)
 	if err != nil {
+		log.Sync()
 		fmt.Fprintf(stderr, "%s: %v\n", source, err)
 		return 1
 	}
+	srv.CountLogDrops(logOut.Dropped)
 	if err := srv.Start(); err != nil {
+		log.Sync()
 		fmt.Fprintf(stderr, "%s: %v\n", source, err)
 		return 1
 	}

@@ -140,6 +140,9 @@ func (s *Server) stats() []statValue {
 		statValue{"access_log.written", "counter", int64(als.Written)},
 		statValue{"access_log.dropped", "counter", int64(als.Dropped)},
 		statValue{"access_log.write_failed", "counter", int64(als.WriteFailed)})
+	if s.logDropped != nil {
+		out = append(out, statValue{"log.dropped", "counter", int64(s.logDropped())})
+	}
 	out = append(out, s.filters.stats()...)
 	out = append(out,
 		statValue{"server.watchdog_miss", "counter", int64(s.dog.miss.Load())},

@@ -30,6 +30,8 @@ type Server struct {
 	accessLogs *accesslog.Registry
 	admin      *adminServer
 	dog        *watchdog
+	// logDropped counts process-log entries lost to a slow stderr.
+	logDropped func() uint64
 	started    time.Time
 
 	mu       sync.Mutex
@@ -162,6 +164,10 @@ func onWorker(w *worker.Worker, fn func()) bool {
 // Fatal delivers the reason the process must stop (a worker died, or
 // stayed stuck past watchdog.kill_timeout); at most one value.
 func (s *Server) Fatal() <-chan error { return s.dog.fatal }
+
+// CountLogDrops makes /stats report the process log's dropped entries
+// (log.dropped) as counted by fn.
+func (s *Server) CountLogDrops(fn func() uint64) { s.logDropped = fn }
 
 // Unhealthy names the workers that make /ready fail ("" when none).
 func (s *Server) Unhealthy() string { return s.dog.unhealthy() }
