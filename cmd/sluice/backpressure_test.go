@@ -109,7 +109,27 @@ clusters:
 			pid := p.Cmd.Process.Pid
 			before := currentRSS(t, pid)
 			c := dialSmallWindow(t, p.Addr("main"))
-			written := pipelineWithoutReading(c, path, 3*time.Second)
+			// RSS over time for bench/RESULTS.md (go test -v; a longer run
+			// with SLUICE_PIPELINE_SECONDS=10).
+			stop := make(chan struct{})
+			sampled := make(chan []int)
+			go func() {
+				var kb []int
+				tick := time.NewTicker(time.Second)
+				defer tick.Stop()
+				for {
+					select {
+					case <-tick.C:
+						kb = append(kb, currentRSS(t, pid))
+					case <-stop:
+						sampled <- kb
+						return
+					}
+				}
+			}()
+			written := pipelineWithoutReading(c, path, pipelineDuration())
+			close(stop)
+			t.Logf("RSS KiB: start %d, each second %v; %d bytes of requests written", before, <-sampled, written)
 
 			// The worker holds at most the high watermark plus the one
 			// response that crossed it.
@@ -134,6 +154,15 @@ clusters:
 			}
 		})
 	}
+}
+
+// pipelineDuration is how long the non-reading client goes on: 3 s, or
+// SLUICE_PIPELINE_SECONDS for a longer measurement.
+func pipelineDuration() time.Duration {
+	if n, err := strconv.Atoi(os.Getenv("SLUICE_PIPELINE_SECONDS")); err == nil && n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	return 3 * time.Second
 }
 
 // newHTTPBackend serves h on a loopback port for the test's lifetime.
