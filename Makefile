@@ -46,6 +46,7 @@ test-rust:
 bench: all
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./host/...
 	bash bench/run.sh
+	bash bench/concurrency.sh
 
 clean:
 	rm -rf $(BUILD)
