@@ -37,11 +37,12 @@ type Conn struct {
 	local  netip.AddrPort
 	remote netip.AddrPort
 
-	in       []byte // pooled (or grown) input buffer; nil when empty
-	inR, inW int    // unconsumed input is in[inR:inW]
-	out      outQueue
-	high     int
-	low      int
+	in        []byte // pooled (or grown) input buffer; nil when empty
+	inR, inW  int    // unconsumed input is in[inR:inW]
+	readLimit int    // cap on unconsumed input; 0: the worker's maxRead
+	out       outQueue
+	high      int
+	low       int
 
 	registered bool
 	connecting bool // outbound handshake in progress

@@ -24,7 +24,7 @@ func (c *Conn) Consume(n int) {
 	if n < 0 || n > c.inW-c.inR {
 		panic("worker: Consume out of range")
 	}
-	wasFull := c.inW-c.inR >= c.w.maxRead
+	wasFull := c.inW-c.inR >= c.maxInput()
 	c.inR += n
 	if c.inR == c.inW {
 		// Empty buffers go back to the pool at once: an idle connection
@@ -34,6 +34,54 @@ func (c *Conn) Consume(n int) {
 	if wasFull && c.readable && !c.closed && !c.closing {
 		c.w.markReady(c)
 	}
+}
+
+// SetReadLimit caps this connection's unconsumed input (default: the
+// worker's MaxReadBuffer); reading pauses while it is reached and resumes
+// as the handler consumes. n <= 0 restores the default.
+func (c *Conn) SetReadLimit(n int) { c.readLimit = n }
+
+func (c *Conn) maxInput() int {
+	if c.readLimit > 0 {
+		return c.readLimit
+	}
+	return c.w.maxRead
+}
+
+// AppendInput adds p after the unconsumed input, as if it had been read
+// (for a filter that rewrites what the peer sent). The read limit does not
+// apply.
+func (c *Conn) AppendInput(p []byte) {
+	if len(p) == 0 || c.closed {
+		return
+	}
+	if c.in == nil {
+		c.in = c.w.pool.get()
+		c.inR, c.inW = 0, 0
+	}
+	if len(c.in)-c.inW < len(p) {
+		c.makeRoom(len(p))
+	}
+	c.inW += copy(c.in[c.inW:], p)
+}
+
+// PrependInput puts p before the unconsumed input.
+func (c *Conn) PrependInput(p []byte) {
+	if len(p) == 0 || c.closed {
+		return
+	}
+	if c.in != nil && c.inR >= len(p) {
+		c.inR -= len(p)
+		copy(c.in[c.inR:], p)
+		return
+	}
+	rest := c.Input()
+	joined := make([]byte, 0, max(len(p)+len(rest), c.w.readSize))
+	joined = append(append(joined, p...), rest...)
+	if c.in != nil {
+		c.w.pool.put(c.in)
+	}
+	c.in, c.inR, c.inW = joined[:cap(joined)], 0, len(joined)
 }
 
 // ReadEOF reports that the peer half-closed (no more input will come).
@@ -114,7 +162,7 @@ func (c *Conn) serviceRead(force bool) {
 // (0 for EOF, EAGAIN, a full buffer or an error; the state flags say which).
 func (c *Conn) readOnce() int {
 	w := c.w
-	room := w.maxRead - (c.inW - c.inR)
+	room := c.maxInput() - (c.inW - c.inR)
 	if room <= 0 {
 		return 0
 	}
@@ -171,7 +219,7 @@ func (c *Conn) makeRoom(want int) {
 		c.inR, c.inW = 0, unconsumed
 		return
 	}
-	size := min(max(2*len(c.in), unconsumed+want), max(w.maxRead, unconsumed+want))
+	size := min(max(2*len(c.in), unconsumed+want), max(c.maxInput(), unconsumed+want))
 	grown := make([]byte, size)
 	copy(grown, c.in[c.inR:c.inW])
 	w.pool.put(c.in)

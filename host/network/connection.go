@@ -1,0 +1,430 @@
+package network
+
+import (
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/sluiceproxy/sluice/host/worker"
+)
+
+// CloseType says what Close does with output not yet sent.
+type CloseType uint8
+
+const (
+	// FlushWrite sends what is queued, then closes.
+	FlushWrite CloseType = iota
+	// NoFlush closes now; queued output is lost (the peer may see a reset).
+	NoFlush
+)
+
+// Options are a connection's settings, from its listener.
+type Options struct {
+	// BufferLimit is the read buffer's high watermark (reading pauses
+	// while that much is unconsumed) and the output's high watermark (low:
+	// half). 0: the worker's defaults.
+	BufferLimit int
+	// FiltersTimeout closes a connection whose last (terminal) filter has
+	// not seen OnNewConnection this long after accept: a filter that
+	// stopped and never continued cannot hold a connection forever.
+	// 0: no bound.
+	FiltersTimeout time.Duration
+	Log            *zap.Logger
+	Stats          *Stats
+	// Attributes are facts about the connection known before the filters
+	// run (TLS fields, the original addresses from PROXY protocol).
+	Attributes Attributes
+}
+
+// Attributes describe a connection beyond its socket addresses.
+type Attributes struct {
+	// Source and Destination override the socket's addresses (PROXY
+	// protocol); zero: the socket's.
+	Source, Destination netip.AddrPort
+	ServerName          string // TLS SNI
+	ALPN                string // negotiated application protocol
+	TLSVersion          string // "TLSv1.3", "" for cleartext
+	PeerSubject         string // peer certificate subject
+	PeerSANs            []string
+}
+
+// Stats are counted per listener; shared by workers, hence atomic.
+type Stats struct {
+	FiltersTimeout atomic.Uint64 // connections closed by FiltersTimeout
+	FilterRefused  atomic.Uint64 // connections closed because a factory made no filter
+}
+
+// Connection is one downstream connection and its network filter chain,
+// owned by its worker (every method is loop-thread only).
+//
+// Read path: bytes read are appended to the read buffer; each read runs the
+// read filters in chain order with the whole buffer, until one returns
+// StopIteration; whatever no filter drained stays for the next pass.
+// Write path: Write passes a chunk through the write filters from the last
+// filter of the chain to the first, then to the socket. See doc.go.
+type Connection struct {
+	c    *worker.Conn
+	w    *worker.Worker
+	opts *Options
+
+	filters   []slot
+	hasWriter bool // some filter is a WriteFilter
+	readBuf   Buffer
+
+	// Read iteration. depth counts hooks on the stack; a ContinueReading
+	// asked for while one runs is done when the stack unwinds.
+	depth       int
+	curFilter   int  // the filter whose hook is running (when depth > 0)
+	contPending bool // curFilter asked to continue from inside its hook
+	resumeFrom  int  // a continue from elsewhere while hooks ran; -1 none
+
+	readDisabled int
+	halfClose    bool
+	eofSeen      bool // the peer's FIN was delivered to the filters
+	writeEnded   bool // our FIN was queued
+	above        bool // output above its high watermark (last told)
+	closed       bool
+	destroyed    bool
+	started      time.Time
+	startTimer   *worker.Timer
+	terminalUp   bool // the last filter saw OnNewConnection
+
+	metadata map[string]map[string]MetadataValue
+	user     any
+
+	prev, next *Connection
+	set        *Set
+}
+
+type slot struct {
+	f         Filter
+	read      ReadFilter
+	write     WriteFilter
+	events    EventHandler
+	watermark WatermarkHandler
+	cb        Callbacks
+	init      bool // saw OnNewConnection
+}
+
+// New builds the filter chain on an accepted connection, makes it the
+// connection's handler, and starts it: OnNewConnection down the chain (until
+// a filter stops), then the Connected event. Loop thread of c's worker.
+func New(c *worker.Conn, chain []NamedFilterFactory, opts *Options, set *Set) *Connection {
+	nc := &Connection{c: c, w: c.Worker(), opts: opts, resumeFrom: -1, started: c.Worker().Now()}
+	nc.readBuf = readBuffer(c)
+	c.SetHandler(nc)
+	if lim := opts.BufferLimit; lim > 0 {
+		c.SetReadLimit(lim)
+		c.SetWatermarks(lim, lim/2)
+	}
+	if set != nil {
+		set.add(nc)
+	}
+	nc.filters = make([]slot, len(chain))
+	for i, nf := range chain {
+		s := &nc.filters[i]
+		s.cb = Callbacks{nc: nc, idx: i}
+		f := nf.Factory.NewFilter(&s.cb)
+		if f == nil {
+			if opts.Stats != nil {
+				opts.Stats.FilterRefused.Add(1)
+			}
+			nc.logf(zap.WarnLevel, "network filter refused the connection", zap.String("filter", nf.Name))
+			nc.filters = nc.filters[:i]
+			nc.Close(NoFlush)
+			return nc
+		}
+		s.f = f
+		s.read, _ = f.(ReadFilter)
+		s.write, _ = f.(WriteFilter)
+		s.events, _ = f.(EventHandler)
+		s.watermark, _ = f.(WatermarkHandler)
+		nc.hasWriter = nc.hasWriter || s.write != nil
+	}
+	if d := opts.FiltersTimeout; d > 0 {
+		nc.startTimer = nc.w.AfterFunc(d, nc.filtersTimedOut)
+	}
+	nc.iterate(0, nil, false)
+	if !nc.closed {
+		nc.raise(Connected)
+	}
+	return nc
+}
+
+func (nc *Connection) logf(level zapcore.Level, msg string, fields ...zap.Field) {
+	if nc.opts.Log == nil {
+		return
+	}
+	if ce := nc.opts.Log.Check(level, msg); ce != nil {
+		ce.Write(append(fields, zap.Uint64("conn_id", nc.c.ID()))...)
+	}
+}
+
+// ID is the connection id (the same in logs and access logs).
+func (nc *Connection) ID() uint64 { return nc.c.ID() }
+
+// Worker is the connection's owner.
+func (nc *Connection) Worker() *worker.Worker { return nc.w }
+
+// Socket is the underlying worker connection.
+func (nc *Connection) Socket() *worker.Conn { return nc.c }
+
+// RemoteAddr is the client's address (PROXY protocol's when given).
+func (nc *Connection) RemoteAddr() netip.AddrPort {
+	if a := nc.opts.Attributes.Source; a.IsValid() {
+		return a
+	}
+	return nc.c.RemoteAddr()
+}
+
+// LocalAddr is the address the client connected to.
+func (nc *Connection) LocalAddr() netip.AddrPort {
+	if a := nc.opts.Attributes.Destination; a.IsValid() {
+		return a
+	}
+	return nc.c.LocalAddr()
+}
+
+// Attributes are the connection's TLS and PROXY-protocol facts.
+func (nc *Connection) Attributes() *Attributes { return &nc.opts.Attributes }
+
+// Start is when the connection was accepted.
+func (nc *Connection) Start() time.Time { return nc.started }
+
+// SetUserData / UserData attach a value for the terminal filter's use.
+func (nc *Connection) SetUserData(v any) { nc.user = v }
+
+// UserData returns what SetUserData stored.
+func (nc *Connection) UserData() any { return nc.user }
+
+// Closed reports that the connection was closed (or is flushing to close).
+func (nc *Connection) Closed() bool { return nc.closed }
+
+// EnableHalfClose makes a FIN from the peer an end of stream for the
+// filters (OnData with endStream) while writing goes on; the connection
+// closes once both directions have ended. Without it (the default) the
+// filters still see endStream, then the connection closes (RemoteClose).
+func (nc *Connection) EnableHalfClose(on bool) { nc.halfClose = on }
+
+// ReadDisable stops (true) or resumes (false) reading from the socket. It
+// counts: reading resumes when every disable was undone.
+func (nc *Connection) ReadDisable(disable bool) {
+	if disable {
+		nc.readDisabled++
+		if nc.readDisabled == 1 {
+			nc.c.PauseReading()
+		}
+		return
+	}
+	if nc.readDisabled == 0 {
+		return
+	}
+	nc.readDisabled--
+	if nc.readDisabled == 0 && !nc.closed {
+		nc.c.ResumeReading()
+	}
+}
+
+// ReadDisabled reports whether reading is disabled.
+func (nc *Connection) ReadDisabled() bool { return nc.readDisabled > 0 }
+
+// Redeliver runs the read filters again soon with the buffered input, even
+// if nothing new arrives (a terminal filter that left input it can take
+// now). Never inside this call.
+func (nc *Connection) Redeliver() { nc.c.Redeliver() }
+
+// ReadEOF reports that the peer half-closed.
+func (nc *Connection) ReadEOF() bool { return nc.c.ReadEOF() }
+
+// AboveHighWatermark reports output backpressure.
+func (nc *Connection) AboveHighWatermark() bool { return nc.c.AboveHighWatermark() }
+
+// Pending is the output not yet on the socket.
+func (nc *Connection) Pending() int { return nc.c.Pending() }
+
+// Close closes the connection: the filters get LocalClose, then are
+// destroyed. Idempotent.
+func (nc *Connection) Close(how CloseType) {
+	if nc.closed {
+		return
+	}
+	if how == FlushWrite {
+		nc.c.CloseAfterFlush()
+	} else {
+		nc.c.Close()
+	}
+	nc.closed = true
+	nc.finish(LocalClose)
+}
+
+// finish delivers the closing event and destroys the filters (after any
+// hook still on the stack has returned).
+func (nc *Connection) finish(ev ConnectionEvent) {
+	nc.closed = true
+	if nc.startTimer != nil {
+		nc.startTimer.Stop()
+	}
+	if nc.set != nil {
+		nc.set.remove(nc)
+	}
+	nc.raise(ev)
+	if nc.depth == 0 {
+		nc.destroy()
+	}
+}
+
+func (nc *Connection) destroy() {
+	if nc.destroyed {
+		return
+	}
+	nc.destroyed = true
+	for i := range nc.filters {
+		if d, ok := nc.filters[i].f.(Destroyer); ok {
+			d.OnDestroy()
+		}
+		nc.filters[i] = slot{}
+	}
+}
+
+func (nc *Connection) raise(ev ConnectionEvent) {
+	for i := range nc.filters {
+		if h := nc.filters[i].events; h != nil {
+			nc.depth++
+			h.OnEvent(ev)
+			nc.depth--
+		}
+	}
+}
+
+func (nc *Connection) filtersTimedOut() {
+	if nc.closed || nc.terminalUp {
+		return
+	}
+	if nc.opts.Stats != nil {
+		nc.opts.Stats.FiltersTimeout.Add(1)
+	}
+	nc.logf(zap.InfoLevel, "network filters did not let the connection through in time; closing",
+		zap.Duration("network_filters_timeout", nc.opts.FiltersTimeout))
+	nc.Close(NoFlush)
+}
+
+// worker.ConnHandler
+
+func (nc *Connection) OnConnect(*worker.Conn, error) {}
+
+func (nc *Connection) OnData(c *worker.Conn) {
+	if nc.closed {
+		return
+	}
+	end := c.ReadEOF()
+	nc.eofSeen = nc.eofSeen || end
+	nc.iterate(0, nil, end)
+	if nc.closed || !end {
+		return
+	}
+	if !nc.halfClose {
+		nc.c.CloseAfterFlush()
+		nc.closed = true
+		nc.finish(RemoteClose)
+		return
+	}
+	if nc.writeEnded {
+		nc.closeBothEnded(RemoteClose)
+	}
+}
+
+func (nc *Connection) OnWritable(*worker.Conn) {
+	if nc.closed || !nc.above {
+		return
+	}
+	nc.above = false
+	for i := range nc.filters {
+		if h := nc.filters[i].watermark; h != nil {
+			nc.depth++
+			h.OnBelowWriteBufferLowWatermark()
+			nc.depth--
+			if nc.closed {
+				break
+			}
+		}
+	}
+	nc.unwind()
+}
+
+func (nc *Connection) OnClose(_ *worker.Conn, err error) {
+	if nc.closed {
+		return
+	}
+	nc.logf(zap.DebugLevel, "connection closed by peer", zap.Error(err))
+	nc.finish(RemoteClose)
+}
+
+// closeBothEnded closes a half-closed connection once both directions
+// ended; ev names the side that ended last.
+func (nc *Connection) closeBothEnded(ev ConnectionEvent) {
+	if nc.closed {
+		return
+	}
+	nc.c.CloseAfterFlush()
+	nc.closed = true
+	nc.finish(ev)
+}
+
+// Set is one worker's connections of one listener, so a drain reaches them
+// all. Loop thread only.
+type Set struct {
+	head *Connection
+	n    int
+}
+
+// Len is the number of open connections.
+func (s *Set) Len() int { return s.n }
+
+// Drain asks every connection's filters that can (Drainer) to finish.
+func (s *Set) Drain() {
+	for nc := s.head; nc != nil; {
+		next := nc.next
+		for i := range nc.filters {
+			if d, ok := nc.filters[i].f.(Drainer); ok {
+				d.Drain()
+			}
+		}
+		nc = next
+	}
+}
+
+// CloseAll closes every connection now (the drain deadline passed).
+func (s *Set) CloseAll() {
+	for s.head != nil {
+		s.head.Close(NoFlush)
+	}
+}
+
+func (s *Set) add(nc *Connection) {
+	nc.set = s
+	nc.next = s.head
+	if s.head != nil {
+		s.head.prev = nc
+	}
+	s.head = nc
+	s.n++
+}
+
+func (s *Set) remove(nc *Connection) {
+	if nc.set != s {
+		return
+	}
+	if nc.prev != nil {
+		nc.prev.next = nc.next
+	} else {
+		s.head = nc.next
+	}
+	if nc.next != nil {
+		nc.next.prev = nc.prev
+	}
+	nc.prev, nc.next, nc.set = nil, nil, nil
+	s.n--
+}
