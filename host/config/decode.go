@@ -17,7 +17,7 @@ var (
 
 // fieldSkipper lets a struct leave a known key undecoded, depending on
 // fields decoded before it (fields are decoded in declaration order).
-type fieldSkipper interface{ skipField(key string) bool }
+type fieldSkipper interface{ skipField(key, field string) bool }
 
 // decoder fills Go structs from the generic tree viper's YAML codec produced.
 // Struct fields are named by their `yaml` tag; `yaml:"-"` fields are derived
@@ -196,7 +196,7 @@ func (d *decoder) structure(path string, in any, out reflect.Value) {
 		known[key] = true
 		fp := join(path, key)
 		d.p.visit(fp)
-		if skip, ok := out.Addr().Interface().(fieldSkipper); ok && skip.skipField(key) {
+		if skip, ok := out.Addr().Interface().(fieldSkipper); ok && skip.skipField(key, t.Field(i).Name) {
 			continue
 		}
 		if v, present := m[key]; present {

@@ -32,6 +32,11 @@ func (l *Log) applyDefaults() {
 
 func (l *Listener) applyDefaults() {
 	l.PerConnectionBufferLimitBytes = 1 << 20
+	l.NetworkFiltersTimeout = 15 * time.Second
+}
+
+func (t *TCPProxy) applyDefaults() {
+	t.IdleTimeout = time.Hour // Envoy's tcp_proxy default
 }
 
 func (h *HTTPConnectionManager) applyDefaults() {

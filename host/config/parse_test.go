@@ -30,9 +30,10 @@ func TestFullExampleParsesExactly(t *testing.T) {
 			Address:                       "127.0.0.1:10000",
 			Addr:                          netip.MustParseAddrPort("127.0.0.1:10000"),
 			PerConnectionBufferLimitBytes: 65536,
+			NetworkFiltersTimeout:         15 * time.Second,
 			FilterChains: []FilterChain{{Filters: []NetworkFilter{{
 				Name: HCMEnvoyFilterName,
-				Config: &HTTPConnectionManager{
+				HCM: &HTTPConnectionManager{
 					StatPrefix:                "ingress",
 					CodecType:                 "http1",
 					ServerName:                "edge",
@@ -128,8 +129,8 @@ func TestFullExampleParsesExactly(t *testing.T) {
 		}},
 	}
 	if !reflect.DeepEqual(got, want) {
-		gh := got.Listeners[0].FilterChains[0].Filters[0].Config
-		wh := want.Listeners[0].FilterChains[0].Filters[0].Config
+		gh := got.Listeners[0].FilterChains[0].Filters[0].HCM
+		wh := want.Listeners[0].FilterChains[0].Filters[0].HCM
 		t.Errorf("config differs\n got %+v\nwant %+v\n got hcm %+v\nwant hcm %+v", got, want, gh, wh)
 	}
 }
@@ -148,7 +149,7 @@ func TestDefaultConfigParses(t *testing.T) {
 	if want := min(runtime.GOMAXPROCS(0), 256); c.Concurrency != want {
 		t.Errorf("concurrency = %d, want %d", c.Concurrency, want)
 	}
-	h := c.Listeners[0].FilterChains[0].Filters[0].Config
+	h := c.Listeners[0].FilterChains[0].Filters[0].HCM
 	if !reflect.DeepEqual(h.AccessLog, []AccessLog{{Path: "/dev/stdout", Format: "text"}}) {
 		t.Errorf("access_log = %+v", h.AccessLog)
 	}
@@ -185,7 +186,7 @@ func TestDefaults(t *testing.T) {
 	if c.Listeners[0].PerConnectionBufferLimitBytes != 1<<20 {
 		t.Errorf("per_connection_buffer_limit_bytes = %d", c.Listeners[0].PerConnectionBufferLimitBytes)
 	}
-	h := c.Listeners[0].FilterChains[0].Filters[0].Config
+	h := c.Listeners[0].FilterChains[0].Filters[0].HCM
 	wantHCM := HTTPConnectionManager{
 		CodecType: "auto", ServerName: "sluice", GenerateRequestID: true,
 		IdleTimeout: 60 * time.Second, RequestHeadersTimeout: 10 * time.Second, StreamIdleTimeout: 300 * time.Second,
@@ -255,7 +256,7 @@ func TestLoadResolvesModuleAgainstFileDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs := c.Listeners[0].FilterChains[0].Filters[0].Config.HTTPFilters
+	fs := c.Listeners[0].FilterChains[0].Filters[0].HCM.HTTPFilters
 	if fs[0].ModulePath != filepath.Join(dir, "mods/a.so") || fs[0].Module != "mods/a.so" {
 		t.Errorf("relative module: %q %q", fs[0].Module, fs[0].ModulePath)
 	}
@@ -278,7 +279,7 @@ func TestKeysKeepTheirCase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := c.Listeners[0].FilterChains[0].Filters[0].Config
+	h := c.Listeners[0].FilterChains[0].Filters[0].HCM
 	if got := string(h.HTTPFilters[0].Config); got != `{"MaxAge":1,"list":[{"InList":"x"}]}` {
 		t.Errorf("module config = %s", got)
 	}

@@ -46,6 +46,7 @@ type Listener struct {
 	Address                       string         `yaml:"address"`
 	Addr                          netip.AddrPort `yaml:"-"` // parsed Address, set by validation
 	PerConnectionBufferLimitBytes int            `yaml:"per_connection_buffer_limit_bytes"`
+	NetworkFiltersTimeout         time.Duration  `yaml:"network_filters_timeout"`
 	FilterChains                  []FilterChain  `yaml:"filter_chains"`
 }
 
@@ -54,27 +55,82 @@ type FilterChain struct {
 	Filters []NetworkFilter `yaml:"filters"`
 }
 
-// Network filter names accepted for the HTTP connection manager.
+// Built-in network filter names (each also under Envoy's long name).
 const (
-	HCMFilterName      = "http_connection_manager"
-	HCMEnvoyFilterName = "envoy.filters.network.http_connection_manager"
+	HCMFilterName           = "http_connection_manager"
+	HCMEnvoyFilterName      = "envoy.filters.network.http_connection_manager"
+	TCPProxyFilterName      = "tcp_proxy"
+	TCPProxyEnvoyFilterName = "envoy.filters.network.tcp_proxy"
+	ClientIPAllowFilterName = "client_ip_allow"
 )
 
-// NetworkFilter is one network filter. Only the HTTP connection manager
-// exists so far, so its config is decoded directly.
+// NetworkFilter is one network filter of a chain. Its config is decoded by
+// the filter's name into one of the typed fields (they share the YAML key
+// "config"); an unknown name is reported once, by name.
 type NetworkFilter struct {
-	Name   string                 `yaml:"name"`
-	Config *HTTPConnectionManager `yaml:"config"`
+	Name          string                 `yaml:"name"`
+	HCM           *HTTPConnectionManager `yaml:"config"`
+	TCPProxy      *TCPProxy              `yaml:"config"`
+	ClientIPAllow *ClientIPAllow         `yaml:"config"`
 }
 
-// skipField leaves the config of an unknown network filter undecoded: it
-// is reported once, by name, instead of as a list of unknown fields.
-func (f *NetworkFilter) skipField(key string) bool {
-	return key == "config" && !f.IsHCM()
+// skipField decodes "config" only into the field of the filter's kind.
+func (f *NetworkFilter) skipField(key, field string) bool {
+	if key != "config" {
+		return false
+	}
+	switch field {
+	case "HCM":
+		return !f.IsHCM()
+	case "TCPProxy":
+		return !f.IsTCPProxy()
+	case "ClientIPAllow":
+		return f.Name != ClientIPAllowFilterName
+	}
+	return true
+}
+
+// MarshalYAML writes the one config the filter has (for /config_dump).
+func (f NetworkFilter) MarshalYAML() (any, error) {
+	out := map[string]any{"name": f.Name}
+	switch {
+	case f.HCM != nil:
+		out["config"] = f.HCM
+	case f.TCPProxy != nil:
+		out["config"] = f.TCPProxy
+	case f.ClientIPAllow != nil:
+		out["config"] = f.ClientIPAllow
+	}
+	return out, nil
 }
 
 // IsHCM reports whether the filter is the HTTP connection manager.
 func (f *NetworkFilter) IsHCM() bool { return f.Name == HCMFilterName || f.Name == HCMEnvoyFilterName }
+
+// IsTCPProxy reports whether the filter is tcp_proxy.
+func (f *NetworkFilter) IsTCPProxy() bool {
+	return f.Name == TCPProxyFilterName || f.Name == TCPProxyEnvoyFilterName
+}
+
+// IsTerminal reports whether the filter ends a chain (it moves the bytes
+// on rather than looking at them).
+func (f *NetworkFilter) IsTerminal() bool { return f.IsHCM() || f.IsTCPProxy() }
+
+// TCPProxy forwards a connection's bytes to an endpoint of a cluster
+// (Envoy's tcp_proxy).
+type TCPProxy struct {
+	StatPrefix                      string        `yaml:"stat_prefix"`
+	Cluster                         string        `yaml:"cluster"`
+	IdleTimeout                     time.Duration `yaml:"idle_timeout"`
+	MaxDownstreamConnectionDuration time.Duration `yaml:"max_downstream_connection_duration"`
+	AccessLog                       []AccessLog   `yaml:"access_log"`
+}
+
+// ClientIPAllow closes connections from addresses outside its list.
+type ClientIPAllow struct {
+	StatPrefix string   `yaml:"stat_prefix"`
+	Allow      []string `yaml:"allow"`
+}
 
 // HTTPConnectionManager configures HTTP handling on a listener.
 type HTTPConnectionManager struct {

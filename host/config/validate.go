@@ -79,6 +79,7 @@ func (v *validator) config(c *Config) {
 			}
 		}
 		v.positive(path+".per_connection_buffer_limit_bytes", l.PerConnectionBufferLimitBytes)
+		v.nonNegative(path+".network_filters_timeout", l.NetworkFiltersTimeout)
 		v.listenerFilters(path, l)
 	}
 }
@@ -92,27 +93,87 @@ func (v *validator) listenerFilters(path string, l *Listener) {
 		fcPath := index(path+".filter_chains", i)
 		if len(fc.Filters) == 0 {
 			v.fail(fcPath+".filters", "required")
+			continue
 		}
 		for j := range fc.Filters {
 			f := &fc.Filters[j]
 			fPath := index(fcPath+".filters", j)
+			last := j == len(fc.Filters)-1
+			if f.IsTerminal() && !last {
+				v.failf(fPath+".name", "%s ends a filter chain: it must be the last filter", f.Name)
+			}
 			switch {
 			case f.Name == "":
 				v.fail(fPath+".name", "required")
 			case f.IsHCM():
-				if j != len(fc.Filters)-1 {
-					v.fail(fPath+".name", "http_connection_manager must be the last filter")
-				}
-				if f.Config == nil {
+				if f.HCM == nil {
 					v.fail(fPath+".config", "required")
 				} else {
-					v.hcm(fPath+".config", f.Config)
+					v.hcm(fPath+".config", f.HCM)
+				}
+			case f.IsTCPProxy():
+				if f.TCPProxy == nil {
+					v.fail(fPath+".config", "required")
+				} else {
+					v.tcpProxy(fPath+".config", f.TCPProxy)
+				}
+			case f.Name == ClientIPAllowFilterName:
+				if f.ClientIPAllow == nil {
+					v.fail(fPath+".config", "required")
+				} else {
+					v.clientIPAllow(fPath+".config", f.ClientIPAllow)
 				}
 			default:
 				v.failf(fPath+".name", "unknown network filter %q", f.Name)
 			}
 		}
+		if last := &fc.Filters[len(fc.Filters)-1]; last.Name == ClientIPAllowFilterName {
+			v.fail(fcPath+".filters", "the last filter must be tcp_proxy or http_connection_manager")
+		}
 	}
+}
+
+func (v *validator) tcpProxy(path string, t *TCPProxy) {
+	if t.Cluster == "" {
+		v.fail(path+".cluster", "required")
+	} else if !v.clusters[t.Cluster] {
+		v.failf(path+".cluster", "unknown cluster %q", t.Cluster)
+	}
+	v.nonNegative(path+".idle_timeout", t.IdleTimeout)
+	v.nonNegative(path+".max_downstream_connection_duration", t.MaxDownstreamConnectionDuration)
+	v.accessLogs(path+".access_log", t.AccessLog)
+}
+
+func (v *validator) clientIPAllow(path string, c *ClientIPAllow) {
+	if len(c.Allow) == 0 {
+		v.fail(path+".allow", "required: at least one CIDR")
+	}
+	for i, s := range c.Allow {
+		if !validCIDR(s) {
+			v.failf(index(path+".allow", i), "invalid CIDR %q: want address/prefix-length or an address", s)
+		}
+	}
+}
+
+func (v *validator) accessLogs(path string, list []AccessLog) {
+	for i := range list {
+		al := &list[i]
+		alPath := index(path, i)
+		if al.Path == "" {
+			v.fail(alPath+".path", "required")
+		}
+		v.oneOf(alPath+".format", al.Format, "json", "text")
+	}
+}
+
+// validCIDR accepts what client_ip_allow parses: a prefix or an address.
+func validCIDR(s string) bool {
+	if strings.Contains(s, "/") {
+		_, err := netip.ParsePrefix(s)
+		return err == nil
+	}
+	_, err := netip.ParseAddr(s)
+	return err == nil
 }
 
 func (v *validator) cluster(path string, c *Cluster) {

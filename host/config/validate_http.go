@@ -25,14 +25,7 @@ func (v *validator) hcm(path string, h *HTTPConnectionManager) {
 	v.intRange(path+".max_headers_count", h.MaxHeadersCount, 1, 10000)
 	v.intRange(path+".max_request_line_bytes", h.MaxRequestLineBytes, 64, 1<<20)
 	v.positive(path+".stream_buffer_limit_bytes", h.StreamBufferLimitBytes)
-	for i := range h.AccessLog {
-		al := &h.AccessLog[i]
-		alPath := index(path+".access_log", i)
-		if al.Path == "" {
-			v.fail(alPath+".path", "required")
-		}
-		v.oneOf(alPath+".format", al.Format, "json", "text")
-	}
+	v.accessLogs(path+".access_log", h.AccessLog)
 	filters := v.httpFilters(path+".http_filters", h.HTTPFilters)
 	v.routeConfig(path+".route_config", &h.RouteConfig, filters)
 }

@@ -23,7 +23,7 @@ func FuzzValidConfigCompiles(f *testing.F) {
 		for _, l := range cfg.Listeners {
 			for _, fc := range l.FilterChains {
 				for _, nf := range fc.Filters {
-					tab, err := Compile(&nf.Config.RouteConfig, nil)
+					tab, err := Compile(&nf.HCM.RouteConfig, nil)
 					if err != nil {
 						t.Fatalf("validated config does not compile: %v", err)
 					}

@@ -37,7 +37,7 @@ clusters:
 	if err != nil {
 		t.Fatalf("%v\n%s", err, yaml)
 	}
-	return &cfg.Listeners[0].FilterChains[0].Filters[0].Config.RouteConfig
+	return &cfg.Listeners[0].FilterChains[0].Filters[0].HCM.RouteConfig
 }
 
 func compile(t testing.TB, virtualHosts string) *Table {

@@ -16,8 +16,8 @@ func (s *Server) buildListener(i int, lc *config.Listener) (*listener, error) {
 	var hc *config.HTTPConnectionManager
 	for _, fc := range lc.FilterChains {
 		for _, f := range fc.Filters {
-			if f.Config != nil {
-				hc = f.Config
+			if f.HCM != nil {
+				hc = f.HCM
 			}
 		}
 	}
