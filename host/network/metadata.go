@@ -1,5 +1,10 @@
 package network
 
+import (
+	"sort"
+	"strconv"
+)
+
 // MetadataValue is a dynamic-metadata value: a string or a number.
 type MetadataValue struct {
 	Str      string
@@ -30,3 +35,39 @@ func (nc *Connection) GetMetadata(ns, key string) (MetadataValue, bool) {
 
 // Metadata is every namespace (nil when none was set). Read only.
 func (nc *Connection) Metadata() map[string]map[string]MetadataValue { return nc.metadata }
+
+// AppendMetadataJSON renders metadata as a JSON object (namespaces and keys
+// sorted; {} when empty) for access logs.
+func AppendMetadataJSON(b []byte, md map[string]map[string]MetadataValue) []byte {
+	b = append(b, '{')
+	for i, ns := range sortedKeys(md) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendQuote(b, ns)
+		b = append(b, ":{"...)
+		for j, k := range sortedKeys(md[ns]) {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendQuote(b, k)
+			b = append(b, ':')
+			if v := md[ns][k]; v.IsNumber {
+				b = strconv.AppendFloat(b, v.Num, 'g', -1, 64)
+			} else {
+				b = strconv.AppendQuote(b, v.Str)
+			}
+		}
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
