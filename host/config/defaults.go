@@ -54,6 +54,10 @@ func (h *HTTPConnectionManager) applyDefaults() {
 
 func (a *AccessLog) applyDefaults() { a.Format = "text" }
 
+func (u *UpgradeConfig) applyDefaults() { u.Enabled = true }
+
+func (u *RouteUpgradeConfig) applyDefaults() { u.Enabled = true }
+
 func (f *HTTPFilter) applyDefaults() { f.Config = []byte("null") }
 
 func (m *RouteMatch) applyDefaults() { m.CaseSensitive = true }

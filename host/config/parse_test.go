@@ -52,6 +52,7 @@ func TestFullExampleParsesExactly(t *testing.T) {
 					MaxRequestLineBytes:       8192,
 					StreamBufferLimitBytes:    4096,
 					AccessLog:                 []AccessLog{{Path: "/dev/stdout", Format: "json"}},
+					UpgradeConfigs:            []UpgradeConfig{{UpgradeType: "websocket", Enabled: true}, {UpgradeType: "CONNECT", Enabled: false}},
 					HTTPFilters: []HTTPFilter{
 						{
 							Name:                     "cache",
@@ -99,7 +100,14 @@ func TestFullExampleParsesExactly(t *testing.T) {
 								{
 									Name:  "exact",
 									Match: RouteMatch{Path: "/exact", CaseSensitive: true},
-									Route: &RouteAction{Cluster: "backend", Timeout: 15 * time.Second, AutoHostRewrite: true},
+									Route: &RouteAction{Cluster: "backend", Timeout: 15 * time.Second, AutoHostRewrite: true,
+										UpgradeConfigs: []RouteUpgradeConfig{{UpgradeType: "websocket", Enabled: false}}},
+								},
+								{
+									Name:  "tunnel",
+									Match: RouteMatch{ConnectMatcher: &ConnectMatcher{}, CaseSensitive: true},
+									Route: &RouteAction{Cluster: "backend", Timeout: 15 * time.Second,
+										UpgradeConfigs: []RouteUpgradeConfig{{UpgradeType: "CONNECT", Enabled: true, ConnectConfig: &ConnectConfig{}}}},
 								},
 								{
 									Name:           "versioned",

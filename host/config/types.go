@@ -152,9 +152,38 @@ type HTTPConnectionManager struct {
 	MaxRequestLineBytes       int                `yaml:"max_request_line_bytes"`
 	StreamBufferLimitBytes    int                `yaml:"stream_buffer_limit_bytes"`
 	AccessLog                 []AccessLog        `yaml:"access_log"`
+	UpgradeConfigs            []UpgradeConfig    `yaml:"upgrade_configs"`
 	HTTPFilters               []HTTPFilter       `yaml:"http_filters"`
 	RouteConfig               RouteConfiguration `yaml:"route_config"`
 }
+
+// UpgradeConfig allows one kind of protocol switch on every route of a
+// connection manager (Envoy's HttpConnectionManager.UpgradeConfig without
+// custom filter chains): "websocket" or any other Upgrade token, or
+// "CONNECT". A route's own entry for the same type overrides it.
+type UpgradeConfig struct {
+	UpgradeType string `yaml:"upgrade_type"` // compared case-insensitively
+	Enabled     bool   `yaml:"enabled"`      // default true
+}
+
+// RouteUpgradeConfig is a route's override of the connection manager's
+// upgrade_configs entry of the same type (Envoy's
+// RouteAction.UpgradeConfig).
+type RouteUpgradeConfig struct {
+	UpgradeType string `yaml:"upgrade_type"`
+	Enabled     bool   `yaml:"enabled"` // default true
+	// ConnectConfig is accepted for CONNECT, as in Envoy, where it asks
+	// the proxy to terminate CONNECT; sluice always terminates it.
+	ConnectConfig *ConnectConfig `yaml:"connect_config"`
+}
+
+// ConnectConfig is Envoy's RouteAction.UpgradeConfig.ConnectConfig; none of
+// its options is supported, so it must be empty.
+type ConnectConfig struct{}
+
+// ConnectMatcher is Envoy's RouteMatch.ConnectMatcher: the route matches
+// CONNECT requests (and only those). It has no fields.
+type ConnectMatcher struct{}
 
 // AccessLog writes one line per finished stream.
 type AccessLog struct {
@@ -211,13 +240,14 @@ type Route struct {
 }
 
 // RouteMatch selects requests by path and headers. Exactly one of Prefix,
-// Path and SafeRegex is set.
+// Path, SafeRegex and ConnectMatcher is set.
 type RouteMatch struct {
-	Prefix        string          `yaml:"prefix"`
-	Path          string          `yaml:"path"`
-	SafeRegex     string          `yaml:"safe_regex"` // RE2, full match of the path without query
-	CaseSensitive bool            `yaml:"case_sensitive"`
-	Headers       []HeaderMatcher `yaml:"headers"`
+	Prefix         string          `yaml:"prefix"`
+	Path           string          `yaml:"path"`
+	SafeRegex      string          `yaml:"safe_regex"` // RE2, full match of the path without query
+	ConnectMatcher *ConnectMatcher `yaml:"connect_matcher"`
+	CaseSensitive  bool            `yaml:"case_sensitive"`
+	Headers        []HeaderMatcher `yaml:"headers"`
 }
 
 // HeaderMatcher matches one request header. Exactly one of the match
@@ -238,6 +268,9 @@ type RouteAction struct {
 	PrefixRewrite      string        `yaml:"prefix_rewrite"`
 	HostRewriteLiteral string        `yaml:"host_rewrite_literal"`
 	AutoHostRewrite    bool          `yaml:"auto_host_rewrite"`
+	// UpgradeConfigs override the connection manager's upgrade_configs
+	// for this route, by upgrade_type.
+	UpgradeConfigs []RouteUpgradeConfig `yaml:"upgrade_configs"`
 }
 
 // DirectResponse answers locally.

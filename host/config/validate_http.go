@@ -26,8 +26,58 @@ func (v *validator) hcm(path string, h *HTTPConnectionManager) {
 	v.intRange(path+".max_request_line_bytes", h.MaxRequestLineBytes, 64, 1<<20)
 	v.positive(path+".stream_buffer_limit_bytes", h.StreamBufferLimitBytes)
 	v.accessLogs(path+".access_log", h.AccessLog)
+	for i := range h.UpgradeConfigs {
+		u := &h.UpgradeConfigs[i]
+		v.upgradeType(index(path+".upgrade_configs", i)+".upgrade_type", u.UpgradeType)
+	}
+	v.uniqueUpgradeTypes(path+".upgrade_configs", len(h.UpgradeConfigs), func(i int) string { return h.UpgradeConfigs[i].UpgradeType })
 	filters := v.httpFilters(path+".http_filters", h.HTTPFilters)
-	v.routeConfig(path+".route_config", &h.RouteConfig, filters)
+	v.routeConfig(path+".route_config", &h.RouteConfig, filters, h.UpgradeConfigs)
+}
+
+// upgradeType checks one upgrade_type: an Upgrade token (RFC 9110
+// section 7.8) or CONNECT. h2c is not proxied: the HTTP/2 codec serves it.
+func (v *validator) upgradeType(path, t string) {
+	switch {
+	case t == "":
+		v.fail(path, "required")
+	case !isToken(t):
+		v.failf(path, "invalid upgrade type %q: must be a token such as websocket", t)
+	case strings.EqualFold(t, "h2c"):
+		v.fail(path, "h2c is not proxied: sluice's HTTP/2 codec serves h2c upgrades itself (codec_type)")
+	}
+}
+
+func (v *validator) uniqueUpgradeTypes(path string, n int, typeAt func(int) string) {
+	first := make(map[string]string, n)
+	for i := 0; i < n; i++ {
+		key := strings.ToLower(typeAt(i))
+		if key == "" {
+			continue
+		}
+		p := index(path, i) + ".upgrade_type"
+		if at, dup := first[key]; dup {
+			v.failf(p, "duplicate upgrade_type %q (first at %s)", typeAt(i), at)
+		} else {
+			first[key] = p
+		}
+	}
+}
+
+// connectEnabled applies the upgrade precedence to CONNECT: the route's
+// entry if it has one, else the connection manager's, else off.
+func connectEnabled(hcm []UpgradeConfig, route []RouteUpgradeConfig) bool {
+	for _, u := range route {
+		if strings.EqualFold(u.UpgradeType, "CONNECT") {
+			return u.Enabled
+		}
+	}
+	for _, u := range hcm {
+		if strings.EqualFold(u.UpgradeType, "CONNECT") {
+			return u.Enabled
+		}
+	}
+	return false
 }
 
 // httpFilters checks the chain and returns the set of filter names, which
@@ -76,7 +126,7 @@ func (v *validator) httpFilters(path string, list []HTTPFilter) map[string]bool 
 	return known
 }
 
-func (v *validator) routeConfig(path string, rc *RouteConfiguration, filters map[string]bool) {
+func (v *validator) routeConfig(path string, rc *RouteConfiguration, filters map[string]bool, upgrades []UpgradeConfig) {
 	vhPath := path + ".virtual_hosts"
 	if len(rc.VirtualHosts) == 0 {
 		v.fail(vhPath, "required")
@@ -108,7 +158,7 @@ func (v *validator) routeConfig(path string, rc *RouteConfiguration, filters map
 			v.fail(p+".routes", "required")
 		}
 		for j := range vh.Routes {
-			v.route(index(p+".routes", j), &vh.Routes[j], filters)
+			v.route(index(p+".routes", j), &vh.Routes[j], filters, upgrades)
 		}
 	}
 }
@@ -135,7 +185,7 @@ func (v *validator) perFilter(path string, m map[string]RawJSON, filters map[str
 	}
 }
 
-func (v *validator) route(path string, r *Route, filters map[string]bool) {
+func (v *validator) route(path string, r *Route, filters map[string]bool, upgrades []UpgradeConfig) {
 	m := &r.Match
 	mPath := path + ".match"
 	kinds := 0
@@ -144,8 +194,11 @@ func (v *validator) route(path string, r *Route, filters map[string]bool) {
 			kinds++
 		}
 	}
+	if m.ConnectMatcher != nil {
+		kinds++
+	}
 	if kinds != 1 {
-		v.fail(mPath, "exactly one of prefix, path, safe_regex is required")
+		v.fail(mPath, "exactly one of prefix, path, safe_regex, connect_matcher is required")
 	}
 	if m.Path != "" && m.Path[0] != '/' {
 		v.fail(mPath+".path", `must start with "/"`)
@@ -177,6 +230,19 @@ func (v *validator) route(path string, r *Route, filters map[string]bool) {
 		}
 		if a.HostRewriteLiteral != "" && !validHeaderValue(a.HostRewriteLiteral) {
 			v.fail(aPath+".host_rewrite_literal", "invalid host")
+		}
+		uPath := aPath + ".upgrade_configs"
+		for i := range a.UpgradeConfigs {
+			u := &a.UpgradeConfigs[i]
+			v.upgradeType(index(uPath, i)+".upgrade_type", u.UpgradeType)
+			if u.ConnectConfig != nil && u.UpgradeType != "" && !strings.EqualFold(u.UpgradeType, "CONNECT") {
+				v.fail(index(uPath, i)+".connect_config", "only for upgrade_type CONNECT")
+			}
+		}
+		v.uniqueUpgradeTypes(uPath, len(a.UpgradeConfigs), func(i int) string { return a.UpgradeConfigs[i].UpgradeType })
+		if m.ConnectMatcher != nil && !connectEnabled(upgrades, a.UpgradeConfigs) {
+			// Such a route could never tunnel: say so instead of 404s.
+			v.fail(mPath+".connect_matcher", "CONNECT is not enabled for this route: add upgrade_configs: [{ upgrade_type: CONNECT }] to the route or to the http_connection_manager")
 		}
 	}
 	if d := r.DirectResponse; d != nil {
@@ -252,10 +318,10 @@ func (v *validator) mutableHeaderName(path, name string) {
 
 // validHeaderName accepts RFC 9110 tokens, and a leading ':' for matching
 // pseudo-headers.
-func validHeaderName(s string) bool {
-	if strings.HasPrefix(s, ":") {
-		s = s[1:]
-	}
+func validHeaderName(s string) bool { return isToken(strings.TrimPrefix(s, ":")) }
+
+// isToken reports whether s is a non-empty RFC 9110 token.
+func isToken(s string) bool {
 	if s == "" {
 		return false
 	}
