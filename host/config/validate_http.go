@@ -35,14 +35,16 @@ func (v *validator) hcm(path string, h *HTTPConnectionManager) {
 	v.routeConfig(path+".route_config", &h.RouteConfig, filters, h.UpgradeConfigs)
 }
 
-// upgradeType checks one upgrade_type: an Upgrade token (RFC 9110
-// section 7.8) or CONNECT. h2c is not proxied: the HTTP/2 codec serves it.
+// upgradeType checks one upgrade_type: an Upgrade protocol (RFC 9110
+// section 7.8: name or name/version) or CONNECT. h2c is not proxied: the
+// HTTP/2 codec serves it.
 func (v *validator) upgradeType(path, t string) {
+	name, version, slash := strings.Cut(t, "/")
 	switch {
 	case t == "":
 		v.fail(path, "required")
-	case !isToken(t):
-		v.failf(path, "invalid upgrade type %q: must be a token such as websocket", t)
+	case !isToken(name) || slash && !isToken(version):
+		v.failf(path, "invalid upgrade type %q: must be a protocol such as websocket or name/version", t)
 	case strings.EqualFold(t, "h2c"):
 		v.fail(path, "h2c is not proxied: sluice's HTTP/2 codec serves h2c upgrades itself (codec_type)")
 	}

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/sluiceproxy/sluice/host/config"
 )
@@ -55,18 +56,21 @@ func (c *compiler) route(path string, rc *config.Route, vh *virtualHost) *Route 
 	r := &Route{Name: rc.Name, VirtualHost: vh.name, vh: vh}
 	m := &rc.Match
 	r.caseSensitive = m.CaseSensitive
+	connect := m.ConnectMatcher != nil
 	switch {
-	case m.Prefix != "" && m.Path == "" && m.SafeRegex == "":
+	case m.Prefix != "" && m.Path == "" && m.SafeRegex == "" && !connect:
 		r.kind, r.value = matchPrefix, m.Prefix
-	case m.Path != "" && m.Prefix == "" && m.SafeRegex == "":
+	case m.Path != "" && m.Prefix == "" && m.SafeRegex == "" && !connect:
 		r.kind, r.value = matchPath, m.Path
-	case m.SafeRegex != "" && m.Prefix == "" && m.Path == "":
+	case m.SafeRegex != "" && m.Prefix == "" && m.Path == "" && !connect:
 		r.kind = matchRegex
 		re, err := compileFull(m.SafeRegex)
 		c.check(err, path+".match.safe_regex")
 		r.re = re
+	case connect && m.Prefix == "" && m.Path == "" && m.SafeRegex == "":
+		r.kind = matchConnect
 	default:
-		c.check(errors.New("exactly one of prefix, path, safe_regex is required"), path+".match")
+		c.check(errors.New("exactly one of prefix, path, safe_regex, connect_matcher is required"), path+".match")
 	}
 	for i := range m.Headers {
 		hm, err := compileHeaderMatcher(&m.Headers[i])
@@ -80,6 +84,9 @@ func (c *compiler) route(path string, rc *config.Route, vh *virtualHost) *Route 
 		r.Timeout = a.Timeout
 		r.HostRewrite = a.HostRewriteLiteral
 		r.AutoHostRewrite = a.AutoHostRewrite
+		for _, u := range a.UpgradeConfigs {
+			r.upgrades = append(r.upgrades, upgradeOverride{typ: strings.ToLower(u.UpgradeType), enabled: u.Enabled})
+		}
 		if a.PrefixRewrite != "" {
 			if r.kind != matchPrefix {
 				c.check(errors.New("prefix_rewrite needs a prefix match"), path+".route.prefix_rewrite")

@@ -6,4 +6,10 @@
 // suffix wildcard ("*.example.com"), then the longest prefix wildcard
 // ("api.*"), then "*". Within a virtual host routes are tried in order and
 // the first match wins.
+//
+// CONNECT requests have no path: they match connect_matcher routes (with
+// their header matchers) and no other kind, and a connect_matcher route
+// matches nothing but CONNECT. A route's upgrade_configs are kept for the
+// connection manager, which decides with UpgradeOverride whether a request
+// may switch protocols on it.
 package router

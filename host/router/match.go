@@ -19,8 +19,9 @@ func (t *Table) Match(h *headers.Map) *Route {
 		return nil
 	}
 	path := stripQuery(h.Path())
+	connect := string(h.Method()) == "CONNECT"
 	for _, r := range vh.routes {
-		if r.matches(path, h) {
+		if r.matches(path, connect, h) {
 			return r
 		}
 	}

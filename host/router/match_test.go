@@ -2,6 +2,8 @@ package router
 
 import (
 	"testing"
+
+	"github.com/sluiceproxy/sluice/host/headers"
 )
 
 func TestVirtualHostPrecedence(t *testing.T) {
@@ -223,6 +225,83 @@ func TestHeaderMatcherJoinsRepeatedValues(t *testing.T) {
 		r := tab.Match(request("h", tc.path, hdrs...))
 		if r == nil || r.Name != tc.want {
 			t.Errorf("%s %q: got %s, want %s", tc.path, tc.values, routeName(r), tc.want)
+		}
+	}
+}
+
+// CONNECT requests match connect_matcher routes and nothing else; other
+// requests never match a connect_matcher route, even a regex that accepts
+// the empty path CONNECT has.
+func TestConnectMatcher(t *testing.T) {
+	tab := compile(t, `
+          - name: v
+            domains: ["*"]
+            routes:
+            - { name: any-path, match: { safe_regex: ".*" }, route: { cluster: c } }
+            - name: tunnel
+              match: { connect_matcher: {}, headers: [{ name: x-tunnel, present_match: true }] }
+              route: { cluster: d, upgrade_configs: [{ upgrade_type: CONNECT }] }
+            - name: tunnel-any
+              match: { connect_matcher: {} }
+              route: { cluster: c, upgrade_configs: [{ upgrade_type: CONNECT, connect_config: {} }] }`)
+	connect := func(extra ...string) *headers.Map {
+		h := new(headers.Map)
+		h.AddString(":method", "CONNECT")
+		h.AddString(":authority", "db.internal:5432")
+		for i := 0; i+1 < len(extra); i += 2 {
+			h.AddString(extra[i], extra[i+1])
+		}
+		return h
+	}
+	cases := []struct {
+		name string
+		h    *headers.Map
+		want string
+	}{
+		{"plain GET", request("a", "/x"), "v/any-path"},
+		{"CONNECT with header", connect("x-tunnel", "1"), "v/tunnel"},
+		{"CONNECT", connect(), "v/tunnel-any"},
+	}
+	for _, tc := range cases {
+		r := tab.Match(tc.h)
+		if routeName(r) != tc.want {
+			t.Errorf("%s: got %s, want %s", tc.name, routeName(r), tc.want)
+		}
+		if r != nil && r.IsConnect() != (tc.want != "v/any-path") {
+			t.Errorf("%s: IsConnect = %v", tc.name, r.IsConnect())
+		}
+	}
+	// Without a connect_matcher route a CONNECT request matches nothing.
+	plain := compile(t, `
+          - { name: v, domains: ["*"], routes: [{ match: { safe_regex: ".*" }, route: { cluster: c } }] }`)
+	if r := plain.Match(connect()); r != nil {
+		t.Errorf("CONNECT matched %s", routeName(r))
+	}
+}
+
+func TestUpgradeOverride(t *testing.T) {
+	tab := compile(t, `
+          - name: v
+            domains: ["*"]
+            routes:
+            - name: ws
+              match: { prefix: / }
+              route: { cluster: c, upgrade_configs: [{ upgrade_type: WebSocket }, { upgrade_type: spdy/3, enabled: false }] }`)
+	r := tab.Match(request("a", "/"))
+	cases := []struct {
+		typ          string
+		enabled, set bool
+	}{
+		{"websocket", true, true},
+		{"WEBSOCKET", true, true},
+		{"spdy/3", false, true},
+		{"websockets", false, false},
+		{"", false, false},
+	}
+	for _, tc := range cases {
+		enabled, set := r.UpgradeOverride([]byte(tc.typ))
+		if enabled != tc.enabled || set != tc.set {
+			t.Errorf("%q: got (%v, %v), want (%v, %v)", tc.typ, enabled, set, tc.enabled, tc.set)
 		}
 	}
 }

@@ -13,6 +13,7 @@ const (
 	matchPrefix matchKind = iota
 	matchPath
 	matchRegex
+	matchConnect // connect_matcher: CONNECT requests, and only those
 )
 
 // Route is one compiled route. It is shared by all workers: read only.
@@ -37,6 +38,29 @@ type Route struct {
 
 	mutations headerMutations
 	perFilter map[string]any
+	upgrades  []upgradeOverride
+}
+
+// upgradeOverride is one entry of the route's upgrade_configs.
+type upgradeOverride struct {
+	typ     string // lower case
+	enabled bool
+}
+
+// IsConnect reports a connect_matcher route: it matches CONNECT requests,
+// which no other route matches.
+func (r *Route) IsConnect() bool { return r.kind == matchConnect }
+
+// UpgradeOverride is the route's own upgrade_configs entry for an upgrade
+// type (compared case-insensitively). set is false when the route has
+// none, and the connection manager's list decides.
+func (r *Route) UpgradeOverride(typ []byte) (enabled, set bool) {
+	for _, u := range r.upgrades {
+		if len(u.typ) == len(typ) && hasPrefix(typ, u.typ, false) {
+			return u.enabled, true
+		}
+	}
+	return false, false
 }
 
 // PerFilterConfig is the route's typed_per_filter_config entry for filter,
@@ -51,9 +75,12 @@ func (r *Route) PerFilterConfig(filter string) any {
 	return nil
 }
 
-// matches reports whether the request path (query stripped) and headers
-// select this route.
-func (r *Route) matches(path []byte, h *headers.Map) bool {
+// matches reports whether the request path (query stripped), method kind
+// and headers select this route.
+func (r *Route) matches(path []byte, connect bool, h *headers.Map) bool {
+	if (r.kind == matchConnect) != connect {
+		return false
+	}
 	switch r.kind {
 	case matchPrefix:
 		if !hasPrefix(path, r.value, r.caseSensitive) {

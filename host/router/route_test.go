@@ -263,7 +263,7 @@ func TestCompileErrors(t *testing.T) {
 			"virtual_hosts[0].routes[0].match.headers[0]: error parsing regexp: missing closing ): `(`"},
 		{"header no kind", route(config.RouteMatch{Prefix: "/", Headers: []config.HeaderMatcher{{Name: "x"}}}),
 			"virtual_hosts[0].routes[0].match.headers[0]: exactly one of exact_match, present_match, safe_regex_match, prefix_match is required"},
-		{"no match", route(config.RouteMatch{}), "virtual_hosts[0].routes[0].match: exactly one of prefix, path, safe_regex is required"},
+		{"no match", route(config.RouteMatch{}), "virtual_hosts[0].routes[0].match: exactly one of prefix, path, safe_regex, connect_matcher is required"},
 		{"no action", config.RouteConfiguration{VirtualHosts: []config.VirtualHost{{Name: "v", Domains: []string{"*"},
 			Routes: []config.Route{{Match: config.RouteMatch{Prefix: "/"}}}}}},
 			"virtual_hosts[0].routes[0]: exactly one of route, direct_response is required"},
