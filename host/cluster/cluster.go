@@ -14,7 +14,7 @@ var (
 	ErrNoHealthyUpstream = errors.New("cluster: no endpoint to pick")
 	ErrOverflow          = errors.New("cluster: max_connections reached and pending queue full")
 	ErrUpstreamClosed    = errors.New("cluster: upstream closed the connection before the response completed")
-	ErrUnexpected101     = errors.New("cluster: upstream answered 101 Switching Protocols; upgrades are not supported")
+	ErrUnexpected101     = errors.New("cluster: upstream answered 101 Switching Protocols to a request that did not ask to upgrade")
 	ErrClosed            = errors.New("cluster: manager closed")
 )
 

@@ -17,6 +17,7 @@ const (
 	ccConnecting connState = iota
 	ccBusy                 // carrying one stream (HTTP/1.1: one in flight)
 	ccIdle                 // in its host's idle stack
+	ccTunnel               // handed over to a Tunnel (tunnel.go); never pooled again
 	ccClosed
 )
 
@@ -28,8 +29,9 @@ type upstreamConn struct {
 	conn     *worker.Conn
 	state    connState
 	stream   *Stream
-	requests int  // streams this connection has carried
-	reused   bool // the current stream got it from the idle pool
+	tunnel   *Tunnel // set for NewTunnel's connections and after an upgrade
+	requests int     // streams this connection has carried
+	reused   bool    // the current stream got it from the idle pool
 
 	parser   http1.Parser
 	resp     headers.Map
@@ -93,6 +95,8 @@ func (cc *upstreamConn) OnConnect(c *worker.Conn, err error) {
 	}
 	s := cc.stream
 	switch {
+	case cc.tunnel != nil:
+		cc.tunnelConnected()
 	case s == nil: // its stream was reset while connecting
 		cc.release()
 	case s.state == stRetrying:
@@ -120,6 +124,14 @@ func (cc *upstreamConn) connectFailed(err error) {
 	}
 	wp.c.log.Debug("upstream connect failed", zap.Stringer("host", wp.c.hostAddr(cc.host)), zap.Error(err))
 	wp.c.releaseConn(wp)
+	if cc.tunnel != nil {
+		reason := ConnectFailure
+		if timeout {
+			reason = ConnectTimeout
+		}
+		cc.tunnelFailed(reason, err)
+		return
+	}
 	if s == nil {
 		return
 	}
@@ -249,8 +261,11 @@ func (cc *upstreamConn) teardown(local, keepSlot bool) {
 		return
 	}
 	wp := cc.wp
-	if cc.state == ccIdle {
+	switch cc.state {
+	case ccIdle:
 		wp.removeIdle(cc)
+	case ccTunnel:
+		wp.c.stats.cxTunnelActive.Add(-1)
 	}
 	cc.state = ccClosed
 	wp.conns--
@@ -303,7 +318,9 @@ func (cc *upstreamConn) OnClose(c *worker.Conn, err error) {
 	case ccConnecting:
 		cc.conn = c
 		cc.connectFailed(err)
-	case ccIdle:
+	case ccIdle, ccTunnel:
+		// A tunnel whose owner has not taken the socket yet: the owner
+		// finds it closed.
 		cc.closeRemote()
 	case ccBusy:
 		if errors.Is(err, worker.ErrWorkerStopped) {

@@ -58,10 +58,38 @@
 //     stream, which succeeds or fails on its own.
 //   - Responses: 1xx heads are swallowed unless the handler implements
 //     InformationalHandler (then they are passed on; 100 Continue
-//     forwarding is the router's choice); a 101 is a protocol error since
-//     the pool does no upgrades. HEAD responses have no body whatever their
-//     Content-Length says; bodies delimited by the connection close are
-//     supported. Bad response bytes reset the stream with ProtocolError.
+//     forwarding is the router's choice). A 101 hands the connection over
+//     to a tunnel when the request asked to upgrade and the handler
+//     implements UpgradeHandler (see "Tunnels"); any other 101 is a
+//     protocol error (ErrUnexpected101). HEAD responses have no body
+//     whatever their Content-Length says; bodies delimited by the
+//     connection close are supported. Bad response bytes reset the stream
+//     with ProtocolError.
+//
+// # Tunnels
+//
+// A Tunnel is an HTTP/1.1 pool connection that leaves the pool for good to
+// carry raw bytes for its new owner (the connection manager's WebSocket and
+// CONNECT tunnels):
+//
+//   - Upgrades: a request that asks to switch protocols (an Upgrade field,
+//     "upgrade" among its Connection options, no body) goes out with those
+//     fields. A 101 answer ends the stream as completed, and the
+//     connection, with any bytes that followed the 101, is handed to
+//     UpgradeHandler.OnUpgrade. Any other answer is an ordinary response,
+//     after which the connection is closed instead of pooled: the upstream
+//     may have begun to switch.
+//   - CONNECT: Cluster.NewTunnel dials a new connection to an endpoint the
+//     load balancer picks. It never takes an idle pooled connection, nor
+//     queues: it needs a free max_connections slot, or closes an idle
+//     connection of its worker to use that one's, else fails with Overflow.
+//   - A tunnel keeps its max_connections slot and counts in
+//     upstream_cx_active until its owner calls Release; upstream_cx_tunnel_total
+//     and upstream_cx_tunnel_active count them. Until the owner takes the
+//     socket (SetHandler) the pool keeps reading paused and only notices
+//     the socket dying. Tunnels are HTTP/1.1 only: HTTP/2 clusters neither
+//     forward upgrade requests as upgrades nor answer NewTunnel differently
+//     (NewTunnel always dials plain TCP).
 //
 // # HTTP/2 upstreams
 //
@@ -142,7 +170,9 @@
 //
 // Health checking and outlier detection (every endpoint is always
 // eligible), DNS endpoints, TLS upstreams (so no ALPN h2: HTTP/2 is prior
-// knowledge only), upgrades and CONNECT, HTTP/2 keepalive PINGs.
+// knowledge only), upgrades over HTTP/2 (extended CONNECT), forwarding
+// CONNECT requests as HTTP (the pool refuses them: ErrConnect), HTTP/2
+// keepalive PINGs.
 // Streams still queued when their worker stops get no callback (their
 // downstream connections die with the worker), and a slot handed to a
 // worker that is stopping is lost with it.

@@ -106,8 +106,8 @@ type ResponseHandler interface {
 // InformationalHandler is optionally implemented by a ResponseHandler that
 // wants to see 1xx heads (100 Continue, 102, 103 Early Hints). Without it
 // they are swallowed, which is what Envoy does unless proxy_100_continue is
-// set. A 101 Switching Protocols is never informational here: the pool does
-// not do upgrades, so a 101 resets the stream with ProtocolError.
+// set. A 101 Switching Protocols is never informational here: it goes to an
+// UpgradeHandler (tunnel.go) or resets the stream with ProtocolError.
 type InformationalHandler interface {
 	OnResponse1xx(h *headers.Map)
 }

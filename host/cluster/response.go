@@ -35,6 +35,10 @@ func (cc *upstreamConn) readResponse() {
 			}
 			return
 		case http1.EventHead:
+			if uh, ok := s.h.(UpgradeHandler); ok && s.upgrade && s.reqDone && cc.parser.Head().Status == 101 {
+				cc.upgrade(s, uh, off)
+				return
+			}
 			if !cc.onHead(s) {
 				return
 			}

@@ -15,6 +15,8 @@ type Stats struct {
 	CxDestroyRemote   uint64 // upstream_cx_destroy_remote: closed by the upstream
 	CxDestroyLocal    uint64 // upstream_cx_destroy_local: closed by sluice
 	CxProtocolError   uint64 // upstream_cx_protocol_error
+	CxTunnelTotal     uint64 // upstream_cx_tunnel_total: connections handed over to a tunnel (101 upgrade or CONNECT); they never return to the pool
+	CxTunnelActive    uint64 // upstream_cx_tunnel_active: tunnels open now (included in upstream_cx_active)
 	RqTotal           uint64 // upstream_rq_total: streams that got a connection
 	RqActive          uint64 // upstream_rq_active
 	RqPendingTotal    uint64 // upstream_rq_pending_total: streams that had to wait
@@ -40,6 +42,8 @@ func (s Stats) Each(fn func(name string, value uint64)) {
 	fn("upstream_cx_destroy_remote", s.CxDestroyRemote)
 	fn("upstream_cx_destroy_local", s.CxDestroyLocal)
 	fn("upstream_cx_protocol_error", s.CxProtocolError)
+	fn("upstream_cx_tunnel_total", s.CxTunnelTotal)
+	fn("upstream_cx_tunnel_active", s.CxTunnelActive)
 	fn("upstream_cx_none_healthy", s.NoHealthyUpstream)
 	fn("upstream_rq_total", s.RqTotal)
 	fn("upstream_rq_active", s.RqActive)
@@ -63,7 +67,8 @@ type counters struct {
 	rqPendingTotal, rqPendingOverflow                    atomic.Uint64
 	rqPendingFailure, rqRxReset, rqTxReset               atomic.Uint64
 	rqRetryStale, noHealthyUpstream                      atomic.Uint64
-	cxActive, rqPendingActive                            atomic.Int64
+	cxTunnelTotal                                        atomic.Uint64
+	cxActive, rqPendingActive, cxTunnelActive            atomic.Int64
 }
 
 // hotCounters are the per-request counters. Each worker pool has its own,
@@ -96,6 +101,8 @@ func (c *counters) snapshot(pools []*workerPool) Stats {
 		CxDestroyRemote:   c.cxDestroyRemote.Load(),
 		CxDestroyLocal:    c.cxDestroyLocal.Load(),
 		CxProtocolError:   c.cxProtocolError.Load(),
+		CxTunnelTotal:     c.cxTunnelTotal.Load(),
+		CxTunnelActive:    uint64(max(c.cxTunnelActive.Load(), 0)),
 		RqTotal:           rqTotal,
 		RqActive:          uint64(max(rqActive, 0)),
 		RqPendingTotal:    c.rqPendingTotal.Load(),

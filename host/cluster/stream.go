@@ -44,6 +44,7 @@ type Stream struct {
 	reqDone     bool
 	isHead      bool
 	chunked     bool
+	upgrade     bool  // the request asks to switch protocols (tunnel.go)
 	clLeft      int64 // bytes still owed with Content-Length framing, -1 if none
 	closeAfter  bool  // no reuse: request said close, or its framing went wrong
 
@@ -104,6 +105,11 @@ func (s *Stream) SendHeaders(h *headers.Map, endStream bool) {
 	s.replayable = isReplayable(h)
 	s.record = s.replayable && cc.reused && !s.retried
 	s.closeAfter = s.closeAfter || connectionClose(h)
+	if s.upgrade = isUpgradeRequest(h); s.upgrade {
+		// Unless a 101 takes it over, the upstream may have started to
+		// switch: never reuse the connection.
+		s.closeAfter = true
+	}
 	cc.parser.ExpectResponseTo(s.isHead)
 
 	s.clLeft = -1
