@@ -89,3 +89,21 @@ type ResponseEncoder interface {
 	// stream's output drops below its low watermark.
 	SetWritableCallback(fn func())
 }
+
+// Switcher is implemented by a ResponseEncoder whose connection can leave
+// HTTP and carry raw bytes (HTTP/1.1: after 101 Switching Protocols, or a
+// 2xx answer to CONNECT). HTTP/2 encoders do not implement it.
+type Switcher interface {
+	// PrepareSwitch says the request asked to switch protocols and the
+	// proxy is trying. The codec parses no further request on the
+	// connection (what follows may already be the new protocol, left in
+	// the connection's input), and a half-close from the client no longer
+	// resets the stream. Unless EncodeSwitch follows, the connection
+	// closes after the response.
+	PrepareSwitch()
+	// EncodeSwitch writes h, the head of the response that switches,
+	// without body framing, and ends the codec's use of the connection:
+	// the stream is over and the caller owns the connection's bytes from
+	// here on. No other method of the codec does anything afterwards.
+	EncodeSwitch(h *headers.Map)
+}

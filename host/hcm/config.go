@@ -61,17 +61,27 @@ type Config struct {
 	// the output watermark of each downstream connection (0: default).
 	ConnBufferLimit int
 	Filters         []NamedFilter
-	Routes          *router.Table
-	Clusters        *cluster.Manager
-	AccessLogs      []*AccessLog
-	Log             *zap.Logger
-	Stats           *Stats
+	// Upgrades is the connection manager's upgrade_configs: which
+	// protocol switches routes allow unless they say otherwise.
+	Upgrades   []UpgradeSetting
+	Routes     *router.Table
+	Clusters   *cluster.Manager
+	AccessLogs []*AccessLog
+	Log        *zap.Logger
+	Stats      *Stats
 	// NewHTTP2 builds an HTTP/2 server codec (nil: HTTP/2 not available).
 	NewHTTP2 HTTP2Factory
 	// UpgradeHTTP2 continues an HTTP/1.1 connection upgraded to h2c with
 	// the decoded HTTP2-Settings value and the upgrading request (nil: no
 	// h2c upgrade; the request is served over HTTP/1.1).
 	UpgradeHTTP2 HTTP2UpgradeFactory
+}
+
+// UpgradeSetting is one upgrade_configs entry: an Upgrade protocol such as
+// "websocket", or "CONNECT", compared case-insensitively.
+type UpgradeSetting struct {
+	Type    string
+	Enabled bool
 }
 
 // Stats are the connection manager's counters (Envoy's http.<prefix>.*).
@@ -96,6 +106,10 @@ type Stats struct {
 	NoRoute                 atomic.Uint64
 	NoCluster               atomic.Uint64
 	UpstreamRqTimeout       atomic.Uint64
+	// Protocol switches (upgrade.go, tunnel.go).
+	DownstreamCxUpgradesTotal  atomic.Uint64
+	DownstreamCxUpgradesActive atomic.Int64
+	DownstreamRqWsOnNonWsRoute atomic.Uint64
 }
 
 // Each visits every counter with its Envoy-style name.
@@ -119,6 +133,9 @@ func (s *Stats) Each(fn func(name string, value int64)) {
 	fn("no_route", int64(s.NoRoute.Load()))
 	fn("no_cluster", int64(s.NoCluster.Load()))
 	fn("upstream_rq_timeout", int64(s.UpstreamRqTimeout.Load()))
+	fn("downstream_cx_upgrades_total", int64(s.DownstreamCxUpgradesTotal.Load()))
+	fn("downstream_cx_upgrades_active", s.DownstreamCxUpgradesActive.Load())
+	fn("downstream_rq_ws_on_non_ws_route", int64(s.DownstreamRqWsOnNonWsRoute.Load()))
 }
 
 func (s *Stats) countStatus(code int) {

@@ -59,6 +59,9 @@ type connection struct {
 	deferred   deferredLog
 	headStart  time.Time // first byte of a request head not yet complete
 	alpn       string    // protocol negotiated before the first byte ("" none)
+	// tunnel is set once a response switched protocols: the tunnel then
+	// handles the socket, and the connection only stays in its ConnSet.
+	tunnel *tunnel
 }
 
 // ConnSet is the set of one worker's connections for one listener, so a
@@ -135,9 +138,10 @@ func (cfg *Config) ServeNegotiated(c *worker.Conn, set *ConnSet, alpn string) {
 	cn.armIdle()
 }
 
-// Drain starts a graceful close: no new streams, in-flight ones finish.
+// Drain starts a graceful close: no new streams, in-flight ones finish. A
+// tunnel carries on until its peers end it or the drain deadline (Close).
 func (cn *connection) Drain() {
-	if cn.closed || cn.draining {
+	if cn.closed || cn.draining || cn.tunnel != nil {
 		return
 	}
 	cn.draining = true
@@ -152,6 +156,10 @@ func (cn *connection) Drain() {
 // Close aborts the connection (used when a drain deadline passes).
 func (cn *connection) Close() {
 	if cn.closed {
+		return
+	}
+	if cn.tunnel != nil {
+		cn.tunnel.abort(FlagLocalReset, "drain_timeout")
 		return
 	}
 	cn.c.Close()
@@ -184,6 +192,9 @@ func (cn *connection) dispatch() {
 			panic("hcm: codec consumed more than its input")
 		}
 		c.Consume(n)
+		if cn.tunnel != nil {
+			return // the connection switched protocols; its bytes are the tunnel's
+		}
 		if h1, ok := cn.codec.(*http1Server); ok && h1.upgrade != nil {
 			cn.switchToH2C(h1)
 			return
@@ -277,7 +288,7 @@ func (cn *connection) closeAfterFlush() {
 
 // maybeClose closes when the codec is finished with the connection.
 func (cn *connection) maybeClose() {
-	if cn.closed || cn.codec == nil {
+	if cn.closed || cn.codec == nil || cn.tunnel != nil {
 		return
 	}
 	if cn.codec.WantsClose() && cn.codec.ActiveStreams() == 0 && len(cn.active) == 0 {
@@ -292,7 +303,7 @@ func (cn *connection) maybeClose() {
 // armIdle runs the idle timer while no stream is active: idle_timeout for
 // an empty connection, request_headers_timeout once a request has begun.
 func (cn *connection) armIdle() {
-	if len(cn.active) > 0 {
+	if len(cn.active) > 0 || cn.tunnel != nil {
 		cn.idle.stop()
 		return
 	}
@@ -395,6 +406,7 @@ func (cn *connection) NewStream(enc codec.ResponseEncoder) codec.RequestDecoder 
 	s.ended, s.destroyed, s.destroyPending, s.depth = false, false, false, 0
 	s.requestDone, s.responseStarted, s.localReply = false, false, false
 	s.routeValid, s.route = false, nil
+	s.upgrade, s.upgradeType, s.switched = upgradeNone, s.upgradeType[:0], false
 	s.respHeaders.Reset()
 	s.respTrailers.Reset()
 	s.info = StreamInfo{

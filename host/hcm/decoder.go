@@ -20,6 +20,7 @@ func (s *stream) DecodeHeaders(h *headers.Map, end bool) {
 	s.reqHeaders = h
 	s.requestDone = end
 	s.armIdle()
+	askedToSwitch := s.noteUpgrade(h) // before hop-by-hop removal takes Upgrade
 	s.mutateRequestHeaders(h)
 	if s.cfg.RequestTimeout > 0 && !end {
 		// Envoy's request_timeout: time to receive the whole request.
@@ -32,6 +33,9 @@ func (s *stream) DecodeHeaders(h *headers.Map, end bool) {
 	// filter stopped and never resumed also ends, with a 504.
 	if r := s.selectRoute(); r != nil && r.Timeout > 0 && r.Direct == nil {
 		s.timer.arm(s.conn.w, r.Timeout, s.routeTimeoutFn())
+	}
+	if askedToSwitch {
+		s.decideUpgrade(h, end)
 	}
 	s.enter()
 	s.onHeaders(&s.reqWalk, end)

@@ -42,8 +42,13 @@ type http1Server struct {
 	// codecs after Dispatch returns.
 	upgrade         *headers.Map
 	upgradeSettings []byte
-	broken          bool
-	writable        func()
+	// switchPending: the current request asked to switch protocols
+	// (codec.Switcher); switched: it did, and the connection is no longer
+	// HTTP.
+	switchPending bool
+	switched      bool
+	broken        bool
+	writable      func()
 	// Reading is paused while either holds: the stream asked (ReadDisable,
 	// upstream backpressure) or the connection's output is above its high
 	// watermark between two pipelined requests (outputBlocked).
@@ -60,6 +65,7 @@ func newHTTP1Server(c *worker.Conn, cb *connection, lim http1.Limits) *http1Serv
 
 var _ codec.ServerCodec = (*http1Server)(nil)
 var _ codec.ResponseEncoder = (*http1Server)(nil)
+var _ codec.Switcher = (*http1Server)(nil)
 
 func (s *http1Server) Protocol() string {
 	if s.minor == 0 {
@@ -89,7 +95,7 @@ func (s *http1Server) Dispatch(in []byte) (int, error) {
 	s.inDispatch = true
 	defer func() { s.inDispatch = false }()
 	consumed := 0
-	for !s.broken && !s.wantsClose {
+	for !s.broken && !s.wantsClose && !s.switched {
 		if s.dec != nil && s.reqDone {
 			// The next pipelined request waits for this response.
 			return consumed, nil
@@ -233,6 +239,11 @@ func (s *http1Server) protocolError(err error) {
 }
 
 func (s *http1Server) ReadEOF() error {
+	if s.switchPending || s.switched {
+		// A client that asked to switch may half-close its direction of
+		// the new protocol at once; the tunnel passes that on.
+		return nil
+	}
 	// Like Envoy, a client's half-close ends the connection: a stream
 	// still in progress is reset (DC) instead of waiting for its timeout.
 	s.wantsClose = true
@@ -299,7 +310,9 @@ func (s *http1Server) EncodeHeaders(h *headers.Map, end bool) {
 		// just to keep the connection is not worth it, so it closes.
 		s.keepAlive = false
 	}
-	if s.draining || s.untilClose || s.broken {
+	if s.draining || s.untilClose || s.broken || s.switchPending {
+		// switchPending: the request asked to switch protocols and did
+		// not; what the client sent after it cannot be trusted as HTTP.
 		s.keepAlive = false
 	}
 	h.Del("connection")
@@ -388,6 +401,9 @@ func (s *http1Server) Reset() {
 func (s *http1Server) AboveWriteWatermark() bool { return s.c.AboveHighWatermark() }
 
 func (s *http1Server) ReadDisable(disable bool) {
+	if s.switched {
+		return // the connection's reading belongs to the tunnel
+	}
 	s.streamPaused = disable
 	s.applyReadState()
 }
@@ -401,6 +417,31 @@ func (s *http1Server) applyReadState() {
 }
 
 func (s *http1Server) SetWritableCallback(fn func()) { s.writable = fn }
+
+// PrepareSwitch implements codec.Switcher. The request ended with its head
+// (the connection manager only tries bodiless requests), so the parse loop
+// already waits for the response before reading on.
+func (s *http1Server) PrepareSwitch() { s.switchPending = true }
+
+// EncodeSwitch implements codec.Switcher: the 101 carries "Connection:
+// upgrade" and the caller's Upgrade; a 2xx answer to CONNECT carries no
+// framing fields (RFC 9110 9.3.6).
+func (s *http1Server) EncodeSwitch(h *headers.Map) {
+	h.Del("transfer-encoding")
+	h.Del("content-length")
+	h.Del("connection")
+	if h.Status() == 101 {
+		h.SetString("connection", "upgrade")
+	}
+	s.out = http1.AppendResponseHead(s.out[:0], h, 1)
+	s.c.Write(s.out)
+	s.out = nil
+	s.switchPending, s.switched = false, true
+	s.respDone = true
+	s.dec = nil
+	s.writable = nil
+	s.streamPaused, s.outputBlocked = false, false
+}
 
 // statusLine renders a minimal response for errors found before any stream
 // exists (the request head itself was bad).

@@ -1,6 +1,7 @@
 package hcm
 
 import (
+	"errors"
 	"net/netip"
 
 	"github.com/sluiceproxy/sluice/host/cluster"
@@ -15,6 +16,10 @@ type routerFilter struct {
 	s     *stream
 	up    *cluster.Stream
 	upMem cluster.Stream // storage for up, so a pooled exchange does not allocate
+	// tunnel is the upstream side of a protocol switch, connecting
+	// (CONNECT) or switched (after a 101), until the response that
+	// switches reaches the codec (upgrade.go).
+	tunnel *cluster.Tunnel
 
 	pending         bodyBuffer // request body that arrived before the upstream was ready
 	pendingEnd      bool
@@ -29,6 +34,7 @@ type routerFilter struct {
 func (r *routerFilter) init(s *stream) {
 	r.s = s
 	r.up = nil
+	r.tunnel = nil
 	r.pending.Reset()
 	r.pendingEnd = false
 	r.pendingTrailers = nil
@@ -61,6 +67,18 @@ func (r *routerFilter) DecodeHeaders(h *headers.Map, end bool) HeadersStatus {
 		return HeadersStopIteration
 	}
 	s.info.Cluster = cl.Name()
+	if route.IsConnect() {
+		if s.upgrade != upgradeConnect {
+			// Only an HTTP/1.1 connection can become a tunnel.
+			s.sendLocalReply(len(s.filters)-1, 501, nil, []byte("CONNECT is supported over HTTP/1.1 only"), "connect_unsupported{HTTP/2}")
+			return HeadersStopIteration
+		}
+		r.startConnect(cl)
+		return HeadersStopIteration
+	}
+	if s.upgrade == upgradeHTTP && !s.upgradeRoute(route) {
+		s.dropUpgrade(h)
+	}
 	route.ApplyRequestHeaders(h)
 	if path := h.Path(); len(path) > 0 {
 		r.pathScratch = route.RewritePath(r.pathScratch[:0], h)
@@ -240,6 +258,12 @@ func (r *routerFilter) OnReset(reason cluster.ResetReason, err error) {
 		s.resetStream(FlagUpstreamRemoteReset, "upstream_reset_after_response_started")
 		return
 	}
+	if errors.Is(err, cluster.ErrUnexpected101) {
+		// The upstream switched protocols for a request that was not
+		// allowed to (no upgrade_configs for it): Envoy's upgrade_failed.
+		s.upgradeFailed()
+		return
+	}
 	if reason == cluster.ProtocolError {
 		s.info.Flags |= FlagUpstreamProtocolError
 		s.sendLocalReply(len(s.filters)-1, 502, nil, []byte("upstream protocol error"), "upstream_reset_before_response_started{protocol_error}")
@@ -283,6 +307,9 @@ func (r *routerFilter) cancel() {
 		up := r.up
 		r.up = nil
 		up.Reset()
+	}
+	if t := r.takeTunnel(); t != nil {
+		t.Release(false)
 	}
 	if r.downPaused && r.s != nil && r.s.enc != nil {
 		r.downPaused = false

@@ -43,6 +43,13 @@ type stream struct {
 	route      *router.Route
 	routeValid bool
 
+	// Protocol switch (upgrade.go): what the request may switch to, its
+	// Upgrade value (storage kept across pooling), and whether the
+	// response switched the connection to a tunnel.
+	upgrade     upgradeKind
+	upgradeType []byte
+	switched    bool
+
 	// requestDone: the codec delivered the end of the request.
 	requestDone bool
 	// responseStarted: response headers were handed to the codec.
@@ -157,6 +164,9 @@ func (s *stream) callTrailers(it *iteration, pos int, t *headers.Map) TrailersSt
 
 func (s *stream) sinkHeaders(it *iteration, h *headers.Map, end bool) {
 	if !it.encode {
+		return
+	}
+	if (s.router.tunnel != nil || h.Status() == 101) && s.sinkSwitch(h) {
 		return
 	}
 	s.responseStarted = true
@@ -336,7 +346,10 @@ func (s *stream) finish() {
 		s.filters[i].f.OnStreamComplete()
 		s.leave()
 	}
-	s.conn.logAccess(s)
+	if !s.switched {
+		// A tunnel logs one line when it ends (tunnel.go).
+		s.conn.logAccess(s)
+	}
 	s.conn.streamEnded(s)
 	if s.depth > 0 {
 		s.destroyPending = true

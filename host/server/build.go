@@ -43,6 +43,9 @@ func (s *Server) buildListener(i int, lc *config.Listener) (*listener, error) {
 		Log:                       s.log.With(),
 		Stats:                     &hcm.Stats{},
 	}
+	for _, u := range hc.UpgradeConfigs {
+		cfg.Upgrades = append(cfg.Upgrades, hcm.UpgradeSetting{Type: u.UpgradeType, Enabled: u.Enabled})
+	}
 	switch hc.CodecType {
 	case "http1":
 		cfg.Codec = hcm.CodecHTTP1
