@@ -271,4 +271,318 @@ func readHead(t *testing.T, br *bufio.Reader) string {
 	}
 }
 
-var _ = fmt.Sprint
+// TestModuleFilterSeesUpgrade: a module filter (testdata/modules/
+// upgrade_probe.c) sees the upgrade request with its Upgrade and
+// Connection fields, and the 101 with its Upgrade, as the last response
+// event; what it adds reaches the server and the client.
+func TestModuleFilterSeesUpgrade(t *testing.T) {
+	be := newWSBackend(t, nil, wsEchoSession)
+	p := startSluice(t, listenerConfig(moduleFilter(t, "probe", "upgrade_probe", "upgrade_probe", ""), `
+- name: all
+  domains: ["*"]
+  routes:
+  - match: { prefix: / }
+    route: { cluster: backend }
+`, staticCluster("backend", "", be.addr), websocketUpgrades))
+	c, br, resp := wsDial(t, p.Addr("main"), "/chat")
+	if resp.StatusCode != 101 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	for name, want := range map[string]string{
+		"X-Probe-Request-Upgrade":  "websocket",
+		"X-Probe-Status":           "101",
+		"X-Probe-Response-Upgrade": "websocket",
+		"X-Probe-End-Stream":       "true",
+	} {
+		if got := resp.Header.Get(name); got != want {
+			t.Errorf("101 %s = %q, want %q", name, got, want)
+		}
+	}
+	req := be.requests()[0]
+	if got := req.Header.Get("X-Probe-Request-Upgrade"); got != "websocket" {
+		t.Errorf("server saw x-probe-request-upgrade %q", got)
+	}
+	if got := req.Header.Get("X-Probe-Request-Connection"); got != "upgrade" {
+		t.Errorf("server saw x-probe-request-connection %q", got)
+	}
+	// The module does not stand in the tunnel's way.
+	wsWriteFrame(c, wsBinary, []byte("after the probe"), true)
+	if op, msg, err := wsReadFrame(br); err != nil || op != wsBinary || string(msg) != "after the probe" {
+		t.Fatalf("echo: %x %q %v", op, msg, err)
+	}
+}
+
+// TestRouteUpgradeOverrides: a route's upgrade_configs entry beats the
+// connection manager's, both ways.
+func TestRouteUpgradeOverrides(t *testing.T) {
+	be := newWSBackend(t, nil, wsEchoSession)
+	p := startSluice(t, listenerConfig("", `
+- name: all
+  domains: ["*"]
+  routes:
+  - match: { prefix: /off }
+    route: { cluster: backend, upgrade_configs: [{ upgrade_type: WebSocket, enabled: false }] }
+  - match: { prefix: / }
+    route: { cluster: backend }
+`, staticCluster("backend", "", be.addr), websocketUpgrades))
+	if _, _, resp := wsDial(t, p.Addr("main"), "/on"); resp.StatusCode != 101 {
+		t.Fatalf("/on: %d", resp.StatusCode)
+	}
+	// Disabled on the route: a plain GET reaches the server, which wants
+	// an upgrade and says so.
+	if _, _, resp := wsDial(t, p.Addr("main"), "/off"); resp.StatusCode != 426 {
+		t.Fatalf("/off: %d", resp.StatusCode)
+	}
+
+	// Off on the connection manager, on for one route.
+	p2 := startSluice(t, listenerConfig("", `
+- name: all
+  domains: ["*"]
+  routes:
+  - match: { prefix: /on }
+    route: { cluster: backend, upgrade_configs: [{ upgrade_type: websocket }] }
+  - match: { prefix: / }
+    route: { cluster: backend }
+`, staticCluster("backend", "", be.addr), "upgrade_configs: [{ upgrade_type: websocket, enabled: false }]"))
+	if _, _, resp := wsDial(t, p2.Addr("main"), "/on"); resp.StatusCode != 101 {
+		t.Fatalf("p2 /on: %d", resp.StatusCode)
+	}
+	if _, _, resp := wsDial(t, p2.Addr("main"), "/other"); resp.StatusCode != 426 {
+		t.Fatalf("p2 /other: %d", resp.StatusCode)
+	}
+}
+
+// connectProxy runs sluice with one CONNECT route to be.
+func connectProxy(t *testing.T, be, hcmExtra string) *proc {
+	return startSluice(t, listenerConfig("", `
+- name: all
+  domains: ["*"]
+  routes:
+  - match: { connect_matcher: {} }
+    route: { cluster: tcp, upgrade_configs: [{ upgrade_type: CONNECT, connect_config: {} }] }
+`, staticCluster("tcp", "", be), hcmExtra))
+}
+
+// dialConnect opens a CONNECT tunnel through p and returns it after the 200.
+func dialConnect(t *testing.T, p *proc) (*net.TCPConn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", p.Addr("main"), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	io.WriteString(c, "CONNECT backend.test:9 HTTP/1.1\r\nHost: backend.test:9\r\n\r\n")
+	br := bufio.NewReader(c)
+	if head := readHead(t, br); !strings.HasPrefix(head, "HTTP/1.1 200 OK\r\n") {
+		t.Fatalf("CONNECT answer %q", head)
+	}
+	return c.(*net.TCPConn), br
+}
+
+// TestTunnelHalfClose: a FIN is passed on in each direction while the other
+// direction goes on.
+func TestTunnelHalfClose(t *testing.T) {
+	t.Run("client first", func(t *testing.T) {
+		// The backend echoes until the client's FIN, then answers "done".
+		be := tcpBackend(t, func(c net.Conn) {
+			io.Copy(c, c)
+			io.WriteString(c, "done")
+		})
+		p := connectProxy(t, be, "")
+		c, br := dialConnect(t, p)
+		io.WriteString(c, "ping")
+		c.CloseWrite()
+		if got, err := io.ReadAll(br); err != nil || string(got) != "pingdone" {
+			t.Fatalf("got %q, %v", got, err)
+		}
+		c.Close()
+		if l := onlyLine(t, p); l["response_flags"] != "-" || l["bytes_received"] != float64(4) || l["bytes_sent"] != float64(8) {
+			t.Fatalf("access log %v", l)
+		}
+	})
+	t.Run("backend first", func(t *testing.T) {
+		// The backend says hello and half-closes, then still reads.
+		got := make(chan string, 1)
+		be := tcpBackend(t, func(c net.Conn) {
+			io.WriteString(c, "hello")
+			c.(*net.TCPConn).CloseWrite()
+			b, _ := io.ReadAll(c)
+			got <- string(b)
+		})
+		p := connectProxy(t, be, "")
+		c, br := dialConnect(t, p)
+		if b, err := io.ReadAll(br); err != nil || string(b) != "hello" {
+			t.Fatalf("read %q, %v", b, err)
+		}
+		io.WriteString(c, "still talking")
+		c.CloseWrite()
+		select {
+		case s := <-got:
+			if s != "still talking" {
+				t.Fatalf("backend read %q", s)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("backend never saw the client's FIN")
+		}
+	})
+}
+
+// TestTunnelIdleTimeout: stream_idle_timeout closes a tunnel that carries
+// nothing; the access log says SI.
+func TestTunnelIdleTimeout(t *testing.T) {
+	be := newWSBackend(t, nil, wsEchoSession)
+	p := upgradeProxy(t, be.addr, websocketUpgrades+"stream_idle_timeout: 300ms\n", "")
+	c, br, resp := wsDial(t, p.Addr("main"), "/idle")
+	if resp.StatusCode != 101 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	wsWriteFrame(c, wsText, []byte("one"), true)
+	if _, msg, err := wsReadFrame(br); err != nil || string(msg) != "one" {
+		t.Fatalf("echo %q %v", msg, err)
+	}
+	start := time.Now()
+	if n, err := br.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("read %d bytes from an idle tunnel", n)
+	}
+	l := onlyLine(t, p)
+	if l["response_flags"] != "SI" || l["details"] != "stream_idle_timeout" || l["status"] != float64(101) {
+		t.Fatalf("access log %v", l)
+	}
+	if d := l["duration_ms"].(float64); d < 300 {
+		t.Fatalf("closed after %v ms (idle for %v)", d, time.Since(start))
+	}
+	if got := adminStat(t, p, "http.ingress.downstream_rq_idle_timeout"); got != 1 {
+		t.Fatalf("downstream_rq_idle_timeout = %d", got)
+	}
+}
+
+// TestTunnelSlowReaderIsBounded: with a peer that stops reading on either
+// side, sluice stops reading the other side once the output is above
+// per_connection_buffer_limit_bytes, so what it holds stays about one
+// watermark however much the writer tries to push; nothing is lost when
+// the reader resumes.
+func TestTunnelSlowReaderIsBounded(t *testing.T) {
+	const limit = 64 << 10
+	config := func(be string) string {
+		return fmt.Sprintf(`concurrency: 1
+log: { level: info, format: json }
+admin: { address: 127.0.0.1:0 }
+listeners:
+- name: main
+  address: 127.0.0.1:0
+  per_connection_buffer_limit_bytes: %d
+  filter_chains:
+  - filters:
+    - name: http_connection_manager
+      config:
+        stat_prefix: ingress
+        upgrade_configs: [{ upgrade_type: websocket }]
+        http_filters: [{ name: router }]
+        route_config:
+          virtual_hosts:
+          - name: all
+            domains: ["*"]
+            routes:
+            - match: { prefix: / }
+              route: { cluster: backend }
+clusters:
+%s`, limit, staticCluster("backend", "", be))
+	}
+	// The bound: the high watermark plus the one read (16 KiB) that
+	// crossed it, with room for the 101 head.
+	const bound = limit + 16<<10 + 4<<10
+	checkBounded := func(t *testing.T, p *proc, before int, pushed int64) {
+		t.Helper()
+		if buffered := adminStat(t, p, "worker.0.tx_bytes_buffered"); buffered > bound {
+			t.Errorf("%d bytes of output buffered for a peer that does not read; bound %d", buffered, bound)
+		}
+		if grown := currentRSS(t, p.Cmd.Process.Pid) - before; grown > 24<<10 {
+			t.Errorf("RSS grew by %d KiB while %d bytes were pushed at a peer that does not read", grown, pushed)
+		}
+	}
+
+	t.Run("server does not read", func(t *testing.T) {
+		release := make(chan struct{})
+		received := make(chan int64, 1)
+		be := newWSBackend(t, nil, func(c net.Conn, br *bufio.Reader) {
+			<-release
+			n, _ := io.Copy(io.Discard, br)
+			received <- n
+		})
+		p := startSluice(t, config(be.addr))
+		before := currentRSS(t, p.Cmd.Process.Pid)
+		c, _, resp := wsDial(t, p.Addr("main"), "/upload")
+		if resp.StatusCode != 101 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		c.SetDeadline(time.Time{})
+		written := pushFor(c, 3*time.Second)
+		checkBounded(t, p, before, written)
+		close(release)
+		c.SetWriteDeadline(time.Time{})
+		c.(*net.TCPConn).CloseWrite()
+		select {
+		case n := <-received:
+			if n != written {
+				t.Fatalf("server received %d bytes, client wrote %d", n, written)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("server did not get the client's FIN")
+		}
+	})
+
+	t.Run("client does not read", func(t *testing.T) {
+		pushed := make(chan int64, 1)
+		be := newWSBackend(t, nil, func(c net.Conn, br *bufio.Reader) {
+			n := pushFor(c, 3*time.Second)
+			pushed <- n
+			c.SetWriteDeadline(time.Time{})
+			c.(*net.TCPConn).CloseWrite()
+			io.Copy(io.Discard, br)
+		})
+		p := startSluice(t, config(be.addr))
+		before := currentRSS(t, p.Cmd.Process.Pid)
+		c := dialSmallWindow(t, p.Addr("main"))
+		io.WriteString(c, "GET /download HTTP/1.1\r\nHost: ws.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+			"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		br := bufio.NewReaderSize(c, 4096)
+		if head := readHead(t, br); !strings.HasPrefix(head, "HTTP/1.1 101 ") {
+			t.Fatalf("handshake %q", head)
+		}
+		var n int64
+		select {
+		case n = <-pushed:
+		case <-time.After(30 * time.Second):
+			t.Fatal("server never finished pushing")
+		}
+		checkBounded(t, p, before, n)
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		got, err := io.Copy(io.Discard, br)
+		if err != nil || got != n {
+			t.Fatalf("client read %d bytes (%v), server wrote %d", got, err, n)
+		}
+	})
+}
+
+// pushFor writes to c for d, as fast as c takes it; writes that block
+// (the goal: sluice stopped reading) time out and are retried.
+func pushFor(c net.Conn, d time.Duration) (written int64) {
+	buf := bytes.Repeat([]byte("0123456789abcdef"), 4096)
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+		n, err := c.Write(buf)
+		written += int64(n)
+		if err != nil && !isTimeout(err) {
+			return written
+		}
+	}
+	return written
+}
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}

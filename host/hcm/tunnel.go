@@ -6,6 +6,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sluiceproxy/sluice/host/cluster"
+	"github.com/sluiceproxy/sluice/host/headers"
 	"github.com/sluiceproxy/sluice/host/worker"
 )
 
@@ -23,9 +24,10 @@ type tunnel struct {
 	cn       *connection
 	down, up *worker.Conn
 	upstream *cluster.Tunnel
-	// rec is the access-log record: the switched stream's info and
-	// request head, with the tunnel's bytes added.
-	rec stream
+	// The access-log record: the switched stream's info, with the
+	// tunnel's bytes added, and its request head.
+	info StreamInfo
+	req  *headers.Map
 
 	downEOF, upEOF bool // that side's FIN was passed on
 	upEOFFirst     bool // the upstream ended its direction first
@@ -41,8 +43,8 @@ type tunnel struct {
 // caller completes it); start follows.
 func (cn *connection) beginTunnel(s *stream, t *cluster.Tunnel) *tunnel {
 	tn := &tunnel{cn: cn, down: cn.c, up: t.Conn(), upstream: t}
-	tn.rec.info = s.info
-	tn.rec.reqHeaders = s.reqHeaders
+	tn.info = s.info
+	tn.req = s.reqHeaders
 	s.reqHeaders = nil // the record keeps it past the stream's destruction
 	tn.onIdle = tn.idleCheck
 	cn.tunnel = tn
@@ -79,8 +81,8 @@ func (tn *tunnel) start() {
 		tn.idle.arm(tn.cn.w, d, tn.onIdle)
 	}
 	if ce := tn.cn.cfg.Log.Check(zap.DebugLevel, "tunnel started"); ce != nil {
-		ce.Write(zap.Uint64("conn_id", tn.down.ID()), zap.Uint64("stream_id", tn.rec.info.StreamID),
-			zap.Uint64("upstream_conn_id", tn.up.ID()), zap.Int("status", tn.rec.info.Status))
+		ce.Write(zap.Uint64("conn_id", tn.down.ID()), zap.Uint64("stream_id", tn.info.StreamID),
+			zap.Uint64("upstream_conn_id", tn.up.ID()), zap.Int("status", tn.info.Status))
 	}
 }
 
@@ -93,9 +95,9 @@ func (tn *tunnel) OnData(c *worker.Conn) {
 		return
 	}
 	if c == tn.down {
-		tn.pump(tn.down, tn.up, &tn.downEOF, &tn.rec.info.BytesIn)
+		tn.pump(tn.down, tn.up, &tn.downEOF, &tn.info.BytesIn)
 	} else {
-		tn.pump(tn.up, tn.down, &tn.upEOF, &tn.rec.info.BytesOut)
+		tn.pump(tn.up, tn.down, &tn.upEOF, &tn.info.BytesOut)
 	}
 }
 
@@ -176,7 +178,7 @@ func (tn *tunnel) finish(flag ResponseFlags, details string) {
 	}
 	tn.ended = true
 	tn.idle.stop()
-	info := &tn.rec.info
+	info := &tn.info
 	info.Flags |= flag
 	if info.Details == "" {
 		info.Details = details
@@ -186,7 +188,11 @@ func (tn *tunnel) finish(flag ResponseFlags, details string) {
 	tn.upstream.Release(flag == FlagUpstreamConnectionTermination || flag == 0 && tn.upEOFFirst)
 	cn := tn.cn
 	cn.cfg.Stats.DownstreamCxUpgradesActive.Add(-1)
-	cn.logAccess(&tn.rec)
+	if len(cn.cfg.AccessLogs) > 0 {
+		cn.writeAccessLines(info, tn.req)
+	}
+	cn.releaseRequestHeaders(tn.req)
+	tn.req = nil
 	if ce := cn.cfg.Log.Check(zap.DebugLevel, "tunnel ended"); ce != nil {
 		ce.Write(zap.Uint64("conn_id", tn.down.ID()), zap.Uint64("stream_id", info.StreamID),
 			zap.Int64("bytes_in", info.BytesIn), zap.Int64("bytes_out", info.BytesOut), zap.String("flags", info.Flags.String()))
