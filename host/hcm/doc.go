@@ -3,4 +3,45 @@
 // runs each stream through its HTTP filter chain on the owning worker, and
 // writes the responses back. Built-in Go filters and module filters share the
 // StreamFilter interface and Envoy's continue/stop semantics.
+//
+// # Files
+//
+//   - connection.go: one downstream connection (worker.ConnHandler), codec
+//     choice, idle and header timeouts, the h2c switch, ConnSet for drains.
+//   - http1_server.go: the HTTP/1.1 server codec (codec.ServerCodec).
+//   - stream.go, decoder.go: one request/response exchange; edge header
+//     handling (hop-by-hop, x-forwarded-*, x-request-id, via).
+//   - iterate.go, filter.go, callbacks.go, buffer.go: the filter chain walk
+//     with Envoy's statuses, the filter API, held bodies.
+//   - router_filter.go: the terminal filter (Envoy's router) over the
+//     cluster pools.
+//   - upgrade.go, tunnel.go: protocol switches (below).
+//   - accesslog.go, info.go, config.go: access logs, stream info and
+//     response flags, the compiled config and stats.
+//
+// # Protocol switches
+//
+// An HTTP/1.1 request that asks to upgrade (Connection: upgrade and an
+// Upgrade field, no body) or a CONNECT is checked against upgrade_configs
+// (Config.Upgrades, overridden per route) on the route its head selects,
+// before any filter runs. An allowed upgrade keeps its two fields, so
+// filters and the upstream see them; the codec is told (codec.Switcher
+// PrepareSwitch) to read nothing further and to close the connection
+// unless the switch happens. A refused one is forwarded as a plain request
+// without them.
+//
+// The router forwards an allowed upgrade over an HTTP/1.1 pool connection
+// and takes a 101 answer as the hand-over of that connection
+// (cluster.UpgradeHandler); a CONNECT on a connect_matcher route instead
+// gets its own raw upstream connection (cluster.NewTunnel) and a 200 once
+// it is up. That response runs through the encoder filters as the last
+// response event; only when it reaches the codec (a filter may hold or
+// replace it) does the codec write it (EncodeSwitch), the stream complete,
+// and the connection become a tunnel: both sockets' handler, copying bytes
+// each way with watermark backpressure, passing FINs on, ended by
+// stream_idle_timeout or the drain deadline, and writing one access-log
+// line at its end from the switched stream's info. A 101 that no allowed
+// upgrade asked for is a 502 with details upgrade_failed (flag UPE).
+// HTTP/2 streams never switch: their encoder is not a codec.Switcher, and
+// a CONNECT over HTTP/2 on a connect_matcher route is answered 501.
 package hcm
