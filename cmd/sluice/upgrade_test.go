@@ -401,6 +401,27 @@ func TestTunnelHalfClose(t *testing.T) {
 			t.Fatalf("access log %v", l)
 		}
 	})
+	t.Run("client done before the 200", func(t *testing.T) {
+		// The client sends its bytes and its FIN right behind the CONNECT
+		// head: both wait for the tunnel and are passed on in order.
+		be := tcpBackend(t, func(c net.Conn) {
+			io.Copy(c, c)
+			io.WriteString(c, "done")
+		})
+		p := connectProxy(t, be, "")
+		c, err := net.DialTimeout("tcp", p.Addr("main"), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		io.WriteString(c, "CONNECT backend.test:9 HTTP/1.1\r\nHost: backend.test:9\r\n\r\nping")
+		c.(*net.TCPConn).CloseWrite()
+		got, err := io.ReadAll(c)
+		if err != nil || !strings.HasPrefix(string(got), "HTTP/1.1 200 OK\r\n") || !strings.HasSuffix(string(got), "\r\n\r\npingdone") {
+			t.Fatalf("got %q, %v", got, err)
+		}
+	})
 	t.Run("backend first", func(t *testing.T) {
 		// The backend says hello and half-closes, then still reads.
 		got := make(chan string, 1)
