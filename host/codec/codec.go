@@ -107,3 +107,11 @@ type Switcher interface {
 	// here on. No other method of the codec does anything afterwards.
 	EncodeSwitch(h *headers.Map)
 }
+
+// H2CUpgrader is implemented by an HTTP/1.1 server codec whose last request
+// asked to continue the connection as HTTP/2 (RFC 7540 3.2, "Upgrade: h2c").
+type H2CUpgrader interface {
+	// TakeH2CUpgrade returns, once Dispatch stopped on such a request,
+	// the request (the caller's from now on) and its HTTP2-Settings value.
+	TakeH2CUpgrade() (req *headers.Map, settings []byte, ok bool)
+}

@@ -72,6 +72,7 @@ func (c *Cluster) applyDefaults() {
 	c.MaxConnections = 1024
 	c.MaxPendingRequests = 1024
 	c.IdleTimeout = 60 * time.Second
+	c.PerConnectionBufferLimitBytes = 1 << 20
 }
 
 // HTTP/2 windows default to what bounds a stream's buffered response while

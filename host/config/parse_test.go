@@ -121,13 +121,14 @@ func TestFullExampleParsesExactly(t *testing.T) {
 			}}}},
 		}},
 		Clusters: []Cluster{{
-			Name:                     "backend",
-			ConnectTimeout:           time.Second,
-			LbPolicy:                 "least_request",
-			MaxConnections:           10,
-			MaxPendingRequests:       20,
-			MaxRequestsPerConnection: 100,
-			IdleTimeout:              90 * time.Second,
+			Name:                          "backend",
+			ConnectTimeout:                time.Second,
+			LbPolicy:                      "least_request",
+			MaxConnections:                10,
+			MaxPendingRequests:            20,
+			MaxRequestsPerConnection:      100,
+			IdleTimeout:                   90 * time.Second,
+			PerConnectionBufferLimitBytes: 1 << 20,
 			LoadAssignment: LoadAssignment{Endpoints: []LocalityLbEndpoints{{LbEndpoints: []LbEndpoint{
 				{Endpoint: Endpoint{Address: Address{SocketAddress: SocketAddress{
 					Address: "127.0.0.1", PortValue: 8080, Addr: netip.MustParseAddrPort("127.0.0.1:8080")}}}},

@@ -306,14 +306,17 @@ type HeaderValue struct {
 
 // Cluster is a group of upstream endpoints.
 type Cluster struct {
-	Name                     string         `yaml:"name"`
-	ConnectTimeout           time.Duration  `yaml:"connect_timeout"`
-	LbPolicy                 string         `yaml:"lb_policy"` // round_robin|random|least_request
-	MaxConnections           int            `yaml:"max_connections"`
-	MaxPendingRequests       int            `yaml:"max_pending_requests"`
-	MaxRequestsPerConnection int            `yaml:"max_requests_per_connection"` // 0: unlimited
-	IdleTimeout              time.Duration  `yaml:"idle_timeout"`
-	LoadAssignment           LoadAssignment `yaml:"load_assignment"`
+	Name                     string        `yaml:"name"`
+	ConnectTimeout           time.Duration `yaml:"connect_timeout"`
+	LbPolicy                 string        `yaml:"lb_policy"` // round_robin|random|least_request
+	MaxConnections           int           `yaml:"max_connections"`
+	MaxPendingRequests       int           `yaml:"max_pending_requests"`
+	MaxRequestsPerConnection int           `yaml:"max_requests_per_connection"` // 0: unlimited
+	IdleTimeout              time.Duration `yaml:"idle_timeout"`
+	// PerConnectionBufferLimitBytes bounds what sluice holds per upstream
+	// connection of a tcp_proxy (read buffer and output high watermark).
+	PerConnectionBufferLimitBytes int            `yaml:"per_connection_buffer_limit_bytes"`
+	LoadAssignment                LoadAssignment `yaml:"load_assignment"`
 	// HTTP2ProtocolOptions, when present (even `{}`), makes the cluster
 	// speak HTTP/2 with prior knowledge (h2c) to its endpoints.
 	HTTP2ProtocolOptions *HTTP2ProtocolOptions `yaml:"http2_protocol_options"`

@@ -185,6 +185,7 @@ func (v *validator) cluster(path string, c *Cluster) {
 		v.fail(path+".max_requests_per_connection", "must not be negative")
 	}
 	v.nonNegative(path+".idle_timeout", c.IdleTimeout)
+	v.positive(path+".per_connection_buffer_limit_bytes", c.PerConnectionBufferLimitBytes)
 	if o := c.HTTP2ProtocolOptions; o != nil {
 		// Envoy's ranges: a window below the protocol's 65535 is invalid.
 		oPath := path + ".http2_protocol_options"

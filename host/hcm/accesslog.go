@@ -72,9 +72,10 @@ type deferredLog struct {
 	pending bool
 }
 
-// requestBodyDiscarded: the codec finished with the body of the stream
-// whose line was deferred; err is the body's protocol error, if any.
-func (cn *connection) requestBodyDiscarded(status int, reason string) {
+// RequestBodyDiscarded is http1.ServerCallbacks: the codec finished with the
+// body of the stream whose line was deferred; reason is the body's protocol
+// error, if any.
+func (cn *connection) RequestBodyDiscarded(status int, reason string) {
 	if !cn.deferred.pending {
 		return
 	}
@@ -202,7 +203,7 @@ func appendJSONLine(b []byte, info *StreamInfo, req *headers.Map, now time.Time)
 // logProtocolError records a request rejected before a stream existed.
 func (cn *connection) logProtocolError(status int, reason string) {
 	if ce := cn.cfg.Log.Check(zap.DebugLevel, "rejected malformed request"); ce != nil {
-		ce.Write(zap.Uint64("conn_id", cn.c.ID()), zap.Int("status", status), zap.String("details", reason))
+		ce.Write(zap.Uint64("conn_id", cn.nc.ID()), zap.Int("status", status), zap.String("details", reason))
 	}
 	for _, a := range cn.cfg.AccessLogs {
 		b := cn.logScratch[:0]
@@ -215,9 +216,9 @@ func (cn *connection) logProtocolError(status int, reason string) {
 			b = append(b, `,"response_flags":"DPE","details":`...)
 			b = strconv.AppendQuote(b, reason)
 			b = append(b, `,"downstream_remote_address":"`...)
-			b = cn.c.RemoteAddr().AppendTo(b)
+			b = cn.nc.RemoteAddr().AppendTo(b)
 			b = append(b, `","conn_id":`...)
-			b = strconv.AppendUint(b, cn.c.ID(), 10)
+			b = strconv.AppendUint(b, cn.nc.ID(), 10)
 			b = append(b, "}\n"...)
 		} else {
 			b = append(b, '[')
@@ -227,7 +228,7 @@ func (cn *connection) logProtocolError(status int, reason string) {
 			b = append(b, " DPE "...)
 			b = append(b, reason...)
 			b = append(b, " 0 0 0 \"-\" \"-\" conn_id="...)
-			b = strconv.AppendUint(b, cn.c.ID(), 10)
+			b = strconv.AppendUint(b, cn.nc.ID(), 10)
 			b = append(b, '\n')
 		}
 		a.Sink.Write(cn.w, b)

@@ -15,6 +15,7 @@ import (
 	"github.com/sluiceproxy/sluice/host/http1"
 	"github.com/sluiceproxy/sluice/host/module"
 	"github.com/sluiceproxy/sluice/host/module/moduletest"
+	"github.com/sluiceproxy/sluice/host/network"
 	"github.com/sluiceproxy/sluice/host/router"
 	"github.com/sluiceproxy/sluice/host/worker"
 )
@@ -109,7 +110,7 @@ func benchProxied(b *testing.B, filters func([]*worker.Worker) []hcm.NamedFilter
 	if filters != nil {
 		cfg.Filters = filters([]*worker.Worker{w})
 	}
-	set := &hcm.ConnSet{}
+	set := &network.Set{}
 	addrc := make(chan netip.AddrPort, 1)
 	w.Post(func() {
 		l, err := w.Listen(netip.MustParseAddrPort("127.0.0.1:0"), func(c *worker.Conn) { cfg.Serve(c, set) })

@@ -11,17 +11,16 @@ import (
 	"github.com/sluiceproxy/sluice/host/headers"
 	"github.com/sluiceproxy/sluice/host/http1"
 	"github.com/sluiceproxy/sluice/host/router"
-	"github.com/sluiceproxy/sluice/host/worker"
 )
 
 // HTTP2Factory builds an HTTP/2 server codec on a connection. upgrade is nil
 // for prior-knowledge connections.
-type HTTP2Factory func(c *worker.Conn, cb codec.Callbacks) codec.ServerCodec
+type HTTP2Factory func(t codec.Transport, cb codec.Callbacks) codec.ServerCodec
 
 // HTTP2UpgradeFactory builds an HTTP/2 codec for a connection that switched
 // protocols with "Upgrade: h2c"; settings is the HTTP2-Settings header value
 // as sent (base64url).
-type HTTP2UpgradeFactory func(c *worker.Conn, cb codec.Callbacks, settings []byte, req *headers.Map) (codec.ServerCodec, error)
+type HTTP2UpgradeFactory func(t codec.Transport, cb codec.Callbacks, settings []byte, req *headers.Map) (codec.ServerCodec, error)
 
 // CodecType selects the downstream protocol.
 type CodecType uint8

@@ -8,6 +8,8 @@ import (
 
 	"github.com/sluiceproxy/sluice/host/codec"
 	"github.com/sluiceproxy/sluice/host/headers"
+	"github.com/sluiceproxy/sluice/host/http1"
+	"github.com/sluiceproxy/sluice/host/network"
 	"github.com/sluiceproxy/sluice/host/worker"
 )
 
@@ -39,10 +41,13 @@ func (h *timerHandle) arm(w *worker.Worker, d time.Duration, fn func()) {
 	h.t.Reset(d)
 }
 
-// connection is one downstream connection served by the connection manager.
+// connection is one downstream connection served by the connection manager:
+// the terminal network filter of its chain. It is also what its codec writes
+// through (codec.Transport) and calls back (http1.ServerCallbacks).
 type connection struct {
 	cfg    *Config
-	c      *worker.Conn
+	cb     *network.Callbacks
+	nc     *network.Connection
 	w      *worker.Worker
 	codec  codec.ServerCodec
 	active []*stream
@@ -52,138 +57,80 @@ type connection struct {
 	draining   bool
 	closed     bool
 	headerBin  []*headers.Map
-	set        *ConnSet
-	prev, next *connection
 	logScratch []byte
 	hopScratch []byte // Connection header names being stripped
 	deferred   deferredLog
 	headStart  time.Time // first byte of a request head not yet complete
-	alpn       string    // protocol negotiated before the first byte ("" none)
-	// tunnel is set once a response switched protocols: the tunnel then
-	// handles the socket, and the connection only stays in its ConnSet.
+	// tunnel is set once a response switched protocols: the connection's
+	// bytes then go through the tunnel's pipe.
 	tunnel *tunnel
 }
 
-// ConnSet is the set of one worker's connections for one listener, so a
-// drain can reach them all. Loop thread only.
-type ConnSet struct {
-	head *connection
-	n    int
+var (
+	_ network.ReadFilter       = (*connection)(nil)
+	_ network.EventHandler     = (*connection)(nil)
+	_ network.WatermarkHandler = (*connection)(nil)
+	_ network.Drainer          = (*connection)(nil)
+	_ codec.Transport          = (*connection)(nil)
+	_ http1.ServerCallbacks    = (*connection)(nil)
+)
+
+// NewFilter is network.FilterFactory: the connection manager as the
+// terminal filter of a listener's chain.
+func (cfg *Config) NewFilter(cb *network.Callbacks) network.Filter {
+	return &connection{cfg: cfg, cb: cb}
 }
 
-// Len is the number of open connections.
-func (cs *ConnSet) Len() int { return cs.n }
-
-// Drain asks every connection to finish its streams and close.
-func (cs *ConnSet) Drain() {
-	for cn := cs.head; cn != nil; {
-		next := cn.next
-		cn.Drain()
-		cn = next
-	}
+// Serve runs the connection manager alone on an accepted connection (a
+// chain of one filter), tracked in set (may be nil): for tests and simple
+// embeddings. On the connection's worker.
+func (cfg *Config) Serve(c *worker.Conn, set *network.Set) *network.Connection {
+	return cfg.ServeNegotiated(c, set, "")
 }
-
-// CloseAll aborts every connection (the drain deadline passed).
-func (cs *ConnSet) CloseAll() {
-	for cs.head != nil {
-		cs.head.Close()
-	}
-}
-
-func (cs *ConnSet) add(cn *connection) {
-	cn.set = cs
-	cn.next = cs.head
-	if cs.head != nil {
-		cs.head.prev = cn
-	}
-	cs.head = cn
-	cs.n++
-}
-
-func (cs *ConnSet) remove(cn *connection) {
-	if cn.prev != nil {
-		cn.prev.next = cn.next
-	} else {
-		cs.head = cn.next
-	}
-	if cn.next != nil {
-		cn.next.prev = cn.prev
-	}
-	cn.prev, cn.next, cn.set = nil, nil, nil
-	cs.n--
-}
-
-// Serve starts the connection manager on an accepted connection and tracks
-// it in set (may be nil). It runs on the connection's worker.
-func (cfg *Config) Serve(c *worker.Conn, set *ConnSet) { cfg.ServeNegotiated(c, set, "") }
 
 // ServeNegotiated is Serve for a connection whose protocol was already
 // negotiated, e.g. by TLS ALPN: "h2" selects HTTP/2 and "http/1.1" HTTP/1.1
 // without looking at the first bytes; "" falls back to codec_type.
-func (cfg *Config) ServeNegotiated(c *worker.Conn, set *ConnSet, alpn string) {
-	cn := &connection{cfg: cfg, c: c, w: c.Worker(), alpn: alpn}
-	if set != nil {
-		set.add(cn)
-	}
+func (cfg *Config) ServeNegotiated(c *worker.Conn, set *network.Set, alpn string) *network.Connection {
+	opts := &network.Options{BufferLimit: cfg.ConnBufferLimit, Log: cfg.Log}
+	chain := []network.NamedFilterFactory{{Name: "http_connection_manager", Factory: cfg}}
+	return network.New(c, chain, opts, network.Attributes{ALPN: alpn}, set)
+}
+
+// network.ReadFilter
+
+func (cn *connection) OnNewConnection() network.FilterStatus {
+	nc := cn.cb.Connection()
+	cn.nc, cn.w = nc, nc.Worker()
+	// A client's FIN is the codec's to judge (HTTP/1: the connection
+	// ends once the response is out; a tunnel passes it on).
+	nc.EnableHalfClose(true)
 	cn.onIdle = cn.idleTimeout
-	c.SetHandler(cn)
-	if lim := cfg.ConnBufferLimit; lim > 0 {
-		c.SetWatermarks(lim, lim/2)
-	}
-	cfg.Stats.DownstreamCxTotal.Add(1)
-	cfg.Stats.DownstreamCxActive.Add(1)
-	if ce := cfg.Log.Check(zap.DebugLevel, "new connection"); ce != nil {
-		ce.Write(zap.Uint64("conn_id", c.ID()), zap.String("remote", c.RemoteAddr().String()))
+	cn.cfg.Stats.DownstreamCxTotal.Add(1)
+	cn.cfg.Stats.DownstreamCxActive.Add(1)
+	if ce := cn.cfg.Log.Check(zap.DebugLevel, "new connection"); ce != nil {
+		ce.Write(zap.Uint64("conn_id", nc.ID()), zap.String("remote", nc.RemoteAddr().String()))
 	}
 	cn.armIdle()
+	return network.StopIteration
 }
 
-// Drain starts a graceful close: no new streams, in-flight ones finish. A
-// tunnel carries on until its peers end it or the drain deadline (Close).
-func (cn *connection) Drain() {
-	if cn.closed || cn.draining || cn.tunnel != nil {
-		return
+func (cn *connection) OnData(b *network.Buffer, end bool) network.FilterStatus {
+	switch {
+	case cn.closed:
+	case cn.tunnel != nil:
+		cn.tunnel.downstream(b, end)
+	default:
+		cn.dispatch(b, end)
 	}
-	cn.draining = true
-	if cn.codec == nil {
-		cn.Close()
-		return
-	}
-	cn.codec.Drain()
-	cn.maybeClose()
+	return network.StopIteration
 }
 
-// Close aborts the connection (used when a drain deadline passes).
-func (cn *connection) Close() {
-	if cn.closed {
+func (cn *connection) dispatch(b *network.Buffer, end bool) {
+	if cn.codec == nil && !cn.pickCodec(b.Bytes(), end) {
 		return
 	}
-	if cn.tunnel != nil {
-		cn.tunnel.abort(FlagLocalReset, "drain_timeout")
-		return
-	}
-	cn.c.Close()
-	cn.onClosed()
-}
-
-// worker.ConnHandler
-
-func (cn *connection) OnConnect(*worker.Conn, error) {}
-
-func (cn *connection) OnData(c *worker.Conn) {
-	if cn.closed {
-		return
-	}
-	cn.dispatch()
-}
-
-func (cn *connection) dispatch() {
-	c := cn.c
-	if cn.codec == nil && !cn.pickCodec() {
-		return
-	}
-	in := c.Input()
-	if len(in) > 0 {
+	if in := b.Bytes(); len(in) > 0 {
 		n, err := cn.codec.Dispatch(in)
 		if cn.closed {
 			return
@@ -191,24 +138,26 @@ func (cn *connection) dispatch() {
 		if n > len(in) {
 			panic("hcm: codec consumed more than its input")
 		}
-		c.Consume(n)
+		b.Drain(n)
 		if cn.tunnel != nil {
-			return // the connection switched protocols; its bytes are the tunnel's
+			return // switched protocols: what follows is the tunnel's
 		}
-		if h1, ok := cn.codec.(*http1Server); ok && h1.upgrade != nil {
-			cn.switchToH2C(h1)
-			return
+		if up, ok := cn.codec.(codec.H2CUpgrader); ok {
+			if req, settings, ok := up.TakeH2CUpgrade(); ok {
+				cn.switchToH2C(req, settings, b, end)
+				return
+			}
 		}
 		if err != nil {
 			cn.cfg.Stats.DownstreamCxProtocolErr.Add(1)
 			if ce := cn.cfg.Log.Check(zap.DebugLevel, "downstream protocol error"); ce != nil {
-				ce.Write(zap.Uint64("conn_id", c.ID()), zap.Error(err))
+				ce.Write(zap.Uint64("conn_id", cn.nc.ID()), zap.Error(err))
 			}
 			cn.closeAfterFlush()
 			return
 		}
 	}
-	if c.ReadEOF() {
+	if end {
 		cn.codec.ReadEOF()
 	}
 	cn.maybeClose()
@@ -217,42 +166,84 @@ func (cn *connection) dispatch() {
 	}
 }
 
-// pickCodec chooses HTTP/1.1 or HTTP/2 from the first bytes (codec_type auto).
-func (cn *connection) pickCodec() bool {
-	in := cn.c.Input()
+// pickCodec chooses HTTP/1.1 or HTTP/2: by ALPN when TLS negotiated it,
+// else by codec_type, and with auto from the first bytes.
+func (cn *connection) pickCodec(in []byte, end bool) bool {
+	alpn := cn.nc.Attributes().ALPN
 	useH2 := cn.cfg.Codec == CodecHTTP2
-	switch cn.alpn {
+	switch alpn {
 	case "h2":
 		useH2 = true
 	case "http/1.1":
 		useH2 = false
 	}
-	if cn.alpn == "" && cn.cfg.Codec == CodecAuto && cn.cfg.NewHTTP2 != nil {
+	if alpn == "" && cn.cfg.Codec == CodecAuto && cn.cfg.NewHTTP2 != nil {
 		match, needMore := matchH2Preface(in)
-		if needMore && !cn.c.ReadEOF() {
+		if needMore && !end {
 			return false
 		}
 		useH2 = match
 	}
 	if useH2 && cn.cfg.NewHTTP2 != nil {
-		cn.codec = cn.cfg.NewHTTP2(cn.c, cn)
+		cn.codec = cn.cfg.NewHTTP2(cn, cn)
 	} else {
-		cn.codec = newHTTP1Server(cn.c, cn, cn.cfg.Limits)
+		cn.codec = http1.NewServerCodec(cn, cn, http1.ServerOptions{Limits: cn.cfg.Limits, H2CUpgrade: cn.cfg.UpgradeHTTP2 != nil})
 	}
 	return true
 }
 
-func (cn *connection) OnWritable(*worker.Conn) {
-	if cn.codec != nil && !cn.closed {
+// network.WatermarkHandler
+
+func (cn *connection) OnAboveWriteBufferHighWatermark() {}
+
+func (cn *connection) OnBelowWriteBufferLowWatermark() {
+	switch {
+	case cn.closed:
+	case cn.tunnel != nil:
+		cn.tunnel.downstreamDrained()
+	case cn.codec != nil:
 		cn.codec.OnWritable()
 	}
 }
 
-func (cn *connection) OnClose(_ *worker.Conn, err error) {
-	if ce := cn.cfg.Log.Check(zap.DebugLevel, "connection closed by peer"); ce != nil {
-		ce.Write(zap.Uint64("conn_id", cn.c.ID()), zap.Error(err))
+// network.EventHandler
+
+func (cn *connection) OnEvent(ev network.ConnectionEvent) {
+	if ev == network.Connected {
+		return
+	}
+	if ev == network.RemoteClose {
+		if ce := cn.cfg.Log.Check(zap.DebugLevel, "connection closed by peer"); ce != nil {
+			ce.Write(zap.Uint64("conn_id", cn.nc.ID()))
+		}
+	}
+	if cn.tunnel != nil {
+		cn.tunnel.connectionClosed(ev == network.RemoteClose)
 	}
 	cn.onClosed()
+}
+
+// OnDrainDeadline is network.DrainDeadliner: the drain deadline closes the
+// connection; a tunnel says so in its access-log line.
+func (cn *connection) OnDrainDeadline() {
+	if cn.tunnel != nil {
+		cn.tunnel.setFlag(FlagLocalReset, "drain_timeout")
+	}
+}
+
+// Drain is network.Drainer: a graceful close, no new streams, in-flight ones
+// finish. A tunnel carries on until its peers end it or the drain deadline.
+func (cn *connection) Drain() {
+	if cn.closed || cn.draining || cn.tunnel != nil {
+		return
+	}
+	cn.draining = true
+	if cn.codec == nil {
+		cn.closeAfterFlush()
+		return
+	}
+	cn.codec.Drain()
+	cn.maybeClose()
 }
 
 func (cn *connection) onClosed() {
@@ -270,21 +261,30 @@ func (cn *connection) onClosed() {
 		cn.active[len(cn.active)-1].onCodecReset(codec.ResetConnectionClosed)
 	}
 	cn.cfg.Stats.DownstreamCxActive.Add(-1)
-	if cn.set != nil {
-		cn.set.remove(cn)
-	}
 }
 
-// closedByCodec: the codec closed the socket itself (HTTP/1 stream reset).
-func (cn *connection) closedByCodec() { cn.onClosed() }
-
+// closeAfterFlush ends the connection once its output is sent; the network
+// layer's LocalClose event then runs onClosed.
 func (cn *connection) closeAfterFlush() {
 	if cn.closed {
 		return
 	}
-	cn.c.CloseAfterFlush()
-	cn.onClosed()
+	cn.nc.Close(network.FlushWrite)
+	cn.onClosed() // in case the event was not delivered (closed already)
 }
+
+// codec.Transport: what the codecs write through (the network write
+// filters, then the socket).
+
+func (cn *connection) ID() uint64               { return cn.nc.ID() }
+func (cn *connection) Worker() *worker.Worker   { return cn.w }
+func (cn *connection) Write(p []byte)           { cn.nc.Write(p, false) }
+func (cn *connection) Pending() int             { return cn.nc.Pending() }
+func (cn *connection) AboveHighWatermark() bool { return cn.nc.AboveHighWatermark() }
+func (cn *connection) ReadDisable(disable bool) { cn.nc.ReadDisable(disable) }
+func (cn *connection) BufferedInput() int       { return cn.nc.BufferedInput() }
+func (cn *connection) Redeliver()               { cn.nc.Redeliver() }
+func (cn *connection) CloseAfterFlush()         { cn.closeAfterFlush() }
 
 // maybeClose closes when the codec is finished with the connection.
 func (cn *connection) maybeClose() {
@@ -295,7 +295,7 @@ func (cn *connection) maybeClose() {
 		cn.closeAfterFlush()
 		return
 	}
-	if cn.c.ReadEOF() && cn.codec.ActiveStreams() == 0 && len(cn.active) == 0 {
+	if cn.nc.ReadEOF() && cn.codec.ActiveStreams() == 0 && len(cn.active) == 0 {
 		cn.closeAfterFlush()
 	}
 }
@@ -308,7 +308,7 @@ func (cn *connection) armIdle() {
 		return
 	}
 	d := cn.cfg.IdleTimeout
-	if len(cn.c.Input()) == 0 {
+	if cn.nc.BufferedInput() == 0 {
 		cn.headStart = time.Time{}
 	} else if cn.cfg.RequestHeadersTimeout > 0 {
 		// Counted from the first byte of the head, as in Envoy: a client
@@ -329,43 +329,38 @@ func (cn *connection) idleTimeout() {
 	if cn.closed || len(cn.active) > 0 {
 		return
 	}
-	if len(cn.c.Input()) > 0 {
+	if cn.nc.BufferedInput() > 0 {
 		// A request head that never completed.
 		cn.cfg.Stats.DownstreamRqTimeout.Add(1)
-		cn.c.Write(appendErrorResponse(nil, 408))
+		cn.Write(http1.AppendErrorResponse(nil, 408))
 	} else {
 		cn.cfg.Stats.DownstreamCxIdleTimeout.Add(1)
 	}
 	cn.closeAfterFlush()
 }
 
-// responseDone: an HTTP/1 response completed with keep-alive outside
-// Dispatch. Input that arrived meanwhile (pipelining) is parsed in the
-// loop's ready phase, not inside the upstream callback that finished the
-// response; the codec then checks the output watermark before taking it.
-func (cn *connection) responseDone() {
-	if len(cn.c.Input()) > 0 {
-		cn.c.Redeliver()
-	}
-}
+// http1.ServerCallbacks
 
-// protocolErrorReply answers a request head the codec rejected.
-func (cn *connection) protocolErrorReply(status int, reason string) {
+// RequestRejected: the HTTP/1 codec answered a request head it rejected.
+func (cn *connection) RequestRejected(status int, reason string) {
 	cn.cfg.Stats.countStatus(status)
-	cn.c.Write(appendErrorResponse(nil, status))
 	cn.logProtocolError(status, reason)
 }
 
-func (cn *connection) streamResponseNotStarted(dec codec.RequestDecoder) bool {
+// FailStream answers a stream whose body turned out malformed, if its
+// response has not started.
+func (cn *connection) FailStream(dec codec.RequestDecoder, status int, reason string) bool {
 	s, ok := dec.(*stream)
-	return ok && !s.ended && !s.responseStarted
-}
-
-func (cn *connection) localReplyForProtocolError(dec codec.RequestDecoder, status int, reason string) {
-	s := dec.(*stream)
+	if !ok || s.ended || s.responseStarted {
+		return false
+	}
 	s.info.Flags |= FlagDownstreamProtocolError
 	s.sendLocalReply(len(s.filters)-1, status, nil, []byte(statusBody(status)), reason)
+	return true
 }
+
+// RequestBodyDiscarded is defined with the deferred access-log line
+// (accesslog.go).
 
 // AcquireHeaders lends codecs a header map from the connection's free list
 // (it becomes the stream's and comes back when the stream is destroyed).
@@ -410,12 +405,12 @@ func (cn *connection) NewStream(enc codec.ResponseEncoder) codec.RequestDecoder 
 	s.respHeaders.Reset()
 	s.respTrailers.Reset()
 	s.info = StreamInfo{
-		ConnID:      cn.c.ID(),
+		ConnID:      cn.nc.ID(),
 		StreamID:    streamIDs.Add(1),
 		WorkerIndex: cn.w.Index(),
 		Start:       cn.w.Now(),
-		Source:      cn.c.RemoteAddr(),
-		Destination: cn.c.LocalAddr(),
+		Source:      cn.nc.RemoteAddr(),
+		Destination: cn.nc.LocalAddr(),
 		Protocol:    cn.codec.Protocol(),
 	}
 	n := len(cfg.Filters) + 1
@@ -491,14 +486,12 @@ func matchH2Preface(in []byte) (match, needMore bool) {
 
 // switchToH2C answers an h2c upgrade with 101 and hands the connection, and
 // the upgrading request as stream 1, to the HTTP/2 codec.
-func (cn *connection) switchToH2C(h1 *http1Server) {
-	req := h1.upgrade
-	h1.upgrade = nil
+func (cn *connection) switchToH2C(req *headers.Map, settings []byte, b *network.Buffer, end bool) {
 	// The 101 goes first: the HTTP/2 codec writes its SETTINGS as soon as
 	// it exists. A settings value the codec refuses then ends the
 	// connection (RFC 7540 3.2.1 allows no HTTP/1.1 answer after 101).
-	cn.c.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n"))
-	c, err := cn.cfg.UpgradeHTTP2(cn.c, cn, h1.upgradeSettings, req)
+	cn.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n"))
+	c, err := cn.cfg.UpgradeHTTP2(cn, cn, settings, req)
 	if err != nil {
 		cn.releaseRequestHeaders(req)
 		cn.cfg.Stats.DownstreamCxProtocolErr.Add(1)
@@ -506,5 +499,5 @@ func (cn *connection) switchToH2C(h1 *http1Server) {
 		return
 	}
 	cn.codec = c
-	cn.dispatch()
+	cn.dispatch(b, end)
 }

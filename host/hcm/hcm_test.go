@@ -23,6 +23,7 @@ import (
 	"github.com/sluiceproxy/sluice/host/headers"
 	"github.com/sluiceproxy/sluice/host/http1"
 	"github.com/sluiceproxy/sluice/host/http2"
+	"github.com/sluiceproxy/sluice/host/network"
 	"github.com/sluiceproxy/sluice/host/router"
 	"github.com/sluiceproxy/sluice/host/worker"
 )
@@ -77,12 +78,12 @@ func newHarness(t *testing.T, routeTimeout time.Duration, bufferLimit int, filte
 		Limits: http1.DefaultLimits(), BufferLimit: bufferLimit, Filters: filters,
 		Routes: table, Clusters: cm, Log: zap.NewNop(), Stats: h.stats, IdleTimeout: time.Minute,
 	}
-	cfg.NewHTTP2 = func(c *worker.Conn, cb codec.Callbacks) codec.ServerCodec {
-		return http2.NewServerCodec(c, cb, http2.Options{}, zap.NewNop())
+	cfg.NewHTTP2 = func(t codec.Transport, cb codec.Callbacks) codec.ServerCodec {
+		return http2.NewServerCodec(t, cb, http2.Options{}, zap.NewNop())
 	}
 	h.cfg = cfg
 	h.w = w
-	set := &hcm.ConnSet{}
+	set := &network.Set{}
 	ready := make(chan error, 1)
 	w.Post(func() {
 		l, err := w.Listen(netip.MustParseAddrPort("127.0.0.1:0"), func(c *worker.Conn) { cfg.Serve(c, set) })

@@ -28,6 +28,7 @@ import (
 	"github.com/sluiceproxy/sluice/host/headers"
 	"github.com/sluiceproxy/sluice/host/http1"
 	http2codec "github.com/sluiceproxy/sluice/host/http2"
+	"github.com/sluiceproxy/sluice/host/network"
 	"github.com/sluiceproxy/sluice/host/router"
 	"github.com/sluiceproxy/sluice/host/worker"
 )
@@ -39,7 +40,7 @@ import (
 type tunnelHarness struct {
 	w      *worker.Worker
 	addr   string
-	set    *hcm.ConnSet
+	set    *network.Set
 	stats  *hcm.Stats
 	cm     *cluster.Manager
 	log    *accesslog.Sink
@@ -84,7 +85,7 @@ clusters:
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &tunnelHarness{w: w, set: &hcm.ConnSet{}, stats: &hcm.Stats{}, cm: cm, logTo: filepath.Join(t.TempDir(), "access.log")}
+	h := &tunnelHarness{w: w, set: &network.Set{}, stats: &hcm.Stats{}, cm: cm, logTo: filepath.Join(t.TempDir(), "access.log")}
 	h.log, err = accesslog.Open(h.logTo, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -97,8 +98,8 @@ clusters:
 	for _, u := range hc.UpgradeConfigs {
 		cfg.Upgrades = append(cfg.Upgrades, hcm.UpgradeSetting{Type: u.UpgradeType, Enabled: u.Enabled})
 	}
-	cfg.NewHTTP2 = func(c *worker.Conn, cb codec.Callbacks) codec.ServerCodec {
-		return http2codec.NewServerCodec(c, cb, http2codec.Options{}, zap.NewNop())
+	cfg.NewHTTP2 = func(t codec.Transport, cb codec.Callbacks) codec.ServerCodec {
+		return http2codec.NewServerCodec(t, cb, http2codec.Options{}, zap.NewNop())
 	}
 	ready := make(chan error, 1)
 	w.Post(func() {

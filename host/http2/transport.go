@@ -6,7 +6,7 @@ import (
 )
 
 // transport is the slice of the worker connection the codec uses. Production
-// code wraps *worker.Conn (workerTransport); unit tests use an in-memory one,
+// code wraps a codec.Transport (workerTransport); unit tests use an in-memory one,
 // which is how the state machine is tested frame by frame.
 type transport interface {
 	// Write appends to the connection's output (copied).

@@ -34,9 +34,6 @@ type Options struct {
 	FiltersTimeout time.Duration
 	Log            *zap.Logger
 	Stats          *Stats
-	// Attributes are facts about the connection known before the filters
-	// run (TLS fields, the original addresses from PROXY protocol).
-	Attributes Attributes
 }
 
 // Attributes describe a connection beyond its socket addresses.
@@ -66,9 +63,10 @@ type Stats struct {
 // Write path: Write passes a chunk through the write filters from the last
 // filter of the chain to the first, then to the socket. See doc.go.
 type Connection struct {
-	c    *worker.Conn
-	w    *worker.Worker
-	opts *Options
+	c     *worker.Conn
+	w     *worker.Worker
+	opts  *Options
+	attrs Attributes
 
 	filters   []slot
 	hasWriter bool // some filter is a WriteFilter
@@ -111,9 +109,11 @@ type slot struct {
 
 // New builds the filter chain on an accepted connection, makes it the
 // connection's handler, and starts it: OnNewConnection down the chain (until
-// a filter stops), then the Connected event. Loop thread of c's worker.
-func New(c *worker.Conn, chain []NamedFilterFactory, opts *Options, set *Set) *Connection {
-	nc := &Connection{c: c, w: c.Worker(), opts: opts, resumeFrom: -1, started: c.Worker().Now()}
+// a filter stops), then the Connected event. opts are the listener's (shared,
+// read only); attrs what listener filters learned about this connection.
+// Loop thread of c's worker.
+func New(c *worker.Conn, chain []NamedFilterFactory, opts *Options, attrs Attributes, set *Set) *Connection {
+	nc := &Connection{c: c, w: c.Worker(), opts: opts, attrs: attrs, resumeFrom: -1, started: c.Worker().Now()}
 	nc.readBuf = readBuffer(c)
 	c.SetHandler(nc)
 	if lim := opts.BufferLimit; lim > 0 {
@@ -174,7 +174,7 @@ func (nc *Connection) Socket() *worker.Conn { return nc.c }
 
 // RemoteAddr is the client's address (PROXY protocol's when given).
 func (nc *Connection) RemoteAddr() netip.AddrPort {
-	if a := nc.opts.Attributes.Source; a.IsValid() {
+	if a := nc.attrs.Source; a.IsValid() {
 		return a
 	}
 	return nc.c.RemoteAddr()
@@ -182,14 +182,17 @@ func (nc *Connection) RemoteAddr() netip.AddrPort {
 
 // LocalAddr is the address the client connected to.
 func (nc *Connection) LocalAddr() netip.AddrPort {
-	if a := nc.opts.Attributes.Destination; a.IsValid() {
+	if a := nc.attrs.Destination; a.IsValid() {
 		return a
 	}
 	return nc.c.LocalAddr()
 }
 
 // Attributes are the connection's TLS and PROXY-protocol facts.
-func (nc *Connection) Attributes() *Attributes { return &nc.opts.Attributes }
+func (nc *Connection) Attributes() *Attributes { return &nc.attrs }
+
+// BufferedInput is the size of the read buffer (read, not yet drained).
+func (nc *Connection) BufferedInput() int { return len(nc.c.Input()) }
 
 // Start is when the connection was accepted.
 func (nc *Connection) Start() time.Time { return nc.started }
@@ -396,10 +399,23 @@ func (s *Set) Drain() {
 	}
 }
 
+// DrainDeadliner is implemented by filters that want to know that their
+// connection is closed because the drain deadline passed (to say so in
+// their access log).
+type DrainDeadliner interface {
+	OnDrainDeadline()
+}
+
 // CloseAll closes every connection now (the drain deadline passed).
 func (s *Set) CloseAll() {
 	for s.head != nil {
-		s.head.Close(NoFlush)
+		nc := s.head
+		for i := range nc.filters {
+			if d, ok := nc.filters[i].f.(DrainDeadliner); ok {
+				d.OnDrainDeadline()
+			}
+		}
+		nc.Close(NoFlush)
 	}
 }
 

@@ -78,7 +78,7 @@ func serve(t *testing.T, opts *Options, chain ...NamedFilterFactory) (addr strin
 	ready := make(chan error, 1)
 	w.Post(func() {
 		l, err := w.Listen(netip.MustParseAddrPort("127.0.0.1:0"), func(c *worker.Conn) {
-			conns <- New(c, chain, opts, nil)
+			conns <- New(c, chain, opts, Attributes{}, nil)
 		})
 		if err == nil {
 			addr = l.Addr().String()

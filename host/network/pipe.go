@@ -96,6 +96,10 @@ func (p *Pipe) DownstreamDrained() {
 	}
 }
 
+// UpstreamEndedFirst reports that the upstream sent its FIN before the
+// downstream did.
+func (p *Pipe) UpstreamEndedFirst() bool { return p.upEOFFirst }
+
 // BothEnded reports that both directions ended with a FIN.
 func (p *Pipe) BothEnded() bool { return p.downEOF && p.upEOF }
 

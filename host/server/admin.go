@@ -108,15 +108,33 @@ type statValue struct {
 // stats gathers every counter and gauge, sorted by name.
 func (s *Server) stats() []statValue {
 	var out []statValue
-	for _, l := range s.lis {
-		prefix := "http." + l.hcm.StatPrefix + "."
-		l.hcm.Stats.Each(func(name string, v int64) {
+	add := func(prefix string) func(name string, v int64) {
+		return func(name string, v int64) {
 			kind := "counter"
 			if strings.HasSuffix(name, "_active") {
 				kind = "gauge"
 			}
 			out = append(out, statValue{prefix + name, kind, v})
-		})
+		}
+	}
+	for _, l := range s.lis {
+		for _, h := range l.hcms {
+			h.Stats.Each(add("http." + h.StatPrefix + "."))
+		}
+		for _, t := range l.tcpProxies {
+			t.Stats.Each(add("tcp." + t.StatPrefix + "."))
+		}
+		for _, a := range l.ipAllows {
+			p := "client_ip_allow." + a.prefix + "."
+			out = append(out,
+				statValue{p + "allowed", "counter", int64(a.cfg.Stats.Allowed.Load())},
+				statValue{p + "denied", "counter", int64(a.cfg.Stats.Denied.Load())})
+		}
+		ls := l.Stats()
+		p := "listener." + l.Name() + "."
+		out = append(out,
+			statValue{p + "network_filters_timeout", "counter", int64(ls.FiltersTimeout.Load())},
+			statValue{p + "network_filter_refused", "counter", int64(ls.FilterRefused.Load())})
 	}
 	for _, c := range s.clusters.Clusters() {
 		prefix := "cluster." + c.Name() + "."

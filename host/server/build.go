@@ -7,23 +7,117 @@ import (
 	"github.com/sluiceproxy/sluice/host/hcm"
 	"github.com/sluiceproxy/sluice/host/http1"
 	"github.com/sluiceproxy/sluice/host/http2"
+	"github.com/sluiceproxy/sluice/host/listener"
+	"github.com/sluiceproxy/sluice/host/network"
+	"github.com/sluiceproxy/sluice/host/network/ipallow"
+	"github.com/sluiceproxy/sluice/host/network/tcpproxy"
 	"github.com/sluiceproxy/sluice/host/router"
 )
 
-// buildListener compiles listener i's connection manager.
-func (s *Server) buildListener(i int, lc *config.Listener) (*listener, error) {
+// builtListener is a listener with the compiled filters whose stats the
+// admin endpoint shows.
+type builtListener struct {
+	*listener.Listener
+	hcms       []*hcm.Config
+	tcpProxies []*tcpproxy.Config
+	ipAllows   []namedIPAllow
+}
+
+type namedIPAllow struct {
+	prefix string
+	cfg    *ipallow.Config
+}
+
+// buildListener compiles listener i: its network filter chain.
+func (s *Server) buildListener(i int, lc *config.Listener) (*builtListener, error) {
 	path := fmt.Sprintf("listeners[%d]", i)
-	var hc *config.HTTPConnectionManager
-	for _, fc := range lc.FilterChains {
-		for _, f := range fc.Filters {
-			if f.HCM != nil {
-				hc = f.HCM
+	bl := &builtListener{}
+	var chain []network.NamedFilterFactory
+	for k, fc := range lc.FilterChains {
+		for j := range fc.Filters {
+			f := &fc.Filters[j]
+			fPath := fmt.Sprintf("%s.filter_chains[%d].filters[%d]", path, k, j)
+			var ff network.FilterFactory
+			switch {
+			case f.HCM != nil:
+				cfg, err := s.buildHCM(fPath+".config", lc, f.HCM)
+				if err != nil {
+					return nil, err
+				}
+				bl.hcms = append(bl.hcms, cfg)
+				ff = cfg
+			case f.TCPProxy != nil:
+				cfg, err := s.buildTCPProxy(fPath+".config", f.TCPProxy)
+				if err != nil {
+					return nil, err
+				}
+				bl.tcpProxies = append(bl.tcpProxies, cfg)
+				ff = cfg
+			case f.ClientIPAllow != nil:
+				prefixes, err := ipallow.ParseCIDRs(f.ClientIPAllow.Allow)
+				if err != nil {
+					return nil, fmt.Errorf("%s.config.allow%w", fPath, err)
+				}
+				cfg := ipallow.New(prefixes, s.log)
+				bl.ipAllows = append(bl.ipAllows, namedIPAllow{prefix: f.ClientIPAllow.StatPrefix, cfg: cfg})
+				ff = cfg
+			default:
+				return nil, fmt.Errorf("%s.name: unknown network filter %q", fPath, f.Name)
 			}
+			chain = append(chain, network.NamedFilterFactory{Name: f.Name, Factory: ff})
 		}
 	}
-	if hc == nil {
-		return nil, fmt.Errorf("%s: %w", path, errNoHCM)
+	bl.Listener = listener.New(&listener.Config{
+		Name:    lc.Name,
+		Index:   i,
+		Address: lc.Addr,
+		Chain:   chain,
+		Options: network.Options{
+			BufferLimit:    lc.PerConnectionBufferLimitBytes,
+			FiltersTimeout: lc.NetworkFiltersTimeout,
+			Log:            s.log,
+		},
+	})
+	return bl, nil
+}
+
+// buildTCPProxy compiles a tcp_proxy filter.
+func (s *Server) buildTCPProxy(path string, tc *config.TCPProxy) (*tcpproxy.Config, error) {
+	cl := s.clusters.Get(tc.Cluster)
+	if cl == nil {
+		return nil, fmt.Errorf("%s.cluster: unknown cluster %q", path, tc.Cluster)
 	}
+	cfg := &tcpproxy.Config{
+		StatPrefix:          tc.StatPrefix,
+		Cluster:             cl,
+		IdleTimeout:         tc.IdleTimeout,
+		MaxDuration:         tc.MaxDownstreamConnectionDuration,
+		UpstreamBufferLimit: s.clusterBufferLimit(tc.Cluster),
+		Log:                 s.log,
+		Stats:               &tcpproxy.Stats{},
+	}
+	for j, al := range tc.AccessLog {
+		sink, err := s.accessLogs.Open(al.Path)
+		if err != nil {
+			return nil, fmt.Errorf("%s.access_log[%d].path: %w", path, j, err)
+		}
+		cfg.AccessLogs = append(cfg.AccessLogs, tcpproxy.AccessLog{Sink: sink, JSON: al.Format == "json"})
+	}
+	return cfg, nil
+}
+
+// clusterBufferLimit is a cluster's per_connection_buffer_limit_bytes.
+func (s *Server) clusterBufferLimit(name string) int {
+	for _, c := range s.cfg.Clusters {
+		if c.Name == name {
+			return c.PerConnectionBufferLimitBytes
+		}
+	}
+	return 0
+}
+
+// buildHCM compiles an http_connection_manager filter.
+func (s *Server) buildHCM(hcmPath string, lc *config.Listener, hc *config.HTTPConnectionManager) (*hcm.Config, error) {
 	cfg := &hcm.Config{
 		StatPrefix:                hc.StatPrefix,
 		ServerName:                hc.ServerName,
@@ -71,7 +165,6 @@ func (s *Server) buildListener(i int, lc *config.Listener) (*listener, error) {
 		cfg.UpgradeHTTP2 = newHTTP2UpgradeFactory(s.log, h2opts)
 	}
 
-	hcmPath := path + ".filter_chains[0].filters[0].config"
 	byName := map[string]hcm.FilterFactory{}
 	for j, f := range hc.HTTPFilters {
 		if f.Name == config.RouterFilterName && !f.IsModule() {
@@ -103,5 +196,5 @@ func (s *Server) buildListener(i int, lc *config.Listener) (*listener, error) {
 		}
 		cfg.AccessLogs = append(cfg.AccessLogs, &hcm.AccessLog{Sink: sink, Format: format})
 	}
-	return &listener{index: i, name: lc.Name, addr: lc.Addr, hcm: cfg}, nil
+	return cfg, nil
 }

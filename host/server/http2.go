@@ -7,24 +7,23 @@ import (
 	"github.com/sluiceproxy/sluice/host/hcm"
 	"github.com/sluiceproxy/sluice/host/headers"
 	"github.com/sluiceproxy/sluice/host/http2"
-	"github.com/sluiceproxy/sluice/host/worker"
 )
 
 // newHTTP2Factory wires the HTTP/2 codec into a connection manager.
 func newHTTP2Factory(log *zap.Logger, opts http2.Options) hcm.HTTP2Factory {
-	return func(c *worker.Conn, cb codec.Callbacks) codec.ServerCodec {
-		return http2.NewServerCodec(c, cb, withFatalClose(opts, cb), log)
+	return func(t codec.Transport, cb codec.Callbacks) codec.ServerCodec {
+		return http2.NewServerCodec(t, cb, withFatalClose(opts, cb), log)
 	}
 }
 
 // newHTTP2UpgradeFactory continues HTTP/1.1 connections upgraded to h2c.
 func newHTTP2UpgradeFactory(log *zap.Logger, opts http2.Options) hcm.HTTP2UpgradeFactory {
-	return func(c *worker.Conn, cb codec.Callbacks, settings []byte, req *headers.Map) (codec.ServerCodec, error) {
+	return func(t codec.Transport, cb codec.Callbacks, settings []byte, req *headers.Map) (codec.ServerCodec, error) {
 		payload, err := http2.DecodeSettingsHeader(settings)
 		if err != nil {
 			return nil, err
 		}
-		return http2.NewServerCodecFromUpgrade(c, cb, withFatalClose(opts, cb), log, payload, req)
+		return http2.NewServerCodecFromUpgrade(t, cb, withFatalClose(opts, cb), log, payload, req)
 	}
 }
 

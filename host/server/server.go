@@ -1,7 +1,6 @@
 package server
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"runtime"
@@ -13,7 +12,6 @@ import (
 	"github.com/sluiceproxy/sluice/host/accesslog"
 	"github.com/sluiceproxy/sluice/host/cluster"
 	"github.com/sluiceproxy/sluice/host/config"
-	"github.com/sluiceproxy/sluice/host/hcm"
 	"github.com/sluiceproxy/sluice/host/worker"
 )
 
@@ -25,7 +23,7 @@ type Server struct {
 	workers  []*worker.Worker
 	clusters *cluster.Manager
 	filters  *filterBuilder
-	lis      []*listener
+	lis      []*builtListener
 	// accessLogs holds one sink per access-log path, shared by listeners.
 	accessLogs *accesslog.Registry
 	admin      *adminServer
@@ -37,17 +35,6 @@ type Server struct {
 	mu       sync.Mutex
 	draining bool
 	stopped  bool
-}
-
-// listener is one configured listener: its compiled connection manager and
-// its per-worker sockets and connection sets.
-type listener struct {
-	index int // position in the config's listeners
-	name  string
-	addr  netip.AddrPort
-	hcm   *hcm.Config
-	socks []*worker.Listener // per worker
-	conns []*hcm.ConnSet     // per worker; touched only on that worker
 }
 
 // New builds everything the config describes, loading modules and binding
@@ -172,43 +159,13 @@ func (s *Server) CountLogDrops(fn func() uint64) { s.logDropped = fn }
 // Unhealthy names the workers that make /ready fail ("" when none).
 func (s *Server) Unhealthy() string { return s.dog.unhealthy() }
 
-func (s *Server) bind(l *listener) error {
-	l.socks = make([]*worker.Listener, len(s.workers))
-	l.conns = make([]*hcm.ConnSet, len(s.workers))
-	addr := l.addr
-	if err := worker.CheckAddressFree(addr); err != nil {
-		return fmt.Errorf("listeners[%d].address: %s %w", l.index, addr, err)
-	}
-	for i, w := range s.workers {
-		set := &hcm.ConnSet{}
-		l.conns[i] = set
-		var sock *worker.Listener
-		var err error
-		cfg := l.hcm
-		ok := onWorker(w, func() {
-			sock, err = w.Listen(addr, func(c *worker.Conn) { cfg.Serve(c, set) })
-		})
-		if !ok {
-			err = worker.ErrWorkerStopped
-		}
-		if err != nil {
-			return fmt.Errorf("listener %q: listen %s: %w", l.name, addr, err)
-		}
-		l.socks[i] = sock
-		// An ephemeral port is chosen by the first socket; the others
-		// join it.
-		addr = sock.Addr()
-	}
-	l.addr = addr
-	s.log.Info("listening", zap.String("listener", l.name), zap.String("address", addr.String()), zap.Int("workers", len(s.workers)))
-	return nil
-}
+func (s *Server) bind(l *builtListener) error { return l.Bind(s.workers, onWorker, s.log) }
 
 // ListenerAddr is the bound address of the named listener.
 func (s *Server) ListenerAddr(name string) (netip.AddrPort, bool) {
 	for _, l := range s.lis {
-		if l.name == name {
-			return l.addr, true
+		if l.Name() == name {
+			return l.Addr(), true
 		}
 	}
 	return netip.AddrPort{}, false
@@ -244,12 +201,8 @@ func (s *Server) Drain(timeout time.Duration) int {
 	for i, w := range s.workers {
 		onWorker(w, func() {
 			for _, l := range s.lis {
-				if l.socks != nil && l.socks[i] != nil {
-					l.socks[i].Close()
-				}
-				if l.conns != nil {
-					l.conns[i].Drain()
-				}
+				l.StopAccepting(i)
+				l.Drain(i)
 			}
 		})
 	}
@@ -264,9 +217,7 @@ func (s *Server) Drain(timeout time.Duration) int {
 			for i, w := range s.workers {
 				onWorker(w, func() {
 					for _, l := range s.lis {
-						if l.conns != nil {
-							l.conns[i].CloseAll()
-						}
+						l.CloseAll(i)
 					}
 				})
 			}
@@ -283,9 +234,7 @@ func (s *Server) openConnections() int {
 		n := 0
 		onWorker(w, func() {
 			for _, l := range s.lis {
-				if l.conns != nil {
-					n += l.conns[i].Len()
-				}
+				n += l.OpenConnections(i)
 			}
 		})
 		total += n
@@ -321,5 +270,3 @@ func (s *Server) Stop() {
 
 // ReopenAccessLogs reopens every access-log file (after log rotation).
 func (s *Server) ReopenAccessLogs() error { return s.accessLogs.Reopen() }
-
-var errNoHCM = errors.New("listener has no http_connection_manager")

@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/sluiceproxy/sluice/host/codec"
 	"github.com/sluiceproxy/sluice/host/headers"
 	"github.com/sluiceproxy/sluice/host/http2"
 	"github.com/sluiceproxy/sluice/host/worker"
@@ -178,7 +179,7 @@ func (c *conn) start(wc *worker.Conn) bool {
 	in := wc.Input()
 	match, needMore := http2.IsPreface(in)
 	if match || !c.s.cfg.AllowUpgrade {
-		c.codec = http2.NewServerCodec(wc, c.s.App, c.s.opts, c.s.log)
+		c.codec = http2.NewServerCodec(codec.SocketTransport(wc), c.s.App, c.s.opts, c.s.log)
 		return true
 	}
 	if needMore {
@@ -210,7 +211,7 @@ func (c *conn) start(wc *worker.Conn) bool {
 	h.SetString(":path", req.URL.RequestURI())
 	wc.Consume(end + 4)
 	wc.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"))
-	c.codec, err = http2.NewServerCodecFromUpgrade(wc, c.s.App, c.s.opts, c.s.log, payload, &h)
+	c.codec, err = http2.NewServerCodecFromUpgrade(codec.SocketTransport(wc), c.s.App, c.s.opts, c.s.log, payload, &h)
 	if err != nil {
 		c.drop(wc)
 		return false

@@ -1,22 +1,51 @@
-package hcm
+package http1
 
 import (
 	"strconv"
 
 	"github.com/sluiceproxy/sluice/host/codec"
 	"github.com/sluiceproxy/sluice/host/headers"
-	"github.com/sluiceproxy/sluice/host/http1"
-	"github.com/sluiceproxy/sluice/host/worker"
 )
 
-// http1Server is the downstream HTTP/1.1 codec: one request at a time on a
-// connection. Pipelined requests wait in the connection's input buffer until
-// the response before them is complete, which is how Envoy's codec keeps
-// responses in order.
-type http1Server struct {
-	c      *worker.Conn
-	cb     *connection
-	parser http1.Parser
+// ServerCallbacks is what the connection manager gives the server codec,
+// beyond starting streams.
+type ServerCallbacks interface {
+	codec.Callbacks
+	// AcquireHeaders lends a header map: it belongs to the stream (or the
+	// h2c upgrade) it is given to from then on.
+	AcquireHeaders() *headers.Map
+	// RequestRejected: a request head was rejected before a stream
+	// existed; the codec has queued the error answer and the connection
+	// closes after it.
+	RequestRejected(status int, reason string)
+	// FailStream: the current stream's body is malformed. The manager
+	// answers it with status (true), or reports that the stream can no
+	// longer answer because its response started (false: the codec resets
+	// it).
+	FailStream(dec codec.RequestDecoder, status int, reason string) bool
+	// RequestBodyDiscarded: the body of a request answered before it was
+	// read was read to its end (reason "") or turned out malformed.
+	RequestBodyDiscarded(status int, reason string)
+}
+
+// ServerOptions configure a server codec.
+type ServerOptions struct {
+	Limits Limits
+	// H2CUpgrade honours "Upgrade: h2c" (see TakeH2CUpgrade).
+	H2CUpgrade bool
+}
+
+// ServerCodec is the downstream HTTP/1.1 codec: one request at a time on a
+// connection. Pipelined requests wait in the connection's input buffer
+// until the response before them is complete, which is how Envoy's codec
+// keeps responses in order. It is a codec.ServerCodec and, for its current
+// stream, the codec.ResponseEncoder; it also implements codec.Switcher
+// (WebSocket, CONNECT) and codec.H2CUpgrader.
+type ServerCodec struct {
+	t      codec.Transport
+	cb     ServerCallbacks
+	opts   ServerOptions
+	parser Parser
 	out    []byte
 
 	dec        codec.RequestDecoder // current stream, nil between requests
@@ -54,36 +83,42 @@ type http1Server struct {
 	// watermark between two pipelined requests (outputBlocked).
 	streamPaused  bool
 	outputBlocked bool
+	readOff       bool // the transport's reading is disabled by us
 	inDispatch    bool
 }
 
-func newHTTP1Server(c *worker.Conn, cb *connection, lim http1.Limits) *http1Server {
-	s := &http1Server{c: c, cb: cb}
-	s.parser.Init(http1.Request, lim)
+// NewServerCodec starts the server side of an HTTP/1.x connection on t.
+// Call on t's worker.
+func NewServerCodec(t codec.Transport, cb ServerCallbacks, opts ServerOptions) *ServerCodec {
+	s := &ServerCodec{t: t, cb: cb, opts: opts}
+	s.parser.Init(Request, opts.Limits)
 	return s
 }
 
-var _ codec.ServerCodec = (*http1Server)(nil)
-var _ codec.ResponseEncoder = (*http1Server)(nil)
-var _ codec.Switcher = (*http1Server)(nil)
+var (
+	_ codec.ServerCodec     = (*ServerCodec)(nil)
+	_ codec.ResponseEncoder = (*ServerCodec)(nil)
+	_ codec.Switcher        = (*ServerCodec)(nil)
+	_ codec.H2CUpgrader     = (*ServerCodec)(nil)
+)
 
-func (s *http1Server) Protocol() string {
+func (s *ServerCodec) Protocol() string {
 	if s.minor == 0 {
 		return "HTTP/1.0"
 	}
 	return "HTTP/1.1"
 }
 
-func (s *http1Server) ActiveStreams() int {
+func (s *ServerCodec) ActiveStreams() int {
 	if s.dec != nil {
 		return 1
 	}
 	return 0
 }
 
-func (s *http1Server) WantsClose() bool { return s.wantsClose }
+func (s *ServerCodec) WantsClose() bool { return s.wantsClose }
 
-func (s *http1Server) Drain() {
+func (s *ServerCodec) Drain() {
 	s.draining = true
 	if s.dec == nil {
 		s.wantsClose = true
@@ -91,7 +126,7 @@ func (s *http1Server) Drain() {
 }
 
 // Dispatch parses as much of in as the current state allows.
-func (s *http1Server) Dispatch(in []byte) (int, error) {
+func (s *ServerCodec) Dispatch(in []byte) (int, error) {
 	s.inDispatch = true
 	defer func() { s.inDispatch = false }()
 	consumed := 0
@@ -104,7 +139,7 @@ func (s *http1Server) Dispatch(in []byte) (int, error) {
 			s.wantsClose = true
 			return consumed, nil
 		}
-		if s.dec == nil && !s.discarding && s.c.AboveHighWatermark() {
+		if s.dec == nil && !s.discarding && s.t.AboveHighWatermark() {
 			// A client that pipelines requests and does not read the
 			// answers: take no new request (and read nothing) until the
 			// output drains below the low watermark (OnWritable), as
@@ -121,14 +156,14 @@ func (s *http1Server) Dispatch(in []byte) (int, error) {
 			return consumed, err
 		}
 		switch ev {
-		case http1.EventNeedMore:
+		case EventNeedMore:
 			return consumed, nil
-		case http1.EventHead:
+		case EventHead:
 			s.onHead()
 			if s.upgrade != nil {
 				return consumed, nil
 			}
-		case http1.EventBody:
+		case EventBody:
 			body := s.parser.Body()
 			s.reqBodySeen += int64(len(body))
 			if s.dec != nil {
@@ -138,20 +173,20 @@ func (s *http1Server) Dispatch(in []byte) (int, error) {
 				if s.discarded > maxDiscard {
 					s.wantsClose = true
 					s.discarding = false
-					s.cb.requestBodyDiscarded(0, "")
+					s.cb.RequestBodyDiscarded(0, "")
 					return consumed, nil
 				}
 			}
-		case http1.EventTrailers:
+		case EventTrailers:
 			if s.dec != nil {
-				t := s.cb.acquireHeaders()
+				t := s.cb.AcquireHeaders()
 				for _, f := range s.parser.Trailers() {
 					t.Add(f.Name, f.Value)
 				}
 				s.reqDone = true
 				s.dec.DecodeTrailers(t)
 			}
-		case http1.EventEnd:
+		case EventEnd:
 			if s.dec != nil && !s.reqDone {
 				s.reqDone = true
 				if !s.bodyless {
@@ -160,14 +195,14 @@ func (s *http1Server) Dispatch(in []byte) (int, error) {
 			}
 			if s.discarding {
 				s.discarding = false
-				s.cb.requestBodyDiscarded(0, "")
+				s.cb.RequestBodyDiscarded(0, "")
 			}
 		}
 	}
 	return consumed, nil
 }
 
-func (s *http1Server) onHead() {
+func (s *ServerCodec) onHead() {
 	h := s.parser.Head()
 	s.minor = h.Minor
 	s.keepAlive = h.KeepAlive
@@ -175,30 +210,30 @@ func (s *http1Server) onHead() {
 	s.reqDone = false
 	s.respDone = false
 	s.chunkedOut, s.untilClose, s.noBody = false, false, false
-	s.bodyless = h.Body == http1.BodyNone
+	s.bodyless = h.Body == BodyNone
 	s.reqBodyLen, s.reqBodySeen, s.discarding, s.discarded = h.ContentLength, 0, false, 0
-	if h.Body == http1.BodyChunked {
+	if h.Body == BodyChunked {
 		s.reqBodyLen = -1
 	}
-	m := s.cb.acquireHeaders()
+	m := s.cb.AcquireHeaders()
 	if s.wantsH2C(h) {
 		// RFC 7540 3.2: a bodiless request may switch to h2c; it becomes
 		// stream 1 of the new connection.
 		v, _ := headerField(h, "http2-settings")
 		s.upgradeSettings = append([]byte(nil), v...)
-		http1.HeadToMap(h, http1.Request, "http", m)
+		HeadToMap(h, Request, "http", m)
 		m.Del("http2-settings")
 		s.upgrade = m
 		s.wantsClose = true
 		return
 	}
-	http1.HeadToMap(h, http1.Request, "http", m)
+	HeadToMap(h, Request, "http", m)
 	if h.Expect100 {
 		// sluice answers 100-continue itself, as Envoy does by default,
 		// so the upstream never sees Expect.
 		m.Del("expect")
 		if h.Minor == 1 && !s.bodyless {
-			s.c.Write([]byte("HTTP/1.1 100 Continue\r\n\r\n"))
+			s.t.Write([]byte("HTTP/1.1 100 Continue\r\n\r\n"))
 		}
 	}
 	dec := s.cb.NewStream(s)
@@ -208,37 +243,36 @@ func (s *http1Server) onHead() {
 
 // protocolError answers a request the parser rejected, then the connection
 // closes: after a framing error nothing later on it can be trusted.
-func (s *http1Server) protocolError(err error) {
+func (s *ServerCodec) protocolError(err error) {
 	s.broken = true
 	s.wantsClose = true
 	status := 400
-	reason := "http1.codec_error"
-	if e, ok := err.(*http1.Error); ok {
+	reason := "codec_error"
+	if e, ok := err.(*Error); ok {
 		status, reason = e.Status, e.Reason
 	}
 	if s.discarding {
 		// The request was answered already; its malformed remainder ends
 		// the connection and shows in that request's access-log line.
 		s.discarding = false
-		s.cb.requestBodyDiscarded(status, reason)
+		s.cb.RequestBodyDiscarded(status, reason)
 		return
 	}
 	if s.dec != nil {
 		dec := s.dec
 		s.dec = nil
-		if !s.respDone && s.cb.streamResponseNotStarted(dec) {
-			// The stream exists (the head parsed, the body is bad):
-			// let it send the error through its own reply path.
-			s.cb.localReplyForProtocolError(dec, status, reason)
-			return
+		// The stream exists (the head parsed, the body is bad): let it
+		// send the error through its own reply path if it still can.
+		if s.respDone || !s.cb.FailStream(dec, status, reason) {
+			dec.OnReset(codec.ResetProtocolError)
 		}
-		dec.OnReset(codec.ResetProtocolError)
 		return
 	}
-	s.cb.protocolErrorReply(status, reason)
+	s.t.Write(AppendErrorResponse(s.out[:0], status))
+	s.cb.RequestRejected(status, reason)
 }
 
-func (s *http1Server) ReadEOF() error {
+func (s *ServerCodec) ReadEOF() error {
 	if s.switchPending || s.switched {
 		// A client that asked to switch may half-close its direction of
 		// the new protocol at once; the tunnel passes that on.
@@ -255,7 +289,7 @@ func (s *http1Server) ReadEOF() error {
 	return nil
 }
 
-func (s *http1Server) OnConnectionClose() {
+func (s *ServerCodec) OnConnectionClose() {
 	if s.dec != nil {
 		dec := s.dec
 		s.dec = nil
@@ -263,11 +297,21 @@ func (s *http1Server) OnConnectionClose() {
 	}
 }
 
+// TakeH2CUpgrade implements codec.H2CUpgrader: after Dispatch stopped on a
+// request asking for h2c, it returns that request (the caller's from now
+// on) and its HTTP2-Settings value; the caller answers 101 and continues
+// the connection as HTTP/2 with the request as stream 1.
+func (s *ServerCodec) TakeH2CUpgrade() (*headers.Map, []byte, bool) {
+	req := s.upgrade
+	s.upgrade = nil
+	return req, s.upgradeSettings, req != nil
+}
+
 // DiscardingRequestBody reports that the last response ended before its
 // request's body was read, which is now being read and dropped.
-func (s *http1Server) DiscardingRequestBody() bool { return s.discarding }
+func (s *ServerCodec) DiscardingRequestBody() bool { return s.discarding }
 
-func (s *http1Server) OnWritable() {
+func (s *ServerCodec) OnWritable() {
 	if s.outputBlocked {
 		// Resuming redelivers the pipelined input already buffered.
 		s.outputBlocked = false
@@ -280,13 +324,13 @@ func (s *http1Server) OnWritable() {
 
 // ResponseEncoder.
 
-func (s *http1Server) Encode100Continue() {
+func (s *ServerCodec) Encode100Continue() {
 	if s.minor == 1 {
-		s.c.Write([]byte("HTTP/1.1 100 Continue\r\n\r\n"))
+		s.t.Write([]byte("HTTP/1.1 100 Continue\r\n\r\n"))
 	}
 }
 
-func (s *http1Server) EncodeHeaders(h *headers.Map, end bool) {
+func (s *ServerCodec) EncodeHeaders(h *headers.Map, end bool) {
 	status := h.Status()
 	s.noBody = s.headReq || status < 200 || status == 204 || status == 304
 	h.Del("transfer-encoding")
@@ -321,39 +365,39 @@ func (s *http1Server) EncodeHeaders(h *headers.Map, end bool) {
 	} else if s.minor == 0 {
 		h.SetString("connection", "keep-alive")
 	}
-	s.out = http1.AppendResponseHead(s.out[:0], h, 1)
-	s.c.Write(s.out)
+	s.out = AppendResponseHead(s.out[:0], h, 1)
+	s.t.Write(s.out)
 	if end {
 		s.endResponse()
 	}
 }
 
-func (s *http1Server) EncodeData(p []byte, end bool) {
+func (s *ServerCodec) EncodeData(p []byte, end bool) {
 	if !s.noBody && len(p) > 0 {
 		if s.chunkedOut {
-			s.out = http1.AppendChunk(s.out[:0], p)
-			s.c.Write(s.out)
+			s.out = AppendChunk(s.out[:0], p)
+			s.t.Write(s.out)
 		} else {
-			s.c.Write(p)
+			s.t.Write(p)
 		}
 	}
 	if end {
 		if s.chunkedOut {
-			s.c.Write([]byte("0\r\n\r\n"))
+			s.t.Write([]byte("0\r\n\r\n"))
 		}
 		s.endResponse()
 	}
 }
 
-func (s *http1Server) EncodeTrailers(t *headers.Map) {
+func (s *ServerCodec) EncodeTrailers(t *headers.Map) {
 	if s.chunkedOut {
-		s.out = http1.AppendLastChunk(s.out[:0], t)
-		s.c.Write(s.out)
+		s.out = AppendLastChunk(s.out[:0], t)
+		s.t.Write(s.out)
 	}
 	s.endResponse()
 }
 
-func (s *http1Server) endResponse() {
+func (s *ServerCodec) endResponse() {
 	s.respDone = true
 	s.dec = nil
 	s.writable = nil
@@ -367,11 +411,13 @@ func (s *http1Server) endResponse() {
 	if !s.reqDone && !s.bodyless {
 		s.discarding = true
 	}
-	if !s.inDispatch {
-		// Finished from an upstream callback: a pipelined request may
-		// wait in the input. Inside Dispatch the parse loop goes on by
-		// itself, so consecutive answers leave in one write.
-		s.cb.responseDone()
+	if !s.inDispatch && s.t.BufferedInput() > 0 {
+		// Finished from an upstream callback while a pipelined request
+		// waits in the input: it is parsed in the loop's ready phase, not
+		// inside that callback (and Dispatch checks the watermark first).
+		// Inside Dispatch the parse loop goes on by itself, so consecutive
+		// answers leave in one write.
+		s.t.Redeliver()
 	}
 }
 
@@ -379,14 +425,14 @@ func (s *http1Server) endResponse() {
 // dropped to keep a connection alive.
 const maxDiscard = 64 << 10
 
-func (s *http1Server) canDiscardRest() bool {
+func (s *ServerCodec) canDiscardRest() bool {
 	if s.reqBodyLen < 0 {
 		return true // chunked: discarded up to maxDiscard, then closed
 	}
 	return s.reqBodyLen-s.reqBodySeen <= maxDiscard
 }
 
-func (s *http1Server) Reset() {
+func (s *ServerCodec) Reset() {
 	// HTTP/1 has no stream reset: closing the connection is the signal.
 	// What was already encoded still goes out, so the client sees a
 	// truncated message (short Content-Length or no last chunk), not a
@@ -394,13 +440,12 @@ func (s *http1Server) Reset() {
 	s.broken = true
 	s.wantsClose = true
 	s.dec = nil
-	s.c.CloseAfterFlush()
-	s.cb.closedByCodec()
+	s.t.CloseAfterFlush()
 }
 
-func (s *http1Server) AboveWriteWatermark() bool { return s.c.AboveHighWatermark() }
+func (s *ServerCodec) AboveWriteWatermark() bool { return s.t.AboveHighWatermark() }
 
-func (s *http1Server) ReadDisable(disable bool) {
+func (s *ServerCodec) ReadDisable(disable bool) {
 	if s.switched {
 		return // the connection's reading belongs to the tunnel
 	}
@@ -408,45 +453,46 @@ func (s *http1Server) ReadDisable(disable bool) {
 	s.applyReadState()
 }
 
-func (s *http1Server) applyReadState() {
-	if s.streamPaused || s.outputBlocked {
-		s.c.PauseReading()
-	} else {
-		s.c.ResumeReading()
+func (s *ServerCodec) applyReadState() {
+	if off := s.streamPaused || s.outputBlocked; off != s.readOff {
+		s.readOff = off
+		s.t.ReadDisable(off)
 	}
 }
 
-func (s *http1Server) SetWritableCallback(fn func()) { s.writable = fn }
+func (s *ServerCodec) SetWritableCallback(fn func()) { s.writable = fn }
 
 // PrepareSwitch implements codec.Switcher. The request ended with its head
 // (the connection manager only tries bodiless requests), so the parse loop
 // already waits for the response before reading on.
-func (s *http1Server) PrepareSwitch() { s.switchPending = true }
+func (s *ServerCodec) PrepareSwitch() { s.switchPending = true }
 
 // EncodeSwitch implements codec.Switcher: the 101 carries "Connection:
 // upgrade" and the caller's Upgrade; a 2xx answer to CONNECT carries no
 // framing fields (RFC 9110 9.3.6).
-func (s *http1Server) EncodeSwitch(h *headers.Map) {
+func (s *ServerCodec) EncodeSwitch(h *headers.Map) {
 	h.Del("transfer-encoding")
 	h.Del("content-length")
 	h.Del("connection")
 	if h.Status() == 101 {
 		h.SetString("connection", "upgrade")
 	}
-	s.out = http1.AppendResponseHead(s.out[:0], h, 1)
-	s.c.Write(s.out)
+	s.out = AppendResponseHead(s.out[:0], h, 1)
+	s.t.Write(s.out)
 	s.out = nil
 	s.switchPending, s.switched = false, true
 	s.respDone = true
 	s.dec = nil
 	s.writable = nil
 	s.streamPaused, s.outputBlocked = false, false
+	s.applyReadState()
 }
 
-// statusLine renders a minimal response for errors found before any stream
-// exists (the request head itself was bad).
-func appendErrorResponse(dst []byte, status int) []byte {
-	body := http1.StatusText(status)
+// AppendErrorResponse renders a minimal response, with Connection: close,
+// for errors found before any stream exists (the request head itself was
+// bad, or never completed).
+func AppendErrorResponse(dst []byte, status int) []byte {
+	body := StatusText(status)
 	dst = append(dst, "HTTP/1.1 "...)
 	dst = strconv.AppendInt(dst, int64(status), 10)
 	dst = append(dst, ' ')
@@ -461,8 +507,8 @@ func appendErrorResponse(dst []byte, status int) []byte {
 // wantsH2C reports a valid h2c upgrade request this connection can honour:
 // HTTP/1.1, no body, "Upgrade: h2c", one HTTP2-Settings, and Connection
 // naming both.
-func (s *http1Server) wantsH2C(h *http1.Head) bool {
-	if s.cb.cfg.UpgradeHTTP2 == nil || !h.Upgrade || h.Minor != 1 || h.Body != http1.BodyNone {
+func (s *ServerCodec) wantsH2C(h *Head) bool {
+	if !s.opts.H2CUpgrade || !h.Upgrade || h.Minor != 1 || h.Body != BodyNone {
 		return false
 	}
 	up, _ := headerField(h, "upgrade")
@@ -488,7 +534,7 @@ func (s *http1Server) wantsH2C(h *http1.Head) bool {
 	return hasSettings
 }
 
-func headerField(h *http1.Head, name string) ([]byte, bool) {
+func headerField(h *Head, name string) ([]byte, bool) {
 	for _, f := range h.Fields {
 		if headers.EqualFold(f.Name, name) {
 			return f.Value, true
