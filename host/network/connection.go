@@ -97,6 +97,10 @@ type Connection struct {
 	set        *Set
 }
 
+// started: a read filter once it saw OnNewConnection; other filters from
+// the start. Only started filters get events, watermarks and drains.
+func (s *slot) started() bool { return s.init || s.read == nil }
+
 type slot struct {
 	f         Filter
 	read      ReadFilter
@@ -292,9 +296,11 @@ func (nc *Connection) destroy() {
 	}
 }
 
+// raise tells the started filters (a read filter once it saw
+// OnNewConnection) about ev.
 func (nc *Connection) raise(ev ConnectionEvent) {
 	for i := range nc.filters {
-		if h := nc.filters[i].events; h != nil {
+		if h := nc.filters[i].events; h != nil && nc.filters[i].started() {
 			nc.depth++
 			h.OnEvent(ev)
 			nc.depth--
@@ -345,7 +351,7 @@ func (nc *Connection) OnWritable(*worker.Conn) {
 	}
 	nc.above = false
 	for i := range nc.filters {
-		if h := nc.filters[i].watermark; h != nil {
+		if h := nc.filters[i].watermark; h != nil && nc.filters[i].started() {
 			nc.depth++
 			h.OnBelowWriteBufferLowWatermark()
 			nc.depth--
@@ -391,7 +397,7 @@ func (s *Set) Drain() {
 	for nc := s.head; nc != nil; {
 		next := nc.next
 		for i := range nc.filters {
-			if d, ok := nc.filters[i].f.(Drainer); ok {
+			if d, ok := nc.filters[i].f.(Drainer); ok && nc.filters[i].started() {
 				d.Drain()
 			}
 		}
@@ -411,7 +417,7 @@ func (s *Set) CloseAll() {
 	for s.head != nil {
 		nc := s.head
 		for i := range nc.filters {
-			if d, ok := nc.filters[i].f.(DrainDeadliner); ok {
+			if d, ok := nc.filters[i].f.(DrainDeadliner); ok && nc.filters[i].started() {
 				d.OnDrainDeadline()
 			}
 		}

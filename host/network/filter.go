@@ -63,7 +63,11 @@ type WriteFilter interface {
 	OnWrite(data *Buffer, endStream bool) FilterStatus
 }
 
-// EventHandler is implemented by filters that want connection events.
+// EventHandler is implemented by filters that want connection events. Like
+// watermark notifications and drains, events go only to filters that have
+// started: a read filter once it saw OnNewConnection (one behind a filter
+// that stopped or closed the connection never hears of it), any other
+// filter from the start. Destroy reaches every filter.
 type EventHandler interface {
 	OnEvent(ev ConnectionEvent)
 }

@@ -46,7 +46,7 @@ func (nc *Connection) toSocket(p []byte, end bool) {
 	if !nc.above && nc.c.AboveHighWatermark() {
 		nc.above = true
 		for i := range nc.filters {
-			if h := nc.filters[i].watermark; h != nil {
+			if h := nc.filters[i].watermark; h != nil && nc.filters[i].started() {
 				nc.depth++
 				h.OnAboveWriteBufferHighWatermark()
 				nc.depth--
