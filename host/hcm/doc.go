@@ -6,9 +6,12 @@
 //
 // # Files
 //
-//   - connection.go: one downstream connection (worker.ConnHandler), codec
-//     choice, idle and header timeouts, the h2c switch, ConnSet for drains.
-//   - http1_server.go: the HTTP/1.1 server codec (codec.ServerCodec).
+//   - connection.go: one downstream connection — the terminal network
+//     filter of its listener's chain (NewFilter), and the codec.Transport
+//     its codec writes through (so network write filters see every byte)
+//     — codec choice (ALPN, codec_type, the first bytes), idle and header
+//     timeouts, the h2c switch, drains. The codecs themselves live beside
+//     their protocols: http1.NewServerCodec, http2.NewServerCodec.
 //   - stream.go, decoder.go: one request/response exchange; edge header
 //     handling (hop-by-hop, x-forwarded-*, x-request-id, via).
 //   - iterate.go, filter.go, callbacks.go, buffer.go: the filter chain walk
@@ -37,8 +40,9 @@
 // it is up. That response runs through the encoder filters as the last
 // response event; only when it reaches the codec (a filter may hold or
 // replace it) does the codec write it (EncodeSwitch), the stream complete,
-// and the connection become a tunnel: both sockets' handler, copying bytes
-// each way with watermark backpressure, passing FINs on, ended by
+// and the connection become a tunnel: a network.Pipe (tcp_proxy's) between
+// the downstream connection and the upstream socket, copying bytes each way
+// with watermark backpressure, passing FINs on, ended by
 // stream_idle_timeout or the drain deadline, and writing one access-log
 // line at its end from the switched stream's info. A 101 that no allowed
 // upgrade asked for is a 502 with details upgrade_failed (flag UPE).

@@ -60,6 +60,19 @@
 // responses to HEAD and 2xx responses to CONNECT have no body whatever they
 // declare (ExpectResponseTo / ExpectResponseToMethod before each response).
 //
+// # Serving
+//
+// NewServerCodec is the downstream HTTP/1.x codec (a codec.ServerCodec over
+// a codec.Transport, driven by the connection manager like http2's): one
+// request at a time, pipelined requests parsed only once the response
+// before them is complete and while the connection's output is below its
+// high watermark; 100-continue answered by the codec; an early answer
+// keeps the connection when the unread body is small (read and dropped,
+// at most 64 KiB); a rejected head answered with a minimal error
+// (AppendErrorResponse) and the connection closed. It also switches
+// protocols: codec.Switcher (WebSocket-style upgrades, CONNECT) and
+// codec.H2CUpgrader ("Upgrade: h2c").
+//
 // # Serializing
 //
 // AppendRequestHead, AppendResponseHead, AppendChunk and AppendLastChunk
