@@ -47,6 +47,7 @@ bench: all
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./host/...
 	bash bench/run.sh
 	bash bench/concurrency.sh
+	bash bench/tcp.sh
 
 clean:
 	rm -rf $(BUILD)
