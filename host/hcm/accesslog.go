@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluiceproxy/sluice/host/accesslog"
 	"github.com/sluiceproxy/sluice/host/headers"
+	"github.com/sluiceproxy/sluice/host/network"
 )
 
 // AccessLogFormat selects an access log's line format.
@@ -49,7 +50,7 @@ func (cn *connection) writeAccessLines(info *StreamInfo, req *headers.Map) {
 	for _, a := range cn.cfg.AccessLogs {
 		line = line[:0]
 		if a.Format == AccessLogJSON {
-			line = appendJSONLine(line, info, req, cn.w.Now())
+			line = appendJSONLine(line, info, req, cn.nc.Metadata(), cn.w.Now())
 		} else {
 			line = appendTextLine(line, info, req, cn.w.Now())
 		}
@@ -156,7 +157,9 @@ func appendOrDash(b, v []byte) []byte {
 	return append(b, v...)
 }
 
-func appendJSONLine(b []byte, info *StreamInfo, req *headers.Map, now time.Time) []byte {
+// appendJSONLine renders the JSON format; dynamic metadata (the stream's,
+// and the connection's from network filters) only when there is some.
+func appendJSONLine(b []byte, info *StreamInfo, req *headers.Map, connMD map[string]map[string]network.MetadataValue, now time.Time) []byte {
 	b = append(b, `{"start_time":"`...)
 	b = info.Start.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
 	b = append(b, `","method":`...)
@@ -197,6 +200,12 @@ func appendJSONLine(b []byte, info *StreamInfo, req *headers.Map, now time.Time)
 	b = strconv.AppendUint(b, info.StreamID, 10)
 	b = append(b, `,"worker":`...)
 	b = strconv.AppendInt(b, int64(info.WorkerIndex), 10)
+	if len(info.Metadata) > 0 {
+		b = network.AppendMetadataJSON(append(b, `,"dynamic_metadata":`...), info.Metadata)
+	}
+	if len(connMD) > 0 {
+		b = network.AppendMetadataJSON(append(b, `,"connection_metadata":`...), connMD)
+	}
 	return append(b, "}\n"...)
 }
 

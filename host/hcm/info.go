@@ -3,6 +3,8 @@ package hcm
 import (
 	"net/netip"
 	"time"
+
+	"github.com/sluiceproxy/sluice/host/network"
 )
 
 // ResponseFlags are Envoy's short access-log flags explaining why a stream
@@ -58,12 +60,9 @@ func (f ResponseFlags) String() string {
 	return s
 }
 
-// MetadataValue is a dynamic-metadata value: a string or a number.
-type MetadataValue struct {
-	Str      string
-	Num      float64
-	IsNumber bool
-}
+// MetadataValue is a dynamic-metadata value: a string or a number (the
+// same type network filters use for connection metadata).
+type MetadataValue = network.MetadataValue
 
 // StreamInfo is what is known about a stream: for access logs, for modules'
 // attribute and metadata calls, and for the stream's own decisions.
