@@ -2,7 +2,7 @@ package cluster
 
 import (
 	"errors"
-	"net/netip"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -22,19 +22,32 @@ var (
 // breakers and one connection pool per worker.
 type Cluster struct {
 	settings Settings
-	hosts    []*Host
 	pools    []*workerPool // by worker position
 	stats    counters
 	log      *zap.Logger
+	// ctl owns membership and health (control.go); workers learn of them
+	// through the host sets it sends them.
+	ctl *control
+	od  *outlierDetector // nil without outlier_detection
 }
 
 func newCluster(s Settings, workers []*worker.Worker, log *zap.Logger, seed uint64) *Cluster {
 	c := &Cluster{settings: s, log: log}
-	for i, ep := range s.Endpoints {
-		c.hosts = append(c.hosts, &Host{addr: ep, index: i})
-	}
 	for i, w := range workers {
 		c.pools = append(c.pools, newWorkerPool(c, w, i, seed))
+	}
+	if s.Outlier != nil {
+		c.od = newOutlierDetector(c, *s.Outlier)
+	}
+	c.ctl = newControl(c)
+	// Hosts known from the configuration are not new: no slow start.
+	var hosts []*Host
+	for _, ep := range s.staticEndpoints() {
+		hosts = append(hosts, newHost(c, ep, time.Time{}))
+	}
+	set := c.ctl.setInitial(hosts)
+	for _, wp := range c.pools {
+		wp.apply(set, nil)
 	}
 	return c
 }
@@ -45,11 +58,12 @@ func (c *Cluster) Name() string { return c.settings.Name }
 // Settings returns the cluster's effective settings (defaults applied).
 func (c *Cluster) Settings() Settings { return c.settings }
 
-// Hosts returns the cluster's endpoints.
-func (c *Cluster) Hosts() []*Host { return c.hosts }
+// Hosts returns the cluster's current endpoints, every priority and health
+// included. Safe from any goroutine; the slice is a copy.
+func (c *Cluster) Hosts() []*Host { return c.ctl.members() }
 
 // Stats is a snapshot of the cluster's counters; safe from any goroutine.
-func (c *Cluster) Stats() Stats { return c.stats.snapshot(c.pools) }
+func (c *Cluster) Stats() Stats { return c.snapshotStats() }
 
 // poolFor finds the pool of worker w. Workers are normally indexed by
 // position, so the lookup is one comparison.
@@ -66,7 +80,9 @@ func (c *Cluster) poolFor(w *worker.Worker) *workerPool {
 }
 
 // NewStream asks for a connection to one of the cluster's endpoints. It
-// must run on w's loop thread; h's methods run there too.
+// must run on w's loop thread; h's methods run there too. A handler that
+// implements LoadBalancerContext steers the pick (hash key, hosts to
+// avoid).
 //
 // The handler may be called before NewStream returns: OnPoolReady when an
 // idle connection was available, OnPoolFailure when the stream failed at
@@ -84,5 +100,3 @@ func (c *Cluster) NewStream(w *worker.Worker, h ResponseHandler) *Stream {
 	}
 	return s
 }
-
-func (c *Cluster) hostAddr(i int) netip.AddrPort { return c.hosts[i].addr }

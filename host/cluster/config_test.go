@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"net/netip"
-	"reflect"
 	"testing"
 	"time"
 
@@ -22,38 +21,45 @@ func TestNewManagerFromConfig(t *testing.T) {
 	if c == nil || c.Name() != "backend" {
 		t.Fatalf("cluster %v", c)
 	}
-	want := Settings{
-		Name:                     "backend",
-		Endpoints:                []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:8080"), netip.MustParseAddrPort("[::1]:8081")},
-		LBPolicy:                 LeastRequest,
-		ConnectTimeout:           time.Second,
-		MaxConnections:           10,
-		MaxPendingRequests:       20,
-		MaxRequestsPerConnection: 100,
-		IdleTimeout:              90 * time.Second,
-		// Effective settings carry the HTTP/2 defaults even for HTTP/1.1.
-		HTTP2Options: HTTP2Options{MaxConcurrentStreams: 100, InitialStreamWindowSize: 256 << 10, InitialConnectionWindowSize: 1 << 20},
+	got := c.Settings()
+	if got.LBPolicy != LeastRequest || got.ConnectTimeout != time.Second || got.MaxConnections != 10 ||
+		got.MaxPendingRequests != 20 || got.MaxRequestsPerConnection != 100 || got.IdleTimeout != 90*time.Second ||
+		got.Discovery != Static || got.MaxRetries != DefaultMaxRetries || got.PanicThreshold != 50 || got.OverprovisioningFactor != 140 {
+		t.Fatalf("settings %+v", got)
 	}
-	if got := c.Settings(); !reflect.DeepEqual(got, want) {
-		t.Fatalf("settings\n got %+v\nwant %+v", got, want)
+	// Effective settings carry the HTTP/2 defaults even for HTTP/1.1.
+	if o := got.HTTP2Options; o != (HTTP2Options{MaxConcurrentStreams: 100, InitialStreamWindowSize: 256 << 10, InitialConnectionWindowSize: 1 << 20}) {
+		t.Fatalf("http2 options %+v", o)
+	}
+	hosts := c.Hosts()
+	if len(hosts) != 2 || hosts[0].Addr() != netip.MustParseAddrPort("127.0.0.1:8080") || hosts[1].Addr() != netip.MustParseAddrPort("[::1]:8081") ||
+		hosts[0].Weight() != 1 || hosts[1].Priority() != 0 || !hosts[0].Healthy() {
+		t.Fatalf("hosts %v", hosts)
 	}
 }
 
 func TestSettingsFromHandBuiltConfig(t *testing.T) {
 	cc := config.Cluster{Name: "x", LbPolicy: "random"}
-	cc.LoadAssignment.Endpoints = []config.LocalityLbEndpoints{{LbEndpoints: []config.LbEndpoint{{}}}}
+	cc.LoadAssignment.Endpoints = []config.LocalityLbEndpoints{{Priority: 2, LbEndpoints: []config.LbEndpoint{{LoadBalancingWeight: 5}}}}
 	sa := &cc.LoadAssignment.Endpoints[0].LbEndpoints[0].Endpoint.Address.SocketAddress
 	sa.Address, sa.PortValue = "10.1.2.3", 80
 	s, err := SettingsFromConfig(&cc)
-	if err != nil || len(s.Endpoints) != 1 || s.Endpoints[0] != netip.MustParseAddrPort("10.1.2.3:80") || s.LBPolicy != Random {
+	want := Endpoint{Addr: netip.MustParseAddrPort("10.1.2.3:80"), Weight: 5, Priority: 2}
+	if err != nil || len(s.LbEndpoints) != 1 || s.LbEndpoints[0] != want || s.LBPolicy != Random {
 		t.Fatalf("%+v %v", s, err)
 	}
 	sa.Address = "backend.local"
 	if _, err := SettingsFromConfig(&cc); err == nil || err.Error() != `cluster "x": bad endpoint address "backend.local" port 80` {
 		t.Fatalf("err %v", err)
 	}
-	cc.LbPolicy = "ring_hash"
-	if _, err := SettingsFromConfig(&cc); err == nil || err.Error() != `cluster "x": unknown lb_policy "ring_hash" (want round_robin, random or least_request)` {
+	cc.Type = "STRICT_DNS"
+	s, err = SettingsFromConfig(&cc)
+	want = Endpoint{Hostname: "backend.local", Port: 80, Weight: 5, Priority: 2}
+	if err != nil || s.Discovery != StrictDNS || s.LbEndpoints[0] != want || s.DNS.LookupFamily != Auto {
+		t.Fatalf("dns: %+v %v", s, err)
+	}
+	cc.LbPolicy = "weighted"
+	if _, err := SettingsFromConfig(&cc); err == nil || err.Error() != `cluster "x": unknown lb_policy "weighted" (want round_robin, random, least_request, ring_hash or maglev)` {
 		t.Fatalf("err %v", err)
 	}
 }
@@ -72,5 +78,24 @@ func TestSettingsFromConfigHTTP2(t *testing.T) {
 	want.InitialConnectionWindowSize = DefaultHTTP2ConnectionWindow
 	if got := s.withDefaults().HTTP2Options; got != want {
 		t.Fatalf("with defaults %+v, want %+v", got, want)
+	}
+}
+
+func TestSettingsFromConfigRetriesAndPanic(t *testing.T) {
+	cc := config.Cluster{Name: "x", LbPolicy: "round_robin",
+		CommonLbConfig:  &config.CommonLbConfig{HealthyPanicThreshold: &config.Percent{Value: 0}},
+		CircuitBreakers: &config.CircuitBreakers{Thresholds: []config.Thresholds{{MaxRetries: 0, MaxConnections: 7}}}}
+	s, err := SettingsFromConfig(&cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := s.withDefaults()
+	if d.PanicThreshold != 0 || d.MaxRetries != 0 || d.MaxConnections != 7 {
+		t.Fatalf("configured zeros must stay zero: panic %v, max_retries %v, max_connections %v", d.PanicThreshold, d.MaxRetries, d.MaxConnections)
+	}
+	cc.CircuitBreakers.Thresholds[0].RetryBudget = &config.RetryBudget{BudgetPercent: &config.Percent{Value: 50}, MinRetryConcurrency: 0}
+	s, _ = SettingsFromConfig(&cc)
+	if b := s.withDefaults().RetryBudget; b == nil || b.BudgetPercent != 50 || b.MinRetryConcurrency != 0 {
+		t.Fatalf("budget %+v", b)
 	}
 }

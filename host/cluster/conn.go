@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"errors"
+	"net/netip"
 	"time"
 
 	"go.uber.org/zap"
@@ -25,7 +26,8 @@ const (
 // worker.ConnHandler of its socket and lives on its pool's worker.
 type upstreamConn struct {
 	wp       *workerPool
-	host     int
+	host     *Host
+	addr     netip.AddrPort // where it connects (a logical_dns host's moves)
 	conn     *worker.Conn
 	state    connState
 	stream   *Stream
@@ -53,25 +55,28 @@ type upstreamConn struct {
 	bodyLeft  int64 // Content-Length bytes still to come, -1 otherwise
 }
 
-func newUpstreamConn(wp *workerPool, host int) *upstreamConn {
-	cc := &upstreamConn{wp: wp, host: host, bodyLeft: -1}
+func newUpstreamConn(wp *workerPool, host *Host) *upstreamConn {
+	cc := &upstreamConn{wp: wp, host: host, addr: wp.dialAddr(host), bodyLeft: -1}
 	cc.parser.Init(http1.Response, http1.DefaultLimits())
 	cc.onIdleFn = cc.onIdleTimeout
 	wp.c.stats.cxTotal.Add(1)
 	wp.conns++
+	st := &host.slot(wp).stats
+	st.cxTotal.Add(1)
+	st.cxActive.Add(1)
 	return cc
 }
 
 func (cc *upstreamConn) hostName() []byte {
 	if cc.hostBuf == nil {
-		cc.hostBuf = cc.wp.c.hostAddr(cc.host).AppendTo(nil)
+		cc.hostBuf = cc.addr.AppendTo(nil)
 	}
 	return cc.hostBuf
 }
 
 func (cc *upstreamConn) dial() {
 	c := cc.wp.c
-	conn, err := cc.wp.w.Dial(c.hostAddr(cc.host), c.settings.ConnectTimeout, cc)
+	conn, err := cc.wp.w.Dial(cc.addr, c.settings.ConnectTimeout, cc)
 	if err != nil {
 		if cc.state == ccConnecting {
 			cc.connectFailed(err)
@@ -119,10 +124,12 @@ func (cc *upstreamConn) connectFailed(err error) {
 	cc.stream = nil
 	cc.state = ccClosed
 	wp.conns--
+	cc.host.slot(wp).stats.cxActive.Add(-1)
+	wp.reportLocal(cc.host, localConnectFailed)
 	if cc.conn != nil && !cc.conn.Closed() {
 		cc.conn.Close()
 	}
-	wp.c.log.Debug("upstream connect failed", zap.Stringer("host", wp.c.hostAddr(cc.host)), zap.Error(err))
+	wp.c.log.Debug("upstream connect failed", zap.Stringer("host", cc.addr), zap.Error(err))
 	wp.c.releaseConn(wp)
 	if cc.tunnel != nil {
 		reason := ConnectFailure
@@ -156,7 +163,7 @@ func (cc *upstreamConn) attach(s *Stream) {
 	cc.begin(s)
 	cc.wp.hot.rqTotal.Add(1)
 	s.count(cc.host)
-	s.h.OnPoolReady(s, cc.wp.c.hostAddr(cc.host))
+	s.h.OnPoolReady(s, cc.addr)
 }
 
 func (cc *upstreamConn) begin(s *Stream) {
@@ -194,6 +201,10 @@ func (cc *upstreamConn) detach() {
 // stream, or the idle stack.
 func (cc *upstreamConn) release() {
 	wp := cc.wp
+	if cc.host.slot(wp).gone {
+		cc.closeLocal() // the host left the cluster
+		return
+	}
 	if wp.shouldYieldSlot() {
 		cc.yieldSlot()
 		return
@@ -269,6 +280,7 @@ func (cc *upstreamConn) teardown(local, keepSlot bool) {
 	}
 	cc.state = ccClosed
 	wp.conns--
+	cc.host.slot(wp).stats.cxActive.Add(-1)
 	if cc.idleTimer != nil {
 		cc.idleTimer.Stop()
 	}
@@ -303,6 +315,9 @@ func (cc *upstreamConn) terminate(reason ResetReason, err error, local bool) {
 		st.cxProtocolError.Add(1)
 	}
 	h := cc.stream.h
+	if reason != LocalReset {
+		cc.wp.reportLocal(cc.host, localReset)
+	}
 	if cc.conn != nil {
 		cc.wp.c.log.Debug("upstream stream reset", zap.Uint64("upstream_conn_id", cc.conn.ID()),
 			zap.Stringer("reason", reason), zap.Error(err))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net/netip"
 
 	"go.uber.org/zap"
 	"golang.org/x/net/http2"
@@ -47,7 +48,8 @@ func (e *StreamResetError) Error() string {
 // ever blocks (the same approach as host/http2).
 type h2Conn struct {
 	wp    *workerPool
-	host  int
+	host  *Host
+	addr  netip.AddrPort // where it connects (a logical_dns host's moves)
 	conn  *worker.Conn
 	state connState // ccConnecting until the peer's SETTINGS, then ccBusy; ccClosed
 	ready bool      // peer SETTINGS received: streams may open
@@ -68,6 +70,9 @@ type h2Conn struct {
 	// yield: another worker's queue needs this connection's slot, so it
 	// takes no new streams and hands the slot over once empty.
 	yield bool
+	// retired: the host left the cluster; the connection finishes its
+	// streams and closes.
+	retired bool
 
 	peerMaxStreams    uint32
 	peerInitialWindow int64
@@ -116,10 +121,10 @@ func (s h2Sink) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func newH2Conn(wp *workerPool, host int) *h2Conn {
+func newH2Conn(wp *workerPool, host *Host) *h2Conn {
 	o := wp.c.settings.HTTP2Options
 	cc := &h2Conn{
-		wp: wp, host: host, nextID: 1,
+		wp: wp, host: host, addr: wp.dialAddr(host), nextID: 1,
 		streams:           make(map[uint32]*h2Stream),
 		peerMaxStreams:    o.MaxConcurrentStreams,
 		peerInitialWindow: minWindow,
@@ -135,8 +140,10 @@ func newH2Conn(wp *workerPool, host int) *h2Conn {
 	cc.onIdleFn = cc.onIdleTimeout
 	wp.c.stats.cxTotal.Add(1)
 	wp.conns++
-	hp := &wp.hosts[host]
+	hp := host.slot(wp)
 	hp.h2 = append(hp.h2, cc)
+	hp.stats.cxTotal.Add(1)
+	hp.stats.cxActive.Add(1)
 	return cc
 }
 
@@ -150,12 +157,12 @@ func (cc *h2Conn) load() int { return len(cc.streams) + len(cc.waiting) }
 
 // hasRoom: the connection may take another stream.
 func (cc *h2Conn) hasRoom() bool {
-	return cc.state != ccClosed && !cc.goaway && !cc.yield && cc.load() < cc.limit()
+	return cc.state != ccClosed && !cc.goaway && !cc.yield && !cc.retired && cc.load() < cc.limit()
 }
 
 func (cc *h2Conn) dial() {
 	c := cc.wp.c
-	conn, err := cc.wp.w.Dial(c.hostAddr(cc.host), c.settings.ConnectTimeout, cc)
+	conn, err := cc.wp.w.Dial(cc.addr, c.settings.ConnectTimeout, cc)
 	if err != nil {
 		if cc.state == ccConnecting && cc.conn == nil {
 			cc.connectFailed(err)
@@ -207,7 +214,8 @@ func (cc *h2Conn) connectFailed(err error) {
 	if timeout {
 		reason = ConnectTimeout
 	}
-	cc.wp.c.log.Debug("upstream connect failed", zap.Stringer("host", cc.wp.c.hostAddr(cc.host)), zap.Error(err))
+	cc.wp.reportLocal(cc.host, localConnectFailed)
+	cc.wp.c.log.Debug("upstream connect failed", zap.Stringer("host", cc.addr), zap.Error(err))
 	cc.teardown(false, false, reason, ConnectionTermination, err)
 }
 
@@ -567,7 +575,7 @@ func (cc *h2Conn) maybeIdle() {
 		return
 	}
 	wp := cc.wp
-	if cc.goaway || wp.closed {
+	if cc.goaway || cc.retired || wp.closed {
 		cc.closeLocal()
 		return
 	}
@@ -643,7 +651,8 @@ func (cc *h2Conn) teardown(local, keepSlot bool, failReason FailureReason, reset
 	cc.state = ccClosed
 	cc.busy()
 	wp.conns--
-	hp := &wp.hosts[cc.host]
+	hp := cc.host.slot(wp)
+	hp.stats.cxActive.Add(-1)
 	for i, x := range hp.h2 {
 		if x == cc {
 			copy(hp.h2[i:], hp.h2[i+1:])
@@ -690,5 +699,14 @@ func (cc *h2Conn) teardown(local, keepSlot bool, failReason FailureReason, reset
 		}
 		wp.c.stats.rqPendingFailure.Add(1)
 		s.fail(failReason, err)
+	}
+}
+
+// retire stops giving the connection new streams because its host left
+// the cluster; it closes once its streams are done.
+func (cc *h2Conn) retire() {
+	cc.retired = true
+	if cc.load() == 0 {
+		cc.closeLocal()
 	}
 }

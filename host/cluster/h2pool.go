@@ -7,10 +7,9 @@ package cluster
 // max_connections allows; else to any connection with room; else to the
 // worker's pending queue, served as streams end.
 
-// assignH2 is assign for an HTTP/2 cluster (endpoints exist).
-func (wp *workerPool) assignH2(s *Stream) {
+// assignH2 is assign for an HTTP/2 cluster, to the picked host i.
+func (wp *workerPool) assignH2(s *Stream, i *Host) {
 	c := wp.c
-	i := wp.picker.pick(c.hosts)
 	if cc := wp.h2WithRoom(i); cc != nil {
 		cc.take(s)
 		return
@@ -30,7 +29,7 @@ func (wp *workerPool) assignH2(s *Stream) {
 // connectH2 opens a connection to host i for s; the caller holds the slot.
 // Streams still queued on this worker come along, up to the connection's
 // limit: one slot serves many streams.
-func (wp *workerPool) connectH2(i int, s *Stream) {
+func (wp *workerPool) connectH2(i *Host, s *Stream) {
 	cc := newH2Conn(wp, i)
 	cc.take(s)
 	cc.fill()
@@ -44,11 +43,16 @@ func (wp *workerPool) connectH2(i int, s *Stream) {
 func (wp *workerPool) reassignH2(s *Stream) {
 	if s.state != stRetrying {
 		s.state = stNew
-		wp.assignH2(s)
+		wp.assign(s)
 		return
 	}
 	c := wp.c
-	i := wp.picker.pick(c.hosts)
+	i := wp.pickFor(s.h)
+	if i == nil {
+		c.stats.rqRxReset.Add(1)
+		s.resetRetry(ErrNoHealthyUpstream)
+		return
+	}
 	if cc := wp.h2WithRoom(i); cc != nil {
 		cc.take(s)
 		return
@@ -65,8 +69,8 @@ func (wp *workerPool) reassignH2(s *Stream) {
 	s.resetRetry(ErrOverflow)
 }
 
-func (wp *workerPool) h2WithRoom(i int) *h2Conn {
-	for _, cc := range wp.hosts[i].h2 {
+func (wp *workerPool) h2WithRoom(i *Host) *h2Conn {
+	for _, cc := range i.slot(wp).h2 {
 		if cc.hasRoom() {
 			return cc
 		}
@@ -75,7 +79,10 @@ func (wp *workerPool) h2WithRoom(i int) *h2Conn {
 }
 
 func (wp *workerPool) h2AnyWithRoom() *h2Conn {
-	for i := range wp.hosts {
+	for _, i := range wp.set.hosts {
+		if !i.slot(wp).eligible {
+			continue
+		}
 		if cc := wp.h2WithRoom(i); cc != nil {
 			return cc
 		}
@@ -94,14 +101,14 @@ func (wp *workerPool) servePendingH2() {
 		if !wp.c.tryAcquireConn() {
 			return
 		}
-		wp.connectH2(wp.picker.pick(wp.c.hosts), wp.dequeue())
+		wp.connectQueued(wp.dequeue())
 	}
 }
 
 // oldestIdleH2 is an idle HTTP/2 connection (no streams), or nil.
 func (wp *workerPool) oldestIdleH2() *h2Conn {
-	for i := range wp.hosts {
-		for _, cc := range wp.hosts[i].h2 {
+	for _, h := range wp.set.hosts {
+		for _, cc := range h.slot(wp).h2 {
 			if cc.idle {
 				return cc
 			}

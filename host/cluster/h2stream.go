@@ -98,7 +98,7 @@ func (cc *h2Conn) open(s *Stream) {
 	}
 	wp.hot.rqTotal.Add(1)
 	s.count(cc.host)
-	s.h.OnPoolReady(s, wp.c.hostAddr(cc.host))
+	s.h.OnPoolReady(s, cc.addr)
 }
 
 // allocID takes the next stream id; running out of ids makes the
@@ -117,7 +117,7 @@ func (st *h2Stream) sendHeaders(h *headers.Map, endStream bool) {
 	cc := st.cc
 	s := st.s
 	cc.hbuf.Reset()
-	if err := encodeRequestHead(cc.henc, h, cc.wp.c.hostAddr(cc.host).String()); err != nil {
+	if err := encodeRequestHead(cc.henc, h, cc.addr.String()); err != nil {
 		// Nothing was written: the connection is unharmed.
 		cc.wp.c.stats.rqTxReset.Add(1)
 		st.fail(LocalReset, err)
@@ -345,6 +345,7 @@ func (st *h2Stream) receiveHeaders(h *headers.Map, end bool) {
 	}
 	st.gotFinal = true
 	st.ended = end
+	cc.wp.reportStatus(cc.host, status)
 	st.head.CopyFrom(h)
 	st.heldHead, st.heldHeadEnd = true, end
 	st.deliver()
@@ -505,6 +506,9 @@ func (cc *h2Conn) fill() {
 func (st *h2Stream) fail(reason ResetReason, err error) {
 	s := st.s
 	h := s.h
+	if reason != LocalReset {
+		st.cc.wp.reportLocal(st.cc.host, localReset)
+	}
 	s.uncount()
 	st.cc.wp.recycle(s)
 	h.OnReset(reason, err)

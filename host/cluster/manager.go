@@ -3,6 +3,7 @@ package cluster
 import (
 	"fmt"
 	"math/rand/v2"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -45,10 +46,53 @@ func (m *Manager) Get(name string) *Cluster { return m.clusters[name] }
 // Clusters returns the clusters in configuration order.
 func (m *Manager) Clusters() []*Cluster { return m.ordered }
 
-// Close closes the idle pooled connections on every worker and makes
-// connections that finish later close instead of going back to the pool.
-// It waits for each worker to have done so, or to have stopped.
+// Start begins discovery, health checking and outlier detection: the
+// goroutines that keep each cluster's membership and health current and
+// send them to the workers. Static clusters without health checks need
+// none. Call it once, from the main goroutine; Close stops them.
+func (m *Manager) Start() {
+	for _, c := range m.ordered {
+		c.ctl.start()
+	}
+}
+
+// WaitReady waits, at most until timeout, for every cluster to know its
+// endpoints (first DNS answer, endpoint file read) and the first health
+// check of each; it returns the names of clusters that are not ready yet.
+// Like Envoy's cluster warming, this lets listeners open only when
+// requests can be routed as configured (an unready cluster still serves,
+// through panic routing).
+func (m *Manager) WaitReady(timeout time.Duration) []string {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	expired := false
+	var late []string
+	for _, c := range m.ordered {
+		if !expired {
+			select {
+			case <-c.ctl.ready:
+				continue
+			case <-deadline.C:
+				expired = true
+			}
+		}
+		select {
+		case <-c.ctl.ready:
+		default:
+			late = append(late, c.Name())
+		}
+	}
+	return late
+}
+
+// Close stops discovery and health checking, closes the idle pooled
+// connections on every worker and makes connections that finish later
+// close instead of going back to the pool. It waits for each worker to
+// have done so, or to have stopped.
 func (m *Manager) Close() {
+	for _, c := range m.ordered {
+		c.ctl.close()
+	}
 	for _, w := range m.workers {
 		done := make(chan struct{})
 		w.Post(func() {

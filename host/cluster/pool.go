@@ -15,7 +15,9 @@ type workerPool struct {
 	c      *Cluster
 	w      *worker.Worker
 	picker picker
-	hosts  []hostPool
+	// set is the cluster's membership and health as this worker last
+	// heard of it (hostset.go); it changes only by message (apply).
+	set *hostSet
 
 	// Pending queue: an intrusive FIFO so Reset can unlink in O(1).
 	pendingHead, pendingTail *Stream
@@ -42,17 +44,9 @@ type workerPool struct {
 	h2free []*h2Stream // recycled HTTP/2 stream state (h2stream.go)
 }
 
-// hostPool holds one endpoint's idle connections on one worker, most
-// recently used last (LIFO reuse keeps few connections warm and lets the
-// rest reach their idle timeout).
-type hostPool struct {
-	idle []*upstreamConn
-	h2   []*h2Conn // HTTP/2 clusters: every connection, open or connecting
-}
-
 func newWorkerPool(c *Cluster, w *worker.Worker, position int, seed uint64) *workerPool {
 	wp := &workerPool{c: c, w: w, index: position, picker: newPicker(c.settings.LBPolicy, position, seed)}
-	wp.hosts = make([]hostPool, len(c.hosts))
+	wp.picker.choices = c.settings.LeastRequestChoices
 	wp.kickFn = func() {
 		wp.kickQueued.Store(false)
 		wp.servePending()
@@ -99,22 +93,22 @@ func (wp *workerPool) recycle(s *Stream) {
 // any other endpoint (better than waiting); else the pending queue.
 func (wp *workerPool) assign(s *Stream) {
 	c := wp.c
-	if len(c.hosts) == 0 {
+	h := wp.pickFor(s.h)
+	if h == nil {
 		c.stats.noHealthyUpstream.Add(1)
 		s.fail(NoHealthyUpstream, ErrNoHealthyUpstream)
 		return
 	}
 	if c.settings.HTTP2 {
-		wp.assignH2(s)
+		wp.assignH2(s, h)
 		return
 	}
-	i := wp.picker.pick(c.hosts)
-	if cc := wp.popIdle(i); cc != nil {
+	if cc := wp.popIdle(h); cc != nil {
 		cc.attach(s)
 		return
 	}
 	if c.tryAcquireConn() {
-		wp.connect(i, s)
+		wp.connect(h, s)
 		return
 	}
 	c.stats.cxOverflow.Add(1)
@@ -143,10 +137,18 @@ func (wp *workerPool) queue(s *Stream) {
 	}
 }
 
-// connect dials host i for s; the caller holds a connection slot, which
+// pickFor asks the load balancer for a host for a stream of handler h
+// (which may steer the pick: LoadBalancerContext); nil when the cluster
+// has no host to offer.
+func (wp *workerPool) pickFor(h any) *Host {
+	ctx, _ := h.(LoadBalancerContext)
+	return wp.picker.pick(wp.set, ctx)
+}
+
+// connect dials host h for s; the caller holds a connection slot, which
 // the new upstreamConn now owns.
-func (wp *workerPool) connect(i int, s *Stream) {
-	cc := newUpstreamConn(wp, i)
+func (wp *workerPool) connect(h *Host, s *Stream) {
+	cc := newUpstreamConn(wp, h)
 	s.state = stConnecting
 	s.cc = cc
 	cc.stream = s
@@ -173,9 +175,29 @@ func (wp *workerPool) servePending() {
 		if wp.pendingHead == nil || !wp.c.tryAcquireConn() {
 			return
 		}
-		s := wp.dequeue()
-		wp.connect(wp.picker.pick(wp.c.hosts), s)
+		wp.connectQueued(wp.dequeue())
 	}
+}
+
+// connectQueued dials for a stream taken off the queue with a slot the
+// caller holds; when the cluster has no host left to pick, the stream
+// fails and the slot is given back.
+func (wp *workerPool) connectQueued(s *Stream) {
+	h := wp.pickFor(s.h)
+	if h == nil {
+		// Give the slot back without serving the queue from here (that
+		// would recurse once per queued stream); others may use it.
+		wp.c.stats.cxActive.Add(-1)
+		wp.c.kickPending(wp)
+		wp.c.stats.noHealthyUpstream.Add(1)
+		s.fail(NoHealthyUpstream, ErrNoHealthyUpstream)
+		return
+	}
+	if wp.c.settings.HTTP2 {
+		wp.connectH2(h, s)
+		return
+	}
+	wp.connect(h, s)
 }
 
 func (wp *workerPool) enqueue(s *Stream) {
@@ -215,16 +237,16 @@ func (wp *workerPool) unlink(s *Stream) {
 
 // pushIdle parks a free connection on its host's idle stack.
 func (wp *workerPool) pushIdle(cc *upstreamConn) {
-	hp := &wp.hosts[cc.host]
+	hp := cc.host.slot(wp)
 	hp.idle = append(hp.idle, cc)
 	cc.idleSince = wp.w.Now()
 	wp.idleCount.Add(1)
 }
 
-// popIdle takes host i's most recently used idle connection that still
+// popIdle takes host h's most recently used idle connection that still
 // looks alive; dead ones found on the way are closed.
-func (wp *workerPool) popIdle(i int) *upstreamConn {
-	hp := &wp.hosts[i]
+func (wp *workerPool) popIdle(h *Host) *upstreamConn {
+	hp := h.slot(wp)
 	for n := len(hp.idle); n > 0; n = len(hp.idle) {
 		cc := hp.idle[n-1]
 		hp.idle[n-1] = nil
@@ -241,7 +263,7 @@ func (wp *workerPool) popIdle(i int) *upstreamConn {
 
 // removeIdle takes a specific connection off its idle stack.
 func (wp *workerPool) removeIdle(cc *upstreamConn) {
-	hp := &wp.hosts[cc.host]
+	hp := cc.host.slot(wp)
 	for i, x := range hp.idle {
 		if x == cc {
 			copy(hp.idle[i:], hp.idle[i+1:])
@@ -253,9 +275,14 @@ func (wp *workerPool) removeIdle(cc *upstreamConn) {
 	}
 }
 
+// popAnyIdle takes an idle connection to any host the load balancer
+// could pick (one it deems unhealthy is not used this way).
 func (wp *workerPool) popAnyIdle() *upstreamConn {
-	for i := range wp.hosts {
-		if cc := wp.popIdle(i); cc != nil {
+	for _, h := range wp.set.hosts {
+		if !h.slot(wp).eligible {
+			continue
+		}
+		if cc := wp.popIdle(h); cc != nil {
 			return cc
 		}
 	}
@@ -266,8 +293,8 @@ func (wp *workerPool) popAnyIdle() *upstreamConn {
 // bottom of a stack), or nil.
 func (wp *workerPool) oldestIdle() *upstreamConn {
 	var oldest *upstreamConn
-	for i := range wp.hosts {
-		if hp := &wp.hosts[i]; len(hp.idle) > 0 {
+	for _, h := range wp.set.hosts {
+		if hp := h.slot(wp); len(hp.idle) > 0 {
 			if cc := hp.idle[0]; oldest == nil || cc.idleSince.Before(oldest.idleSince) {
 				oldest = cc
 			}
@@ -308,12 +335,7 @@ func (wp *workerPool) useReserved() {
 			wp.c.releaseConn(wp)
 			continue
 		}
-		s := wp.dequeue()
-		if wp.c.settings.HTTP2 {
-			wp.connectH2(wp.picker.pick(wp.c.hosts), s)
-			continue
-		}
-		wp.connect(wp.picker.pick(wp.c.hosts), s)
+		wp.connectQueued(wp.dequeue())
 	}
 }
 

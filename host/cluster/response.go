@@ -86,6 +86,7 @@ func (cc *upstreamConn) onHead(s *Stream) bool {
 		return true
 	}
 	cc.keepAlive = head.KeepAlive
+	cc.wp.reportStatus(cc.host, head.Status)
 	end := s.isHead
 	switch head.Body {
 	case http1.BodyNone:

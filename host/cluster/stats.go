@@ -1,6 +1,9 @@
 package cluster
 
-import "sync/atomic"
+import (
+	"strings"
+	"sync/atomic"
+)
 
 // Stats is a snapshot of a cluster's counters and gauges, named as Envoy
 // names them (the field comment is the stat name under cluster.<name>.).
@@ -28,6 +31,46 @@ type Stats struct {
 	RqTxReset         uint64 // upstream_rq_tx_reset: abandoned by the caller (Stream.Reset)
 	RqRetryStale      uint64 // upstream_rq_retry_stale_connection: re-sent once on a fresh connection after a kept-alive connection closed before answering
 	NoHealthyUpstream uint64 // upstream_cx_none_healthy
+
+	// Retries by the router (retry.go).
+	RqRetry              uint64 // upstream_rq_retry: retries started
+	RqRetrySuccess       uint64 // upstream_rq_retry_success: retries whose answer was not retried again and was forwarded
+	RqRetryOverflow      uint64 // upstream_rq_retry_overflow: retries refused by max_retries or the retry budget
+	RqRetryLimitExceeded uint64 // upstream_rq_retry_limit_exceeded: a retriable failure with no retries left
+	RqRetryBackoffExp    uint64 // upstream_rq_retry_backoff_exponential: retries that waited a back-off
+	RqPerTryTimeout      uint64 // upstream_rq_per_try_timeout
+	RetriesActive        uint64 // upstream_rq_retry_active: retries outstanding now (what the budget limits)
+	RemainingRetries     uint64 // circuit_breakers.default.remaining_retries
+	RetryOpen            uint64 // circuit_breakers.default.rq_retry_open: 1 while no retry is allowed
+
+	// Membership and discovery.
+	MembershipChange  uint64 // membership_change
+	MembershipTotal   uint64 // membership_total
+	MembershipHealthy uint64 // membership_healthy
+	UpdateAttempt     uint64 // update_attempt: DNS resolutions or endpoint-file reads
+	UpdateSuccess     uint64 // update_success
+	UpdateFailure     uint64 // update_failure: resolution failed, file unreadable
+	UpdateRejected    uint64 // update_rejected: the endpoint file was invalid
+	UpdateEmpty       uint64 // update_empty: an update with no endpoints
+	UpdateNoRebuild   uint64 // update_no_rebuild: nothing changed
+
+	// Active health checking.
+	HCAttempt        uint64 // health_check.attempt
+	HCSuccess        uint64 // health_check.success
+	HCFailure        uint64 // health_check.failure
+	HCNetworkFailure uint64 // health_check.network_failure
+	HCHealthy        uint64 // health_check.healthy: hosts passing active health checks
+
+	// Outlier detection.
+	ODEjectionsActive        uint64 // outlier_detection.ejections_active
+	ODEjectionsOverflow      uint64 // outlier_detection.ejections_overflow: not ejected because of max_ejection_percent
+	ODEjectionsEnforcedTotal uint64 // outlier_detection.ejections_enforced_total
+	ODEnforced5xx            uint64 // outlier_detection.ejections_enforced_consecutive_5xx
+	ODDetected5xx            uint64 // outlier_detection.ejections_detected_consecutive_5xx
+	ODEnforcedGateway        uint64 // outlier_detection.ejections_enforced_consecutive_gateway_failure
+	ODDetectedGateway        uint64 // outlier_detection.ejections_detected_consecutive_gateway_failure
+	ODEnforcedLocal          uint64 // outlier_detection.ejections_enforced_consecutive_local_origin_failure
+	ODDetectedLocal          uint64 // outlier_detection.ejections_detected_consecutive_local_origin_failure
 }
 
 // Each visits every stat with its Envoy-style name, for the admin endpoint.
@@ -55,6 +98,49 @@ func (s Stats) Each(fn func(name string, value uint64)) {
 	fn("upstream_rq_rx_reset", s.RqRxReset)
 	fn("upstream_rq_tx_reset", s.RqTxReset)
 	fn("upstream_rq_retry_stale_connection", s.RqRetryStale)
+	fn("upstream_rq_retry", s.RqRetry)
+	fn("upstream_rq_retry_success", s.RqRetrySuccess)
+	fn("upstream_rq_retry_overflow", s.RqRetryOverflow)
+	fn("upstream_rq_retry_limit_exceeded", s.RqRetryLimitExceeded)
+	fn("upstream_rq_retry_backoff_exponential", s.RqRetryBackoffExp)
+	fn("upstream_rq_per_try_timeout", s.RqPerTryTimeout)
+	fn("upstream_rq_retry_active", s.RetriesActive)
+	fn("circuit_breakers.default.remaining_retries", s.RemainingRetries)
+	fn("circuit_breakers.default.rq_retry_open", s.RetryOpen)
+	fn("membership_change", s.MembershipChange)
+	fn("membership_total", s.MembershipTotal)
+	fn("membership_healthy", s.MembershipHealthy)
+	fn("update_attempt", s.UpdateAttempt)
+	fn("update_success", s.UpdateSuccess)
+	fn("update_failure", s.UpdateFailure)
+	fn("update_rejected", s.UpdateRejected)
+	fn("update_empty", s.UpdateEmpty)
+	fn("update_no_rebuild", s.UpdateNoRebuild)
+	fn("health_check.attempt", s.HCAttempt)
+	fn("health_check.success", s.HCSuccess)
+	fn("health_check.failure", s.HCFailure)
+	fn("health_check.network_failure", s.HCNetworkFailure)
+	fn("health_check.healthy", s.HCHealthy)
+	fn("outlier_detection.ejections_active", s.ODEjectionsActive)
+	fn("outlier_detection.ejections_overflow", s.ODEjectionsOverflow)
+	fn("outlier_detection.ejections_enforced_total", s.ODEjectionsEnforcedTotal)
+	fn("outlier_detection.ejections_enforced_consecutive_5xx", s.ODEnforced5xx)
+	fn("outlier_detection.ejections_detected_consecutive_5xx", s.ODDetected5xx)
+	fn("outlier_detection.ejections_enforced_consecutive_gateway_failure", s.ODEnforcedGateway)
+	fn("outlier_detection.ejections_detected_consecutive_gateway_failure", s.ODDetectedGateway)
+	fn("outlier_detection.ejections_enforced_consecutive_local_origin_failure", s.ODEnforcedLocal)
+	fn("outlier_detection.ejections_detected_consecutive_local_origin_failure", s.ODDetectedLocal)
+}
+
+// IsGauge reports whether a stat of Each is a gauge (a level, not a count).
+func IsGauge(name string) bool {
+	switch name {
+	case "membership_total", "membership_healthy", "health_check.healthy",
+		"outlier_detection.ejections_active", "circuit_breakers.default.remaining_retries",
+		"circuit_breakers.default.rq_retry_open":
+		return true
+	}
+	return strings.HasSuffix(name, "_active")
 }
 
 // counters are the live atomics behind Stats. Gauges that double as
@@ -69,6 +155,22 @@ type counters struct {
 	rqRetryStale, noHealthyUpstream                      atomic.Uint64
 	cxTunnelTotal                                        atomic.Uint64
 	cxActive, rqPendingActive, cxTunnelActive            atomic.Int64
+
+	rqRetry, rqRetrySuccess, rqRetryOverflow          atomic.Uint64
+	rqRetryLimitExceeded, rqRetryBackoff, rqPerTryTmo atomic.Uint64
+	retriesActive                                     atomic.Int64
+
+	membershipChange, updateAttempt, updateSuccess atomic.Uint64
+	updateFailure, updateRejected, updateEmpty     atomic.Uint64
+	updateNoRebuild                                atomic.Uint64
+
+	hcAttempt, hcSuccess, hcFailure, hcNetworkFailure atomic.Uint64
+
+	odEjectionsActive                             atomic.Int64
+	odEjectionsOverflow, odEjectionsEnforcedTotal atomic.Uint64
+	odEnforced5xx, odDetected5xx                  atomic.Uint64
+	odEnforcedGateway, odDetectedGateway          atomic.Uint64
+	odEnforcedLocal, odDetectedLocal              atomic.Uint64
 }
 
 // hotCounters are the per-request counters. Each worker pool has its own,
@@ -80,6 +182,53 @@ type hotCounters struct {
 	rqCompleted atomic.Uint64
 	rqActive    atomic.Int64
 	_           [64]byte
+}
+
+func (c *Cluster) snapshotStats() Stats {
+	s := c.stats.snapshot(c.pools)
+	s.RqRetry = c.stats.rqRetry.Load()
+	s.RqRetrySuccess = c.stats.rqRetrySuccess.Load()
+	s.RqRetryOverflow = c.stats.rqRetryOverflow.Load()
+	s.RqRetryLimitExceeded = c.stats.rqRetryLimitExceeded.Load()
+	s.RqRetryBackoffExp = c.stats.rqRetryBackoff.Load()
+	s.RqPerTryTimeout = c.stats.rqPerTryTmo.Load()
+	s.RetriesActive = uint64(max(c.stats.retriesActive.Load(), 0))
+	limit := c.retryLimit()
+	s.RemainingRetries = uint64(max(limit-int64(s.RetriesActive), 0))
+	if s.RemainingRetries == 0 {
+		s.RetryOpen = 1
+	}
+	s.MembershipChange = c.stats.membershipChange.Load()
+	s.UpdateAttempt = c.stats.updateAttempt.Load()
+	s.UpdateSuccess = c.stats.updateSuccess.Load()
+	s.UpdateFailure = c.stats.updateFailure.Load()
+	s.UpdateRejected = c.stats.updateRejected.Load()
+	s.UpdateEmpty = c.stats.updateEmpty.Load()
+	s.UpdateNoRebuild = c.stats.updateNoRebuild.Load()
+	s.HCAttempt = c.stats.hcAttempt.Load()
+	s.HCSuccess = c.stats.hcSuccess.Load()
+	s.HCFailure = c.stats.hcFailure.Load()
+	s.HCNetworkFailure = c.stats.hcNetworkFailure.Load()
+	for _, h := range c.ctl.members() {
+		s.MembershipTotal++
+		f := h.flags.Load()
+		if f == 0 {
+			s.MembershipHealthy++
+		}
+		if f&FlagFailedActiveHC == 0 && len(c.settings.HealthChecks) > 0 {
+			s.HCHealthy++
+		}
+	}
+	s.ODEjectionsActive = uint64(max(c.stats.odEjectionsActive.Load(), 0))
+	s.ODEjectionsOverflow = c.stats.odEjectionsOverflow.Load()
+	s.ODEjectionsEnforcedTotal = c.stats.odEjectionsEnforcedTotal.Load()
+	s.ODEnforced5xx = c.stats.odEnforced5xx.Load()
+	s.ODDetected5xx = c.stats.odDetected5xx.Load()
+	s.ODEnforcedGateway = c.stats.odEnforcedGateway.Load()
+	s.ODDetectedGateway = c.stats.odDetectedGateway.Load()
+	s.ODEnforcedLocal = c.stats.odEnforcedLocal.Load()
+	s.ODDetectedLocal = c.stats.odDetectedLocal.Load()
+	return s
 }
 
 func (c *counters) snapshot(pools []*workerPool) Stats {

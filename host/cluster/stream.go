@@ -57,9 +57,9 @@ type Stream struct {
 
 	// Response side.
 	paused   bool
-	respDone bool // the final response event was delivered
-	counted  bool // counted in rq_active / host active
-	host     int  // endpoint index, valid while counted
+	respDone bool  // the final response event was delivered
+	counted  bool  // counted in rq_active / host active
+	host     *Host // valid while counted
 }
 
 // fail ends a stream that never became ready.
@@ -74,9 +74,9 @@ func (s *Stream) fail(reason FailureReason, err error) {
 func (s *Stream) Host() *Host {
 	switch {
 	case s.cc != nil:
-		return s.wp.c.hosts[s.cc.host]
+		return s.cc.host
 	case s.h2 != nil && s.state == stActive:
-		return s.wp.c.hosts[s.h2.host]
+		return s.h2.host
 	}
 	return nil
 }
@@ -295,14 +295,18 @@ func (s *Stream) Reset() {
 	}
 }
 
-// count / uncount keep rq_active and least_request's per-host load.
-func (s *Stream) count(host int) {
+// count / uncount keep rq_active, the host's counters and
+// least_request's shared per-host load.
+func (s *Stream) count(host *Host) {
 	if !s.counted {
 		s.counted = true
 		s.host = host
 		s.wp.hot.rqActive.Add(1)
+		st := &host.slot(s.wp).stats
+		st.rqActive.Add(1)
+		st.rqTotal.Add(1)
 		if s.wp.c.settings.LBPolicy == LeastRequest {
-			s.wp.c.hosts[host].active.Add(1)
+			host.active.Add(1)
 		}
 	}
 }
@@ -311,10 +315,23 @@ func (s *Stream) uncount() {
 	if s.counted {
 		s.counted = false
 		s.wp.hot.rqActive.Add(-1)
+		s.host.slot(s.wp).stats.rqActive.Add(-1)
 		if s.wp.c.settings.LBPolicy == LeastRequest {
-			s.wp.c.hosts[s.host].active.Add(-1)
+			s.host.active.Add(-1)
 		}
+		s.host = nil
 	}
+}
+
+// ResetOnTimeout is Reset for a caller whose timeout fired while it waited
+// for the upstream (the route's timeout, a per-try timeout): the host is
+// charged with a timeout (rq_timeout, and outlier detection's
+// local-origin timeout) before the stream is abandoned.
+func (s *Stream) ResetOnTimeout() {
+	if h := s.Host(); h != nil && !s.respDone {
+		s.wp.reportLocal(h, localTimeout)
+	}
+	s.Reset()
 }
 
 // resetH2 is Reset on an HTTP/2 connection: a stream waiting for the

@@ -76,7 +76,8 @@ func (t *Tunnel) Release(closedByUpstream bool) {
 // with Overflow.
 func (c *Cluster) NewTunnel(w *worker.Worker, h TunnelHandler) *Tunnel {
 	wp := c.poolFor(w)
-	if len(c.hosts) == 0 {
+	host := wp.pickFor(h)
+	if host == nil {
 		c.stats.noHealthyUpstream.Add(1)
 		h.OnTunnelFailure(NoHealthyUpstream, ErrNoHealthyUpstream)
 		return nil
@@ -90,9 +91,8 @@ func (c *Cluster) NewTunnel(w *worker.Worker, h TunnelHandler) *Tunnel {
 		}
 		idle.teardown(true, true) // its slot is now ours
 	}
-	i := wp.picker.pick(c.hosts)
-	cc := newUpstreamConn(wp, i)
-	t := &Tunnel{cc: cc, h: h, host: c.hostAddr(i)}
+	cc := newUpstreamConn(wp, host)
+	t := &Tunnel{cc: cc, h: h, host: cc.addr}
 	cc.tunnel = t
 	cc.dial()
 	if cc.state == ccClosed {
@@ -141,7 +141,7 @@ func (cc *upstreamConn) upgrade(s *Stream, uh UpgradeHandler, off int) {
 	cc.conn.Consume(off) // after the copy: the head is a view of the input
 	cc.wp.hot.rqCompleted.Add(1)
 	cc.detach()
-	t := &Tunnel{cc: cc, host: cc.wp.c.hostAddr(cc.host)}
+	t := &Tunnel{cc: cc, host: cc.addr}
 	cc.becomeTunnel(t)
 	uh.OnUpgrade(&cc.resp, t)
 }

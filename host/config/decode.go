@@ -113,6 +113,18 @@ func (d *decoder) value(path string, in any, out reflect.Value) {
 			return
 		}
 		out.SetInt(n)
+	case reflect.Float64:
+		switch f := in.(type) {
+		case float64:
+			out.SetFloat(f)
+		default:
+			n, ok := toInt64(in)
+			if !ok {
+				d.p.add(path, "expected number, got "+kindName(in))
+				return
+			}
+			out.SetFloat(float64(n))
+		}
 	case reflect.Pointer:
 		// Set even when the value is bad, so validation sees the section as
 		// present and does not add "required"-style noise to the type error.

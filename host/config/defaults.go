@@ -67,12 +67,75 @@ func (r *RouteAction) applyDefaults() { r.Timeout = 15 * time.Second }
 func (h *HeaderValueOption) applyDefaults() { h.AppendAction = AppendIfExistsOrAdd }
 
 func (c *Cluster) applyDefaults() {
+	c.Type = "STATIC"
 	c.ConnectTimeout = 5 * time.Second
 	c.LbPolicy = "round_robin"
 	c.MaxConnections = 1024
 	c.MaxPendingRequests = 1024
 	c.IdleTimeout = 60 * time.Second
 	c.PerConnectionBufferLimitBytes = 1 << 20
+	c.DNSRefreshRate = 5 * time.Second
+	c.DNSMinRefreshRate = 5 * time.Second
+	c.DNSLookupFamily = "AUTO"
+}
+
+func (p *LoadAssignmentPolicy) applyDefaults() { p.OverprovisioningFactor = 140 }
+
+func (e *LbEndpoint) applyDefaults() { e.LoadBalancingWeight = 1 }
+
+func (c *LeastRequestLbConfig) applyDefaults() { c.ChoiceCount = 2 }
+
+func (c *RingHashLbConfig) applyDefaults() {
+	c.MinimumRingSize = 1024
+	c.MaximumRingSize = 8 << 20
+	c.HashFunction = "XX_HASH"
+}
+
+func (c *MaglevLbConfig) applyDefaults() { c.TableSize = 65537 }
+
+func (c *SlowStartConfig) applyDefaults() {}
+
+func (r *RuntimeDouble) applyDefaults() { r.DefaultValue = 1 }
+
+func (h *HTTPHealthCheck) applyDefaults() {
+	h.Method = "GET"
+	h.CodecClientType = "HTTP1"
+}
+
+// Envoy's outlier_detection defaults.
+func (o *OutlierDetection) applyDefaults() {
+	o.Consecutive5xx = 5
+	o.ConsecutiveGatewayFailure = 5
+	o.ConsecutiveLocalOriginFailure = 5
+	o.EnforcingConsecutive5xx = 100
+	o.EnforcingConsecutiveGatewayFailure = 0
+	o.EnforcingConsecutiveLocalOriginFailure = 100
+	o.Interval = 10 * time.Second
+	o.BaseEjectionTime = 30 * time.Second
+	o.MaxEjectionTime = 300 * time.Second
+	o.MaxEjectionPercent = 10
+	o.SuccessfulActiveHealthCheckUnejectHost = true
+}
+
+func (t *Thresholds) applyDefaults() {
+	t.Priority = "DEFAULT"
+	t.MaxRetries = 3
+}
+
+func (b *RetryBudget) applyDefaults() { b.MinRetryConcurrency = 3 }
+
+func (r *RetryPolicy) applyDefaults() { r.NumRetries = 1 }
+
+func (b *RetryBackOff) applyDefaults() { b.BaseInterval = 25 * time.Millisecond }
+
+// UsesPreviousHosts reports whether retries avoid the hosts already tried.
+func (p *RetryPolicy) UsesPreviousHosts() bool {
+	for _, h := range p.RetryHostPredicate {
+		if h.Name == "previous_hosts" || h.Name == "envoy.retry_host_predicates.previous_hosts" {
+			return true
+		}
+	}
+	return false
 }
 
 // HTTP/2 windows default to what bounds a stream's buffered response while

@@ -72,6 +72,6 @@ func TestErrorsInFileOrder(t *testing.T) {
 		"listeners[0].filter_chains_typo: unknown field",
 		`listeners[0].address: invalid address "bad": want IP:port (no DNS names)`,
 		"clusters[0].conect_timeout: unknown field",
-		`clusters[0].lb_policy: invalid value "x": want round_robin|random|least_request`,
+		`clusters[0].lb_policy: invalid value "x": want round_robin|random|least_request|ring_hash|maglev`,
 	})
 }

@@ -122,17 +122,21 @@ func TestFullExampleParsesExactly(t *testing.T) {
 		}},
 		Clusters: []Cluster{{
 			Name:                          "backend",
+			Type:                          "STATIC",
 			ConnectTimeout:                time.Second,
 			LbPolicy:                      "least_request",
 			MaxConnections:                10,
 			MaxPendingRequests:            20,
 			MaxRequestsPerConnection:      100,
 			IdleTimeout:                   90 * time.Second,
+			DNSRefreshRate:                5 * time.Second,
+			DNSMinRefreshRate:             5 * time.Second,
+			DNSLookupFamily:               "AUTO",
 			PerConnectionBufferLimitBytes: 1 << 20,
 			LoadAssignment: LoadAssignment{Endpoints: []LocalityLbEndpoints{{LbEndpoints: []LbEndpoint{
-				{Endpoint: Endpoint{Address: Address{SocketAddress: SocketAddress{
+				{LoadBalancingWeight: 1, Endpoint: Endpoint{Address: Address{SocketAddress: SocketAddress{
 					Address: "127.0.0.1", PortValue: 8080, Addr: netip.MustParseAddrPort("127.0.0.1:8080")}}}},
-				{Endpoint: Endpoint{Address: Address{SocketAddress: SocketAddress{
+				{LoadBalancingWeight: 1, Endpoint: Endpoint{Address: Address{SocketAddress: SocketAddress{
 					Address: "::1", PortValue: 8081, Addr: netip.MustParseAddrPort("[::1]:8081")}}}},
 			}}}},
 		}},

@@ -224,6 +224,16 @@ type VirtualHost struct {
 	ResponseHeadersToRemove []string            `yaml:"response_headers_to_remove"`
 	TypedPerFilterConfig    map[string]RawJSON  `yaml:"typed_per_filter_config"` // filter name → JSON
 	Routes                  []Route             `yaml:"routes"`
+	// RetryPolicy applies to routes without their own.
+	RetryPolicy *RetryPolicy `yaml:"retry_policy"`
+	// IncludeRequestAttemptCount adds x-envoy-attempt-count (1 for the
+	// first try) to requests going upstream; IncludeAttemptCountInResponse
+	// to the responses sent downstream.
+	IncludeRequestAttemptCount    bool `yaml:"include_request_attempt_count"`
+	IncludeAttemptCountInResponse bool `yaml:"include_attempt_count_in_response"`
+	// PerRequestBufferLimitBytes bounds the request body kept for retries
+	// (default: the listener's per_connection_buffer_limit_bytes).
+	PerRequestBufferLimitBytes *int `yaml:"per_request_buffer_limit_bytes"`
 }
 
 // Route is one routing rule.
@@ -237,6 +247,8 @@ type Route struct {
 	ResponseHeadersToAdd    []HeaderValueOption `yaml:"response_headers_to_add"`
 	ResponseHeadersToRemove []string            `yaml:"response_headers_to_remove"`
 	TypedPerFilterConfig    map[string]RawJSON  `yaml:"typed_per_filter_config"`
+	// PerRequestBufferLimitBytes replaces the virtual host's.
+	PerRequestBufferLimitBytes *int `yaml:"per_request_buffer_limit_bytes"`
 }
 
 // RouteMatch selects requests by path and headers. Exactly one of Prefix,
@@ -271,6 +283,70 @@ type RouteAction struct {
 	// UpgradeConfigs override the connection manager's upgrade_configs
 	// for this route, by upgrade_type.
 	UpgradeConfigs []RouteUpgradeConfig `yaml:"upgrade_configs"`
+	// HashPolicy makes the request's hash for ring_hash and maglev.
+	HashPolicy []HashPolicy `yaml:"hash_policy"`
+	// RetryPolicy replaces the virtual host's.
+	RetryPolicy *RetryPolicy `yaml:"retry_policy"`
+}
+
+// HashPolicy is one source of a request's hash (Envoy's
+// RouteAction.HashPolicy); exactly one of its sources is set.
+type HashPolicy struct {
+	Header               *HashHeader               `yaml:"header"`
+	Cookie               *HashCookie               `yaml:"cookie"`
+	ConnectionProperties *HashConnectionProperties `yaml:"connection_properties"`
+	QueryParameter       *HashQueryParameter       `yaml:"query_parameter"`
+	// Terminal: when this policy produced a hash, later ones are skipped.
+	Terminal bool `yaml:"terminal"`
+}
+
+// HashHeader hashes a request header's value(s).
+type HashHeader struct {
+	HeaderName string `yaml:"header_name"`
+}
+
+// HashCookie hashes a request cookie's value. Envoy can also make the
+// cookie (ttl); sluice only reads it.
+type HashCookie struct {
+	Name string `yaml:"name"`
+}
+
+// HashConnectionProperties hashes the downstream address.
+type HashConnectionProperties struct {
+	SourceIP bool `yaml:"source_ip"`
+}
+
+// HashQueryParameter hashes a query parameter's value.
+type HashQueryParameter struct {
+	Name string `yaml:"name"`
+}
+
+// RetryPolicy is Envoy's RetryPolicy (route or virtual host).
+type RetryPolicy struct {
+	// RetryOn is a comma-separated list: 5xx, gateway-error, reset,
+	// connect-failure, retriable-4xx, refused-stream,
+	// retriable-status-codes.
+	RetryOn              string        `yaml:"retry_on"`
+	NumRetries           int           `yaml:"num_retries"` // default 1
+	PerTryTimeout        time.Duration `yaml:"per_try_timeout"`
+	RetryBackOff         *RetryBackOff `yaml:"retry_back_off"`
+	RetriableStatusCodes []int         `yaml:"retriable_status_codes"`
+	// RetryHostPredicate: previous_hosts (also as
+	// envoy.retry_host_predicates.previous_hosts) makes each retry avoid
+	// the hosts already tried.
+	RetryHostPredicate            []RetryHostPredicate `yaml:"retry_host_predicate"`
+	HostSelectionRetryMaxAttempts int                  `yaml:"host_selection_retry_max_attempts"`
+}
+
+// RetryBackOff bounds the jittered exponential back-off between retries.
+type RetryBackOff struct {
+	BaseInterval time.Duration `yaml:"base_interval"` // default 25ms
+	MaxInterval  time.Duration `yaml:"max_interval"`  // default 10 × base
+}
+
+// RetryHostPredicate names a host predicate.
+type RetryHostPredicate struct {
+	Name string `yaml:"name"`
 }
 
 // DirectResponse answers locally.
@@ -306,9 +382,12 @@ type HeaderValue struct {
 
 // Cluster is a group of upstream endpoints.
 type Cluster struct {
-	Name                     string        `yaml:"name"`
+	Name string `yaml:"name"`
+	// Type is how endpoints are found: STATIC, STRICT_DNS, LOGICAL_DNS or
+	// EDS (also in lower case).
+	Type                     string        `yaml:"type"`
 	ConnectTimeout           time.Duration `yaml:"connect_timeout"`
-	LbPolicy                 string        `yaml:"lb_policy"` // round_robin|random|least_request
+	LbPolicy                 string        `yaml:"lb_policy"` // round_robin|random|least_request|ring_hash|maglev
 	MaxConnections           int           `yaml:"max_connections"`
 	MaxPendingRequests       int           `yaml:"max_pending_requests"`
 	MaxRequestsPerConnection int           `yaml:"max_requests_per_connection"` // 0: unlimited
@@ -317,6 +396,28 @@ type Cluster struct {
 	// connection of a tcp_proxy (read buffer and output high watermark).
 	PerConnectionBufferLimitBytes int            `yaml:"per_connection_buffer_limit_bytes"`
 	LoadAssignment                LoadAssignment `yaml:"load_assignment"`
+	// EDSClusterConfig locates the endpoint file of an EDS cluster.
+	EDSClusterConfig *EDSClusterConfig `yaml:"eds_cluster_config"`
+
+	// DNS discovery (STRICT_DNS, LOGICAL_DNS).
+	DNSRefreshRate        time.Duration        `yaml:"dns_refresh_rate"`
+	DNSFailureRefreshRate *RefreshRate         `yaml:"dns_failure_refresh_rate"`
+	RespectDNSTTL         bool                 `yaml:"respect_dns_ttl"`
+	DNSMinRefreshRate     time.Duration        `yaml:"dns_min_refresh_rate"`
+	DNSJitter             time.Duration        `yaml:"dns_jitter"`
+	DNSLookupFamily       string               `yaml:"dns_lookup_family"`
+	DNSResolutionConfig   *DNSResolutionConfig `yaml:"dns_resolution_config"`
+
+	CommonLbConfig       *CommonLbConfig       `yaml:"common_lb_config"`
+	RoundRobinLbConfig   *RoundRobinLbConfig   `yaml:"round_robin_lb_config"`
+	LeastRequestLbConfig *LeastRequestLbConfig `yaml:"least_request_lb_config"`
+	RingHashLbConfig     *RingHashLbConfig     `yaml:"ring_hash_lb_config"`
+	MaglevLbConfig       *MaglevLbConfig       `yaml:"maglev_lb_config"`
+
+	HealthChecks     []HealthCheck     `yaml:"health_checks"`
+	OutlierDetection *OutlierDetection `yaml:"outlier_detection"`
+	CircuitBreakers  *CircuitBreakers  `yaml:"circuit_breakers"`
+
 	// HTTP2ProtocolOptions, when present (even `{}`), makes the cluster
 	// speak HTTP/2 with prior knowledge (h2c) to its endpoints.
 	HTTP2ProtocolOptions *HTTP2ProtocolOptions `yaml:"http2_protocol_options"`
@@ -329,24 +430,221 @@ type HTTP2ProtocolOptions struct {
 	InitialConnectionWindowSize int `yaml:"initial_connection_window_size"`
 }
 
-// LoadAssignment lists a cluster's endpoints.
-type LoadAssignment struct {
-	Endpoints []LocalityLbEndpoints `yaml:"endpoints"`
+// RefreshRate is dns_failure_refresh_rate: exponential back-off bounds.
+type RefreshRate struct {
+	BaseInterval time.Duration `yaml:"base_interval"`
+	MaxInterval  time.Duration `yaml:"max_interval"` // 0: 10 × base_interval
 }
 
-// LocalityLbEndpoints is one group of endpoints.
+// DNSResolutionConfig names the DNS servers a cluster asks.
+type DNSResolutionConfig struct {
+	Resolvers []Address `yaml:"resolvers"`
+}
+
+// EDSClusterConfig is Envoy's Cluster.EdsClusterConfig with a file source.
+type EDSClusterConfig struct {
+	// ServiceName picks the ClusterLoadAssignment whose cluster_name it
+	// is when the file holds several (default: the cluster's name).
+	ServiceName string       `yaml:"service_name"`
+	EDSConfig   ConfigSource `yaml:"eds_config"`
+}
+
+// ConfigSource is Envoy's ConfigSource, file sources only.
+type ConfigSource struct {
+	PathConfigSource *PathConfigSource `yaml:"path_config_source"`
+	Path             string            `yaml:"path"` // Envoy's older spelling of path_config_source.path
+}
+
+// PathConfigSource is a watched file.
+type PathConfigSource struct {
+	Path string `yaml:"path"`
+	// WatchedDirectory is watched instead of the file's own directory
+	// (Kubernetes ConfigMaps swap a symlink in another directory).
+	WatchedDirectory *WatchedDirectory `yaml:"watched_directory"`
+}
+
+// WatchedDirectory is a directory whose changes trigger a reload.
+type WatchedDirectory struct {
+	Path string `yaml:"path"`
+}
+
+// Percent is Envoy's Percent: {value: 0..100}.
+type Percent struct {
+	Value float64 `yaml:"value"`
+}
+
+// CommonLbConfig is Envoy's Cluster.CommonLbConfig (the supported part).
+type CommonLbConfig struct {
+	// HealthyPanicThreshold: below this share of healthy hosts a priority
+	// balances over all its hosts (panic routing); 0 disables it.
+	HealthyPanicThreshold *Percent `yaml:"healthy_panic_threshold"`
+}
+
+// RoundRobinLbConfig is round_robin_lb_config.
+type RoundRobinLbConfig struct {
+	SlowStartConfig *SlowStartConfig `yaml:"slow_start_config"`
+}
+
+// LeastRequestLbConfig is least_request_lb_config.
+type LeastRequestLbConfig struct {
+	ChoiceCount     int              `yaml:"choice_count"`
+	SlowStartConfig *SlowStartConfig `yaml:"slow_start_config"`
+}
+
+// SlowStartConfig is Envoy's slow_start_config.
+type SlowStartConfig struct {
+	SlowStartWindow  time.Duration  `yaml:"slow_start_window"`
+	Aggression       *RuntimeDouble `yaml:"aggression"`
+	MinWeightPercent *Percent       `yaml:"min_weight_percent"`
+}
+
+// RuntimeDouble is Envoy's RuntimeDouble; sluice has no runtime, so only
+// the default value counts.
+type RuntimeDouble struct {
+	DefaultValue float64 `yaml:"default_value"`
+	RuntimeKey   string  `yaml:"runtime_key"`
+}
+
+// RingHashLbConfig is ring_hash_lb_config.
+type RingHashLbConfig struct {
+	MinimumRingSize int    `yaml:"minimum_ring_size"`
+	MaximumRingSize int    `yaml:"maximum_ring_size"`
+	HashFunction    string `yaml:"hash_function"` // XX_HASH only
+}
+
+// MaglevLbConfig is maglev_lb_config.
+type MaglevLbConfig struct {
+	TableSize int `yaml:"table_size"` // a prime
+}
+
+// HealthCheck is one active health check (Envoy's core.HealthCheck).
+// Exactly one of the *_health_check fields is set.
+type HealthCheck struct {
+	Timeout               time.Duration    `yaml:"timeout"`
+	Interval              time.Duration    `yaml:"interval"`
+	InitialJitter         time.Duration    `yaml:"initial_jitter"`
+	IntervalJitter        time.Duration    `yaml:"interval_jitter"`
+	IntervalJitterPercent int              `yaml:"interval_jitter_percent"`
+	UnhealthyInterval     time.Duration    `yaml:"unhealthy_interval"`
+	UnhealthyThreshold    int              `yaml:"unhealthy_threshold"`
+	HealthyThreshold      int              `yaml:"healthy_threshold"`
+	HTTPHealthCheck       *HTTPHealthCheck `yaml:"http_health_check"`
+	TCPHealthCheck        *TCPHealthCheck  `yaml:"tcp_health_check"`
+	GRPCHealthCheck       *GRPCHealthCheck `yaml:"grpc_health_check"`
+}
+
+// HTTPHealthCheck probes with an HTTP request.
+type HTTPHealthCheck struct {
+	Host                string              `yaml:"host"` // default: the cluster's name
+	Path                string              `yaml:"path"`
+	Method              string              `yaml:"method"` // default GET
+	ExpectedStatuses    []Int64Range        `yaml:"expected_statuses"`
+	RequestHeadersToAdd []HeaderValueOption `yaml:"request_headers_to_add"`
+	CodecClientType     string              `yaml:"codec_client_type"` // HTTP1|HTTP2
+}
+
+// Int64Range is a half-open range [start, end).
+type Int64Range struct {
+	Start int `yaml:"start"`
+	End   int `yaml:"end"`
+}
+
+// TCPHealthCheck connects, optionally sends bytes and looks for others.
+type TCPHealthCheck struct {
+	Send    *Payload  `yaml:"send"`
+	Receive []Payload `yaml:"receive"`
+}
+
+// Payload is bytes as hex (text) or base64 (binary), as in Envoy.
+type Payload struct {
+	Text   string `yaml:"text"`
+	Binary string `yaml:"binary"`
+	Bytes  []byte `yaml:"-"` // decoded, set by validation
+}
+
+// GRPCHealthCheck uses the gRPC health protocol.
+type GRPCHealthCheck struct {
+	ServiceName string `yaml:"service_name"`
+	Authority   string `yaml:"authority"` // default: the cluster's name
+}
+
+// OutlierDetection is Envoy's outlier_detection (consecutive-failure
+// detectors; not success rate or failure percentage).
+type OutlierDetection struct {
+	Consecutive5xx                         int           `yaml:"consecutive_5xx"`
+	ConsecutiveGatewayFailure              int           `yaml:"consecutive_gateway_failure"`
+	ConsecutiveLocalOriginFailure          int           `yaml:"consecutive_local_origin_failure"`
+	EnforcingConsecutive5xx                int           `yaml:"enforcing_consecutive_5xx"`
+	EnforcingConsecutiveGatewayFailure     int           `yaml:"enforcing_consecutive_gateway_failure"`
+	EnforcingConsecutiveLocalOriginFailure int           `yaml:"enforcing_consecutive_local_origin_failure"`
+	SplitExternalLocalOriginErrors         bool          `yaml:"split_external_local_origin_errors"`
+	Interval                               time.Duration `yaml:"interval"`
+	BaseEjectionTime                       time.Duration `yaml:"base_ejection_time"`
+	MaxEjectionTime                        time.Duration `yaml:"max_ejection_time"`
+	MaxEjectionTimeJitter                  time.Duration `yaml:"max_ejection_time_jitter"`
+	MaxEjectionPercent                     int           `yaml:"max_ejection_percent"`
+	AlwaysEjectOneHost                     bool          `yaml:"always_eject_one_host"`
+	SuccessfulActiveHealthCheckUnejectHost bool          `yaml:"successful_active_health_check_uneject_host"`
+}
+
+// CircuitBreakers is Envoy's circuit_breakers, DEFAULT priority only.
+type CircuitBreakers struct {
+	Thresholds []Thresholds `yaml:"thresholds"`
+}
+
+// Thresholds is one entry of circuit_breakers.thresholds. Limits left out
+// keep the cluster's own (max_connections, max_pending_requests) or their
+// defaults.
+type Thresholds struct {
+	Priority           string       `yaml:"priority"` // DEFAULT
+	MaxConnections     int          `yaml:"max_connections"`
+	MaxPendingRequests int          `yaml:"max_pending_requests"`
+	MaxRetries         int          `yaml:"max_retries"` // default 3
+	RetryBudget        *RetryBudget `yaml:"retry_budget"`
+}
+
+// RetryBudget limits retries to a share of the active requests.
+type RetryBudget struct {
+	BudgetPercent       *Percent `yaml:"budget_percent"`        // default 20
+	MinRetryConcurrency int      `yaml:"min_retry_concurrency"` // default 3
+}
+
+// LoadAssignment lists a cluster's endpoints.
+type LoadAssignment struct {
+	ClusterName string                `yaml:"cluster_name"`
+	Endpoints   []LocalityLbEndpoints `yaml:"endpoints"`
+	Policy      *LoadAssignmentPolicy `yaml:"policy"`
+}
+
+// LoadAssignmentPolicy is ClusterLoadAssignment.Policy.
+type LoadAssignmentPolicy struct {
+	// OverprovisioningFactor (percent, default 140) is how much a
+	// priority's healthy share is trusted before traffic spills to the
+	// next priority.
+	OverprovisioningFactor int `yaml:"overprovisioning_factor"`
+}
+
+// LocalityLbEndpoints is one group of endpoints sharing a priority.
 type LocalityLbEndpoints struct {
+	Priority    int          `yaml:"priority"`
 	LbEndpoints []LbEndpoint `yaml:"lb_endpoints"`
 }
 
 // LbEndpoint is one upstream host.
 type LbEndpoint struct {
-	Endpoint Endpoint `yaml:"endpoint"`
+	Endpoint            Endpoint `yaml:"endpoint"`
+	LoadBalancingWeight int      `yaml:"load_balancing_weight"` // default 1
 }
 
 // Endpoint wraps the address, as in Envoy.
 type Endpoint struct {
-	Address Address `yaml:"address"`
+	Address           Address            `yaml:"address"`
+	HealthCheckConfig *HealthCheckConfig `yaml:"health_check_config"`
+}
+
+// HealthCheckConfig is an endpoint's own health-check target.
+type HealthCheckConfig struct {
+	PortValue int `yaml:"port_value"`
 }
 
 // Address wraps the socket address, as in Envoy.
@@ -354,11 +652,12 @@ type Address struct {
 	SocketAddress SocketAddress `yaml:"socket_address"`
 }
 
-// SocketAddress is an IP literal and a port.
+// SocketAddress is an IP literal (or, in DNS clusters, a host name) and a
+// port.
 type SocketAddress struct {
 	Address   string         `yaml:"address"`
 	PortValue int            `yaml:"port_value"`
-	Addr      netip.AddrPort `yaml:"-"` // parsed, set by validation
+	Addr      netip.AddrPort `yaml:"-"` // parsed IP literal, set by validation
 }
 
 // RawJSON is an opaque config value kept as the JSON text handed to a

@@ -176,48 +176,6 @@ func validCIDR(s string) bool {
 	return err == nil
 }
 
-func (v *validator) cluster(path string, c *Cluster) {
-	v.positiveDuration(path+".connect_timeout", c.ConnectTimeout)
-	v.oneOf(path+".lb_policy", c.LbPolicy, "round_robin", "random", "least_request")
-	v.positive(path+".max_connections", c.MaxConnections)
-	v.positive(path+".max_pending_requests", c.MaxPendingRequests)
-	if c.MaxRequestsPerConnection < 0 {
-		v.fail(path+".max_requests_per_connection", "must not be negative")
-	}
-	v.nonNegative(path+".idle_timeout", c.IdleTimeout)
-	v.positive(path+".per_connection_buffer_limit_bytes", c.PerConnectionBufferLimitBytes)
-	if o := c.HTTP2ProtocolOptions; o != nil {
-		// Envoy's ranges: a window below the protocol's 65535 is invalid.
-		oPath := path + ".http2_protocol_options"
-		v.intRange(oPath+".max_concurrent_streams", o.MaxConcurrentStreams, 1, 1<<31-1)
-		v.intRange(oPath+".initial_stream_window_size", o.InitialStreamWindowSize, 65535, 1<<31-1)
-		v.intRange(oPath+".initial_connection_window_size", o.InitialConnectionWindowSize, 65535, 1<<31-1)
-	}
-	epPath := path + ".load_assignment.endpoints"
-	if len(c.LoadAssignment.Endpoints) == 0 {
-		v.fail(epPath, "required")
-	}
-	for i := range c.LoadAssignment.Endpoints {
-		group := &c.LoadAssignment.Endpoints[i]
-		gPath := index(epPath, i) + ".lb_endpoints"
-		if len(group.LbEndpoints) == 0 {
-			v.fail(gPath, "required")
-		}
-		for j := range group.LbEndpoints {
-			sa := &group.LbEndpoints[j].Endpoint.Address.SocketAddress
-			saPath := index(gPath, j) + ".endpoint.address.socket_address"
-			ip, ok := v.ip(saPath+".address", sa.Address)
-			portOK := sa.PortValue >= 1 && sa.PortValue <= 65535
-			if !portOK {
-				v.fail(saPath+".port_value", "must be between 1 and 65535")
-			}
-			if ok && portOK {
-				sa.Addr = netip.AddrPortFrom(ip, uint16(sa.PortValue))
-			}
-		}
-	}
-}
-
 // resolveModule makes a relative module path relative to the config file.
 func (v *validator) resolveModule(p string) string {
 	if p == "" || filepath.IsAbs(p) || v.dir == "" {

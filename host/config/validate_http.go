@@ -156,6 +156,10 @@ func (v *validator) routeConfig(path string, rc *RouteConfiguration, filters map
 		}
 		v.headerMutations(p, vh.RequestHeadersToAdd, vh.RequestHeadersToRemove, vh.ResponseHeadersToAdd, vh.ResponseHeadersToRemove)
 		v.perFilter(p+".typed_per_filter_config", vh.TypedPerFilterConfig, filters)
+		if vh.RetryPolicy != nil {
+			v.retryPolicy(p+".retry_policy", vh.RetryPolicy)
+		}
+		v.bufferLimit(p+".per_request_buffer_limit_bytes", vh.PerRequestBufferLimitBytes)
 		if len(vh.Routes) == 0 {
 			v.fail(p+".routes", "required")
 		}
@@ -242,6 +246,10 @@ func (v *validator) route(path string, r *Route, filters map[string]bool, upgrad
 			}
 		}
 		v.uniqueUpgradeTypes(uPath, len(a.UpgradeConfigs), func(i int) string { return a.UpgradeConfigs[i].UpgradeType })
+		v.hashPolicies(aPath+".hash_policy", a.HashPolicy)
+		if a.RetryPolicy != nil {
+			v.retryPolicy(aPath+".retry_policy", a.RetryPolicy)
+		}
 		if m.ConnectMatcher != nil && !connectEnabled(upgrades, a.UpgradeConfigs) {
 			// Such a route could never tunnel: say so instead of 404s.
 			v.fail(mPath+".connect_matcher", "CONNECT is not enabled for this route: add upgrade_configs: [{ upgrade_type: CONNECT }] to the route or to the http_connection_manager")
@@ -252,6 +260,7 @@ func (v *validator) route(path string, r *Route, filters map[string]bool, upgrad
 	}
 	v.headerMutations(path, r.RequestHeadersToAdd, r.RequestHeadersToRemove, r.ResponseHeadersToAdd, r.ResponseHeadersToRemove)
 	v.perFilter(path+".typed_per_filter_config", r.TypedPerFilterConfig, filters)
+	v.bufferLimit(path+".per_request_buffer_limit_bytes", r.PerRequestBufferLimitBytes)
 }
 
 func (v *validator) regex(path, re string) {
@@ -337,3 +346,80 @@ func isToken(s string) bool {
 }
 
 func validHeaderValue(s string) bool { return !strings.ContainsAny(s, "\r\n\x00") }
+
+// retryOnConditions are the retry_on values sluice implements.
+var retryOnConditions = map[string]bool{
+	"5xx": true, "gateway-error": true, "reset": true, "connect-failure": true,
+	"retriable-4xx": true, "refused-stream": true, "retriable-status-codes": true,
+	"reset-before-request": true,
+}
+
+func (v *validator) retryPolicy(path string, r *RetryPolicy) {
+	if strings.TrimSpace(r.RetryOn) == "" {
+		v.fail(path+".retry_on", "required")
+	}
+	for _, c := range strings.Split(r.RetryOn, ",") {
+		c = strings.TrimSpace(c)
+		if c != "" && !retryOnConditions[c] {
+			v.failf(path+".retry_on", "unknown retry_on condition %q (want 5xx, gateway-error, reset, reset-before-request, connect-failure, retriable-4xx, refused-stream, retriable-status-codes)", c)
+		}
+	}
+	v.intRange(path+".num_retries", r.NumRetries, 0, 1000)
+	v.nonNegative(path+".per_try_timeout", r.PerTryTimeout)
+	if b := r.RetryBackOff; b != nil {
+		v.positiveDuration(path+".retry_back_off.base_interval", b.BaseInterval)
+		if b.MaxInterval != 0 && b.MaxInterval < b.BaseInterval {
+			v.fail(path+".retry_back_off.max_interval", "must not be shorter than base_interval")
+		}
+	}
+	for i, c := range r.RetriableStatusCodes {
+		v.intRange(index(path+".retriable_status_codes", i), c, 100, 599)
+	}
+	for i, h := range r.RetryHostPredicate {
+		if h.Name != "previous_hosts" && h.Name != "envoy.retry_host_predicates.previous_hosts" {
+			v.failf(index(path+".retry_host_predicate", i)+".name", "unknown retry host predicate %q (want previous_hosts)", h.Name)
+		}
+	}
+	v.intRange(path+".host_selection_retry_max_attempts", r.HostSelectionRetryMaxAttempts, 0, 100)
+}
+
+func (v *validator) hashPolicies(path string, list []HashPolicy) {
+	for i := range list {
+		h := &list[i]
+		p := index(path, i)
+		kinds := 0
+		if x := h.Header; x != nil {
+			kinds++
+			if !validHeaderName(x.HeaderName) {
+				v.failf(p+".header.header_name", "invalid header name %q", x.HeaderName)
+			}
+		}
+		if x := h.Cookie; x != nil {
+			kinds++
+			if x.Name == "" {
+				v.fail(p+".cookie.name", "required")
+			}
+		}
+		if x := h.ConnectionProperties; x != nil {
+			kinds++
+			if !x.SourceIP {
+				v.fail(p+".connection_properties.source_ip", "must be true")
+			}
+		}
+		if x := h.QueryParameter; x != nil {
+			kinds++
+			if x.Name == "" {
+				v.fail(p+".query_parameter.name", "required")
+			}
+		}
+		if kinds != 1 {
+			v.fail(p, "exactly one of header, cookie, connection_properties, query_parameter is required")
+		}
+	}
+}
+
+func (v *validator) bufferLimit(path string, n *int) {
+	if n != nil && *n < 0 {
+		v.fail(path, "must not be negative")
+	}
+}

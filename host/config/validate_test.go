@@ -221,7 +221,7 @@ func TestValidationErrors(t *testing.T) {
 		{"duplicate cluster", []string{"clusters:\n", "clusters:\n- name: backend\n  load_assignment: { endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: " + socketAddr + " } } }] }] }\n"},
 			[]string{`clusters[1].name: duplicate name "backend" (first at clusters[0].name)`}},
 		{"connect timeout zero", []string{clusterName, clusterName + "  connect_timeout: 0s\n"}, []string{"clusters[0].connect_timeout: must be positive"}},
-		{"lb policy", []string{clusterName, clusterName + "  lb_policy: maglev\n"}, []string{`clusters[0].lb_policy: invalid value "maglev": want round_robin|random|least_request`}},
+		{"lb policy", []string{clusterName, clusterName + "  lb_policy: weighted\n"}, []string{`clusters[0].lb_policy: invalid value "weighted": want round_robin|random|least_request|ring_hash|maglev`}},
 		{"max connections", []string{clusterName, clusterName + "  max_connections: 0\n  max_pending_requests: 0\n  max_requests_per_connection: -1\n  idle_timeout: -1s\n"},
 			[]string{"clusters[0].max_connections: must be positive", "clusters[0].max_pending_requests: must be positive",
 				"clusters[0].max_requests_per_connection: must not be negative", "clusters[0].idle_timeout: must not be negative"}},
@@ -235,7 +235,7 @@ func TestValidationErrors(t *testing.T) {
 			[]string{"clusters[0].load_assignment.endpoints: required"}},
 		{"no lb endpoints", []string{"    - lb_endpoints:\n      - endpoint: { address: { socket_address: " + socketAddr + " } }\n", "    - lb_endpoints: []\n"},
 			[]string{"clusters[0].load_assignment.endpoints[0].lb_endpoints: required"}},
-		{"endpoint dns", []string{socketAddr, "{ address: backend.local, port_value: 8080 }"}, []string{epPath + `.address: invalid IP address "backend.local" (no DNS names)`}},
+		{"endpoint dns", []string{socketAddr, "{ address: backend.local, port_value: 8080 }"}, []string{epPath + `.address: invalid IP address "backend.local" (a STATIC cluster takes IP addresses; use type STRICT_DNS or LOGICAL_DNS for host names)`}},
 		{"endpoint port", []string{socketAddr, "{ address: 127.0.0.1, port_value: 0 }"}, []string{epPath + ".port_value: must be between 1 and 65535"}},
 		{"endpoint empty", []string{socketAddr, "{}"}, []string{epPath + ".address: required", epPath + ".port_value: must be between 1 and 65535"}},
 	}

@@ -57,7 +57,7 @@ func New(cfg *config.Config, log *zap.Logger) (*Server, error) {
 	s.dog = newWatchdog(cfg.Watchdog, log, s.workers)
 	s.accessLogs = accesslog.NewRegistry(n)
 	var err error
-	s.clusters, err = cluster.NewManagerWithSettings(clusterSettings(cfg.Clusters), s.workers, log)
+	s.clusters, err = cluster.NewManager(cfg.Clusters, s.workers, log)
 	if err != nil {
 		s.closeWorkers()
 		return nil, err
@@ -80,34 +80,14 @@ func New(cfg *config.Config, log *zap.Logger) (*Server, error) {
 	return s, nil
 }
 
-func clusterSettings(cs []config.Cluster) []cluster.Settings {
-	out := make([]cluster.Settings, 0, len(cs))
-	for _, c := range cs {
-		st := cluster.Settings{
-			Name:                     c.Name,
-			ConnectTimeout:           c.ConnectTimeout,
-			MaxConnections:           c.MaxConnections,
-			MaxPendingRequests:       c.MaxPendingRequests,
-			MaxRequestsPerConnection: c.MaxRequestsPerConnection,
-			IdleTimeout:              c.IdleTimeout,
-		}
-		st.LBPolicy, _ = cluster.ParseLBPolicy(c.LbPolicy) // validated by config
-		st.HTTP2, st.HTTP2Options = cluster.HTTP2FromConfig(c.HTTP2ProtocolOptions)
-		for _, g := range c.LoadAssignment.Endpoints {
-			for _, e := range g.LbEndpoints {
-				st.Endpoints = append(st.Endpoints, e.Endpoint.Address.SocketAddress.Addr)
-			}
-		}
-		out = append(out, st)
-	}
-	return out
-}
-
 func (s *Server) closeWorkers() {
 	for _, w := range s.workers {
 		w.Stop()
 	}
 }
+
+// clusterWarmingTimeout bounds the wait for clusters at start-up.
+const clusterWarmingTimeout = 15 * time.Second
 
 // Start runs the workers and binds every listener on every worker
 // (SO_REUSEPORT), then the admin endpoint.
@@ -117,6 +97,13 @@ func (s *Server) Start() error {
 		go w.Run()
 	}
 	s.dog.start()
+	// Clusters learn their endpoints and health before listeners open
+	// (Envoy's cluster warming), bounded like Envoy's initial fetch.
+	s.clusters.Start()
+	if late := s.clusters.WaitReady(clusterWarmingTimeout); len(late) > 0 {
+		s.log.Warn("clusters still warming (no DNS answer, endpoint file or first health check yet); serving anyway",
+			zap.Strings("clusters", late), zap.Duration("waited", clusterWarmingTimeout))
+	}
 	for _, l := range s.lis {
 		if err := s.bind(l); err != nil {
 			s.Stop()
