@@ -56,6 +56,9 @@ func SettingsFromConfig(c *config.Cluster) (Settings, error) {
 		if e := c.EDSClusterConfig; e.ServiceName != "" {
 			s.EDSService = e.ServiceName
 		}
+		if p := c.EDSClusterConfig.EDSConfig.PathConfigSource; p != nil && p.WatchedDirectory != nil {
+			s.EDSWatchDir = p.WatchedDirectory.Path
+		}
 	default:
 		return Settings{}, fmt.Errorf("cluster %q: unknown type %q", c.Name, c.Type)
 	}

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // control owns a cluster's membership and the hosts' health. Everything
@@ -34,6 +36,13 @@ type control struct {
 	warmTimer *time.Timer // slow start: rebuilds while hosts warm up
 	sources   []func()    // goroutines started with the control loop
 	wg        sync.WaitGroup
+	// discovering counts discovery sources (DNS names, the endpoint file)
+	// that have not reported once yet; the cluster is not ready before.
+	discovering int
+	hc          *healthChecker // nil without health_checks
+	// overprovisioning is the endpoint file's overprovisioning_factor
+	// (0: the cluster's).
+	overprovisioning uint32
 }
 
 func newControl(c *Cluster) *control {
@@ -49,9 +58,128 @@ func newControl(c *Cluster) *control {
 // setInitial installs the hosts known at construction and returns the
 // first host set (the workers get it directly, before they serve).
 func (ctl *control) setInitial(hosts []*Host) *hostSet {
+	if len(ctl.c.settings.HealthChecks) > 0 {
+		ctl.hc = newHealthChecker(ctl.c, ctl.c.settings.HealthChecks[0])
+		for _, h := range hosts {
+			// Envoy's start: unhealthy until the first check passes
+			// (panic routing serves meanwhile).
+			h.flags.Store(FlagFailedActiveHC | FlagPendingActiveHC)
+		}
+	}
 	ctl.hosts = hosts
 	ctl.set = ctl.build(time.Now())
 	return ctl.set
+}
+
+// updateMembers makes eps the cluster's membership: hosts keep their
+// identity (connections, health, outlier state) by address, new ones are
+// added (with health checks, unhealthy until the first pass), missing ones
+// are removed. It reports whether it published a new host set. Control
+// goroutine.
+func (ctl *control) updateMembers(eps []Endpoint) bool {
+	c := ctl.c
+	now := time.Now()
+	old := make(map[netip.AddrPort]*Host, len(ctl.hosts))
+	for _, h := range ctl.hosts {
+		old[h.addr] = h
+	}
+	next := make([]*Host, 0, len(eps))
+	changed := false
+	kept := make(map[netip.AddrPort]bool, len(eps))
+	for _, ep := range eps {
+		if kept[ep.Addr] {
+			continue // the same address twice (two names resolving alike)
+		}
+		kept[ep.Addr] = true
+		if h := old[ep.Addr]; h != nil {
+			if h.weight.Load() != max(ep.Weight, 1) || h.priority.Load() != ep.Priority || h.hcPort.Load() != uint32(ep.HealthCheckPort) {
+				h.setEndpoint(ep)
+				changed = true
+			}
+			next = append(next, h)
+			continue
+		}
+		h := newHost(c, ep, now)
+		if ctl.hc != nil {
+			h.flags.Store(FlagFailedActiveHC | FlagPendingActiveHC)
+		}
+		next = append(next, h)
+		changed = true
+		c.log.Info("host added", zap.Stringer("host", h.addr), zap.String("hostname", h.hostname), zap.Uint32("priority", ep.Priority))
+	}
+	var removed []*Host
+	for _, h := range ctl.hosts {
+		if !kept[h.addr] {
+			removed = append(removed, h)
+			c.log.Info("host removed", zap.Stringer("host", h.addr), zap.String("hostname", h.hostname))
+		}
+	}
+	if !changed && len(removed) == 0 {
+		c.stats.updateNoRebuild.Add(1)
+		return false
+	}
+	if len(removed) > 0 || len(next) != len(ctl.hosts) || changed {
+		c.stats.membershipChange.Add(1)
+	}
+	ctl.mu.Lock()
+	ctl.hosts = next
+	ctl.mu.Unlock()
+	for _, h := range removed {
+		if ctl.hc != nil {
+			ctl.hc.stop(h)
+		}
+		if c.od != nil {
+			c.od.forget(h)
+		}
+	}
+	ctl.publish(removed)
+	if ctl.hc != nil {
+		for _, h := range next {
+			ctl.hc.ensure(h)
+		}
+	}
+	ctl.checkReady()
+	return true
+}
+
+// setLogical records where a logical_dns cluster's new connections go.
+func (ctl *control) setLogical(a netip.AddrPort) bool {
+	if ctl.logical == a {
+		return false
+	}
+	ctl.mu.Lock()
+	ctl.logical = a
+	ctl.mu.Unlock()
+	return true
+}
+
+// logicalAddr is the logical_dns address; any goroutine.
+func (ctl *control) logicalAddr() netip.AddrPort {
+	ctl.mu.Lock()
+	defer ctl.mu.Unlock()
+	return ctl.logical
+}
+
+// discovered notes that one discovery source reported for the first time.
+func (ctl *control) discovered() {
+	if ctl.discovering > 0 {
+		ctl.discovering--
+	}
+	ctl.checkReady()
+}
+
+// checkReady marks the cluster ready once discovery reported and no host
+// waits for its first health check.
+func (ctl *control) checkReady() {
+	if ctl.discovering > 0 {
+		return
+	}
+	for _, h := range ctl.hosts {
+		if h.flags.Load()&FlagPendingActiveHC != 0 {
+			return
+		}
+	}
+	ctl.markReady()
 }
 
 // members is a copy of the current membership.
@@ -69,7 +197,7 @@ func (ctl *control) current() *hostSet {
 }
 
 func (ctl *control) build(now time.Time) *hostSet {
-	return buildHostSet(buildInput{hosts: ctl.hosts, s: &ctl.c.settings, now: now, logical: ctl.logical, prev: ctl.set})
+	return buildHostSet(buildInput{hosts: ctl.hosts, s: &ctl.c.settings, now: now, logical: ctl.logical, prev: ctl.set, overprovisioning: ctl.overprovisioning})
 }
 
 // publish builds a host set from the current membership and health and
@@ -119,6 +247,7 @@ func (ctl *control) start() {
 		return
 	}
 	ctl.started = true
+	ctl.addSources()
 	go ctl.loop()
 	for _, src := range ctl.sources {
 		ctl.wg.Add(1)
@@ -127,8 +256,23 @@ func (ctl *control) start() {
 			src()
 		}()
 	}
-	if ctl.c.settings.Discovery == Static && len(ctl.c.settings.HealthChecks) == 0 {
-		ctl.markReady()
+	ctl.do(func() {
+		if ctl.hc != nil {
+			for _, h := range ctl.hosts {
+				ctl.hc.ensure(h)
+			}
+		}
+		ctl.checkReady()
+	})
+}
+
+// addSources prepares the discovery goroutines of the cluster's type.
+func (ctl *control) addSources() {
+	switch ctl.c.settings.Discovery {
+	case StrictDNS, LogicalDNS:
+		ctl.addDNSSources()
+	case EDS:
+		ctl.addEDSSource()
 	}
 }
 
@@ -145,10 +289,22 @@ func (ctl *control) do(fn func()) {
 
 func (ctl *control) loop() {
 	defer close(ctl.done)
+	var wake chan struct{}
+	var tick <-chan time.Time
+	if od := ctl.c.od; od != nil {
+		wake = od.wake
+		t := time.NewTicker(od.o.Interval)
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
 		select {
 		case fn := <-ctl.events:
 			fn()
+		case <-wake:
+			ctl.c.od.onWake()
+		case now := <-tick:
+			ctl.c.od.onInterval(now)
 		case <-ctl.stop:
 			return
 		}
@@ -165,6 +321,9 @@ func (ctl *control) close() {
 	close(ctl.stop)
 	if ctl.started {
 		<-ctl.done
+		if ctl.hc != nil {
+			ctl.hc.stopAll()
+		}
 		ctl.wg.Wait()
 	}
 	if ctl.warmTimer != nil {

@@ -54,6 +54,9 @@ type buildInput struct {
 	now     time.Time
 	logical netip.AddrPort
 	prev    *hostSet // the previous build, if any
+	// overprovisioning overrides the settings' factor (an endpoint file's
+	// policy); 0 keeps it.
+	overprovisioning uint32
 }
 
 // buildHostSet computes a host set. It reads the hosts' attributes and
@@ -84,12 +87,16 @@ func buildHostSet(in buildInput) *hostSet {
 			lv.healthy++
 		}
 	}
+	over := int(s.OverprovisioningFactor)
+	if in.overprovisioning > 0 {
+		over = int(in.overprovisioning)
+	}
 	health := make([]int, len(hs.levels))
 	totalHealth := 0
 	for i := range hs.levels {
 		lv := &hs.levels[i]
 		if n := len(lv.all); n > 0 {
-			health[i] = min(100, int(s.OverprovisioningFactor)*lv.healthy/n)
+			health[i] = min(100, over*lv.healthy/n)
 			lv.panic = s.PanicThreshold > 0 && float64(100*lv.healthy)/float64(n) < s.PanicThreshold
 		}
 		totalHealth += health[i]

@@ -18,10 +18,12 @@ type Settings struct {
 	// Discovery is how endpoints are found (Envoy's cluster type).
 	Discovery DiscoveryType
 	DNS       DNSOptions // strict_dns and logical_dns
-	// EDSPath is the endpoint file of an eds cluster (eds.go); EDSService
-	// picks its load assignment when the file holds several.
-	EDSPath    string
-	EDSService string
+	// EDSPath is the endpoint file of an eds cluster (discovery_eds.go);
+	// EDSService picks its load assignment when the file holds several;
+	// EDSWatchDir is watched for changes (default: the file's directory).
+	EDSPath     string
+	EDSService  string
+	EDSWatchDir string
 
 	LBPolicy       LBPolicy
 	ConnectTimeout time.Duration // <= 0: DefaultConnectTimeout

@@ -299,6 +299,8 @@ func TestNewTunnelFailures(t *testing.T) {
 		onLoop(t, w, func() { c.NewTunnel(w, tr) })
 		tn := recv(t, tr.ready, "tunnel")
 		st := waitStats(t, w, c, "tunnel", func(s Stats) bool { return s.CxTunnelActive == 1 })
+		// The connect completes before the server's accept loop counts it.
+		waitFor(t, "the server to accept", func() bool { return srv.conns.Load() >= 2 })
 		if st.CxActive != 1 || st.CxDestroyLocal != 1 || srv.conns.Load() != 2 {
 			t.Fatalf("stats %+v, %d connections", st, srv.conns.Load())
 		}

@@ -138,9 +138,12 @@ func (v *validator) lbEndpoint(path string, e *LbEndpoint, typ string) {
 		v.fail(saPath+".address", "required")
 	default:
 		ip, err := netip.ParseAddr(sa.Address)
-		if err != nil {
+		switch {
+		case err != nil && typ == ClusterEDS:
+			v.failf(saPath+".address", "invalid IP address %q (endpoint files take IP addresses)", sa.Address)
+		case err != nil:
 			v.failf(saPath+".address", "invalid IP address %q (a %s cluster takes IP addresses; use type STRICT_DNS or LOGICAL_DNS for host names)", sa.Address, typ)
-		} else if portOK {
+		case portOK:
 			sa.Addr = netip.AddrPortFrom(ip, uint16(sa.PortValue))
 		}
 	}
