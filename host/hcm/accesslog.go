@@ -188,6 +188,8 @@ func appendJSONLine(b []byte, info *StreamInfo, req *headers.Map, connMD map[str
 	}
 	b = append(b, `","upstream_cluster":`...)
 	b = strconv.AppendQuote(b, info.Cluster)
+	b = append(b, `,"upstream_request_attempt_count":`...)
+	b = strconv.AppendInt(b, int64(info.Attempts), 10)
 	b = append(b, `,"route_name":`...)
 	b = strconv.AppendQuote(b, info.RouteName)
 	b = append(b, `,"request_id":`...)

@@ -28,6 +28,7 @@ const (
 	FlagDirectResponse                                            // DR? (not an Envoy flag; shown as "-")
 	FlagFilterFailure                                             // FF (module contained)
 	FlagDurationTimeout                                           // DT
+	FlagUpstreamRetryLimitExceeded                                // URX
 )
 
 var flagNames = []struct {
@@ -39,7 +40,7 @@ var flagNames = []struct {
 	{FlagUpstreamRemoteReset, "UR"}, {FlagUpstreamConnectionTermination, "UC"},
 	{FlagDownstreamConnectionTermination, "DC"}, {FlagStreamIdleTimeout, "SI"},
 	{FlagDownstreamProtocolError, "DPE"}, {FlagUpstreamProtocolError, "UPE"}, {FlagNoClusterFound, "NC"},
-	{FlagFilterFailure, "FF"}, {FlagDurationTimeout, "DT"},
+	{FlagFilterFailure, "FF"}, {FlagDurationTimeout, "DT"}, {FlagUpstreamRetryLimitExceeded, "URX"},
 }
 
 // String renders flags the way Envoy's %RESPONSE_FLAGS% does: comma
@@ -79,6 +80,7 @@ type StreamInfo struct {
 	BytesIn     int64
 	BytesOut    int64
 	Upstream    netip.AddrPort // upstream host, zero when none
+	Attempts    int            // upstream attempts (1 + retries), 0 when none
 	Cluster     string
 	RouteName   string
 	Flags       ResponseFlags

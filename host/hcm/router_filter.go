@@ -3,9 +3,11 @@ package hcm
 import (
 	"errors"
 	"net/netip"
+	"strconv"
 
 	"github.com/sluiceproxy/sluice/host/cluster"
 	"github.com/sluiceproxy/sluice/host/headers"
+	"github.com/sluiceproxy/sluice/host/router"
 )
 
 // routerFilter is the terminal HTTP filter (Envoy's router): it picks the
@@ -14,8 +16,10 @@ import (
 // encode walk. It lives inside its stream, so it costs no allocation.
 type routerFilter struct {
 	s     *stream
+	cl    *cluster.Cluster // the route's cluster
 	up    *cluster.Stream
 	upMem cluster.Stream // storage for up, so a pooled exchange does not allocate
+	retry retryState     // retries and the request's hash (retry.go)
 	// tunnel is the upstream side of a protocol switch, connecting
 	// (CONNECT) or switched (after a 101), until the response that
 	// switches reaches the codec (upgrade.go).
@@ -33,7 +37,9 @@ type routerFilter struct {
 
 func (r *routerFilter) init(s *stream) {
 	r.s = s
+	r.cl = nil
 	r.up = nil
+	r.retry.reset()
 	r.tunnel = nil
 	r.pending.Reset()
 	r.pendingEnd = false
@@ -67,6 +73,8 @@ func (r *routerFilter) DecodeHeaders(h *headers.Map, end bool) HeadersStatus {
 		return HeadersStopIteration
 	}
 	s.info.Cluster = cl.Name()
+	r.cl = cl
+	r.beginRetries(route)
 	if route.IsConnect() {
 		if s.upgrade != upgradeConnect {
 			// Only an HTTP/1.1 connection can become a tunnel.
@@ -90,7 +98,7 @@ func (r *routerFilter) DecodeHeaders(h *headers.Map, end bool) HeadersStatus {
 		h.SetString(":authority", route.HostRewrite)
 	}
 	r.pendingEnd = end
-	r.up = cl.NewStream(s.conn.w, r)
+	r.startAttempt()
 	return HeadersStopIteration
 }
 
@@ -98,11 +106,12 @@ func (r *routerFilter) DecodeData(b Buffer, end bool) DataStatus {
 	if end {
 		r.pendingEnd = true
 	}
+	r.keepBody(b.Bytes())
 	if r.up != nil && r.headersSent {
 		r.up.SendData(b.Bytes(), end)
 		b.Drain(b.Len())
 		if end {
-			r.upstreamDone = true
+			r.requestSent()
 		}
 		r.checkUpstreamWatermark()
 		return DataStopIterationNoBuffer
@@ -119,9 +128,10 @@ func (r *routerFilter) DecodeData(b Buffer, end bool) DataStatus {
 
 func (r *routerFilter) DecodeTrailers(t *headers.Map) TrailersStatus {
 	r.pendingEnd = true
+	r.retry.trailers = t
 	if r.up != nil && r.headersSent {
 		r.up.SendTrailers(t)
-		r.upstreamDone = true
+		r.requestSent()
 		return TrailersStopIteration
 	}
 	r.pendingTrailers = t
@@ -155,15 +165,35 @@ func (r *routerFilter) OnPoolReady(up *cluster.Stream, host netip.AddrPort) {
 	}
 	r.up = up
 	s.info.Upstream = host
+	r.retry.rememberHost(up.Host())
 	if rt := s.route; rt != nil && rt.AutoHostRewrite {
 		var buf [64]byte
 		s.reqHeaders.Set(":authority", host.AppendTo(buf[:0]))
 	}
+	if r.retry.attempts > 1 {
+		// A retry: the whole request was received and kept; what the
+		// first attempt never got to send is in the replay too.
+		r.pending.Reset()
+		r.pendingTrailers = nil
+		r.sendReplay(up)
+	} else {
+		r.sendFirst(up)
+	}
+	if r.downPaused && !up.AboveWriteWatermark() {
+		r.downPaused = false
+		s.enc.ReadDisable(false)
+	}
+}
+
+// sendFirst sends the first attempt's request: the head, then what
+// arrived while the connection was being made.
+func (r *routerFilter) sendFirst(up *cluster.Stream) {
+	s := r.s
 	end := r.pendingEnd && r.pending.Len() == 0 && r.pendingTrailers == nil
 	r.headersSent = true
 	up.SendHeaders(s.reqHeaders, end)
 	if end {
-		r.upstreamDone = true
+		r.requestSent()
 		return
 	}
 	if r.pending.Len() > 0 || (r.pendingEnd && r.pendingTrailers == nil) {
@@ -171,16 +201,12 @@ func (r *routerFilter) OnPoolReady(up *cluster.Stream, host netip.AddrPort) {
 		up.SendData(r.pending.Bytes(), last)
 		r.pending.Reset()
 		if last {
-			r.upstreamDone = true
+			r.requestSent()
 		}
 	}
 	if r.pendingTrailers != nil {
 		up.SendTrailers(r.pendingTrailers)
-		r.upstreamDone = true
-	}
-	if r.downPaused && !up.AboveWriteWatermark() {
-		r.downPaused = false
-		s.enc.ReadDisable(false)
+		r.requestSent()
 	}
 }
 
@@ -189,6 +215,13 @@ func (r *routerFilter) OnPoolFailure(reason cluster.FailureReason, err error) {
 	r.up = nil
 	if s == nil || s.ended {
 		return
+	}
+	if reason == cluster.ConnectFailure || reason == cluster.ConnectTimeout {
+		if r.retryFailure(router.FailConnect) {
+			return
+		}
+	} else {
+		r.endAttempt() // overflow and no host are never retried
 	}
 	switch reason {
 	case cluster.Overflow:
@@ -208,10 +241,19 @@ func (r *routerFilter) OnResponseHeaders(h *headers.Map, end bool) {
 	if s == nil || s.ended {
 		return
 	}
+	status := h.Status()
+	if r.retryStatus(status) {
+		return // discarded; a retry is scheduled
+	}
+	r.commit(status)
 	if end {
 		s.timer.stop()
 	}
 	s.respHeaders.CopyFrom(h)
+	if rt := s.route; rt != nil && rt.IncludeAttemptCountInResponse {
+		var num [20]byte
+		s.respHeaders.Set("x-envoy-attempt-count", strconv.AppendInt(num[:0], int64(r.retry.attempts), 10))
+	}
 	s.respWalk.reset(true, s.nEncode, 0)
 	s.enter()
 	s.onHeaders(&s.respWalk, end)
@@ -255,7 +297,13 @@ func (r *routerFilter) OnReset(reason cluster.ResetReason, err error) {
 		return
 	}
 	if s.responseStarted || s.respWalk.started {
+		r.endAttempt()
 		s.resetStream(FlagUpstreamRemoteReset, "upstream_reset_after_response_started")
+		return
+	}
+	if errors.Is(err, cluster.ErrUnexpected101) || reason == cluster.LocalReset {
+		r.endAttempt()
+	} else if r.retryFailure(failureOf(err)) {
 		return
 	}
 	if errors.Is(err, cluster.ErrUnexpected101) {
@@ -308,6 +356,10 @@ func (r *routerFilter) cancel() {
 		r.up = nil
 		up.Reset()
 	}
+	r.retry.backoff.stop()
+	if r.cl != nil {
+		r.endAttempt()
+	}
 	if t := r.takeTunnel(); t != nil {
 		t.Release(false)
 	}
@@ -321,7 +373,19 @@ func (r *routerFilter) release() {
 	r.cancel()
 	r.pending.Reset()
 	r.pendingTrailers = nil
+	r.retry.reset()
 	r.s = nil
+}
+
+// timeoutUpstream abandons the attempt in progress because the route
+// timeout fired: the host is charged with a timeout (outlier detection,
+// rq_timeout).
+func (r *routerFilter) timeoutUpstream() {
+	if r.up != nil {
+		up := r.up
+		r.up = nil
+		up.ResetOnTimeout()
+	}
 }
 
 // routeTimeoutFn returns the stream's route-timeout callback, bound once per
@@ -342,6 +406,7 @@ func (s *stream) routeTimeout() {
 	}
 	s.cfg.Stats.UpstreamRqTimeout.Add(1)
 	s.info.Flags |= FlagUpstreamRequestTimeout
+	s.router.timeoutUpstream()
 	if s.responseStarted {
 		s.resetStream(FlagUpstreamRequestTimeout, "upstream_response_timeout")
 		return

@@ -53,7 +53,11 @@ func (c *compiler) perFilterConfigs(path string, raw map[string]config.RawJSON) 
 }
 
 func (c *compiler) route(path string, rc *config.Route, vh *virtualHost) *Route {
-	r := &Route{Name: rc.Name, VirtualHost: vh.name, vh: vh}
+	r := &Route{Name: rc.Name, VirtualHost: vh.name, vh: vh, BufferLimit: vh.bufferLimit,
+		IncludeAttemptCount: vh.attemptCount, IncludeAttemptCountInResponse: vh.attemptCountInResponse}
+	if rc.PerRequestBufferLimitBytes != nil {
+		r.BufferLimit = *rc.PerRequestBufferLimitBytes
+	}
 	m := &rc.Match
 	r.caseSensitive = m.CaseSensitive
 	connect := m.ConnectMatcher != nil
@@ -84,6 +88,11 @@ func (c *compiler) route(path string, rc *config.Route, vh *virtualHost) *Route 
 		r.Timeout = a.Timeout
 		r.HostRewrite = a.HostRewriteLiteral
 		r.AutoHostRewrite = a.AutoHostRewrite
+		r.hashes = compileHashPolicies(a.HashPolicy)
+		r.Retry = compileRetryPolicy(a.RetryPolicy)
+		if r.Retry == nil {
+			r.Retry = vh.retry
+		}
 		for _, u := range a.UpgradeConfigs {
 			r.upgrades = append(r.upgrades, upgradeOverride{typ: strings.ToLower(u.UpgradeType), enabled: u.Enabled})
 		}

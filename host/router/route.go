@@ -39,6 +39,20 @@ type Route struct {
 	mutations headerMutations
 	perFilter map[string]any
 	upgrades  []upgradeOverride
+	hashes    []hashPolicy
+
+	// Retry is the route's retry_policy, else its virtual host's; nil for
+	// none.
+	Retry *RetryPolicy
+	// IncludeAttemptCount / IncludeAttemptCountInResponse add
+	// x-envoy-attempt-count to the upstream request / the response (the
+	// virtual host's include_request_attempt_count and
+	// include_attempt_count_in_response).
+	IncludeAttemptCount           bool
+	IncludeAttemptCountInResponse bool
+	// BufferLimit is per_request_buffer_limit_bytes (route, else virtual
+	// host): how much request body is kept for retries. -1 when unset.
+	BufferLimit int
 }
 
 // upgradeOverride is one entry of the route's upgrade_configs.

@@ -33,6 +33,11 @@ type virtualHost struct {
 	routes    []*Route
 	mutations headerMutations
 	perFilter map[string]any
+
+	retry                  *RetryPolicy
+	attemptCount           bool
+	attemptCountInResponse bool
+	bufferLimit            int // -1: unset
 }
 
 // DirectResponse is a route's local answer.
@@ -55,7 +60,11 @@ func Compile(rc *config.RouteConfiguration, perFilter func(filter string, raw []
 	for i := range rc.VirtualHosts {
 		vc := &rc.VirtualHosts[i]
 		path := "virtual_hosts[" + strconv.Itoa(i) + "]"
-		vh := &virtualHost{name: vc.Name}
+		vh := &virtualHost{name: vc.Name, retry: compileRetryPolicy(vc.RetryPolicy), bufferLimit: -1,
+			attemptCount: vc.IncludeRequestAttemptCount, attemptCountInResponse: vc.IncludeAttemptCountInResponse}
+		if vc.PerRequestBufferLimitBytes != nil {
+			vh.bufferLimit = *vc.PerRequestBufferLimitBytes
+		}
 		t.vhosts = append(t.vhosts, vh)
 		vh.mutations = compileMutations(vc.RequestHeadersToAdd, vc.RequestHeadersToRemove, vc.ResponseHeadersToAdd, vc.ResponseHeadersToRemove)
 		vh.perFilter = c.perFilterConfigs(path+".typed_per_filter_config", vc.TypedPerFilterConfig)
