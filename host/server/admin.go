@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/sluiceproxy/sluice/host/cluster"
 )
 
 // adminServer is the admin HTTP endpoint. It is off the data path, so it
@@ -63,6 +65,7 @@ func startAdmin(s *Server, addr netip.AddrPort) (*adminServer, error) {
 		}
 		w.Write(out)
 	})
+	mux.HandleFunc("/clusters", s.serveClusters)
 	mux.HandleFunc("/modules", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("content-type", "application/json")
 		json.NewEncoder(w).Encode(s.filters.modulesInfo())
@@ -140,7 +143,7 @@ func (s *Server) stats() []statValue {
 		prefix := "cluster." + c.Name() + "."
 		c.Stats().Each(func(name string, v uint64) {
 			kind := "counter"
-			if strings.HasSuffix(name, "_active") {
+			if cluster.IsGauge(name) {
 				kind = "gauge"
 			}
 			out = append(out, statValue{prefix + name, kind, int64(v)})
