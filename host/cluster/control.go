@@ -79,6 +79,13 @@ func (ctl *control) setInitial(hosts []*Host) *hostSet {
 func (ctl *control) updateMembers(eps []Endpoint) bool {
 	c := ctl.c
 	now := time.Now()
+	select {
+	case <-ctl.ready:
+	default:
+		// Hosts learned while the cluster warms up are its initial hosts,
+		// not new ones: no slow start for them, as in Envoy.
+		now = time.Time{}
+	}
 	old := make(map[netip.AddrPort]*Host, len(ctl.hosts))
 	for _, h := range ctl.hosts {
 		old[h.addr] = h
