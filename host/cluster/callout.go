@@ -48,7 +48,7 @@ const (
 type CalloutFailure uint8
 
 const (
-	CalloutOK               CalloutFailure = iota
+	CalloutOK                CalloutFailure = iota
 	CalloutNoHealthyUpstream                // the cluster had no host to pick
 	CalloutOverflow                         // circuit breakers
 	CalloutConnectFailure                   // connect refused, failed or timed out
