@@ -1,16 +1,68 @@
-// Package cluster holds sluice's upstream clusters: static endpoints, load
-// balancing, circuit breakers and one connection pool per worker per
-// cluster, as in Envoy. A pool speaks HTTP/1.1, or HTTP/2 when the cluster
-// has http2_protocol_options (see "HTTP/2 upstreams" below).
+// Package cluster holds sluice's upstream clusters, as in Envoy: endpoints
+// (static, DNS, or from a watched file), load balancing, active health
+// checks, outlier detection, circuit breakers and retry budgets, and one
+// connection pool per worker per cluster. A pool speaks HTTP/1.1, or HTTP/2
+// when the cluster has http2_protocol_options (see "HTTP/2 upstreams"
+// below).
 //
 // # Threading
 //
-// A Manager is built on the main goroutine and is read-only afterwards.
-// Each Cluster has one workerPool per worker; everything a pool does
-// (dialing, parsing responses, idle timers, the pending queue) runs on its
-// worker's loop thread, without locks. The only shared mutable state is
-// atomic: the statistics, the per-host in-flight counts that least_request
-// compares, and the circuit breakers.
+// A Manager is built on the main goroutine; Start launches what keeps the
+// clusters current. Each Cluster has one workerPool per worker; everything
+// a pool does (picking, dialing, parsing responses, idle timers, the
+// pending queue) runs on its worker's loop thread, without locks.
+//
+// Membership and health belong to the cluster's control goroutine
+// (control.go): DNS answers (discovery_dns.go, through host/dns), the
+// endpoint file (discovery_eds.go), health-check results (healthcheck.go,
+// probes from host/healthcheck on goroutines of their own), outlier
+// ejections (outlier.go) and slow-start progress all run there. After a
+// change it builds a hostSet (hostset.go) — the hosts by priority, each
+// priority's share of traffic and pick set, and the load-balancer tables —
+// and posts the same immutable value to every worker (Worker.Post); the
+// worker installs it between two events (update.go). A pick therefore
+// reads only worker-local state and never waits on another goroutine.
+// The shared mutable state is atomic: the statistics, the per-host
+// in-flight counts that least_request compares, the outlier run counters
+// workers bump on every answer, the health flags (read by admin), and the
+// circuit breakers.
+//
+// # Files
+//
+//   - cluster.go, manager.go, settings.go, config.go: the cluster, its
+//     settings and their conversion from config.
+//   - host.go: Host (shared) and hostSlot (one worker's idle connections
+//     and counters for a host, padded to its own cache lines).
+//   - hostset.go, lb.go, edf.go, ringhash.go, maglev.go: host sets and
+//     the per-worker picker.
+//   - control.go, update.go, discovery_dns.go, discovery_eds.go,
+//     healthcheck.go, outlier.go, status.go: the control side and what
+//     workers do with its messages; /clusters data.
+//   - pool.go, conn.go, stream.go, request.go, response.go, retry.go,
+//     breaker.go, retrybudget.go, tunnel.go, callout.go: the HTTP/1.1
+//     pool, the stale-connection retry, circuit breakers, the router's
+//     retry budget, tunnels and callouts; h2*.go: HTTP/2.
+//
+// # Load balancing
+//
+// Picks follow Envoy: a priority is chosen by its share of the traffic
+// (health × overprovisioning factor 1.4, spilling over to the next
+// priority), then a host among that priority's healthy hosts, or all of
+// them in panic (fewer healthy than healthy_panic_threshold). Policies:
+// round_robin (cursor, or earliest-deadline-first with weights),
+// random, least_request (choice_count draws, or EDF by weight/(active+1)),
+// ring_hash and maglev (the handler's LoadBalancerContext.HashKey). The
+// ring gives each unit of weight a stable number of entries so that a
+// host leaving moves only its own keys (see ringhash.go). A handler that
+// implements LoadBalancerContext can also ask for hosts it already tried
+// to be avoided (retries). No pick allocates.
+//
+// # Membership changes
+//
+// A host that leaves takes no new requests; its idle connections close
+// when the worker installs the new set, busy ones close after their
+// exchange (hostSlot.gone), HTTP/2 connections drain (h2Conn.retired). A
+// host that stays, by address, keeps its connections and state.
 //
 // # Pool rules
 //
@@ -168,11 +220,13 @@
 //
 // # Not done (yet)
 //
-// Health checking and outlier detection (every endpoint is always
-// eligible), DNS endpoints, TLS upstreams (so no ALPN h2: HTTP/2 is prior
-// knowledge only), upgrades over HTTP/2 (extended CONNECT), forwarding
-// CONNECT requests as HTTP (the pool refuses them: ErrConnect), HTTP/2
-// keepalive PINGs.
+// TLS upstreams (so no ALPN h2: HTTP/2 is prior knowledge only), upgrades
+// over HTTP/2 (extended CONNECT), forwarding CONNECT requests as HTTP (the
+// pool refuses them: ErrConnect), HTTP/2 keepalive PINGs; localities and
+// zone-aware routing; success-rate and failure-percentage outlier
+// detection; more than one health check per cluster; the HIGH
+// circuit-breaker priority; an xDS client (the endpoint file is the
+// dynamic source).
 // Streams still queued when their worker stops get no callback (their
 // downstream connections die with the worker), and a slot handed to a
 // worker that is stopping is lost with it.

@@ -16,8 +16,13 @@
 //     handling (hop-by-hop, x-forwarded-*, x-request-id, via).
 //   - iterate.go, filter.go, callbacks.go, buffer.go: the filter chain walk
 //     with Envoy's statuses, the filter API, held bodies.
-//   - router_filter.go: the terminal filter (Envoy's router) over the
-//     cluster pools.
+//   - router_filter.go, retry.go: the terminal filter (Envoy's router)
+//     over the cluster pools, and its retries: retry_policy with back-off,
+//     per-try timeouts, the request body kept for replay up to
+//     per_request_buffer_limit_bytes, the cluster's retry budget, never
+//     after the response started; the request's hash_policy hash and
+//     previous_hosts reach the load balancer through
+//     cluster.LoadBalancerContext.
 //   - upgrade.go, tunnel.go: protocol switches (below).
 //   - accesslog.go, info.go, config.go: access logs, stream info and
 //     response flags, the compiled config and stats.

@@ -12,4 +12,10 @@
 // matches nothing but CONNECT. A route's upgrade_configs are kept for the
 // connection manager, which decides with UpgradeOverride whether a request
 // may switch protocols on it.
+//
+// A route also carries what the router needs upstream: its hash_policy
+// (Route.HashKey, allocation-free, combined as Envoy does), its retry
+// policy (the route's, else its virtual host's; RetryPolicy decides which
+// statuses and failures are retriable), the virtual host's attempt-count
+// headers and the request buffer limit for retries.
 package router

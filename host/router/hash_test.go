@@ -125,3 +125,17 @@ func TestRetriableFailure(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkHashKey is the per-request cost of a three-entry hash policy
+// (cookie, query parameter, source IP) on a request that has the query
+// parameter and the source (figures in bench/RESULTS.md).
+func BenchmarkHashKey(b *testing.B) {
+	tab := compile(b, hashRoutes)
+	req := request("x", "/chain?user=bob&x=1", "cookie", "theme=dark")
+	r := tab.Match(req)
+	src := netip.MustParseAddrPort("192.0.2.7:5555")
+	b.ReportAllocs()
+	for b.Loop() {
+		r.HashKey(req, src)
+	}
+}
