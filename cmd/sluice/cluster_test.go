@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -602,5 +603,75 @@ health_checks: [{ timeout: 1s, interval: 1s, unhealthy_threshold: 1, healthy_thr
 	}
 	if total != 1 {
 		t.Fatalf("rq_total %d:\n%s", total, body)
+	}
+}
+
+// TestValidateClusterFeatures: `sluice validate` reports bad discovery,
+// load-balancing, health-check, outlier and retry settings with their
+// YAML paths, and accepts a config that uses them all.
+func TestValidateClusterFeatures(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte(listenerConfig("", `
+- name: all
+  domains: ["*"]
+  retry_policy: { retry_on: "5xx,sometimes" }
+  routes:
+  - match: { prefix: / }
+    route: { cluster: backend, hash_policy: [{ cookie: {} }] }
+`, `- name: backend
+  type: STATIC
+  lb_policy: maglev
+  maglev_lb_config: { table_size: 100 }
+  health_checks: [{ timeout: 1s, interval: 1s, unhealthy_threshold: 1, healthy_threshold: 1 }]
+  outlier_detection: { max_ejection_percent: 101 }
+  load_assignment:
+    endpoints:
+    - lb_endpoints:
+      - endpoint: { address: { socket_address: { address: api.internal, port_value: 80 } } }
+`, "")), 0o644)
+	out, err := exec.Command(sluiceBin, "validate", "-c", bad).CombinedOutput()
+	if err == nil {
+		t.Fatalf("validate accepted %s", out)
+	}
+	vh := "listeners[0].filter_chains[0].filters[0].config.route_config.virtual_hosts[0]"
+	want := strings.Join([]string{
+		bad + ": " + vh + `.retry_policy.retry_on: unknown retry_on condition "sometimes" (want 5xx, gateway-error, reset, reset-before-request, connect-failure, retriable-4xx, refused-stream, retriable-status-codes)`,
+		bad + ": " + vh + ".routes[0].route.hash_policy[0].cookie.name: required",
+		bad + ": clusters[0].maglev_lb_config.table_size: must be a prime number between 2 and 5000011",
+		bad + ": clusters[0].health_checks[0]: exactly one of http_health_check, tcp_health_check, grpc_health_check is required",
+		bad + ": clusters[0].outlier_detection.max_ejection_percent: must be between 0 and 100",
+		bad + `: clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address: invalid IP address "api.internal" (a STATIC cluster takes IP addresses; use type STRICT_DNS or LOGICAL_DNS for host names)`,
+	}, "\n")
+	if got := strings.TrimSpace(string(out)); got != want {
+		t.Errorf("validate output:\n%s\nwant:\n%s", got, want)
+	}
+	good := filepath.Join(dir, "good.yaml")
+	os.WriteFile(good, []byte(listenerConfig("", `
+- name: all
+  domains: ["*"]
+  retry_policy: { retry_on: "5xx,reset", num_retries: 2, per_try_timeout: 1s, retry_host_predicate: [{ name: previous_hosts }] }
+  routes:
+  - match: { prefix: / }
+    route: { cluster: backend, hash_policy: [{ header: { header_name: x-user } }, { connection_properties: { source_ip: true } }] }
+`, `- name: backend
+  type: STRICT_DNS
+  lb_policy: RING_HASH
+  dns_lookup_family: V4_ONLY
+  respect_dns_ttl: true
+  health_checks: [{ timeout: 1s, interval: 5s, unhealthy_threshold: 3, healthy_threshold: 2, grpc_health_check: {} }]
+  outlier_detection: { consecutive_5xx: 3, max_ejection_percent: 50 }
+  circuit_breakers: { thresholds: [{ retry_budget: { budget_percent: { value: 25 } } }] }
+  load_assignment:
+    endpoints:
+    - lb_endpoints:
+      - endpoint: { address: { socket_address: { address: api.internal, port_value: 80 } } }
+        load_balancing_weight: 2
+    - priority: 1
+      lb_endpoints:
+      - endpoint: { address: { socket_address: { address: 10.0.0.9, port_value: 80 } } }
+`, "")), 0o644)
+	if out, err := exec.Command(sluiceBin, "validate", "-c", good).CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != good+": ok" {
+		t.Fatalf("good config: %v %s", err, out)
 	}
 }

@@ -1,9 +1,18 @@
 package cluster
 
 import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/h2c"
 
 	"github.com/sluiceproxy/sluice/host/healthcheck"
 )
@@ -221,4 +230,61 @@ func TestHealthCheckUnejectsOutlier(t *testing.T) {
 	// /healthz of a passes all along: the next check brings it back long
 	// before the hour-long ejection ends.
 	waitFor(t, "a unejected by its health check", func() bool { return a.Healthy() })
+}
+
+func TestTCPAndGRPCHealthChecks(t *testing.T) {
+	// TCP: a backend answers PONG to PING only while healthy.
+	var tcpOK atomic.Bool
+	tcpOK.Store(true)
+	srv := newRawServer(t, func(_ int, c net.Conn, br *bufio.Reader) {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return
+		}
+		if line == "PING\n" && tcpOK.Load() {
+			io.WriteString(c, "PONG\n")
+		}
+	})
+	ws := startWorkers(t, 1)
+	c := startManaged(t, ws, Settings{Name: "tcp", Endpoints: []netip.AddrPort{srv.addr}, HealthChecks: []healthcheck.Config{{
+		Timeout: 200 * time.Millisecond, Interval: 10 * time.Millisecond, UnhealthyThreshold: 1, HealthyThreshold: 1,
+		TCP: &healthcheck.TCP{Send: []byte("PING\n"), Receive: [][]byte{[]byte("PONG")}},
+	}}})
+	h := c.Hosts()[0]
+	tcpOK.Store(false)
+	waitFor(t, "TCP check to fail", func() bool { return !h.Healthy() })
+	tcpOK.Store(true)
+	waitFor(t, "TCP check to pass", func() bool { return h.Healthy() })
+
+	// gRPC: grpc.health.v1 SERVING / NOT_SERVING over h2c.
+	var serving atomic.Bool
+	serving.Store(true)
+	grpcSrv := httptest.NewServer(h2c.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.ReadAll(r.Body)
+		status := byte(1)
+		if !serving.Load() {
+			status = 2
+		}
+		w.Header().Set("content-type", "application/grpc")
+		w.Header().Set("trailer", "grpc-status")
+		w.Write([]byte{0, 0, 0, 0, 2, 0x08, status})
+		w.Header().Set("grpc-status", "0")
+	}), &http2.Server{}))
+	t.Cleanup(grpcSrv.Close)
+	g := startManaged(t, ws, Settings{Name: "grpc", Endpoints: []netip.AddrPort{netip.MustParseAddrPort(grpcSrv.Listener.Addr().String())},
+		HealthChecks: []healthcheck.Config{{Timeout: time.Second, Interval: 10 * time.Millisecond, UnhealthyThreshold: 1, HealthyThreshold: 1,
+			GRPC: &healthcheck.GRPC{}}}})
+	gh := g.Hosts()[0]
+	serving.Store(false)
+	waitFor(t, "NOT_SERVING", func() bool { return !gh.Healthy() })
+	var st []HostStatus
+	waitFor(t, "the failure recorded", func() bool {
+		st = g.HostStatuses()
+		return st[0].HealthCheck.LastFailure != ""
+	})
+	if st[0].HealthCheck.LastFailure != "health check failed: grpc: NOT_SERVING" || HealthFlagsString(st[0].HealthFlags) != "/failed_active_hc" {
+		t.Fatalf("status %+v", st[0])
+	}
+	serving.Store(true)
+	waitFor(t, "SERVING", func() bool { return gh.Healthy() })
 }
