@@ -52,8 +52,8 @@ type Host struct {
 	slots []hostSlot
 }
 
-// hostSlot is one worker's state for one host. It is padded so that two
-// workers never write the same cache line.
+// hostSlot is one worker's state for one host. The leading pad keeps the
+// data of two neighbouring slots (two workers) off a common cache line.
 type hostSlot struct {
 	_    [64]byte
 	idle []*upstreamConn // idle HTTP/1.1 connections, most recently used last
@@ -66,7 +66,6 @@ type hostSlot struct {
 	// it (at the connection limit).
 	eligible bool
 	stats    hostCounters
-	_        [64]byte
 }
 
 // hostCounters are one worker's counters for one host (Envoy's host
