@@ -115,3 +115,21 @@ type H2CUpgrader interface {
 	// the request (the caller's from now on) and its HTTP2-Settings value.
 	TakeH2CUpgrade() (req *headers.Map, settings []byte, ok bool)
 }
+
+// FlushNotifier is an optional interface of a ResponseEncoder whose codec
+// may still hold response bytes after the manager encoded the end of the
+// response (HTTP/2: DATA waiting for the peer's flow-control window). The
+// manager uses it to log and count what the client actually got, and to
+// keep the stream (and its flush timeout) alive until then.
+type FlushNotifier interface {
+	// BodyBytesWritten is how many response body bytes reached the
+	// connection so far (bytes still waiting for window are not counted).
+	BodyBytesWritten() int64
+	// NotifyFlushed is called once the manager encoded the end of the
+	// response. done reports that the outcome is known already: complete
+	// when the end is on the wire, not complete when the stream died
+	// first. Otherwise fn runs later, once, on the worker: complete when
+	// the end reached the connection, false when the stream or connection
+	// ended first. Reset cancels the notification.
+	NotifyFlushed(fn func(complete bool)) (done, complete bool)
+}

@@ -109,6 +109,13 @@ type Stats struct {
 	DownstreamCxUpgradesTotal  atomic.Uint64
 	DownstreamCxUpgradesActive atomic.Int64
 	DownstreamRqWsOnNonWsRoute atomic.Uint64
+	// DownstreamRqTxBodyBytes sums the response body bytes that reached
+	// clients' connections (a truncated response counts what got out).
+	DownstreamRqTxBodyBytes atomic.Uint64
+	// DownstreamRqResponseTruncated counts responses sluice finished that
+	// the client did not get whole (stream or connection gone, flush
+	// timeout).
+	DownstreamRqResponseTruncated atomic.Uint64
 }
 
 // Each visits every counter with its Envoy-style name.
@@ -135,6 +142,8 @@ func (s *Stats) Each(fn func(name string, value int64)) {
 	fn("downstream_cx_upgrades_total", int64(s.DownstreamCxUpgradesTotal.Load()))
 	fn("downstream_cx_upgrades_active", s.DownstreamCxUpgradesActive.Load())
 	fn("downstream_rq_ws_on_non_ws_route", int64(s.DownstreamRqWsOnNonWsRoute.Load()))
+	fn("downstream_rq_tx_body_bytes", int64(s.DownstreamRqTxBodyBytes.Load()))
+	fn("downstream_rq_response_truncated", int64(s.DownstreamRqResponseTruncated.Load()))
 }
 
 func (s *Stats) countStatus(code int) {

@@ -399,7 +399,7 @@ func (cn *connection) NewStream(enc codec.ResponseEncoder) codec.RequestDecoder 
 	cfg := cn.cfg
 	s.conn, s.cfg, s.enc = cn, cfg, enc
 	s.ended, s.destroyed, s.destroyPending, s.depth = false, false, false, 0
-	s.requestDone, s.responseStarted, s.localReply = false, false, false
+	s.requestDone, s.responseStarted, s.localReply, s.flushPending = false, false, false, false
 	s.routeValid, s.route = false, nil
 	s.upgrade, s.upgradeType, s.switched = upgradeNone, s.upgradeType[:0], false
 	s.respHeaders.Reset()

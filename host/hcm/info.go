@@ -29,6 +29,7 @@ const (
 	FlagFilterFailure                                             // FF (module contained)
 	FlagDurationTimeout                                           // DT
 	FlagUpstreamRetryLimitExceeded                                // URX
+	FlagResponseTruncated                                         // TR: the client did not get the whole response sluice finished
 )
 
 var flagNames = []struct {
@@ -41,6 +42,7 @@ var flagNames = []struct {
 	{FlagDownstreamConnectionTermination, "DC"}, {FlagStreamIdleTimeout, "SI"},
 	{FlagDownstreamProtocolError, "DPE"}, {FlagUpstreamProtocolError, "UPE"}, {FlagNoClusterFound, "NC"},
 	{FlagFilterFailure, "FF"}, {FlagDurationTimeout, "DT"}, {FlagUpstreamRetryLimitExceeded, "URX"},
+	{FlagResponseTruncated, "TR"},
 }
 
 // String renders flags the way Envoy's %RESPONSE_FLAGS% does: comma
@@ -78,7 +80,7 @@ type StreamInfo struct {
 	RequestID   RequestID
 	Status      int
 	BytesIn     int64
-	BytesOut    int64
+	BytesOut    int64          // response body bytes that reached the connection
 	Upstream    netip.AddrPort // upstream host, zero when none
 	Attempts    int            // upstream attempts (1 + retries), 0 when none
 	Cluster     string

@@ -62,6 +62,12 @@ type stream struct {
 	destroyPending bool
 	destroyed      bool
 	localReply     bool
+	// flushPending: the end of the response is encoded and the codec is
+	// still writing it (HTTP/2 flow control); the stream is ended but
+	// neither logged nor destroyed until the codec reports the outcome.
+	flushPending bool
+	flushMark    int64 // body bytes written when the flush timeout last looked
+	onFlushed    func(complete bool)
 
 	timer          timerHandle // route timeout
 	reqTimer       timerHandle // request_timeout
@@ -295,9 +301,52 @@ func (s *stream) sendLocalReply(from int, status int, hdrs [][2]string, body []b
 	return true
 }
 
-// responseComplete runs when the end of the response reached the codec.
+// responseComplete runs when the end of the response reached the codec. A
+// codec that still holds some of it (HTTP/2, waiting for the client's
+// window) says when it is out: the stream ends now (no hook runs again)
+// but is logged and released only then, so the access log and stats count
+// what the client got. stream_idle_timeout bounds the wait (Envoy's flush
+// timeout).
 func (s *stream) responseComplete() {
-	s.finish()
+	fn, ok := s.enc.(codec.FlushNotifier)
+	if !ok {
+		s.finish()
+		return
+	}
+	if s.onFlushed == nil {
+		s.onFlushed = s.flushed // bound once per pooled stream
+	}
+	done, complete := fn.NotifyFlushed(s.onFlushed)
+	if done {
+		if !complete {
+			s.markTruncated()
+		}
+		s.finish()
+		return
+	}
+	s.end()
+	s.flushPending = true
+	s.flushMark = fn.BodyBytesWritten()
+	s.armIdle()
+}
+
+// flushed is the codec's answer to NotifyFlushed.
+func (s *stream) flushed(complete bool) {
+	if !s.flushPending {
+		return
+	}
+	s.flushPending = false
+	if !complete {
+		s.markTruncated()
+	}
+	s.complete()
+}
+
+// markTruncated flags a response sluice finished that the client did not
+// get whole.
+func (s *stream) markTruncated() {
+	s.info.Flags |= FlagResponseTruncated
+	s.cfg.Stats.DownstreamRqResponseTruncated.Add(1)
 }
 
 // resetStream ends a stream abnormally.
@@ -318,6 +367,12 @@ func (s *stream) resetStream(flag ResponseFlags, details string) {
 
 // onCodecReset is the codec telling us the stream is gone.
 func (s *stream) onCodecReset(reason codec.ResetReason) {
+	if s.flushPending {
+		// The connection went away under a response still being flushed.
+		s.info.Flags |= FlagDownstreamConnectionTermination
+		s.flushed(false)
+		return
+	}
 	if s.ended {
 		return
 	}
@@ -335,11 +390,27 @@ func (s *stream) finish() {
 	if s.ended {
 		return
 	}
+	s.end()
+	s.complete()
+}
+
+// end stops everything that could still act on the stream: no hook,
+// timer or upstream event runs for it afterwards.
+func (s *stream) end() {
 	s.ended = true
 	s.router.cancel()
 	s.timer.stop()
 	s.reqTimer.stop()
 	s.idleTimer.stop()
+}
+
+// complete runs the completion hooks, logs the stream and schedules its
+// destruction.
+func (s *stream) complete() {
+	if fn, ok := s.enc.(codec.FlushNotifier); ok {
+		s.info.BytesOut = fn.BodyBytesWritten()
+	}
+	s.cfg.Stats.DownstreamRqTxBodyBytes.Add(uint64(s.info.BytesOut))
 	s.cfg.Stats.DownstreamRqActive.Add(-1)
 	for i := range s.filters {
 		s.enter()
@@ -420,6 +491,10 @@ func (s *stream) armIdle() {
 // idleCheck ends a stream that saw no request or response data for
 // stream_idle_timeout: 408 before the response started, a reset after.
 func (s *stream) idleCheck() {
+	if s.flushPending {
+		s.flushCheck()
+		return
+	}
 	if s.ended {
 		return
 	}
@@ -435,4 +510,23 @@ func (s *stream) idleCheck() {
 		return
 	}
 	s.sendLocalReply(len(s.filters)-1, 408, nil, []byte("stream timeout"), "stream_idle_timeout")
+}
+
+// flushCheck is stream_idle_timeout while the codec flushes the end of the
+// response: as long as body bytes keep going out the wait goes on; a client
+// that keeps its window shut for that long gets the stream reset (flags SI
+// and the truncation flag).
+func (s *stream) flushCheck() {
+	fn := s.enc.(codec.FlushNotifier)
+	if w := fn.BodyBytesWritten(); w != s.flushMark {
+		s.flushMark = w
+		s.idleTimer.arm(s.conn.w, s.cfg.StreamIdleTimeout, s.onIdle)
+		return
+	}
+	s.cfg.Stats.DownstreamRqIdleTimeout.Add(1)
+	s.info.Flags |= FlagStreamIdleTimeout
+	s.flushPending = false
+	s.markTruncated()
+	s.enc.Reset()
+	s.complete()
 }

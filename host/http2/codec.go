@@ -37,6 +37,7 @@ type ServerCodec struct {
 	recentReset [8]uint32 // ids we reset lately: their in-flight frames are ignored
 	recentNext  int
 	rrNext      int       // round-robin start for flushing queued DATA
+	queuedTotal int       // response bytes queued for window, all streams
 	scratch     []*stream // reused snapshot of streams for walks with callbacks
 
 	block headerBlock // header block being received (HEADERS + CONTINUATION)

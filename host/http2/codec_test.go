@@ -409,6 +409,93 @@ func TestEarlyResponse(t *testing.T) {
 	})
 }
 
+// An early response larger than the client's window (RFC 9113 8.1): the
+// upload goes on past the discard limit while the response waits for
+// window, so it is credited, never reset; the manager hears whether its
+// response got out, and only after END_STREAM is on the wire does
+// RST_STREAM(NO_ERROR) stop the upload.
+func TestEarlyResponseWaitsForItsFlush(t *testing.T) {
+	body := bytes.Repeat([]byte("r"), 80<<10)
+	start := func(t *testing.T) (*harness, *fakeStream, *[]bool) {
+		app := &fakeApp{t: t}
+		var outcome []bool
+		app.onHeaders = func(s *fakeStream) {
+			s.enc.EncodeHeaders(newMap(":status", "200"), false)
+			s.enc.EncodeData(body, false)
+			s.enc.EncodeTrailers(newMap("grpc-status", "7"))
+			fn := s.enc.(codec.FlushNotifier)
+			if done, _ := fn.NotifyFlushed(func(complete bool) { outcome = append(outcome, complete) }); done {
+				t.Errorf("80 KiB cannot be out through a 64 KiB window")
+			}
+		}
+		h := newHarness(t, Options{}, app)
+		h.post(1)
+		h.mustFlush()
+		got, _ := responseBody(h.frames(), 1)
+		if len(got) != 65535 {
+			t.Fatalf("first flight %d bytes, want the client's window", len(got))
+		}
+		if w := app.streams[0].enc.(codec.FlushNotifier).BodyBytesWritten(); w != 65535 {
+			t.Fatalf("BodyBytesWritten %d", w)
+		}
+		// 12.5 MiB of upload in 16 KiB frames, each window credited back.
+		for sent := 0; sent < 800*16384; sent += 16384 {
+			_ = h.cfr.WriteData(1, false, make([]byte, 16384))
+			h.mustFlush()
+			for _, f := range h.frames() {
+				if r, ok := f.(*http2.RSTStreamFrame); ok {
+					t.Fatalf("RST_STREAM(%v) after %d uploaded bytes, before the response was out", r.ErrCode, sent)
+				}
+			}
+		}
+		if len(outcome) != 0 {
+			t.Fatalf("flush reported early: %v", outcome)
+		}
+		return h, app.streams[0], &outcome
+	}
+	t.Run("window opens", func(t *testing.T) {
+		h, s, outcome := start(t)
+		_ = h.cfr.WriteWindowUpdate(0, 1<<20)
+		_ = h.cfr.WriteWindowUpdate(1, 1<<20)
+		h.mustFlush()
+		fs := h.frames()
+		rest, _ := responseBody(fs, 1)
+		if len(rest) != len(body)-65535 {
+			t.Fatalf("rest %d bytes", len(rest))
+		}
+		if hs := responseHeaders(fs, 1); len(hs) != 1 || !hs[0].StreamEnded() || hs[0].PseudoValue("status") != "" {
+			t.Fatalf("trailers %v", hs)
+		}
+		wantRST(t, fs, 1, http2.ErrCodeNo)
+		if len(*outcome) != 1 || !(*outcome)[0] || s.enc.(codec.FlushNotifier).BodyBytesWritten() != int64(len(body)) {
+			t.Fatalf("outcome %v written %d", *outcome, s.enc.(codec.FlushNotifier).BodyBytesWritten())
+		}
+		if h.c.ActiveStreams() != 0 || h.c.QueuedBytes() != 0 {
+			t.Fatalf("active %d queued %d", h.c.ActiveStreams(), h.c.QueuedBytes())
+		}
+	})
+	t.Run("client gives up", func(t *testing.T) {
+		h, s, outcome := start(t)
+		_ = h.cfr.WriteRSTStream(1, http2.ErrCodeCancel)
+		h.mustFlush()
+		if len(*outcome) != 1 || (*outcome)[0] || s.resetBy != 0 {
+			t.Fatalf("outcome %v, OnReset %v", *outcome, s.resetBy)
+		}
+		if h.c.QueuedBytes() != 0 {
+			t.Fatalf("queued %d after the reset", h.c.QueuedBytes())
+		}
+	})
+	t.Run("manager abandons the flush", func(t *testing.T) {
+		h, s, outcome := start(t)
+		s.enc.Reset()
+		h.mustFlush()
+		wantRST(t, h.frames(), 1, http2.ErrCodeInternal)
+		if len(*outcome) != 0 || h.c.ActiveStreams() != 0 {
+			t.Fatalf("outcome %v active %d", *outcome, h.c.ActiveStreams())
+		}
+	})
+}
+
 func TestStreamStateErrors(t *testing.T) {
 	t.Run("DATA on idle stream", func(t *testing.T) {
 		h := newHarness(t, Options{}, echoApp(t))

@@ -24,11 +24,16 @@
 // Decisions worth knowing:
 //
 //   - The manager is done with a stream once it has encoded the end of the
-//     response (as Envoy's is; host/hcm recycles the stream then), even if
-//     DATA still waits for the peer's window: from that point the codec
-//     makes no decoder call (no OnReset, no writable callback), finishes the
-//     response on its own, and checks then drops any request body still
-//     arriving (RST_STREAM(NO_ERROR) past 64 KiB).
+//     response, even if DATA still waits for the peer's window: from that
+//     point the codec makes no decoder call (no OnReset, no writable
+//     callback), finishes the response on its own, and checks then drops
+//     any request body still arriving. The stream implements
+//     codec.FlushNotifier, so the manager learns when the end of the
+//     response is on the wire, or that the stream died first, and how many
+//     body bytes got out (host/hcm logs the stream then, as Envoy does).
+//     An upload that goes on past 64 KiB is credited until the response
+//     is out and only then stopped with RST_STREAM(NO_ERROR) (RFC 9113
+//     8.1): resetting earlier would destroy the rest of the response.
 //
 //   - Request flow control: the connection window is credited as soon as the
 //     codec has taken DATA off the wire (it is then bounded by the stream

@@ -77,10 +77,4 @@ func (c *ServerCodec) OnConnectionClose() {
 // QueuedBytes is the response data waiting for the peer's flow-control
 // windows, summed over open streams (bounded by StreamBufferLimit per
 // cooperating stream; for admin and tests).
-func (c *ServerCodec) QueuedBytes() int {
-	n := 0
-	for _, s := range c.streams {
-		n += s.queued()
-	}
-	return n
-}
+func (c *ServerCodec) QueuedBytes() int { return c.queuedTotal }

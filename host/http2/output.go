@@ -38,11 +38,10 @@ func (c *ServerCodec) flushStream(s *stream) {
 		chunk := s.out[s.outOff : s.outOff+int(n)]
 		s.outOff += int(n)
 		end := s.localEnded && s.queued() == 0 && s.outTrailers == nil
-		_ = c.fr.WriteData(s.id, end, chunk)
-		s.sendWindow -= n
-		c.connSendWindow -= n
+		c.writeData(s, end, chunk)
+		c.queuedTotal -= int(n)
 		if end {
-			s.endWritten = true
+			s.markEndWritten()
 		}
 	}
 	if s.queued() == 0 {
@@ -59,10 +58,10 @@ func (c *ServerCodec) flushStream(s *stream) {
 		} else {
 			_ = c.fr.WriteData(s.id, true, nil)
 		}
-		s.endWritten = true
+		s.markEndWritten()
 	}
 	if s.endWritten {
-		s.out = nil
+		s.out, s.outOff = nil, 0
 		s.maybeFinish()
 	}
 }
@@ -76,15 +75,34 @@ func (c *ServerCodec) writeDataDirect(s *stream, p []byte) []byte {
 			break
 		}
 		end := s.localEnded && int(n) == len(p) && s.outTrailers == nil
-		_ = c.fr.WriteData(s.id, end, p[:n])
-		s.sendWindow -= n
-		c.connSendWindow -= n
+		c.writeData(s, end, p[:n])
 		p = p[n:]
 		if end {
-			s.endWritten = true
+			s.markEndWritten()
 		}
 	}
 	return p
+}
+
+// writeData writes one DATA frame of s and charges both windows.
+func (c *ServerCodec) writeData(s *stream, end bool, p []byte) {
+	_ = c.fr.WriteData(s.id, end, p)
+	n := int64(len(p))
+	s.sendWindow -= n
+	c.connSendWindow -= n
+	s.bodyWritten += n
+}
+
+// queue copies p behind s's waiting DATA.
+func (c *ServerCodec) queue(s *stream, p []byte) {
+	s.out = append(s.out, p...)
+	c.queuedTotal += len(p)
+}
+
+// dropQueued forgets s's waiting DATA (the stream is gone).
+func (c *ServerCodec) dropQueued(s *stream) {
+	c.queuedTotal -= s.queued()
+	s.out, s.outOff = nil, 0
 }
 
 // flushQueued offers the windows to every stream, starting at a rotating

@@ -42,6 +42,12 @@ type stream struct {
 	outTrailers  *headers.Map // trailers waiting behind out
 	wantWritable bool         // AboveWriteWatermark said true; call onWritable when it clears
 	onWritable   func()
+
+	// Delivery accounting, for the manager's access log: body bytes
+	// written to the connection, and who to tell once the end of a
+	// response the manager finished is on the wire (or never will be).
+	bodyWritten int64
+	onFlushed   func(complete bool)
 }
 
 func (c *ServerCodec) openStream(id uint32, h *headers.Map, contentLength int64, endStream bool) {
@@ -66,12 +72,30 @@ func (s *stream) reset(reason codec.ResetReason) {
 		return
 	}
 	s.closed = true
-	s.out = nil
+	s.c.dropQueued(s)
 	s.inbound = nil
 	if !s.decoderDone {
 		s.decoderDone = true
 		s.dec.OnReset(reason)
+		return
 	}
+	s.flushed(false)
+}
+
+// flushed tells the manager, once, whether the response it finished
+// reached the connection whole.
+func (s *stream) flushed(complete bool) {
+	if fn := s.onFlushed; fn != nil {
+		s.onFlushed = nil
+		fn(complete)
+	}
+}
+
+// markEndWritten records that END_STREAM (on DATA or trailers) is queued
+// on the connection.
+func (s *stream) markEndWritten() {
+	s.endWritten = true
+	s.flushed(true)
 }
 
 // finish removes a stream whose two directions are complete.
@@ -87,22 +111,37 @@ func (s *stream) finish() {
 // send before RST_STREAM(NO_ERROR) asks the client to stop.
 const discardLimit = 64 << 10
 
-// discard drops request bytes that arrive after the response completed. The
-// stream stays open so that its frames are still checked (content-length,
-// flow control) and answered as the RFC says; small remainders are simply
-// read, a large upload is cut short with RST_STREAM(NO_ERROR) (RFC 9113 8.1).
+// discard drops request bytes that arrive after the manager finished the
+// response. The stream stays open so that its frames are still checked
+// (content-length, flow control) and answered as the RFC says; small
+// remainders are simply read. A large upload is cut short with
+// RST_STREAM(NO_ERROR), but only once the whole response, END_STREAM
+// included, is on the wire (RFC 9113 8.1): a reset before that would
+// destroy the response the client has not received yet. Until then the
+// dropped bytes are credited back, so a client that uploads everything
+// before it reads never stalls; the manager's flush timeout bounds how long.
 func (s *stream) discard(n int) {
 	s.discarded += int64(n)
-	if s.discarded > discardLimit && !s.remoteClosed {
-		c := s.c
-		s.closed = true
-		c.removeStream(s)
-		c.rememberReset(s.id)
-		_ = c.fr.WriteRSTStream(s.id, http2.ErrCodeNo)
+	if s.stopUpload() {
 		return
 	}
 	s.credit(n)
 	s.flushCredit()
+}
+
+// stopUpload sends RST_STREAM(NO_ERROR) to a client still uploading past
+// discardLimit once its response is complete on the wire, and reports
+// whether it did.
+func (s *stream) stopUpload() bool {
+	if s.closed || !s.endWritten || s.remoteClosed || s.discarded <= discardLimit {
+		return false
+	}
+	c := s.c
+	s.closed = true
+	c.removeStream(s)
+	c.rememberReset(s.id)
+	_ = c.fr.WriteRSTStream(s.id, http2.ErrCodeNo)
+	return true
 }
 
 // ---- request delivery ----
@@ -184,11 +223,14 @@ func (s *stream) drainInbound() {
 	s.maybeFinish()
 }
 
-// maybeFinish ends the stream once END_STREAM went both ways.
+// maybeFinish ends the stream once END_STREAM went both ways, or stops an
+// upload that was only waiting for the response to go out.
 func (s *stream) maybeFinish() {
 	if !s.closed && s.endWritten && s.remoteClosed {
 		s.finish()
+		return
 	}
+	s.stopUpload()
 }
 
 // managerDone runs when the manager encodes the end of the response: like
@@ -237,7 +279,7 @@ func (s *stream) EncodeHeaders(h *headers.Map, endStream bool) {
 	s.c.writeHeaderBlock(s.id, h, endStream)
 	if endStream {
 		s.managerDone()
-		s.endWritten = true
+		s.markEndWritten()
 		s.maybeFinish()
 	}
 }
@@ -264,7 +306,7 @@ func (s *stream) EncodeData(p []byte, endStream bool) {
 		// from the caller's slice and copy only the rest.
 		p = s.c.writeDataDirect(s, p)
 	}
-	s.out = append(s.out, p...)
+	s.c.queue(s, p)
 	s.c.flushStream(s)
 	if wasAbove && !s.closed && s.queued() > 4*s.c.opts.StreamBufferLimit {
 		// The producer kept writing past AboveWriteWatermark; do not grow
@@ -289,13 +331,16 @@ func (s *stream) EncodeTrailers(t *headers.Map) {
 }
 
 // Reset abandons the stream with RST_STREAM(INTERNAL_ERROR). The manager
-// initiated it, so OnReset is not called back.
+// initiated it, so OnReset is not called back. After the manager encoded
+// the end of the response, Reset still abandons a response whose end is
+// not on the wire yet (a flush that timed out), without calling back.
 func (s *stream) Reset() {
-	if s.closed || s.decoderDone {
+	if s.closed || s.decoderDone && s.endWritten {
 		return
 	}
+	s.onFlushed = nil
 	s.closed = true
-	s.out = nil
+	s.c.dropQueued(s)
 	s.inbound = nil
 	c := s.c
 	c.removeStream(s)
@@ -341,4 +386,23 @@ func (s *stream) ReadDisable(disable bool) {
 // SetWritableCallback registers fn for the end of backpressure.
 func (s *stream) SetWritableCallback(fn func()) { s.onWritable = fn }
 
-var _ codec.ResponseEncoder = (*stream)(nil)
+// BodyBytesWritten implements codec.FlushNotifier: response body bytes
+// written to the connection, not those still waiting for window.
+func (s *stream) BodyBytesWritten() int64 { return s.bodyWritten }
+
+// NotifyFlushed implements codec.FlushNotifier.
+func (s *stream) NotifyFlushed(fn func(complete bool)) (done, complete bool) {
+	if s.endWritten {
+		return true, true
+	}
+	if s.closed {
+		return true, false
+	}
+	s.onFlushed = fn
+	return false, false
+}
+
+var (
+	_ codec.ResponseEncoder = (*stream)(nil)
+	_ codec.FlushNotifier   = (*stream)(nil)
+)
