@@ -217,6 +217,49 @@ func TestCloseAfterFlushLingersUntilPeerFIN(t *testing.T) {
 	waitNoConns(t, w)
 }
 
+// CloseAfterFlush with a response far larger than the socket buffers and a
+// client that reads it slowly: the close timer is restarted by every bit of
+// progress, so the response arrives whole however long it takes, followed
+// by a clean EOF.
+func TestCloseAfterFlushWaitsForASlowReader(t *testing.T) {
+	old := lingerTimeout
+	lingerTimeout = 500 * time.Millisecond
+	t.Cleanup(func() { lingerTimeout = old })
+	w := startWorker(t, Options{})
+	const respLen = 16 << 20
+	addr := listen(t, w, func(c *Conn) {
+		c.SetHandler(&funcHandler{data: func(c *Conn) {
+			if len(c.Input()) == 0 {
+				return
+			}
+			c.Write(bytes.Repeat([]byte("s"), respLen))
+			c.CloseAfterFlush()
+		}})
+	})
+	nc := dialTCP(t, addr.String())
+	if _, err := nc.Write([]byte("go")); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	got := 0
+	buf := make([]byte, 64<<10)
+	for got < respLen {
+		// At most 6.4 MiB/s: the whole read takes several close timeouts.
+		time.Sleep(10 * time.Millisecond)
+		n, err := nc.Read(buf)
+		if err != nil {
+			t.Fatalf("read after %d bytes in %v: %v", got, time.Since(start), err)
+		}
+		got += n
+	}
+	if n, err := nc.Read(buf); n != 0 || err != io.EOF {
+		t.Fatalf("after the response: %d %v, want EOF", n, err)
+	}
+	if time.Since(start) < 2*lingerTimeout {
+		t.Logf("the read took only %v; the close timer was not exercised", time.Since(start))
+	}
+}
+
 func TestWatermarksAndOnWritable(t *testing.T) {
 	w := startWorker(t, Options{})
 	writable := make(chan int, 4)

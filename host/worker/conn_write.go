@@ -67,15 +67,18 @@ func (c *Conn) CloseWrite() {
 }
 
 // CloseAfterFlush sends pending output, half-closes, discards input until
-// the peer's FIN, then closes; it gives up after 5 s. Owner-initiated: no
-// OnClose, and Closed reports true at once.
+// the peer's FIN, then closes. It gives up when the flush makes no
+// progress for 5 s, or 5 s after the half-close: a slow reader still gets
+// a large response whole (as with Envoy's delayed_close_timeout, progress
+// restarts the clock). Owner-initiated: no OnClose, and Closed reports true
+// at once.
 func (c *Conn) CloseAfterFlush() {
 	if c.closed || c.closing {
 		return
 	}
 	c.closing = true
 	c.releaseInput()
-	c.lingerTimer = c.w.AfterFunc(lingerTimeoutNanos, c.teardown)
+	c.lingerTimer = c.w.AfterFunc(lingerTimeout, c.teardown)
 	c.flush()
 }
 
@@ -95,6 +98,9 @@ func (c *Conn) flush() {
 			c.out.consume(sent, &w.pool)
 			w.stats.bytesWritten.Add(uint64(sent))
 			w.stats.txBuffered.Add(-int64(sent))
+			if c.closing && sent > 0 {
+				c.lingerTimer.Reset(lingerTimeout)
+			}
 			if sent < total {
 				// Socket buffer full: the edge-triggered EPOLLOUT resumes us.
 				c.writable = false

@@ -1,6 +1,10 @@
 package worker
 
-import "go.uber.org/zap"
+import (
+	"time"
+
+	"go.uber.org/zap"
+)
 
 const (
 	defaultReadBufferSize = 16 << 10
@@ -21,12 +25,15 @@ const (
 	// maxPooledBuffers caps the per-worker free list so an idle worker does
 	// not keep a burst's worth of buffers forever.
 	maxPooledBuffers = 512
-	// lingerTimeout bounds CloseAfterFlush: flush + drain give up after it.
-	lingerTimeoutNanos = 5e9
 	// acceptBackoffNanos is how long a listener rests after EMFILE/ENFILE
 	// (level-triggered epoll would otherwise spin on the pending connection).
 	acceptBackoffNanos = 100e6
 )
+
+// lingerTimeout bounds each phase of CloseAfterFlush: a flush that makes no
+// progress for that long, then the wait for the peer's FIN, give up after
+// it. (A variable so tests can shorten it.)
+var lingerTimeout time.Duration = 5 * time.Second
 
 // Options configures a Worker. The zero value is usable.
 type Options struct {
