@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -488,6 +489,70 @@ func TestH2ConnectionErrorResetsStreams(t *testing.T) {
 		t.Fatalf("goaway %v", ga)
 	}
 	if st := waitStats(t, ws[0], c, "closed", func(s Stats) bool { return s.CxActive == 0 }); st.CxProtocolError != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// An upstream that answered early sends its whole response, then
+// RST_STREAM(NO_ERROR) to stop the upload (RFC 9113 8.1, what grpc-go and
+// net/http servers do). While the handler has the response paused the
+// stream still holds part of it: the reset must not destroy it. The held
+// response is delivered whole on resume and the exchange completes; the
+// upload stops.
+func TestH2NoErrorResetAfterHeldResponseCompletes(t *testing.T) {
+	raw := newRawH2(t)
+	ws := startWorkers(t, 1)
+	c := newTestCluster(t, ws, Settings{HTTP2: true, Endpoints: []netip.AddrPort{raw.addr}})
+	req := getReq("/up")
+	req.SetString(":method", "POST")
+	r := newRecorder(req)
+	r.onReady = func(r *recorder, s *Stream) {
+		s.SendHeaders(r.req, false)
+		s.SendData([]byte("first part of a long upload"), false)
+	}
+	r.onHeader = func(r *recorder, h *headers.Map, end bool) { r.stream.PauseResponse() }
+	start(t, ws[0], c, r)
+	p := raw.accept(t)
+	ids, _ := p.headers(1)
+	body := bytes.Repeat([]byte("b"), 40<<10)
+	p.respond(ids[0], "200", body[:16384], false)
+	p.fr.WriteData(ids[0], false, body[16384:32768])
+	p.fr.WriteData(ids[0], false, body[32768:])
+	p.hbuf.Reset()
+	p.enc.WriteField(hpackField("grpc-status", "7"))
+	p.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: ids[0], BlockFragment: p.hbuf.Bytes(), EndHeaders: true, EndStream: true})
+	p.fr.WriteRSTStream(ids[0], http2.ErrCodeNo)
+	// A PING answered means every frame before it was processed.
+	p.fr.WritePing(false, [8]byte{1})
+	for {
+		f, err := p.fr.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pf, ok := f.(*http2.PingFrame); ok && pf.IsAck() {
+			break
+		}
+		if rf, ok := f.(*http2.RSTStreamFrame); ok {
+			t.Fatalf("sluice reset the finished stream: %v", rf.ErrCode)
+		}
+	}
+	var events string
+	onLoop(t, ws[0], func() {
+		if r.stream == nil {
+			events = r.eventString()
+			return
+		}
+		r.stream.SendData([]byte("more upload, dropped"), false)
+		r.stream.ResumeResponse()
+	})
+	if events != "" {
+		t.Fatalf("the stream ended while its response was held: %s", events)
+	}
+	r.wait(t)
+	if gs, _ := r.respTr.Get("grpc-status"); r.final != "end" || !bytes.Equal(r.got, body) || string(gs) != "7" {
+		t.Fatalf("%s: %d body bytes, grpc-status %q", r.eventString(), len(r.got), gs)
+	}
+	if st := c.Stats(); st.RqRxReset != 0 || st.RqCompleted != 1 {
 		t.Fatalf("stats %+v", st)
 	}
 }

@@ -534,6 +534,15 @@ func (cc *h2Conn) onPeerReset(st *h2Stream, code http2.ErrCode) {
 		cc.afterStreamEnd()
 		return
 	}
+	if st.ended && code == http2.ErrCodeNo && !st.s.respDone {
+		// The whole response arrived but part of it is held for a paused
+		// handler: the reset only stops the upload (RFC 9113 8.1). Nothing
+		// more is sent; the stream stays on the connection (and in its
+		// load) until the held response is delivered on resume.
+		st.out = nil
+		st.markSent()
+		return
+	}
 	cc.endStream(st)
 	if st.s.respDone {
 		// The response was complete; the reset only stops our upload
