@@ -167,6 +167,7 @@ func (cc *upstreamConn) attach(s *Stream) {
 }
 
 func (cc *upstreamConn) begin(s *Stream) {
+	s.endConnWait()
 	if cc.idleTimer != nil {
 		cc.idleTimer.Stop()
 	}

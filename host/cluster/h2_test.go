@@ -101,7 +101,8 @@ func TestH2OpensConnectionsWhenStreamsAreFull(t *testing.T) {
 		}
 	}
 	st := waitStats(t, w2, c2, "streams done", func(s Stats) bool { return s.RqActive == 0 })
-	if srv2.conns.Load() != 1 || st.RqPendingTotal != 4 || st.CxOverflow == 0 {
+	// All six waited: two for the connection's SETTINGS, four in the queue.
+	if srv2.conns.Load() != 1 || st.RqPendingTotal != 6 || st.CxOverflow == 0 {
 		t.Fatalf("conns %d stats %+v", srv2.conns.Load(), st)
 	}
 }
@@ -554,5 +555,30 @@ func TestH2NoErrorResetAfterHeldResponseCompletes(t *testing.T) {
 	}
 	if st := c.Stats(); st.RqRxReset != 0 || st.RqCompleted != 1 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// A stream that waits for a connection being established is pending, in
+// the gauge and the total, and one that fails while waiting is counted in
+// upstream_rq_pending_failure_eject: the three stats agree.
+func TestPendingCountsStreamsWaitingForTheirConnection(t *testing.T) {
+	raw := newRawH2(t)
+	ws := startWorkers(t, 1)
+	c := newTestCluster(t, ws, Settings{HTTP2: true, Endpoints: []netip.AddrPort{raw.addr}})
+	r := newRecorder(getReq("/a"))
+	start(t, ws[0], c, r)
+	p := recv(t, raw.peers, "an upstream connection") // no SETTINGS: the stream waits
+	st := waitStats(t, ws[0], c, "the stream pending", func(s Stats) bool { return s.RqPendingActive == 1 })
+	if st.RqPendingTotal != 1 || st.RqTotal != 0 {
+		t.Fatalf("while connecting: %+v", st)
+	}
+	p.c.Close()
+	r.wait(t)
+	if r.final != "failure" || r.failure != ConnectFailure {
+		t.Fatalf("%s", r.eventString())
+	}
+	st = waitStats(t, ws[0], c, "the failure counted", func(s Stats) bool { return s.RqPendingActive == 0 })
+	if st.RqPendingTotal != 1 || st.RqPendingFailure != 1 || st.RqTotal != 0 {
+		t.Fatalf("after the failure: %+v", st)
 	}
 }

@@ -66,6 +66,7 @@ func (cc *h2Conn) take(s *Stream) {
 		s.state = stConnecting
 	}
 	if !cc.ready {
+		s.beginConnWait()
 		cc.waiting = append(cc.waiting, s)
 		return
 	}
@@ -88,6 +89,7 @@ func (cc *h2Conn) open(s *Stream) {
 	st.sendWindow = cc.peerInitialWindow
 	st.recvWindow = int64(o.InitialStreamWindowSize)
 	retry := s.state == stRetrying
+	s.endConnWait()
 	s.state = stActive
 	s.h2 = cc
 	if retry {

@@ -101,7 +101,8 @@ func TestMaxConnectionsPendingAndOverflow(t *testing.T) {
 		t.Fatalf("a %s, b %s, conns %d", a.eventString(), b.eventString(), srv.conns.Load())
 	}
 	st = c.Stats()
-	if st.RqPendingActive != 0 || st.RqPendingTotal != 1 || st.RqTotal != 2 || st.CxTotal != 1 {
+	// Both waited: a for its new connection, b in the queue.
+	if st.RqPendingActive != 0 || st.RqPendingTotal != 2 || st.RqTotal != 2 || st.CxTotal != 1 {
 		t.Fatalf("stats after %+v", st)
 	}
 }
@@ -167,7 +168,7 @@ func TestResetPendingStreamLeavesQueue(t *testing.T) {
 	sb := start(t, w, c, b)
 	recv(t, g.got, "request a")
 	onLoop(t, w, func() { sb.Reset() })
-	if st := c.Stats(); st.RqPendingActive != 0 || st.RqPendingTotal != 1 {
+	if st := c.Stats(); st.RqPendingActive != 0 || st.RqPendingTotal != 2 {
 		t.Fatalf("stats %+v", st)
 	}
 	g.release <- struct{}{}

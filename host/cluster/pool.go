@@ -81,10 +81,37 @@ func (wp *workerPool) newStream(h ResponseHandler) *Stream {
 // (NewStream's return value, callbacks that raced a reset) see that the
 // object moved on; every method of a finished stream does nothing.
 func (wp *workerPool) recycle(s *Stream) {
+	s.endConnWait()
 	if s.hs != nil && s.hs.s == s {
 		wp.putH2Stream(s.hs)
 	}
 	*s = Stream{wp: wp, gen: s.gen + 1}
+}
+
+// beginConnWait counts a stream that waits for a connection being
+// established (its own new one, or an HTTP/2 connection's SETTINGS) as
+// pending, like a queued one: Envoy counts every request that does not
+// find a ready connection. A stream counted once (queued, then connecting)
+// is not counted again in the total.
+func (s *Stream) beginConnWait() {
+	if s.state == stRetrying || s.connWait {
+		return
+	}
+	st := &s.wp.c.stats
+	s.connWait = true
+	st.rqConnWait.Add(1)
+	if !s.waitCounted {
+		s.waitCounted = true
+		st.rqPendingTotal.Add(1)
+	}
+}
+
+// endConnWait: the stream got its connection, failed, or was reset.
+func (s *Stream) endConnWait() {
+	if s.connWait {
+		s.connWait = false
+		s.wp.c.stats.rqConnWait.Add(-1)
+	}
 }
 
 // assign gives a new stream a connection, a pending place, or a failure.
@@ -129,6 +156,7 @@ func (wp *workerPool) queue(s *Stream) {
 		return
 	}
 	c.stats.rqPendingTotal.Add(1)
+	s.waitCounted = true
 	wp.enqueue(s)
 	// A slot may have been freed between the failed acquire and enqueue.
 	wp.servePending()
@@ -149,6 +177,7 @@ func (wp *workerPool) pickFor(h any) *Host {
 // the new upstreamConn now owns.
 func (wp *workerPool) connect(h *Host, s *Stream) {
 	cc := newUpstreamConn(wp, h)
+	s.beginConnWait()
 	s.state = stConnecting
 	s.cc = cc
 	cc.stream = s

@@ -69,7 +69,9 @@ func TestConnectFailureServesPendingThenFailsThem(t *testing.T) {
 	if a.failure != ConnectFailure || b.failure != ConnectFailure {
 		t.Fatalf("a %s, b %s", a.eventString(), b.eventString())
 	}
-	if st := c.Stats(); st.CxConnectFail != 2 || st.RqPendingTotal != 1 || st.RqPendingActive != 0 || st.CxActive != 0 {
+	// Both were pending (a for its connection, b queued then connecting),
+	// both failed while pending.
+	if st := c.Stats(); st.CxConnectFail != 2 || st.RqPendingTotal != 2 || st.RqPendingFailure != 2 || st.RqPendingActive != 0 || st.CxActive != 0 {
 		t.Fatalf("the freed slot must dial for the queued stream; stats %+v", st)
 	}
 }

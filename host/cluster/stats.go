@@ -22,10 +22,10 @@ type Stats struct {
 	CxTunnelActive    uint64 // upstream_cx_tunnel_active: tunnels open now (included in upstream_cx_active)
 	RqTotal           uint64 // upstream_rq_total: streams that got a connection
 	RqActive          uint64 // upstream_rq_active
-	RqPendingTotal    uint64 // upstream_rq_pending_total: streams that had to wait
-	RqPendingActive   uint64 // upstream_rq_pending_active
+	RqPendingTotal    uint64 // upstream_rq_pending_total: streams that found no ready connection and waited (queued, or for a connection being established)
+	RqPendingActive   uint64 // upstream_rq_pending_active: streams waiting now (queued or connecting)
 	RqPendingOverflow uint64 // upstream_rq_pending_overflow: refused, max_pending_requests reached
-	RqPendingFailure  uint64 // upstream_rq_pending_failure_eject: failed before getting a connection (connect failure/timeout)
+	RqPendingFailure  uint64 // upstream_rq_pending_failure_eject: pending streams that failed before getting a connection (connect failure/timeout, connection lost before its SETTINGS)
 	RqCompleted       uint64 // upstream_rq_completed: responses received completely
 	RqRxReset         uint64 // upstream_rq_rx_reset: reset by the upstream (termination, protocol error)
 	RqTxReset         uint64 // upstream_rq_tx_reset: abandoned by the caller (Stream.Reset)
@@ -171,6 +171,11 @@ type counters struct {
 	odEnforced5xx, odDetected5xx                  atomic.Uint64
 	odEnforcedGateway, odDetectedGateway          atomic.Uint64
 	odEnforcedLocal, odDetectedLocal              atomic.Uint64
+
+	// rqConnWait counts streams waiting for a connection being
+	// established; with rqPendingActive (the queue, which
+	// max_pending_requests bounds) it makes upstream_rq_pending_active.
+	rqConnWait atomic.Int64
 }
 
 // hotCounters are the per-request counters. Each worker pool has its own,
@@ -255,7 +260,7 @@ func (c *counters) snapshot(pools []*workerPool) Stats {
 		RqTotal:           rqTotal,
 		RqActive:          uint64(max(rqActive, 0)),
 		RqPendingTotal:    c.rqPendingTotal.Load(),
-		RqPendingActive:   uint64(max(c.rqPendingActive.Load(), 0)),
+		RqPendingActive:   uint64(max(c.rqPendingActive.Load()+c.rqConnWait.Load(), 0)),
 		RqPendingOverflow: c.rqPendingOverflow.Load(),
 		RqPendingFailure:  c.rqPendingFailure.Load(),
 		RqCompleted:       rqCompleted,

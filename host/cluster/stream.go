@@ -60,6 +60,12 @@ type Stream struct {
 	respDone bool  // the final response event was delivered
 	counted  bool  // counted in rq_active / host active
 	host     *Host // valid while counted
+
+	// Pending accounting: waitCounted once the stream was counted in
+	// upstream_rq_pending_total; connWait while it waits for a connection
+	// being established (the queue has its own gauge).
+	waitCounted bool
+	connWait    bool
 }
 
 // fail ends a stream that never became ready.
