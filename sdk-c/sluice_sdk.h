@@ -190,6 +190,85 @@ static inline sluice_result sluice_send_response(sluice_filter_handle f, uint32_
     return sluice_api->send_response(f, status, n > 0 ? hs : NULL, n, b.ptr, b.len, d.ptr, d.len);
 }
 
+/* ---- gRPC replies (worker) ---- */
+
+/* gRPC status codes (the same numbers in every gRPC implementation). */
+typedef enum sluice_grpc_status {
+    SLUICE_GRPC_OK = 0,
+    SLUICE_GRPC_CANCELLED = 1,
+    SLUICE_GRPC_UNKNOWN = 2,
+    SLUICE_GRPC_INVALID_ARGUMENT = 3,
+    SLUICE_GRPC_DEADLINE_EXCEEDED = 4,
+    SLUICE_GRPC_NOT_FOUND = 5,
+    SLUICE_GRPC_ALREADY_EXISTS = 6,
+    SLUICE_GRPC_PERMISSION_DENIED = 7,
+    SLUICE_GRPC_RESOURCE_EXHAUSTED = 8,
+    SLUICE_GRPC_FAILED_PRECONDITION = 9,
+    SLUICE_GRPC_ABORTED = 10,
+    SLUICE_GRPC_OUT_OF_RANGE = 11,
+    SLUICE_GRPC_UNIMPLEMENTED = 12,
+    SLUICE_GRPC_INTERNAL = 13,
+    SLUICE_GRPC_UNAVAILABLE = 14,
+    SLUICE_GRPC_DATA_LOSS = 15,
+    SLUICE_GRPC_UNAUTHENTICATED = 16,
+} sluice_grpc_status;
+
+/* True when the request is gRPC: content-type application/grpc, alone or
+ * with a "+codec" suffix or parameters (not gRPC-Web). */
+static inline bool sluice_request_is_grpc(sluice_filter_handle f) {
+    sluice_buffer ct;
+    static const char grpc[] = "application/grpc";
+    const size_t n = sizeof grpc - 1;
+    if (!sluice_request_header(f, "content-type", &ct) || ct.len < n) return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = (char)ct.ptr[i];
+        if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
+        if (c != grpc[i]) return false;
+    }
+    return ct.len == n || ct.ptr[n] == '+' || ct.ptr[n] == ';';
+}
+
+/* Answers a gRPC call with a gRPC status: a trailers-only response (HTTP
+ * 200, content-type application/grpc, grpc-status and grpc-message in the
+ * one HEADERS block that ends the stream), built on send_response.
+ * message may be NULL; it is percent-encoded here as gRPC requires.
+ * details goes to the access log (NULL: none). The host answers a gRPC
+ * request the same way when a module calls plain send_response with an
+ * error status (403 becomes PERMISSION_DENIED, ...): this helper is for
+ * choosing the exact gRPC code and message. */
+static inline sluice_result sluice_send_grpc_status(sluice_filter_handle f, sluice_grpc_status code,
+                                                    const char* message, const char* details) {
+    static const char hex[] = "0123456789ABCDEF";
+    char num[12];
+    snprintf(num, sizeof num, "%u", (unsigned)code);
+    size_t len = message == NULL ? 0 : strlen(message);
+    char stack[512];
+    char* enc = len * 3 < sizeof stack ? stack : (char*)malloc(len * 3 + 1);
+    if (enc == NULL) return SLUICE_ERR_LIMIT;
+    size_t k = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)message[i];
+        if (c < 0x20 || c > 0x7e || c == '%') {
+            enc[k++] = '%';
+            enc[k++] = hex[c >> 4];
+            enc[k++] = hex[c & 0xf];
+        } else {
+            enc[k++] = (char)c;
+        }
+    }
+    enc[k] = '\0';
+    sluice_result r = len > 0 ? sluice_send_response(f, 200,
+                                                     SLUICE_KV({"content-type", "application/grpc"},
+                                                               {"grpc-status", num}, {"grpc-message", enc}),
+                                                     NULL, details)
+                              : sluice_send_response(f, 200,
+                                                     SLUICE_KV({"content-type", "application/grpc"},
+                                                               {"grpc-status", num}),
+                                                     NULL, details);
+    if (enc != stack) free(enc);
+    return r;
+}
+
 /* ---- scheduler ---- */
 
 /* worker, inside a hook. Commit and delete are sluice_scheduler_commit /

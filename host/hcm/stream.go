@@ -284,11 +284,16 @@ func (s *stream) sendLocalReply(from int, status int, hdrs [][2]string, body []b
 	for _, kv := range hdrs {
 		rh.AddString(kv[0], kv[1])
 	}
-	if len(body) > 0 && !rh.Has("content-type") {
-		rh.AddString("content-type", "text/plain")
+	if isGRPC(s.reqHeaders) && grpcLocalReply(rh, body, details) {
+		// A gRPC client reads the outcome from grpc-status: trailers-only.
+		body = nil
+	} else {
+		if len(body) > 0 && !rh.Has("content-type") {
+			rh.AddString("content-type", "text/plain")
+		}
+		var num [20]byte
+		rh.Set("content-length", strconv.AppendInt(num[:0], int64(len(body)), 10))
 	}
-	var num [20]byte
-	rh.Set("content-length", strconv.AppendInt(num[:0], int64(len(body)), 10))
 	if s.reqHeaders != nil {
 		if m := s.reqHeaders.Method(); string(m) == "HEAD" {
 			body = nil

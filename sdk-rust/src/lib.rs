@@ -27,6 +27,7 @@ mod declare;
 pub mod error;
 pub mod ffi;
 mod filter;
+pub mod grpc;
 pub mod host;
 mod host_config;
 mod host_filter;
@@ -40,6 +41,7 @@ mod types;
 
 pub use error::Error;
 pub use filter::{HttpFilter, HttpFilterConfig};
+pub use grpc::GrpcStatus;
 pub use host_config::HostConfig;
 pub use host_filter::{HeaderView, HostFilter};
 pub use metrics::{Counter, Gauge, Histogram};

@@ -109,6 +109,11 @@ impl HttpFilter for Probe {
                 record(&tag, format!("resp={:?}", host.response_headers().err()));
                 HeadersStatus::Continue
             }
+            "grpc" => {
+                record(&tag, format!("is_grpc={}", host.request_is_grpc()));
+                host.send_grpc_status(GrpcStatus::PermissionDenied, "no: 100%", b"grpc_denied").unwrap();
+                HeadersStatus::StopIteration
+            }
             "reply" => {
                 host.send_response_with_details(403, &[(b"x-why", b"denied")], b"go away", b"probe_denied").unwrap();
                 record(&tag, format!("after={:?}", host.set_request_header("x", "y")));
@@ -363,6 +368,28 @@ fn local_reply_ends_the_stream() {
     );
     // Writes are refused once the stream ended; reads still work.
     assert_eq!(recorded("reply")[1..], ["after=Err(StreamEnded)", "read_after=None"]);
+}
+
+#[test]
+fn grpc_status_reply_is_trailers_only() {
+    let cfg = module().config("probe", "grpc").unwrap();
+    let mut st = cfg.new_stream().unwrap();
+    st.set_request_headers(&[(":path", "/svc/M"), ("content-type", "application/grpc+proto")]);
+    assert_eq!(st.request_headers(false), HeadersStatus::StopIteration as i32);
+    assert_eq!(recorded("grpc"), ["eos=false", "is_grpc=true"]);
+    assert_eq!(
+        st.local_reply(),
+        Some(LocalReply {
+            status: 200,
+            headers: vec![
+                ("content-type".into(), "application/grpc".into()),
+                ("grpc-status".into(), "7".into()),
+                ("grpc-message".into(), "no: 100%25".into()),
+            ],
+            body: vec![],
+            details: "grpc_denied".into()
+        })
+    );
 }
 
 #[test]
