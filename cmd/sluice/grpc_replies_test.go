@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -213,4 +214,51 @@ func slowGrpcBackend(t *testing.T, release chan struct{}) string {
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return backendAddr(srv)
+}
+
+// An upstream that dies after its response started: at a message
+// boundary the call ends with trailers grpc-status 14 (UNAVAILABLE) naming
+// the failure, so clients may retry; in the middle of a message the only
+// honest signal left is a reset.
+func TestGRPCUpstreamDeathMidStream(t *testing.T) {
+	h := func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/grpc")
+		w.WriteHeader(200)
+		msg := grpcFrame("first message")
+		if r.URL.Path == "/echo.Echo/Torn" {
+			msg = msg[:8] // a message cut inside
+		}
+		w.Write(msg)
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler) // RST_STREAM(INTERNAL_ERROR) upstream
+	}
+	srv := httptest.NewUnstartedServer(h2c.NewHandler(http.HandlerFunc(h), &http2.Server{}))
+	srv.Start()
+	t.Cleanup(srv.Close)
+	p := startSluice(t, listenerConfig("", grpcRoute(""), staticCluster("grpc", "http2_protocol_options: {}", backendAddr(srv)), ""))
+	c := h2cClient(t)
+
+	o := grpcCall(t, c, p.URL("/echo.Echo/Boundary"), grpcFrame("x"))
+	want := "upstream reset after the response started: remote_reset (cluster: upstream reset the stream: INTERNAL_ERROR)"
+	if o.httpStatus != 200 || o.trailersOnly || string(o.body) != string(grpcFrame("first message")) || o.status != "14" || o.message != want {
+		t.Fatalf("at a boundary: %v", o)
+	}
+	rec := p.AccessLines(1)[0]
+	if rec["response_flags"] != "UR" || rec["details"] != "upstream_reset_after_response_started{remote_reset}" {
+		t.Fatalf("access log %v", rec)
+	}
+
+	req, _ := http.NewRequest("POST", p.URL("/echo.Echo/Torn"), strings.NewReader(string(grpcFrame("x"))))
+	req.Header.Set("Content-Type", "application/grpc")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var se http2.StreamError
+	if !errors.As(err, &se) || se.Code != http2.ErrCodeInternal {
+		t.Fatalf("inside a message: %v, want RST_STREAM(INTERNAL_ERROR)", err)
+	}
 }

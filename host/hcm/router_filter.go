@@ -33,6 +33,13 @@ type routerFilter struct {
 	respPaused      bool // upstream reading paused for downstream backpressure
 	downPaused      bool // downstream reading paused for upstream backpressure
 	pathScratch     []byte
+
+	// gRPC: the request is gRPC (grpcReq) and so is the response the
+	// upstream started (grpcResp); framer follows its message boundaries
+	// so a response that cannot complete can still end with a status.
+	grpcReq  bool
+	grpcResp bool
+	framer   grpcFramer
 }
 
 func (r *routerFilter) init(s *stream) {
@@ -48,6 +55,8 @@ func (r *routerFilter) init(s *stream) {
 	r.upstreamDone = false
 	r.respPaused = false
 	r.downPaused = false
+	r.grpcReq, r.grpcResp = false, false
+	r.framer.reset()
 }
 
 func (r *routerFilter) DecodeHeaders(h *headers.Map, end bool) HeadersStatus {
@@ -87,6 +96,7 @@ func (r *routerFilter) DecodeHeaders(h *headers.Map, end bool) HeadersStatus {
 	if s.upgrade == upgradeHTTP && !s.upgradeRoute(route) {
 		s.dropUpgrade(h)
 	}
+	r.grpcReq = isGRPC(h)
 	route.ApplyRequestHeaders(h)
 	if path := h.Path(); len(path) > 0 {
 		r.pathScratch = route.RewritePath(r.pathScratch[:0], h)
@@ -249,6 +259,7 @@ func (r *routerFilter) OnResponseHeaders(h *headers.Map, end bool) {
 	if end {
 		s.timer.stop()
 	}
+	r.grpcResp = r.grpcReq && !end && isGRPC(h)
 	s.respHeaders.CopyFrom(h)
 	if rt := s.route; rt != nil && rt.IncludeAttemptCountInResponse {
 		var num [20]byte
@@ -267,6 +278,9 @@ func (r *routerFilter) OnResponseData(p []byte, end bool) {
 	}
 	if end {
 		s.timer.stop()
+	}
+	if r.grpcResp {
+		r.framer.feed(p)
 	}
 	s.touch()
 	s.enter()
@@ -298,6 +312,14 @@ func (r *routerFilter) OnReset(reason cluster.ResetReason, err error) {
 	}
 	if s.responseStarted || s.respWalk.started {
 		r.endAttempt()
+		if r.canEndGRPC() {
+			// A gRPC response at a message boundary: end it with
+			// UNAVAILABLE (which clients may retry) rather than a reset
+			// that they read as INTERNAL.
+			s.endGRPC(grpcUnavailable, "upstream reset after the response started: "+upstreamFailure(reason, err),
+				FlagUpstreamRemoteReset, "upstream_reset_after_response_started{"+reason.String()+"}")
+			return
+		}
 		s.resetStream(FlagUpstreamRemoteReset, "upstream_reset_after_response_started")
 		return
 	}
@@ -407,9 +429,43 @@ func (s *stream) routeTimeout() {
 	s.cfg.Stats.UpstreamRqTimeout.Add(1)
 	s.info.Flags |= FlagUpstreamRequestTimeout
 	s.router.timeoutUpstream()
-	if s.responseStarted {
+	if s.responseStarted || s.respWalk.started {
+		if s.router.canEndGRPC() {
+			s.endGRPC(grpcDeadlineExceeded, "upstream request timeout", FlagUpstreamRequestTimeout, "upstream_response_timeout")
+			return
+		}
 		s.resetStream(FlagUpstreamRequestTimeout, "upstream_response_timeout")
 		return
 	}
 	s.sendLocalReply(len(s.filters)-1, 504, nil, []byte("upstream request timeout"), "upstream_response_timeout")
+}
+
+// canEndGRPC reports a gRPC response that can still end well formed: the
+// upstream's response started, no trailers went yet, and the body seen so
+// far ends on a message boundary.
+func (r *routerFilter) canEndGRPC() bool {
+	s := r.s
+	return r.grpcResp && r.framer.atBoundary() && s.respWalk.started && s.respWalk.trailers == nil && !s.respWalk.sinkDone
+}
+
+// endGRPC ends a gRPC response that cannot complete with trailers carrying
+// code and msg, through the encode walk as if the upstream had sent them.
+func (s *stream) endGRPC(code int, msg string, flag ResponseFlags, details string) {
+	s.info.Flags |= flag
+	if s.info.Details == "" {
+		s.info.Details = details
+	}
+	s.timer.stop()
+	grpcTrailers(&s.respTrailers, code, msg)
+	s.enter()
+	s.onTrailers(&s.respWalk, &s.respTrailers)
+	s.leave()
+}
+
+// upstreamFailure names why an upstream stream died, for grpc-message.
+func upstreamFailure(reason cluster.ResetReason, err error) string {
+	if err == nil {
+		return reason.String()
+	}
+	return reason.String() + " (" + err.Error() + ")"
 }
