@@ -287,6 +287,9 @@ type RouteAction struct {
 	HashPolicy []HashPolicy `yaml:"hash_policy"`
 	// RetryPolicy replaces the virtual host's.
 	RetryPolicy *RetryPolicy `yaml:"retry_policy"`
+	// MaxStreamDuration bounds the whole stream and, for gRPC, lets the
+	// client's grpc-timeout replace Timeout (Envoy's field).
+	MaxStreamDuration *MaxStreamDuration `yaml:"max_stream_duration"`
 }
 
 // HashPolicy is one source of a request's hash (Envoy's
@@ -347,6 +350,14 @@ type RetryBackOff struct {
 // RetryHostPredicate names a host predicate.
 type RetryHostPredicate struct {
 	Name string `yaml:"name"`
+}
+
+// MaxStreamDuration is Envoy's RouteAction.MaxStreamDuration. Nil fields
+// are absent (which differs from 0 for grpc_timeout_header_max).
+type MaxStreamDuration struct {
+	MaxStreamDuration       *time.Duration `yaml:"max_stream_duration"`
+	GrpcTimeoutHeaderMax    *time.Duration `yaml:"grpc_timeout_header_max"`
+	GrpcTimeoutHeaderOffset *time.Duration `yaml:"grpc_timeout_header_offset"`
 }
 
 // DirectResponse answers locally.

@@ -3,6 +3,7 @@ package config
 import (
 	"regexp"
 	"strings"
+	"time"
 )
 
 func (v *validator) hcm(path string, h *HTTPConnectionManager) {
@@ -228,6 +229,20 @@ func (v *validator) route(path string, r *Route, filters map[string]bool, upgrad
 			v.failf(aPath+".cluster", "unknown cluster %q", a.Cluster)
 		}
 		v.nonNegative(aPath+".timeout", a.Timeout)
+		if m := a.MaxStreamDuration; m != nil {
+			mPath := aPath + ".max_stream_duration"
+			for _, f := range []struct {
+				name string
+				d    *time.Duration
+			}{{"max_stream_duration", m.MaxStreamDuration}, {"grpc_timeout_header_max", m.GrpcTimeoutHeaderMax}, {"grpc_timeout_header_offset", m.GrpcTimeoutHeaderOffset}} {
+				if f.d != nil {
+					v.nonNegative(mPath+"."+f.name, *f.d)
+				}
+			}
+			if m.GrpcTimeoutHeaderOffset != nil && m.GrpcTimeoutHeaderMax == nil {
+				v.fail(mPath+".grpc_timeout_header_offset", "needs grpc_timeout_header_max")
+			}
+		}
 		if a.PrefixRewrite != "" && m.Prefix == "" {
 			v.fail(aPath+".prefix_rewrite", "needs a prefix match")
 		}

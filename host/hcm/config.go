@@ -109,6 +109,9 @@ type Stats struct {
 	DownstreamCxUpgradesTotal  atomic.Uint64
 	DownstreamCxUpgradesActive atomic.Int64
 	DownstreamRqWsOnNonWsRoute atomic.Uint64
+	// DownstreamRqMaxDurationReached counts streams ended by a route's
+	// max_stream_duration.
+	DownstreamRqMaxDurationReached atomic.Uint64
 	// DownstreamRqTxBodyBytes sums the response body bytes that reached
 	// clients' connections (a truncated response counts what got out).
 	DownstreamRqTxBodyBytes atomic.Uint64
@@ -142,6 +145,7 @@ func (s *Stats) Each(fn func(name string, value int64)) {
 	fn("downstream_cx_upgrades_total", int64(s.DownstreamCxUpgradesTotal.Load()))
 	fn("downstream_cx_upgrades_active", s.DownstreamCxUpgradesActive.Load())
 	fn("downstream_rq_ws_on_non_ws_route", int64(s.DownstreamRqWsOnNonWsRoute.Load()))
+	fn("downstream_rq_max_duration_reached", int64(s.DownstreamRqMaxDurationReached.Load()))
 	fn("downstream_rq_tx_body_bytes", int64(s.DownstreamRqTxBodyBytes.Load()))
 	fn("downstream_rq_response_truncated", int64(s.DownstreamRqResponseTruncated.Load()))
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/sluiceproxy/sluice/host/codec"
 	"github.com/sluiceproxy/sluice/host/headers"
+	"github.com/sluiceproxy/sluice/host/router"
 )
 
 // The stream is the codec's RequestDecoder.
@@ -31,8 +32,18 @@ func (s *stream) DecodeHeaders(h *headers.Map, end bool) {
 	}
 	// The route timeout runs from the request head, so a stream that a
 	// filter stopped and never resumed also ends, with a 504.
-	if r := s.selectRoute(); r != nil && r.Timeout > 0 && r.Direct == nil {
-		s.timer.arm(s.conn.w, r.Timeout, s.routeTimeoutFn())
+	s.durationDeadline = false
+	if r := s.selectRoute(); r != nil && r.Direct == nil {
+		d := r.Deadline(h, isGRPC(h))
+		if d.SetGRPC {
+			// The upstream learns the deadline sluice enforces.
+			var b [16]byte
+			h.Set("grpc-timeout", router.AppendGRPCTimeout(b[:0], d.GRPCTimeout))
+		}
+		s.durationDeadline = d.Duration
+		if d.After > 0 {
+			s.timer.arm(s.conn.w, d.After, s.routeTimeoutFn())
+		}
 	}
 	if askedToSwitch {
 		s.decideUpgrade(h, end)

@@ -426,18 +426,25 @@ func (s *stream) routeTimeout() {
 	if s.ended {
 		return
 	}
-	s.cfg.Stats.UpstreamRqTimeout.Add(1)
-	s.info.Flags |= FlagUpstreamRequestTimeout
+	flag, status, body, details := FlagUpstreamRequestTimeout, 504, "upstream request timeout", "upstream_response_timeout"
+	if s.durationDeadline {
+		// max_stream_duration, as Envoy answers it.
+		s.cfg.Stats.DownstreamRqMaxDurationReached.Add(1)
+		flag, status, body, details = FlagDurationTimeout, 408, "downstream duration timeout", "max_duration_timeout"
+	} else {
+		s.cfg.Stats.UpstreamRqTimeout.Add(1)
+	}
+	s.info.Flags |= flag
 	s.router.timeoutUpstream()
 	if s.responseStarted || s.respWalk.started {
 		if s.router.canEndGRPC() {
-			s.endGRPC(grpcDeadlineExceeded, "upstream request timeout", FlagUpstreamRequestTimeout, "upstream_response_timeout")
+			s.endGRPC(grpcDeadlineExceeded, body, flag, details)
 			return
 		}
-		s.resetStream(FlagUpstreamRequestTimeout, "upstream_response_timeout")
+		s.resetStream(flag, details)
 		return
 	}
-	s.sendLocalReply(len(s.filters)-1, 504, nil, []byte("upstream request timeout"), "upstream_response_timeout")
+	s.sendLocalReply(len(s.filters)-1, status, nil, []byte(body), details)
 }
 
 // canEndGRPC reports a gRPC response that can still end well formed: the

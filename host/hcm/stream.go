@@ -69,11 +69,12 @@ type stream struct {
 	flushMark    int64 // body bytes written when the flush timeout last looked
 	onFlushed    func(complete bool)
 
-	timer          timerHandle // route timeout
-	reqTimer       timerHandle // request_timeout
-	onRouteTimeout func()
-	onReqTimeout   func()
-	onWritable     func()
+	timer            timerHandle // route timeout, or max_stream_duration when durationDeadline
+	durationDeadline bool
+	reqTimer         timerHandle // request_timeout
+	onRouteTimeout   func()
+	onReqTimeout     func()
+	onWritable       func()
 	// Stream idle timeout: the timer checks lastActive when it fires
 	// instead of being re-armed on every chunk.
 	idleTimer  timerHandle

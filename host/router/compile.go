@@ -96,6 +96,17 @@ func (c *compiler) route(path string, rc *config.Route, vh *virtualHost) *Route 
 		for _, u := range a.UpgradeConfigs {
 			r.upgrades = append(r.upgrades, upgradeOverride{typ: strings.ToLower(u.UpgradeType), enabled: u.Enabled})
 		}
+		if m := a.MaxStreamDuration; m != nil {
+			if m.MaxStreamDuration != nil {
+				r.maxStreamDuration = *m.MaxStreamDuration
+			}
+			if m.GrpcTimeoutHeaderMax != nil {
+				r.hasGRPCTimeoutMax, r.grpcTimeoutMax = true, *m.GrpcTimeoutHeaderMax
+			}
+			if m.GrpcTimeoutHeaderOffset != nil {
+				r.grpcTimeoutOffset = *m.GrpcTimeoutHeaderOffset
+			}
+		}
 		if a.PrefixRewrite != "" {
 			if r.kind != matchPrefix {
 				c.check(errors.New("prefix_rewrite needs a prefix match"), path+".route.prefix_rewrite")

@@ -53,6 +53,12 @@ type Route struct {
 	// BufferLimit is per_request_buffer_limit_bytes (route, else virtual
 	// host): how much request body is kept for retries. -1 when unset.
 	BufferLimit int
+
+	// max_stream_duration (see Deadline).
+	maxStreamDuration time.Duration
+	hasGRPCTimeoutMax bool
+	grpcTimeoutMax    time.Duration
+	grpcTimeoutOffset time.Duration
 }
 
 // upgradeOverride is one entry of the route's upgrade_configs.

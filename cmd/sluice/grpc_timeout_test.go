@@ -1,0 +1,129 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/h2c"
+)
+
+// timedGrpcBackend answers after the delay named by the x-delay header,
+// echoing the grpc-timeout it received in a trailer. gRPC calls get their
+// response headers at once; other requests only at the end.
+func timedGrpcBackend(t *testing.T) string {
+	h := func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		d, _ := time.ParseDuration(r.Header.Get("X-Delay"))
+		w.Header().Set("Content-Type", "application/grpc")
+		w.Header().Set("Trailer", "Grpc-Status, Seen-Timeout")
+		if r.Header.Get("Content-Type") == "application/grpc" {
+			w.WriteHeader(200)
+			w.(http.Flusher).Flush()
+		}
+		select {
+		case <-time.After(d):
+		case <-r.Context().Done():
+			return
+		}
+		w.Write(grpcFrame("done"))
+		w.Header().Set("Grpc-Status", "0")
+		w.Header().Set("Seen-Timeout", r.Header.Get("Grpc-Timeout"))
+	}
+	srv := httptest.NewUnstartedServer(h2c.NewHandler(http.HandlerFunc(h), &http2.Server{}))
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return backendAddr(srv)
+}
+
+// With max_stream_duration.grpc_timeout_header_max the client's
+// grpc-timeout replaces the route timeout: a call may outlive the route's
+// 200ms when its deadline allows, it is ended with DEADLINE_EXCEEDED at its
+// own deadline, the cap applies, and the upstream sees the deadline sluice
+// enforces. max_stream_duration bounds other requests (408, DT).
+func TestGRPCTimeoutHeaderReplacesRouteTimeout(t *testing.T) {
+	be := timedGrpcBackend(t)
+	p := startSluice(t, listenerConfig("", `
+- name: all
+  domains: ["*"]
+  routes:
+  - match: { prefix: /echo.Echo/ }
+    route: { cluster: grpc, timeout: 200ms, max_stream_duration: { grpc_timeout_header_max: 2s } }
+  - match: { prefix: /plain }
+    route: { cluster: grpc, timeout: 10s, max_stream_duration: { max_stream_duration: 200ms } }
+`, staticCluster("grpc", "http2_protocol_options: {}", be), ""))
+	c := h2cClient(t)
+	trailer := func(t *testing.T, delay, timeout string) grpcOutcome {
+		hdr := []string{"X-Delay", delay}
+		if timeout != "" {
+			hdr = append(hdr, "Grpc-Timeout", timeout)
+		}
+		return grpcCall(t, c, p.URL("/echo.Echo/Slow"), grpcFrame("x"), hdr...)
+	}
+
+	t.Run("a deadline longer than the route timeout is honoured", func(t *testing.T) {
+		req, _ := http.NewRequest("POST", p.URL("/echo.Echo/Slow"), strings.NewReader(string(grpcFrame("x"))))
+		req.Header.Set("Content-Type", "application/grpc")
+		req.Header.Set("X-Delay", "600ms")
+		req.Header.Set("Grpc-Timeout", "1500m")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != string(grpcFrame("done")) || resp.Trailer.Get("Grpc-Status") != "0" {
+			t.Fatalf("body %q trailers %v", body, resp.Trailer)
+		}
+		if got := resp.Trailer.Get("Seen-Timeout"); got != "1500000u" {
+			t.Fatalf("upstream saw grpc-timeout %q", got)
+		}
+	})
+	t.Run("the client's deadline ends the call", func(t *testing.T) {
+		start := time.Now()
+		o := trailer(t, "5s", "300m")
+		if o.status != "4" || o.message != "upstream request timeout" || o.trailersOnly {
+			t.Fatalf("%v", o)
+		}
+		if d := time.Since(start); d < 300*time.Millisecond {
+			t.Fatalf("ended after %v, before the 300ms deadline", d)
+		}
+	})
+	t.Run("the cap applies", func(t *testing.T) {
+		req, _ := http.NewRequest("POST", p.URL("/echo.Echo/Slow"), strings.NewReader(string(grpcFrame("x"))))
+		req.Header.Set("Content-Type", "application/grpc")
+		req.Header.Set("X-Delay", "10ms")
+		req.Header.Set("Grpc-Timeout", "1H")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if got := resp.Trailer.Get("Seen-Timeout"); got != "2000000u" {
+			t.Fatalf("upstream saw grpc-timeout %q, want the 2s cap", got)
+		}
+	})
+	t.Run("max_stream_duration", func(t *testing.T) {
+		req, _ := http.NewRequest("GET", p.URL("/plain"), nil)
+		req.Header.Set("X-Delay", "5s")
+		resp, err := newClient(t).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 408 || string(body) != "downstream duration timeout" {
+			t.Fatalf("status %d body %q", resp.StatusCode, body)
+		}
+		lines := p.AccessLines(4)
+		rec := lines[len(lines)-1]
+		if rec["response_flags"] != "DT" || rec["details"] != "max_duration_timeout" {
+			t.Fatalf("access log %v", rec)
+		}
+	})
+}
