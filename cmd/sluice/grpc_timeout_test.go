@@ -127,3 +127,73 @@ func TestGRPCTimeoutHeaderReplacesRouteTimeout(t *testing.T) {
 		}
 	})
 }
+
+// bigTrailersBackend ends every call with about 70 KB of trailers (a large
+// grpc-status-details-bin), each field below 60 KiB; /echo.Echo/BigHead
+// puts them in the response head instead.
+func bigTrailersBackend(t *testing.T) string {
+	h := func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/grpc")
+		big := map[string]string{
+			"Grpc-Status-Details-Bin": strings.Repeat("D", 40<<10),
+			"X-Extra-1":               strings.Repeat("a", 15<<10),
+			"X-Extra-2":               strings.Repeat("b", 15<<10),
+		}
+		if r.URL.Path == "/echo.Echo/BigHead" {
+			for k, v := range big {
+				w.Header().Set(k, v)
+			}
+			w.WriteHeader(200)
+			return
+		}
+		w.Header().Set("Trailer", "Grpc-Status, Grpc-Status-Details-Bin, X-Extra-1, X-Extra-2")
+		w.WriteHeader(200)
+		w.Write(grpcFrame("result"))
+		w.Header().Set("Grpc-Status", "3")
+		for k, v := range big {
+			w.Header().Set(k, v)
+		}
+	}
+	srv := httptest.NewUnstartedServer(h2c.NewHandler(http.HandlerFunc(h), &http2.Server{}))
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return backendAddr(srv)
+}
+
+// Response headers and trailers over the cluster's max_response_headers_kb
+// (default 60 KiB) give the client a clear error (INTERNAL for gRPC, 502
+// otherwise) with flag UPE; raising the limit lets them through.
+func TestMaxResponseHeadersKB(t *testing.T) {
+	be := bigTrailersBackend(t)
+	c := h2cClient(t)
+	p := startSluice(t, listenerConfig("", grpcRoute(""), staticCluster("grpc", "http2_protocol_options: {}", be), ""))
+	o := grpcCall(t, c, p.URL("/echo.Echo/Details"), grpcFrame("x"))
+	want := "upstream response headers too large: cluster: upstream response headers over max_response_headers_kb (60 KiB)"
+	if o.trailersOnly || string(o.body) != string(grpcFrame("result")) || o.status != "13" || o.message != want {
+		t.Fatalf("large trailers: %v", o)
+	}
+	wantGRPC(t, grpcCall(t, c, p.URL("/echo.Echo/BigHead"), grpcFrame("x")), "13", want)
+	lines := p.AccessLines(2)
+	if lines[0]["response_flags"] != "UPE" || lines[0]["details"] != "upstream_reset_after_response_started{response_headers_too_large}" ||
+		lines[1]["response_flags"] != "UPE" || lines[1]["details"] != "upstream_reset_before_response_started{response_headers_too_large}" {
+		t.Fatalf("access log %v", lines)
+	}
+	resp, body := get(t, newClient(t), p.URL("/echo.Echo/BigHead"), nil)
+	if resp.StatusCode != 502 || body != want {
+		t.Fatalf("plain request: %d %q", resp.StatusCode, body)
+	}
+
+	p2 := startSluice(t, listenerConfig("", grpcRoute(""), staticCluster("grpc", "max_response_headers_kb: 128\nhttp2_protocol_options: {}", be), ""))
+	req, _ := http.NewRequest("POST", p2.URL("/echo.Echo/Details"), strings.NewReader(string(grpcFrame("x"))))
+	req.Header.Set("Content-Type", "application/grpc")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.Trailer.Get("Grpc-Status") != "3" || len(resp.Trailer.Get("Grpc-Status-Details-Bin")) != 40<<10 {
+		t.Fatalf("with the limit raised: trailers %d fields, grpc-status %q %q", len(resp.Trailer), resp.Trailer.Get("Grpc-Status"), resp.Trailer.Get("Grpc-Message"))
+	}
+}

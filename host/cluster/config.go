@@ -41,6 +41,7 @@ func SettingsFromConfig(c *config.Cluster) (Settings, error) {
 		MaxPendingRequests:       c.MaxPendingRequests,
 		MaxRequestsPerConnection: c.MaxRequestsPerConnection,
 		IdleTimeout:              c.IdleTimeout,
+		MaxResponseHeaderBytes:   c.MaxResponseHeadersKB << 10,
 	}
 	switch c.ClusterType() {
 	case "", config.ClusterStatic:

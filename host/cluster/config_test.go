@@ -24,7 +24,8 @@ func TestNewManagerFromConfig(t *testing.T) {
 	got := c.Settings()
 	if got.LBPolicy != LeastRequest || got.ConnectTimeout != time.Second || got.MaxConnections != 10 ||
 		got.MaxPendingRequests != 20 || got.MaxRequestsPerConnection != 100 || got.IdleTimeout != 90*time.Second ||
-		got.Discovery != Static || got.MaxRetries != DefaultMaxRetries || got.PanicThreshold != 50 || got.OverprovisioningFactor != 140 {
+		got.Discovery != Static || got.MaxRetries != DefaultMaxRetries || got.PanicThreshold != 50 || got.OverprovisioningFactor != 140 ||
+		got.MaxResponseHeaderBytes != 96<<10 {
 		t.Fatalf("settings %+v", got)
 	}
 	// Effective settings carry the HTTP/2 defaults even for HTTP/1.1.

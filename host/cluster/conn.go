@@ -57,7 +57,9 @@ type upstreamConn struct {
 
 func newUpstreamConn(wp *workerPool, host *Host) *upstreamConn {
 	cc := &upstreamConn{wp: wp, host: host, addr: wp.dialAddr(host), bodyLeft: -1}
-	cc.parser.Init(http1.Response, http1.DefaultLimits())
+	lim := http1.DefaultLimits()
+	lim.MaxHeaderBytes = wp.c.settings.MaxResponseHeaderBytes
+	cc.parser.Init(http1.Response, lim)
 	cc.onIdleFn = cc.onIdleTimeout
 	wp.c.stats.cxTotal.Add(1)
 	wp.conns++

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/netip"
+	"strconv"
 
 	"go.uber.org/zap"
 	"golang.org/x/net/http2"
@@ -21,7 +22,6 @@ const (
 	maxStreamID      = 1<<31 - 1
 	h2FrameHeaderLen = 9
 	h2MaxReadFrame   = 16384 // we advertise no larger SETTINGS_MAX_FRAME_SIZE
-	h2MaxHeaderList  = 64 << 10
 )
 
 // Errors of the HTTP/2 client.
@@ -32,6 +32,15 @@ var (
 	ErrH2FlowControl    = errors.New("cluster: upstream exceeded the HTTP/2 flow-control window")
 	ErrH2ConnectionLost = errors.New("cluster: HTTP/2 connection error")
 )
+
+// HeadersTooLargeError is the error of OnReset(ProtocolError) when the
+// upstream's response head or trailers are over the cluster's
+// max_response_headers_kb (Limit bytes).
+type HeadersTooLargeError struct{ Limit int }
+
+func (e *HeadersTooLargeError) Error() string {
+	return "cluster: upstream response headers over max_response_headers_kb (" + strconv.Itoa(e.Limit>>10) + " KiB)"
+}
 
 // StreamResetError is the error of OnReset(RemoteReset): the upstream sent
 // RST_STREAM with Code.
@@ -98,6 +107,7 @@ type h2Block struct {
 	listSize int
 	regular  bool // a regular field was seen (pseudo-headers must come first)
 	bad      bool
+	tooLarge bool // over max_response_headers_kb
 }
 
 // h2Source is the Framer's reader: it is pointed at exactly one complete
@@ -136,7 +146,7 @@ func newH2Conn(wp *workerPool, host *Host) *h2Conn {
 	cc.fr.SetReuseFrames()
 	cc.henc = hpack.NewEncoder(&cc.hbuf)
 	cc.hdec = hpack.NewDecoder(4096, cc.onField)
-	cc.hdec.SetMaxStringLength(h2MaxHeaderList)
+	cc.hdec.SetMaxStringLength(wp.c.settings.MaxResponseHeaderBytes)
 	cc.onIdleFn = cc.onIdleTimeout
 	wp.c.stats.cxTotal.Add(1)
 	wp.conns++
@@ -191,7 +201,7 @@ func (cc *h2Conn) OnConnect(c *worker.Conn, err error) {
 		http2.Setting{ID: http2.SettingEnablePush, Val: 0},
 		http2.Setting{ID: http2.SettingInitialWindowSize, Val: o.InitialStreamWindowSize},
 		http2.Setting{ID: http2.SettingMaxFrameSize, Val: h2MaxReadFrame},
-		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: h2MaxHeaderList},
+		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: uint32(cc.wp.c.settings.MaxResponseHeaderBytes)},
 	)
 	if extra := int64(o.InitialConnectionWindowSize) - minWindow; extra > 0 {
 		_ = cc.fr.WriteWindowUpdate(0, uint32(extra))
@@ -520,8 +530,8 @@ func (cc *h2Conn) onData(f *http2.DataFrame) {
 func (cc *h2Conn) onField(hf hpack.HeaderField) {
 	b := &cc.blk
 	b.listSize += len(hf.Name) + len(hf.Value) + 32
-	if b.listSize > h2MaxHeaderList {
-		b.bad = true
+	if b.listSize > cc.wp.c.settings.MaxResponseHeaderBytes {
+		b.bad, b.tooLarge = true, true
 	}
 	if b.bad {
 		return
@@ -543,6 +553,14 @@ func (cc *h2Conn) onField(hf hpack.HeaderField) {
 
 func (cc *h2Conn) headerFragment(p []byte, ended bool) {
 	if _, err := cc.hdec.Write(p); err != nil {
+		if errors.Is(err, hpack.ErrStringLength) && cc.blk.st != nil {
+			// One field longer than the whole limit: the HPACK state is
+			// lost with it, so the connection ends, but the stream it was
+			// for learns the real cause.
+			st := cc.blk.st
+			cc.blk = h2Block{}
+			cc.resetStream(st, http2.ErrCodeProtocol, ProtocolError, cc.headersTooLarge())
+		}
 		cc.connError(http2.ErrCodeCompression, "hpack: "+err.Error())
 		return
 	}
@@ -560,6 +578,10 @@ func (cc *h2Conn) headerFragment(p []byte, ended bool) {
 			cc.connError(http2.ErrCodeProtocol, "HEADERS on a stream sluice did not open")
 		}
 		return // a stream we reset; decoding kept the HPACK state right
+	}
+	if b.tooLarge {
+		cc.resetStream(b.st, http2.ErrCodeProtocol, ProtocolError, cc.headersTooLarge())
+		return
 	}
 	if b.bad {
 		cc.resetStream(b.st, http2.ErrCodeProtocol, ProtocolError, ErrH2BadResponse)
@@ -709,4 +731,8 @@ func (cc *h2Conn) retire() {
 	if cc.load() == 0 {
 		cc.closeLocal()
 	}
+}
+
+func (cc *h2Conn) headersTooLarge() error {
+	return &HeadersTooLargeError{Limit: cc.wp.c.settings.MaxResponseHeaderBytes}
 }

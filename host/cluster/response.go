@@ -24,6 +24,9 @@ func (cc *upstreamConn) readResponse() {
 		ev, n, err := cc.parser.Next(buf[off:])
 		off += n
 		if err != nil {
+			if err == http1.ErrHeadersTooLarge {
+				err = &HeadersTooLargeError{Limit: cc.wp.c.settings.MaxResponseHeaderBytes}
+			}
 			cc.terminate(ProtocolError, err, true)
 			return
 		}

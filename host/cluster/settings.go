@@ -39,6 +39,12 @@ type Settings struct {
 	// IdleTimeout closes a pooled connection that stayed idle that long;
 	// 0 keeps idle connections until the upstream closes them.
 	IdleTimeout time.Duration
+	// MaxResponseHeaderBytes bounds a response head, and trailers, from
+	// the upstream (HTTP/1.1: the head's bytes; HTTP/2: the decoded header
+	// list, RFC 9113 accounting, also advertised as
+	// SETTINGS_MAX_HEADER_LIST_SIZE). Over it the stream fails with a
+	// *HeadersTooLargeError. <= 0: DefaultMaxResponseHeaderBytes.
+	MaxResponseHeaderBytes int
 	// HTTP2 selects HTTP/2 with prior knowledge (h2c) to the endpoints
 	// instead of HTTP/1.1; HTTP2Options tunes it.
 	HTTP2        bool
@@ -182,6 +188,8 @@ const (
 	DefaultMaxConnections     = 1024
 	DefaultMaxPendingRequests = 1024
 	DefaultMaxRetries         = 3
+	// DefaultMaxResponseHeaderBytes is Envoy's 60 KiB.
+	DefaultMaxResponseHeaderBytes = 60 << 10
 
 	DefaultPanicThreshold         = 50.0
 	DefaultOverprovisioningFactor = 140
@@ -211,6 +219,9 @@ func (s Settings) withDefaults() Settings {
 	}
 	if s.IdleTimeout < 0 {
 		s.IdleTimeout = 0
+	}
+	if s.MaxResponseHeaderBytes <= 0 {
+		s.MaxResponseHeaderBytes = DefaultMaxResponseHeaderBytes
 	}
 	switch {
 	case s.MaxRetries == 0:

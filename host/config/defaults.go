@@ -74,6 +74,7 @@ func (c *Cluster) applyDefaults() {
 	c.MaxPendingRequests = 1024
 	c.IdleTimeout = 60 * time.Second
 	c.PerConnectionBufferLimitBytes = 1 << 20
+	c.MaxResponseHeadersKB = 60
 	c.DNSRefreshRate = 5 * time.Second
 	c.DNSMinRefreshRate = 5 * time.Second
 	c.DNSLookupFamily = "AUTO"

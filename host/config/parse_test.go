@@ -133,6 +133,7 @@ func TestFullExampleParsesExactly(t *testing.T) {
 			DNSMinRefreshRate:             5 * time.Second,
 			DNSLookupFamily:               "AUTO",
 			PerConnectionBufferLimitBytes: 1 << 20,
+			MaxResponseHeadersKB:          96,
 			LoadAssignment: LoadAssignment{Endpoints: []LocalityLbEndpoints{{LbEndpoints: []LbEndpoint{
 				{LoadBalancingWeight: 1, Endpoint: Endpoint{Address: Address{SocketAddress: SocketAddress{
 					Address: "127.0.0.1", PortValue: 8080, Addr: netip.MustParseAddrPort("127.0.0.1:8080")}}}},

@@ -405,8 +405,12 @@ type Cluster struct {
 	IdleTimeout              time.Duration `yaml:"idle_timeout"`
 	// PerConnectionBufferLimitBytes bounds what sluice holds per upstream
 	// connection of a tcp_proxy (read buffer and output high watermark).
-	PerConnectionBufferLimitBytes int            `yaml:"per_connection_buffer_limit_bytes"`
-	LoadAssignment                LoadAssignment `yaml:"load_assignment"`
+	PerConnectionBufferLimitBytes int `yaml:"per_connection_buffer_limit_bytes"`
+	// MaxResponseHeadersKB bounds a response head (and trailers) from the
+	// upstream; for HTTP/2 it is the SETTINGS_MAX_HEADER_LIST_SIZE sluice
+	// advertises (Envoy's max_response_headers_kb).
+	MaxResponseHeadersKB int            `yaml:"max_response_headers_kb"`
+	LoadAssignment       LoadAssignment `yaml:"load_assignment"`
 	// EDSClusterConfig locates the endpoint file of an EDS cluster.
 	EDSClusterConfig *EDSClusterConfig `yaml:"eds_cluster_config"`
 

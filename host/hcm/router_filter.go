@@ -310,6 +310,11 @@ func (r *routerFilter) OnReset(reason cluster.ResetReason, err error) {
 	if s == nil || s.ended {
 		return
 	}
+	var tooLarge *cluster.HeadersTooLargeError
+	if errors.As(err, &tooLarge) {
+		r.headersTooLarge(err)
+		return
+	}
 	if s.responseStarted || s.respWalk.started {
 		r.endAttempt()
 		if r.canEndGRPC() {
@@ -475,4 +480,31 @@ func upstreamFailure(reason cluster.ResetReason, err error) string {
 		return reason.String()
 	}
 	return reason.String() + " (" + err.Error() + ")"
+}
+
+// grpcInternal13 marks a local reply as INTERNAL for a gRPC client.
+var grpcInternal13 = [][2]string{{"grpc-status", "13"}}
+
+// headersTooLarge answers a response head or trailers over the cluster's
+// max_response_headers_kb: 502 (INTERNAL for gRPC, which retrying will not
+// fix) before the response started, trailers with INTERNAL for a gRPC
+// response at a message boundary, else a reset; flag UPE either way.
+func (r *routerFilter) headersTooLarge(err error) {
+	s := r.s
+	s.info.Flags |= FlagUpstreamProtocolError
+	msg := "upstream response headers too large: " + err.Error()
+	if s.responseStarted || s.respWalk.started {
+		details := "upstream_reset_after_response_started{response_headers_too_large}"
+		if r.canEndGRPC() {
+			s.endGRPC(grpcInternal, msg, FlagUpstreamProtocolError, details)
+			return
+		}
+		s.resetStream(FlagUpstreamProtocolError, details)
+		return
+	}
+	var hdrs [][2]string
+	if r.grpcReq {
+		hdrs = grpcInternal13
+	}
+	s.sendLocalReply(len(s.filters)-1, 502, hdrs, []byte(msg), "upstream_reset_before_response_started{response_headers_too_large}")
 }
