@@ -197,3 +197,42 @@ func TestMaxResponseHeadersKB(t *testing.T) {
 		t.Fatalf("with the limit raised: trailers %d fields, grpc-status %q %q", len(resp.Trailer), resp.Trailer.Get("Grpc-Status"), resp.Trailer.Get("Grpc-Message"))
 	}
 }
+
+// http2_protocol_options.max_concurrent_streams on the connection manager
+// is what sluice advertises and enforces; the default (1024) lets a gRPC
+// client run a thousand calls at once on one connection.
+func TestDownstreamMaxConcurrentStreams(t *testing.T) {
+	release := make(chan struct{})
+	be := slowGrpcBackend(t, release)
+	p := startSluice(t, listenerConfig("", grpcRoute(""), staticCluster("grpc", "http2_protocol_options: { max_concurrent_streams: 2000 }", be),
+		"http2_protocol_options: { max_concurrent_streams: 2 }"))
+	c := dialRawH2(t, p.Addr("main"))
+	for id := uint32(1); id <= 5; id += 2 {
+		c.open(id, "POST", "/echo.Echo/Slow", true, "content-type", "application/grpc")
+	}
+	c.waitFor("the third stream refused", func() bool { _, ok := c.rst[5]; return ok })
+	if code := c.rst[5]; code != http2.ErrCodeRefusedStream {
+		t.Fatalf("third stream: %v", code)
+	}
+	if _, reset := c.rst[1]; reset {
+		t.Fatalf("the first stream was reset: %s", c)
+	}
+	close(release)
+	c.waitFor("both calls answered", func() bool { return c.ended[1] && c.ended[3] })
+
+	// The default: 1000 calls in flight at once on one connection.
+	release2 := make(chan struct{})
+	be2 := slowGrpcBackend(t, release2)
+	p2 := startSluice(t, listenerConfig("", grpcRoute(""), staticCluster("grpc", "http2_protocol_options: { max_concurrent_streams: 2000 }", be2), ""))
+	c2 := dialRawH2(t, p2.Addr("main"))
+	const calls = 1000
+	for i := range calls {
+		c2.open(uint32(2*i+1), "POST", "/echo.Echo/Slow", true, "content-type", "application/grpc")
+	}
+	waitStat(t, p2, "http.ingress.downstream_rq_active", calls)
+	close(release2)
+	c2.waitFor("every call answered", func() bool { return len(c2.ended) == calls })
+	if len(c2.rst) != 0 {
+		t.Fatalf("%d streams reset", len(c2.rst))
+	}
+}

@@ -52,6 +52,14 @@ func (h *HTTPConnectionManager) applyDefaults() {
 	h.StreamBufferLimitBytes = 1 << 20
 }
 
+// Many streams per connection suit gRPC clients, which multiplex calls on
+// one connection; the codec bounds memory per connection, not per stream.
+func (o *DownstreamHTTP2Options) applyDefaults() {
+	o.MaxConcurrentStreams = 1024
+	o.InitialStreamWindowSize = 256 << 10
+	o.InitialConnectionWindowSize = 1 << 20
+}
+
 func (a *AccessLog) applyDefaults() { a.Format = "text" }
 
 func (u *UpgradeConfig) applyDefaults() { u.Enabled = true }

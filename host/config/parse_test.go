@@ -51,6 +51,7 @@ func TestFullExampleParsesExactly(t *testing.T) {
 					MaxHeadersCount:           50,
 					MaxRequestLineBytes:       8192,
 					StreamBufferLimitBytes:    4096,
+					HTTP2ProtocolOptions:      DownstreamHTTP2Options{MaxConcurrentStreams: 2000, InitialStreamWindowSize: 256 << 10, InitialConnectionWindowSize: 1 << 20},
 					AccessLog:                 []AccessLog{{Path: "/dev/stdout", Format: "json"}},
 					UpgradeConfigs:            []UpgradeConfig{{UpgradeType: "websocket", Enabled: true}, {UpgradeType: "CONNECT", Enabled: false}},
 					HTTPFilters: []HTTPFilter{
@@ -205,7 +206,8 @@ func TestDefaults(t *testing.T) {
 		CodecType: "auto", ServerName: "sluice", GenerateRequestID: true,
 		IdleTimeout: 60 * time.Second, RequestHeadersTimeout: 10 * time.Second, StreamIdleTimeout: 300 * time.Second,
 		MaxRequestHeadersKB: 60, MaxHeadersCount: 100, MaxRequestLineBytes: 16384, StreamBufferLimitBytes: 1 << 20,
-		HTTPFilters: h.HTTPFilters, RouteConfig: h.RouteConfig,
+		HTTP2ProtocolOptions: DownstreamHTTP2Options{MaxConcurrentStreams: 1024, InitialStreamWindowSize: 256 << 10, InitialConnectionWindowSize: 1 << 20},
+		HTTPFilters:          h.HTTPFilters, RouteConfig: h.RouteConfig,
 	}
 	if !reflect.DeepEqual(*h, wantHCM) {
 		t.Errorf("hcm defaults\n got %+v\nwant %+v", *h, wantHCM)

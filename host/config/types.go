@@ -134,27 +134,37 @@ type ClientIPAllow struct {
 
 // HTTPConnectionManager configures HTTP handling on a listener.
 type HTTPConnectionManager struct {
-	StatPrefix                string             `yaml:"stat_prefix"`
-	CodecType                 string             `yaml:"codec_type"` // auto|http1|http2
-	ServerName                string             `yaml:"server_name"`
-	Via                       string             `yaml:"via"`
-	UseRemoteAddress          bool               `yaml:"use_remote_address"`
-	XffNumTrustedHops         int                `yaml:"xff_num_trusted_hops"`
-	SkipXffAppend             bool               `yaml:"skip_xff_append"`
-	GenerateRequestID         bool               `yaml:"generate_request_id"`
-	PreserveExternalRequestID bool               `yaml:"preserve_external_request_id"`
-	IdleTimeout               time.Duration      `yaml:"idle_timeout"`
-	RequestHeadersTimeout     time.Duration      `yaml:"request_headers_timeout"`
-	StreamIdleTimeout         time.Duration      `yaml:"stream_idle_timeout"`
-	RequestTimeout            time.Duration      `yaml:"request_timeout"`
-	MaxRequestHeadersKB       int                `yaml:"max_request_headers_kb"`
-	MaxHeadersCount           int                `yaml:"max_headers_count"`
-	MaxRequestLineBytes       int                `yaml:"max_request_line_bytes"`
-	StreamBufferLimitBytes    int                `yaml:"stream_buffer_limit_bytes"`
-	AccessLog                 []AccessLog        `yaml:"access_log"`
-	UpgradeConfigs            []UpgradeConfig    `yaml:"upgrade_configs"`
-	HTTPFilters               []HTTPFilter       `yaml:"http_filters"`
-	RouteConfig               RouteConfiguration `yaml:"route_config"`
+	StatPrefix                string        `yaml:"stat_prefix"`
+	CodecType                 string        `yaml:"codec_type"` // auto|http1|http2
+	ServerName                string        `yaml:"server_name"`
+	Via                       string        `yaml:"via"`
+	UseRemoteAddress          bool          `yaml:"use_remote_address"`
+	XffNumTrustedHops         int           `yaml:"xff_num_trusted_hops"`
+	SkipXffAppend             bool          `yaml:"skip_xff_append"`
+	GenerateRequestID         bool          `yaml:"generate_request_id"`
+	PreserveExternalRequestID bool          `yaml:"preserve_external_request_id"`
+	IdleTimeout               time.Duration `yaml:"idle_timeout"`
+	RequestHeadersTimeout     time.Duration `yaml:"request_headers_timeout"`
+	StreamIdleTimeout         time.Duration `yaml:"stream_idle_timeout"`
+	RequestTimeout            time.Duration `yaml:"request_timeout"`
+	MaxRequestHeadersKB       int           `yaml:"max_request_headers_kb"`
+	MaxHeadersCount           int           `yaml:"max_headers_count"`
+	MaxRequestLineBytes       int           `yaml:"max_request_line_bytes"`
+	StreamBufferLimitBytes    int           `yaml:"stream_buffer_limit_bytes"`
+	// HTTP2ProtocolOptions tunes downstream HTTP/2 (Envoy's field).
+	HTTP2ProtocolOptions DownstreamHTTP2Options `yaml:"http2_protocol_options"`
+	AccessLog            []AccessLog            `yaml:"access_log"`
+	UpgradeConfigs       []UpgradeConfig        `yaml:"upgrade_configs"`
+	HTTPFilters          []HTTPFilter           `yaml:"http_filters"`
+	RouteConfig          RouteConfiguration     `yaml:"route_config"`
+}
+
+// DownstreamHTTP2Options are the HTTP/2 settings sluice uses as a server.
+// Same fields as a cluster's, different defaults.
+type DownstreamHTTP2Options struct {
+	MaxConcurrentStreams        int `yaml:"max_concurrent_streams"`
+	InitialStreamWindowSize     int `yaml:"initial_stream_window_size"`
+	InitialConnectionWindowSize int `yaml:"initial_connection_window_size"`
 }
 
 // UpgradeConfig allows one kind of protocol switch on every route of a

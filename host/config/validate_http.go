@@ -26,6 +26,11 @@ func (v *validator) hcm(path string, h *HTTPConnectionManager) {
 	v.intRange(path+".max_headers_count", h.MaxHeadersCount, 1, 10000)
 	v.intRange(path+".max_request_line_bytes", h.MaxRequestLineBytes, 64, 1<<20)
 	v.positive(path+".stream_buffer_limit_bytes", h.StreamBufferLimitBytes)
+	o := &h.HTTP2ProtocolOptions
+	oPath := path + ".http2_protocol_options"
+	v.intRange(oPath+".max_concurrent_streams", o.MaxConcurrentStreams, 1, 1<<31-1)
+	v.intRange(oPath+".initial_stream_window_size", o.InitialStreamWindowSize, 65535, 1<<31-1)
+	v.intRange(oPath+".initial_connection_window_size", o.InitialConnectionWindowSize, 65535, 1<<31-1)
 	v.accessLogs(path+".access_log", h.AccessLog)
 	for i := range h.UpgradeConfigs {
 		u := &h.UpgradeConfigs[i]

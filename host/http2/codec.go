@@ -38,6 +38,7 @@ type ServerCodec struct {
 	recentNext  int
 	rrNext      int       // round-robin start for flushing queued DATA
 	queuedTotal int       // response bytes queued for window, all streams
+	heldInbound int       // request bytes held for paused streams, all streams
 	scratch     []*stream // reused snapshot of streams for walks with callbacks
 
 	block headerBlock // header block being received (HEADERS + CONTINUATION)

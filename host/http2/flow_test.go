@@ -427,3 +427,67 @@ func TestHeldBodyCreditedWhenManagerEnds(t *testing.T) {
 		t.Fatalf("held body delivered after the end")
 	}
 }
+
+// Paused streams hold request body in the codec. Each is bounded by its
+// stream window, and all of them together by the connection window: once
+// they hold that much, connection credit is withheld until they drain, so
+// a thousand streams cannot make a connection hold a thousand windows.
+func TestHeldRequestBodyIsBoundedPerConnection(t *testing.T) {
+	app := &fakeApp{t: t}
+	app.onHeaders = func(s *fakeStream) { s.enc.ReadDisable(true) }
+	h := newHarness(t, Options{InitialWindowSize: 256 << 10, ConnectionWindowSize: 1 << 20}, app)
+	credited := uint32(0)
+	for id := uint32(1); id <= 7; id += 2 { // four streams, 256 KiB each
+		h.post(id)
+		for sent := 0; sent < 256<<10; sent += 16384 {
+			_ = h.cfr.WriteData(id, false, make([]byte, 16384))
+		}
+		h.mustFlush()
+		credited += windowUpdates(h.frames())[0]
+	}
+	if h.c.heldInbound != 1<<20 {
+		t.Fatalf("held %d", h.c.heldInbound)
+	}
+	if credited >= 1<<20 {
+		t.Fatalf("%d bytes of connection credit while paused streams hold a whole window", credited)
+	}
+	for _, s := range app.streams {
+		s.enc.ReadDisable(false)
+	}
+	h.ft.runPosted()
+	if got := credited + windowUpdates(h.frames())[0]; got != 1<<20 {
+		t.Fatalf("credit after the streams drained: %d, want all of it", got)
+	}
+	if h.c.heldInbound != 0 {
+		t.Fatalf("held %d after draining", h.c.heldInbound)
+	}
+}
+
+// A client that opens no window on any stream: together the streams queue
+// at most about ConnectionBufferLimit, because past it every stream that is
+// waiting reports backpressure (and resumes only once the total is below
+// half).
+func TestQueuedResponsesAreBoundedPerConnection(t *testing.T) {
+	app := &fakeApp{t: t}
+	const connLimit = 256 << 10
+	var above []bool
+	app.onHeaders = func(s *fakeStream) {
+		s.enc.EncodeHeaders(newMap(":status", "200"), false)
+		for !s.enc.AboveWriteWatermark() {
+			s.enc.EncodeData(make([]byte, 16384), false)
+		}
+		above = append(above, true)
+	}
+	h := newHarness(t, Options{StreamBufferLimit: 1 << 20, ConnectionBufferLimit: connLimit}, app,
+		http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	for id := uint32(1); id <= 39; id += 2 {
+		h.get(id, "/")
+	}
+	h.mustFlush()
+	if len(above) != 20 {
+		t.Fatalf("%d streams saw backpressure", len(above))
+	}
+	if q := h.c.QueuedBytes(); q > connLimit+20*16384 {
+		t.Fatalf("20 streams queued %d bytes; the connection limit is %d", q, connLimit)
+	}
+}

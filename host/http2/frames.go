@@ -224,12 +224,11 @@ func (c *ServerCodec) onData(f *http2.DataFrame) {
 	}
 	s.recvWindow -= length
 	data := f.Data()
-	// The connection window comes back now; the stream's when delivered.
-	c.creditConn(length)
 	s.recvUnacked += length - int64(len(data))
 	s.received += int64(len(data))
 	end := f.StreamEnded()
 	if s.contentLength >= 0 && (s.received > s.contentLength || end && s.received != s.contentLength) {
+		c.creditConn(length)
 		c.streamError(id, http2.ErrCodeProtocol)
 		return
 	}
@@ -237,4 +236,7 @@ func (c *ServerCodec) onData(f *http2.DataFrame) {
 		s.remoteClosed = true
 	}
 	s.deliverData(data, end)
+	// The connection window comes back now (unless paused streams hold
+	// too much); the stream's when delivered.
+	c.creditConn(length)
 }

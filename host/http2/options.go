@@ -5,11 +5,15 @@ import "time"
 // Options configures a ServerCodec. Zero fields take the defaults below.
 type Options struct {
 	// MaxConcurrentStreams is advertised in SETTINGS; HEADERS beyond it are
-	// refused with RST_STREAM(REFUSED_STREAM). Default 100.
+	// refused with RST_STREAM(REFUSED_STREAM). Default 1024: gRPC clients
+	// multiplex their calls on one connection and queue what does not fit.
+	// Memory does not grow with it: the connection window bounds held
+	// request body and ConnectionBufferLimit queued response data.
 	MaxConcurrentStreams uint32
 	// InitialWindowSize is the per-stream receive window advertised in
 	// SETTINGS. Default 256 KiB: large enough for a fast upload at loopback
-	// RTTs, small enough that 100 streams buffered in the proxy stay at 25 MiB.
+	// RTTs. What paused streams hold together is bounded by the connection
+	// window (see ServerCodec.creditConn), not by streams × this.
 	// Values below the protocol default 65535 are raised to it, because a
 	// client may use the default before it sees our SETTINGS.
 	InitialWindowSize uint32
@@ -48,6 +52,12 @@ type Options struct {
 	// because of the peer's flow-control windows before AboveWriteWatermark
 	// reports true. Default 1 MiB.
 	StreamBufferLimit int
+	// ConnectionBufferLimit bounds the response data all streams of the
+	// connection queue together for the peer's windows: past it,
+	// AboveWriteWatermark turns true for streams that are waiting for
+	// window, and writable callbacks wait until the total is below half.
+	// Default 4 MiB.
+	ConnectionBufferLimit int
 	// OnFatal, when set, is called (on the worker) when the codec ended the
 	// connection outside Dispatch (SETTINGS timeout): the GOAWAY is queued,
 	// every stream was reset, and the owner should close after flushing.
@@ -58,7 +68,7 @@ type Options struct {
 }
 
 const (
-	defaultMaxConcurrentStreams = 100
+	defaultMaxConcurrentStreams = 1024
 	defaultInitialWindowSize    = 256 << 10
 	defaultConnectionWindowSize = 1 << 20
 	minMaxFrameSize             = 16384
@@ -71,6 +81,7 @@ const (
 	defaultSettingsTimeout      = 10 * time.Second
 	defaultMaxEmptyData         = 16
 	defaultStreamBufferLimit    = 1 << 20
+	defaultConnBufferLimit      = 4 << 20
 	protocolDefaultWindow       = 65535
 	maxWindow                   = 1<<31 - 1
 )
@@ -114,6 +125,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.StreamBufferLimit <= 0 {
 		o.StreamBufferLimit = defaultStreamBufferLimit
+	}
+	if o.ConnectionBufferLimit <= 0 {
+		o.ConnectionBufferLimit = defaultConnBufferLimit
 	}
 	return o
 }

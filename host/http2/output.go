@@ -8,12 +8,19 @@ import (
 )
 
 // creditConn returns n bytes to the connection receive window, batching the
-// WINDOW_UPDATE until half the window is owed.
+// WINDOW_UPDATE until half the window is owed. While paused streams hold a
+// connection window's worth of request body, the credit is withheld: with
+// many streams their windows add up, and this keeps what the codec holds
+// per connection near two connection windows however many streams there
+// are (siblings wait only in that state).
 func (c *ServerCodec) creditConn(n int64) {
-	if n <= 0 || c.fatalErr != nil {
+	if n < 0 || c.fatalErr != nil {
 		return
 	}
 	c.connRecvUnacked += n
+	if c.heldInbound >= int(c.opts.ConnectionWindowSize) {
+		return
+	}
 	if c.connRecvUnacked >= int64(c.opts.ConnectionWindowSize)/2 {
 		_ = c.fr.WriteWindowUpdate(0, uint32(c.connRecvUnacked))
 		c.connRecvWindow += c.connRecvUnacked
@@ -99,6 +106,16 @@ func (c *ServerCodec) queue(s *stream, p []byte) {
 	c.queuedTotal += len(p)
 }
 
+// releaseInbound accounts for n held request bytes delivered or dropped,
+// and sends the connection credit that was waiting for them.
+func (c *ServerCodec) releaseInbound(n int) {
+	if n == 0 {
+		return
+	}
+	c.heldInbound -= n
+	c.creditConn(0)
+}
+
 // dropQueued forgets s's waiting DATA (the stream is gone).
 func (c *ServerCodec) dropQueued(s *stream) {
 	c.queuedTotal -= s.queued()
@@ -130,7 +147,7 @@ func (c *ServerCodec) snapshotStreams() []*stream {
 // notifyWritable calls the writable callback of every stream that reported
 // backpressure and no longer has it.
 func (c *ServerCodec) notifyWritable() {
-	if c.t.AboveHighWatermark() {
+	if c.t.AboveHighWatermark() || c.queuedTotal > c.opts.ConnectionBufferLimit/2 {
 		return
 	}
 	low := c.opts.StreamBufferLimit / 2

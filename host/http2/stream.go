@@ -73,13 +73,19 @@ func (s *stream) reset(reason codec.ResetReason) {
 	}
 	s.closed = true
 	s.c.dropQueued(s)
-	s.inbound = nil
+	s.dropInbound()
 	if !s.decoderDone {
 		s.decoderDone = true
 		s.dec.OnReset(reason)
 		return
 	}
 	s.flushed(false)
+}
+
+// dropInbound forgets request body held while paused.
+func (s *stream) dropInbound() {
+	s.c.releaseInbound(len(s.inbound))
+	s.inbound = nil
 }
 
 // flushed tells the manager, once, whether the response it finished
@@ -157,6 +163,7 @@ func (s *stream) deliverData(data []byte, end bool) {
 	}
 	if s.readDisabled || len(s.inbound) > 0 || s.deliverQueued {
 		s.inbound = append(s.inbound, data...)
+		s.c.heldInbound += len(data)
 		s.inboundEnd = s.inboundEnd || end
 		return
 	}
@@ -208,6 +215,7 @@ func (s *stream) drainInbound() {
 	}
 	if len(s.inbound) > 0 || s.inboundEnd {
 		data, end := s.inbound, s.inboundEnd && s.inTrailers == nil
+		s.c.releaseInbound(len(data))
 		s.inbound, s.inboundEnd = nil, false
 		s.dec.DecodeData(data, end)
 		if s.closed {
@@ -243,7 +251,8 @@ func (s *stream) managerDone() {
 	s.decoderDone = true
 	s.onWritable = nil
 	held := len(s.inbound)
-	s.inbound, s.inboundEnd, s.inTrailers = nil, false, nil
+	s.dropInbound()
+	s.inboundEnd, s.inTrailers = false, nil
 	s.readDisabled = false
 	if held > 0 {
 		// Body held while paused is dropped now: give its window back, or
@@ -341,7 +350,7 @@ func (s *stream) Reset() {
 	s.onFlushed = nil
 	s.closed = true
 	s.c.dropQueued(s)
-	s.inbound = nil
+	s.dropInbound()
 	c := s.c
 	c.removeStream(s)
 	if c.fatalErr == nil {
@@ -356,7 +365,12 @@ func (s *stream) AboveWriteWatermark() bool {
 	if s.closed {
 		return false
 	}
-	above := s.queued() >= s.c.opts.StreamBufferLimit || s.c.t.AboveHighWatermark()
+	c := s.c
+	above := s.queued() >= c.opts.StreamBufferLimit || c.t.AboveHighWatermark() ||
+		// Together the streams may queue ConnectionBufferLimit: past it a
+		// stream that is itself waiting for window (or finds the
+		// connection's window shut) pauses too.
+		c.queuedTotal >= c.opts.ConnectionBufferLimit && (s.queued() > 0 || c.connSendWindow <= 0)
 	if above {
 		s.wantWritable = true
 	}

@@ -159,7 +159,15 @@ func (s *Server) buildHCM(hcmPath string, lc *config.Listener, hc *config.HTTPCo
 		lim.MaxRequestLineBytes = hc.MaxRequestLineBytes
 	}
 	cfg.Limits = lim
-	h2opts := http2.Options{MaxHeaderListSize: uint32(lim.MaxHeaderBytes), StreamBufferLimit: hc.StreamBufferLimitBytes}
+	o := hc.HTTP2ProtocolOptions
+	h2opts := http2.Options{
+		MaxConcurrentStreams:  uint32(o.MaxConcurrentStreams),
+		InitialWindowSize:     uint32(o.InitialStreamWindowSize),
+		ConnectionWindowSize:  uint32(o.InitialConnectionWindowSize),
+		MaxHeaderListSize:     uint32(lim.MaxHeaderBytes),
+		StreamBufferLimit:     hc.StreamBufferLimitBytes,
+		ConnectionBufferLimit: 4 * hc.StreamBufferLimitBytes,
+	}
 	if cfg.Codec != hcm.CodecHTTP1 {
 		cfg.NewHTTP2 = newHTTP2Factory(s.log, h2opts)
 		cfg.UpgradeHTTP2 = newHTTP2UpgradeFactory(s.log, h2opts)
