@@ -108,6 +108,17 @@
 //     gets OnPoolFailure (ConnectFailure, or ConnectTimeout after
 //     connect_timeout); the freed slot then dials for the next queued
 //     stream, which succeeds or fails on its own.
+//   - Pending, in the stats, is every stream that found no ready
+//     connection: queued, or waiting for a connection being established
+//     (its own dial, an HTTP/2 connection's SETTINGS), as in Envoy. Each is
+//     counted once in upstream_rq_pending_total, is in
+//     upstream_rq_pending_active while it waits, and, if it fails before
+//     getting a connection, in upstream_rq_pending_failure_eject. The
+//     max_pending_requests breaker bounds the queue only.
+//   - Response heads and trailers are bounded by max_response_headers_kb
+//     (Settings.MaxResponseHeaderBytes), which HTTP/2 also advertises as
+//     SETTINGS_MAX_HEADER_LIST_SIZE; over it the stream is reset with
+//     ProtocolError and a *HeadersTooLargeError.
 //   - Responses: 1xx heads are swallowed unless the handler implements
 //     InformationalHandler (then they are passed on; 100 Continue
 //     forwarding is the router's choice). A 101 hands the connection over
@@ -173,7 +184,9 @@
 //     request fields are dropped, "te: trailers" is kept; :authority falls
 //     back to Host, then to the endpoint address; :scheme to "http".
 //   - RST_STREAM from the upstream resets the stream with RemoteReset
-//     (error *StreamResetError); other streams go on. Stream.Reset sends
+//     (error *StreamResetError); other streams go on. RST_STREAM(NO_ERROR)
+//     after the whole response arrived only stops the upload (RFC 9113
+//     8.1): a response still held for a paused handler is delivered. Stream.Reset sends
 //     RST_STREAM(CANCEL) and leaves the connection alone. A response that
 //     completes before the request ends cancels the rest of the upload.
 //   - GOAWAY: the connection takes no new streams and closes when its last

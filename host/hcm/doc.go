@@ -24,6 +24,7 @@
 //     previous_hosts reach the load balancer through
 //     cluster.LoadBalancerContext.
 //   - upgrade.go, tunnel.go: protocol switches (below).
+//   - grpc.go: gRPC-aware local replies, trailers and message framing.
 //   - accesslog.go, info.go, config.go: access logs, stream info and
 //     response flags, the compiled config and stats.
 //
@@ -53,4 +54,21 @@
 // upgrade asked for is a 502 with details upgrade_failed (flag UPE).
 // HTTP/2 streams never switch: their encoder is not a codec.Switcher, and
 // a CONNECT over HTTP/2 on a connect_matcher route is answered 501.
+//
+// # Flush, gRPC
+//
+// A stream ends (no hook runs again) when the end of its response reached
+// the codec, but it is logged and released only once the codec reports the
+// response out (codec.FlushNotifier: HTTP/2 waits for the client's window),
+// so the access log and stats count what the client got; a response the
+// client did not get whole is flagged TR. stream_idle_timeout bounds the
+// wait.
+//
+// gRPC (grpc.go): replies sluice makes itself to a gRPC request are
+// trailers-only gRPC responses with a mapped grpc-status; a gRPC response
+// whose upstream dies, or that times out, after it started ends with
+// grpc-status trailers when it is at a message boundary (the router
+// follows the message framing), else with a reset; routes with
+// max_stream_duration.grpc_timeout_header_max take the call's grpc-timeout
+// as their deadline.
 package hcm
