@@ -48,6 +48,7 @@ bench: all
 	bash bench/run.sh
 	bash bench/concurrency.sh
 	bash bench/tcp.sh
+	bash bench/grpc.sh
 
 clean:
 	rm -rf $(BUILD)
