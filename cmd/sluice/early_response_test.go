@@ -79,7 +79,7 @@ func TestEarlyResponseIsDeliveredWholeBeforeUploadStops(t *testing.T) {
 	}
 	// Only now may sluice stop the rest of the upload.
 	c.waitFor("RST_STREAM(NO_ERROR)", func() bool { _, ok := c.rst[1]; return ok })
-	if code := c.rst[1]; code != http2.ErrCodeNo {
+	if code, _ := c.rstOf(1); code != http2.ErrCodeNo {
 		t.Fatalf("RST_STREAM %v", code)
 	}
 	rec := p.AccessLines(1)[0]

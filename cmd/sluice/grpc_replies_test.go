@@ -142,6 +142,10 @@ func TestGRPCLocalRepliesAreGRPCStatuses(t *testing.T) {
 				grpcCall(t, c, p.URL("/echo.Echo/Slow"), grpcFrame("x"))
 			}()
 		}
+		// One call has the only stream slot, the other waits in the queue
+		// (a call waiting for the connection to open is pending too, so
+		// the active one is awaited first).
+		waitStat(t, p, "cluster.grpc.upstream_rq_active", 1)
 		waitStat(t, p, "cluster.grpc.upstream_rq_pending_active", 1)
 		wantGRPC(t, call(p, "/echo.Echo/Slow"), "14", "upstream overflow")
 	})

@@ -211,10 +211,10 @@ func TestDownstreamMaxConcurrentStreams(t *testing.T) {
 		c.open(id, "POST", "/echo.Echo/Slow", true, "content-type", "application/grpc")
 	}
 	c.waitFor("the third stream refused", func() bool { _, ok := c.rst[5]; return ok })
-	if code := c.rst[5]; code != http2.ErrCodeRefusedStream {
+	if code, _ := c.rstOf(5); code != http2.ErrCodeRefusedStream {
 		t.Fatalf("third stream: %v", code)
 	}
-	if _, reset := c.rst[1]; reset {
+	if _, reset := c.rstOf(1); reset {
 		t.Fatalf("the first stream was reset: %s", c)
 	}
 	close(release)
@@ -232,7 +232,7 @@ func TestDownstreamMaxConcurrentStreams(t *testing.T) {
 	waitStat(t, p2, "http.ingress.downstream_rq_active", calls)
 	close(release2)
 	c2.waitFor("every call answered", func() bool { return len(c2.ended) == calls })
-	if len(c2.rst) != 0 {
-		t.Fatalf("%d streams reset", len(c2.rst))
+	if n := c2.resets(); n != 0 {
+		t.Fatalf("%d streams reset", n)
 	}
 }

@@ -218,6 +218,20 @@ func (c *rawH2) bodyOf(id uint32) []byte {
 	return nil
 }
 
+// rstOf is the RST_STREAM code received for id, if any.
+func (c *rawH2) rstOf(id uint32) (http2.ErrCode, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	code, ok := c.rst[id]
+	return code, ok
+}
+
+func (c *rawH2) resets() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.rst)
+}
+
 func (c *rawH2) headsOf(id uint32) []map[string]string {
 	c.mu.Lock()
 	defer c.mu.Unlock()

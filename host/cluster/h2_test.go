@@ -553,7 +553,8 @@ func TestH2NoErrorResetAfterHeldResponseCompletes(t *testing.T) {
 	if gs, _ := r.respTr.Get("grpc-status"); r.final != "end" || !bytes.Equal(r.got, body) || string(gs) != "7" {
 		t.Fatalf("%s: %d body bytes, grpc-status %q", r.eventString(), len(r.got), gs)
 	}
-	if st := c.Stats(); st.RqRxReset != 0 || st.RqCompleted != 1 {
+	// The exchange completes when the final callback has returned.
+	if st := waitStats(t, ws[0], c, "the exchange done", func(s Stats) bool { return s.RqActive == 0 }); st.RqRxReset != 0 || st.RqCompleted != 1 {
 		t.Fatalf("stats %+v", st)
 	}
 }

@@ -36,18 +36,22 @@
 //     8.1): resetting earlier would destroy the rest of the response.
 //
 //   - Request flow control: the connection window is credited as soon as the
-//     codec has taken DATA off the wire (it is then bounded by the stream
-//     windows), the stream window only when the body has been delivered to
-//     the stream's RequestDecoder. ReadDisable(true) on a stream buffers its
-//     already-permitted bytes in the codec and withholds the stream's
-//     WINDOW_UPDATE, so a paused stream can never starve its siblings.
+//     codec has taken DATA off the wire, the stream window only when the
+//     body has been delivered to the stream's RequestDecoder.
+//     ReadDisable(true) on a stream buffers its already-permitted bytes in
+//     the codec and withholds the stream's WINDOW_UPDATE, so a paused
+//     stream cannot starve its siblings, until paused streams together
+//     hold a connection window's worth: then connection credit waits for
+//     them to drain, which bounds what one connection can make the codec
+//     hold whatever MaxConcurrentStreams is.
 //
 //   - Response flow control: DATA the peer's windows do not allow is queued
-//     per stream; AboveWriteWatermark turns true past Options.StreamBufferLimit
-//     and the writable callback runs when the queue drains below half of it.
-//     A producer that keeps writing past the watermark is reset at 4x the
-//     limit (one large write from below it is accepted), so a
-//     client that never opens its window cannot grow memory.
+//     per stream; AboveWriteWatermark turns true past Options.StreamBufferLimit,
+//     or, for a stream that is waiting for window, once all streams queue
+//     ConnectionBufferLimit together; the writable callback runs when the
+//     queues drain below half. A producer that keeps writing past the
+//     watermark is reset at 4x the limit (one large write from below it is
+//     accepted), so a client that never opens its window cannot grow memory.
 //
 //   - A request whose decoded header list exceeds MaxHeaderListSize is
 //     answered 431 by the codec itself (the HPACK state stays in sync); a
