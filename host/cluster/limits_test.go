@@ -70,10 +70,16 @@ func TestMaxConnectionsPendingAndOverflow(t *testing.T) {
 	g, srv, c, w := gated(t, Settings{MaxConnections: 1, MaxPendingRequests: 1})
 	a, b, o := newRecorder(getReq("/a")), newRecorder(getReq("/b")), newRecorder(getReq("/c"))
 	var sa, sb, so *Stream
+	var st Stats
+	wantPending := uint64(1) // b, queued
 	onLoop(t, w, func() {
 		sa = c.NewStream(w, a)
 		sb = c.NewStream(w, b)
 		so = c.NewStream(w, o)
+		st = c.Stats()
+		if sa != nil && sa.state == stConnecting {
+			wantPending++ // a waits for its connection: pending too
+		}
 	})
 	if sa == nil || sb == nil || so != nil {
 		t.Fatalf("NewStream results %v %v %v: want a connecting, b pending, c failed", sa, sb, so)
@@ -81,8 +87,7 @@ func TestMaxConnectionsPendingAndOverflow(t *testing.T) {
 	if o.eventString() != "failure overflow" || o.err != ErrOverflow {
 		t.Fatalf("third stream: %s %v", o.eventString(), o.err)
 	}
-	st := c.Stats()
-	if st.RqPendingActive != 1 || st.RqPendingOverflow != 1 || st.CxActive != 1 || st.CxOverflow != 2 {
+	if st.RqPendingActive != wantPending || st.RqPendingOverflow != 1 || st.CxActive != 1 || st.CxOverflow != 2 {
 		t.Fatalf("stats while queued %+v", st)
 	}
 	if p := recv(t, g.got, "request a"); p != "/a" {
