@@ -93,6 +93,9 @@ func TestEarlyResponseIsDeliveredWholeBeforeUploadStops(t *testing.T) {
 	c2.open(1, "POST", "/echo.Echo/Upload", false, "content-type", "application/grpc", "te", "trailers")
 	c2.upload(1, 1<<20, false, func() bool { return false })
 	c2.waitFor("the first window of response", func() bool { return c2.body[1] != nil && c2.body[1].Len() == 65535 })
+	// Reset only once sluice has the whole response (its upstream
+	// exchange completed): what is lost is then sluice's to report.
+	waitStat(t, p, "cluster.grpc.upstream_rq_completed", 2)
 	c2.reset(1, http2.ErrCodeCancel)
 	lines := p.AccessLines(2)
 	if len(lines) != 2 {
