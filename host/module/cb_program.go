@@ -117,7 +117,7 @@ func factoryOf(h uint64) *FilterFactory {
 	case kindConfig:
 		return configTable.get(h)
 	case kindFilter:
-		ws := workersByGID[handleWorker(h)].Load()
+		ws := workersByGID[handleDomain(h)].Load()
 		if ws == nil {
 			return nil
 		}

@@ -32,7 +32,7 @@ func lookupFilter(h uint64) (*filter, int32) {
 	if handleKind(h) != kindFilter {
 		return nil, rInvalid
 	}
-	ws := workersByGID[handleWorker(h)].Load()
+	ws := workersByGID[handleDomain(h)].Load()
 	if ws == nil {
 		return nil, rInvalid
 	}

@@ -10,7 +10,7 @@ func TestHandleTableGenerations(t *testing.T) {
 	tab := newHandleTable[int](kindFilter, 7)
 	a, b := 1, 2
 	ha := tab.alloc(&a)
-	if ha == 0 || tab.get(ha) != &a || handleKind(ha) != kindFilter || handleWorker(ha) != 7 {
+	if ha == 0 || tab.get(ha) != &a || handleKind(ha) != kindFilter || handleDomain(ha) != 7 {
 		t.Fatalf("fresh handle %#x", ha)
 	}
 	tab.release(ha)
@@ -18,7 +18,7 @@ func TestHandleTableGenerations(t *testing.T) {
 		t.Fatal("released handle still resolves")
 	}
 	hb := tab.alloc(&b) // reuses the slot with a new generation
-	if hb&handleFieldMask != ha&handleFieldMask || hb == ha {
+	if handleIndex(hb) != handleIndex(ha) || hb == ha {
 		t.Fatalf("slot not reused with a new generation: %#x then %#x", ha, hb)
 	}
 	if tab.get(ha) != nil || tab.get(hb) != &b {
@@ -28,7 +28,7 @@ func TestHandleTableGenerations(t *testing.T) {
 	if other.get(hb) != nil || newHandleTable[int](kindConfig, 7).get(hb) != nil {
 		t.Fatal("a handle resolved in another worker's or kind's table")
 	}
-	if tab.get(0) != nil || tab.get(hb+1<<handleGenShift) != nil {
+	if tab.get(0) != nil || tab.get(hb+1<<handleGenShift) != nil || tab.get(hb&^(handleGenMask<<handleGenShift)) != nil {
 		t.Fatal("garbage handles resolve")
 	}
 	tab.release(hb)
@@ -36,13 +36,53 @@ func TestHandleTableGenerations(t *testing.T) {
 	if tab.count() != 0 {
 		t.Fatalf("count %d", tab.count())
 	}
-	// The generation wraps to 1, never 0.
-	s := &tab.chunks[0].Load()[hb&handleFieldMask]
-	s.gen.Store(handleFieldMask)
-	h := tab.alloc(&a)
-	tab.release(h)
-	if g := s.gen.Load(); g != 1 {
-		t.Fatalf("generation after wrap = %d", g)
+}
+
+// A slot whose generation is exhausted is retired, never started over: a
+// handle issued before the wrap (or at the last generation) can never name
+// a later object (ABI 1 wrapped 24-bit generations back to 1, so after 2^24
+// streams through one slot a stale filter handle equalled a live one).
+func TestStaleHandleNeverMatchesAfterGenerationWrap(t *testing.T) {
+	tab := newHandleTable[int](kindFilter, 3)
+	a, b, c := 1, 2, 3
+	first := tab.alloc(&a) // generation 1
+	tab.release(first)
+	// Force the slot to its last generation, as 2^28 - 2 more streams
+	// through it would.
+	idx := handleIndex(first)
+	tab.slot(idx).gen.Store(handleGenMask - 1)
+	last := tab.alloc(&b)
+	if handleIndex(last) != idx || handleGen(last) != handleGenMask {
+		t.Fatalf("expected the slot's last generation, got %#x", last)
+	}
+	tab.release(last)
+	// Many more objects: none may reuse the retired slot, so neither old
+	// handle ever resolves again.
+	var live []uint64
+	for i := 0; i < 3*tableChunkSize; i++ {
+		h := tab.alloc(&c)
+		if handleIndex(h) == idx {
+			t.Fatalf("retired slot %d handed out again as %#x", idx, h)
+		}
+		if tab.get(first) != nil || tab.get(last) != nil {
+			t.Fatalf("a pre-wrap handle resolves after %d allocations", i)
+		}
+		if i%2 == 0 {
+			tab.release(h)
+		} else {
+			live = append(live, h)
+		}
+	}
+	for _, h := range live {
+		if tab.get(h) != &c {
+			t.Fatalf("live handle %#x lost", h)
+		}
+	}
+	// The same holds for every generation the slot ever had.
+	for g := uint32(1); g <= handleGenMask; g += handleGenMask / 64 {
+		if tab.get(makeHandle(kindFilter, 3, g, idx)) != nil {
+			t.Fatalf("generation %d of the retired slot resolves", g)
+		}
 	}
 }
 

@@ -68,9 +68,9 @@ type workerState struct {
 var (
 	workerIDs struct {
 		sync.Mutex
-		used [maxWorkerIDs]bool
+		used [maxDomains]bool
 	}
-	workersByGID [maxWorkerIDs]atomic.Pointer[workerState]
+	workersByGID [maxDomains]atomic.Pointer[workerState]
 	// currentHost serves the callbacks that carry no handle (log,
 	// concurrency): the most recently created host.
 	currentHost atomic.Pointer[Host]
@@ -79,7 +79,7 @@ var (
 func allocWorkerID() (uint64, error) {
 	workerIDs.Lock()
 	defer workerIDs.Unlock()
-	for i := 1; i < maxWorkerIDs; i++ {
+	for i := 1; i < maxDomains; i++ {
 		if !workerIDs.used[i] {
 			workerIDs.used[i] = true
 			return uint64(i), nil
