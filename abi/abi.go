@@ -2,7 +2,7 @@ package abi
 
 // Version of the ABI this host implements (SLUICE_ABI_VERSION_MAJOR/MINOR).
 const (
-	VersionMajor = 1
+	VersionMajor = 2
 	VersionMinor = 0
 	// Version is what sluice_module_abi_version() returns: major<<16|minor.
 	Version = VersionMajor<<16 | VersionMinor

@@ -19,9 +19,9 @@ var mirrored = []struct {
 }{
 	{"sluice_buffer", Buffer{}},
 	{"sluice_header", Header{}},
-	{"sluice_sched_slot", SchedSlot{}},
-	{"sluice_sched_ring", SchedRing{}},
-	{"sluice_scheduler", Scheduler{}},
+	{"sluice_config_handle", Handle{}},
+	{"sluice_filter_handle", Handle{}},
+	{"sluice_scheduler_handle", Handle{}},
 	{"sluice_host_api", HostAPI{}},
 }
 

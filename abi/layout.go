@@ -5,6 +5,13 @@ import "unsafe"
 // The structs below mirror the header's layouts field by field; the `c`
 // tag names the C field, which abi_test.go checks offset by offset.
 
+// Handle mirrors each struct-wrapped handle type (sluice_config_handle,
+// sluice_filter_handle, sluice_scheduler_handle): one uint64 id, passed
+// in the same register as a uint64.
+type Handle struct {
+	ID uint64 `c:"id"`
+}
+
 // Buffer is sluice_buffer.
 // Ptr is unsafe.Pointer so Go code can read module buffers without
 // uintptr round trips; it always points to C memory, never the Go heap.
@@ -17,41 +24,6 @@ type Buffer struct {
 type Header struct {
 	Name  Buffer `c:"name"`
 	Value Buffer `c:"value"`
-}
-
-// SchedSlot is sluice_sched_slot: one cell of a worker's commit ring.
-type SchedSlot struct {
-	Seq      uint64 `c:"seq"`
-	Filter   uint64 `c:"filter"`
-	EventID  uint64 `c:"event_id"`
-	Reserved uint64 `c:"reserved"`
-}
-
-// SchedRing is sluice_sched_ring: the per-worker ring header, in host
-// mmap memory. Producer, consumer and wake fields sit on separate lines.
-type SchedRing struct {
-	Slots        uintptr   `c:"slots"`
-	Mask         uint64    `c:"mask"`
-	WakeFD       int32     `c:"wake_fd"`
-	WorkerIndex  uint32    `c:"worker_index"`
-	Pad0         [5]uint64 `c:"pad0"`
-	EnqueuePos   uint64    `c:"enqueue_pos"`
-	Pad1         [7]uint64 `c:"pad1"`
-	DequeuePos   uint64    `c:"dequeue_pos"`
-	Pad2         [7]uint64 `c:"pad2"`
-	WakePending  uint32    `c:"wake_pending"`
-	Closed       uint32    `c:"closed"`
-	RejectedFull uint64    `c:"rejected_full"`
-	Wakes        uint64    `c:"wakes"`
-	Pad3         [5]uint64 `c:"pad3"`
-}
-
-// Scheduler is sluice_scheduler.
-type Scheduler struct {
-	Ring     uintptr `c:"ring"`
-	Filter   uint64  `c:"filter"`
-	Deleted  uint32  `c:"deleted"`
-	Reserved uint32  `c:"reserved"`
 }
 
 // HostAPI is sluice_host_api: the callback table, each entry a C function
@@ -91,6 +63,7 @@ type HostAPI struct {
 	ClearRouteCache  uintptr `c:"clear_route_cache"`
 
 	SchedulerNew    uintptr `c:"scheduler_new"`
+	SchedulerCommit uintptr `c:"scheduler_commit"`
 	SchedulerDelete uintptr `c:"scheduler_delete"`
 
 	GetAttributeString uintptr `c:"get_attribute_string"`

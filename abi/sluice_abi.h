@@ -1,10 +1,12 @@
 /*
- * sluice_abi.h — the sluice module ABI, version 1.0.
+ * sluice_abi.h — the sluice module ABI, version 2.0.
  *
  * This one header IS the ABI between the sluice proxy (the "host", written in
  * Go, loading modules with dlopen) and a filter module (a shared object
- * written in C, Rust, ...). It is C99 with fixed-width types; the scheduler
- * commit helper at the end uses the GCC/Clang __atomic builtins.
+ * written in C, Rust, ...). It is C99 with fixed-width types and nothing
+ * else: no inline code, no shared-memory layouts. Everything a module calls
+ * is a function pointer of the host table, so the host can change how it
+ * works inside without any module being rebuilt.
  *
  * Three kinds of items:
  *   - types and constants          sluice_*  / SLUICE_*
@@ -25,12 +27,15 @@
  * need to keep. Pointers the module passes to the host are only read during
  * the call; the host copies what it keeps. Strings are NOT NUL-terminated.
  *
- * Handles. Host objects are named by opaque 64-bit handles (0 is never
- * valid) into generation-checked tables: a call with a stale handle (the
- * stream ended and was destroyed, the config was closed) returns
- * SLUICE_ERR_INVALID_HANDLE and never crashes the host. Module objects are
- * the void* the module returns from its *_new hooks; the host passes them
- * back and never dereferences them.
+ * Handles. Host objects are named by opaque 64-bit handles (id 0 is never
+ * valid) into generation-checked tables, wrapped in one struct type per
+ * kind so the compiler refuses a config handle where a filter handle is
+ * expected. A call with a stale handle (the stream ended and was
+ * destroyed, the config was closed, the scheduler was deleted) returns
+ * SLUICE_ERR_INVALID_HANDLE (or false) and never crashes the host.
+ * Generations never wrap: a handle, once stale, never names another object
+ * again. Module objects are the void* the module returns from its *_new
+ * hooks; the host passes them back and never dereferences them.
  *
  * Versioning. A module exports sluice_module_abi_version(); the host refuses
  * a different MAJOR. Minor versions only append: new hooks are optional, new
@@ -50,11 +55,9 @@
 #ifndef SLUICE_ABI_H
 #define SLUICE_ABI_H
 
-#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <unistd.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -64,7 +67,7 @@ extern "C" {
 /* Version                                                                  */
 /* ------------------------------------------------------------------------ */
 
-#define SLUICE_ABI_VERSION_MAJOR 1
+#define SLUICE_ABI_VERSION_MAJOR 2
 #define SLUICE_ABI_VERSION_MINOR 0
 /* What sluice_module_abi_version() returns: major << 16 | minor. */
 #define SLUICE_ABI_VERSION ((uint32_t)((SLUICE_ABI_VERSION_MAJOR << 16) | SLUICE_ABI_VERSION_MINOR))
@@ -73,14 +76,30 @@ extern "C" {
 /* Basic types                                                              */
 /* ------------------------------------------------------------------------ */
 
+/* Handles are passed by value; each is one 64-bit id (the same registers as
+ * a uint64_t in the C calling convention). id 0 is never valid. */
+
 /* A filter configuration (one per configured module filter). Valid from
  * sluice_on_http_filter_config_new until config_destroy returns. */
-typedef uint64_t sluice_config_handle;
+typedef struct sluice_config_handle {
+    uint64_t id;
+} sluice_config_handle;
 /* One filter instance on one stream. Valid from sluice_on_http_filter_new
  * until sluice_on_http_filter_destroy returns; stream callbacks fail with
  * SLUICE_ERR_STREAM_ENDED once the stream has ended, and with
  * SLUICE_ERR_INVALID_HANDLE after destroy. */
-typedef uint64_t sluice_filter_handle;
+typedef struct sluice_filter_handle {
+    uint64_t id;
+} sluice_filter_handle;
+/* A scheduler (see scheduler_new). Valid from scheduler_new until the
+ * module deletes it; any thread may commit through it. After delete every
+ * commit through it returns false, whatever happens to the host's memory. */
+typedef struct sluice_scheduler_handle {
+    uint64_t id;
+} sluice_scheduler_handle;
+
+/* True when a handle returned by the host names nothing (a failed *_new). */
+#define SLUICE_HANDLE_IS_NULL(h) ((h).id == 0)
 
 /* A byte string: ptr may be NULL when len == 0. */
 typedef struct sluice_buffer {
@@ -199,55 +218,6 @@ typedef uint32_t sluice_attribute_id;
 #define SLUICE_ATTR_RESPONSE_CODE 14      /* int: :status once response headers exist */
 
 /* ------------------------------------------------------------------------ */
-/* Scheduler shared memory (read by sluice_scheduler_commit below)          */
-/* ------------------------------------------------------------------------ */
-
-/* One record of a worker's commit ring (Vyukov bounded MPMC queue cell).
- * seq is the cell's sequence number; the others are the payload. */
-typedef struct sluice_sched_slot {
-    uint64_t seq;                /* atomic */
-    sluice_filter_handle filter; /* whose on_http_filter_scheduled runs */
-    uint64_t event_id;           /* passed through verbatim */
-    uint64_t reserved;           /* 0 */
-} sluice_sched_slot;
-
-/* One ring per worker, in host-owned anonymous mmap memory. Producer and
- * consumer fields live on separate 64-byte lines. Modules only touch it
- * through sluice_scheduler_commit. */
-typedef struct sluice_sched_ring {
-    /* line 0: written once by the host, read-only afterwards */
-    sluice_sched_slot* slots; /* capacity = mask + 1, a power of two */
-    uint64_t mask;
-    int32_t wake_fd;       /* the worker's scheduler eventfd (write 8 bytes: 1) */
-    uint32_t worker_index; /* informational */
-    uint64_t pad0[5];
-    /* line 1: producers */
-    uint64_t enqueue_pos; /* atomic */
-    uint64_t pad1[7];
-    /* line 2: the worker (consumer) */
-    uint64_t dequeue_pos;
-    uint64_t pad2[7];
-    /* line 3: wake-up and rare counters */
-    uint32_t wake_pending;   /* atomic: 1 = an eventfd write is outstanding */
-    uint32_t closed;         /* atomic: 1 = host shutting down, commits fail */
-    uint64_t rejected_full;  /* atomic: commits refused because the ring was full */
-    uint64_t wakes;          /* atomic: eventfd writes done by committers */
-    uint64_t pad3[5];
-} sluice_sched_ring;
-
-/* A scheduler: created on the worker by host_api.scheduler_new inside a
- * hook, then usable from ANY thread. Host-owned C memory that stays valid
- * until the module deletes it (sluice_scheduler_delete or
- * host_api.scheduler_delete), even after the stream ended. Using it after
- * delete is a module bug: the memory may be reused for another stream. */
-typedef struct sluice_scheduler {
-    sluice_sched_ring* ring;     /* ring of the worker owning the filter */
-    sluice_filter_handle filter; /* generation-checked on delivery */
-    uint32_t deleted;            /* atomic: set once by delete */
-    uint32_t reserved;
-} sluice_scheduler;
-
-/* ------------------------------------------------------------------------ */
 /* Host API table                                                           */
 /* ------------------------------------------------------------------------ */
 
@@ -257,7 +227,8 @@ typedef struct sluice_scheduler {
  * of its hooks; see SLUICE_ERR_WRONG_THREAD for what is detected),
  * "main" = only during the config hooks, "any" = thread-safe.
  * Calls from module-created threads cost ~12 us each (the Go runtime binds
- * a thread); only commit avoids that (it never enters the host runtime). */
+ * a thread); scheduler_commit and scheduler_delete avoid that: they run
+ * entirely on the calling thread, never enter the host runtime. */
 typedef struct sluice_host_api {
     /* sizeof(sluice_host_api) as the host was built: a callback exists iff
      * SLUICE_HOST_API_HAS(api, field). */
@@ -280,18 +251,26 @@ typedef struct sluice_host_api {
      * per_route_config_new) returns NULL: `module "<path>", filter "<name>":
      * config rejected by the module: <reason>`. Last call wins. */
     sluice_result (*config_reject)(sluice_config_handle config, const uint8_t* reason, size_t reason_len);
-    /* main, during config_new only: define a metric named name (scoped by
-     * the host as "<filter_name>.<name>"); *id_out receives its id.
-     * Defining the same name and kind again returns the same id. */
+    /* main, during config_new only: define a metric named name; *id_out
+     * receives its id. The host shows it as "module.<entry>.<name>" in
+     * /stats, where <entry> is the `name` of the http_filters entry (not
+     * the filter_name). Defining the same name and kind again returns the
+     * same id. */
     sluice_result (*define_counter)(sluice_config_handle config, const uint8_t* name, size_t name_len, uint32_t* id_out);
     sluice_result (*define_gauge)(sluice_config_handle config, const uint8_t* name, size_t name_len, uint32_t* id_out);
     sluice_result (*define_histogram)(sluice_config_handle config, const uint8_t* name, size_t name_len, uint32_t* id_out);
-    /* any: update a metric. handle is the config handle or a filter handle
-     * of that config (ids are per config). */
-    sluice_result (*counter_add)(uint64_t handle, uint32_t id, uint64_t delta);
-    sluice_result (*gauge_set)(uint64_t handle, uint32_t id, int64_t value);
-    sluice_result (*gauge_add)(uint64_t handle, uint32_t id, int64_t delta);
-    sluice_result (*histogram_record)(uint64_t handle, uint32_t id, uint64_t value);
+    /* any: update metric id of config. labels[0..n_labels) are the values
+     * of the metric's labels, in the order they were defined (NULL, 0 for a
+     * metric without labels; a count that differs from the definition is
+     * INVALID_ARGUMENT). Values are copied. */
+    sluice_result (*counter_add)(sluice_config_handle config, uint32_t id, const sluice_buffer* labels,
+                                 size_t n_labels, uint64_t delta);
+    sluice_result (*gauge_set)(sluice_config_handle config, uint32_t id, const sluice_buffer* labels, size_t n_labels,
+                               int64_t value);
+    sluice_result (*gauge_add)(sluice_config_handle config, uint32_t id, const sluice_buffer* labels, size_t n_labels,
+                               int64_t delta);
+    sluice_result (*histogram_record)(sluice_config_handle config, uint32_t id, const sluice_buffer* labels,
+                                      size_t n_labels, uint64_t value);
 
     /* --- headers and trailers (worker) ----------------------------------- */
 
@@ -356,14 +335,38 @@ typedef struct sluice_host_api {
 
     /* --- scheduler ---------------------------------------------------------- */
 
-    /* worker: a scheduler for this filter (NULL on failure: stale handle,
-     * wrong thread, stream already ended, or the module lacks
-     * sluice_on_http_filter_scheduled).
-     * The module must delete it exactly once. */
-    sluice_scheduler* (*scheduler_new)(sluice_filter_handle filter);
-    /* any: same as the inline sluice_scheduler_delete (prefer that one: it
-     * does not enter the host runtime). */
-    void (*scheduler_delete)(sluice_scheduler* scheduler);
+    /* worker: a scheduler for this filter (id 0 on failure: stale handle,
+     * wrong thread, stream already ended, the module lacks
+     * sluice_on_http_filter_scheduled, or the worker's limit of 262144
+     * schedulers). The module deletes it once it is done with it. */
+    sluice_scheduler_handle (*scheduler_new)(sluice_filter_handle filter);
+    /* any thread: ask for sluice_on_http_filter_scheduled(filter, event_id)
+     * on the filter's worker. Runs entirely on the calling thread: it never
+     * enters the host runtime, never blocks, never raises a signal, and
+     * leaves errno unchanged.
+     *
+     * Returns true when the event was queued. It is delivered in commit
+     * order (per scheduler) if the stream is still running then; otherwise
+     * it is dropped and counted (module.scheduler_commits_dropped).
+     *
+     * Returns false, counted, when nothing was queued:
+     *  - the scheduler was deleted, its filter was destroyed, or the handle
+     *    never existed: a stale handle never reaches another stream, even
+     *    after the host reused the scheduler's slot
+     *    (module.scheduler_commits_rejected_stale);
+     *  - the host is shutting down (..._rejected_closed);
+     *  - this scheduler already has 64 events waiting for delivery
+     *    (..._rejected_full). Each scheduler has its own queue, so a storm
+     *    on one scheduler never makes another scheduler's commit fail.
+     *    Remedy: commit again after on_http_filter_scheduled has run (e.g.
+     *    let it signal your thread), or coalesce events (one commit meaning
+     *    "look at my queue") instead of one commit per item. */
+    bool (*scheduler_commit)(sluice_scheduler_handle scheduler, uint64_t event_id);
+    /* any thread, like commit (never enters the host runtime): later commits
+     * through the scheduler return false. Events committed before delete are
+     * still delivered, so "commit, then delete" is the normal last use. A
+     * second delete, or a delete of a stale handle, does nothing. */
+    void (*scheduler_delete)(sluice_scheduler_handle scheduler);
 
     /* --- stream information (worker) --------------------------------------- */
 
@@ -446,80 +449,15 @@ sluice_trailers_status sluice_on_http_filter_response_trailers(void* filter_modu
 void sluice_on_http_filter_stream_complete(void* filter_module, sluice_filter_handle filter);
 /* REQUIRED. worker, exactly once, after the hook that ended the stream has
  * returned. Free filter_module. Stream callbacks return STREAM_ENDED here
- * (metrics still accept the handle); the handle is stale afterwards.
- * Schedulers of the filter stay valid until the module deletes them. */
+ * the handle is stale afterwards. The filter's schedulers may still be
+ * committed through (events are dropped) until the module deletes them;
+ * deleting them here is the natural way to cancel pending work. */
 void sluice_on_http_filter_destroy(void* filter_module);
 /* OPTIONAL (needed to use schedulers). worker that owns the filter, in
  * commit order per scheduler, for each commit made while the stream was
  * alive; commits delivered after the stream ended or the filter was
  * destroyed are dropped (and counted). */
 void sluice_on_http_filter_scheduled(void* filter_module, sluice_filter_handle filter, uint64_t event_id);
-
-/* ------------------------------------------------------------------------ */
-/* Scheduler commit and delete: inline, never enter the host runtime         */
-/* ------------------------------------------------------------------------ */
-
-/* any thread. Ask for sluice_on_http_filter_scheduled(filter, event_id) on
- * the filter's worker. Lock-free: one slot claimed in the worker's ring, then
- * an eventfd write only when the worker is not already being woken (so
- * bursts cost one syscall). Never raises a signal (eventfd writes cannot
- * SIGPIPE) and preserves errno.
- * Returns false when the scheduler was deleted, the host is shutting down,
- * or the ring is full (the host counts that as
- * commits_rejected_ring_full: a commit storm is contained, the worker keeps
- * serving; the module may retry later). Returns true when queued; the event
- * is still dropped (and counted) if the stream is destroyed before delivery.
- * The module must stop committing before the host shuts down. */
-static inline bool sluice_scheduler_commit(sluice_scheduler* s, uint64_t event_id) {
-    if (s == NULL || __atomic_load_n(&s->deleted, __ATOMIC_ACQUIRE) != 0) {
-        return false;
-    }
-    sluice_sched_ring* r = s->ring;
-    if (__atomic_load_n(&r->closed, __ATOMIC_ACQUIRE) != 0) {
-        return false;
-    }
-    uint64_t pos = __atomic_load_n(&r->enqueue_pos, __ATOMIC_RELAXED);
-    sluice_sched_slot* slot;
-    for (;;) {
-        slot = &r->slots[pos & r->mask];
-        uint64_t seq = __atomic_load_n(&slot->seq, __ATOMIC_ACQUIRE);
-        int64_t dif = (int64_t)(seq - pos);
-        if (dif == 0) {
-            if (__atomic_compare_exchange_n(&r->enqueue_pos, &pos, pos + 1, true, __ATOMIC_RELAXED,
-                                            __ATOMIC_RELAXED)) {
-                break;
-            }
-        } else if (dif < 0) {
-            __atomic_fetch_add(&r->rejected_full, 1, __ATOMIC_RELAXED);
-            return false;
-        } else {
-            pos = __atomic_load_n(&r->enqueue_pos, __ATOMIC_RELAXED);
-        }
-    }
-    slot->filter = s->filter;
-    slot->event_id = event_id;
-    slot->reserved = 0;
-    __atomic_store_n(&slot->seq, pos + 1, __ATOMIC_RELEASE);
-    /* The worker stores wake_pending = 0 (seq_cst) before it drains, so
-     * either it sees our slot in that drain or we see 0 here and wake it. */
-    if (__atomic_exchange_n(&r->wake_pending, 1, __ATOMIC_SEQ_CST) == 0) {
-        int saved_errno = errno;
-        uint64_t one = 1;
-        while (write(r->wake_fd, &one, sizeof one) < 0 && errno == EINTR) {
-        }
-        __atomic_fetch_add(&r->wakes, 1, __ATOMIC_RELAXED);
-        errno = saved_errno;
-    }
-    return true;
-}
-
-/* any thread, exactly once per scheduler. Later commits through it return
- * false; the host reclaims the memory once the stream is also gone. */
-static inline void sluice_scheduler_delete(sluice_scheduler* s) {
-    if (s != NULL) {
-        __atomic_store_n(&s->deleted, 1, __ATOMIC_RELEASE);
-    }
-}
 
 #ifdef __cplusplus
 }

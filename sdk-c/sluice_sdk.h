@@ -271,11 +271,22 @@ static inline sluice_result sluice_send_grpc_status(sluice_filter_handle f, slui
 
 /* ---- scheduler ---- */
 
-/* worker, inside a hook. Commit and delete are sluice_scheduler_commit /
- * sluice_scheduler_delete from sluice_abi.h (any thread). */
-static inline sluice_scheduler* sluice_scheduler_new(sluice_filter_handle f) {
+/* worker, inside a hook: a scheduler for this filter (SLUICE_HANDLE_IS_NULL
+ * on failure). */
+static inline sluice_scheduler_handle sluice_scheduler_new(sluice_filter_handle f) {
     return sluice_api->scheduler_new(f);
 }
+
+/* any thread: queue on_http_filter_scheduled(event_id) on the filter's
+ * worker. false = not queued (deleted or stale scheduler, host shutting
+ * down, or 64 events of this scheduler already waiting: commit again after
+ * on_scheduled ran, or coalesce). Never enters the host runtime. */
+static inline bool sluice_scheduler_commit(sluice_scheduler_handle s, uint64_t event_id) {
+    return sluice_api->scheduler_commit(s, event_id);
+}
+
+/* any thread, after the last commit: later commits return false. */
+static inline void sluice_scheduler_delete(sluice_scheduler_handle s) { sluice_api->scheduler_delete(s); }
 
 /* ---- metrics ---- */
 
@@ -293,6 +304,20 @@ static inline uint32_t sluice_define_histogram(sluice_config_handle cfg, const c
     uint32_t id = UINT32_MAX;
     sluice_api->define_histogram(cfg, (const uint8_t*)name, strlen(name), &id);
     return id;
+}
+
+/* Updates of metrics without labels (any thread). */
+static inline sluice_result sluice_counter_add(sluice_config_handle cfg, uint32_t id, uint64_t delta) {
+    return sluice_api->counter_add(cfg, id, NULL, 0, delta);
+}
+static inline sluice_result sluice_gauge_set(sluice_config_handle cfg, uint32_t id, int64_t value) {
+    return sluice_api->gauge_set(cfg, id, NULL, 0, value);
+}
+static inline sluice_result sluice_gauge_add(sluice_config_handle cfg, uint32_t id, int64_t delta) {
+    return sluice_api->gauge_add(cfg, id, NULL, 0, delta);
+}
+static inline sluice_result sluice_histogram_record(sluice_config_handle cfg, uint32_t id, uint64_t value) {
+    return sluice_api->histogram_record(cfg, id, NULL, 0, value);
 }
 
 #ifdef __cplusplus

@@ -231,7 +231,8 @@ func TestBadModulesStopStartup(t *testing.T) {
 		{"no filter destroy", moduletest.Build(t, "no_http_filter_destroy"), "x", "", "missing required symbol sluice_on_http_filter_destroy"},
 		{"no request headers", moduletest.Build(t, "no_http_filter_request_headers"), "x", "", "missing required symbol sluice_on_http_filter_request_headers"},
 		{"no response headers", moduletest.Build(t, "no_http_filter_response_headers"), "x", "", "missing required symbol sluice_on_http_filter_response_headers"},
-		{"abi major", moduletest.Build(t, "abi_major_mismatch"), "x", "", "module ABI version 2.3 is incompatible with this host's ABI 1.0 (major versions must match); rebuild the module against abi/sluice_abi.h 1.x"},
+		{"abi major", moduletest.Build(t, "abi_major_mismatch"), "x", "", "module ABI version 3.1 is incompatible with this host's ABI 2.0 (major versions must match); rebuild the module against abi/sluice_abi.h 2.x"},
+		{"abi 1 module", moduletest.Build(t, "abi_v1"), "x", "", "module ABI version 1.0 is incompatible with this host's ABI 2.0 (major versions must match); rebuild the module against abi/sluice_abi.h 2.x"},
 		{"init failure", moduletest.Build(t, "init_failure"), "x", "", "sluice_on_program_init returned false (the module failed to initialise)"},
 		{"config rejected", moduletest.Build(t, "config_rejected"), "strict", `{"ok": false}`, fpath + `.config: module "` + moduletest.Build(t, "config_rejected") + `", filter "strict": config rejected by the module: field "ok" must be true`},
 	}
@@ -295,10 +296,10 @@ func waitStat(t *testing.T, p *proc, name string, want int64) {
 	}
 }
 
-// TestCommitAfterDestroyIsDropped: the module's thread commits only after
+// TestCommitAfterDestroyIsRefused: the module's thread commits only after
 // the stream it belonged to was destroyed (here: ended by the route
-// timeout). The event is dropped and counted; the proxy keeps serving.
-func TestCommitAfterDestroyIsDropped(t *testing.T) {
+// timeout). The commit is refused and counted; the proxy keeps serving.
+func TestCommitAfterDestroyIsRefused(t *testing.T) {
 	p := startSluice(t, listenerConfig(moduleFilter(t, "late", "commit_after_destroy", "commit_after_destroy", ""), `
 - name: all
   domains: ["*"]
@@ -310,7 +311,7 @@ func TestCommitAfterDestroyIsDropped(t *testing.T) {
 	if resp.StatusCode != 504 || body != "upstream request timeout" {
 		t.Fatalf("got %d %q", resp.StatusCode, body)
 	}
-	waitStat(t, p, "module.scheduler_commits_dropped", 1)
+	waitStat(t, p, "module.scheduler_commits_rejected_stale", 1)
 	if n := adminStat(t, p, "module.scheduler_commits"); n != 0 {
 		t.Fatalf("a late commit was delivered (%d)", n)
 	}
@@ -321,9 +322,9 @@ func TestCommitAfterDestroyIsDropped(t *testing.T) {
 }
 
 // TestCommitStormIsContained: one module thread commits 200,000 events as
-// fast as it can; the ring takes what it can hold and refuses the rest
-// (counted), everything taken is delivered in order on the worker, and the
-// request still completes.
+// fast as it can; its scheduler's queue takes what it can hold and refuses
+// the rest (counted), everything taken is delivered in order on the
+// worker, and the request still completes.
 func TestCommitStormIsContained(t *testing.T) {
 	p := startSluice(t, listenerConfig(moduleFilter(t, "storm", "commit_storm", "commit_storm", ""), directRoute, "", ""))
 	resp, body := get(t, newClient(t), p.URL("/"), nil)
@@ -331,7 +332,7 @@ func TestCommitStormIsContained(t *testing.T) {
 		t.Fatalf("got %d %q", resp.StatusCode, body)
 	}
 	delivered := adminStat(t, p, "module.scheduler_commits")
-	refused := adminStat(t, p, "module.scheduler_commits_rejected_ring_full")
+	refused := adminStat(t, p, "module.scheduler_commits_rejected_full")
 	if delivered < 1 || delivered+refused < 200001 {
 		t.Fatalf("delivered %d + refused %d < 200001 commits", delivered, refused)
 	}
@@ -348,7 +349,7 @@ func TestModuleInspect(t *testing.T) {
 	}
 	for _, want := range []string{
 		"module: " + so + "\n",
-		"ABI version: 1.0 (host 1.0: compatible)\n",
+		"ABI version: 2.0 (host 2.0: compatible)\n",
 		"filter kinds: http\n",
 		"  sluice_on_http_filter_scheduled (optional)\n",
 		"missing required hooks: none\n",
@@ -364,7 +365,7 @@ func TestModuleInspect(t *testing.T) {
 	}
 	mismatch := moduletest.Build(t, "abi_major_mismatch")
 	out, err = exec.Command(sluiceBin, "module", "inspect", mismatch).CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "ABI version: 2.3 (host 1.0: INCOMPATIBLE: rebuild against abi/sluice_abi.h 1.x)\n") {
+	if err == nil || !strings.Contains(string(out), "ABI version: 3.1 (host 2.0: INCOMPATIBLE: rebuild against abi/sluice_abi.h 2.x)\n") {
 		t.Fatalf("inspect of an incompatible module: err=%v\n%s", err, out)
 	}
 }

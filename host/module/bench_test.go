@@ -144,6 +144,7 @@ func BenchmarkCommitThroughput2Workers(b *testing.B) {
 	if wakes := after.Wakes - before.Wakes; wakes > 0 {
 		b.ReportMetric(float64(2*per)/float64(wakes), "commits/wake")
 	}
+	b.ReportMetric(float64(after.CommitsRejectedFull-before.CommitsRejectedFull)/float64(2*per), "full/commit")
 }
 
 // BenchmarkStreamLifecycle is a whole stream through a module filter:

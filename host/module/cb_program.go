@@ -110,62 +110,44 @@ func cbDefineHistogram(cfg uint64, name unsafe.Pointer, n uintptr, idOut unsafe.
 	return defineMetric(cfg, Histogram, name, n, idOut)
 }
 
-// factoryOf resolves a config handle or a filter handle (from any thread:
-// lookups are lock-free) to its filter config.
-func factoryOf(h uint64) *FilterFactory {
-	switch handleKind(h) {
-	case kindConfig:
-		return configTable.get(h)
-	case kindFilter:
-		ws := workersByGID[handleDomain(h)].Load()
-		if ws == nil {
-			return nil
-		}
-		if f := ws.table.get(h); f != nil {
-			return f.factory
-		}
-	}
-	return nil
-}
-
-func metricOf(h uint64, id uint32, kind MetricKind) (*metric, int32) {
-	f := factoryOf(h)
+func metricOf(cfg uint64, id uint32, kind MetricKind, labels unsafe.Pointer, nLabels uintptr) (*metric, int32) {
+	f := configTable.get(cfg)
 	if f == nil {
 		return nil, int32(abi.ErrInvalidHandle)
 	}
 	m := f.metricByID(id)
-	if m == nil || m.kind != kind {
+	if m == nil || m.kind != kind || nLabels != 0 {
 		return nil, int32(abi.ErrInvalidArg)
 	}
 	return m, int32(abi.OK)
 }
 
-func cbCounterAdd(h uint64, id uint32, delta uint64) int32 {
-	m, r := metricOf(h, id, Counter)
+func cbCounterAdd(cfg uint64, id uint32, labels unsafe.Pointer, n uintptr, delta uint64) int32 {
+	m, r := metricOf(cfg, id, Counter, labels, n)
 	if m != nil {
 		m.value.Add(int64(delta))
 	}
 	return r
 }
 
-func cbGaugeSet(h uint64, id uint32, v int64) int32 {
-	m, r := metricOf(h, id, Gauge)
+func cbGaugeSet(cfg uint64, id uint32, labels unsafe.Pointer, n uintptr, v int64) int32 {
+	m, r := metricOf(cfg, id, Gauge, labels, n)
 	if m != nil {
 		m.value.Store(v)
 	}
 	return r
 }
 
-func cbGaugeAdd(h uint64, id uint32, delta int64) int32 {
-	m, r := metricOf(h, id, Gauge)
+func cbGaugeAdd(cfg uint64, id uint32, labels unsafe.Pointer, n uintptr, delta int64) int32 {
+	m, r := metricOf(cfg, id, Gauge, labels, n)
 	if m != nil {
 		m.value.Add(delta)
 	}
 	return r
 }
 
-func cbHistogramRecord(h uint64, id uint32, v uint64) int32 {
-	m, r := metricOf(h, id, Histogram)
+func cbHistogramRecord(cfg uint64, id uint32, labels unsafe.Pointer, n uintptr, v uint64) int32 {
+	m, r := metricOf(cfg, id, Histogram, labels, n)
 	if m != nil {
 		m.record(v)
 	}

@@ -1,7 +1,6 @@
 package module
 
 import (
-	"sync/atomic"
 	"unsafe"
 
 	"github.com/sluiceproxy/sluice/abi"
@@ -458,26 +457,17 @@ func cbClearRouteCache(h uint64) int32 {
 	return rOK
 }
 
-func cbSchedulerNew(h uint64) unsafe.Pointer {
+// cbSchedulerNew creates a scheduler delivering to the filter on its
+// worker; 0 on failure. Commit and delete are assembly (commit_amd64.s).
+func cbSchedulerNew(h uint64) uint64 {
 	f, r := lookupFilter(h)
 	if r != rOK || f.destroyed || f.hk.scheduled == 0 || f.cb.Ended() {
-		return nil
+		return 0
 	}
-	ws := f.ws
-	if ws.ring.hdr == nil {
-		return nil
+	sh, err := f.ws.sched.alloc(f)
+	if err != nil {
+		return 0
 	}
-	sc, idx := ws.slab.alloc(ws.ring, f.handle)
-	if sc == nil {
-		return nil
-	}
-	f.scheds = append(f.scheds, idx)
-	return unsafe.Pointer(sc)
-}
-
-// cbSchedulerDelete is the table form of the header's inline delete.
-func cbSchedulerDelete(s unsafe.Pointer) {
-	if s != nil {
-		atomic.StoreUint32(&(*abi.Scheduler)(s).Deleted, 1)
-	}
+	f.scheds = append(f.scheds, sh)
+	return sh
 }

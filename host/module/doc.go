@@ -3,7 +3,7 @@
 //
 // Wiring, for the proxy:
 //
-//	host, err := module.NewHost(log, workers)              // once, before serving (NewHostWithOptions: ring size)
+//	host, err := module.NewHost(log, workers)              // once, before serving (NewHostWithOptions: drain budget)
 //	m, err := host.Load(path, allowInsecurePermissions)    // main goroutine; same file -> same *Module
 //	ff, err := m.NewFilterFactory(filterName, configJSON)  // main goroutine; ff is an hcm.FilterFactory
 //	prc, err := ff.ParsePerRouteConfig(raw)                // main goroutine; store prc on the route
@@ -20,22 +20,28 @@
 // moduletest.Build(t, "external_cache").
 //
 // Calls. The host API table is built once per process with
-// purego.NewCallback; hooks are called with purego.SyscallN on addresses
-// resolved at load. Module objects are opaque to the host; host objects
-// are opaque 64-bit handles (kind | worker | generation | index) into
-// generation-checked tables, so a stale handle is detected, not followed.
+// purego.NewCallback, except scheduler_commit and scheduler_delete, which
+// are assembly routines with the C calling convention (commit_amd64.s)
+// that never enter the Go runtime. Hooks are called with purego.SyscallN
+// on addresses resolved at load. Module objects are opaque to the host;
+// host objects are opaque 64-bit handles (kind | domain | generation |
+// index) into generation-checked tables whose generations never wrap, so
+// a stale handle is detected, never followed.
 //
 // Memory lent to modules is C memory (anonymous mmap): header and body
 // views are copied into a per-worker arena valid until the hook returns;
-// the host table, scheduler rings and scheduler structs are never in the
-// Go heap.
+// the host table and the scheduler memory are never in the Go heap.
 //
-// Scheduling. Each worker has a lock-free commit ring in C memory and an
-// eventfd in its epoll set; the header's inline sluice_scheduler_commit
-// enqueues and writes the eventfd only when the worker is not already
-// being woken. The worker drains the ring and runs on_http_filter_scheduled
-// for live filters in commit order; events for destroyed filters are
-// dropped and counted. See RATIONALE.md for the choices and measurements.
+// Scheduling (sched.go, schedqueue.go). Each worker owns a scheduler
+// domain: a table of schedulers in C memory, each with its own queue, a
+// ready bitmap and an eventfd in the worker's epoll set. The domain knows
+// nothing of HTTP: a scheduler delivers to a schedTarget (a filter today;
+// network filters and config-level schedulers fit the same way). Commits
+// through a stale handle are refused, events whose scheduler or stream is
+// gone are dropped, both counted; a domain's memory is never unmapped, so
+// a commit after Host.Close is refused, not a crash. The worker drains with
+// a budget, schedulers taking turns. See RATIONALE.md for the choices and
+// measurements.
 //
 // A module runs in the proxy's address space: a module that crashes or
 // corrupts memory takes the process down; no in-process containment is

@@ -37,7 +37,7 @@ type filter struct {
 
 	completeDone, completePending bool
 	destroyPending, destroyed     bool
-	scheds                        []int32
+	scheds                        []uint64 // scheduler handles this filter created
 
 	busy    int  // adapter entry points on the stack
 	recycle bool // destroyed: return to the pool when busy drops to 0
@@ -313,11 +313,10 @@ func (f *filter) runDestroy() {
 		f.exit(m, prev)
 	}
 	ws := f.ws
-	for _, idx := range f.scheds {
-		ws.slab.filterGone(idx)
+	for _, h := range f.scheds {
+		ws.sched.targetGone(h)
 	}
 	f.scheds = f.scheds[:0]
-	ws.sweep(16)
 	ws.table.release(f.handle)
 	f.recycle = true // back to the pool once no adapter frame uses f
 	f.factory.filterGone()
@@ -334,11 +333,16 @@ func (f *filter) leave() {
 	}
 }
 
-// scheduled delivers one committed event.
-func (f *filter) scheduled(eventID uint64) {
+// deliverScheduled implements schedTarget: one committed event, delivered
+// only while the stream is running.
+func (f *filter) deliverScheduled(eventID uint64) bool {
+	if f.destroyed || f.destroyPending || f.ended() {
+		return false
+	}
 	f.busy++
 	f.call(f.hk.scheduled, uintptr(eventID))
 	f.leave()
+	return true
 }
 
 // failedFilter stands in when no filter could be created at all (handle

@@ -14,17 +14,18 @@ import (
 
 // Options tunes a Host.
 type Options struct {
-	// RingSize is each worker's commit-ring capacity (a power of two;
-	// default 65536). A full ring refuses commits (commits_rejected_ring_full).
-	RingSize int
+	// DrainBudget bounds how many scheduled events a worker delivers per
+	// loop iteration before it serves its sockets again (default 1024).
+	DrainBudget int
 }
 
 // Host owns everything module-related for one set of workers: loaded
 // modules, filter configs, per-worker handle tables, lending arenas and
 // scheduler rings.
 type Host struct {
-	log     *zap.Logger
-	workers []*workerState
+	log         *zap.Logger
+	workers     []*workerState
+	drainBudget int
 
 	mu        sync.Mutex
 	modules   map[fileKey]*Module
@@ -43,30 +44,24 @@ type Host struct {
 type workerState struct {
 	host  *Host
 	index int
-	gid   uint64 // process-wide worker id, in filter handles
+	gid   uint64 // process-wide domain id, in filter and scheduler handles
 	w     *worker.Worker
 	table *handleTable[filter]
 	arena arena
-	ring  *ring
-	slab  schedSlab
+	sched *schedDomain
 	// hookDepth > 0 while the worker runs a module hook; worker-only
 	// callbacks made when it is 0 come from another thread.
 	hookDepth atomic.Int32
 	args      [3]uintptr // SyscallN argument scratch (worker only)
-	// sweepTimer is armed while orphaned schedulers wait for the module's
-	// delete (worker only).
-	sweepTimer *worker.Timer
 	// freeFilters recycles filter objects (worker only).
 	freeFilters []*filter
-
-	delivered atomic.Uint64
-	dropped   atomic.Uint64
+	released    sync.Once
 }
 
 // global registries: callbacks receive only a handle, so they find the
 // worker (and through it the host) from the handle's worker field.
 var (
-	workerIDs struct {
+	domainIDs struct {
 		sync.Mutex
 		used [maxDomains]bool
 	}
@@ -76,22 +71,25 @@ var (
 	currentHost atomic.Pointer[Host]
 )
 
-func allocWorkerID() (uint64, error) {
-	workerIDs.Lock()
-	defer workerIDs.Unlock()
+// allocDomainID reserves a domain id (a worker's, or a control thread's)
+// until freeDomainID; ids are recycled, and with them the scheduler
+// domain's retained memory (sched.go).
+func allocDomainID() (uint64, error) {
+	domainIDs.Lock()
+	defer domainIDs.Unlock()
 	for i := 1; i < maxDomains; i++ {
-		if !workerIDs.used[i] {
-			workerIDs.used[i] = true
+		if !domainIDs.used[i] {
+			domainIDs.used[i] = true
 			return uint64(i), nil
 		}
 	}
 	return 0, errors.New("module: too many workers in this process")
 }
 
-func freeWorkerID(id uint64) {
-	workerIDs.Lock()
-	workerIDs.used[id] = false
-	workerIDs.Unlock()
+func freeDomainID(id uint64) {
+	domainIDs.Lock()
+	domainIDs.used[id] = false
+	domainIDs.Unlock()
 }
 
 // NewHost creates the module host for the proxy's workers, with default
@@ -100,30 +98,31 @@ func NewHost(log *zap.Logger, workers []*worker.Worker) (*Host, error) {
 	return NewHostWithOptions(log, workers, Options{})
 }
 
-// NewHostWithOptions creates a host: one commit ring and eventfd per
-// worker; the eventfd joins the worker's epoll set through Post, so the
-// workers may be started before or after this call. Main goroutine.
+// NewHostWithOptions creates a host: one scheduler domain (and eventfd)
+// per worker; the eventfd joins the worker's epoll set through Post, so
+// the workers may be started before or after this call. Main goroutine.
 func NewHostWithOptions(log *zap.Logger, workers []*worker.Worker, opts Options) (*Host, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	if opts.RingSize == 0 {
-		opts.RingSize = 1 << 16
+	if opts.DrainBudget <= 0 {
+		opts.DrainBudget = 1024
 	}
 	initHostAPI()
 	h := &Host{
-		log:        log.Named("module"),
-		modules:    map[fileKey]*Module{},
-		factories:  map[*FilterFactory]struct{}{},
-		invalidLog: rateLimitedLog{window: rateWindow},
-		droppedLog: rateLimitedLog{window: rateWindow},
+		drainBudget: opts.DrainBudget,
+		log:         log.Named("module"),
+		modules:     map[fileKey]*Module{},
+		factories:   map[*FilterFactory]struct{}{},
+		invalidLog:  rateLimitedLog{window: rateWindow},
+		droppedLog:  rateLimitedLog{window: rateWindow},
 	}
 	for i, w := range workers {
 		if w.Index() != i {
 			h.Close()
 			return nil, fmt.Errorf("module: worker at position %d has index %d; workers must be in index order", i, w.Index())
 		}
-		ws, err := h.newWorkerState(i, w, opts.RingSize)
+		ws, err := h.newWorkerState(i, w)
 		if err != nil {
 			h.Close()
 			return nil, err
@@ -133,7 +132,7 @@ func NewHostWithOptions(log *zap.Logger, workers []*worker.Worker, opts Options)
 	for _, ws := range h.workers {
 		ws := ws
 		ws.w.Post(func() {
-			if err := ws.w.AddFD(ws.ring.efd, unix.EPOLLIN|unix.EPOLLET, ws); err != nil {
+			if err := ws.w.AddFD(ws.sched.efd(), unix.EPOLLIN|unix.EPOLLET, ws); err != nil {
 				h.log.Error("cannot watch scheduler eventfd", zap.Int("worker", ws.index), zap.Error(err))
 			}
 		})
@@ -142,17 +141,17 @@ func NewHostWithOptions(log *zap.Logger, workers []*worker.Worker, opts Options)
 	return h, nil
 }
 
-func (h *Host) newWorkerState(index int, w *worker.Worker, ringSize int) (*workerState, error) {
-	gid, err := allocWorkerID()
+func (h *Host) newWorkerState(index int, w *worker.Worker) (*workerState, error) {
+	gid, err := allocDomainID()
 	if err != nil {
 		return nil, err
 	}
-	r, err := newRing(ringSize, index)
+	d, err := openDomain(gid, h.log)
 	if err != nil {
-		freeWorkerID(gid)
-		return nil, fmt.Errorf("module: worker %d scheduler ring: %w", index, err)
+		freeDomainID(gid)
+		return nil, fmt.Errorf("module: worker %d scheduler: %w", index, err)
 	}
-	ws := &workerState{host: h, index: index, gid: gid, w: w, ring: r,
+	ws := &workerState{host: h, index: index, gid: gid, w: w, sched: d,
 		table: newHandleTable[filter](kindFilter, gid)}
 	workersByGID[gid].Store(ws)
 	return ws, nil
@@ -169,12 +168,12 @@ func (h *Host) worker(i int) *workerState {
 	return h.workers[i]
 }
 
-// Close stops accepting commits and releases per-worker resources. Call
-// it after every filter config was closed, preferably after the workers
-// stopped (a running worker releases its part on its own thread). A ring
-// whose schedulers the module never deleted stays mapped (a module thread
-// may still commit through it), so a late commit never touches unmapped
-// memory.
+// Close refuses further commits at once (they return false, counted) and
+// releases per-worker state. Call it after every filter config was closed,
+// preferably after the workers stopped (a running worker releases its part
+// on its own thread once it gets to it). Scheduler memory is never
+// unmapped: a module thread that commits after Close finds the domain
+// closed; see sched.go.
 func (h *Host) Close() {
 	h.mu.Lock()
 	if h.closed {
@@ -185,33 +184,36 @@ func (h *Host) Close() {
 	h.mu.Unlock()
 	currentHost.CompareAndSwap(h, nil)
 	for _, ws := range h.workers {
-		ws.ring.close()
+		atomic.StoreUint32(&ws.sched.hdr.closed, 1)
 		workersByGID[ws.gid].Store(nil)
-		freeWorkerID(ws.gid)
 		select {
 		case <-ws.w.Done():
 			ws.release()
 		default:
 			ws := ws
 			ws.w.Post(func() {
-				_ = ws.w.DelFD(ws.ring.efd)
+				_ = ws.w.DelFD(ws.sched.efd())
 				ws.release()
 			})
+			// A worker that stops before running the post: release after.
+			go func() {
+				<-ws.w.Done()
+				ws.release()
+			}()
 		}
 	}
 }
 
-// release frees the worker's C memory once nothing can use it.
+// release forgets the worker's schedulers, frees its arena and returns its
+// domain id; once, on the worker or after it stopped.
 func (ws *workerState) release() {
-	ws.slab.sweepOrphans(len(ws.slab.orphans))
-	if ws.slab.live.Load() == 0 {
-		ws.host.mu.Lock() // Stats reads the ring's counters under h.mu
-		ws.ring.free()
-		ws.host.mu.Unlock()
-		ws.slab.freeAll()
-	} else {
-		ws.host.log.Warn("schedulers not deleted by the module at shutdown; keeping their memory",
-			zap.Int("worker", ws.index), zap.Int64("schedulers", ws.slab.live.Load()))
-	}
-	ws.arena.free()
+	ws.released.Do(func() {
+		if n := ws.sched.live.Load(); n > 0 {
+			ws.host.log.Debug("schedulers not deleted by the module at shutdown; their handles are stale now",
+				zap.Int("worker", ws.index), zap.Int64("schedulers", n))
+		}
+		ws.sched.shut()
+		ws.arena.free()
+		freeDomainID(ws.gid)
+	})
 }

@@ -60,7 +60,9 @@ func initHostAPI() {
 		api.ClearRouteCache = purego.NewCallback(cbClearRouteCache)
 
 		api.SchedulerNew = purego.NewCallback(cbSchedulerNew)
-		api.SchedulerDelete = purego.NewCallback(cbSchedulerDelete)
+		// Native entry points: commit and delete never enter the Go runtime.
+		api.SchedulerCommit = schedCommitAddr()
+		api.SchedulerDelete = schedDeleteAddr()
 
 		api.GetAttributeString = purego.NewCallback(cbGetAttributeString)
 		api.GetAttributeInt = purego.NewCallback(cbGetAttributeInt)

@@ -13,7 +13,7 @@ func TestInspect(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "module: " + p + "\n" +
-		"ABI version: 1.0 (host 1.0: compatible)\n" +
+		"ABI version: 2.0 (host 2.0: compatible)\n" +
 		"filter kinds: http\n" +
 		"hooks:\n" +
 		"  sluice_module_abi_version (required)\n" +
@@ -39,7 +39,7 @@ func TestInspect(t *testing.T) {
 	}
 
 	info, err = Inspect(moduletest.Build(t, "abi_major_mismatch"))
-	if err != nil || info.Compatible || info.ABIVersion != 2<<16|3 {
+	if err != nil || info.Compatible || info.ABIVersion != 3<<16|1 {
 		t.Fatalf("mismatch: %+v, %v", info, err)
 	}
 

@@ -98,11 +98,20 @@ func TestLoadMissingRequiredSymbols(t *testing.T) {
 	}
 }
 
+// A module built against ABI 1 (the inline commit protocol, untyped
+// handles) is refused before any of its code runs, with the rebuild hint.
+func TestABI1ModuleIsRefused(t *testing.T) {
+	e := newEnv(t, 1, Options{})
+	p := moduletest.Build(t, "abi_v1")
+	wantLoadError(t, e, p, false, `load module "`+p+`": module ABI version 1.0 is incompatible with this host's ABI 2.0 `+
+		`(major versions must match); rebuild the module against abi/sluice_abi.h 2.x`)
+}
+
 func TestLoadVersionAndInitFailures(t *testing.T) {
 	e := newEnv(t, 1, Options{})
 	p := moduletest.Build(t, "abi_major_mismatch")
-	wantLoadError(t, e, p, false, `load module "`+p+`": module ABI version 2.3 is incompatible with this host's ABI 1.0 `+
-		`(major versions must match); rebuild the module against abi/sluice_abi.h 1.x`)
+	wantLoadError(t, e, p, false, `load module "`+p+`": module ABI version 3.1 is incompatible with this host's ABI 2.0 `+
+		`(major versions must match); rebuild the module against abi/sluice_abi.h 2.x`)
 	p = moduletest.Build(t, "init_failure")
 	wantLoadError(t, e, p, false, `load module "`+p+`": sluice_on_program_init returned false (the module failed to initialise)`)
 	// A truncated but well-formed ELF header passes the checks and fails in
@@ -140,7 +149,7 @@ func TestLoadOncePerFile(t *testing.T) {
 	if got := e.host.Stats().ModulesLoaded; got != 1 {
 		t.Fatalf("ModulesLoaded = %d, want 1", got)
 	}
-	if m1.ABIVersion() != 1<<16 {
+	if m1.ABIVersion() != 2<<16 {
 		t.Fatalf("ABIVersion = %#x", m1.ABIVersion())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync/atomic"
 )
 
 // Stats is a snapshot of the host's module counters for the admin
@@ -18,14 +19,22 @@ type Stats struct {
 	// returned NULL.
 	FilterNewFailed uint64 `stat:"filter_new_failed"`
 	// Commits is the number of scheduled events delivered to modules.
-	Commits uint64 `stat:"commits"`
-	// CommitsDropped counts events whose filter was gone at delivery.
-	CommitsDropped uint64 `stat:"commits_dropped"`
-	// CommitsRejectedRingFull counts commits refused by a full ring.
-	CommitsRejectedRingFull uint64 `stat:"commits_rejected_ring_full"`
+	Commits uint64 `stat:"scheduler_commits"`
+	// CommitsDropped counts events accepted by commit whose filter (or
+	// scheduler) was gone at delivery.
+	CommitsDropped uint64 `stat:"scheduler_commits_dropped"`
+	// CommitsRejectedFull counts commits refused because their scheduler
+	// already had 64 events waiting.
+	CommitsRejectedFull uint64 `stat:"scheduler_commits_rejected_full"`
+	// CommitsRejectedStale counts commits (and deletes) through a deleted,
+	// reused or unknown scheduler, or one whose filter was destroyed.
+	CommitsRejectedStale uint64 `stat:"scheduler_commits_rejected_stale"`
+	// CommitsRejectedClosed counts commits refused because the host was
+	// shutting down.
+	CommitsRejectedClosed uint64 `stat:"scheduler_commits_rejected_closed"`
 	// Wakes counts eventfd writes by committers (commits/wakes = batching).
 	Wakes uint64 `stat:"scheduler_wakes"`
-	// SchedulersLive counts scheduler structs not yet reclaimed.
+	// SchedulersLive counts schedulers not yet reclaimed.
 	SchedulersLive int `stat:"schedulers_live"`
 	// InvalidStatus counts hooks that returned a status outside the enum.
 	InvalidStatus uint64 `stat:"invalid_status"`
@@ -43,15 +52,17 @@ func (h *Host) Stats() Stats {
 	}
 	h.mu.Lock()
 	for _, ws := range h.workers {
+		d := ws.sched
 		s.FiltersActive += ws.table.count()
-		s.Commits += ws.delivered.Load()
-		s.CommitsDropped += ws.dropped.Load()
-		// Ring memory is unmapped under h.mu (workerState.release).
-		if ws.ring.hdr != nil {
-			s.CommitsRejectedRingFull += ws.ring.rejectedFull()
-			s.Wakes += ws.ring.wakes()
-		}
+		s.Commits += d.delivered.Load()
+		s.CommitsDropped += d.dropped.Load()
+		s.CommitsRejectedFull += d.rejectedFull()
+		s.CommitsRejectedStale += d.rejectedStale()
+		s.CommitsRejectedClosed += d.rejectedClosed()
+		s.Wakes += d.wakes()
+		s.SchedulersLive += int(d.live.Load())
 	}
+	s.CommitsRejectedStale += atomic.LoadUint64(&schedBadHandles)
 	s.ModulesLoaded = len(h.modules)
 	s.FilterConfigs = len(h.factories)
 	factories := make([]*FilterFactory, 0, len(h.factories))
@@ -59,9 +70,6 @@ func (h *Host) Stats() Stats {
 		factories = append(factories, f)
 	}
 	h.mu.Unlock()
-	for _, ws := range h.workers {
-		s.SchedulersLive += ws.slabLive()
-	}
 	for _, f := range factories {
 		s.Metrics = append(s.Metrics, f.metricsSnapshot()...)
 	}
@@ -78,9 +86,11 @@ func (s Stats) String() string {
 	line("filters_active", s.FiltersActive)
 	line("filters_created", s.FiltersCreated)
 	line("filter_new_failed", s.FilterNewFailed)
-	line("commits", s.Commits)
-	line("commits_dropped", s.CommitsDropped)
-	line("commits_rejected_ring_full", s.CommitsRejectedRingFull)
+	line("scheduler_commits", s.Commits)
+	line("scheduler_commits_dropped", s.CommitsDropped)
+	line("scheduler_commits_rejected_full", s.CommitsRejectedFull)
+	line("scheduler_commits_rejected_stale", s.CommitsRejectedStale)
+	line("scheduler_commits_rejected_closed", s.CommitsRejectedClosed)
 	line("scheduler_wakes", s.Wakes)
 	line("schedulers_live", s.SchedulersLive)
 	line("invalid_status", s.InvalidStatus)

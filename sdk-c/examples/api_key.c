@@ -13,6 +13,7 @@
 SLUICE_DECLARE_MODULE(NULL)
 
 typedef struct config {
+    sluice_config_handle handle; /* metrics are updated through it */
     char key[128];
     char header[64];
     uint32_t rejected; /* counter id */
@@ -51,6 +52,7 @@ void* sluice_on_http_filter_config_new(sluice_config_handle handle, const uint8_
     if (!string_field((const char*)json, json_len, "header", c->header, sizeof c->header)) {
         strcpy(c->header, "x-api-key");
     }
+    c->handle = handle;
     c->rejected = sluice_define_counter(handle, "rejected");
     return c;
 }
@@ -70,7 +72,7 @@ sluice_headers_status sluice_on_http_filter_request_headers(void* m, sluice_filt
     config* c = (config*)m;
     sluice_buffer got;
     if (!sluice_request_header(h, c->header, &got) || !sluice_buffer_eq(got, c->key)) {
-        sluice_api->counter_add(h, c->rejected, 1);
+        sluice_counter_add(c->handle, c->rejected, 1);
         SLUICE_DEBUG("api_key: rejected a request (header %s)", c->header);
         sluice_send_response(h, 401, SLUICE_KV({"www-authenticate", "ApiKey"}), "missing or wrong API key\n",
                              "api_key_rejected");

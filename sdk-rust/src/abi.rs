@@ -11,13 +11,33 @@
 
 use core::ffi::c_void;
 
-pub const SLUICE_ABI_VERSION_MAJOR: u32 = 1;
+pub const SLUICE_ABI_VERSION_MAJOR: u32 = 2;
 pub const SLUICE_ABI_VERSION_MINOR: u32 = 0;
 /// What `sluice_module_abi_version()` returns: major << 16 | minor.
 pub const SLUICE_ABI_VERSION: u32 = (SLUICE_ABI_VERSION_MAJOR << 16) | SLUICE_ABI_VERSION_MINOR;
 
-pub type sluice_config_handle = u64;
-pub type sluice_filter_handle = u64;
+/// A filter configuration (`sluice_config_handle`): one 64-bit id, passed
+/// in the same register as a `u64` (`repr(transparent)`); id 0 is never
+/// valid.
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct sluice_config_handle {
+    pub id: u64,
+}
+
+/// One filter instance on one stream (`sluice_filter_handle`).
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct sluice_filter_handle {
+    pub id: u64,
+}
+
+/// A scheduler (`sluice_scheduler_handle`).
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct sluice_scheduler_handle {
+    pub id: u64,
+}
 
 /// A byte string; `ptr` may be NULL when `len == 0`.
 #[repr(C)]
@@ -109,47 +129,6 @@ pub const SLUICE_ATTR_STREAM_ID: sluice_attribute_id = 12;
 pub const SLUICE_ATTR_WORKER_INDEX: sluice_attribute_id = 13;
 pub const SLUICE_ATTR_RESPONSE_CODE: sluice_attribute_id = 14;
 
-/// One cell of a worker's commit ring (Vyukov bounded MPMC queue).
-#[repr(C)]
-#[derive(Debug)]
-pub struct sluice_sched_slot {
-    pub seq: u64,
-    pub filter: sluice_filter_handle,
-    pub event_id: u64,
-    pub reserved: u64,
-}
-
-/// One ring per worker, in host-owned memory; see the header for the
-/// meaning of each line.
-#[repr(C)]
-#[derive(Debug)]
-pub struct sluice_sched_ring {
-    pub slots: *mut sluice_sched_slot,
-    pub mask: u64,
-    pub wake_fd: i32,
-    pub worker_index: u32,
-    pub pad0: [u64; 5],
-    pub enqueue_pos: u64,
-    pub pad1: [u64; 7],
-    pub dequeue_pos: u64,
-    pub pad2: [u64; 7],
-    pub wake_pending: u32,
-    pub closed: u32,
-    pub rejected_full: u64,
-    pub wakes: u64,
-    pub pad3: [u64; 5],
-}
-
-/// A scheduler: host-owned memory valid until the module deletes it.
-#[repr(C)]
-#[derive(Debug)]
-pub struct sluice_scheduler {
-    pub ring: *mut sluice_sched_ring,
-    pub filter: sluice_filter_handle,
-    pub deleted: u32,
-    pub reserved: u32,
-}
-
 /// The host callback table handed to `sluice_on_program_init`.
 #[repr(C)]
 pub struct sluice_host_api {
@@ -187,10 +166,42 @@ pub struct sluice_host_api {
             id_out: *mut u32,
         ) -> sluice_result,
     >,
-    pub counter_add: Option<unsafe extern "C" fn(handle: u64, id: u32, delta: u64) -> sluice_result>,
-    pub gauge_set: Option<unsafe extern "C" fn(handle: u64, id: u32, value: i64) -> sluice_result>,
-    pub gauge_add: Option<unsafe extern "C" fn(handle: u64, id: u32, delta: i64) -> sluice_result>,
-    pub histogram_record: Option<unsafe extern "C" fn(handle: u64, id: u32, value: u64) -> sluice_result>,
+    pub counter_add: Option<
+        unsafe extern "C" fn(
+            config: sluice_config_handle,
+            id: u32,
+            labels: *const sluice_buffer,
+            n_labels: usize,
+            delta: u64,
+        ) -> sluice_result,
+    >,
+    pub gauge_set: Option<
+        unsafe extern "C" fn(
+            config: sluice_config_handle,
+            id: u32,
+            labels: *const sluice_buffer,
+            n_labels: usize,
+            value: i64,
+        ) -> sluice_result,
+    >,
+    pub gauge_add: Option<
+        unsafe extern "C" fn(
+            config: sluice_config_handle,
+            id: u32,
+            labels: *const sluice_buffer,
+            n_labels: usize,
+            delta: i64,
+        ) -> sluice_result,
+    >,
+    pub histogram_record: Option<
+        unsafe extern "C" fn(
+            config: sluice_config_handle,
+            id: u32,
+            labels: *const sluice_buffer,
+            n_labels: usize,
+            value: u64,
+        ) -> sluice_result,
+    >,
 
     pub header_get: Option<
         unsafe extern "C" fn(
@@ -296,8 +307,9 @@ pub struct sluice_host_api {
     pub continue_encoding: Option<unsafe extern "C" fn(filter: sluice_filter_handle) -> sluice_result>,
     pub clear_route_cache: Option<unsafe extern "C" fn(filter: sluice_filter_handle) -> sluice_result>,
 
-    pub scheduler_new: Option<unsafe extern "C" fn(filter: sluice_filter_handle) -> *mut sluice_scheduler>,
-    pub scheduler_delete: Option<unsafe extern "C" fn(scheduler: *mut sluice_scheduler)>,
+    pub scheduler_new: Option<unsafe extern "C" fn(filter: sluice_filter_handle) -> sluice_scheduler_handle>,
+    pub scheduler_commit: Option<unsafe extern "C" fn(scheduler: sluice_scheduler_handle, event_id: u64) -> bool>,
+    pub scheduler_delete: Option<unsafe extern "C" fn(scheduler: sluice_scheduler_handle)>,
 
     pub get_attribute_string: Option<
         unsafe extern "C" fn(

@@ -27,6 +27,10 @@ pub enum Error {
     /// The host table lacks this callback (an older host) or the host API
     /// was never initialised.
     Unsupported,
+    /// A scheduler commit was not queued (stream gone, host shutting down,
+    /// or the scheduler's queue is full); see
+    /// [`Scheduler::commit`](crate::Scheduler::commit).
+    CommitRefused,
     /// A code this SDK does not know (a newer host).
     Unknown(i32),
 }
@@ -66,6 +70,7 @@ impl fmt::Display for Error {
             Error::WrongPhase => "not allowed in this phase",
             Error::Limit => "host limit reached",
             Error::Unsupported => "callback not provided by this host",
+            Error::CommitRefused => "scheduler commit refused (stream gone, host closing or queue full)",
             Error::Unknown(code) => return write!(f, "unknown host result {code}"),
         };
         f.write_str(text)

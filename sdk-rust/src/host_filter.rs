@@ -7,7 +7,6 @@ use crate::scheduler::Scheduler;
 use crate::types::{Attribute, BodyKind, HeaderKind};
 use core::any::Any;
 use core::marker::PhantomData;
-use core::ptr::NonNull;
 
 /// The host handle of one filter on one stream, valid during one hook.
 ///
@@ -100,7 +99,7 @@ impl<'h> HostFilter<'h> {
             // SAFETY: value argument only.
             let result = f.and_then(|f| Error::check(unsafe { f(self.handle) }));
             if let Err(e) = result {
-                crate::sluice_debug!("{name} for filter handle {:#x}: {e}", self.handle);
+                crate::sluice_debug!("{name} for filter handle {:#x}: {e}", self.handle.id);
             }
         }
     }
@@ -318,11 +317,12 @@ impl<'h> HostFilter<'h> {
     }
 
     /// A scheduler for this filter, to be moved to another thread. `None`
-    /// when the host refuses (stale handle, wrong thread).
+    /// when the host refuses (stale handle, wrong thread, stream ended).
     pub fn new_scheduler(&mut self) -> Option<Scheduler> {
         let f = callback!(scheduler_new).ok()?;
-        // SAFETY: value argument; a non-NULL result is ours to delete.
-        NonNull::new(unsafe { f(self.handle) }).map(|raw| unsafe { Scheduler::from_raw(raw) })
+        // SAFETY: value argument; a non-zero result is ours to delete.
+        let raw = unsafe { f(self.handle) };
+        (raw.id != 0).then(|| unsafe { Scheduler::from_raw(raw) })
     }
 
     // ---- stream information ----------------------------------------------

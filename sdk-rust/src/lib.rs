@@ -22,7 +22,6 @@
 //! tests of filters.
 
 pub mod abi;
-pub mod commit;
 mod declare;
 pub mod error;
 pub mod ffi;

@@ -1,27 +1,28 @@
 //! Module-defined metrics. Define them in the config constructor
 //! ([`HostConfig`](crate::HostConfig)); update them from any thread.
 
+use crate::abi;
 use crate::error::{Error, Result};
 use crate::host::callback;
 
 /// A monotonically increasing counter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Counter {
-    pub(crate) handle: u64,
+    pub(crate) handle: abi::sluice_config_handle,
     pub(crate) id: u32,
 }
 
 /// A value that goes up and down.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Gauge {
-    pub(crate) handle: u64,
+    pub(crate) handle: abi::sluice_config_handle,
     pub(crate) id: u32,
 }
 
 /// A distribution of recorded values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Histogram {
-    pub(crate) handle: u64,
+    pub(crate) handle: abi::sluice_config_handle,
     pub(crate) id: u32,
 }
 
@@ -30,7 +31,7 @@ impl Counter {
     pub fn add(&self, delta: u64) -> Result<()> {
         let f = callback!(counter_add)?;
         // SAFETY: value arguments only.
-        Error::check(unsafe { f(self.handle, self.id, delta) })
+        Error::check(unsafe { f(self.handle, self.id, core::ptr::null(), 0, delta) })
     }
     /// Add one.
     pub fn increment(&self) -> Result<()> {
@@ -47,13 +48,13 @@ impl Gauge {
     pub fn set(&self, value: i64) -> Result<()> {
         let f = callback!(gauge_set)?;
         // SAFETY: value arguments only.
-        Error::check(unsafe { f(self.handle, self.id, value) })
+        Error::check(unsafe { f(self.handle, self.id, core::ptr::null(), 0, value) })
     }
     /// Add `delta` (may be negative).
     pub fn add(&self, delta: i64) -> Result<()> {
         let f = callback!(gauge_add)?;
         // SAFETY: value arguments only.
-        Error::check(unsafe { f(self.handle, self.id, delta) })
+        Error::check(unsafe { f(self.handle, self.id, core::ptr::null(), 0, delta) })
     }
     /// The host's id for this metric (per config).
     pub fn id(&self) -> u32 {
@@ -66,7 +67,7 @@ impl Histogram {
     pub fn record(&self, value: u64) -> Result<()> {
         let f = callback!(histogram_record)?;
         // SAFETY: value arguments only.
-        Error::check(unsafe { f(self.handle, self.id, value) })
+        Error::check(unsafe { f(self.handle, self.id, core::ptr::null(), 0, value) })
     }
     /// The host's id for this metric (per config).
     pub fn id(&self) -> u32 {

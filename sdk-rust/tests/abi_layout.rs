@@ -46,28 +46,9 @@ fn rust_side() -> RustSide {
     let mut consts = Vec::new();
     layout!(checks, fields, sluice_buffer { ptr, len });
     layout!(checks, fields, sluice_header { name, value });
-    layout!(checks, fields, sluice_sched_slot { seq, filter, event_id, reserved });
-    layout!(
-        checks,
-        fields,
-        sluice_sched_ring {
-            slots,
-            mask,
-            wake_fd,
-            worker_index,
-            pad0,
-            enqueue_pos,
-            pad1,
-            dequeue_pos,
-            pad2,
-            wake_pending,
-            closed,
-            rejected_full,
-            wakes,
-            pad3
-        }
-    );
-    layout!(checks, fields, sluice_scheduler { ring, filter, deleted, reserved });
+    layout!(checks, fields, sluice_config_handle { id });
+    layout!(checks, fields, sluice_filter_handle { id });
+    layout!(checks, fields, sluice_scheduler_handle { id });
     layout!(
         checks,
         fields,
@@ -100,6 +81,7 @@ fn rust_side() -> RustSide {
             continue_encoding,
             clear_route_cache,
             scheduler_new,
+            scheduler_commit,
             scheduler_delete,
             get_attribute_string,
             get_attribute_int,
@@ -269,8 +251,8 @@ fn every_header_constant_is_bound() {
         .lines()
         .filter_map(|l| l.trim().strip_prefix("#define "))
         .map(|rest| rest.split(|c: char| c.is_whitespace() || c == '(').next().unwrap().to_string())
-        // include guard and function-like macro are not values
-        .filter(|n| n != "SLUICE_ABI_H" && n != "SLUICE_HOST_API_HAS")
+        // include guard and function-like macros are not values
+        .filter(|n| n != "SLUICE_ABI_H" && n != "SLUICE_HOST_API_HAS" && n != "SLUICE_HANDLE_IS_NULL")
         .collect();
     let missing: Vec<&String> = defined.iter().filter(|d| !consts.contains(d)).collect();
     assert!(missing.is_empty(), "header constants missing from abi.rs: {missing:?}");

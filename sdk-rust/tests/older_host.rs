@@ -20,7 +20,10 @@ fn truncated_table() -> &'static sluice_host_api {
     Box::leak(Box::new(t))
 }
 
-unsafe extern "C" fn must_not_be_called(_: u64, _: *mut *mut core::ffi::c_void) -> abi::sluice_result {
+unsafe extern "C" fn must_not_be_called(
+    _: abi::sluice_filter_handle,
+    _: *mut *mut core::ffi::c_void,
+) -> abi::sluice_result {
     panic!("called a callback past the table's size");
 }
 
@@ -29,11 +32,11 @@ fn callbacks_past_the_table_size_are_unsupported() {
     // SAFETY: leaked, lives forever.
     unsafe { host::install(truncated_table()) };
     // SAFETY: a handle the fake host does not know; the calls only check it.
-    let host_filter = unsafe { HostFilter::new(12345) };
+    let host_filter = unsafe { HostFilter::new(abi::sluice_filter_handle { id: 12345 }) };
     assert_eq!(host_filter.per_route_config::<u32>(), None);
     // Earlier entries still work (and report the unknown handle).
     assert_eq!(host_filter.attribute_int(sluice_sdk::Attribute::StreamId), Err(Error::InvalidHandle));
-    let mut cfg = unsafe { HostConfig::new(999, b"x") };
+    let mut cfg = unsafe { HostConfig::new(abi::sluice_config_handle { id: 999 }, b"x") };
     assert_eq!(cfg.define_counter("c"), Err(Error::InvalidHandle));
     // A table too short for even the first callback: everything unsupported.
     let mut tiny: sluice_host_api = unsafe { core::ptr::read(host_table()) };

@@ -54,7 +54,7 @@ void probe_reset(void) {
     n_results = 0;
     released = false;
     destroys = destroy_in_hook = per_route_destroys = 0;
-    previous_handle = 0;
+    previous_handle.id = 0;
     pthread_mutex_unlock(&mu);
 }
 
@@ -153,13 +153,14 @@ void sluice_on_http_filter_destroy(void* m) {
 static void* foreign(void* arg) {
     filter* f = (filter*)arg;
     sluice_filter_handle h = f->handle;
+    sluice_config_handle cfg = f->cfg->handle;
     uint32_t counter = f->cfg->counter;
     pthread_mutex_lock(&mu);
     while (!released) pthread_cond_wait(&cv, &mu);
     pthread_mutex_unlock(&mu);
     sluice_buffer v;
     record(sluice_api->header_get(h, SLUICE_REQUEST_HEADERS, (const uint8_t*)"host", 4, 0, &v, NULL));
-    record(sluice_api->counter_add(h, counter, 5));
+    record(sluice_api->counter_add(cfg, counter, NULL, 0, 5));
     record(sluice_api->continue_decoding(h));
     sluice_log(SLUICE_LOG_INFO, "probe foreign thread done");
     record(1000); /* end marker */
@@ -232,7 +233,7 @@ static void read_all(filter* f) {
     record(sluice_api->clear_route_cache(h));
     record(sluice_api->concurrency());
     record(sluice_api->log_enabled(SLUICE_LOG_OFF) ? 1 : 0);
-    record(sluice_api->counter_add(h, f->cfg->counter, 1));
+    record(sluice_counter_add(f->cfg->handle, f->cfg->counter, 1));
     record(1000);
 }
 
@@ -260,10 +261,11 @@ sluice_headers_status sluice_on_http_filter_request_headers(void* m, sluice_filt
         record(1000);
         st = SLUICE_HEADERS_STOP_ITERATION;
     } else if (strcmp(sc, "stale_handle") == 0) {
-        record(previous_handle != 0 ? sluice_api->header_get(previous_handle, SLUICE_REQUEST_HEADERS, HDR("host"), 0,
+        record(previous_handle.id != 0 ? sluice_api->header_get(previous_handle, SLUICE_REQUEST_HEADERS, HDR("host"), 0,
                                                              &v, NULL)
                                     : -100);
-        record(sluice_api->counter_add(previous_handle, f->cfg->counter, 1));
+        /* a filter handle passed as a config handle: wrong kind */
+        record(sluice_counter_add((sluice_config_handle){previous_handle.id}, f->cfg->counter, 1));
         record(sluice_api->header_get(h, SLUICE_REQUEST_HEADERS, HDR("host"), 0, &v, NULL));
         record(1000);
     } else if (strcmp(sc, "foreign_thread") == 0) {

@@ -14,7 +14,7 @@
 #define QUEUE_CAP 1024
 
 typedef struct job {
-    sluice_scheduler* sched; /* owned by the job: the pool thread deletes it */
+    sluice_scheduler_handle sched; /* owned by the job: the pool thread deletes it */
     char* key;
 } job;
 
@@ -24,7 +24,7 @@ static struct {
     job q[QUEUE_CAP];
     size_t head, len;
     pthread_t threads[POOL_THREADS];
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {{0}}, 0, 0, {0}};
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {{{0}, NULL}}, 0, 0, {0}};
 
 static void* pool_main(void* arg) {
     (void)arg;
@@ -88,7 +88,7 @@ sluice_headers_status sluice_on_http_filter_request_headers(void* m, sluice_filt
     sluice_buffer key;
     if (!sluice_request_header(h, "cache-key", &key)) return SLUICE_HEADERS_CONTINUE;
     job j = {sluice_scheduler_new(h), sluice_buffer_strdup(key)};
-    if (j.sched == NULL || !submit(j)) {
+    if (SLUICE_HANDLE_IS_NULL(j.sched) || !submit(j)) {
         sluice_scheduler_delete(j.sched);
         free(j.key);
         sluice_send_response(h, 503, NULL, "cache busy", "external_cache_busy");

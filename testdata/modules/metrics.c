@@ -23,7 +23,7 @@ typedef struct filter {
 
 static void* tick(void* arg) {
     config* c = (config*)arg;
-    sluice_api->counter_add(c->handle, c->ticks, 1);
+    sluice_counter_add(c->handle, c->ticks, 1);
     return NULL;
 }
 
@@ -52,13 +52,13 @@ void* sluice_on_http_filter_new(void* cfg, sluice_filter_handle h) {
     filter* f = (filter*)calloc(1, sizeof *f);
     f->cfg = (config*)cfg;
     f->handle = h;
-    sluice_api->gauge_add(h, f->cfg->active, 1);
+    sluice_gauge_add(f->cfg->handle, f->cfg->active, 1);
     return f;
 }
 
 void sluice_on_http_filter_destroy(void* m) {
     filter* f = (filter*)m;
-    sluice_api->gauge_add(f->cfg->handle, f->cfg->active, -1);
+    sluice_gauge_add(f->cfg->handle, f->cfg->active, -1);
     free(f);
 }
 
@@ -67,8 +67,8 @@ sluice_headers_status sluice_on_http_filter_request_headers(void* m, sluice_filt
     filter* f = (filter*)m;
     size_t n = 0;
     sluice_api->headers_get(h, SLUICE_REQUEST_HEADERS, NULL, 0, &n);
-    sluice_api->counter_add(h, f->cfg->requests, 1);
-    sluice_api->histogram_record(h, f->cfg->header_count, n);
+    sluice_counter_add(f->cfg->handle, f->cfg->requests, 1);
+    sluice_histogram_record(f->cfg->handle, f->cfg->header_count, n);
     return SLUICE_HEADERS_CONTINUE;
 }
 

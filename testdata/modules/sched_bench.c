@@ -25,7 +25,7 @@ SLUICE_DECLARE_MODULE(NULL)
 
 #define MAX_SCHEDS 16
 
-static sluice_scheduler* scheds[MAX_SCHEDS];
+static sluice_scheduler_handle scheds[MAX_SCHEDS];
 static int n_scheds;
 static uint64_t delivered;  /* __atomic */
 static uint64_t commit_ns;  /* __atomic: latency mode, time of the pending commit */
@@ -76,7 +76,7 @@ typedef struct job {
 
 static void* producer(void* arg) {
     job* j = (job*)arg;
-    sluice_scheduler* s = scheds[j->index % n_scheds];
+    sluice_scheduler_handle s = scheds[j->index % n_scheds];
     for (uint64_t i = 0; i < j->count; i++) {
         while (!sluice_scheduler_commit(s, 2)) sched_yield();
     }
@@ -128,8 +128,8 @@ void sluice_on_http_filter_destroy(void* m) { (void)m; }
 sluice_headers_status sluice_on_http_filter_request_headers(void* m, sluice_filter_handle h, bool eos) {
     (void)m, (void)eos;
     if (n_scheds < MAX_SCHEDS) {
-        sluice_scheduler* s = sluice_scheduler_new(h);
-        if (s != NULL) scheds[n_scheds++] = s;
+        sluice_scheduler_handle s = sluice_scheduler_new(h);
+        if (!SLUICE_HANDLE_IS_NULL(s)) scheds[n_scheds++] = s;
     }
     return SLUICE_HEADERS_STOP_ITERATION;
 }
@@ -155,6 +155,7 @@ void sluice_on_http_filter_scheduled(void* m, sluice_filter_handle h, uint64_t e
 /* A module-side loop over a thread-safe host callback (C -> Go on the
  * calling thread), for the callback benchmark. */
 void sb_counter_loop(uint64_t handle, uint32_t id, int n) {
-    for (int i = 0; i < n; i++) sluice_api->counter_add(handle, id, 1);
+    sluice_config_handle c = {handle};
+    for (int i = 0; i < n; i++) sluice_api->counter_add(c, id, NULL, 0, 1);
 }
 

@@ -47,7 +47,8 @@ void* sluice_on_http_filter_new(void* config, sluice_filter_handle h) {
 void sluice_on_http_filter_destroy(void* m) { free(m); }
 
 static void* committer(void* arg) {
-    sluice_scheduler* s = (sluice_scheduler*)arg;
+    sluice_scheduler_handle s = *(sluice_scheduler_handle*)arg;
+    free(arg);
     sluice_scheduler_commit(s, 7);
     sluice_scheduler_delete(s);
     return NULL;
@@ -57,9 +58,12 @@ sluice_headers_status sluice_on_http_filter_request_headers(void* m, sluice_filt
     (void)eos;
     filter* f = (filter*)m;
     check(f);
-    sluice_scheduler* s = sluice_scheduler_new(h);
+    sluice_scheduler_handle s = sluice_scheduler_new(h);
+    sluice_scheduler_handle* arg = malloc(sizeof *arg);
     pthread_t t;
-    if (s == NULL || pthread_create(&t, NULL, committer, s) != 0) {
+    if (arg != NULL) *arg = s;
+    if (SLUICE_HANDLE_IS_NULL(s) || arg == NULL || pthread_create(&t, NULL, committer, arg) != 0) {
+        free(arg);
         sluice_scheduler_delete(s);
         sluice_send_response(h, 500, NULL, "no scheduler", "thread_affinity_no_scheduler");
         return SLUICE_HEADERS_STOP_ITERATION;

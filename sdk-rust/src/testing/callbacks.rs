@@ -2,11 +2,14 @@
 //! contract for results (stale handle, ended stream, unavailable map, batch
 //! sizes), so SDK code tested against it behaves as against the real host.
 
-use super::state::{bytes, state, stream_mut, HeaderList, LocalReply, Phase, Reentry, State, StreamState};
-use crate::abi::{
-    self, sluice_buffer, sluice_header, sluice_host_api, sluice_sched_ring, sluice_sched_slot, sluice_scheduler,
+use super::state::{
+    bytes, state, stream_mut, FakeScheduler, HeaderList, LocalReply, Phase, Reentry, State, StreamState, SCHEDULED,
 };
-use core::ffi::{c_int, c_uint, c_void};
+use crate::abi::{
+    self, sluice_buffer, sluice_config_handle, sluice_filter_handle, sluice_header, sluice_host_api,
+    sluice_scheduler_handle,
+};
+use core::ffi::c_void;
 
 pub(crate) const COUNTER: u8 = 0;
 pub(crate) const GAUGE: u8 = 1;
@@ -42,6 +45,7 @@ pub(crate) static TABLE: sluice_host_api = sluice_host_api {
     continue_encoding: Some(continue_encoding),
     clear_route_cache: Some(clear_route_cache),
     scheduler_new: Some(scheduler_new),
+    scheduler_commit: Some(scheduler_commit),
     scheduler_delete: Some(scheduler_delete),
     get_attribute_string: Some(get_attribute_string),
     get_attribute_int: Some(get_attribute_int),
@@ -94,7 +98,8 @@ unsafe extern "C" fn concurrency() -> u32 {
     FAKE_CONCURRENCY
 }
 
-unsafe extern "C" fn config_reject(config: u64, reason: *const u8, len: usize) -> abi::sluice_result {
+unsafe extern "C" fn config_reject(config: sluice_config_handle, reason: *const u8, len: usize) -> abi::sluice_result {
+    let config = config.id;
     let mut st = state();
     match st.configs.get_mut(&config) {
         Some(c) => {
@@ -130,21 +135,36 @@ fn define(config: u64, kind: u8, name: &[u8], id_out: *mut u32) -> abi::sluice_r
     abi::SLUICE_OK
 }
 
-unsafe extern "C" fn define_counter(c: u64, n: *const u8, l: usize, id: *mut u32) -> abi::sluice_result {
+unsafe extern "C" fn define_counter(c: sluice_config_handle, n: *const u8, l: usize, id: *mut u32) -> abi::sluice_result {
+    let c = c.id;
     define(c, COUNTER, input(n, l), id)
 }
-unsafe extern "C" fn define_gauge(c: u64, n: *const u8, l: usize, id: *mut u32) -> abi::sluice_result {
+unsafe extern "C" fn define_gauge(c: sluice_config_handle, n: *const u8, l: usize, id: *mut u32) -> abi::sluice_result {
+    let c = c.id;
     define(c, GAUGE, input(n, l), id)
 }
-unsafe extern "C" fn define_histogram(c: u64, n: *const u8, l: usize, id: *mut u32) -> abi::sluice_result {
+unsafe extern "C" fn define_histogram(c: sluice_config_handle, n: *const u8, l: usize, id: *mut u32) -> abi::sluice_result {
+    let c = c.id;
     define(c, HISTOGRAM, input(n, l), id)
 }
 
-fn update(handle: u64, id: u32, kind: u8, f: impl FnOnce(&mut i64)) -> abi::sluice_result {
+fn update(
+    handle: u64,
+    id: u32,
+    kind: u8,
+    labels: *const sluice_buffer,
+    n_labels: usize,
+    f: impl FnOnce(&mut i64),
+) -> abi::sluice_result {
     let mut st: std::sync::MutexGuard<'_, State> = state();
-    let Some(c) = st.metric_config(handle) else {
+    let Some(c) = st.configs.get_mut(&handle) else {
         return abi::SLUICE_ERR_INVALID_HANDLE;
     };
+    // Metrics defined with define_counter & co have no labels.
+    let _ = labels;
+    if n_labels != 0 {
+        return abi::SLUICE_ERR_INVALID_ARGUMENT;
+    }
     match c.metrics.get_mut(id as usize) {
         Some((k, _, v)) if *k == kind => {
             f(v);
@@ -154,18 +174,42 @@ fn update(handle: u64, id: u32, kind: u8, f: impl FnOnce(&mut i64)) -> abi::slui
     }
 }
 
-unsafe extern "C" fn counter_add(h: u64, id: u32, d: u64) -> abi::sluice_result {
-    update(h, id, COUNTER, |v| *v += d as i64)
+unsafe extern "C" fn counter_add(
+    c: sluice_config_handle,
+    id: u32,
+    labels: *const sluice_buffer,
+    n: usize,
+    d: u64,
+) -> abi::sluice_result {
+    update(c.id, id, COUNTER, labels, n, |v| *v += d as i64)
 }
-unsafe extern "C" fn gauge_set(h: u64, id: u32, x: i64) -> abi::sluice_result {
-    update(h, id, GAUGE, |v| *v = x)
+unsafe extern "C" fn gauge_set(
+    c: sluice_config_handle,
+    id: u32,
+    labels: *const sluice_buffer,
+    n: usize,
+    x: i64,
+) -> abi::sluice_result {
+    update(c.id, id, GAUGE, labels, n, |v| *v = x)
 }
-unsafe extern "C" fn gauge_add(h: u64, id: u32, d: i64) -> abi::sluice_result {
-    update(h, id, GAUGE, |v| *v += d)
+unsafe extern "C" fn gauge_add(
+    c: sluice_config_handle,
+    id: u32,
+    labels: *const sluice_buffer,
+    n: usize,
+    d: i64,
+) -> abi::sluice_result {
+    update(c.id, id, GAUGE, labels, n, |v| *v += d)
 }
-unsafe extern "C" fn histogram_record(h: u64, id: u32, x: u64) -> abi::sluice_result {
+unsafe extern "C" fn histogram_record(
+    c: sluice_config_handle,
+    id: u32,
+    labels: *const sluice_buffer,
+    n: usize,
+    x: u64,
+) -> abi::sluice_result {
     // The fake keeps the sum of observations.
-    update(h, id, HISTOGRAM, |v| *v += x as i64)
+    update(c.id, id, HISTOGRAM, labels, n, |v| *v += x as i64)
 }
 
 /// The header map of `kind`, or the result code saying why not.
@@ -175,7 +219,7 @@ fn map(s: &mut StreamState, kind: u32) -> Result<&mut HeaderList, abi::sluice_re
 }
 
 unsafe extern "C" fn header_get(
-    f: u64,
+    f: sluice_filter_handle,
     kind: u32,
     name: *const u8,
     name_len: usize,
@@ -183,6 +227,7 @@ unsafe extern "C" fn header_get(
     value_out: *mut sluice_buffer,
     count_out: *mut usize,
 ) -> abi::sluice_result {
+    let f = f.id;
     let name = input(name, name_len);
     with_stream(f, false, |s| {
         let m = match map(s, kind) {
@@ -205,7 +250,7 @@ unsafe extern "C" fn header_get(
 }
 
 unsafe extern "C" fn header_values(
-    f: u64,
+    f: sluice_filter_handle,
     kind: u32,
     name: *const u8,
     name_len: usize,
@@ -213,6 +258,7 @@ unsafe extern "C" fn header_values(
     cap: usize,
     count_out: *mut usize,
 ) -> abi::sluice_result {
+    let f = f.id;
     let name = input(name, name_len);
     with_stream(f, false, |s| {
         let m = match map(s, kind) {
@@ -242,12 +288,13 @@ unsafe fn fill<T: Copy>(items: &[T], out: *mut T, cap: usize, count_out: *mut us
 }
 
 unsafe extern "C" fn headers_get(
-    f: u64,
+    f: sluice_filter_handle,
     kind: u32,
     headers: *mut sluice_header,
     cap: usize,
     count_out: *mut usize,
 ) -> abi::sluice_result {
+    let f = f.id;
     with_stream(f, false, |s| {
         let m = match map(s, kind) {
             Ok(m) => m,
@@ -284,13 +331,14 @@ fn remove_all(s: &mut StreamState, kind: u32, name: &[u8]) -> Result<usize, abi:
 }
 
 unsafe extern "C" fn header_set(
-    f: u64,
+    f: sluice_filter_handle,
     kind: u32,
     n: *const u8,
     nl: usize,
     v: *const u8,
     vl: usize,
 ) -> abi::sluice_result {
+    let f = f.id;
     let (name, value) = (input(n, nl), input(v, vl));
     if !valid_name(name) {
         return abi::SLUICE_ERR_INVALID_ARGUMENT;
@@ -306,13 +354,14 @@ unsafe extern "C" fn header_set(
 }
 
 unsafe extern "C" fn header_add(
-    f: u64,
+    f: sluice_filter_handle,
     kind: u32,
     n: *const u8,
     nl: usize,
     v: *const u8,
     vl: usize,
 ) -> abi::sluice_result {
+    let f = f.id;
     let (name, value) = (input(n, nl), input(v, vl));
     if !valid_name(name) {
         return abi::SLUICE_ERR_INVALID_ARGUMENT;
@@ -327,12 +376,13 @@ unsafe extern "C" fn header_add(
 }
 
 unsafe extern "C" fn header_remove(
-    f: u64,
+    f: sluice_filter_handle,
     kind: u32,
     n: *const u8,
     nl: usize,
     removed_out: *mut usize,
 ) -> abi::sluice_result {
+    let f = f.id;
     let name = input(n, nl);
     with_stream(f, true, |s| match remove_all(s, kind, name) {
         Ok(count) => {
@@ -360,12 +410,13 @@ fn body(s: &mut StreamState, kind: u32) -> Result<&mut Vec<Box<[u8]>>, abi::slui
 }
 
 unsafe extern "C" fn body_chunks(
-    f: u64,
+    f: sluice_filter_handle,
     kind: u32,
     chunks: *mut sluice_buffer,
     cap: usize,
     count_out: *mut usize,
 ) -> abi::sluice_result {
+    let f = f.id;
     with_stream(f, false, |s| match body(s, kind) {
         Ok(b) => {
             let views: Vec<sluice_buffer> = b.iter().map(|c| out_view(c)).collect();
@@ -375,7 +426,8 @@ unsafe extern "C" fn body_chunks(
     })
 }
 
-unsafe extern "C" fn body_size(f: u64, kind: u32, size_out: *mut usize) -> abi::sluice_result {
+unsafe extern "C" fn body_size(f: sluice_filter_handle, kind: u32, size_out: *mut usize) -> abi::sluice_result {
+    let f = f.id;
     if size_out.is_null() {
         return abi::SLUICE_ERR_INVALID_ARGUMENT;
     }
@@ -388,7 +440,8 @@ unsafe extern "C" fn body_size(f: u64, kind: u32, size_out: *mut usize) -> abi::
     })
 }
 
-unsafe extern "C" fn body_append(f: u64, kind: u32, data: *const u8, len: usize) -> abi::sluice_result {
+unsafe extern "C" fn body_append(f: sluice_filter_handle, kind: u32, data: *const u8, len: usize) -> abi::sluice_result {
+    let f = f.id;
     let data = input(data, len);
     with_stream(f, true, |s| match body(s, kind) {
         Ok(b) => {
@@ -402,7 +455,8 @@ unsafe extern "C" fn body_append(f: u64, kind: u32, data: *const u8, len: usize)
     })
 }
 
-unsafe extern "C" fn body_drain(f: u64, kind: u32, mut n: usize) -> abi::sluice_result {
+unsafe extern "C" fn body_drain(f: sluice_filter_handle, kind: u32, mut n: usize) -> abi::sluice_result {
+    let f = f.id;
     with_stream(f, true, |s| {
         let b = match body(s, kind) {
             Ok(b) => b,
@@ -425,7 +479,7 @@ unsafe extern "C" fn body_drain(f: u64, kind: u32, mut n: usize) -> abi::sluice_
 }
 
 unsafe extern "C" fn send_response(
-    f: u64,
+    f: sluice_filter_handle,
     status: u32,
     headers: *const sluice_header,
     n_headers: usize,
@@ -434,6 +488,7 @@ unsafe extern "C" fn send_response(
     details: *const u8,
     details_len: usize,
 ) -> abi::sluice_result {
+    let f = f.id;
     if !(100..=599).contains(&status) || (n_headers > 0 && headers.is_null()) {
         return abi::SLUICE_ERR_INVALID_ARGUMENT;
     }
@@ -470,14 +525,15 @@ fn maybe_reenter(f: u64, on: Reentry) {
         }
         // SAFETY: the hook and filter the stream registered; still alive
         // (the fake destroys filters only from FakeStream).
-        let status = unsafe { (t.hook)(t.filter as *mut c_void, f, true) };
+        let status = unsafe { (t.hook)(t.filter as *mut c_void, sluice_filter_handle { id: f }, true) };
         if let Some(s) = state().streams.get_mut(&f) {
             s.reentered.push(status);
         }
     }
 }
 
-unsafe extern "C" fn continue_decoding(f: u64) -> abi::sluice_result {
+unsafe extern "C" fn continue_decoding(f: sluice_filter_handle) -> abi::sluice_result {
+    let f = f.id;
     let rc = continue_decoding_state(f);
     if rc == abi::SLUICE_OK {
         maybe_reenter(f, Reentry::ContinueDecoding);
@@ -497,7 +553,8 @@ fn continue_decoding_state(f: u64) -> abi::sluice_result {
     })
 }
 
-unsafe extern "C" fn continue_encoding(f: u64) -> abi::sluice_result {
+unsafe extern "C" fn continue_encoding(f: sluice_filter_handle) -> abi::sluice_result {
+    let f = f.id;
     with_stream(f, true, |s| {
         s.continue_encoding += 1;
         let buffered: Vec<u8> = s.bodies[abi::SLUICE_BUFFERED_RESPONSE_BODY as usize].concat();
@@ -508,7 +565,8 @@ unsafe extern "C" fn continue_encoding(f: u64) -> abi::sluice_result {
     })
 }
 
-unsafe extern "C" fn clear_route_cache(f: u64) -> abi::sluice_result {
+unsafe extern "C" fn clear_route_cache(f: sluice_filter_handle) -> abi::sluice_result {
+    let f = f.id;
     let rc = with_stream(f, true, |s| {
         s.clear_route_cache += 1;
         abi::SLUICE_OK
@@ -519,46 +577,52 @@ unsafe extern "C" fn clear_route_cache(f: u64) -> abi::sluice_result {
     rc
 }
 
-extern "C" {
-    fn eventfd(initval: c_uint, flags: c_int) -> c_int;
-}
-const EFD_NONBLOCK: c_int = 0o4000;
-const EFD_CLOEXEC: c_int = 0o2000000;
-pub(crate) const RING_CAPACITY: usize = 64;
+/// How many undelivered events one fake scheduler holds, as a host
+/// scheduler's starting queue.
+pub(crate) const SCHED_QUEUE: usize = 64;
 
-/// A ring like a host worker's. Leaked on purpose: a module thread may
-/// still commit into it after the test dropped the stream.
-fn new_ring() -> *mut sluice_sched_ring {
-    let slots: Vec<sluice_sched_slot> =
-        (0..RING_CAPACITY).map(|i| sluice_sched_slot { seq: i as u64, filter: 0, event_id: 0, reserved: 0 }).collect();
-    let slots = Box::leak(slots.into_boxed_slice());
-    // SAFETY: all-zero is a valid ring header.
-    let ring: &mut sluice_sched_ring = Box::leak(Box::new(unsafe { core::mem::zeroed() }));
-    ring.slots = slots.as_mut_ptr();
-    ring.mask = RING_CAPACITY as u64 - 1;
-    // SAFETY: plain syscall.
-    ring.wake_fd = unsafe { eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC) };
-    ring
-}
-
-unsafe extern "C" fn scheduler_new(f: u64) -> *mut sluice_scheduler {
+unsafe extern "C" fn scheduler_new(f: sluice_filter_handle) -> sluice_scheduler_handle {
+    let f = f.id;
     let mut st = state();
-    let Ok(s) = stream_mut(&mut st, f, true) else {
-        return core::ptr::null_mut();
-    };
-    if s.ring == 0 {
-        s.ring = new_ring() as usize;
+    if stream_mut(&mut st, f, true).is_err() {
+        return sluice_scheduler_handle { id: 0 };
     }
-    let sched = Box::leak(Box::new(sluice_scheduler { ring: s.ring as *mut _, filter: f, deleted: 0, reserved: 0 }));
-    s.schedulers.push(sched as *mut _ as usize);
-    sched
+    let id = st.new_handle();
+    st.schedulers.insert(id, FakeScheduler { stream: f, deleted: false, queue: Default::default() });
+    if let Some(s) = st.streams.get_mut(&f) {
+        s.schedulers.push(id);
+    }
+    sluice_scheduler_handle { id }
 }
 
-unsafe extern "C" fn scheduler_delete(s: *mut sluice_scheduler) {
-    crate::commit::sluice_scheduler_delete(s)
+/// Any thread, like the host's: queue the event for the stream's
+/// `run_scheduled`, or refuse (deleted, stream gone, queue full).
+unsafe extern "C" fn scheduler_commit(s: sluice_scheduler_handle, event_id: u64) -> bool {
+    let mut st = state();
+    let Some(sched) = st.schedulers.get(&s.id) else {
+        return false;
+    };
+    let stream = sched.stream;
+    if sched.deleted || sched.queue.len() >= SCHED_QUEUE || !st.streams.contains_key(&stream) {
+        return false;
+    }
+    if let Some(sched) = st.schedulers.get_mut(&s.id) {
+        sched.queue.push_back(event_id);
+    }
+    st.commit_seq += 1;
+    drop(st);
+    SCHEDULED.notify_all();
+    true
 }
 
-unsafe extern "C" fn get_attribute_string(f: u64, id: u32, out: *mut sluice_buffer) -> abi::sluice_result {
+unsafe extern "C" fn scheduler_delete(s: sluice_scheduler_handle) {
+    if let Some(sched) = state().schedulers.get_mut(&s.id) {
+        sched.deleted = true;
+    }
+}
+
+unsafe extern "C" fn get_attribute_string(f: sluice_filter_handle, id: u32, out: *mut sluice_buffer) -> abi::sluice_result {
+    let f = f.id;
     if out.is_null() {
         return abi::SLUICE_ERR_INVALID_ARGUMENT;
     }
@@ -571,7 +635,8 @@ unsafe extern "C" fn get_attribute_string(f: u64, id: u32, out: *mut sluice_buff
     })
 }
 
-unsafe extern "C" fn get_attribute_int(f: u64, id: u32, out: *mut i64) -> abi::sluice_result {
+unsafe extern "C" fn get_attribute_int(f: sluice_filter_handle, id: u32, out: *mut i64) -> abi::sluice_result {
+    let f = f.id;
     if out.is_null() {
         return abi::SLUICE_ERR_INVALID_ARGUMENT;
     }
@@ -589,7 +654,7 @@ unsafe fn meta_key(ns: *const u8, nl: usize, k: *const u8, kl: usize) -> (String
 }
 
 unsafe extern "C" fn metadata_set_string(
-    f: u64,
+    f: sluice_filter_handle,
     ns: *const u8,
     nl: usize,
     k: *const u8,
@@ -597,6 +662,7 @@ unsafe extern "C" fn metadata_set_string(
     v: *const u8,
     vl: usize,
 ) -> abi::sluice_result {
+    let f = f.id;
     let key = meta_key(ns, nl, k, kl);
     let value = bytes(input(v, vl));
     with_stream(f, true, |s| {
@@ -608,13 +674,14 @@ unsafe extern "C" fn metadata_set_string(
 }
 
 unsafe extern "C" fn metadata_set_number(
-    f: u64,
+    f: sluice_filter_handle,
     ns: *const u8,
     nl: usize,
     k: *const u8,
     kl: usize,
     v: f64,
 ) -> abi::sluice_result {
+    let f = f.id;
     let key = meta_key(ns, nl, k, kl);
     with_stream(f, true, |s| {
         if let Some((Some(old), _)) = s.metadata.insert(key, (None, Some(v))) {
@@ -625,13 +692,14 @@ unsafe extern "C" fn metadata_set_number(
 }
 
 unsafe extern "C" fn metadata_get_string(
-    f: u64,
+    f: sluice_filter_handle,
     ns: *const u8,
     nl: usize,
     k: *const u8,
     kl: usize,
     out: *mut sluice_buffer,
 ) -> abi::sluice_result {
+    let f = f.id;
     let key = meta_key(ns, nl, k, kl);
     with_stream(f, false, |s| match s.metadata.get(&key) {
         Some((Some(v), _)) => {
@@ -644,13 +712,14 @@ unsafe extern "C" fn metadata_get_string(
 }
 
 unsafe extern "C" fn metadata_get_number(
-    f: u64,
+    f: sluice_filter_handle,
     ns: *const u8,
     nl: usize,
     k: *const u8,
     kl: usize,
     out: *mut f64,
 ) -> abi::sluice_result {
+    let f = f.id;
     let key = meta_key(ns, nl, k, kl);
     with_stream(f, false, |s| match s.metadata.get(&key) {
         Some((_, Some(v))) => {
@@ -669,7 +738,8 @@ unsafe extern "C" fn metadata_get_number(
     })
 }
 
-unsafe extern "C" fn per_route_config(f: u64, out: *mut *mut c_void) -> abi::sluice_result {
+unsafe extern "C" fn per_route_config(f: sluice_filter_handle, out: *mut *mut c_void) -> abi::sluice_result {
+    let f = f.id;
     if out.is_null() {
         return abi::SLUICE_ERR_INVALID_ARGUMENT;
     }

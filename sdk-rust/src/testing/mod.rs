@@ -20,11 +20,10 @@ mod state;
 
 pub use state::{LocalReply, Metadata, Reentry};
 
-use crate::abi::{self, sluice_host_api, sluice_sched_ring};
+use crate::abi::{self, sluice_config_handle as CH, sluice_filter_handle as FH, sluice_host_api};
 use crate::types::{Attribute, HeaderKind};
-use core::ffi::{c_int, c_void};
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use state::{bytes, state, ConfigState, Phase, ReentryTarget, StreamState};
+use core::ffi::c_void;
+use state::{bytes, state, ConfigState, Phase, ReentryTarget, StreamState, SCHEDULED};
 use std::time::{Duration, Instant};
 
 /// The hook symbols of a module, as `declare_module!` exports them.
@@ -32,20 +31,20 @@ use std::time::{Duration, Instant};
 pub struct ModuleSymbols {
     pub abi_version: extern "C" fn() -> u32,
     pub program_init: unsafe extern "C" fn(*const sluice_host_api) -> bool,
-    pub config_new: unsafe extern "C" fn(u64, *const u8, usize, *const u8, usize) -> *mut c_void,
+    pub config_new: unsafe extern "C" fn(CH, *const u8, usize, *const u8, usize) -> *mut c_void,
     pub config_destroy: unsafe extern "C" fn(*mut c_void),
-    pub per_route_config_new: unsafe extern "C" fn(u64, *mut c_void, *const u8, usize) -> *mut c_void,
+    pub per_route_config_new: unsafe extern "C" fn(CH, *mut c_void, *const u8, usize) -> *mut c_void,
     pub per_route_config_destroy: unsafe extern "C" fn(*mut c_void),
-    pub filter_new: unsafe extern "C" fn(*mut c_void, u64) -> *mut c_void,
+    pub filter_new: unsafe extern "C" fn(*mut c_void, FH) -> *mut c_void,
     pub filter_destroy: unsafe extern "C" fn(*mut c_void),
-    pub request_headers: unsafe extern "C" fn(*mut c_void, u64, bool) -> i32,
-    pub request_body: unsafe extern "C" fn(*mut c_void, u64, bool) -> i32,
-    pub request_trailers: unsafe extern "C" fn(*mut c_void, u64) -> i32,
-    pub response_headers: unsafe extern "C" fn(*mut c_void, u64, bool) -> i32,
-    pub response_body: unsafe extern "C" fn(*mut c_void, u64, bool) -> i32,
-    pub response_trailers: unsafe extern "C" fn(*mut c_void, u64) -> i32,
-    pub stream_complete: unsafe extern "C" fn(*mut c_void, u64),
-    pub scheduled: unsafe extern "C" fn(*mut c_void, u64, u64),
+    pub request_headers: unsafe extern "C" fn(*mut c_void, FH, bool) -> i32,
+    pub request_body: unsafe extern "C" fn(*mut c_void, FH, bool) -> i32,
+    pub request_trailers: unsafe extern "C" fn(*mut c_void, FH) -> i32,
+    pub response_headers: unsafe extern "C" fn(*mut c_void, FH, bool) -> i32,
+    pub response_body: unsafe extern "C" fn(*mut c_void, FH, bool) -> i32,
+    pub response_trailers: unsafe extern "C" fn(*mut c_void, FH) -> i32,
+    pub stream_complete: unsafe extern "C" fn(*mut c_void, FH),
+    pub scheduled: unsafe extern "C" fn(*mut c_void, FH, u64),
 }
 
 /// The fake host's callback table (valid forever).
@@ -100,7 +99,7 @@ impl FakeModule {
         };
         // SAFETY: host views valid during the call.
         let ptr = unsafe {
-            (self.sym.config_new)(handle, filter_name.as_ptr(), filter_name.len(), config.as_ptr(), config.len())
+            (self.sym.config_new)(CH { id: handle }, filter_name.as_ptr(), filter_name.len(), config.as_ptr(), config.len())
         };
         let mut st = state();
         let c = st.configs.get_mut(&handle).expect("config state");
@@ -144,8 +143,8 @@ unsafe impl Send for FakeStream {}
 
 impl FakeConfig {
     /// The config handle.
-    pub fn handle(&self) -> u64 {
-        self.handle
+    pub fn handle(&self) -> CH {
+        CH { id: self.handle }
     }
 
     /// Current value of metric `name` (histograms: the sum recorded).
@@ -157,7 +156,7 @@ impl FakeConfig {
     /// A per-route config from JSON; `Err` carries the reject reason.
     pub fn per_route(&self, config: &str) -> Result<FakePerRoute, String> {
         // SAFETY: host views valid during the call.
-        let ptr = unsafe { (self.sym.per_route_config_new)(self.handle, self.ptr, config.as_ptr(), config.len()) };
+        let ptr = unsafe { (self.sym.per_route_config_new)(CH { id: self.handle }, self.ptr, config.as_ptr(), config.len()) };
         let mut st = state();
         let reason = st.configs.get_mut(&self.handle).and_then(|c| c.reject_reason.take());
         if ptr.is_null() {
@@ -176,7 +175,7 @@ impl FakeConfig {
             h
         };
         // SAFETY: config pointer from config_new; handle registered above.
-        let filter = unsafe { (self.sym.filter_new)(self.ptr, handle) };
+        let filter = unsafe { (self.sym.filter_new)(self.ptr, FH { id: handle }) };
         if filter.is_null() {
             state().streams.remove(&handle);
             return Err("filter_new returned NULL".to_string());
@@ -203,18 +202,6 @@ pub struct FakeStream {
     destroyed: bool,
 }
 
-extern "C" {
-    fn read(fd: c_int, buf: *mut c_void, count: usize) -> isize;
-    fn poll(fds: *mut PollFd, nfds: u64, timeout: c_int) -> c_int;
-}
-
-#[repr(C)]
-struct PollFd {
-    fd: c_int,
-    events: i16,
-    revents: i16,
-}
-
 fn to_pairs(list: &[(&str, &str)]) -> state::HeaderList {
     list.iter().map(|(n, v)| (bytes(n.to_ascii_lowercase().as_bytes()), bytes(v.as_bytes()))).collect()
 }
@@ -225,8 +212,8 @@ fn text(b: &[u8]) -> String {
 
 impl FakeStream {
     /// The filter handle.
-    pub fn handle(&self) -> u64 {
-        self.handle
+    pub fn handle(&self) -> FH {
+        FH { id: self.handle }
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut StreamState) -> R) -> R {
@@ -287,9 +274,9 @@ impl FakeStream {
         self.with(|s| s.per_route = per_route.ptr as usize);
     }
 
-    fn call<R>(&mut self, f: impl FnOnce(&ModuleSymbols, *mut c_void, u64) -> R) -> R {
+    fn call<R>(&mut self, f: impl FnOnce(&ModuleSymbols, *mut c_void, FH) -> R) -> R {
         assert!(!self.destroyed, "hook called after destroy");
-        f(&self.sym, self.filter, self.handle)
+        f(&self.sym, self.filter, FH { id: self.handle })
     }
 
     /// Run the request-headers hook.
@@ -390,31 +377,35 @@ impl FakeStream {
     }
 
     /// Wait (at most `timeout`) until `n` scheduled events were delivered
-    /// to the filter's `on_scheduled`, acting as the worker: sleep on the
-    /// eventfd, clear wake_pending, drain the ring in order. Returns how
-    /// many were delivered.
+    /// to the filter's `on_scheduled`, acting as the worker: take the
+    /// events committed through this filter's schedulers, in commit order
+    /// per scheduler. Returns how many were delivered.
     pub fn run_scheduled(&mut self, n: usize, timeout: Duration) -> usize {
         let deadline = Instant::now() + timeout;
         let mut delivered = 0;
         while delivered < n {
-            let ring = self.with(|s| s.ring) as *mut sluice_sched_ring;
-            if ring.is_null() {
-                return delivered; // no scheduler was ever created
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            // SAFETY: the ring is leaked, valid forever.
-            let fd = unsafe { (*ring).wake_fd };
-            let mut pfd = PollFd { fd, events: 1, revents: 0 };
-            // SAFETY: one valid pollfd.
-            if unsafe { poll(&mut pfd, 1, left.as_millis().min(i32::MAX as u128) as c_int) } != 1 {
-                return delivered;
-            }
-            let mut v = 0u64;
-            // SAFETY: 8-byte buffer; non-blocking eventfd.
-            unsafe { read(fd, (&mut v as *mut u64).cast(), 8) };
-            // SAFETY: this thread is the ring's only consumer.
-            for (filter, event) in unsafe { drain_ring(ring) } {
-                if filter == self.handle && !self.destroyed {
+            let events = {
+                let mut st = state();
+                loop {
+                    let ids = st.streams.get(&self.handle).map(|s| s.schedulers.clone()).unwrap_or_default();
+                    let mut events = Vec::new();
+                    for id in ids {
+                        if let Some(sched) = st.schedulers.get_mut(&id) {
+                            events.extend(sched.queue.drain(..));
+                        }
+                    }
+                    if !events.is_empty() {
+                        break events;
+                    }
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return delivered;
+                    }
+                    st = SCHEDULED.wait_timeout(st, left).unwrap_or_else(|e| e.into_inner()).0;
+                }
+            };
+            for event in events {
+                if !self.destroyed {
                     // SAFETY: live filter from filter_new.
                     self.call(|s, f, h| unsafe { (s.scheduled)(f, h, event) });
                     delivered += 1;
@@ -502,40 +493,10 @@ impl FakeStream {
 
     /// (schedulers created, schedulers deleted) for this filter.
     pub fn schedulers(&self) -> (usize, usize) {
-        self.with(|s| {
-            let deleted = s
-                .schedulers
-                .iter()
-                // SAFETY: leaked, valid forever.
-                .filter(|&&p| {
-                    unsafe { AtomicU32::from_ptr(&mut (*(p as *mut abi::sluice_scheduler)).deleted) }
-                        .load(Ordering::Acquire)
-                        != 0
-                })
-                .count();
-            (s.schedulers.len(), deleted)
-        })
-    }
-}
-
-/// The worker side of the commit protocol: clear wake_pending (seq_cst)
-/// before draining, then take every published slot in order.
-///
-/// # Safety
-/// Single consumer of a live ring.
-unsafe fn drain_ring(r: *mut sluice_sched_ring) -> Vec<(u64, u64)> {
-    AtomicU32::from_ptr(core::ptr::addr_of_mut!((*r).wake_pending)).store(0, Ordering::SeqCst);
-    let mut out = Vec::new();
-    loop {
-        let pos = (*r).dequeue_pos;
-        let slot = (*r).slots.add((pos & (*r).mask) as usize);
-        let seq = AtomicU64::from_ptr(core::ptr::addr_of_mut!((*slot).seq));
-        if seq.load(Ordering::Acquire) != pos.wrapping_add(1) {
-            return out;
-        }
-        out.push(((*slot).filter, (*slot).event_id));
-        seq.store(pos.wrapping_add((*r).mask).wrapping_add(1), Ordering::Release);
-        (*r).dequeue_pos = pos.wrapping_add(1);
+        let st = state();
+        let ids = st.streams.get(&self.handle).map(|s| s.schedulers.clone()).unwrap_or_default();
+        let deleted = ids.iter().filter(|id| st.schedulers.get(id).is_some_and(|s| s.deleted)).count();
+        (ids.len(), deleted)
     }
 }
 

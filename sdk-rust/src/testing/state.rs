@@ -57,11 +57,12 @@ pub enum Reentry {
 #[derive(Clone, Copy)]
 pub(crate) struct ReentryTarget {
     pub on: Reentry,
-    pub hook: unsafe extern "C" fn(*mut core::ffi::c_void, u64, bool) -> i32,
+    pub hook: unsafe extern "C" fn(*mut core::ffi::c_void, crate::abi::sluice_filter_handle, bool) -> i32,
     pub filter: usize,
 }
 
 pub(crate) struct StreamState {
+    #[allow(dead_code)]
     pub config: u64,
     /// By `sluice_header_kind`; None = that map does not exist (yet).
     pub headers: [Option<HeaderList>; 4],
@@ -80,9 +81,8 @@ pub(crate) struct StreamState {
     pub clear_route_cache: u32,
     /// The per-route object the "selected route" carries (0 = none).
     pub per_route: usize,
-    /// Leaked ring (address) and schedulers handed out.
-    pub ring: usize,
-    pub schedulers: Vec<usize>,
+    /// Schedulers handed out (their ids).
+    pub schedulers: Vec<u64>,
     pub graveyard: Vec<Bytes>,
     pub reentry: Option<ReentryTarget>,
     /// Statuses the re-entered hook returned.
@@ -106,7 +106,6 @@ impl StreamState {
             continue_encoding: 0,
             clear_route_cache: 0,
             per_route: 0,
-            ring: 0,
             schedulers: Vec::new(),
             graveyard: Vec::new(),
             reentry: None,
@@ -123,15 +122,34 @@ pub(crate) struct ConfigState {
     pub metrics: Vec<(u8, String, i64)>,
 }
 
+/// A scheduler of the fake host.
+pub(crate) struct FakeScheduler {
+    pub stream: u64,
+    pub deleted: bool,
+    pub queue: std::collections::VecDeque<u64>,
+}
+
+/// Signalled on every accepted commit (run_scheduled waits on it).
+pub(crate) static SCHEDULED: std::sync::Condvar = std::sync::Condvar::new();
+
 pub(crate) struct State {
     pub streams: BTreeMap<u64, StreamState>,
+    pub schedulers: BTreeMap<u64, FakeScheduler>,
+    pub commit_seq: u64,
     pub configs: BTreeMap<u64, ConfigState>,
     pub logs: Vec<(u32, String)>,
     pub next_handle: u64,
 }
 
 static STATE: Mutex<State> =
-    Mutex::new(State { streams: BTreeMap::new(), configs: BTreeMap::new(), logs: Vec::new(), next_handle: 1 });
+    Mutex::new(State {
+        streams: BTreeMap::new(),
+        schedulers: BTreeMap::new(),
+        commit_seq: 0,
+        configs: BTreeMap::new(),
+        logs: Vec::new(),
+        next_handle: 1,
+    });
 
 /// Lock the fake host. A test that panicked while holding it must not
 /// poison the others.
@@ -144,15 +162,6 @@ impl State {
         let h = self.next_handle;
         self.next_handle += 1;
         h
-    }
-
-    /// The config a metric handle names: a config handle or one of its filters.
-    pub fn metric_config(&mut self, handle: u64) -> Option<&mut ConfigState> {
-        let config = match self.streams.get(&handle) {
-            Some(s) => s.config,
-            None => handle,
-        };
-        self.configs.get_mut(&config)
     }
 }
 

@@ -1,4 +1,4 @@
-/* abi_major_mismatch: a complete HTTP module claiming ABI 2.3, which a 1.x
+/* abi_major_mismatch: a complete HTTP module claiming ABI 3.1, which a 2.x
  * host must refuse before calling anything else. */
-#define MODULE_ABI_VERSION ((2u << 16) | 3u)
+#define MODULE_ABI_VERSION ((3u << 16) | 1u)
 #include "required_hooks.c"

@@ -46,7 +46,8 @@ void sluice_on_http_filter_destroy(void* m) {
 }
 
 static void* late_committer(void* arg) {
-    sluice_scheduler* s = (sluice_scheduler*)arg;
+    sluice_scheduler_handle s = *(sluice_scheduler_handle*)arg;
+    free(arg);
     pthread_mutex_lock(&mu);
     while (!destroyed) pthread_cond_wait(&cv, &mu);
     pthread_mutex_unlock(&mu);
@@ -62,9 +63,11 @@ static void* late_committer(void* arg) {
 
 sluice_headers_status sluice_on_http_filter_request_headers(void* m, sluice_filter_handle f, bool eos) {
     (void)m, (void)eos;
-    sluice_scheduler* s = sluice_scheduler_new(f);
+    sluice_scheduler_handle* s = malloc(sizeof *s);
     pthread_t t;
-    if (s == NULL || pthread_create(&t, NULL, late_committer, s) != 0) return 42;
+    if (s == NULL) return 42;
+    *s = sluice_scheduler_new(f);
+    if (SLUICE_HANDLE_IS_NULL(*s) || pthread_create(&t, NULL, late_committer, s) != 0) return 42;
     pthread_detach(t);
     return SLUICE_HEADERS_STOP_ITERATION;
 }

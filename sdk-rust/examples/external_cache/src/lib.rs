@@ -107,14 +107,9 @@ impl HttpFilter for CacheFilter {
                 }
                 None => MISS,
             };
-            // A full ring is transient: retry a little, then give up (the
-            // stream's timeout ends it).
-            for _ in 0..1000 {
-                if scheduler.commit(event) {
-                    return;
-                }
-                std::thread::yield_now();
-            }
+            // One event per stream never fills a scheduler's queue: a
+            // refusal means the stream is gone or the host is closing.
+            let _ = scheduler.commit(event);
         });
         if !queued {
             return HeadersStatus::Continue;
