@@ -1,5 +1,7 @@
 package abi
 
+import "strconv"
+
 // Version of the ABI this host implements (SLUICE_ABI_VERSION_MAJOR/MINOR).
 const (
 	VersionMajor = 2
@@ -7,6 +9,15 @@ const (
 	// Version is what sluice_module_abi_version() returns: major<<16|minor.
 	Version = VersionMajor<<16 | VersionMinor
 )
+
+// VersionString is "major.minor" of this host's ABI.
+func VersionString() string { return FormatVersion(Version) }
+
+// FormatVersion renders a packed version as "major.minor".
+func FormatVersion(v uint32) string {
+	major, minor := SplitVersion(v)
+	return strconv.Itoa(int(major)) + "." + strconv.Itoa(int(minor))
+}
 
 // SplitVersion returns the major and minor parts of a packed version.
 func SplitVersion(v uint32) (major, minor uint32) { return v >> 16, v & 0xffff }

@@ -73,4 +73,7 @@ type HostAPI struct {
 	MetadataGetString  uintptr `c:"metadata_get_string"`
 	MetadataGetNumber  uintptr `c:"metadata_get_number"`
 	PerRouteConfig     uintptr `c:"per_route_config"`
+
+	ConfigSchedulerNew uintptr `c:"config_scheduler_new"`
+	LogFilter          uintptr `c:"log_filter"`
 }

@@ -15,11 +15,15 @@
  *     module receives in sluice_on_program_init; a Go binary cannot export C
  *     symbols, so the table replaces Envoy's exported callback symbols)
  *
- * Threads. "main" is the host's control goroutine (config load, module
- * load); "worker" is the event-loop thread that owns a stream: every hook of
- * one filter instance, including sluice_on_http_filter_scheduled, runs on
- * that one OS thread. "any" means any thread, including threads the module
- * created. A hook that blocks stalls every connection of its worker.
+ * Threads. "main" is the host's module main thread: ONE OS thread that runs
+ * every program- and config-level hook, one at a time: program init and
+ * shutdown, config_new/destroy, per_route_config_new/destroy and
+ * config_scheduled (never a worker, never two threads). "worker" is the
+ * event-loop thread that owns a stream: every hook of one filter instance,
+ * including sluice_on_http_filter_scheduled and _timer, runs on that one OS
+ * thread. "any" means any thread, including threads the module created. A
+ * hook that blocks stalls every connection of its worker (or, on main,
+ * config work and config-level deliveries).
  *
  * Buffers. A sluice_buffer the host hands to the module (a "host view") is
  * host-owned C memory (never Go heap): it stays valid until the hook during
@@ -386,6 +390,26 @@ typedef struct sluice_host_api {
     /* The per-route config object (what per_route_config_new returned) that
      * the selected route carries for this filter, or NOT_FOUND. */
     sluice_result (*per_route_config)(sluice_filter_handle filter, void** config_out);
+
+    /* --- config-level scheduler (main) ------------------------------------ */
+
+    /* main, inside a config hook: a scheduler whose commits run
+     * sluice_on_http_filter_config_scheduled(config, event_id) on the main
+     * thread; for config-wide background work (cache refresh, key rotation)
+     * done by the module's threads. Commit and delete are scheduler_commit
+     * and scheduler_delete, with the same guarantees. Commits are refused
+     * once the config is destroyed. id 0 on failure: stale handle, not on
+     * the main thread, or the module lacks
+     * sluice_on_http_filter_config_scheduled. */
+    sluice_scheduler_handle (*config_scheduler_new)(sluice_config_handle config);
+
+    /* --- logging with stream context (worker) ----------------------------- */
+
+    /* Like log, with the stream's conn_id and stream_id and the filter's
+     * name as fields of the log line (the same conn_id/stream_id as
+     * sluice's own lines and the access log). */
+    sluice_result (*log_filter)(sluice_filter_handle filter, sluice_log_level level, const uint8_t* msg,
+                                size_t msg_len);
 } sluice_host_api;
 
 /* True when the host's table contains `field` (a minor-version addition). */
@@ -399,10 +423,20 @@ typedef struct sluice_host_api {
 /* REQUIRED. Any thread, before anything else: return SLUICE_ABI_VERSION. */
 uint32_t sluice_module_abi_version(void);
 
-/* REQUIRED. main, exactly once per process per module file, after the ABI
- * check. Keep `api` (valid forever). Return false to fail the load
- * ("program init failed"). */
+/* REQUIRED. main, once per module file when sluice loads it, after the ABI
+ * check, before any config hook. Keep `api` (valid forever). Return false
+ * to fail the load ("program init failed"). */
 bool sluice_on_program_init(const sluice_host_api* api);
+
+/* OPTIONAL. main, once, when sluice stops, so the module can stop and join
+ * its threads. Order at shutdown: listeners close and streams drain; every
+ * filter is destroyed (filter_destroy, on its worker); per-route configs
+ * and configs are destroyed (per_route_config_destroy, config_destroy);
+ * commits are refused from then on (they return false); then this hook
+ * runs. After it returns the module must not call the host except
+ * scheduler_commit / scheduler_delete (refused, harmless). The library
+ * stays loaded; a later load in the same process runs program_init again. */
+void sluice_on_program_shutdown(void);
 
 /* REQUIRED. main. Create the module's object for one configured filter.
  * name/config are host views valid during the call (config is the JSON the
@@ -412,8 +446,13 @@ void* sluice_on_http_filter_config_new(sluice_config_handle config, const uint8_
                                        const uint8_t* config_ptr, size_t config_len);
 
 /* REQUIRED. main, once, after every stream using the config has been
- * destroyed. The config handle is invalid from now on. */
+ * destroyed. The config handle is invalid from now on; the config's
+ * schedulers refuse commits. */
 void sluice_on_http_filter_config_destroy(void* config);
+
+/* OPTIONAL (needed for config_scheduler_new). main, for each commit through
+ * a config-level scheduler, in commit order, while the config exists. */
+void sluice_on_http_filter_config_scheduled(void* config, sluice_config_handle handle, uint64_t event_id);
 
 /* OPTIONAL (with _destroy). main. A per-route config for this filter;
  * NULL = rejected (api->config_reject(config, ...) explains). */

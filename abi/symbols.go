@@ -2,8 +2,9 @@ package abi
 
 // Symbol names of the hooks a module exports.
 const (
-	SymABIVersion  = "sluice_module_abi_version"
-	SymProgramInit = "sluice_on_program_init"
+	SymABIVersion      = "sluice_module_abi_version"
+	SymProgramInit     = "sluice_on_program_init"
+	SymProgramShutdown = "sluice_on_program_shutdown"
 
 	SymHTTPConfigNew             = "sluice_on_http_filter_config_new"
 	SymHTTPConfigDestroy         = "sluice_on_http_filter_config_destroy"
@@ -19,7 +20,14 @@ const (
 	SymHTTPResponseTrailers      = "sluice_on_http_filter_response_trailers"
 	SymHTTPStreamComplete        = "sluice_on_http_filter_stream_complete"
 	SymHTTPScheduled             = "sluice_on_http_filter_scheduled"
+	SymHTTPTimer                 = "sluice_on_http_filter_timer"
+	SymHTTPConfigScheduled       = "sluice_on_http_filter_config_scheduled"
 )
+
+// HookPrefix starts every hook a module exports (besides the version
+// function); an exported function with it that the host does not know is a
+// misspelled hook, or one from a newer ABI minor.
+const HookPrefix = "sluice_on_"
 
 // HTTPFilterPrefix starts every HTTP filter hook's name; a module exporting
 // any such symbol offers HTTP filters.
@@ -40,4 +48,29 @@ var RequiredHTTPSymbols = []string{
 var OptionalHTTPSymbols = []string{
 	SymHTTPRequestBody, SymHTTPRequestTrailers, SymHTTPResponseBody, SymHTTPResponseTrailers,
 	SymHTTPStreamComplete, SymHTTPScheduled, SymHTTPPerRouteConfigNew, SymHTTPPerRouteConfigDestroy,
+	SymHTTPTimer, SymHTTPConfigScheduled,
+}
+
+// OptionalProgramSymbols may be exported by any module.
+var OptionalProgramSymbols = []string{SymProgramShutdown}
+
+// KnownHook reports whether name is a hook of this ABI version.
+func KnownHook(name string) bool {
+	for _, list := range [][]string{RequiredProgramSymbols, OptionalProgramSymbols, RequiredHTTPSymbols, OptionalHTTPSymbols} {
+		for _, s := range list {
+			if s == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// KnownHooks lists every hook of this ABI version.
+func KnownHooks() []string {
+	var out []string
+	for _, list := range [][]string{RequiredProgramSymbols, OptionalProgramSymbols, RequiredHTTPSymbols, OptionalHTTPSymbols} {
+		out = append(out, list...)
+	}
+	return out
 }

@@ -78,6 +78,12 @@ static inline void sluice_logf_(sluice_log_level level, const char* fmt, ...) {
     sluice_api->log(level, (const uint8_t*)line, len);
 }
 
+/* worker: a log line with the stream's conn_id and stream_id (and the
+ * filter's name) as fields. */
+static inline sluice_result sluice_log_filter(sluice_filter_handle f, sluice_log_level level, const char* msg) {
+    return sluice_api->log_filter(f, level, (const uint8_t*)msg, strlen(msg));
+}
+
 /* Formats only when the level is enabled. */
 #define SLUICE_LOGF(level, ...)                                                  \
     do {                                                                         \

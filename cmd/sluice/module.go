@@ -25,7 +25,7 @@ func inspectModule(path string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprint(stdout, info.String())
-	if !info.Compatible || len(info.MissingRequired) > 0 {
+	if !info.Loadable() {
 		return 1
 	}
 	return 0

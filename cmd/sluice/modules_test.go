@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -367,5 +369,35 @@ func TestModuleInspect(t *testing.T) {
 	out, err = exec.Command(sluiceBin, "module", "inspect", mismatch).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "ABI version: 3.1 (host 2.0: INCOMPATIBLE: rebuild against abi/sluice_abi.h 2.x)\n") {
 		t.Fatalf("inspect of an incompatible module: err=%v\n%s", err, out)
+	}
+}
+
+// TestModuleMainThreadLogsAndShutdown: the lifecycle module's config-level
+// scheduler delivers on the module main thread, its log_filter line carries
+// the same conn_id and stream_id as the access log, and on SIGTERM sluice
+// runs its program shutdown hook (which joins its threads) and exits
+// cleanly.
+func TestModuleMainThreadLogsAndShutdown(t *testing.T) {
+	p := startSluice(t, listenerConfig(moduleFilter(t, "lc", "lifecycle", "lc", ""), directRoute, "", ""))
+	resp, body := get(t, newClient(t), p.URL("/"), nil)
+	if resp.StatusCode != 200 || body != "from the route" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	line := p.WaitLog("lifecycle saw the request")
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(line), &rec); err != nil {
+		t.Fatalf("log line %q: %v", line, err)
+	}
+	access := p.AccessLines(1)
+	if len(access) != 1 || rec["filter"] != "lc" || rec["conn_id"] == nil ||
+		rec["conn_id"] != access[0]["conn_id"] || rec["stream_id"] != access[0]["stream_id"] {
+		t.Fatalf("module line %v vs access line %v", rec, access)
+	}
+	p.Cmd.Process.Signal(syscall.SIGTERM)
+	if err := p.WaitExit(10 * time.Second); err != nil {
+		t.Fatalf("exit: %v\n%s", err, p.Logs())
+	}
+	if !strings.Contains(p.Logs(), "lifecycle shutdown: background threads joined (3 config events)") {
+		t.Fatalf("shutdown hook did not run:\n%s", p.Logs())
 	}
 }

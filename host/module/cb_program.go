@@ -55,7 +55,7 @@ func cbConcurrency() uint32 {
 }
 
 func cbConfigReject(cfg uint64, reason unsafe.Pointer, n uintptr) int32 {
-	f := configTable.get(cfg)
+	f := lookupConfig(cfg)
 	if f == nil {
 		return int32(abi.ErrInvalidHandle)
 	}
@@ -66,7 +66,7 @@ func cbConfigReject(cfg uint64, reason unsafe.Pointer, n uintptr) int32 {
 }
 
 func defineMetric(cfg uint64, kind MetricKind, name unsafe.Pointer, n uintptr, idOut unsafe.Pointer) int32 {
-	f := configTable.get(cfg)
+	f := lookupConfig(cfg)
 	if f == nil {
 		return int32(abi.ErrInvalidHandle)
 	}
@@ -111,7 +111,7 @@ func cbDefineHistogram(cfg uint64, name unsafe.Pointer, n uintptr, idOut unsafe.
 }
 
 func metricOf(cfg uint64, id uint32, kind MetricKind, labels unsafe.Pointer, nLabels uintptr) (*metric, int32) {
-	f := configTable.get(cfg)
+	f := lookupConfig(cfg)
 	if f == nil {
 		return nil, int32(abi.ErrInvalidHandle)
 	}
@@ -152,4 +152,23 @@ func cbHistogramRecord(cfg uint64, id uint32, labels unsafe.Pointer, n uintptr, 
 		m.record(v)
 	}
 	return r
+}
+
+// cbConfigSchedulerNew creates a config-level scheduler; control thread
+// only (inside a config hook).
+func cbConfigSchedulerNew(cfg uint64) uint64 {
+	f := lookupConfig(cfg)
+	if f == nil || f.mod.lib.hooks.configScheduled == 0 || f.destroyed.Load() {
+		return 0
+	}
+	ctl := f.host.ctl
+	if ctl.depth.Load() == 0 {
+		return 0 // not from the control thread (detected when it runs no hook)
+	}
+	h, err := ctl.sched.alloc(f)
+	if err != nil {
+		return 0
+	}
+	f.scheds = append(f.scheds, h)
+	return h
 }

@@ -3,6 +3,8 @@ package module
 import (
 	"unsafe"
 
+	"go.uber.org/zap"
+
 	"github.com/sluiceproxy/sluice/abi"
 	"github.com/sluiceproxy/sluice/host/hcm"
 	"github.com/sluiceproxy/sluice/host/headers"
@@ -470,4 +472,32 @@ func cbSchedulerNew(h uint64) uint64 {
 	}
 	f.scheds = append(f.scheds, sh)
 	return sh
+}
+
+// cbLogFilter logs with the stream's context: the same conn_id and
+// stream_id fields as sluice's own lines and the access log.
+func cbLogFilter(h uint64, level uint32, msg unsafe.Pointer, n uintptr) int32 {
+	f, r := lookupFilter(h)
+	if r != rOK {
+		return r
+	}
+	lv, ok := zapLevel(level)
+	if !ok {
+		if abi.LogLevel(level) == abi.LogOff {
+			return rOK
+		}
+		return rBadArg
+	}
+	log := f.factory.host.log
+	if ce := log.Check(lv, cString(msg, n)); ce != nil {
+		fields := [5]zap.Field{zap.String("filter", f.factory.key), zap.Uint64("conn_id", f.cb.ConnID()),
+			zap.Uint64("stream_id", f.cb.StreamID())}
+		nf := 3
+		if abi.LogLevel(level) == abi.LogCritical {
+			fields[nf] = zap.Bool("critical", true)
+			nf++
+		}
+		ce.Write(fields[:nf]...)
+	}
+	return rOK
 }

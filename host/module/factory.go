@@ -5,15 +5,10 @@ import (
 	"sync/atomic"
 	"unsafe"
 
-	"github.com/ebitengine/purego"
 	"go.uber.org/zap"
 
 	"github.com/sluiceproxy/sluice/host/hcm"
 )
-
-// configTable holds every live filter config of the process; config
-// handles index it.
-var configTable = newHandleTable[FilterFactory](kindConfig, 0)
 
 // FilterFactory is one configured module filter: the module's config
 // object plus the host's view of it. It implements hcm.FilterFactory.
@@ -27,6 +22,8 @@ type FilterFactory struct {
 
 	defining atomic.Bool               // inside config_new: define_* allowed
 	metrics  atomic.Pointer[[]*metric] // copy-on-write while defining
+	// scheds are the config-level schedulers (control thread only).
+	scheds []uint64
 
 	mu           sync.Mutex
 	rejectReason string
@@ -74,20 +71,24 @@ func (m *Module) NewFilterFactory(filterName string, configJSON []byte) (*Filter
 func (m *Module) NewNamedFilterFactory(key, filterName string, configJSON []byte) (*FilterFactory, error) {
 	f := &FilterFactory{host: m.host, mod: m, name: filterName, key: key}
 	f.metrics.Store(&[]*metric{})
-	f.handle = configTable.alloc(f)
+	ctl := m.host.ctl
+	f.handle = ctl.configs.alloc(f)
 	if f.handle == 0 {
 		return nil, &ConfigError{Path: m.Path(), FilterName: filterName, Cause: "too many filter configs"}
 	}
 	f.defining.Store(true)
-	withCBytes([]byte(filterName), func(name uintptr) {
-		withCBytes(configJSON, func(cfg uintptr) {
-			f.modPtr, _, _ = purego.SyscallN(m.lib.hooks.configNew, uintptr(f.handle), name,
-				uintptr(len(filterName)), cfg, uintptr(len(configJSON)))
+	ctl.run(func() {
+		withCBytes([]byte(filterName), func(name uintptr) {
+			withCBytes(configJSON, func(cfg uintptr) {
+				f.modPtr = ctl.call(m.lib.hooks.configNew, uintptr(f.handle), name,
+					uintptr(len(filterName)), cfg, uintptr(len(configJSON)))
+			})
 		})
 	})
 	f.defining.Store(false)
 	if f.modPtr == 0 {
-		configTable.release(f.handle)
+		f.forgetSchedulers()
+		ctl.configs.release(f.handle)
 		return nil, &ConfigError{Path: m.Path(), FilterName: filterName, Cause: "config rejected by the module: " + f.reason()}
 	}
 	m.host.mu.Lock()
@@ -120,8 +121,11 @@ func (f *FilterFactory) ParsePerRouteConfig(raw []byte) (any, error) {
 	f.rejectReason = ""
 	f.mu.Unlock()
 	var ptr uintptr
-	withCBytes(raw, func(cfg uintptr) {
-		ptr, _, _ = purego.SyscallN(hk.perRouteNew, uintptr(f.handle), f.modPtr, cfg, uintptr(len(raw)))
+	ctl := f.host.ctl
+	ctl.run(func() {
+		withCBytes(raw, func(cfg uintptr) {
+			ptr = ctl.call(hk.perRouteNew, uintptr(f.handle), f.modPtr, cfg, uintptr(len(raw)))
+		})
 	})
 	if ptr == 0 {
 		return nil, &ConfigError{Path: f.mod.Path(), FilterName: f.name, Cause: "per-route config rejected by the module: " + f.reason()}
@@ -138,12 +142,15 @@ func (f *FilterFactory) DestroyPerRouteConfig(v any) {
 		return
 	}
 	pr.destroyed = true
-	purego.SyscallN(f.mod.lib.hooks.perRouteDestroy, pr.modPtr)
+	ctl := f.host.ctl
+	ctl.run(func() { ctl.call(f.mod.lib.hooks.perRouteDestroy, pr.modPtr) })
 }
 
-// Close destroys the module's config object. Main goroutine, after every
-// stream using the factory ended. If filters are still alive (a caller
-// bug) the destroy is deferred to the last filter's destroy, on its worker.
+// Close destroys the module's config object (config_destroy on the control
+// thread; Close waits for it). Main goroutine, after every stream using the
+// factory ended. If filters are still alive (a caller bug) the destroy is
+// deferred to the last filter's destroy, which hands it to the control
+// thread.
 func (f *FilterFactory) Close() {
 	f.mu.Lock()
 	if f.closed {
@@ -163,23 +170,46 @@ func (f *FilterFactory) Close() {
 			zap.String("filter", f.name), zap.Int64("live_filters", n))
 		return
 	}
-	f.destroyConfig()
+	f.host.ctl.run(f.destroyConfig)
 }
 
 // filterGone is called when one of the factory's filters is destroyed (or
-// a new one gave up because the factory is closing).
+// a new one gave up because the factory is closing), on a worker: the
+// destroy is handed to the control thread, never run here.
 func (f *FilterFactory) filterGone() {
 	if f.live.Add(-1) == 0 && f.closing.Load() {
-		f.destroyConfig()
+		f.host.ctl.w.Post(f.destroyConfig)
 	}
 }
 
+// destroyConfig runs config_destroy once. Control thread.
 func (f *FilterFactory) destroyConfig() {
 	if f.destroyed.Swap(true) {
 		return
 	}
-	purego.SyscallN(f.mod.lib.hooks.configDestroy, f.modPtr)
-	configTable.release(f.handle)
+	f.forgetSchedulers()
+	ctl := f.host.ctl
+	ctl.call(f.mod.lib.hooks.configDestroy, f.modPtr)
+	ctl.configs.release(f.handle)
+}
+
+// forgetSchedulers ends the config's schedulers: commits through them are
+// refused from now on, and queued events are dropped. Control thread.
+func (f *FilterFactory) forgetSchedulers() {
+	for _, h := range f.scheds {
+		f.host.ctl.sched.targetGone(h)
+	}
+	f.scheds = nil
+}
+
+// deliverScheduled implements schedTarget for config-level schedulers:
+// sluice_on_http_filter_config_scheduled, on the control thread.
+func (f *FilterFactory) deliverScheduled(eventID uint64) bool {
+	if f.destroyed.Load() || f.modPtr == 0 {
+		return false
+	}
+	f.host.ctl.call(f.mod.lib.hooks.configScheduled, f.modPtr, uintptr(f.handle), uintptr(eventID))
+	return true
 }
 
 // NewFilter implements hcm.FilterFactory: it creates the module filter for

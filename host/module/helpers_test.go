@@ -8,6 +8,7 @@ import (
 
 	"github.com/ebitengine/purego"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/sluiceproxy/sluice/host/hcm"
 	"github.com/sluiceproxy/sluice/host/headers"
@@ -28,6 +29,18 @@ type env struct {
 
 func newEnv(t testing.TB, n int, opts Options) *env {
 	t.Helper()
+	return newEnvWithLogger(t, n, opts, zap.NewNop())
+}
+
+// newObservedEnv is newEnv with the host's log lines kept for the test.
+func newObservedEnv(t testing.TB, n int, opts Options) (*env, *observer.ObservedLogs) {
+	t.Helper()
+	core, logs := observer.New(zap.DebugLevel)
+	return newEnvWithLogger(t, n, opts, zap.New(core)), logs
+}
+
+func newEnvWithLogger(t testing.TB, n int, opts Options, log *zap.Logger) *env {
+	t.Helper()
 	e := &env{t: t}
 	for i := 0; i < n; i++ {
 		w, err := worker.New(worker.Options{Index: i})
@@ -37,7 +50,7 @@ func newEnv(t testing.TB, n int, opts Options) *env {
 		e.workers = append(e.workers, w)
 		go w.Run()
 	}
-	h, err := NewHostWithOptions(zap.NewNop(), e.workers, opts)
+	h, err := NewHostWithOptions(log, e.workers, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ type Options struct {
 type Host struct {
 	log         *zap.Logger
 	workers     []*workerState
+	ctl         *control
 	drainBudget int
 
 	mu        sync.Mutex
@@ -117,6 +118,11 @@ func NewHostWithOptions(log *zap.Logger, workers []*worker.Worker, opts Options)
 		invalidLog:  rateLimitedLog{window: rateWindow},
 		droppedLog:  rateLimitedLog{window: rateWindow},
 	}
+	ctl, err := newControl(h)
+	if err != nil {
+		return nil, err
+	}
+	h.ctl = ctl
 	for i, w := range workers {
 		if w.Index() != i {
 			h.Close()
@@ -168,12 +174,15 @@ func (h *Host) worker(i int) *workerState {
 	return h.workers[i]
 }
 
-// Close refuses further commits at once (they return false, counted) and
-// releases per-worker state. Call it after every filter config was closed,
-// preferably after the workers stopped (a running worker releases its part
-// on its own thread once it gets to it). Scheduler memory is never
-// unmapped: a module thread that commits after Close finds the domain
-// closed; see sched.go.
+// Close ends the host, in this order: commits are refused at once (they
+// return false, counted); every module this host was the last user of gets
+// sluice_on_program_shutdown on the control thread (so it can stop and
+// join its threads); the control thread stops; per-worker state is
+// released. Call it after every filter config was closed (their
+// config_destroy hooks have run by then), preferably after the workers
+// stopped (a running worker releases its part on its own thread once it
+// gets to it). Scheduler memory is never unmapped: a module thread that
+// commits after Close finds the domain closed; see sched.go.
 func (h *Host) Close() {
 	h.mu.Lock()
 	if h.closed {
@@ -181,10 +190,21 @@ func (h *Host) Close() {
 		return
 	}
 	h.closed = true
+	mods := make([]*Module, 0, len(h.modules))
+	for _, m := range h.modules {
+		mods = append(mods, m)
+	}
 	h.mu.Unlock()
-	currentHost.CompareAndSwap(h, nil)
 	for _, ws := range h.workers {
 		atomic.StoreUint32(&ws.sched.hdr.closed, 1)
+	}
+	atomic.StoreUint32(&h.ctl.sched.hdr.closed, 1)
+	for _, m := range mods {
+		m.lib.release(h.ctl)
+	}
+	h.ctl.close(h.log)
+	currentHost.CompareAndSwap(h, nil)
+	for _, ws := range h.workers {
 		workersByGID[ws.gid].Store(nil)
 		select {
 		case <-ws.w.Done():

@@ -100,6 +100,9 @@ func TestFactoryClose(t *testing.T) {
 		}
 		endStream(live, f)
 	})
+	// The last stream's destroy hands config_destroy to the control
+	// thread; a barrier there shows it ran.
+	e.host.ctl.run(func() {})
 	if !ff.destroyed.Load() {
 		t.Fatal("config not destroyed after its last stream")
 	}

@@ -72,6 +72,9 @@ func initHostAPI() {
 		api.MetadataGetNumber = purego.NewCallback(cbMetadataGetNumber)
 		api.PerRouteConfig = purego.NewCallback(cbPerRouteConfig)
 
+		api.ConfigSchedulerNew = purego.NewCallback(cbConfigSchedulerNew)
+		api.LogFilter = purego.NewCallback(cbLogFilter)
+
 		hostAPI.mem, hostAPI.api = mem, api
 	})
 }

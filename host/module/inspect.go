@@ -27,6 +27,9 @@ type Info struct {
 	FilterKinds []string
 	// MissingRequired lists required hooks the module lacks.
 	MissingRequired []string
+	// UnknownHooks are exported sluice_on_* functions this host does not
+	// know (a misspelled optional hook, or one of a newer ABI minor).
+	UnknownHooks []string
 }
 
 // Inspect reads a module's ELF symbols and asks it for its ABI version.
@@ -66,6 +69,7 @@ func Inspect(path string) (Info, error) {
 		}
 	}
 	sort.Strings(info.Hooks)
+	info.UnknownHooks = unknownHooks(info.Hooks)
 	offersHTTP := false
 	for _, h := range info.Hooks {
 		if strings.HasPrefix(h, abi.HTTPFilterPrefix) {
@@ -98,6 +102,13 @@ func Inspect(path string) (Info, error) {
 	return info, nil
 }
 
+// Loadable reports whether Load would accept the module as far as its
+// symbols and version tell (its init and configs may still fail).
+func (i Info) Loadable() bool {
+	_, minor := abi.SplitVersion(i.ABIVersion)
+	return i.Compatible && len(i.MissingRequired) == 0 && !(minor > abi.VersionMinor && len(i.UnknownHooks) > 0)
+}
+
 func hookRole(name string) string {
 	for _, r := range abi.RequiredProgramSymbols {
 		if r == name {
@@ -110,6 +121,11 @@ func hookRole(name string) string {
 		}
 	}
 	for _, o := range abi.OptionalHTTPSymbols {
+		if o == name {
+			return "optional"
+		}
+	}
+	for _, o := range abi.OptionalProgramSymbols {
 		if o == name {
 			return "optional"
 		}
@@ -144,6 +160,12 @@ func (i Info) String() string {
 		b.WriteString("missing required hooks: none\n")
 	} else {
 		fmt.Fprintf(&b, "missing required hooks: %s\n", strings.Join(i.MissingRequired, ", "))
+	}
+	for _, u := range i.UnknownHooks {
+		fmt.Fprintf(&b, "warning: %s is never called: %s\n", u, unknownHookNote(u))
+	}
+	if _, minor := abi.SplitVersion(i.ABIVersion); i.Compatible && minor > abi.VersionMinor && len(i.UnknownHooks) > 0 {
+		fmt.Fprintf(&b, "REFUSED: built for ABI %s with hooks this host does not know\n", abi.FormatVersion(i.ABIVersion))
 	}
 	return b.String()
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/sluiceproxy/sluice/host/module/moduletest"
@@ -105,6 +106,46 @@ func TestABI1ModuleIsRefused(t *testing.T) {
 	p := moduletest.Build(t, "abi_v1")
 	wantLoadError(t, e, p, false, `load module "`+p+`": module ABI version 1.0 is incompatible with this host's ABI 2.0 `+
 		`(major versions must match); rebuild the module against abi/sluice_abi.h 2.x`)
+}
+
+// A module built for a newer minor that exports a hook this host does not
+// know would have that hook silently never called: it is refused.
+func TestNewerMinorWithUnknownHookIsRefused(t *testing.T) {
+	e := newEnv(t, 1, Options{})
+	p := moduletest.Build(t, "newer_minor")
+	wantLoadError(t, e, p, false, `load module "`+p+`": module ABI version 2.9 exports hooks this host (ABI 2.0) does not know: `+
+		`sluice_on_http_filter_from_the_future; run it on a sluice with ABI 2.9 or later, or rebuild it against abi/sluice_abi.h 2.0`)
+	info, err := Inspect(p)
+	if err != nil || info.Loadable() || !strings.Contains(info.String(), "REFUSED: built for ABI 2.9 with hooks this host does not know\n") {
+		t.Fatalf("inspect: %v\n%s", err, info)
+	}
+}
+
+// A newer-minor module using only known hooks loads; the host says once
+// that it is newer. A misspelled optional hook loads too, with a warning
+// naming the hook it probably meant.
+func TestNewerMinorAndMisspelledHooksAreLogged(t *testing.T) {
+	e, logs := newObservedEnv(t, 1, Options{})
+	if _, err := e.host.Load(moduletest.Build(t, "newer_minor_plain"), false); err != nil {
+		t.Fatal(err)
+	}
+	newer := logs.FilterMessage("module built for a newer ABI minor; callbacks it may check for with SLUICE_HOST_API_HAS are absent").All()
+	if len(newer) != 1 || newer[0].ContextMap()["module_abi"] != "2.9" || newer[0].ContextMap()["host_abi"] != "2.0" {
+		t.Fatalf("newer-minor log: %+v", newer)
+	}
+	p := moduletest.Build(t, "misspelled_hook")
+	if _, err := e.host.Load(p, false); err != nil {
+		t.Fatal(err)
+	}
+	warned := logs.FilterMessage("module exports an unknown hook; it is never called").All()
+	want := "sluice_on_http_filter_respone_body (not a hook of ABI 2.0; did you mean sluice_on_http_filter_response_body?)"
+	if len(warned) != 1 || warned[0].ContextMap()["symbol"] != want {
+		t.Fatalf("misspelled-hook warning: %+v", warned)
+	}
+	info, err := Inspect(p)
+	if err != nil || !info.Loadable() || !strings.Contains(info.String(), "warning: sluice_on_http_filter_respone_body is never called: "+want+"\n") {
+		t.Fatalf("inspect: %v\n%s", err, info)
+	}
 }
 
 func TestLoadVersionAndInitFailures(t *testing.T) {

@@ -2,10 +2,10 @@ package module
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -28,6 +28,8 @@ type hooks struct {
 	requestBody, responseBody         uintptr
 	requestTrailers, responseTrailers uintptr
 	streamComplete, scheduled         uintptr
+	timer, configScheduled            uintptr
+	programShutdown                   uintptr
 }
 
 // library is a dlopen'ed, initialised module file. Libraries are
@@ -39,6 +41,14 @@ type library struct {
 	handle  uintptr
 	version uint32
 	hooks   hooks
+	// unknown are exported sluice_on_* functions this host does not know
+	// (warned about at load: misspelled, since a newer-minor module with
+	// unknown hooks is refused).
+	unknown []string
+	// users counts the hosts that loaded the library since its last
+	// program init (under libraries' lock); the last one to close runs
+	// sluice_on_program_shutdown, and a later load runs init again.
+	users int
 }
 
 var libraries = struct {
@@ -97,21 +107,38 @@ func (h *Host) Load(path string, allowInsecure bool) (*Module, error) {
 	if m := h.modules[key]; m != nil {
 		return m, nil
 	}
-	lib, err := openLibrary(path, resolved, key)
+	lib, err := openLibrary(path, resolved, key, h.ctl)
 	if err != nil {
 		return nil, err
 	}
 	m := &Module{host: h, lib: lib}
 	h.modules[key] = m
-	major, minor := abi.SplitVersion(lib.version)
-	h.log.Info("module loaded", zap.String("path", lib.path), zap.String("abi", fmt.Sprintf("%d.%d", major, minor)))
+	h.log.Info("module loaded", zap.String("path", lib.path), zap.String("abi", abi.FormatVersion(lib.version)))
+	if _, minor := abi.SplitVersion(lib.version); minor > abi.VersionMinor {
+		h.log.Warn("module built for a newer ABI minor; callbacks it may check for with SLUICE_HOST_API_HAS are absent",
+			zap.String("path", lib.path), zap.String("module_abi", abi.FormatVersion(lib.version)),
+			zap.String("host_abi", abi.VersionString()))
+	}
+	for _, name := range lib.unknown {
+		h.log.Warn("module exports an unknown hook; it is never called", zap.String("path", lib.path),
+			zap.String("symbol", unknownHookNote(name)))
+	}
 	return m, nil
 }
 
-func openLibrary(path, resolved string, key fileKey) (*library, error) {
+// openLibrary returns the process-wide library of a file, opening and
+// initialising it (on the loading host's control thread) when no host uses
+// it.
+func openLibrary(path, resolved string, key fileKey, ctl *control) (*library, error) {
 	libraries.Lock()
 	defer libraries.Unlock()
 	if lib := libraries.byKey[key]; lib != nil {
+		if lib.users == 0 {
+			if err := lib.init(path, ctl); err != nil {
+				return nil, err
+			}
+		}
+		lib.users++
 		return lib, nil
 	}
 	f, err := os.Open(resolved)
@@ -127,17 +154,42 @@ func openLibrary(path, resolved string, key fileKey) (*library, error) {
 	if err != nil {
 		return nil, loadErr(path, "dlopen failed: %v", err)
 	}
-	lib := &library{path: resolved, key: key, handle: handle}
+	// The dynamic loader accepted the file, so its symbol table reads.
+	exported, _ := exportedSymbols(resolved)
+	lib := &library{path: resolved, key: key, handle: handle, unknown: unknownHooks(exported)}
 	if err := lib.resolve(path); err != nil {
 		_ = purego.Dlclose(handle)
 		return nil, err
 	}
-	if r1, _, _ := purego.SyscallN(lib.sym(abi.SymProgramInit), uintptr(hostAPIPtr())); r1&0xff == 0 {
+	if err := lib.init(path, ctl); err != nil {
 		_ = purego.Dlclose(handle)
-		return nil, loadErr(path, "sluice_on_program_init returned false (the module failed to initialise)")
+		return nil, err
 	}
+	lib.users = 1
 	libraries.byKey[key] = lib
 	return lib, nil
+}
+
+// init runs sluice_on_program_init on the control thread.
+func (lib *library) init(path string, ctl *control) error {
+	var r uintptr
+	ctl.run(func() { r = ctl.call(lib.sym(abi.SymProgramInit), uintptr(hostAPIPtr())) })
+	if r&0xff == 0 {
+		return loadErr(path, "sluice_on_program_init returned false (the module failed to initialise)")
+	}
+	return nil
+}
+
+// release is a host's Close: the last user runs sluice_on_program_shutdown
+// (if exported) on its control thread, so the module stops its threads.
+// The library stays mapped (a thread may outlive the hook).
+func (lib *library) release(ctl *control) {
+	libraries.Lock()
+	defer libraries.Unlock()
+	lib.users--
+	if lib.users == 0 && lib.hooks.programShutdown != 0 {
+		ctl.run(func() { ctl.call(lib.hooks.programShutdown) })
+	}
 }
 
 func (lib *library) sym(name string) uintptr {
@@ -158,10 +210,18 @@ func (lib *library) resolve(path string) error {
 	}
 	r1, _, _ := purego.SyscallN(lib.sym(abi.SymABIVersion))
 	lib.version = uint32(r1)
-	if major, minor := abi.SplitVersion(lib.version); major != abi.VersionMajor {
+	major, minor := abi.SplitVersion(lib.version)
+	if major != abi.VersionMajor {
 		return loadErr(path, "module ABI version %d.%d is incompatible with this host's ABI %d.%d "+
 			"(major versions must match); rebuild the module against abi/sluice_abi.h %d.x",
 			major, minor, abi.VersionMajor, abi.VersionMinor, abi.VersionMajor)
+	}
+	// A newer-minor module may rely on hooks this host would silently never
+	// call: refuse it rather than run it half-wired.
+	if minor > abi.VersionMinor && len(lib.unknown) > 0 {
+		return loadErr(path, "module ABI version %d.%d exports hooks this host (ABI %s) does not know: %s; "+
+			"run it on a sluice with ABI %d.%d or later, or rebuild it against abi/sluice_abi.h %s",
+			major, minor, abi.VersionString(), strings.Join(lib.unknown, ", "), major, minor, abi.VersionString())
 	}
 	offersHTTP := false
 	for _, name := range append(append([]string{}, abi.RequiredHTTPSymbols...), abi.OptionalHTTPSymbols...) {
@@ -191,6 +251,9 @@ func (lib *library) resolve(path string) error {
 	h.responseTrailers = lib.sym(abi.SymHTTPResponseTrailers)
 	h.streamComplete = lib.sym(abi.SymHTTPStreamComplete)
 	h.scheduled = lib.sym(abi.SymHTTPScheduled)
+	h.timer = lib.sym(abi.SymHTTPTimer)
+	h.configScheduled = lib.sym(abi.SymHTTPConfigScheduled)
+	h.programShutdown = lib.sym(abi.SymProgramShutdown)
 	h.perRouteNew = lib.sym(abi.SymHTTPPerRouteConfigNew)
 	h.perRouteDestroy = lib.sym(abi.SymHTTPPerRouteConfigDestroy)
 	if (h.perRouteNew == 0) != (h.perRouteDestroy == 0) {

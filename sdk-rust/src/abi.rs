@@ -368,6 +368,16 @@ pub struct sluice_host_api {
     >,
     pub per_route_config:
         Option<unsafe extern "C" fn(filter: sluice_filter_handle, config_out: *mut *mut c_void) -> sluice_result>,
+
+    pub config_scheduler_new: Option<unsafe extern "C" fn(config: sluice_config_handle) -> sluice_scheduler_handle>,
+    pub log_filter: Option<
+        unsafe extern "C" fn(
+            filter: sluice_filter_handle,
+            level: sluice_log_level,
+            msg: *const u8,
+            msg_len: usize,
+        ) -> sluice_result,
+    >,
 }
 
 /// `SLUICE_HOST_API_HAS(api, field)`: true when the host's table is large
@@ -395,4 +405,6 @@ pub const HOOK_SYMBOLS: &[&str] = &[
     "sluice_on_http_filter_stream_complete",
     "sluice_on_http_filter_destroy",
     "sluice_on_http_filter_scheduled",
+    "sluice_on_program_shutdown",
+    "sluice_on_http_filter_config_scheduled",
 ];

@@ -185,6 +185,28 @@ pub unsafe fn config_destroy(config: *mut c_void) {
     }
 }
 
+/// `sluice_on_http_filter_config_scheduled`: a config-level commit.
+///
+/// # Safety
+/// `config` is what `config_new` returned (alive: the host stops
+/// delivering before config_destroy).
+pub unsafe fn config_scheduled(config: *mut c_void, handle: abi::sluice_config_handle, event_id: u64) {
+    let Some(cfg) = config.cast::<ConfigBox>().as_ref() else {
+        return;
+    };
+    let mut host = HostConfig::new(handle, cfg.name.as_bytes());
+    if let Err(p) = guard(|| cfg.inner.on_scheduled(&mut host, event_id)) {
+        report_panic("on_scheduled (config)", &cfg.name, &*p);
+    }
+}
+
+/// `sluice_on_program_shutdown`: run the module's shutdown function.
+pub fn program_shutdown(shutdown: impl FnOnce()) {
+    if let Err(p) = guard(shutdown) {
+        report_panic("program_shutdown", "", &*p);
+    }
+}
+
 /// `sluice_on_http_filter_per_route_config_new`.
 ///
 /// # Safety

@@ -30,6 +30,13 @@ pub trait HttpFilterConfig: Send + Sync + 'static {
         let _ = (host, config);
         Err("this filter takes no per-route config".to_string())
     }
+
+    /// A commit through a config-level scheduler
+    /// ([`HostConfig::new_scheduler`]), on the host's module main thread, in
+    /// commit order.
+    fn on_scheduled(&self, host: &mut HostConfig<'_>, event_id: u64) {
+        let _ = (host, event_id);
+    }
 }
 
 /// One filter on one stream. Every hook runs on the worker thread that owns

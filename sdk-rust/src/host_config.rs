@@ -4,10 +4,13 @@ use crate::abi;
 use crate::error::{Error, Result};
 use crate::host::callback;
 use crate::metrics::{Counter, Gauge, Histogram};
+use crate::scheduler::Scheduler;
 use core::marker::PhantomData;
 
 /// The host side of one configured filter, lent to the config constructor
-/// on the host's main thread. Metrics can only be defined here.
+/// (and to `on_scheduled` / per-route constructors) on the host's module
+/// main thread: one OS thread that runs every config-level hook. Metrics
+/// can only be defined in the constructor.
 pub struct HostConfig<'c> {
     handle: abi::sluice_config_handle,
     name: &'c [u8],
@@ -37,7 +40,8 @@ impl<'c> HostConfig<'c> {
     }
 
     /// Define (or look up: same name and kind = same id) a counter, shown by
-    /// the host as `<filter_name>.<name>`.
+    /// the host as `module.<entry>.<name>` in `/stats`, where `<entry>` is
+    /// the `name` of the `http_filters` entry (not the filter_name).
     pub fn define_counter(&mut self, name: &str) -> Result<Counter> {
         let id = self.define(callback!(define_counter)?, name)?;
         Ok(Counter { handle: self.handle, id })
@@ -60,6 +64,19 @@ impl<'c> HostConfig<'c> {
         // SAFETY: name is read during the call; id is a valid out-pointer.
         Error::check(unsafe { f(self.handle, name.as_ptr(), name.len(), &mut id) })?;
         Ok(id)
+    }
+
+    /// A config-level scheduler: its commits run
+    /// [`HttpFilterConfig::on_scheduled`](crate::HttpFilterConfig::on_scheduled)
+    /// on the host's module main thread, for config-wide background work
+    /// (cache refresh, key rotation) done by your own threads. `None` when
+    /// the host refuses (not on the main thread, stale handle). Commits are
+    /// refused once the config is destroyed.
+    pub fn new_scheduler(&mut self) -> Option<Scheduler> {
+        let f = callback!(config_scheduler_new).ok()?;
+        // SAFETY: value argument; a non-zero result is ours to delete.
+        let raw = unsafe { f(self.handle) };
+        (raw.id != 0).then(|| unsafe { Scheduler::from_raw(raw) })
     }
 
     /// Tell the host why the config is rejected (the SDK does this with the

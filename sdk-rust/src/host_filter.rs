@@ -109,6 +109,17 @@ impl<'h> HostFilter<'h> {
         self.deferred = 0;
     }
 
+    /// Log `msg` with this stream's `conn_id` and `stream_id` (and the
+    /// filter's name) as fields: the ids sluice's own lines and access log
+    /// carry. See also [`sluice_log!`](crate::sluice_log) for lines without
+    /// stream context.
+    pub fn log(&self, level: crate::LogLevel, msg: impl AsRef<[u8]>) -> Result<()> {
+        let f = callback!(log_filter)?;
+        let msg = msg.as_ref();
+        // SAFETY: msg is read during the call.
+        Error::check(unsafe { f(self.handle, level as u32, msg.as_ptr(), msg.len()) })
+    }
+
     /// The raw filter handle (for code that calls the ABI directly).
     pub fn handle(&self) -> abi::sluice_filter_handle {
         self.handle

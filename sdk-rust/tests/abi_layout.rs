@@ -89,7 +89,9 @@ fn rust_side() -> RustSide {
             metadata_set_number,
             metadata_get_string,
             metadata_get_number,
-            per_route_config
+            per_route_config,
+            config_scheduler_new,
+            log_filter
         }
     );
     for (t, size) in [

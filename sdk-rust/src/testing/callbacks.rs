@@ -54,6 +54,8 @@ pub(crate) static TABLE: sluice_host_api = sluice_host_api {
     metadata_get_string: Some(metadata_get_string),
     metadata_get_number: Some(metadata_get_number),
     per_route_config: Some(per_route_config),
+    config_scheduler_new: Some(config_scheduler_new),
+    log_filter: Some(log_filter),
 };
 
 /// Workers the fake host claims to run.
@@ -603,7 +605,8 @@ unsafe extern "C" fn scheduler_commit(s: sluice_scheduler_handle, event_id: u64)
         return false;
     };
     let stream = sched.stream;
-    if sched.deleted || sched.queue.len() >= SCHED_QUEUE || !st.streams.contains_key(&stream) {
+    let alive = st.streams.contains_key(&stream) || st.configs.contains_key(&stream);
+    if sched.deleted || sched.queue.len() >= SCHED_QUEUE || !alive {
         return false;
     }
     if let Some(sched) = st.schedulers.get_mut(&s.id) {
@@ -613,6 +616,36 @@ unsafe extern "C" fn scheduler_commit(s: sluice_scheduler_handle, event_id: u64)
     drop(st);
     SCHEDULED.notify_all();
     true
+}
+
+unsafe extern "C" fn config_scheduler_new(c: sluice_config_handle) -> sluice_scheduler_handle {
+    let mut st = state();
+    if !st.configs.contains_key(&c.id) {
+        return sluice_scheduler_handle { id: 0 };
+    }
+    let id = st.new_handle();
+    st.schedulers.insert(id, FakeScheduler { stream: c.id, deleted: false, queue: Default::default() });
+    if let Some(cfg) = st.configs.get_mut(&c.id) {
+        cfg.schedulers.push(id);
+    }
+    sluice_scheduler_handle { id }
+}
+
+/// Logged like `log`, with the stream's ids in front (the fake's stand-in
+/// for the host's conn_id / stream_id fields).
+unsafe extern "C" fn log_filter(
+    f: sluice_filter_handle,
+    level: abi::sluice_log_level,
+    msg: *const u8,
+    len: usize,
+) -> abi::sluice_result {
+    let text = String::from_utf8_lossy(input(msg, len)).into_owned();
+    let mut st = state();
+    if !st.streams.contains_key(&f.id) {
+        return abi::SLUICE_ERR_INVALID_HANDLE;
+    }
+    st.logs.push((level, format!("[filter {}] {text}", f.id)));
+    abi::SLUICE_OK
 }
 
 unsafe extern "C" fn scheduler_delete(s: sluice_scheduler_handle) {

@@ -45,6 +45,8 @@ pub struct ModuleSymbols {
     pub response_trailers: unsafe extern "C" fn(*mut c_void, FH) -> i32,
     pub stream_complete: unsafe extern "C" fn(*mut c_void, FH),
     pub scheduled: unsafe extern "C" fn(*mut c_void, FH, u64),
+    pub config_scheduled: unsafe extern "C" fn(*mut c_void, CH, u64),
+    pub program_shutdown: extern "C" fn(),
 }
 
 /// The fake host's callback table (valid forever).
@@ -88,13 +90,19 @@ impl FakeModule {
         Ok(FakeModule { sym })
     }
 
+    /// Run the module's `sluice_on_program_shutdown`, as sluice does when
+    /// it stops (after every config was destroyed).
+    pub fn shutdown(&self) {
+        (self.sym.program_shutdown)()
+    }
+
     /// Configure filter `filter_name` with JSON `config`; `Err` carries
     /// the module's reject reason.
     pub fn config(&self, filter_name: &str, config: &str) -> Result<FakeConfig, String> {
         let handle = {
             let mut st = state();
             let h = st.new_handle();
-            st.configs.insert(h, ConfigState { reject_reason: None, defining: true, metrics: Vec::new() });
+            st.configs.insert(h, ConfigState { reject_reason: None, defining: true, metrics: Vec::new(), schedulers: Vec::new() });
             h
         };
         // SAFETY: host views valid during the call.
@@ -163,6 +171,42 @@ impl FakeConfig {
             return Err(reason.unwrap_or_else(|| "rejected without a reason".to_string()));
         }
         Ok(FakePerRoute { sym: self.sym, ptr })
+    }
+
+    /// Deliver (at most `timeout` waiting) `n` events committed through the
+    /// config's schedulers to `HttpFilterConfig::on_scheduled`, as the
+    /// host's main thread does. Returns how many were delivered.
+    pub fn run_scheduled(&self, n: usize, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        let mut delivered = 0;
+        while delivered < n {
+            let events = {
+                let mut st = state();
+                loop {
+                    let ids = st.configs.get(&self.handle).map(|c| c.schedulers.clone()).unwrap_or_default();
+                    let mut events = Vec::new();
+                    for id in ids {
+                        if let Some(sched) = st.schedulers.get_mut(&id) {
+                            events.extend(sched.queue.drain(..));
+                        }
+                    }
+                    if !events.is_empty() {
+                        break events;
+                    }
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return delivered;
+                    }
+                    st = SCHEDULED.wait_timeout(st, left).unwrap_or_else(|e| e.into_inner()).0;
+                }
+            };
+            for event in events {
+                // SAFETY: config pointer from config_new, not destroyed (self lives).
+                unsafe { (self.sym.config_scheduled)(self.ptr, CH { id: self.handle }, event) };
+                delivered += 1;
+            }
+        }
+        delivered
     }
 
     /// A new stream with an (empty) request header map; `Err` when the

@@ -120,10 +120,14 @@ pub(crate) struct ConfigState {
     pub defining: bool,
     /// (kind, name, value)
     pub metrics: Vec<(u8, String, i64)>,
+    /// Config-level schedulers handed out.
+    pub schedulers: Vec<u64>,
 }
 
 /// A scheduler of the fake host.
 pub(crate) struct FakeScheduler {
+    /// The stream's filter handle, or the config handle of a config-level
+    /// scheduler.
     pub stream: u64,
     pub deleted: bool,
     pub queue: std::collections::VecDeque<u64>,

@@ -57,3 +57,8 @@ sluice_headers_status sluice_on_http_filter_response_headers(void* m, sluice_fil
     return SLUICE_HEADERS_CONTINUE;
 }
 #endif
+
+#ifdef EXTRA_HOOK
+/* A function named like a hook that this ABI does not have. */
+void EXTRA_HOOK(void* m, sluice_filter_handle f) { (void)m, (void)f; }
+#endif
