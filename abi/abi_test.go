@@ -22,6 +22,7 @@ var mirrored = []struct {
 	{"sluice_config_handle", Handle{}},
 	{"sluice_filter_handle", Handle{}},
 	{"sluice_scheduler_handle", Handle{}},
+	{"sluice_timer_handle", Handle{}},
 	{"sluice_host_api", HostAPI{}},
 }
 

@@ -76,4 +76,9 @@ type HostAPI struct {
 
 	ConfigSchedulerNew uintptr `c:"config_scheduler_new"`
 	LogFilter          uintptr `c:"log_filter"`
+
+	TimerNew     uintptr `c:"timer_new"`
+	TimerEnable  uintptr `c:"timer_enable"`
+	TimerDisable uintptr `c:"timer_disable"`
+	TimerDelete  uintptr `c:"timer_delete"`
 }

@@ -102,6 +102,12 @@ typedef struct sluice_scheduler_handle {
     uint64_t id;
 } sluice_scheduler_handle;
 
+/* A one-shot timer of a filter (see timer_new). Valid until timer_delete
+ * or until its filter is destroyed. */
+typedef struct sluice_timer_handle {
+    uint64_t id;
+} sluice_timer_handle;
+
 /* True when a handle returned by the host names nothing (a failed *_new). */
 #define SLUICE_HANDLE_IS_NULL(h) ((h).id == 0)
 
@@ -410,6 +416,23 @@ typedef struct sluice_host_api {
      * sluice's own lines and the access log). */
     sluice_result (*log_filter)(sluice_filter_handle filter, sluice_log_level level, const uint8_t* msg,
                                 size_t msg_len);
+
+    /* --- timers (worker) --------------------------------------------------- */
+
+    /* A one-shot timer on the filter's worker: once enabled and due,
+     * sluice_on_http_filter_timer(filter, timer) runs there (after the hook
+     * that is running, never inside it). Created disarmed. id 0 on failure:
+     * stale handle, wrong thread, stream ended, or the module lacks
+     * sluice_on_http_filter_timer. The host deletes a filter's timers when
+     * the filter is destroyed (their handles are stale then). */
+    sluice_timer_handle (*timer_new)(sluice_filter_handle filter);
+    /* Arm the timer to fire delay_ms milliseconds from now (0: at the next
+     * loop iteration); re-arming an armed timer moves its deadline. */
+    sluice_result (*timer_enable)(sluice_timer_handle timer, uint64_t delay_ms);
+    /* Disarm it (OK if it is not armed). */
+    sluice_result (*timer_disable)(sluice_timer_handle timer);
+    /* Disarm and free it; the handle is stale afterwards. */
+    sluice_result (*timer_delete)(sluice_timer_handle timer);
 } sluice_host_api;
 
 /* True when the host's table contains `field` (a minor-version addition). */
@@ -492,6 +515,10 @@ void sluice_on_http_filter_stream_complete(void* filter_module, sluice_filter_ha
  * committed through (events are dropped) until the module deletes them;
  * deleting them here is the natural way to cancel pending work. */
 void sluice_on_http_filter_destroy(void* filter_module);
+/* OPTIONAL (needed for timer_new). worker that owns the filter: an enabled
+ * timer of this filter is due. Re-arm it with timer_enable to fire again. */
+void sluice_on_http_filter_timer(void* filter_module, sluice_filter_handle filter, sluice_timer_handle timer);
+
 /* OPTIONAL (needed to use schedulers). worker that owns the filter, in
  * commit order per scheduler, for each commit made while the stream was
  * alive; commits delivered after the stream ended or the filter was

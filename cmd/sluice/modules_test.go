@@ -401,3 +401,18 @@ func TestModuleMainThreadLogsAndShutdown(t *testing.T) {
 		t.Fatalf("shutdown hook did not run:\n%s", p.Logs())
 	}
 }
+
+// TestModuleTimer: the timers module holds a request until its timer
+// fires on the worker, then answers; the disabled and deleted timers never
+// fire (the module would answer 500 "wrong timer" otherwise).
+func TestModuleTimer(t *testing.T) {
+	p := startSluice(t, listenerConfig(moduleFilter(t, "tm", "timers", "tm", ""), directRoute, "", ""))
+	start := time.Now()
+	resp, body := get(t, newClient(t), p.URL("/"), map[string]string{"x-delay-ms": "40"})
+	if resp.StatusCode != 200 || !strings.HasPrefix(body, "timer fired after ") {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	if elapsed := time.Since(start); elapsed < 40*time.Millisecond {
+		t.Fatalf("answered after %v, before the 40 ms timer", elapsed)
+	}
+}

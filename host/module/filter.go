@@ -38,6 +38,7 @@ type filter struct {
 	completeDone, completePending bool
 	destroyPending, destroyed     bool
 	scheds                        []uint64 // scheduler handles this filter created
+	timers                        []uint64 // timer handles this filter created
 
 	busy    int  // adapter entry points on the stack
 	recycle bool // destroyed: return to the pool when busy drops to 0
@@ -317,6 +318,10 @@ func (f *filter) runDestroy() {
 		ws.sched.targetGone(h)
 	}
 	f.scheds = f.scheds[:0]
+	for _, h := range f.timers {
+		ws.deleteTimer(h)
+	}
+	f.timers = f.timers[:0]
 	ws.table.release(f.handle)
 	f.recycle = true // back to the pool once no adapter frame uses f
 	f.factory.filterGone()
@@ -330,6 +335,28 @@ func (f *filter) leave() {
 	f.busy--
 	if f.busy == 0 && f.recycle {
 		f.ws.putFilter(f)
+	}
+}
+
+// fireTimer implements timerTarget: sluice_on_http_filter_timer, while the
+// stream is running.
+func (f *filter) fireTimer(h uint64) {
+	if f.destroyed || f.destroyPending || f.ended() {
+		return
+	}
+	f.busy++
+	m, prev := f.enter()
+	f.ws.syscall(f.hk.timer, f.modPtr, uintptr(f.handle), uintptr(h))
+	f.exit(m, prev)
+	f.leave()
+}
+
+func (f *filter) forgetTimer(h uint64) {
+	for i, t := range f.timers {
+		if t == h {
+			f.timers = append(f.timers[:i], f.timers[i+1:]...)
+			return
+		}
 	}
 }
 

@@ -43,13 +43,14 @@ type Host struct {
 // workerState is the per-worker half of the host. Only its worker thread
 // touches it, except the handle table (lock-free lookups) and atomics.
 type workerState struct {
-	host  *Host
-	index int
-	gid   uint64 // process-wide domain id, in filter and scheduler handles
-	w     *worker.Worker
-	table *handleTable[filter]
-	arena arena
-	sched *schedDomain
+	host   *Host
+	index  int
+	gid    uint64 // process-wide domain id, in filter and scheduler handles
+	w      *worker.Worker
+	table  *handleTable[filter]
+	timers *handleTable[moduleTimer]
+	arena  arena
+	sched  *schedDomain
 	// hookDepth > 0 while the worker runs a module hook; worker-only
 	// callbacks made when it is 0 come from another thread.
 	hookDepth atomic.Int32
@@ -158,7 +159,7 @@ func (h *Host) newWorkerState(index int, w *worker.Worker) (*workerState, error)
 		return nil, fmt.Errorf("module: worker %d scheduler: %w", index, err)
 	}
 	ws := &workerState{host: h, index: index, gid: gid, w: w, sched: d,
-		table: newHandleTable[filter](kindFilter, gid)}
+		table: newHandleTable[filter](kindFilter, gid), timers: newHandleTable[moduleTimer](kindTimer, gid)}
 	workersByGID[gid].Store(ws)
 	return ws, nil
 }

@@ -75,6 +75,11 @@ func initHostAPI() {
 		api.ConfigSchedulerNew = purego.NewCallback(cbConfigSchedulerNew)
 		api.LogFilter = purego.NewCallback(cbLogFilter)
 
+		api.TimerNew = purego.NewCallback(cbTimerNew)
+		api.TimerEnable = purego.NewCallback(cbTimerEnable)
+		api.TimerDisable = purego.NewCallback(cbTimerDisable)
+		api.TimerDelete = purego.NewCallback(cbTimerDelete)
+
 		hostAPI.mem, hostAPI.api = mem, api
 	})
 }

@@ -39,8 +39,8 @@ func (ws *workerState) getFilter() *filter {
 }
 
 func (ws *workerState) putFilter(f *filter) {
-	scheds := f.scheds[:0]
-	*f = filter{scheds: scheds}
+	scheds, timers := f.scheds[:0], f.timers[:0]
+	*f = filter{scheds: scheds, timers: timers}
 	f.destroyed = true // until reused: a stale call through an old reference does nothing
 	if len(ws.freeFilters) < maxPooledFilters {
 		ws.freeFilters = append(ws.freeFilters, f)

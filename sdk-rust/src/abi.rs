@@ -32,6 +32,13 @@ pub struct sluice_filter_handle {
     pub id: u64,
 }
 
+/// A one-shot timer of a filter (`sluice_timer_handle`).
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct sluice_timer_handle {
+    pub id: u64,
+}
+
 /// A scheduler (`sluice_scheduler_handle`).
 #[repr(transparent)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -378,6 +385,11 @@ pub struct sluice_host_api {
             msg_len: usize,
         ) -> sluice_result,
     >,
+
+    pub timer_new: Option<unsafe extern "C" fn(filter: sluice_filter_handle) -> sluice_timer_handle>,
+    pub timer_enable: Option<unsafe extern "C" fn(timer: sluice_timer_handle, delay_ms: u64) -> sluice_result>,
+    pub timer_disable: Option<unsafe extern "C" fn(timer: sluice_timer_handle) -> sluice_result>,
+    pub timer_delete: Option<unsafe extern "C" fn(timer: sluice_timer_handle) -> sluice_result>,
 }
 
 /// `SLUICE_HOST_API_HAS(api, field)`: true when the host's table is large
@@ -407,4 +419,5 @@ pub const HOOK_SYMBOLS: &[&str] = &[
     "sluice_on_http_filter_scheduled",
     "sluice_on_program_shutdown",
     "sluice_on_http_filter_config_scheduled",
+    "sluice_on_http_filter_timer",
 ];

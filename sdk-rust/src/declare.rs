@@ -54,6 +54,7 @@ macro_rules! declare_module {
                     stream_complete: sluice_on_http_filter_stream_complete,
                     scheduled: sluice_on_http_filter_scheduled,
                     config_scheduled: sluice_on_http_filter_config_scheduled,
+                    timer: sluice_on_http_filter_timer,
                     program_shutdown: sluice_on_program_shutdown,
                 }
             }
@@ -201,6 +202,15 @@ macro_rules! declare_module {
             #[unsafe(no_mangle)]
             pub unsafe extern "C" fn sluice_on_http_filter_stream_complete(filter_module: *mut c_void, filter: abi::sluice_filter_handle) {
                 $crate::ffi::stream_complete(filter_module, filter)
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn sluice_on_http_filter_timer(
+                filter_module: *mut c_void,
+                filter: abi::sluice_filter_handle,
+                timer: abi::sluice_timer_handle,
+            ) {
+                $crate::ffi::timer(filter_module, filter, timer)
             }
 
             #[unsafe(no_mangle)]

@@ -488,6 +488,17 @@ pub unsafe fn scheduled(filter: *mut c_void, handle: abi::sluice_filter_handle, 
     });
 }
 
+/// `sluice_on_http_filter_timer`.
+///
+/// # Safety
+/// As [`request_headers`].
+pub unsafe fn timer(filter: *mut c_void, handle: abi::sluice_filter_handle, timer: abi::sluice_timer_handle) {
+    stream_hook(filter, handle, "on_timer", 0, 0, |f, h| {
+        f.on_timer(h, crate::TimerId(timer.id));
+        0
+    });
+}
+
 unsafe fn slice<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
     if ptr.is_null() || len == 0 {
         &[]

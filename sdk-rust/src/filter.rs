@@ -78,4 +78,6 @@ pub trait HttpFilter: 'static {
     /// A [`Scheduler::commit`](crate::Scheduler::commit) for this filter,
     /// delivered on its worker in commit order.
     fn on_scheduled(&mut self, host: &mut HostFilter<'_>, event_id: u64) {}
+    /// A [`Timer`](crate::Timer) of this filter is due (on its worker).
+    fn on_timer(&mut self, host: &mut HostFilter<'_>, timer: crate::TimerId) {}
 }

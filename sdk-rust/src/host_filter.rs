@@ -336,6 +336,17 @@ impl<'h> HostFilter<'h> {
         (raw.id != 0).then(|| unsafe { Scheduler::from_raw(raw) })
     }
 
+    /// A one-shot timer of this filter (disarmed; see [`Timer::enable`]).
+    /// `None` when the host refuses (stale handle, stream ended).
+    ///
+    /// [`Timer::enable`]: crate::Timer::enable
+    pub fn new_timer(&mut self) -> Option<crate::Timer> {
+        let f = callback!(timer_new).ok()?;
+        // SAFETY: value argument; a non-zero result is ours to delete.
+        let raw = unsafe { f(self.handle) };
+        (raw.id != 0).then(|| crate::Timer::from_raw(raw))
+    }
+
     // ---- stream information ----------------------------------------------
 
     /// A string attribute (a host view valid until the hook returns).

@@ -36,6 +36,7 @@ mod metrics;
 pub mod pool;
 mod scheduler;
 pub mod testing;
+mod timer;
 mod types;
 
 pub use error::Error;
@@ -45,4 +46,5 @@ pub use host_config::HostConfig;
 pub use host_filter::{HeaderView, HostFilter};
 pub use metrics::{Counter, Gauge, Histogram};
 pub use scheduler::Scheduler;
+pub use timer::{Timer, TimerId};
 pub use types::{Attribute, BodyKind, BodyStatus, HeaderKind, HeadersStatus, LogLevel, TrailersStatus};

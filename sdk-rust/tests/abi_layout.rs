@@ -49,6 +49,7 @@ fn rust_side() -> RustSide {
     layout!(checks, fields, sluice_config_handle { id });
     layout!(checks, fields, sluice_filter_handle { id });
     layout!(checks, fields, sluice_scheduler_handle { id });
+    layout!(checks, fields, sluice_timer_handle { id });
     layout!(
         checks,
         fields,
@@ -91,7 +92,11 @@ fn rust_side() -> RustSide {
             metadata_get_number,
             per_route_config,
             config_scheduler_new,
-            log_filter
+            log_filter,
+            timer_new,
+            timer_enable,
+            timer_disable,
+            timer_delete
         }
     );
     for (t, size) in [

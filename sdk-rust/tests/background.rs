@@ -47,6 +47,44 @@ impl HttpFilter for Logs {
     }
 }
 
+/// Holds the request until its timer fires, then answers.
+struct Timed {
+    timer: Option<Timer>,
+    cancelled: Option<Timer>,
+}
+
+impl HttpFilter for Timed {
+    fn on_request_headers(&mut self, host: &mut HostFilter<'_>, _eos: bool) -> HeadersStatus {
+        let timer = host.new_timer().expect("timer");
+        timer.enable(Duration::from_millis(25)).unwrap();
+        let cancelled = host.new_timer().expect("timer");
+        cancelled.enable(Duration::from_millis(5)).unwrap();
+        cancelled.disable().unwrap();
+        self.timer = Some(timer);
+        self.cancelled = Some(cancelled);
+        HeadersStatus::StopIteration
+    }
+
+    fn on_timer(&mut self, host: &mut HostFilter<'_>, timer: TimerId) {
+        assert_eq!(Some(timer), self.timer.as_ref().map(Timer::id));
+        host.send_response(200, &[], b"timer fired").unwrap();
+    }
+}
+
+struct TimedConfig;
+
+impl TimedConfig {
+    fn new(_host: &mut HostConfig<'_>, _config: &[u8]) -> Result<TimedConfig, String> {
+        Ok(TimedConfig)
+    }
+}
+
+impl HttpFilterConfig for TimedConfig {
+    fn new_filter(&self, _host: &mut HostFilter<'_>) -> Box<dyn HttpFilter> {
+        Box::new(Timed { timer: None, cancelled: None })
+    }
+}
+
 fn shutdown() {
     for t in THREADS.lock().unwrap().drain(..) {
         t.join().unwrap();
@@ -58,6 +96,7 @@ declare_module! {
     shutdown: shutdown,
     filters: {
         "refreshing" => Refreshing::new,
+        "timed" => TimedConfig::new,
     }
 }
 
@@ -78,4 +117,19 @@ fn config_scheduler_stream_logs_and_shutdown() {
     module.shutdown();
     assert_eq!(SHUTDOWNS.load(Ordering::SeqCst), 1);
     assert!(THREADS.lock().unwrap().is_empty(), "shutdown joined the background threads");
+}
+
+#[test]
+fn timers_fire_once_enabled_and_not_when_disabled() {
+    let module = FakeModule::load(__sluice_module::symbols()).unwrap();
+    let config = module.config("timed", "{}").unwrap();
+    let mut stream = config.new_stream().unwrap();
+    assert_eq!(stream.request_headers(true), sluice_sdk::abi::SLUICE_HEADERS_STOP_ITERATION);
+    let armed = stream.armed_timers();
+    assert_eq!(armed.len(), 1, "only the enabled timer is armed: {armed:?}");
+    assert_eq!(armed[0].1, Duration::from_millis(25));
+    assert!(stream.fire_timer(armed[0].0));
+    assert_eq!(stream.local_reply().map(|r| r.status), Some(200));
+    assert!(!stream.fire_timer(armed[0].0), "one-shot: disarmed after firing");
+    stream.complete();
 }

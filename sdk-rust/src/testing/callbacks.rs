@@ -7,7 +7,7 @@ use super::state::{
 };
 use crate::abi::{
     self, sluice_buffer, sluice_config_handle, sluice_filter_handle, sluice_header, sluice_host_api,
-    sluice_scheduler_handle,
+    sluice_scheduler_handle, sluice_timer_handle,
 };
 use core::ffi::c_void;
 
@@ -56,6 +56,10 @@ pub(crate) static TABLE: sluice_host_api = sluice_host_api {
     per_route_config: Some(per_route_config),
     config_scheduler_new: Some(config_scheduler_new),
     log_filter: Some(log_filter),
+    timer_new: Some(timer_new),
+    timer_enable: Some(timer_enable),
+    timer_disable: Some(timer_disable),
+    timer_delete: Some(timer_delete),
 };
 
 /// Workers the fake host claims to run.
@@ -646,6 +650,53 @@ unsafe extern "C" fn log_filter(
     }
     st.logs.push((level, format!("[filter {}] {text}", f.id)));
     abi::SLUICE_OK
+}
+
+/// The stream owning timer `id`.
+fn timer_stream(st: &mut State, id: u64) -> Option<&mut StreamState> {
+    st.streams.values_mut().find(|s| s.timers.contains_key(&id))
+}
+
+unsafe extern "C" fn timer_new(f: sluice_filter_handle) -> sluice_timer_handle {
+    let mut st = state();
+    if stream_mut(&mut st, f.id, true).is_err() {
+        return sluice_timer_handle { id: 0 };
+    }
+    let id = st.new_handle();
+    if let Some(s) = st.streams.get_mut(&f.id) {
+        s.timers.insert(id, None);
+    }
+    sluice_timer_handle { id }
+}
+
+unsafe extern "C" fn timer_enable(t: sluice_timer_handle, delay_ms: u64) -> abi::sluice_result {
+    match timer_stream(&mut state(), t.id) {
+        Some(s) => {
+            s.timers.insert(t.id, Some(std::time::Duration::from_millis(delay_ms)));
+            abi::SLUICE_OK
+        }
+        None => abi::SLUICE_ERR_INVALID_HANDLE,
+    }
+}
+
+unsafe extern "C" fn timer_disable(t: sluice_timer_handle) -> abi::sluice_result {
+    match timer_stream(&mut state(), t.id) {
+        Some(s) => {
+            s.timers.insert(t.id, None);
+            abi::SLUICE_OK
+        }
+        None => abi::SLUICE_ERR_INVALID_HANDLE,
+    }
+}
+
+unsafe extern "C" fn timer_delete(t: sluice_timer_handle) -> abi::sluice_result {
+    match timer_stream(&mut state(), t.id) {
+        Some(s) => {
+            s.timers.remove(&t.id);
+            abi::SLUICE_OK
+        }
+        None => abi::SLUICE_ERR_INVALID_HANDLE,
+    }
 }
 
 unsafe extern "C" fn scheduler_delete(s: sluice_scheduler_handle) {

@@ -46,6 +46,7 @@ pub struct ModuleSymbols {
     pub stream_complete: unsafe extern "C" fn(*mut c_void, FH),
     pub scheduled: unsafe extern "C" fn(*mut c_void, FH, u64),
     pub config_scheduled: unsafe extern "C" fn(*mut c_void, CH, u64),
+    pub timer: unsafe extern "C" fn(*mut c_void, FH, abi::sluice_timer_handle),
     pub program_shutdown: extern "C" fn(),
 }
 
@@ -457,6 +458,29 @@ impl FakeStream {
             }
         }
         delivered
+    }
+
+    /// The filter's armed timers: (id, delay it was last enabled with).
+    pub fn armed_timers(&self) -> Vec<(crate::TimerId, Duration)> {
+        self.with(|s| s.timers.iter().filter_map(|(id, d)| d.map(|d| (crate::TimerId(*id), d))).collect())
+    }
+
+    /// Fire an armed timer now, as the worker does when it is due (the
+    /// fake host has no clock): the filter's `on_timer` runs and the timer
+    /// is disarmed. Returns false when it is not armed.
+    pub fn fire_timer(&mut self, id: crate::TimerId) -> bool {
+        let armed = self.with(|s| match s.timers.get_mut(&id.0) {
+            Some(d @ Some(_)) => {
+                *d = None;
+                true
+            }
+            _ => false,
+        });
+        if armed && !self.destroyed {
+            // SAFETY: live filter from filter_new.
+            self.call(|s, f, h| unsafe { (s.timer)(f, h, abi::sluice_timer_handle { id: id.0 }) });
+        }
+        armed
     }
 
     /// Run stream_complete then destroy, as the host does at stream end.

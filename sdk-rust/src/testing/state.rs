@@ -83,6 +83,8 @@ pub(crate) struct StreamState {
     pub per_route: usize,
     /// Schedulers handed out (their ids).
     pub schedulers: Vec<u64>,
+    /// Timers: id -> armed delay (None = disarmed).
+    pub timers: BTreeMap<u64, Option<std::time::Duration>>,
     pub graveyard: Vec<Bytes>,
     pub reentry: Option<ReentryTarget>,
     /// Statuses the re-entered hook returned.
@@ -107,6 +109,7 @@ impl StreamState {
             clear_route_cache: 0,
             per_route: 0,
             schedulers: Vec::new(),
+            timers: BTreeMap::new(),
             graveyard: Vec::new(),
             reentry: None,
             reentered: Vec::new(),
