@@ -119,6 +119,13 @@ const (
 	LogOff      LogLevel = 6
 )
 
+// Metric kinds (sluice_metric_kind).
+const (
+	MetricCounter   = 0
+	MetricGauge     = 1
+	MetricHistogram = 2
+)
+
 // AttributeID is sluice_attribute_id.
 type AttributeID uint32
 

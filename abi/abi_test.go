@@ -23,6 +23,7 @@ var mirrored = []struct {
 	{"sluice_filter_handle", Handle{}},
 	{"sluice_scheduler_handle", Handle{}},
 	{"sluice_timer_handle", Handle{}},
+	{"sluice_metric_def", MetricDef{}},
 	{"sluice_host_api", HostAPI{}},
 }
 
@@ -61,6 +62,8 @@ var constants = []struct {
 	{"SLUICE_ATTR_SOURCE_PORT", int64(AttrSourcePort)}, {"SLUICE_ATTR_DESTINATION_PORT", int64(AttrDestinationPort)},
 	{"SLUICE_ATTR_CONNECTION_ID", int64(AttrConnectionID)}, {"SLUICE_ATTR_STREAM_ID", int64(AttrStreamID)},
 	{"SLUICE_ATTR_WORKER_INDEX", int64(AttrWorkerIndex)}, {"SLUICE_ATTR_RESPONSE_CODE", int64(AttrResponseCode)},
+	{"SLUICE_METRIC_COUNTER", MetricCounter}, {"SLUICE_METRIC_GAUGE", MetricGauge},
+	{"SLUICE_METRIC_HISTOGRAM", MetricHistogram},
 }
 
 // cProgram prints "key value" lines: sizeof/offsetof for every mirrored

@@ -81,4 +81,18 @@ type HostAPI struct {
 	TimerEnable  uintptr `c:"timer_enable"`
 	TimerDisable uintptr `c:"timer_disable"`
 	TimerDelete  uintptr `c:"timer_delete"`
+
+	DefineMetric uintptr `c:"define_metric"`
+	ReportPanic  uintptr `c:"report_panic"`
+}
+
+// MetricDef is sluice_metric_def.
+type MetricDef struct {
+	Size        uint32         `c:"size"`
+	Kind        uint32         `c:"kind"`
+	Name        Buffer         `c:"name"`
+	LabelNames  unsafe.Pointer `c:"label_names"`
+	NLabelNames uintptr        `c:"n_label_names"`
+	Buckets     unsafe.Pointer `c:"buckets"`
+	NBuckets    uintptr        `c:"n_buckets"`
 }

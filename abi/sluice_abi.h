@@ -182,6 +182,28 @@ typedef int32_t sluice_trailers_status;
  * failed with a local 500 (response flag FF), the event is counted
  * (invalid_status) and logged at most once per rate window. */
 
+/* Kinds of metric (sluice_metric_def.kind). */
+typedef uint32_t sluice_metric_kind;
+#define SLUICE_METRIC_COUNTER 0
+#define SLUICE_METRIC_GAUGE 1
+#define SLUICE_METRIC_HISTOGRAM 2
+
+/* A metric definition for define_metric. Names: letters, digits, '_', '.',
+ * '-' (at most 128 bytes). Label names: [A-Za-z_][A-Za-z0-9_]*, not
+ * "filter" or "le", at most 8. Histogram buckets: ascending upper bounds
+ * (at most 64; NULL/0 = the default bounds 1, 5, 10, 25, 50, 100, 250, 500,
+ * 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000,
+ * 3600000), in whatever unit the module records. */
+typedef struct sluice_metric_def {
+    uint32_t size; /* sizeof(sluice_metric_def) */
+    sluice_metric_kind kind;
+    sluice_buffer name;
+    const sluice_buffer* label_names;
+    size_t n_label_names;
+    const uint64_t* buckets;
+    size_t n_buckets;
+} sluice_metric_def;
+
 /* Which header map a header callback addresses (Envoy's order). */
 typedef uint32_t sluice_header_kind;
 #define SLUICE_REQUEST_HEADERS 0
@@ -433,6 +455,29 @@ typedef struct sluice_host_api {
     sluice_result (*timer_disable)(sluice_timer_handle timer);
     /* Disarm and free it; the handle is stale afterwards. */
     sluice_result (*timer_delete)(sluice_timer_handle timer);
+
+    /* --- metrics with labels and buckets; panics -------------------------- */
+
+    /* main, during config_new only: define a counter, gauge or histogram
+     * with labels (and, for histograms, bucket bounds); *id_out receives
+     * its id for counter_add & co., whose label values follow the order of
+     * def->label_names. In /stats/prometheus a metric is the family
+     * sluice_module_metric_<name> with the labels filter="<entry>" and its
+     * own; in /stats "module.<entry>.<name>{label="value",...}". The same
+     * entry and name again (e.g. the same filter in two listeners) shares
+     * one metric. A definition that gives a name another kind, other labels
+     * or other buckets, or that would export under a family another name
+     * already uses (names differing only in '.' vs '_'), is refused
+     * (INVALID_ARGUMENT) and makes the config fail to load, naming the
+     * collision. "panics" and "invalid_status" are the host's per-filter
+     * counters: refused too. At most 1024 label-value combinations per
+     * metric (LIMIT beyond). */
+    sluice_result (*define_metric)(sluice_config_handle config, const sluice_metric_def* def, uint32_t* id_out);
+    /* any: the module caught a fatal error of its own (the Rust SDK: a
+     * panic) in code of this config; counted as module.<entry>.panics
+     * (sluice_module_filter_panics{filter="<entry>"}) and logged (at most
+     * once per 10 s) with msg. */
+    sluice_result (*report_panic)(sluice_config_handle config, const uint8_t* msg, size_t msg_len);
 } sluice_host_api;
 
 /* True when the host's table contains `field` (a minor-version addition). */

@@ -181,8 +181,19 @@ func TestMetricsModuleInAdmin(t *testing.T) {
 		}
 	}
 	_, prom := get(t, c, p.AdminURL("/stats/prometheus"), nil)
-	if !strings.Contains(prom, "sluice_module_m_requests_total 3\n") {
-		t.Errorf("/stats/prometheus lacks the module counter:\n%s", prom)
+	for _, want := range []string{
+		"# TYPE sluice_module_metric_requests_total counter\nsluice_module_metric_requests_total{filter=\"m\"} 3\n",
+		"sluice_module_metric_requests_by_method{filter=\"m\",method=\"GET\"} 3\n",
+		"sluice_module_metric_header_bytes_count{filter=\"m\",method=\"GET\"} 3\n",
+		"sluice_module_filter_panics{filter=\"m\"} 0\n",
+		"# TYPE sluice_module_scheduler_commits counter\n",
+	} {
+		if !strings.Contains(prom, want) {
+			t.Errorf("/stats/prometheus lacks %q:\n%s", want, prom)
+		}
+	}
+	if strings.Contains(prom, "sluice_module_m_") {
+		t.Errorf("/stats/prometheus still has an unlabeled per-entry name:\n%s", prom)
 	}
 }
 

@@ -23,6 +23,7 @@ const (
 	rBadArg      = int32(abi.ErrInvalidArg)
 	rWrongThread = int32(abi.ErrWrongThread)
 	rWrongPhase  = int32(abi.ErrWrongPhase)
+	rLimit       = int32(abi.ErrLimit)
 )
 
 // lookupFilter resolves h. A worker-only call made while the worker runs

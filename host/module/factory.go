@@ -21,7 +21,12 @@ type FilterFactory struct {
 	modPtr uintptr // what config_new returned
 
 	defining atomic.Bool               // inside config_new: define_* allowed
-	metrics  atomic.Pointer[[]*metric] // copy-on-write while defining
+	metrics  atomic.Pointer[[]*metric] // by id; copy-on-write while defining
+	// metricErr is the first metric definition the registry refused: the
+	// config then fails to load, naming it.
+	metricErr error
+	// The host's per-filter counters (module.<entry>.panics, .invalid_status).
+	panics, invalidStatus *metric
 	// scheds are the config-level schedulers (control thread only).
 	scheds []uint64
 
@@ -71,6 +76,13 @@ func (m *Module) NewFilterFactory(filterName string, configJSON []byte) (*Filter
 func (m *Module) NewNamedFilterFactory(key, filterName string, configJSON []byte) (*FilterFactory, error) {
 	f := &FilterFactory{host: m.host, mod: m, name: filterName, key: key}
 	f.metrics.Store(&[]*metric{})
+	var err error
+	if f.panics, err = m.host.metrics.define(key, metricPanics, Counter, nil, nil, true); err != nil {
+		return nil, &ConfigError{Path: m.Path(), FilterName: filterName, Cause: err.Error()}
+	}
+	if f.invalidStatus, err = m.host.metrics.define(key, metricInvalidStatus, Counter, nil, nil, true); err != nil {
+		return nil, &ConfigError{Path: m.Path(), FilterName: filterName, Cause: err.Error()}
+	}
 	ctl := m.host.ctl
 	f.handle = ctl.configs.alloc(f)
 	if f.handle == 0 {
@@ -90,6 +102,12 @@ func (m *Module) NewNamedFilterFactory(key, filterName string, configJSON []byte
 		f.forgetSchedulers()
 		ctl.configs.release(f.handle)
 		return nil, &ConfigError{Path: m.Path(), FilterName: filterName, Cause: "config rejected by the module: " + f.reason()}
+	}
+	if f.metricErr != nil {
+		// The module may have ignored the refused definition; its config
+		// must not load with a metric that would mean two things.
+		ctl.run(f.destroyConfig)
+		return nil, &ConfigError{Path: m.Path(), FilterName: filterName, Cause: f.metricErr.Error()}
 	}
 	m.host.mu.Lock()
 	m.host.factories[f] = struct{}{}
@@ -224,13 +242,4 @@ func (f *FilterFactory) metricByID(id uint32) *metric {
 		return nil
 	}
 	return ms[id]
-}
-
-func (f *FilterFactory) metricsSnapshot() []MetricSnapshot {
-	ms := *f.metrics.Load()
-	out := make([]MetricSnapshot, 0, len(ms))
-	for _, m := range ms {
-		out = append(out, m.snapshot(f.key))
-	}
-	return out
 }

@@ -138,6 +138,7 @@ func (f *filter) fail(details string) {
 func (f *filter) invalidStatus(hook string, st int32) {
 	h := f.factory.host
 	h.invalidStatus.Add(1)
+	f.factory.invalidStatus.single.value.Add(1)
 	if ok, n := h.invalidLog.allow(time.Now()); ok {
 		h.log.Error("module hook returned an invalid status; stream failed with 500",
 			zap.String("module", f.factory.mod.Path()), zap.String("filter", f.factory.name),

@@ -224,7 +224,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("active_filters = %d after all streams ended", got)
 	}
 	if s := e.host.Stats().String(); !strings.Contains(s, "module.m.requests_total: 3\n") ||
-		!strings.Contains(s, "module.m.request_header_count.count: 3\n") {
+		!strings.Contains(s, "module.m.request_header_count_count: 3\n") {
 		t.Fatalf("stats text:\n%s", s)
 	}
 }

@@ -38,6 +38,10 @@ type Host struct {
 	filtersCreated  atomic.Uint64
 	invalidLog      rateLimitedLog
 	droppedLog      rateLimitedLog
+	panicLog        rateLimitedLog
+	// metrics are the modules' metrics and the per-filter counters, by
+	// http_filters entry name.
+	metrics *metricRegistry
 }
 
 // workerState is the per-worker half of the host. Only its worker thread
@@ -118,6 +122,8 @@ func NewHostWithOptions(log *zap.Logger, workers []*worker.Worker, opts Options)
 		factories:   map[*FilterFactory]struct{}{},
 		invalidLog:  rateLimitedLog{window: rateWindow},
 		droppedLog:  rateLimitedLog{window: rateWindow},
+		panicLog:    rateLimitedLog{window: rateWindow},
+		metrics:     newMetricRegistry(),
 	}
 	ctl, err := newControl(h)
 	if err != nil {

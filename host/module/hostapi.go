@@ -80,6 +80,9 @@ func initHostAPI() {
 		api.TimerDisable = purego.NewCallback(cbTimerDisable)
 		api.TimerDelete = purego.NewCallback(cbTimerDelete)
 
+		api.DefineMetric = purego.NewCallback(cbDefineMetric)
+		api.ReportPanic = purego.NewCallback(cbReportPanic)
+
 		hostAPI.mem, hostAPI.api = mem, api
 	})
 }

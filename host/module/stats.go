@@ -38,7 +38,9 @@ type Stats struct {
 	SchedulersLive int `stat:"schedulers_live"`
 	// InvalidStatus counts hooks that returned a status outside the enum.
 	InvalidStatus uint64 `stat:"invalid_status"`
-	// Metrics are the modules' own counters, gauges and histograms.
+	// Metrics are the modules' own counters, gauges and histograms, and the
+	// host's per-filter counters (<entry>.panics, <entry>.invalid_status),
+	// one snapshot per series.
 	Metrics []MetricSnapshot
 }
 
@@ -65,15 +67,11 @@ func (h *Host) Stats() Stats {
 	s.CommitsRejectedStale += atomic.LoadUint64(&schedBadHandles)
 	s.ModulesLoaded = len(h.modules)
 	s.FilterConfigs = len(h.factories)
-	factories := make([]*FilterFactory, 0, len(h.factories))
-	for f := range h.factories {
-		factories = append(factories, f)
-	}
 	h.mu.Unlock()
-	for _, f := range factories {
-		s.Metrics = append(s.Metrics, f.metricsSnapshot()...)
+	for _, m := range h.metrics.all() {
+		s.Metrics = append(s.Metrics, m.snapshots()...)
 	}
-	sort.Slice(s.Metrics, func(i, j int) bool { return s.Metrics[i].Name < s.Metrics[j].Name })
+	sort.SliceStable(s.Metrics, func(i, j int) bool { return s.Metrics[i].Name < s.Metrics[j].Name })
 	return s
 }
 

@@ -32,7 +32,9 @@ func startAdmin(s *Server, addr netip.AddrPort) (*adminServer, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("content-type", "text/plain; charset=utf-8")
-		for _, st := range s.stats() {
+		all := append(s.stats(), s.filters.metricLines()...)
+		sort.Slice(all, func(i, j int) bool { return all[i].name < all[j].name })
+		for _, st := range all {
 			fmt.Fprintf(w, "%s: %d\n", st.name, st.value)
 		}
 	})
@@ -42,6 +44,7 @@ func startAdmin(s *Server, addr netip.AddrPort) (*adminServer, error) {
 			name := "sluice_" + strings.NewReplacer(".", "_", "-", "_").Replace(st.name)
 			fmt.Fprintf(w, "# TYPE %s %s\n%s %d\n", name, st.kind, name, st.value)
 		}
+		s.filters.writePrometheus(w)
 	})
 	mux.HandleFunc("/ready", func(w http.ResponseWriter, r *http.Request) {
 		if s.Draining() {

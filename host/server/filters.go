@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"io"
 
 	"go.uber.org/zap"
 
@@ -90,6 +91,13 @@ func (b *filterBuilder) close() {
 	}
 }
 
+// writePrometheus renders the module metrics as labeled families.
+func (b *filterBuilder) writePrometheus(w io.Writer) {
+	if b.host != nil {
+		b.host.WritePrometheus(w)
+	}
+}
+
 // modulesInfo describes the loaded modules for /modules.
 func (b *filterBuilder) modulesInfo() []map[string]any {
 	out := []map[string]any{}
@@ -124,15 +132,27 @@ func (b *filterBuilder) stats() []statValue {
 		{"module.schedulers_live", "gauge", int64(st.SchedulersLive)},
 		{"module.invalid_status", "counter", int64(st.InvalidStatus)},
 	}
-	for _, m := range st.Metrics {
+	return out
+}
+
+// metricLines are the module metrics as /stats lines; /stats/prometheus
+// renders them as labeled families instead (writePrometheus).
+func (b *filterBuilder) metricLines() []statValue {
+	if b.host == nil {
+		return nil
+	}
+	var out []statValue
+	for _, m := range b.host.Stats().Metrics {
 		name := "module." + m.Name
+		labels := m.StatLabels()
 		switch m.Kind {
 		case module.Counter:
-			out = append(out, statValue{name, "counter", m.Value})
+			out = append(out, statValue{name: name + labels, kind: "counter", value: m.Value})
 		case module.Gauge:
-			out = append(out, statValue{name, "gauge", m.Value})
+			out = append(out, statValue{name: name + labels, kind: "gauge", value: m.Value})
 		case module.Histogram:
-			out = append(out, statValue{name + "_count", "counter", int64(m.Count)}, statValue{name + "_sum", "counter", int64(m.Sum)})
+			out = append(out, statValue{name: name + "_count" + labels, kind: "counter", value: int64(m.Count)},
+				statValue{name: name + "_sum" + labels, kind: "counter", value: int64(m.Sum)})
 		}
 	}
 	return out

@@ -27,6 +27,10 @@ func TestPanicsAreContained(t *testing.T) {
 				t.Fatalf("backend saw %d requests", n)
 			}
 			p.WaitLog(fmt.Sprintf(`panic in %s of filter \"panicker\" at `, hook), "src/lib.rs:", "panicker: boom in "+hook)
+			// The SDK reports each panic: counted per filter entry.
+			if r := get(t, c, p.AdminURL("/stats/prometheus")); !strings.Contains(r.body, "sluice_module_filter_panics{filter=\"boom\"} 3\n") {
+				t.Fatalf("panics not counted:\n%s", r.body)
+			}
 		})
 	}
 }

@@ -99,6 +99,24 @@ pub type sluice_trailers_status = i32;
 pub const SLUICE_TRAILERS_CONTINUE: sluice_trailers_status = 0;
 pub const SLUICE_TRAILERS_STOP_ITERATION: sluice_trailers_status = 1;
 
+pub type sluice_metric_kind = u32;
+pub const SLUICE_METRIC_COUNTER: sluice_metric_kind = 0;
+pub const SLUICE_METRIC_GAUGE: sluice_metric_kind = 1;
+pub const SLUICE_METRIC_HISTOGRAM: sluice_metric_kind = 2;
+
+/// A metric definition for `define_metric` (labels, histogram buckets).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct sluice_metric_def {
+    pub size: u32,
+    pub kind: sluice_metric_kind,
+    pub name: sluice_buffer,
+    pub label_names: *const sluice_buffer,
+    pub n_label_names: usize,
+    pub buckets: *const u64,
+    pub n_buckets: usize,
+}
+
 pub type sluice_header_kind = u32;
 pub const SLUICE_REQUEST_HEADERS: sluice_header_kind = 0;
 pub const SLUICE_REQUEST_TRAILERS: sluice_header_kind = 1;
@@ -390,6 +408,16 @@ pub struct sluice_host_api {
     pub timer_enable: Option<unsafe extern "C" fn(timer: sluice_timer_handle, delay_ms: u64) -> sluice_result>,
     pub timer_disable: Option<unsafe extern "C" fn(timer: sluice_timer_handle) -> sluice_result>,
     pub timer_delete: Option<unsafe extern "C" fn(timer: sluice_timer_handle) -> sluice_result>,
+
+    pub define_metric: Option<
+        unsafe extern "C" fn(
+            config: sluice_config_handle,
+            def: *const sluice_metric_def,
+            id_out: *mut u32,
+        ) -> sluice_result,
+    >,
+    pub report_panic:
+        Option<unsafe extern "C" fn(config: sluice_config_handle, msg: *const u8, msg_len: usize) -> sluice_result>,
 }
 
 /// `SLUICE_HOST_API_HAS(api, field)`: true when the host's table is large

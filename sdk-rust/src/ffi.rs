@@ -37,6 +37,7 @@ pub type ConfigFactory = fn(&mut HostConfig<'_>, &[u8], &[u8]) -> Option<Result<
 /// What `config_new` returns to the host.
 pub struct ConfigBox {
     name: String,
+    handle: abi::sluice_config_handle,
     inner: Box<dyn HttpFilterConfig>,
 }
 
@@ -105,14 +106,32 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
-/// Log a caught panic and return its message.
-fn report_panic(hook: &str, filter_name: &str, payload: &(dyn Any + Send)) -> String {
+/// Log a caught panic, have the host count it against its config
+/// (`module.<entry>.panics`) when there is one, and return its message.
+fn report_panic(hook: &str, config: Option<(&str, abi::sluice_config_handle)>, payload: &(dyn Any + Send)) -> String {
     let msg = panic_message(payload);
     let location = PANIC_LOCATION.with(|p| p.borrow_mut().take());
     let at = location.map(|l| format!(" at {l}")).unwrap_or_default();
-    let filter = if filter_name.is_empty() { String::new() } else { format!(" of filter \"{filter_name}\"") };
-    log_str(LogLevel::Error, &format!("panic in {hook}{filter}{at}: {msg}"));
+    let filter = config.map(|(name, _)| format!(" of filter \"{name}\"")).unwrap_or_default();
+    let line = format!("panic in {hook}{filter}{at}: {msg}");
+    log_str(LogLevel::Error, &line);
+    if let (Some((_, handle)), Ok(f)) = (config, host::callback!(report_panic)) {
+        // SAFETY: line is read during the call.
+        unsafe { f(handle, line.as_ptr(), line.len()) };
+    }
     msg
+}
+
+impl ConfigBox {
+    fn panic_scope(&self) -> Option<(&str, abi::sluice_config_handle)> {
+        Some((self.name.as_str(), self.handle))
+    }
+}
+
+/// The config of a filter, for panic reports.
+fn filter_scope<'a>(config: *const ConfigBox) -> Option<(&'a str, abi::sluice_config_handle)> {
+    // SAFETY: the config outlives its filters (see FilterBox::config).
+    unsafe { config.as_ref().and_then(|c| c.panic_scope()) }
 }
 
 /// Run `f`, catching a panic. Not for code that could leave a `FilterBox`
@@ -137,7 +156,7 @@ pub unsafe fn program_init(api: *const abi::sluice_host_api, init: impl FnOnce()
     match guard(init) {
         Ok(ok) => ok,
         Err(p) => {
-            report_panic("program_init", "", &*p);
+            report_panic("program_init", None, &*p);
             false
         }
     }
@@ -161,10 +180,10 @@ pub unsafe fn config_new(
     let name_text = String::from_utf8_lossy(name).into_owned();
     let mut host = HostConfig::new(handle, name);
     let outcome = match guard(|| factory(&mut host, name, config)) {
-        Ok(Some(Ok(inner))) => return Box::into_raw(Box::new(ConfigBox { name: name_text, inner })).cast(),
+        Ok(Some(Ok(inner))) => return Box::into_raw(Box::new(ConfigBox { name: name_text, handle, inner })).cast(),
         Ok(Some(Err(reason))) => reason,
         Ok(None) => format!("unknown filter_name \"{name_text}\" (this module offers: {})", offered.join(", ")),
-        Err(p) => format!("panic: {}", report_panic("config_new", &name_text, &*p)),
+        Err(p) => format!("panic: {}", report_panic("config_new", Some((&name_text, handle)), &*p)),
     };
     let _ = host.reject(&outcome);
     core::ptr::null_mut()
@@ -179,9 +198,9 @@ pub unsafe fn config_destroy(config: *mut c_void) {
         return;
     }
     let boxed = Box::from_raw(config.cast::<ConfigBox>());
-    let name = boxed.name.clone();
+    let (name, handle) = (boxed.name.clone(), boxed.handle);
     if let Err(p) = guard(move || drop(boxed)) {
-        report_panic("config_destroy", &name, &*p);
+        report_panic("config_destroy", Some((&name, handle)), &*p);
     }
 }
 
@@ -196,14 +215,14 @@ pub unsafe fn config_scheduled(config: *mut c_void, handle: abi::sluice_config_h
     };
     let mut host = HostConfig::new(handle, cfg.name.as_bytes());
     if let Err(p) = guard(|| cfg.inner.on_scheduled(&mut host, event_id)) {
-        report_panic("on_scheduled (config)", &cfg.name, &*p);
+        report_panic("on_scheduled (config)", cfg.panic_scope(), &*p);
     }
 }
 
 /// `sluice_on_program_shutdown`: run the module's shutdown function.
 pub fn program_shutdown(shutdown: impl FnOnce()) {
     if let Err(p) = guard(shutdown) {
-        report_panic("program_shutdown", "", &*p);
+        report_panic("program_shutdown", None, &*p);
     }
 }
 
@@ -225,7 +244,7 @@ pub unsafe fn per_route_config_new(
     let reason = match guard(|| cfg.inner.new_per_route_config(&mut host, config)) {
         Ok(Ok(v)) => return Box::into_raw(Box::new(PerRouteBox(v))).cast(),
         Ok(Err(reason)) => reason,
-        Err(p) => format!("panic: {}", report_panic("per_route_config_new", &cfg.name, &*p)),
+        Err(p) => format!("panic: {}", report_panic("per_route_config_new", cfg.panic_scope(), &*p)),
     };
     let _ = host.reject(&reason);
     core::ptr::null_mut()
@@ -241,7 +260,7 @@ pub unsafe fn per_route_config_destroy(p: *mut c_void) {
     }
     let boxed = Box::from_raw(p.cast::<PerRouteBox>());
     if let Err(payload) = guard(move || drop(boxed)) {
-        report_panic("per_route_config_destroy", "", &*payload);
+        report_panic("per_route_config_destroy", None, &*payload);
     }
 }
 
@@ -265,7 +284,7 @@ pub unsafe fn filter_new(config: *mut c_void, handle: abi::sluice_filter_handle)
         }))
         .cast(),
         Err(p) => {
-            report_panic("new_filter", &cfg.name, &*p);
+            report_panic("new_filter", cfg.panic_scope(), &*p);
             core::ptr::null_mut()
         }
     }
@@ -293,7 +312,7 @@ unsafe fn free_filter(fb: *mut FilterBox) {
     let boxed = Box::from_raw(fb);
     let config = boxed.config;
     if let Err(p) = guard(move || drop(boxed)) {
-        report_panic("destroy", filter_name(config), &*p);
+        report_panic("destroy", filter_scope(config), &*p);
     }
 }
 
@@ -364,7 +383,7 @@ unsafe fn stream_hook(
         Err(p) => {
             (*fb).poisoned = true;
             host.discard_deferred();
-            report_panic(hook, filter_name((*fb).config), &*p);
+            report_panic(hook, filter_scope((*fb).config), &*p);
             if fail_stream(&mut host) {
                 stopped
             } else {

@@ -59,6 +59,45 @@ impl<'c> HostConfig<'c> {
         Ok(Histogram { handle: self.handle, id })
     }
 
+    /// A counter with labels: each update names the values of `labels`, in
+    /// this order ([`Counter::add_with`]). In `/stats/prometheus` it is
+    /// `sluice_module_metric_<name>{filter="<entry>",<label>="<value>",...}`.
+    pub fn define_counter_with_labels(&mut self, name: &str, labels: &[&str]) -> Result<Counter> {
+        let id = self.define_metric(abi::SLUICE_METRIC_COUNTER, name, labels, &[])?;
+        Ok(Counter { handle: self.handle, id })
+    }
+
+    /// A gauge with labels ([`Gauge::set_with`], [`Gauge::add_with`]).
+    pub fn define_gauge_with_labels(&mut self, name: &str, labels: &[&str]) -> Result<Gauge> {
+        let id = self.define_metric(abi::SLUICE_METRIC_GAUGE, name, labels, &[])?;
+        Ok(Gauge { handle: self.handle, id })
+    }
+
+    /// A histogram with labels and bucket upper bounds (ascending; empty =
+    /// the host's default bounds), in the unit you record.
+    pub fn define_histogram_with_buckets(&mut self, name: &str, labels: &[&str], buckets: &[u64]) -> Result<Histogram> {
+        let id = self.define_metric(abi::SLUICE_METRIC_HISTOGRAM, name, labels, buckets)?;
+        Ok(Histogram { handle: self.handle, id })
+    }
+
+    fn define_metric(&self, kind: abi::sluice_metric_kind, name: &str, labels: &[&str], buckets: &[u64]) -> Result<u32> {
+        let f = callback!(define_metric)?;
+        let names: Vec<abi::sluice_buffer> = labels.iter().map(|l| abi::sluice_buffer::from_slice(l.as_bytes())).collect();
+        let def = abi::sluice_metric_def {
+            size: core::mem::size_of::<abi::sluice_metric_def>() as u32,
+            kind,
+            name: abi::sluice_buffer::from_slice(name.as_bytes()),
+            label_names: names.as_ptr(),
+            n_label_names: names.len(),
+            buckets: buckets.as_ptr(),
+            n_buckets: buckets.len(),
+        };
+        let mut id = 0u32;
+        // SAFETY: def and what it points to live across the call.
+        Error::check(unsafe { f(self.handle, &def, &mut id) })?;
+        Ok(id)
+    }
+
     fn define(&self, f: DefineFn, name: &str) -> Result<u32> {
         let mut id = 0u32;
         // SAFETY: name is read during the call; id is a valid out-pointer.

@@ -50,6 +50,7 @@ fn rust_side() -> RustSide {
     layout!(checks, fields, sluice_filter_handle { id });
     layout!(checks, fields, sluice_scheduler_handle { id });
     layout!(checks, fields, sluice_timer_handle { id });
+    layout!(checks, fields, sluice_metric_def { size, kind, name, label_names, n_label_names, buckets, n_buckets });
     layout!(
         checks,
         fields,
@@ -96,7 +97,9 @@ fn rust_side() -> RustSide {
             timer_new,
             timer_enable,
             timer_disable,
-            timer_delete
+            timer_delete,
+            define_metric,
+            report_panic
         }
     );
     for (t, size) in [
@@ -182,6 +185,9 @@ fn rust_side() -> RustSide {
         SLUICE_ATTR_STREAM_ID,
         SLUICE_ATTR_WORKER_INDEX,
         SLUICE_ATTR_RESPONSE_CODE,
+        SLUICE_METRIC_COUNTER,
+        SLUICE_METRIC_GAUGE,
+        SLUICE_METRIC_HISTOGRAM,
     );
     (checks, fields, consts)
 }

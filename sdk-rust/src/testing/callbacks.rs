@@ -60,6 +60,8 @@ pub(crate) static TABLE: sluice_host_api = sluice_host_api {
     timer_enable: Some(timer_enable),
     timer_disable: Some(timer_disable),
     timer_delete: Some(timer_delete),
+    define_metric: Some(define_metric),
+    report_panic: Some(report_panic),
 };
 
 /// Workers the fake host claims to run.
@@ -117,6 +119,10 @@ unsafe extern "C" fn config_reject(config: sluice_config_handle, reason: *const 
 }
 
 fn define(config: u64, kind: u8, name: &[u8], id_out: *mut u32) -> abi::sluice_result {
+    define_labeled(config, kind, name, 0, id_out)
+}
+
+fn define_labeled(config: u64, kind: u8, name: &[u8], n_labels: usize, id_out: *mut u32) -> abi::sluice_result {
     if id_out.is_null() || name.is_empty() {
         return abi::SLUICE_ERR_INVALID_ARGUMENT;
     }
@@ -133,6 +139,7 @@ fn define(config: u64, kind: u8, name: &[u8], id_out: *mut u32) -> abi::sluice_r
         Some(_) => return abi::SLUICE_ERR_INVALID_ARGUMENT,
         None => {
             c.metrics.push((kind, name, 0));
+            c.label_counts.push(n_labels);
             c.metrics.len() - 1
         }
     };
@@ -167,8 +174,8 @@ fn update(
         return abi::SLUICE_ERR_INVALID_HANDLE;
     };
     // Metrics defined with define_counter & co have no labels.
-    let _ = labels;
-    if n_labels != 0 {
+    // The fake sums a labeled metric over all its label values.
+    if c.label_counts.get(id as usize) != Some(&n_labels) || (n_labels > 0 && labels.is_null()) {
         return abi::SLUICE_ERR_INVALID_ARGUMENT;
     }
     match c.metrics.get_mut(id as usize) {
@@ -693,6 +700,37 @@ unsafe extern "C" fn timer_delete(t: sluice_timer_handle) -> abi::sluice_result 
     match timer_stream(&mut state(), t.id) {
         Some(s) => {
             s.timers.remove(&t.id);
+            abi::SLUICE_OK
+        }
+        None => abi::SLUICE_ERR_INVALID_HANDLE,
+    }
+}
+
+unsafe extern "C" fn define_metric(
+    c: sluice_config_handle,
+    def: *const abi::sluice_metric_def,
+    id_out: *mut u32,
+) -> abi::sluice_result {
+    let Some(d) = def.as_ref() else {
+        return abi::SLUICE_ERR_INVALID_ARGUMENT;
+    };
+    let kind = match d.kind {
+        abi::SLUICE_METRIC_COUNTER => COUNTER,
+        abi::SLUICE_METRIC_GAUGE => GAUGE,
+        abi::SLUICE_METRIC_HISTOGRAM => HISTOGRAM,
+        _ => return abi::SLUICE_ERR_INVALID_ARGUMENT,
+    };
+    if (d.size as usize) < core::mem::size_of::<abi::sluice_metric_def>() || d.n_label_names > 8 {
+        return abi::SLUICE_ERR_INVALID_ARGUMENT;
+    }
+    define_labeled(c.id, kind, input(d.name.ptr, d.name.len), d.n_label_names, id_out)
+}
+
+/// Counted only: the SDK logs the panic itself.
+unsafe extern "C" fn report_panic(c: sluice_config_handle, _msg: *const u8, _len: usize) -> abi::sluice_result {
+    match state().configs.get_mut(&c.id) {
+        Some(cfg) => {
+            cfg.panics += 1;
             abi::SLUICE_OK
         }
         None => abi::SLUICE_ERR_INVALID_HANDLE,

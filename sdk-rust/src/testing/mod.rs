@@ -103,7 +103,14 @@ impl FakeModule {
         let handle = {
             let mut st = state();
             let h = st.new_handle();
-            st.configs.insert(h, ConfigState { reject_reason: None, defining: true, metrics: Vec::new(), schedulers: Vec::new() });
+            st.configs.insert(h, ConfigState {
+                    reject_reason: None,
+                    defining: true,
+                    metrics: Vec::new(),
+                    schedulers: Vec::new(),
+                    label_counts: Vec::new(),
+                    panics: 0,
+                });
             h
         };
         // SAFETY: host views valid during the call.
@@ -160,6 +167,12 @@ impl FakeConfig {
     pub fn metric(&self, name: &str) -> Option<i64> {
         let st = state();
         st.configs.get(&self.handle)?.metrics.iter().find(|(_, n, _)| n == name).map(|(_, _, v)| *v)
+    }
+
+    /// How many panics the module reported for this config (counted by
+    /// sluice as `module.<entry>.panics`).
+    pub fn panics(&self) -> u32 {
+        state().configs.get(&self.handle).map(|c| c.panics).unwrap_or(0)
     }
 
     /// A per-route config from JSON; `Err` carries the reject reason.

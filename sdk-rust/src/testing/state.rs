@@ -125,6 +125,10 @@ pub(crate) struct ConfigState {
     pub metrics: Vec<(u8, String, i64)>,
     /// Config-level schedulers handed out.
     pub schedulers: Vec<u64>,
+    /// Label count of each metric (by id).
+    pub label_counts: Vec<usize>,
+    /// Panics the module reported (report_panic).
+    pub panics: u32,
 }
 
 /// A scheduler of the fake host.

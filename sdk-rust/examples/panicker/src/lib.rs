@@ -151,6 +151,7 @@ mod tests {
             let reply = st.local_reply().unwrap_or_else(|| panic!("{hook}: no reply"));
             assert_eq!((reply.status, reply.body.as_slice()), (PANIC_STATUS, PANIC_BODY), "{hook}");
             assert_eq!(logs_containing(&format!("panicker: boom in {hook}")).len(), 1, "{hook}");
+            assert_eq!(cfg.panics(), 1, "{hook}: the host counts the panic (module.<entry>.panics)");
         }
     }
 
