@@ -119,6 +119,12 @@ const (
 	LogOff      LogLevel = 6
 )
 
+// Directions (sluice_direction).
+const (
+	DirectionRequest  = 0
+	DirectionResponse = 1
+)
+
 // Metric kinds (sluice_metric_kind).
 const (
 	MetricCounter   = 0

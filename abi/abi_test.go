@@ -64,6 +64,7 @@ var constants = []struct {
 	{"SLUICE_ATTR_WORKER_INDEX", int64(AttrWorkerIndex)}, {"SLUICE_ATTR_RESPONSE_CODE", int64(AttrResponseCode)},
 	{"SLUICE_METRIC_COUNTER", MetricCounter}, {"SLUICE_METRIC_GAUGE", MetricGauge},
 	{"SLUICE_METRIC_HISTOGRAM", MetricHistogram},
+	{"SLUICE_DIRECTION_REQUEST", DirectionRequest}, {"SLUICE_DIRECTION_RESPONSE", DirectionResponse},
 }
 
 // cProgram prints "key value" lines: sizeof/offsetof for every mirrored

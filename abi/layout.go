@@ -84,6 +84,8 @@ type HostAPI struct {
 
 	DefineMetric uintptr `c:"define_metric"`
 	ReportPanic  uintptr `c:"report_panic"`
+
+	InjectData uintptr `c:"inject_data"`
 }
 
 // MetricDef is sluice_metric_def.

@@ -162,6 +162,9 @@ typedef int32_t sluice_result;
 typedef int32_t sluice_headers_status;
 #define SLUICE_HEADERS_CONTINUE 0
 #define SLUICE_HEADERS_STOP_ITERATION 1
+/* On headers that end the stream: pass them on WITHOUT end of stream; the
+ * filter then adds the body with inject_data(..., end_of_stream = true).
+ * On headers that do not end the stream: the same as CONTINUE. */
 #define SLUICE_HEADERS_CONTINUE_AND_DONT_END_STREAM 2
 #define SLUICE_HEADERS_STOP_ALL_ITERATION_AND_BUFFER 3
 #define SLUICE_HEADERS_STOP_ALL_ITERATION_AND_WATERMARK 4
@@ -220,6 +223,11 @@ typedef uint32_t sluice_body_kind;
 #define SLUICE_BUFFERED_REQUEST_BODY 1
 #define SLUICE_RECEIVED_RESPONSE_BODY 2
 #define SLUICE_BUFFERED_RESPONSE_BODY 3
+
+/* A direction of a stream (inject_data). */
+typedef uint32_t sluice_direction;
+#define SLUICE_DIRECTION_REQUEST 0
+#define SLUICE_DIRECTION_RESPONSE 1
 
 /* Log levels (zap's, with trace mapped to debug). */
 typedef uint32_t sluice_log_level;
@@ -343,8 +351,10 @@ typedef struct sluice_host_api {
                                  size_t* count_out);
     /* Total body length in bytes. */
     sluice_result (*body_size)(sluice_filter_handle filter, sluice_body_kind kind, size_t* size_out);
-    /* Append data at the end (copied). UNAVAILABLE for a buffered body
-     * that does not exist (nothing was buffered yet). */
+    /* Append data at the end (copied). For a buffered body that does not
+     * exist yet: created when this filter holds the stopped headers of that
+     * direction (a body for a request or response that had none; it goes
+     * on when the filter continues), else UNAVAILABLE. */
     sluice_result (*body_append)(sluice_filter_handle filter, sluice_body_kind kind, const uint8_t* data, size_t len);
     /* Remove n bytes from the front (n > size drains all). */
     sluice_result (*body_drain)(sluice_filter_handle filter, sluice_body_kind kind, size_t n);
@@ -478,6 +488,20 @@ typedef struct sluice_host_api {
      * (sluice_module_filter_panics{filter="<entry>"}) and logged (at most
      * once per 10 s) with msg. */
     sluice_result (*report_panic)(sluice_config_handle config, const uint8_t* msg, size_t msg_len);
+
+    /* --- body injection (worker) ------------------------------------------ */
+
+    /* Pass data (copied) from this filter to the filters after it, and on
+     * to the upstream (request) or the client (response), as if it had
+     * arrived there; end_of_stream ends that direction. Allowed once this
+     * filter has passed that direction's headers on: after it returned
+     * SLUICE_HEADERS_CONTINUE_AND_DONT_END_STREAM on headers that ended the
+     * stream (the direction then ends only with data injected with
+     * end_of_stream), or from a body hook returning
+     * SLUICE_BODY_STOP_ITERATION_NO_BUFFER to forward data at its own pace.
+     * WRONG_PHASE otherwise (headers still held here, direction ended). */
+    sluice_result (*inject_data)(sluice_filter_handle filter, sluice_direction direction, const uint8_t* data,
+                                 size_t len, bool end_of_stream);
 } sluice_host_api;
 
 /* True when the host's table contains `field` (a minor-version addition). */

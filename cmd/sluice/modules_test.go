@@ -427,3 +427,39 @@ func TestModuleTimer(t *testing.T) {
 		t.Fatalf("answered after %v, before the 40 ms timer", elapsed)
 	}
 }
+
+// TestModuleBodyInjection: a module gives bodies to requests and responses
+// that had none. CONTINUE_AND_DONT_END_STREAM really withholds the end:
+// the upstream receives the body the module injects later (and the
+// client the injected response body); the "add" form creates a buffered
+// body for a held request.
+func TestModuleBodyInjection(t *testing.T) {
+	be := newEchoBackend(t)
+	backend := `
+- name: all
+  domains: ["*"]
+  routes:
+  - match: { prefix: /direct }
+    direct_response: { status: 200 }
+  - match: { prefix: / }
+    route: { cluster: backend }
+`
+	cluster := staticCluster("backend", "", backendAddr(be.Server))
+	for _, tc := range []struct{ config, body string }{
+		{`{"request": "inject"}`, "injected request body"},
+		{`{"request": "add"}`, "added request body"},
+	} {
+		p := startSluice(t, listenerConfig(moduleFilter(t, "inj", "inject", "inject", tc.config), backend, cluster, ""))
+		resp, body := get(t, newClient(t), p.URL("/up"), nil)
+		want := fmt.Sprintf("path=/up len=%d", len(tc.body))
+		sha := fmt.Sprintf("%x", sha256.Sum256([]byte(tc.body)))
+		if resp.StatusCode != 200 || body != want || resp.Header.Get("x-backend-body-sha") != sha {
+			t.Fatalf("%s: got %d %q (body sha %s)", tc.config, resp.StatusCode, body, resp.Header.Get("x-backend-body-sha"))
+		}
+	}
+	p := startSluice(t, listenerConfig(moduleFilter(t, "inj", "inject", "inject", `{"response": "inject"}`), backend, cluster, ""))
+	resp, body := get(t, newClient(t), p.URL("/direct"), nil)
+	if resp.StatusCode != 200 || body != "injected response body\n" {
+		t.Fatalf("response injection: got %d %q", resp.StatusCode, body)
+	}
+}

@@ -183,6 +183,36 @@ func (c *filterCallbacks) BufferedResponseBody() Buffer {
 	return nil
 }
 
+func (c *filterCallbacks) InjectDecodedData(p []byte, end bool) bool {
+	s := c.active()
+	if s == nil {
+		return false
+	}
+	s.enter()
+	defer s.leave()
+	return s.injectData(&s.reqWalk, s.positionOf(&s.reqWalk, c.idx), p, end)
+}
+
+func (c *filterCallbacks) InjectEncodedData(p []byte, end bool) bool {
+	s := c.active()
+	if s == nil || c.idx >= s.nEncode {
+		return false
+	}
+	s.enter()
+	defer s.leave()
+	return s.injectData(&s.respWalk, s.positionOf(&s.respWalk, c.idx), p, end)
+}
+
+func (c *filterCallbacks) AddDecodedData(p []byte) bool {
+	s := c.active()
+	return s != nil && s.addData(&s.reqWalk, s.positionOf(&s.reqWalk, c.idx), p)
+}
+
+func (c *filterCallbacks) AddEncodedData(p []byte) bool {
+	s := c.active()
+	return s != nil && c.idx < s.nEncode && s.addData(&s.respWalk, s.positionOf(&s.respWalk, c.idx), p)
+}
+
 func (c *filterCallbacks) ClearRouteCache() {
 	if s := c.active(); s != nil {
 		s.routeValid = false

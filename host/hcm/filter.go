@@ -14,8 +14,10 @@ const (
 	// StopIteration holds the headers here; body data keeps flowing to
 	// this filter's data hook (and is buffered if it stops too).
 	HeadersStopIteration HeadersStatus = 1
-	// ContinueAndDontEndStream passes headers on but not end_stream; a body
-	// is expected to be added by this filter.
+	// ContinueAndDontEndStream passes headers on without end_stream when
+	// they ended the stream: the filter adds the body with
+	// Inject*Data(..., end=true). On headers that did not end the stream
+	// it is Continue.
 	HeadersContinueAndDontEndStream HeadersStatus = 2
 	// StopAllIterationAndBuffer holds headers and buffers all later data
 	// and trailers until the filter continues, up to the buffer limit
@@ -144,6 +146,20 @@ type FilterCallbacks interface {
 	// ClearRouteCache forces the route to be re-selected (after header
 	// changes that affect routing).
 	ClearRouteCache()
+	// InjectDecodedData / InjectEncodedData pass data from this filter to
+	// the filters after it (and on to the upstream / client) as if it had
+	// arrived there; end ends that direction. Allowed once this filter has
+	// passed the headers on (e.g. after ContinueAndDontEndStream, or from a
+	// data hook returning DataStopIterationNoBuffer); false otherwise.
+	InjectDecodedData(p []byte, end bool) bool
+	InjectEncodedData(p []byte, end bool) bool
+	// AddDecodedData / AddEncodedData append to the body this filter
+	// holds, creating it when the filter stopped the headers and nothing
+	// was buffered (a body for a request or response that had none); it
+	// goes on when the filter continues. False when the filter holds
+	// nothing.
+	AddDecodedData(p []byte) bool
+	AddEncodedData(p []byte) bool
 	// PerFilterConfig returns the per-route config object that the selected
 	// route (or its virtual host) carries for the named filter, or nil.
 	PerFilterConfig(filterName string) any

@@ -51,6 +51,15 @@ type iteration struct {
 	// continue from inside that hook becomes its return status.
 	hookPos     int
 	contPending bool
+	// endHeldBy is the position of a filter that returned
+	// ContinueAndDontEndStream on headers that ended the stream (-1 none):
+	// later filters saw end_stream=false, and the end comes with that
+	// filter's injected data.
+	endHeldBy int
+	// inj carries data a filter injects; injecting marks the walk in
+	// progress.
+	inj       bodyBuffer
+	injecting bool
 }
 
 func (it *iteration) reset(encode bool, n, first int) {
@@ -73,6 +82,9 @@ func (it *iteration) reset(encode bool, n, first int) {
 	it.trailersAdded = -1
 	it.sinkDone = false
 	it.readDisabled = false
+	it.endHeldBy = -1
+	it.inj.Reset()
+	it.injecting = false
 }
 
 // filterAt maps a walk position to a filter index.
@@ -109,6 +121,12 @@ func (s *stream) runHeaders(it *iteration, pos int, end bool) bool {
 		}
 		switch st {
 		case HeadersContinue, HeadersContinueAndDontEndStream:
+			if st == HeadersContinueAndDontEndStream && end {
+				// The filter will add the body: the stream ends with the
+				// data it injects, not here.
+				end = false
+				it.endHeldBy = pos
+			}
 			continue
 		case HeadersStopIteration:
 			it.hdrPos, it.stopAll, it.watermark = pos, false, false
@@ -136,6 +154,11 @@ func (s *stream) runData(it *iteration, pos int, fromHeld bool, end bool) {
 	if fromHeld {
 		data = &it.buf
 	}
+	s.runChunk(it, pos, data, end)
+}
+
+// runChunk walks data (it.cur, it.buf or it.inj) from pos.
+func (s *stream) runChunk(it *iteration, pos int, data *bodyBuffer, end bool) {
 	ep := it.epoch
 	for ; pos < it.n; pos++ {
 		if pos > it.hdrPos || (pos == it.hdrPos && it.stopAll) {
@@ -341,5 +364,51 @@ func (s *stream) continueAt(it *iteration, pos int) bool {
 		it.trailersPos = -1
 		s.runTrailers(it, start)
 	}
+	return true
+}
+
+// injectData passes p from the filter at walk position pos to the filters
+// after it, as if it had arrived there (Envoy's inject*DataToFilterChain);
+// end ends the stream in that direction. The filter must have passed the
+// headers on; used after ContinueAndDontEndStream, or by a filter that
+// returns StopIterationNoBuffer and forwards data at its own pace.
+func (s *stream) injectData(it *iteration, pos int, p []byte, end bool) bool {
+	if !it.started || s.ended || it.sinkDone || it.injecting || it.hdrPos <= pos {
+		return false
+	}
+	if end && it.trailers != nil {
+		end = false // trailers end the stream
+	}
+	if it.endHeldBy == pos && end {
+		it.endHeldBy = -1
+	}
+	if end {
+		it.end = true
+	}
+	it.injecting = true
+	it.inj.Reset()
+	it.inj.Append(p)
+	s.runChunk(it, pos+1, &it.inj, end)
+	it.injecting = false
+	it.inj.Reset()
+	return true
+}
+
+// addData appends p to the body the filter at pos holds (Envoy's
+// add*Data): creating the held body when the filter stopped the headers
+// and none was buffered yet, so a filter can give a body to a request or
+// response that had none, then continue.
+func (s *stream) addData(it *iteration, pos int, p []byte) bool {
+	if !it.started || s.ended || it.sinkDone {
+		return false
+	}
+	switch {
+	case it.bufPos == pos:
+	case it.bufPos < 0 && it.hdrPos == pos:
+		it.bufPos, it.bufSeen = pos, true
+	default:
+		return false
+	}
+	it.buf.Append(p)
 	return true
 }

@@ -367,6 +367,13 @@ func cbBodyAppend(h uint64, kind uint32, data unsafe.Pointer, n uintptr) int32 {
 		return r
 	}
 	if b == nil {
+		// No buffered body yet: the filter may create one when it holds
+		// the stopped headers.
+		p := append([]byte(nil), cBytes(data, n)...)
+		if abi.BodyKind(kind) == abi.BufferedRequestBody && f.cb.AddDecodedData(p) ||
+			abi.BodyKind(kind) == abi.BufferedResponseBody && f.cb.AddEncodedData(p) {
+			return rOK
+		}
 		return rUnavailable
 	}
 	if n > 0 {
@@ -499,6 +506,28 @@ func cbLogFilter(h uint64, level uint32, msg unsafe.Pointer, n uintptr) int32 {
 			nf++
 		}
 		ce.Write(fields[:nf]...)
+	}
+	return rOK
+}
+
+// cbInjectData passes data from the filter to the ones after it.
+func cbInjectData(h uint64, dir uint32, data unsafe.Pointer, n uintptr, eos bool) int32 {
+	f, r := writeFilter(h)
+	if r != rOK {
+		return r
+	}
+	p := append([]byte(nil), cBytes(data, n)...)
+	var ok bool
+	switch dir {
+	case abi.DirectionRequest:
+		ok = f.cb.InjectDecodedData(p, eos)
+	case abi.DirectionResponse:
+		ok = f.cb.InjectEncodedData(p, eos)
+	default:
+		return rBadArg
+	}
+	if !ok {
+		return rWrongPhase
 	}
 	return rOK
 }

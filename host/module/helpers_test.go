@@ -187,6 +187,7 @@ type fakeCallbacks struct {
 	continuedDecoding      int
 	continuedEncoding      int
 	clearedRoute           int
+	injected               []string
 	reply                  *localReply
 	perFilter              map[string]any
 	// onReply runs inside SendLocalReply (e.g. to end the stream at once,
@@ -295,9 +296,16 @@ func (c *fakeCallbacks) AddResponseTrailers() *headers.Map { c.respT = &headers.
 func (c *fakeCallbacks) BufferedRequestBody() hcm.Buffer   { return c.bufReq }
 func (c *fakeCallbacks) BufferedResponseBody() hcm.Buffer  { return c.bufResp }
 func (c *fakeCallbacks) ClearRouteCache()                  { c.clearedRoute++ }
-func (c *fakeCallbacks) PerFilterConfig(name string) any   { return c.perFilter[name] }
-func (c *fakeCallbacks) Ended() bool                       { return c.ended }
-func (c *fakeCallbacks) Info() *hcm.StreamInfo             { return &c.info }
+func (c *fakeCallbacks) InjectDecodedData(p []byte, end bool) bool {
+	c.injected = append(c.injected, string(p))
+	return !c.ended
+}
+func (c *fakeCallbacks) InjectEncodedData(p []byte, end bool) bool { return !c.ended }
+func (c *fakeCallbacks) AddDecodedData(p []byte) bool              { return false }
+func (c *fakeCallbacks) AddEncodedData(p []byte) bool              { return false }
+func (c *fakeCallbacks) PerFilterConfig(name string) any           { return c.perFilter[name] }
+func (c *fakeCallbacks) Ended() bool                               { return c.ended }
+func (c *fakeCallbacks) Info() *hcm.StreamInfo                     { return &c.info }
 
 // endStream is what the connection manager does when a stream finishes.
 func endStream(cb *fakeCallbacks, f hcm.StreamFilter) {

@@ -83,6 +83,8 @@ func initHostAPI() {
 		api.DefineMetric = purego.NewCallback(cbDefineMetric)
 		api.ReportPanic = purego.NewCallback(cbReportPanic)
 
+		api.InjectData = purego.NewCallback(cbInjectData)
+
 		hostAPI.mem, hostAPI.api = mem, api
 	})
 }

@@ -99,6 +99,10 @@ pub type sluice_trailers_status = i32;
 pub const SLUICE_TRAILERS_CONTINUE: sluice_trailers_status = 0;
 pub const SLUICE_TRAILERS_STOP_ITERATION: sluice_trailers_status = 1;
 
+pub type sluice_direction = u32;
+pub const SLUICE_DIRECTION_REQUEST: sluice_direction = 0;
+pub const SLUICE_DIRECTION_RESPONSE: sluice_direction = 1;
+
 pub type sluice_metric_kind = u32;
 pub const SLUICE_METRIC_COUNTER: sluice_metric_kind = 0;
 pub const SLUICE_METRIC_GAUGE: sluice_metric_kind = 1;
@@ -418,6 +422,16 @@ pub struct sluice_host_api {
     >,
     pub report_panic:
         Option<unsafe extern "C" fn(config: sluice_config_handle, msg: *const u8, msg_len: usize) -> sluice_result>,
+
+    pub inject_data: Option<
+        unsafe extern "C" fn(
+            filter: sluice_filter_handle,
+            direction: sluice_direction,
+            data: *const u8,
+            len: usize,
+            end_of_stream: bool,
+        ) -> sluice_result,
+    >,
 }
 
 /// `SLUICE_HOST_API_HAS(api, field)`: true when the host's table is large

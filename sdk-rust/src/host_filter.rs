@@ -274,6 +274,23 @@ impl<'h> HostFilter<'h> {
         Error::check(unsafe { f(self.handle, kind as u32, n) })
     }
 
+    /// Pass `data` from this filter to the filters after it, and on to the
+    /// upstream (`request == true`) or the client, as if it had arrived
+    /// there; `end_of_stream` ends that direction. Allowed once this filter
+    /// passed that direction's headers on: after returning
+    /// [`HeadersStatus::ContinueAndDontEndStream`] on headers that ended the
+    /// stream (the direction ends only with injected data), or from a body
+    /// hook returning `StopIterationNoBuffer`. `Err(WrongPhase)` otherwise.
+    ///
+    /// [`HeadersStatus::ContinueAndDontEndStream`]: crate::HeadersStatus::ContinueAndDontEndStream
+    pub fn inject_data(&mut self, request: bool, data: impl AsRef<[u8]>, end_of_stream: bool) -> Result<()> {
+        let f = callback!(inject_data)?;
+        let data = data.as_ref();
+        let dir = if request { abi::SLUICE_DIRECTION_REQUEST } else { abi::SLUICE_DIRECTION_RESPONSE };
+        // SAFETY: data is read (copied) during the call.
+        Error::check(unsafe { f(self.handle, dir, data.as_ptr(), data.len(), end_of_stream) })
+    }
+
     // ---- stream control ----------------------------------------------------
 
     /// Answer the stream locally. After `Ok` the stream has ended: further

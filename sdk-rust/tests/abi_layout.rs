@@ -99,7 +99,8 @@ fn rust_side() -> RustSide {
             timer_disable,
             timer_delete,
             define_metric,
-            report_panic
+            report_panic,
+            inject_data
         }
     );
     for (t, size) in [
@@ -188,6 +189,8 @@ fn rust_side() -> RustSide {
         SLUICE_METRIC_COUNTER,
         SLUICE_METRIC_GAUGE,
         SLUICE_METRIC_HISTOGRAM,
+        SLUICE_DIRECTION_REQUEST,
+        SLUICE_DIRECTION_RESPONSE,
     );
     (checks, fields, consts)
 }

@@ -71,6 +71,25 @@ impl HttpFilter for Timed {
     }
 }
 
+/// Gives a bodyless request a body: headers go on without end of stream,
+/// the body (and the end) is injected from `on_timer`.
+struct Injecting {
+    timer: Option<Timer>,
+}
+
+impl HttpFilter for Injecting {
+    fn on_request_headers(&mut self, host: &mut HostFilter<'_>, _eos: bool) -> HeadersStatus {
+        let timer = host.new_timer().expect("timer");
+        timer.enable(Duration::from_millis(1)).unwrap();
+        self.timer = Some(timer);
+        HeadersStatus::ContinueAndDontEndStream
+    }
+
+    fn on_timer(&mut self, host: &mut HostFilter<'_>, _timer: TimerId) {
+        host.inject_data(true, "late body", true).unwrap();
+    }
+}
+
 struct TimedConfig;
 
 impl TimedConfig {
@@ -82,6 +101,20 @@ impl TimedConfig {
 impl HttpFilterConfig for TimedConfig {
     fn new_filter(&self, _host: &mut HostFilter<'_>) -> Box<dyn HttpFilter> {
         Box::new(Timed { timer: None, cancelled: None })
+    }
+}
+
+struct InjectingConfig;
+
+impl InjectingConfig {
+    fn new(_host: &mut HostConfig<'_>, _config: &[u8]) -> Result<InjectingConfig, String> {
+        Ok(InjectingConfig)
+    }
+}
+
+impl HttpFilterConfig for InjectingConfig {
+    fn new_filter(&self, _host: &mut HostFilter<'_>) -> Box<dyn HttpFilter> {
+        Box::new(Injecting { timer: None })
     }
 }
 
@@ -97,6 +130,7 @@ declare_module! {
     filters: {
         "refreshing" => Refreshing::new,
         "timed" => TimedConfig::new,
+        "injecting" => InjectingConfig::new,
     }
 }
 
@@ -131,5 +165,17 @@ fn timers_fire_once_enabled_and_not_when_disabled() {
     assert!(stream.fire_timer(armed[0].0));
     assert_eq!(stream.local_reply().map(|r| r.status), Some(200));
     assert!(!stream.fire_timer(armed[0].0), "one-shot: disarmed after firing");
+    stream.complete();
+}
+
+#[test]
+fn injected_body_follows_continue_and_dont_end_stream() {
+    let module = FakeModule::load(__sluice_module::symbols()).unwrap();
+    let config = module.config("injecting", "{}").unwrap();
+    let mut stream = config.new_stream().unwrap();
+    assert_eq!(stream.request_headers(true), sluice_sdk::abi::SLUICE_HEADERS_CONTINUE_AND_DONT_END_STREAM);
+    let (id, _) = stream.armed_timers()[0];
+    assert!(stream.fire_timer(id));
+    assert_eq!(stream.forwarded_body(true), b"late body");
     stream.complete();
 }

@@ -62,6 +62,7 @@ pub(crate) static TABLE: sluice_host_api = sluice_host_api {
     timer_delete: Some(timer_delete),
     define_metric: Some(define_metric),
     report_panic: Some(report_panic),
+    inject_data: Some(inject_data),
 };
 
 /// Workers the fake host claims to run.
@@ -735,6 +736,24 @@ unsafe extern "C" fn report_panic(c: sluice_config_handle, _msg: *const u8, _len
         }
         None => abi::SLUICE_ERR_INVALID_HANDLE,
     }
+}
+
+/// Injected data joins what went past the filter in that direction.
+unsafe extern "C" fn inject_data(
+    f: sluice_filter_handle,
+    dir: abi::sluice_direction,
+    data: *const u8,
+    len: usize,
+    _end: bool,
+) -> abi::sluice_result {
+    let data = input(data, len).to_vec();
+    with_stream(f.id, true, |s| match dir {
+        abi::SLUICE_DIRECTION_REQUEST | abi::SLUICE_DIRECTION_RESPONSE => {
+            s.forwarded[dir as usize].extend_from_slice(&data);
+            abi::SLUICE_OK
+        }
+        _ => abi::SLUICE_ERR_INVALID_ARGUMENT,
+    })
 }
 
 unsafe extern "C" fn scheduler_delete(s: sluice_scheduler_handle) {
