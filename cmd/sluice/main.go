@@ -1,8 +1,8 @@
 // Command sluice is the sluice proxy.
 //
 //	sluice run [-c FILE]         serve (the built-in default config without -c)
-//	sluice validate -c FILE      check a config, printing every error with its YAML path
-//	sluice module inspect FILE   show a module's ABI version and exported hooks
+//	sluice validate [--no-modules] -c FILE   check a config (every error with its YAML path) and load its modules
+//	sluice module inspect [--allow-insecure-permissions] FILE   show a module's ABI version and exported hooks
 //	sluice version               print the version and ABI version
 package main
 
@@ -21,8 +21,11 @@ func main() {
 
 const usage = `usage:
   sluice run [-c FILE]         serve (built-in default config without -c)
-  sluice validate -c FILE      check a config; every error with its YAML path
-  sluice module inspect FILE   show a module's ABI version and exported hooks
+  sluice validate [--no-modules] -c FILE
+                               check a config (every error with its YAML path),
+                               then load its modules with their configs
+  sluice module inspect [--allow-insecure-permissions] FILE
+                               show a module's ABI version and exported hooks
   sluice version               print version information
 `
 

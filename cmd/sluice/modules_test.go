@@ -270,7 +270,43 @@ func TestBadModulesStopStartup(t *testing.T) {
 			if strings.Contains(last, "load module") && !strings.Contains(last, `"`+tc.module+`"`) {
 				t.Fatalf("error does not name the module file: %s", last)
 			}
+			// validate loads the modules too: the same one-line error.
+			vout, err := exec.Command(sluiceBin, "validate", "-c", cfg).CombinedOutput()
+			vlines := strings.Split(strings.TrimSpace(string(vout)), "\n")
+			if err == nil || vlines[len(vlines)-1] != last {
+				t.Fatalf("validate: err=%v\n%s\nwant the last line %q", err, vout, last)
+			}
+			// --no-modules checks the config alone.
+			vout, err = exec.Command(sluiceBin, "validate", "--no-modules", "-c", cfg).CombinedOutput()
+			if err != nil || string(vout) != cfg+": ok\n" {
+				t.Fatalf("validate --no-modules: err=%v\n%s", err, vout)
+			}
 		})
+	}
+}
+
+// TestValidateRunsModuleConfigs: a good config with modules validates
+// (each module loaded, its config_new and config_destroy run); inspect
+// applies the same permission check as run.
+func TestValidateRunsModuleConfigsAndInspectChecksPermissions(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "good.yaml")
+	os.WriteFile(cfg, []byte(listenerConfig(moduleFilter(t, "strict", "config_rejected", "strict", `{"ok": true}`), directRoute, "", "")), 0o644)
+	out, err := exec.Command(sluiceBin, "validate", "-c", cfg).CombinedOutput()
+	if err != nil || string(out) != cfg+": ok\n" {
+		t.Fatalf("validate: %v\n%s", err, out)
+	}
+	so := filepath.Join(t.TempDir(), "writable.so")
+	b, _ := os.ReadFile(moduletest.Build(t, "passthrough"))
+	os.WriteFile(so, b, 0o666)
+	os.Chmod(so, 0o666)
+	out, err = exec.Command(sluiceBin, "module", "inspect", so).CombinedOutput()
+	want := `load module "` + so + `": file is writable by group or others (mode 0666); remove that permission or set allow_insecure_permissions: true` + "\n"
+	if err == nil || string(out) != want {
+		t.Fatalf("inspect of a writable module: err=%v\n%s", err, out)
+	}
+	out, err = exec.Command(sluiceBin, "module", "inspect", "--allow-insecure-permissions", so).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "missing required hooks: none\n") {
+		t.Fatalf("inspect --allow-insecure-permissions: err=%v\n%s", err, out)
 	}
 }
 

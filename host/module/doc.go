@@ -12,7 +12,7 @@
 //	                                                       // config_destroy runs after the last live one
 //	host.Stats()                                           // any goroutine: counters + module metrics (String() for /stats)
 //	host.Close()                                           // after the workers stopped
-//	info, err := module.Inspect(path)                      // `sluice module inspect FILE.so`
+//	info, err := module.Inspect(path, allowInsecure)       // `sluice module inspect FILE.so`
 //
 // Every load error is a *LoadError naming the file and one cause; a
 // rejected config is a *ConfigError naming the file, the filter and the

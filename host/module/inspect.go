@@ -4,7 +4,6 @@ import (
 	"debug/elf"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -34,19 +33,17 @@ type Info struct {
 
 // Inspect reads a module's ELF symbols and asks it for its ABI version.
 // It runs the module's ELF constructors (dlopen) but never its program
-// init. The error is the same *LoadError Load would give for an unreadable
-// or non-ELF file.
-func Inspect(path string) (Info, error) {
+// init, so it applies Load's checks first: a group- or world-writable file
+// is refused unless allowInsecure. The error is the same *LoadError Load
+// would give for a missing, writable, unreadable or non-ELF file.
+func Inspect(path string, allowInsecure bool) (Info, error) {
 	info := Info{Path: path}
-	abs, err := filepath.Abs(path)
+	abs, _, err := checkFile(path, allowInsecure)
 	if err != nil {
-		return info, loadErr(path, "%v", err)
+		return info, err
 	}
 	f, err := os.Open(abs)
 	if err != nil {
-		if os.IsNotExist(err) {
-			return info, loadErr(path, "file does not exist")
-		}
 		return info, loadErr(path, "%v", err)
 	}
 	defer f.Close()

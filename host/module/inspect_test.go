@@ -8,7 +8,7 @@ import (
 
 func TestInspect(t *testing.T) {
 	p := moduletest.Build(t, "external_cache")
-	info, err := Inspect(p)
+	info, err := Inspect(p, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +30,7 @@ func TestInspect(t *testing.T) {
 		t.Fatalf("report\n got:\n%s\nwant:\n%s", got, want)
 	}
 
-	info, err = Inspect(moduletest.Build(t, "no_http_filter_new"))
+	info, err = Inspect(moduletest.Build(t, "no_http_filter_new"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,13 +38,27 @@ func TestInspect(t *testing.T) {
 		t.Fatalf("missing %v", info.MissingRequired)
 	}
 
-	info, err = Inspect(moduletest.Build(t, "abi_major_mismatch"))
+	info, err = Inspect(moduletest.Build(t, "abi_major_mismatch"), false)
 	if err != nil || info.Compatible || info.ABIVersion != 3<<16|1 {
 		t.Fatalf("mismatch: %+v, %v", info, err)
 	}
 
-	_, err = Inspect("/nonexistent.so")
+	_, err = Inspect("/nonexistent.so", false)
 	if err == nil || err.Error() != `load module "/nonexistent.so": file does not exist` {
 		t.Fatalf("missing file: %v", err)
+	}
+}
+
+// Inspect dlopens the file (running its constructors), so it refuses a
+// group- or world-writable module as Load does, unless told otherwise.
+func TestInspectAppliesThePermissionCheck(t *testing.T) {
+	p := copyModule(t, "passthrough", 0o666, nil)
+	_, err := Inspect(p, false)
+	want := `load module "` + p + `": file is writable by group or others (mode 0666); remove that permission or set allow_insecure_permissions: true`
+	if err == nil || err.Error() != want {
+		t.Fatalf("error\n got: %v\nwant: %s", err, want)
+	}
+	if info, err := Inspect(p, true); err != nil || !info.Loadable() {
+		t.Fatalf("allowed: %v %+v", err, info)
 	}
 }

@@ -115,7 +115,7 @@ func TestNewerMinorWithUnknownHookIsRefused(t *testing.T) {
 	p := moduletest.Build(t, "newer_minor")
 	wantLoadError(t, e, p, false, `load module "`+p+`": module ABI version 2.9 exports hooks this host (ABI 2.0) does not know: `+
 		`sluice_on_http_filter_from_the_future; run it on a sluice with ABI 2.9 or later, or rebuild it against abi/sluice_abi.h 2.0`)
-	info, err := Inspect(p)
+	info, err := Inspect(p, false)
 	if err != nil || info.Loadable() || !strings.Contains(info.String(), "REFUSED: built for ABI 2.9 with hooks this host does not know\n") {
 		t.Fatalf("inspect: %v\n%s", err, info)
 	}
@@ -142,7 +142,7 @@ func TestNewerMinorAndMisspelledHooksAreLogged(t *testing.T) {
 	if len(warned) != 1 || warned[0].ContextMap()["symbol"] != want {
 		t.Fatalf("misspelled-hook warning: %+v", warned)
 	}
-	info, err := Inspect(p)
+	info, err := Inspect(p, false)
 	if err != nil || !info.Loadable() || !strings.Contains(info.String(), "warning: sluice_on_http_filter_respone_body is never called: "+want+"\n") {
 		t.Fatalf("inspect: %v\n%s", err, info)
 	}

@@ -15,6 +15,36 @@ import (
 	"github.com/sluiceproxy/sluice/abi"
 )
 
+// checkFile resolves a module path and applies the checks that come before
+// anything is opened: the file exists, is a regular file, and is not
+// writable by group or others (whoever can write it runs code in the
+// proxy) unless allowInsecure. Load and Inspect share it.
+func checkFile(path string, allowInsecure bool) (string, os.FileInfo, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", nil, loadErr(path, "%v", err)
+	}
+	resolved, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", nil, loadErr(path, "file does not exist")
+		}
+		return "", nil, loadErr(path, "%v", err)
+	}
+	st, err := os.Stat(resolved)
+	if err != nil {
+		return "", nil, loadErr(path, "%v", err)
+	}
+	if !st.Mode().IsRegular() {
+		return "", nil, loadErr(path, "not a regular file")
+	}
+	if perm := st.Mode().Perm(); perm&0o022 != 0 && !allowInsecure {
+		return "", nil, loadErr(path, "file is writable by group or others (mode %#o); "+
+			"remove that permission or set allow_insecure_permissions: true", perm)
+	}
+	return resolved, st, nil
+}
+
 // fileKey identifies a module file independent of the path naming it.
 type fileKey struct{ dev, ino uint64 }
 
@@ -74,27 +104,9 @@ func (m *Module) ABIVersion() uint32 { return m.lib.version }
 // group- or world-writable file is refused unless allowInsecure: whoever
 // can write it can run code in the proxy. Main goroutine.
 func (h *Host) Load(path string, allowInsecure bool) (*Module, error) {
-	abs, err := filepath.Abs(path)
+	resolved, st, err := checkFile(path, allowInsecure)
 	if err != nil {
-		return nil, loadErr(path, "%v", err)
-	}
-	resolved, err := filepath.EvalSymlinks(abs)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, loadErr(path, "file does not exist")
-		}
-		return nil, loadErr(path, "%v", err)
-	}
-	st, err := os.Stat(resolved)
-	if err != nil {
-		return nil, loadErr(path, "%v", err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, loadErr(path, "not a regular file")
-	}
-	if perm := st.Mode().Perm(); perm&0o022 != 0 && !allowInsecure {
-		return nil, loadErr(path, "file is writable by group or others (mode %#o); "+
-			"remove that permission or set allow_insecure_permissions: true", perm)
+		return nil, err
 	}
 	sys := st.Sys().(*syscall.Stat_t)
 	key := fileKey{dev: uint64(sys.Dev), ino: sys.Ino}

@@ -242,6 +242,11 @@ func (s *Server) Stop() {
 	if s.admin != nil {
 		s.admin.close()
 	}
+	if s.started.IsZero() {
+		// Built but never started (sluice validate): no loop runs, so
+		// stop the workers first; Close waits for them otherwise.
+		s.closeWorkers()
+	}
 	s.clusters.Close()
 	for _, w := range s.workers {
 		w.Stop()
