@@ -113,6 +113,10 @@ static inline bool sluice_request_header(sluice_filter_handle f, const char* nam
     return sluice_header_get(f, SLUICE_REQUEST_HEADERS, name, out);
 }
 
+static inline bool sluice_response_header(sluice_filter_handle f, const char* name, sluice_buffer* out) {
+    return sluice_header_get(f, SLUICE_RESPONSE_HEADERS, name, out);
+}
+
 static inline sluice_result sluice_header_set(sluice_filter_handle f, sluice_header_kind kind, const char* name,
                                               const char* value) {
     return sluice_api->header_set(f, kind, (const uint8_t*)name, strlen(name), (const uint8_t*)value, strlen(value));
@@ -324,6 +328,127 @@ static inline sluice_result sluice_gauge_add(sluice_config_handle cfg, uint32_t 
 }
 static inline sluice_result sluice_histogram_record(sluice_config_handle cfg, uint32_t id, uint64_t value) {
     return sluice_api->histogram_record(cfg, id, NULL, 0, value);
+}
+
+/* Labeled metrics (define_metric): labels are C strings, buckets ascending
+ * upper bounds (NULL, 0 for the default; histograms only). UINT32_MAX on
+ * failure (the host then refuses the config, naming the problem). */
+static inline uint32_t sluice_define_metric(sluice_config_handle cfg, sluice_metric_kind kind, const char* name,
+                                            const char* const* labels, size_t n_labels, const uint64_t* buckets,
+                                            size_t n_buckets) {
+    sluice_buffer names[8];
+    uint32_t id = UINT32_MAX;
+    if (n_labels > 8) return id;
+    for (size_t i = 0; i < n_labels; i++) names[i] = sluice_str(labels[i]);
+    sluice_metric_def def = {sizeof(sluice_metric_def), kind, sluice_str(name), n_labels > 0 ? names : NULL,
+                             n_labels, buckets, n_buckets};
+    sluice_api->define_metric(cfg, &def, &id);
+    return id;
+}
+
+/* Updates of labeled metrics: values[0..n) are C strings in label order. */
+#define SLUICE_LABELS_(values, n, bufs)                                      \
+    sluice_buffer bufs[8];                                                   \
+    if ((n) > 8) return SLUICE_ERR_INVALID_ARGUMENT;                         \
+    for (size_t i_ = 0; i_ < (n); i_++) bufs[i_] = sluice_str((values)[i_])
+
+static inline sluice_result sluice_counter_add_labels(sluice_config_handle cfg, uint32_t id,
+                                                      const char* const* values, size_t n, uint64_t delta) {
+    SLUICE_LABELS_(values, n, b);
+    return sluice_api->counter_add(cfg, id, b, n, delta);
+}
+static inline sluice_result sluice_gauge_set_labels(sluice_config_handle cfg, uint32_t id, const char* const* values,
+                                                    size_t n, int64_t value) {
+    SLUICE_LABELS_(values, n, b);
+    return sluice_api->gauge_set(cfg, id, b, n, value);
+}
+static inline sluice_result sluice_gauge_add_labels(sluice_config_handle cfg, uint32_t id, const char* const* values,
+                                                    size_t n, int64_t delta) {
+    SLUICE_LABELS_(values, n, b);
+    return sluice_api->gauge_add(cfg, id, b, n, delta);
+}
+static inline sluice_result sluice_histogram_record_labels(sluice_config_handle cfg, uint32_t id,
+                                                           const char* const* values, size_t n, uint64_t value) {
+    SLUICE_LABELS_(values, n, b);
+    return sluice_api->histogram_record(cfg, id, b, n, value);
+}
+
+/* any: count a fatal error of the module's own (module.<entry>.panics). */
+static inline sluice_result sluice_report_panic(sluice_config_handle cfg, const char* msg) {
+    return sluice_api->report_panic(cfg, (const uint8_t*)msg, strlen(msg));
+}
+
+/* ---- process (any thread) ---- */
+
+static inline uint32_t sluice_concurrency(void) { return sluice_api->concurrency(); }
+static inline bool sluice_log_enabled(sluice_log_level level) { return sluice_api->log_enabled(level); }
+
+/* ---- stream control and information (worker) ---- */
+
+static inline sluice_result sluice_continue_decoding(sluice_filter_handle f) { return sluice_api->continue_decoding(f); }
+static inline sluice_result sluice_continue_encoding(sluice_filter_handle f) { return sluice_api->continue_encoding(f); }
+static inline sluice_result sluice_clear_route_cache(sluice_filter_handle f) { return sluice_api->clear_route_cache(f); }
+
+static inline sluice_result sluice_body_size(sluice_filter_handle f, sluice_body_kind kind, size_t* size) {
+    return sluice_api->body_size(f, kind, size);
+}
+
+/* Pass data (a C string, or any bytes with _n) on to the filters after
+ * this one; see inject_data in sluice_abi.h. */
+static inline sluice_result sluice_inject_data_n(sluice_filter_handle f, sluice_direction dir, const uint8_t* data,
+                                                 size_t len, bool end_of_stream) {
+    return sluice_api->inject_data(f, dir, data, len, end_of_stream);
+}
+static inline sluice_result sluice_inject_data(sluice_filter_handle f, sluice_direction dir, const char* data,
+                                               bool end_of_stream) {
+    return sluice_api->inject_data(f, dir, (const uint8_t*)data, data == NULL ? 0 : strlen(data), end_of_stream);
+}
+
+static inline bool sluice_attribute_string(sluice_filter_handle f, sluice_attribute_id id, sluice_buffer* out) {
+    return sluice_api->get_attribute_string(f, id, out) == SLUICE_OK;
+}
+static inline bool sluice_attribute_int(sluice_filter_handle f, sluice_attribute_id id, int64_t* out) {
+    return sluice_api->get_attribute_int(f, id, out) == SLUICE_OK;
+}
+
+static inline sluice_result sluice_metadata_set_string(sluice_filter_handle f, const char* ns, const char* key,
+                                                       const char* value) {
+    return sluice_api->metadata_set_string(f, (const uint8_t*)ns, strlen(ns), (const uint8_t*)key, strlen(key),
+                                           (const uint8_t*)value, strlen(value));
+}
+static inline sluice_result sluice_metadata_set_number(sluice_filter_handle f, const char* ns, const char* key,
+                                                       double value) {
+    return sluice_api->metadata_set_number(f, (const uint8_t*)ns, strlen(ns), (const uint8_t*)key, strlen(key), value);
+}
+static inline bool sluice_metadata_get_string(sluice_filter_handle f, const char* ns, const char* key,
+                                              sluice_buffer* out) {
+    return sluice_api->metadata_get_string(f, (const uint8_t*)ns, strlen(ns), (const uint8_t*)key, strlen(key), out) ==
+           SLUICE_OK;
+}
+static inline bool sluice_metadata_get_number(sluice_filter_handle f, const char* ns, const char* key, double* out) {
+    return sluice_api->metadata_get_number(f, (const uint8_t*)ns, strlen(ns), (const uint8_t*)key, strlen(key), out) ==
+           SLUICE_OK;
+}
+
+/* The per-route config object of the selected route, or NULL. */
+static inline void* sluice_per_route_config(sluice_filter_handle f) {
+    void* p = NULL;
+    return sluice_api->per_route_config(f, &p) == SLUICE_OK ? p : NULL;
+}
+
+/* ---- timers (worker) ---- */
+
+static inline sluice_timer_handle sluice_timer_new(sluice_filter_handle f) { return sluice_api->timer_new(f); }
+static inline sluice_result sluice_timer_enable(sluice_timer_handle t, uint64_t delay_ms) {
+    return sluice_api->timer_enable(t, delay_ms);
+}
+static inline sluice_result sluice_timer_disable(sluice_timer_handle t) { return sluice_api->timer_disable(t); }
+static inline sluice_result sluice_timer_delete(sluice_timer_handle t) { return sluice_api->timer_delete(t); }
+
+/* ---- config-level scheduler (main, inside a config hook) ---- */
+
+static inline sluice_scheduler_handle sluice_config_scheduler_new(sluice_config_handle cfg) {
+    return sluice_api->config_scheduler_new(cfg);
 }
 
 #ifdef __cplusplus
