@@ -11,15 +11,7 @@ import (
 // Every example exports exactly the hook symbols the header declares (the
 // SDK's macro exports them all; Rust keeps everything else hidden).
 func TestModulesExportEveryHook(t *testing.T) {
-	want := []string{
-		abi.SymABIVersion, abi.SymProgramInit,
-		abi.SymHTTPConfigNew, abi.SymHTTPConfigDestroy,
-		abi.SymHTTPPerRouteConfigNew, abi.SymHTTPPerRouteConfigDestroy,
-		abi.SymHTTPFilterNew, abi.SymHTTPFilterDestroy,
-		abi.SymHTTPRequestHeaders, abi.SymHTTPRequestBody, abi.SymHTTPRequestTrailers,
-		abi.SymHTTPResponseHeaders, abi.SymHTTPResponseBody, abi.SymHTTPResponseTrailers,
-		abi.SymHTTPStreamComplete, abi.SymHTTPScheduled,
-	}
+	want := abi.KnownHooks() // the version function and every hook
 	sort.Strings(want)
 	for _, name := range []string{"external_cache", "header_metadata", "body_rewriter", "slow_work", "panicker"} {
 		f, err := elf.Open(modulePath(name))
