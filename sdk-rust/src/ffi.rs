@@ -153,6 +153,13 @@ pub unsafe fn program_init(api: *const abi::sluice_host_api, init: impl FnOnce()
     }
     host::install(api);
     install_panic_hook();
+    if cfg!(panic = "abort") {
+        // Nothing can catch a panic then: it aborts the whole proxy.
+        log_str(
+            LogLevel::Warn,
+            "module built with panic = \"abort\": a panic in any hook kills the proxy; build it with panic = \"unwind\" (the SDK then answers the stream with a 500)",
+        );
+    }
     match guard(init) {
         Ok(ok) => ok,
         Err(p) => {
@@ -324,7 +331,7 @@ fn filter_name<'a>(config: *const ConfigBox) -> &'a str {
 /// After a panic in a stream hook: answer with a 500 if the stream can
 /// still take a local reply. Returns whether it could.
 fn fail_stream(host: &mut HostFilter<'_>) -> bool {
-    host.send_response_with_details(PANIC_STATUS, &[], PANIC_BODY, PANIC_DETAILS).is_ok()
+    host.send_response_with_details(PANIC_STATUS, crate::NO_HEADERS, PANIC_BODY, PANIC_DETAILS).is_ok()
 }
 
 /// Run one stream hook of a live, unpoisoned filter. `stopped` is the

@@ -260,9 +260,12 @@ impl<'h> HostFilter<'h> {
         Ok(size)
     }
 
-    /// Append `data` (copied) at the end of the body.
-    pub fn append_body(&mut self, kind: BodyKind, data: &[u8]) -> Result<()> {
+    /// Append `data` (copied) at the end of the body. A buffered body that
+    /// does not exist yet is created when this filter holds the stopped
+    /// headers of that direction.
+    pub fn append_body(&mut self, kind: BodyKind, data: impl AsRef<[u8]>) -> Result<()> {
         let f = callback!(body_append)?;
+        let data = data.as_ref();
         // SAFETY: data is read during the call.
         Error::check(unsafe { f(self.handle, kind as u32, data.as_ptr(), data.len()) })
     }
@@ -293,24 +296,36 @@ impl<'h> HostFilter<'h> {
 
     // ---- stream control ----------------------------------------------------
 
-    /// Answer the stream locally. After `Ok` the stream has ended: further
+    /// Answer the stream locally. Header names, values and the body may be
+    /// anything `AsRef<[u8]>` (`&str`, `String`, `b".."`, `Vec<u8>`);
+    /// without headers pass [`NO_HEADERS`](crate::NO_HEADERS) (a bare `&[]`
+    /// leaves their type unknown). After `Ok` the stream has ended: further
     /// changes return [`Error::StreamEnded`] (reads still work).
-    pub fn send_response(&mut self, status: u32, headers: &[(&[u8], &[u8])], body: &[u8]) -> Result<()> {
+    pub fn send_response<N: AsRef<[u8]>, V: AsRef<[u8]>>(
+        &mut self,
+        status: u32,
+        headers: &[(N, V)],
+        body: impl AsRef<[u8]>,
+    ) -> Result<()> {
         self.send_response_with_details(status, headers, body, b"")
     }
 
     /// `send_response` with access-log details (e.g. "cached").
-    pub fn send_response_with_details(
+    pub fn send_response_with_details<N: AsRef<[u8]>, V: AsRef<[u8]>>(
         &mut self,
         status: u32,
-        headers: &[(&[u8], &[u8])],
-        body: &[u8],
-        details: &[u8],
+        headers: &[(N, V)],
+        body: impl AsRef<[u8]>,
+        details: impl AsRef<[u8]>,
     ) -> Result<()> {
         let f = callback!(send_response)?;
+        let (body, details) = (body.as_ref(), details.as_ref());
         let hs: Vec<sluice_header> = headers
             .iter()
-            .map(|(n, v)| sluice_header { name: sluice_buffer::from_slice(n), value: sluice_buffer::from_slice(v) })
+            .map(|(n, v)| sluice_header {
+                name: sluice_buffer::from_slice(n.as_ref()),
+                value: sluice_buffer::from_slice(v.as_ref()),
+            })
             .collect();
         // SAFETY: every pointer is read (and copied) during the call.
         Error::check(unsafe {

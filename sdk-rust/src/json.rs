@@ -252,6 +252,82 @@ impl Parser<'_> {
     }
 }
 
+/// A filter config read field by field, with errors a constructor can
+/// return as its rejection reason:
+///
+/// ```
+/// use sluice_sdk::json::Config;
+/// let c = Config::parse(br#"{"key": "k", "ttl": 30}"#, &["key", "ttl", "mode"]).unwrap();
+/// assert_eq!(c.string("key").unwrap(), "k");
+/// assert_eq!(c.u64_or("ttl", 60).unwrap(), 30);
+/// assert_eq!(c.string_or("mode", "fast").unwrap(), "fast");
+/// assert_eq!(
+///     Config::parse(br#"{"kye": "k"}"#, &["key"]).err().unwrap(),
+///     r#"unknown field "kye" (allowed: key)"#
+/// );
+/// ```
+pub struct Config {
+    root: Value,
+}
+
+impl Config {
+    /// Parse `config` (the JSON sluice passes; `null` or empty = no
+    /// fields) and refuse any field not in `allowed`: a misspelled field is
+    /// an error, not a silent default.
+    pub fn parse(config: &[u8], allowed: &[&str]) -> Result<Config, String> {
+        let trimmed = config.iter().all(|b| b.is_ascii_whitespace());
+        let root = if trimmed { Value::Null } else { parse(config).map_err(|e| format!("config: {e}"))? };
+        let root = match root {
+            Value::Null => Value::Object(Vec::new()),
+            v @ Value::Object(_) => v,
+            _ => return Err("config: want a JSON object".to_string()),
+        };
+        for (k, _) in root.as_object().unwrap_or(&[]) {
+            if !allowed.contains(&k.as_str()) {
+                return Err(format!("unknown field \"{k}\" (allowed: {})", allowed.join(", ")));
+            }
+        }
+        Ok(Config { root })
+    }
+
+    /// The raw value of a field.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.root.get(key)
+    }
+
+    /// A required string field.
+    pub fn string(&self, key: &str) -> Result<String, String> {
+        match self.get(key) {
+            None => Err(format!("field \"{key}\" is required")),
+            Some(v) => v.as_str().map(str::to_string).ok_or_else(|| format!("field \"{key}\" must be a string")),
+        }
+    }
+
+    /// An optional string field.
+    pub fn string_or(&self, key: &str, default: &str) -> Result<String, String> {
+        if self.get(key).is_none() {
+            return Ok(default.to_string());
+        }
+        self.string(key)
+    }
+
+    /// An optional non-negative integer field.
+    pub fn u64_or(&self, key: &str, default: u64) -> Result<u64, String> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => v.as_u64().ok_or_else(|| format!("field \"{key}\" must be a non-negative integer")),
+        }
+    }
+
+    /// An optional boolean field.
+    pub fn bool_or(&self, key: &str, default: bool) -> Result<bool, String> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => v.as_bool().ok_or_else(|| format!("field \"{key}\" must be true or false")),
+        }
+    }
+}
+
 impl Value {
     /// Field `key` of an object (the last one if repeated).
     pub fn get(&self, key: &str) -> Option<&Value> {

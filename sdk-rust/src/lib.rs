@@ -45,6 +45,9 @@ pub use grpc::GrpcStatus;
 pub use host_config::HostConfig;
 pub use host_filter::{HeaderView, HostFilter};
 pub use metrics::{Counter, Gauge, Histogram};
-pub use scheduler::Scheduler;
+pub use scheduler::{Scheduler, SchedulerGuard};
 pub use timer::{Timer, TimerId};
+/// No headers, for [`HostFilter::send_response`]: `host.send_response(404, NO_HEADERS, "nope")`.
+pub const NO_HEADERS: &[(&str, &str)] = &[];
+
 pub use types::{Attribute, BodyKind, BodyStatus, HeaderKind, HeadersStatus, LogLevel, TrailersStatus};

@@ -61,3 +61,51 @@ impl Drop for Scheduler {
         }
     }
 }
+
+/// A [`Scheduler`] that must end with a commit: [`commit`](SchedulerGuard::commit)
+/// consumes it; dropped without one — the work panicked, or returned early
+/// — it commits `cancel_event` instead, so the filter hears about it in
+/// `on_scheduled` (and can answer the stream) rather than leaving the
+/// request waiting for its route timeout.
+///
+/// ```ignore
+/// let guard = host.new_scheduler().unwrap().guard(CANCELLED);
+/// pool.execute(move || {
+///     let v = lookup()?;          // a panic or `?` here commits CANCELLED
+///     let _ = guard.commit(v);
+/// });
+/// ```
+#[derive(Debug)]
+pub struct SchedulerGuard {
+    inner: Option<Scheduler>,
+    cancel_event: u64,
+}
+
+impl Scheduler {
+    /// Wrap this scheduler so that dropping it without a commit commits
+    /// `cancel_event`.
+    pub fn guard(self, cancel_event: u64) -> SchedulerGuard {
+        SchedulerGuard { inner: Some(self), cancel_event }
+    }
+}
+
+impl SchedulerGuard {
+    /// Commit `event_id` (and delete the scheduler): the normal end.
+    pub fn commit(mut self, event_id: u64) -> Result<()> {
+        let s = self.inner.take().expect("guard used once");
+        s.commit(event_id)
+    }
+
+    /// Commit without ending the guard (more events to come).
+    pub fn commit_more(&self, event_id: u64) -> Result<()> {
+        self.inner.as_ref().expect("guard used once").commit(event_id)
+    }
+}
+
+impl Drop for SchedulerGuard {
+    fn drop(&mut self) {
+        if let Some(s) = self.inner.take() {
+            let _ = s.commit(self.cancel_event);
+        }
+    }
+}

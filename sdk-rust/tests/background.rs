@@ -67,7 +67,7 @@ impl HttpFilter for Timed {
 
     fn on_timer(&mut self, host: &mut HostFilter<'_>, timer: TimerId) {
         assert_eq!(Some(timer), self.timer.as_ref().map(Timer::id));
-        host.send_response(200, &[], b"timer fired").unwrap();
+        host.send_response(200, sluice_sdk::NO_HEADERS, b"timer fired").unwrap();
     }
 }
 
@@ -131,6 +131,7 @@ declare_module! {
         "refreshing" => Refreshing::new,
         "timed" => TimedConfig::new,
         "injecting" => InjectingConfig::new,
+        "guarded" => GuardedConfig::new,
     }
 }
 
@@ -177,5 +178,54 @@ fn injected_body_follows_continue_and_dont_end_stream() {
     let (id, _) = stream.armed_timers()[0];
     assert!(stream.fire_timer(id));
     assert_eq!(stream.forwarded_body(true), b"late body");
+    stream.complete();
+}
+
+const CANCELLED: u64 = u64::MAX;
+
+/// Its worker thread panics before committing: the guard commits
+/// CANCELLED, and the filter answers instead of leaving the request hanging.
+struct Guarded;
+
+impl HttpFilter for Guarded {
+    fn on_request_headers(&mut self, host: &mut HostFilter<'_>, _eos: bool) -> HeadersStatus {
+        let guard = host.new_scheduler().expect("scheduler").guard(CANCELLED);
+        let t = std::thread::spawn(move || {
+            let _guard = guard;
+            panic!("lookup failed");
+        });
+        assert!(t.join().is_err());
+        HeadersStatus::StopIteration
+    }
+
+    fn on_scheduled(&mut self, host: &mut HostFilter<'_>, event_id: u64) {
+        assert_eq!(event_id, CANCELLED);
+        host.send_response(503, &[("retry-after", "1")], "lookup failed\n").unwrap();
+    }
+}
+
+struct GuardedConfig;
+
+impl GuardedConfig {
+    fn new(_host: &mut HostConfig<'_>, _config: &[u8]) -> Result<GuardedConfig, String> {
+        Ok(GuardedConfig)
+    }
+}
+
+impl HttpFilterConfig for GuardedConfig {
+    fn new_filter(&self, _host: &mut HostFilter<'_>) -> Box<dyn HttpFilter> {
+        Box::new(Guarded)
+    }
+}
+
+#[test]
+fn a_dropped_scheduler_guard_commits_its_cancellation() {
+    let module = FakeModule::load(__sluice_module::symbols()).unwrap();
+    let config = module.config("guarded", "{}").unwrap();
+    let mut stream = config.new_stream().unwrap();
+    assert_eq!(stream.request_headers(true), sluice_sdk::abi::SLUICE_HEADERS_STOP_ITERATION);
+    assert_eq!(stream.run_scheduled(1, Duration::from_secs(10)), 1);
+    let reply = stream.local_reply().expect("the filter answered");
+    assert_eq!((reply.status, reply.body.as_slice()), (503, b"lookup failed\n".as_slice()));
     stream.complete();
 }

@@ -248,7 +248,7 @@ impl Panicker {
 impl HttpFilter for Panicker {
     fn on_request_headers(&mut self, host: &mut HostFilter<'_>, _eos: bool) -> HeadersStatus {
         if self.hook == "after_reply" {
-            host.send_response(200, &[], b"ok").unwrap();
+            host.send_response(200, sluice_sdk::NO_HEADERS, b"ok").unwrap();
             panic!("boom after reply");
         }
         if self.hook == "on_scheduled" {

@@ -140,7 +140,7 @@ impl HttpFilter for CacheFilter {
                 let _ = host.send_response_with_details(200, &[(b"cached", b"yes")], body.as_bytes(), b"cache_hit");
             }
             None => {
-                let _ = host.send_response(500, &[], b"cache result lost\n");
+                let _ = host.send_response(500, sluice_sdk::NO_HEADERS, b"cache result lost\n");
             }
         }
     }

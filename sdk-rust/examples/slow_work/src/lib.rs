@@ -128,7 +128,7 @@ impl SlowWork {
     }
 
     fn fail(&self, host: &mut HostFilter<'_>) {
-        let _ = host.send_response(500, &[], b"thread affinity violated\n");
+        let _ = host.send_response(500, sluice_sdk::NO_HEADERS, b"thread affinity violated\n");
     }
 }
 
@@ -139,7 +139,7 @@ impl HttpFilter for SlowWork {
             return HeadersStatus::StopIteration;
         }
         let Some(scheduler) = host.new_scheduler() else {
-            let _ = host.send_response(500, &[], b"no scheduler\n");
+            let _ = host.send_response(500, sluice_sdk::NO_HEADERS, b"no scheduler\n");
             return HeadersStatus::StopIteration;
         };
         let (steps, work) = (self.shared.steps, self.shared.work);
@@ -171,7 +171,7 @@ impl HttpFilter for SlowWork {
             }
         });
         if !queued {
-            let _ = host.send_response(503, &[], b"work pool gone\n");
+            let _ = host.send_response(503, sluice_sdk::NO_HEADERS, b"work pool gone\n");
         }
         HeadersStatus::StopIteration
     }
@@ -183,7 +183,7 @@ impl HttpFilter for SlowWork {
         }
         if event_id != self.next_step {
             let msg = format!("step {event_id} arrived, expected {}\n", self.next_step);
-            let _ = host.send_response(500, &[], msg.as_bytes());
+            let _ = host.send_response(500, sluice_sdk::NO_HEADERS, msg.as_bytes());
             return;
         }
         self.next_step += 1;
