@@ -80,9 +80,16 @@ impl<'c> HostConfig<'c> {
         Ok(Histogram { handle: self.handle, id })
     }
 
-    fn define_metric(&self, kind: abi::sluice_metric_kind, name: &str, labels: &[&str], buckets: &[u64]) -> Result<u32> {
+    fn define_metric(
+        &self,
+        kind: abi::sluice_metric_kind,
+        name: &str,
+        labels: &[&str],
+        buckets: &[u64],
+    ) -> Result<u32> {
         let f = callback!(define_metric)?;
-        let names: Vec<abi::sluice_buffer> = labels.iter().map(|l| abi::sluice_buffer::from_slice(l.as_bytes())).collect();
+        let names: Vec<abi::sluice_buffer> =
+            labels.iter().map(|l| abi::sluice_buffer::from_slice(l.as_bytes())).collect();
         let def = abi::sluice_metric_def {
             size: core::mem::size_of::<abi::sluice_metric_def>() as u32,
             kind,

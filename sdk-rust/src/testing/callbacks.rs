@@ -149,7 +149,12 @@ fn define_labeled(config: u64, kind: u8, name: &[u8], n_labels: usize, id_out: *
     abi::SLUICE_OK
 }
 
-unsafe extern "C" fn define_counter(c: sluice_config_handle, n: *const u8, l: usize, id: *mut u32) -> abi::sluice_result {
+unsafe extern "C" fn define_counter(
+    c: sluice_config_handle,
+    n: *const u8,
+    l: usize,
+    id: *mut u32,
+) -> abi::sluice_result {
     let c = c.id;
     define(c, COUNTER, input(n, l), id)
 }
@@ -157,7 +162,12 @@ unsafe extern "C" fn define_gauge(c: sluice_config_handle, n: *const u8, l: usiz
     let c = c.id;
     define(c, GAUGE, input(n, l), id)
 }
-unsafe extern "C" fn define_histogram(c: sluice_config_handle, n: *const u8, l: usize, id: *mut u32) -> abi::sluice_result {
+unsafe extern "C" fn define_histogram(
+    c: sluice_config_handle,
+    n: *const u8,
+    l: usize,
+    id: *mut u32,
+) -> abi::sluice_result {
     let c = c.id;
     define(c, HISTOGRAM, input(n, l), id)
 }
@@ -454,7 +464,12 @@ unsafe extern "C" fn body_size(f: sluice_filter_handle, kind: u32, size_out: *mu
     })
 }
 
-unsafe extern "C" fn body_append(f: sluice_filter_handle, kind: u32, data: *const u8, len: usize) -> abi::sluice_result {
+unsafe extern "C" fn body_append(
+    f: sluice_filter_handle,
+    kind: u32,
+    data: *const u8,
+    len: usize,
+) -> abi::sluice_result {
     let f = f.id;
     let data = input(data, len);
     with_stream(f, true, |s| match body(s, kind) {
@@ -762,7 +777,11 @@ unsafe extern "C" fn scheduler_delete(s: sluice_scheduler_handle) {
     }
 }
 
-unsafe extern "C" fn get_attribute_string(f: sluice_filter_handle, id: u32, out: *mut sluice_buffer) -> abi::sluice_result {
+unsafe extern "C" fn get_attribute_string(
+    f: sluice_filter_handle,
+    id: u32,
+    out: *mut sluice_buffer,
+) -> abi::sluice_result {
     let f = f.id;
     if out.is_null() {
         return abi::SLUICE_ERR_INVALID_ARGUMENT;

@@ -103,19 +103,28 @@ impl FakeModule {
         let handle = {
             let mut st = state();
             let h = st.new_handle();
-            st.configs.insert(h, ConfigState {
+            st.configs.insert(
+                h,
+                ConfigState {
                     reject_reason: None,
                     defining: true,
                     metrics: Vec::new(),
                     schedulers: Vec::new(),
                     label_counts: Vec::new(),
                     panics: 0,
-                });
+                },
+            );
             h
         };
         // SAFETY: host views valid during the call.
         let ptr = unsafe {
-            (self.sym.config_new)(CH { id: handle }, filter_name.as_ptr(), filter_name.len(), config.as_ptr(), config.len())
+            (self.sym.config_new)(
+                CH { id: handle },
+                filter_name.as_ptr(),
+                filter_name.len(),
+                config.as_ptr(),
+                config.len(),
+            )
         };
         let mut st = state();
         let c = st.configs.get_mut(&handle).expect("config state");
@@ -178,7 +187,8 @@ impl FakeConfig {
     /// A per-route config from JSON; `Err` carries the reject reason.
     pub fn per_route(&self, config: &str) -> Result<FakePerRoute, String> {
         // SAFETY: host views valid during the call.
-        let ptr = unsafe { (self.sym.per_route_config_new)(CH { id: self.handle }, self.ptr, config.as_ptr(), config.len()) };
+        let ptr =
+            unsafe { (self.sym.per_route_config_new)(CH { id: self.handle }, self.ptr, config.as_ptr(), config.len()) };
         let mut st = state();
         let reason = st.configs.get_mut(&self.handle).and_then(|c| c.reject_reason.take());
         if ptr.is_null() {

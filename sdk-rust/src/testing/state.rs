@@ -152,15 +152,14 @@ pub(crate) struct State {
     pub next_handle: u64,
 }
 
-static STATE: Mutex<State> =
-    Mutex::new(State {
-        streams: BTreeMap::new(),
-        schedulers: BTreeMap::new(),
-        commit_seq: 0,
-        configs: BTreeMap::new(),
-        logs: Vec::new(),
-        next_handle: 1,
-    });
+static STATE: Mutex<State> = Mutex::new(State {
+    streams: BTreeMap::new(),
+    schedulers: BTreeMap::new(),
+    commit_seq: 0,
+    configs: BTreeMap::new(),
+    logs: Vec::new(),
+    next_handle: 1,
+});
 
 /// Lock the fake host. A test that panicked while holding it must not
 /// poison the others.

@@ -173,7 +173,11 @@ impl Rewriter {
         let buffered = if request { BodyKind::BufferedRequest } else { BodyKind::BufferedResponse };
         let size = host.body_size(buffered).unwrap_or(0) + host.body_size(received).unwrap_or(0);
         if size > self.rules.max_body {
-            let _ = host.send_response(if request { 413 } else { 500 }, sluice_sdk::NO_HEADERS, b"body too large to rewrite\n");
+            let _ = host.send_response(
+                if request { 413 } else { 500 },
+                sluice_sdk::NO_HEADERS,
+                b"body too large to rewrite\n",
+            );
             return BodyStatus::StopIterationNoBuffer;
         }
         if !end_of_stream {
