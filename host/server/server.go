@@ -238,7 +238,9 @@ func (s *Server) Stop() {
 	}
 	s.stopped = true
 	s.mu.Unlock()
-	s.dog.stop()
+	if !s.started.IsZero() {
+		s.dog.stop() // never started otherwise (sluice validate)
+	}
 	if s.admin != nil {
 		s.admin.close()
 	}

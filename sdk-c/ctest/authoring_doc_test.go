@@ -2,6 +2,7 @@ package ctest
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"os"
 	"os/exec"
@@ -109,7 +110,7 @@ func TestCAuthoringGuideWorksAsWritten(t *testing.T) {
 		b := blocks[i]
 		switch b.kind {
 		case "setup":
-			cmd := exec.Command("bash", "-c", "set -eu\n"+b.text)
+			cmd := stepCommand(t, "set -eu\n"+b.text)
 			cmd.Dir, cmd.Env = workdir(), env
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("setup step failed: %v\n%s\n--- step:\n%s", err, out, b.text)
@@ -138,7 +139,7 @@ func TestCAuthoringGuideWorksAsWritten(t *testing.T) {
 			if i+1 >= len(blocks) || blocks[i+1].kind != "expect" {
 				t.Fatalf("curl block %q has no expect block after it", b.text)
 			}
-			cmd := exec.Command("bash", "-c", b.text)
+			cmd := stepCommand(t, b.text)
 			cmd.Dir, cmd.Env = workdir(), env
 			out, err := cmd.Output()
 			if err != nil {
@@ -196,4 +197,17 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// stepCommand runs one shell step of the guide with a deadline: a step
+// that hangs (say, a `sluice validate` that never returns) fails the test
+// and its whole process group is killed instead of outliving the test.
+func stepCommand(t *testing.T, script string) *exec.Cmd {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, "bash", "-c", script)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	return cmd
 }

@@ -16,7 +16,8 @@
 //!
 //! With `"after_destroy": true` the work waits until the filter has been
 //! destroyed (e.g. the client went away) and only then commits: a
-//! demonstration that late commits are dropped by the host, safely.
+//! demonstration that late commits are refused by the host (`commit`
+//! returns an error, counted as `module.scheduler_commits_rejected_stale`).
 //!
 //! Config (optional): `{"threads": 2, "steps": 3, "work_us": 200, "after_destroy": false}`
 
