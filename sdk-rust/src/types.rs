@@ -31,6 +31,30 @@ pub enum TrailersStatus {
     StopIteration = abi::SLUICE_TRAILERS_STOP_ITERATION,
 }
 
+macro_rules! status_from_raw {
+    ($t:ident { $($v:ident),* }) => {
+        impl TryFrom<i32> for $t {
+            type Error = i32;
+            /// The status for a raw ABI value; `Err(raw)` for an unknown one.
+            fn try_from(raw: i32) -> Result<$t, i32> {
+                $(if raw == $t::$v as i32 {
+                    return Ok($t::$v);
+                })*
+                Err(raw)
+            }
+        }
+    };
+}
+status_from_raw!(HeadersStatus {
+    Continue,
+    StopIteration,
+    ContinueAndDontEndStream,
+    StopAllIterationAndBuffer,
+    StopAllIterationAndWatermark
+});
+status_from_raw!(BodyStatus { Continue, StopIterationAndBuffer, StopIterationAndWatermark, StopIterationNoBuffer });
+status_from_raw!(TrailersStatus { Continue, StopIteration });
+
 /// Which header map a header call addresses.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

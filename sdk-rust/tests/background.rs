@@ -159,7 +159,7 @@ fn timers_fire_once_enabled_and_not_when_disabled() {
     let module = FakeModule::load(__sluice_module::symbols()).unwrap();
     let config = module.config("timed", "{}").unwrap();
     let mut stream = config.new_stream().unwrap();
-    assert_eq!(stream.request_headers(true), sluice_sdk::abi::SLUICE_HEADERS_STOP_ITERATION);
+    assert_eq!(stream.request_headers(true), HeadersStatus::StopIteration);
     let armed = stream.armed_timers();
     assert_eq!(armed.len(), 1, "only the enabled timer is armed: {armed:?}");
     assert_eq!(armed[0].1, Duration::from_millis(25));
@@ -174,7 +174,7 @@ fn injected_body_follows_continue_and_dont_end_stream() {
     let module = FakeModule::load(__sluice_module::symbols()).unwrap();
     let config = module.config("injecting", "{}").unwrap();
     let mut stream = config.new_stream().unwrap();
-    assert_eq!(stream.request_headers(true), sluice_sdk::abi::SLUICE_HEADERS_CONTINUE_AND_DONT_END_STREAM);
+    assert_eq!(stream.request_headers(true), HeadersStatus::ContinueAndDontEndStream);
     let (id, _) = stream.armed_timers()[0];
     assert!(stream.fire_timer(id));
     assert_eq!(stream.forwarded_body(true), b"late body");
@@ -223,7 +223,7 @@ fn a_dropped_scheduler_guard_commits_its_cancellation() {
     let module = FakeModule::load(__sluice_module::symbols()).unwrap();
     let config = module.config("guarded", "{}").unwrap();
     let mut stream = config.new_stream().unwrap();
-    assert_eq!(stream.request_headers(true), sluice_sdk::abi::SLUICE_HEADERS_STOP_ITERATION);
+    assert_eq!(stream.request_headers(true), HeadersStatus::StopIteration);
     assert_eq!(stream.run_scheduled(1, Duration::from_secs(10)), 1);
     let reply = stream.local_reply().expect("the filter answered");
     assert_eq!((reply.status, reply.body.as_slice()), (503, b"lookup failed\n".as_slice()));

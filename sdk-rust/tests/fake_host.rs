@@ -180,7 +180,7 @@ impl HttpFilter for Probe {
         record(&self.tag, format!("sizes={} {}", host.body_size(BodyKind::BufferedRequest).unwrap(), whole.len()));
         host.drain_body(BodyKind::BufferedRequest, usize::MAX).unwrap();
         host.drain_body(BodyKind::ReceivedRequest, usize::MAX).unwrap();
-        host.append_body(BodyKind::ReceivedRequest, &whole.to_ascii_uppercase()).unwrap();
+        host.append_body(BodyKind::ReceivedRequest, whole.to_ascii_uppercase()).unwrap();
         // Views taken before the drain are still readable.
         let old: Vec<String> = buffered_chunks.iter().map(|c| s(c)).collect();
         record(&self.tag, format!("old_chunks={}", old.join("|")));
@@ -334,7 +334,7 @@ fn header_reads_and_mutations() {
     hs.push(("x-multi".into(), "2".into()));
     let refs: Vec<(&str, &str)> = hs.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
     st.set_request_headers(&refs);
-    assert_eq!(st.request_headers(true), HeadersStatus::Continue as i32);
+    assert_eq!(st.request_headers(true), HeadersStatus::Continue);
     assert_eq!(
         recorded("headers1"),
         vec![
@@ -348,7 +348,7 @@ fn header_reads_and_mutations() {
         ]
     );
     assert_eq!(st.header(HeaderKind::RequestHeaders, "x-gone"), None);
-    assert_eq!(st.header(HeaderKind::RequestHeaders, "x-a").as_deref(), Some("replaced"));
+    assert_eq!(st.header(HeaderKind::RequestHeaders, "x-a").as_deref(), Some(&b"replaced"[..]));
     assert_eq!(cfg.metric("requests"), Some(1));
 }
 
@@ -356,7 +356,7 @@ fn header_reads_and_mutations() {
 fn local_reply_ends_the_stream() {
     let cfg = module().config("probe", "reply").unwrap();
     let mut st = cfg.new_stream().unwrap();
-    assert_eq!(st.request_headers(true), HeadersStatus::StopIteration as i32);
+    assert_eq!(st.request_headers(true), HeadersStatus::StopIteration);
     assert_eq!(
         st.local_reply(),
         Some(LocalReply {
@@ -375,7 +375,7 @@ fn grpc_status_reply_is_trailers_only() {
     let cfg = module().config("probe", "grpc").unwrap();
     let mut st = cfg.new_stream().unwrap();
     st.set_request_headers(&[(":path", "/svc/M"), ("content-type", "application/grpc+proto")]);
-    assert_eq!(st.request_headers(false), HeadersStatus::StopIteration as i32);
+    assert_eq!(st.request_headers(false), HeadersStatus::StopIteration);
     assert_eq!(recorded("grpc"), ["eos=false", "is_grpc=true"]);
     assert_eq!(
         st.local_reply(),
@@ -397,11 +397,11 @@ fn body_is_buffered_then_rewritten_across_chunks() {
     let cfg = module().config("probe", "body").unwrap();
     let mut st = cfg.new_stream().unwrap();
     st.set_request_headers(&[(":path", "/")]);
-    assert_eq!(st.request_headers(false), HeadersStatus::Continue as i32);
-    assert_eq!(st.request_body(b"hello ", false), BodyStatus::StopIterationAndBuffer as i32);
-    assert_eq!(st.request_body(b"wor", false), BodyStatus::StopIterationAndBuffer as i32);
+    assert_eq!(st.request_headers(false), HeadersStatus::Continue);
+    assert_eq!(st.request_body(b"hello ", false), BodyStatus::StopIterationAndBuffer);
+    assert_eq!(st.request_body(b"wor", false), BodyStatus::StopIterationAndBuffer);
     assert_eq!(st.forwarded_body(true), b"");
-    assert_eq!(st.request_body(b"ld", true), BodyStatus::Continue as i32);
+    assert_eq!(st.request_body(b"ld", true), BodyStatus::Continue);
     assert_eq!(st.forwarded_body(true), b"HELLO WORLD");
     assert_eq!(recorded("body"), ["eos=false", "sizes=9 11", "old_chunks=hello |wor"]);
     // Each call received only its own chunk.
@@ -413,14 +413,14 @@ fn trailers_and_response_headers() {
     let cfg = module().config("probe", "trailers").unwrap();
     let mut st = cfg.new_stream().unwrap();
     st.set_request_trailers(&[("x-t", "1")]);
-    assert_eq!(st.request_trailers(), TrailersStatus::Continue as i32);
+    assert_eq!(st.request_trailers(), TrailersStatus::Continue);
     assert_eq!(
         st.headers(HeaderKind::RequestTrailers),
         vec![("x-t".into(), "1".into()), ("x-checked".into(), "1".into())]
     );
     st.set_response_headers(&[(":status", "200")]);
-    assert_eq!(st.response_headers(true), HeadersStatus::Continue as i32);
-    assert_eq!(st.header(HeaderKind::ResponseHeaders, "x-probe").as_deref(), Some("trailers"));
+    assert_eq!(st.response_headers(true), HeadersStatus::Continue);
+    assert_eq!(st.header(HeaderKind::ResponseHeaders, "x-probe").as_deref(), Some(&b"trailers"[..]));
 }
 
 #[test]
@@ -440,7 +440,7 @@ fn scheduler_commits_from_another_thread_arrive_in_order_on_the_filter() {
     let cfg = module().config("probe", "scheduled").unwrap();
     let mut st = cfg.new_stream().unwrap();
     st.set_request_headers(&[(":path", "/")]);
-    assert_eq!(st.request_headers(true), HeadersStatus::StopIteration as i32);
+    assert_eq!(st.request_headers(true), HeadersStatus::StopIteration);
     assert_eq!(st.run_scheduled(2, Duration::from_secs(10)), 2);
     assert_eq!(recorded("scheduled")[1..], ["scheduled=7", "scheduled=9"]);
     assert_eq!(st.continue_decoding_calls(), 1);
@@ -461,7 +461,7 @@ fn attributes_metadata_per_route_and_logs() {
     st.set_attribute_string(Attribute::RequestMethod, "GET");
     st.set_attribute_int(Attribute::SourcePort, 4321);
     st.set_per_route(&route);
-    assert_eq!(st.request_headers(true), HeadersStatus::Continue as i32);
+    assert_eq!(st.request_headers(true), HeadersStatus::Continue);
     assert_eq!(
         recorded("info")[1..],
         [
@@ -498,7 +498,7 @@ fn assert_panic_reply(st: &sluice_sdk::testing::FakeStream) {
 fn panic_in_request_headers_answers_500_and_poisons_the_filter() {
     let cfg = module().config("panicker", "on_request_headers").unwrap();
     let mut st = cfg.new_stream().unwrap();
-    assert_eq!(st.request_headers(true), HeadersStatus::StopIteration as i32);
+    assert_eq!(st.request_headers(true), HeadersStatus::StopIteration);
     assert_panic_reply(&st);
     let logged = logs_containing("boom in on_request_headers");
     assert_eq!(logged.len(), 1, "{logged:?}");
@@ -515,12 +515,12 @@ fn panic_in_body_and_response_hooks_answers_500() {
     ] {
         let cfg = module().config("panicker", hook).unwrap();
         let mut st = cfg.new_stream().unwrap();
-        assert_eq!(st.request_headers(false), HeadersStatus::Continue as i32);
+        assert_eq!(st.request_headers(false), HeadersStatus::Continue);
         let got = if hook == "on_request_body" {
-            st.request_body(b"x", true)
+            st.request_body(b"x", true) as i32
         } else {
             st.set_response_headers(&[(":status", "200")]);
-            st.response_headers(true)
+            st.response_headers(true) as i32
         };
         assert_eq!(got, want, "{hook}");
         assert_panic_reply(&st);
@@ -532,9 +532,9 @@ fn a_poisoned_filter_passes_later_hooks_through() {
     let cfg = module().config("panicker", "on_response_headers").unwrap();
     let mut st = cfg.new_stream().unwrap();
     st.set_response_headers(&[(":status", "200")]);
-    assert_eq!(st.response_headers(false), HeadersStatus::StopIteration as i32);
+    assert_eq!(st.response_headers(false), HeadersStatus::StopIteration);
     // The host runs the local 500 through the encoder path: no second panic.
-    assert_eq!(st.response_headers(true), HeadersStatus::Continue as i32);
+    assert_eq!(st.response_headers(true), HeadersStatus::Continue);
     assert_eq!(logs_containing("boom in on_response_headers").len(), 1);
 }
 
@@ -542,7 +542,7 @@ fn a_poisoned_filter_passes_later_hooks_through() {
 fn panic_after_the_stream_ended_returns_the_failure_status() {
     let cfg = module().config("panicker", "after_reply").unwrap();
     let mut st = cfg.new_stream().unwrap();
-    assert_eq!(st.request_headers(true), FAILED_STATUS);
+    assert_eq!(st.request_headers_raw(true), FAILED_STATUS);
     assert_eq!(st.local_reply().unwrap().status, 200);
 }
 
@@ -557,7 +557,7 @@ fn panic_in_new_filter_fails_the_stream() {
 fn panic_in_on_scheduled_answers_500() {
     let cfg = module().config("panicker", "on_scheduled").unwrap();
     let mut st = cfg.new_stream().unwrap();
-    assert_eq!(st.request_headers(true), HeadersStatus::StopIteration as i32);
+    assert_eq!(st.request_headers(true), HeadersStatus::StopIteration);
     assert_eq!(st.run_scheduled(1, Duration::from_secs(10)), 1);
     assert_panic_reply(&st);
 }

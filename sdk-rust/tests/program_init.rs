@@ -59,11 +59,11 @@ fn init_success_loads_and_can_use_the_host() {
     // A pass-through filter: every hook continues.
     let cfg = m.config("nothing", "null").unwrap();
     let mut st = cfg.new_stream().unwrap();
-    assert_eq!(st.request_headers(false), HeadersStatus::Continue as i32);
-    assert_eq!(st.request_body(b"x", true), BodyStatus::Continue as i32);
+    assert_eq!(st.request_headers(false), HeadersStatus::Continue);
+    assert_eq!(st.request_body(b"x", true), BodyStatus::Continue);
     assert_eq!(st.forwarded_body(true), b"x");
     st.set_request_trailers(&[]);
-    assert_eq!(st.request_trailers(), TrailersStatus::Continue as i32);
+    assert_eq!(st.request_trailers(), TrailersStatus::Continue);
 }
 
 #[test]

@@ -62,12 +62,12 @@ fn a_continue_runs_after_the_hook_so_nested_hooks_see_its_effects() {
     let cfg = m.config("reentry", "continue-1").unwrap();
     let mut st = cfg.new_stream().unwrap();
     st.reenter_on(Reentry::ContinueDecoding);
-    assert_eq!(st.request_headers(true), HeadersStatus::StopIteration as i32);
+    assert_eq!(st.request_headers(true), HeadersStatus::StopIteration);
     assert_eq!(st.continue_decoding_calls(), 1);
-    assert_eq!(st.reentered(), vec![HeadersStatus::Continue as i32]);
+    assert_eq!(st.reentered(), vec![HeadersStatus::Continue]);
     assert_eq!(recorded("continue-1"), ["continue-1 response_headers at stage 2"]);
-    assert_eq!(st.header(HeaderKind::ResponseHeaders, "x-stage").as_deref(), Some("2"));
-    assert_eq!(st.header(HeaderKind::RequestHeaders, "x-after-continue").as_deref(), Some("1"));
+    assert_eq!(st.header(HeaderKind::ResponseHeaders, "x-stage").as_deref(), Some(&b"2"[..]));
+    assert_eq!(st.header(HeaderKind::RequestHeaders, "x-after-continue").as_deref(), Some(&b"1"[..]));
 }
 
 #[test]
@@ -76,9 +76,9 @@ fn a_hook_nested_inside_user_code_is_refused_not_aliased() {
     let cfg = m.config("reentry", "clear-1").unwrap();
     let mut st = cfg.new_stream().unwrap();
     st.reenter_on(Reentry::ClearRouteCache);
-    assert_eq!(st.request_headers(true), HeadersStatus::StopIteration as i32);
+    assert_eq!(st.request_headers(true), HeadersStatus::StopIteration);
     // The nested hook passed through without running the filter's code.
-    assert_eq!(st.reentered(), vec![HeadersStatus::Continue as i32]);
+    assert_eq!(st.reentered(), vec![HeadersStatus::Continue]);
     assert!(recorded("clear-1").is_empty());
     assert_eq!(
         logs_containing("on_response_headers of filter \"reentry\" re-entered while another of its hooks runs"),
@@ -86,6 +86,6 @@ fn a_hook_nested_inside_user_code_is_refused_not_aliased() {
     );
     // Once the hook returned, the filter's hooks run normally again.
     st.set_response_headers(&[(":status", "200")]);
-    assert_eq!(st.response_headers(true), HeadersStatus::Continue as i32);
+    assert_eq!(st.response_headers(true), HeadersStatus::Continue);
     assert_eq!(recorded("clear-1"), ["clear-1 response_headers at stage 2"]);
 }

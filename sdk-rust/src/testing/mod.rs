@@ -7,13 +7,15 @@
 //! let config = module.config("my_filter", r#"{"x":1}"#).unwrap();
 //! let mut stream = config.new_stream().unwrap();
 //! stream.set_request_headers(&[(":path", "/"), ("cache-key", "existing")]);
-//! assert_eq!(stream.request_headers(true), HeadersStatus::StopIteration as i32);
+//! assert_eq!(stream.request_headers(true), HeadersStatus::StopIteration);
 //! ```
 //!
 //! `declare_module!` generates `__sluice_module::symbols()` in the module
 //! crate. The fake keeps global state keyed by handle, so tests may run in
-//! parallel. Hook methods return the raw status the module returned (it can
-//! be `ffi::FAILED_STATUS` after a panic).
+//! parallel. Hook methods return the same status types a filter returns
+//! (`HeadersStatus`, `BodyStatus`, `TrailersStatus`) and fail the test if
+//! the module returned anything else; `request_headers_raw` gives the raw
+//! value (it is `ffi::FAILED_STATUS` after a panic once the stream ended).
 
 mod callbacks;
 mod state;
@@ -21,7 +23,7 @@ mod state;
 pub use state::{LocalReply, Metadata, Reentry};
 
 use crate::abi::{self, sluice_config_handle as CH, sluice_filter_handle as FH, sluice_host_api};
-use crate::types::{Attribute, HeaderKind};
+use crate::types::{Attribute, BodyStatus, HeaderKind, HeadersStatus, TrailersStatus};
 use core::ffi::c_void;
 use state::{bytes, state, ConfigState, Phase, ReentryTarget, StreamState, SCHEDULED};
 use std::time::{Duration, Instant};
@@ -274,10 +276,6 @@ fn to_pairs(list: &[(&str, &str)]) -> state::HeaderList {
     list.iter().map(|(n, v)| (bytes(n.to_ascii_lowercase().as_bytes()), bytes(v.as_bytes()))).collect()
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 impl FakeStream {
     /// The filter handle.
     pub fn handle(&self) -> FH {
@@ -333,8 +331,8 @@ impl FakeStream {
     }
 
     /// Statuses returned by re-entered response-headers hooks, in order.
-    pub fn reentered(&self) -> Vec<i32> {
-        self.with(|s| s.reentered.clone())
+    pub fn reentered(&self) -> Vec<HeadersStatus> {
+        self.with(|s| s.reentered.clone()).into_iter().map(typed).collect()
     }
 
     /// Make the "selected route" carry this per-route config.
@@ -348,15 +346,21 @@ impl FakeStream {
     }
 
     /// Run the request-headers hook.
-    pub fn request_headers(&mut self, end_of_stream: bool) -> i32 {
+    pub fn request_headers(&mut self, end_of_stream: bool) -> HeadersStatus {
+        typed(self.request_headers_raw(end_of_stream))
+    }
+
+    /// Run the request-headers hook and return the raw value the module's
+    /// hook returned, valid or not.
+    pub fn request_headers_raw(&mut self, end_of_stream: bool) -> i32 {
         // SAFETY: live filter from filter_new.
         self.call(|s, f, h| unsafe { (s.request_headers)(f, h, end_of_stream) })
     }
 
     /// Run the response-headers hook (response headers must be set).
-    pub fn response_headers(&mut self, end_of_stream: bool) -> i32 {
+    pub fn response_headers(&mut self, end_of_stream: bool) -> HeadersStatus {
         // SAFETY: live filter from filter_new.
-        self.call(|s, f, h| unsafe { (s.response_headers)(f, h, end_of_stream) })
+        typed(self.call(|s, f, h| unsafe { (s.response_headers)(f, h, end_of_stream) }))
     }
 
     /// Deliver one request body chunk the way sluice's connection manager
@@ -365,13 +369,13 @@ impl FakeStream {
     /// buffered body. StopIterationAndBuffer/Watermark add the chunk to the
     /// buffered body, Continue forwards buffered + received,
     /// StopIterationNoBuffer drops the chunk.
-    pub fn request_body(&mut self, chunk: &[u8], end_of_stream: bool) -> i32 {
-        self.body_hook(true, chunk, end_of_stream)
+    pub fn request_body(&mut self, chunk: &[u8], end_of_stream: bool) -> BodyStatus {
+        typed(self.body_hook(true, chunk, end_of_stream))
     }
 
     /// Like `request_body`, for the response.
-    pub fn response_body(&mut self, chunk: &[u8], end_of_stream: bool) -> i32 {
-        self.body_hook(false, chunk, end_of_stream)
+    pub fn response_body(&mut self, chunk: &[u8], end_of_stream: bool) -> BodyStatus {
+        typed(self.body_hook(false, chunk, end_of_stream))
     }
 
     fn body_hook(&mut self, request: bool, chunk: &[u8], eos: bool) -> i32 {
@@ -417,19 +421,19 @@ impl FakeStream {
 
     /// Run the request-trailers hook; if the filter had buffered the body
     /// and continues, the body goes on first (as in sluice).
-    pub fn request_trailers(&mut self) -> i32 {
+    pub fn request_trailers(&mut self) -> TrailersStatus {
         // SAFETY: live filter from filter_new.
         let status = self.call(|s, f, h| unsafe { (s.request_trailers)(f, h) });
         self.flush_buffered_on_continue(status, 0);
-        status
+        typed(status)
     }
 
     /// Run the response-trailers hook (see `request_trailers`).
-    pub fn response_trailers(&mut self) -> i32 {
+    pub fn response_trailers(&mut self) -> TrailersStatus {
         // SAFETY: live filter from filter_new.
         let status = self.call(|s, f, h| unsafe { (s.response_trailers)(f, h) });
         self.flush_buffered_on_continue(status, 1);
-        status
+        typed(status)
     }
 
     fn flush_buffered_on_continue(&mut self, status: i32, dir: usize) {
@@ -529,23 +533,35 @@ impl FakeStream {
         }
     }
 
-    /// First value of a header the filter sees now.
-    pub fn header(&self, kind: HeaderKind, name: &str) -> Option<String> {
+    /// First value of a header the filter sees now (what
+    /// `HostFilter::header` would return, owned).
+    pub fn header(&self, kind: HeaderKind, name: impl AsRef<[u8]>) -> Option<Vec<u8>> {
+        let name = name.as_ref();
         self.with(|s| {
             s.headers[kind as usize]
                 .as_ref()?
                 .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-                .map(|(_, v)| text(v))
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.to_vec())
         })
     }
 
-    /// A whole header map, in order.
-    pub fn headers(&self, kind: HeaderKind) -> Vec<(String, String)> {
+    /// `header(HeaderKind::RequestHeaders, name)`, as on `HostFilter`.
+    pub fn request_header(&self, name: impl AsRef<[u8]>) -> Option<Vec<u8>> {
+        self.header(HeaderKind::RequestHeaders, name)
+    }
+
+    /// `header(HeaderKind::ResponseHeaders, name)`, as on `HostFilter`.
+    pub fn response_header(&self, name: impl AsRef<[u8]>) -> Option<Vec<u8>> {
+        self.header(HeaderKind::ResponseHeaders, name)
+    }
+
+    /// A whole header map, in order, as (name, value) bytes.
+    pub fn headers(&self, kind: HeaderKind) -> Vec<(Vec<u8>, Vec<u8>)> {
         self.with(|s| {
             s.headers[kind as usize]
                 .as_ref()
-                .map(|m| m.iter().map(|(n, v)| (text(n), text(v))).collect())
+                .map(|m| m.iter().map(|(n, v)| (n.to_vec(), v.to_vec())).collect())
                 .unwrap_or_default()
         })
     }
@@ -582,6 +598,24 @@ impl FakeStream {
         })
     }
 
+    /// String metadata `ns`.`key`, as `HostFilter::metadata_string`
+    /// returns it (owned): `Err(NotFound)` when absent or a number.
+    pub fn metadata_string(&self, ns: &str, key: &str) -> crate::error::Result<Vec<u8>> {
+        match self.metadata(ns, key) {
+            Some(Metadata::String(v)) => Ok(v),
+            _ => Err(crate::Error::NotFound),
+        }
+    }
+
+    /// Number metadata `ns`.`key`, as `HostFilter::metadata_number` returns
+    /// it: `Err(NotFound)` when absent or a string.
+    pub fn metadata_number(&self, ns: &str, key: &str) -> crate::error::Result<f64> {
+        match self.metadata(ns, key) {
+            Some(Metadata::Number(n)) => Ok(n),
+            _ => Err(crate::Error::NotFound),
+        }
+    }
+
     /// (schedulers created, schedulers deleted) for this filter.
     pub fn schedulers(&self) -> (usize, usize) {
         let st = state();
@@ -598,4 +632,11 @@ impl Drop for FakeStream {
             drop(s);
         }
     }
+}
+
+/// A hook's raw return value as the SDK's status type; a value outside the
+/// ABI's statuses (which the host would count as invalid_status and fail
+/// the stream on) fails the test.
+fn typed<T: TryFrom<i32, Error = i32>>(raw: i32) -> T {
+    T::try_from(raw).unwrap_or_else(|raw| panic!("the hook returned {raw}, not a valid status"))
 }

@@ -272,10 +272,10 @@ mod tests {
         let cfg = module().config("body_rewriter", CONFIG).unwrap();
         let mut st = cfg.new_stream().unwrap();
         st.set_request_headers(&[(":method", "POST"), ("transfer-encoding", "chunked")]);
-        assert_eq!(st.request_headers(false), HeadersStatus::Continue as i32, "no length to fix: headers go on");
-        assert_eq!(st.request_body(b"my c", false), BodyStatus::StopIterationAndBuffer as i32);
-        assert_eq!(st.request_body(b"at! a ca", false), BodyStatus::StopIterationAndBuffer as i32);
-        assert_eq!(st.request_body(b"t", true), BodyStatus::Continue as i32);
+        assert_eq!(st.request_headers(false), HeadersStatus::Continue, "no length to fix: headers go on");
+        assert_eq!(st.request_body(b"my c", false), BodyStatus::StopIterationAndBuffer);
+        assert_eq!(st.request_body(b"at! a ca", false), BodyStatus::StopIterationAndBuffer);
+        assert_eq!(st.request_body(b"t", true), BodyStatus::Continue);
         assert_eq!(st.forwarded_body(true), b"my KITTY! a kitty");
         assert_eq!(st.header(HeaderKind::RequestHeaders, "content-length"), None);
     }
@@ -285,15 +285,15 @@ mod tests {
         let cfg = module().config("body_rewriter", CONFIG).unwrap();
         let mut st = cfg.new_stream().unwrap();
         st.set_request_headers(&[(":method", "POST"), ("content-length", "7")]);
-        assert_eq!(st.request_headers(false), HeadersStatus::StopIteration as i32);
-        assert_eq!(st.request_body(b"cat cat", true), BodyStatus::Continue as i32);
+        assert_eq!(st.request_headers(false), HeadersStatus::StopIteration);
+        assert_eq!(st.request_body(b"cat cat", true), BodyStatus::Continue);
         assert_eq!(st.forwarded_body(true), b"kitty kitty");
-        assert_eq!(st.header(HeaderKind::RequestHeaders, "content-length").as_deref(), Some("11"));
+        assert_eq!(st.header(HeaderKind::RequestHeaders, "content-length").as_deref(), Some(&b"11"[..]));
         st.set_response_headers(&[(":status", "200"), ("content-length", "9")]);
-        assert_eq!(st.response_headers(false), HeadersStatus::StopIteration as i32);
-        assert_eq!(st.response_body(b"a secret!", true), BodyStatus::Continue as i32);
+        assert_eq!(st.response_headers(false), HeadersStatus::StopIteration);
+        assert_eq!(st.response_body(b"a secret!", true), BodyStatus::Continue);
         assert_eq!(st.forwarded_body(false), b"a [redacted]!");
-        assert_eq!(st.header(HeaderKind::ResponseHeaders, "content-length").as_deref(), Some("13"));
+        assert_eq!(st.header(HeaderKind::ResponseHeaders, "content-length").as_deref(), Some(&b"13"[..]));
     }
 
     #[test]
@@ -302,10 +302,10 @@ mod tests {
         let mut st = cfg.new_stream().unwrap();
         st.set_request_headers(&[(":method", "POST")]);
         st.request_headers(false);
-        assert_eq!(st.request_body(b"ca", false), BodyStatus::StopIterationAndBuffer as i32);
-        assert_eq!(st.request_body(b"t", false), BodyStatus::StopIterationAndBuffer as i32);
+        assert_eq!(st.request_body(b"ca", false), BodyStatus::StopIterationAndBuffer);
+        assert_eq!(st.request_body(b"t", false), BodyStatus::StopIterationAndBuffer);
         st.set_request_trailers(&[("x-t", "1")]);
-        assert_eq!(st.request_trailers(), TrailersStatus::Continue as i32);
+        assert_eq!(st.request_trailers(), TrailersStatus::Continue);
         assert_eq!(st.forwarded_body(true), b"kitty");
     }
 
@@ -314,7 +314,7 @@ mod tests {
         let cfg = module().config("body_rewriter", CONFIG).unwrap();
         let mut st = cfg.new_stream().unwrap();
         st.request_headers(false);
-        assert_eq!(st.request_body(&[b'x'; 65], false), BodyStatus::StopIterationNoBuffer as i32);
+        assert_eq!(st.request_body(&[b'x'; 65], false), BodyStatus::StopIterationNoBuffer);
         assert_eq!(st.local_reply().unwrap().status, 413);
     }
 
@@ -322,11 +322,11 @@ mod tests {
     fn untouched_when_no_body_or_no_rules() {
         let cfg = module().config("body_rewriter", r#"{"response": [{"from": "a", "to": "b"}]}"#).unwrap();
         let mut st = cfg.new_stream().unwrap();
-        assert_eq!(st.request_headers(false), HeadersStatus::Continue as i32);
-        assert_eq!(st.request_body(b"cat", true), BodyStatus::Continue as i32);
+        assert_eq!(st.request_headers(false), HeadersStatus::Continue);
+        assert_eq!(st.request_body(b"cat", true), BodyStatus::Continue);
         assert_eq!(st.forwarded_body(true), b"cat");
         st.set_response_headers(&[(":status", "204")]);
-        assert_eq!(st.response_headers(true), HeadersStatus::Continue as i32);
+        assert_eq!(st.response_headers(true), HeadersStatus::Continue);
     }
 
     #[test]

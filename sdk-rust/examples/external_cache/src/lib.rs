@@ -167,7 +167,7 @@ mod tests {
         let cfg = module().config("external_cache", "null").unwrap();
         let mut st = cfg.new_stream().unwrap();
         st.set_request_headers(&[(":path", "/"), ("cache-key", "existing")]);
-        assert_eq!(st.request_headers(true), HeadersStatus::StopIteration as i32);
+        assert_eq!(st.request_headers(true), HeadersStatus::StopIteration);
         assert_eq!(st.run_scheduled(1, Duration::from_secs(10)), 1);
         assert_eq!(
             st.local_reply(),
@@ -187,7 +187,7 @@ mod tests {
         let cfg = module().config("external_cache", r#"{"threads": 1, "entries": {"k": "v"}}"#).unwrap();
         let mut st = cfg.new_stream().unwrap();
         st.set_request_headers(&[(":path", "/"), ("cache-key", "existing")]);
-        assert_eq!(st.request_headers(true), HeadersStatus::StopIteration as i32);
+        assert_eq!(st.request_headers(true), HeadersStatus::StopIteration);
         assert_eq!(st.run_scheduled(1, Duration::from_secs(10)), 1);
         assert_eq!(st.local_reply(), None);
         assert_eq!(st.continue_decoding_calls(), 1);
@@ -199,8 +199,8 @@ mod tests {
         let cfg = module().config("external_cache", "null").unwrap();
         let mut st = cfg.new_stream().unwrap();
         st.set_request_headers(&[(":method", "POST"), ("cache-key", "other")]);
-        assert_eq!(st.request_headers(false), HeadersStatus::StopIteration as i32);
-        assert_eq!(st.request_body(b"payload", true), sluice_sdk::BodyStatus::StopIterationAndBuffer as i32);
+        assert_eq!(st.request_headers(false), HeadersStatus::StopIteration);
+        assert_eq!(st.request_body(b"payload", true), sluice_sdk::BodyStatus::StopIterationAndBuffer);
         assert_eq!(st.run_scheduled(1, Duration::from_secs(10)), 1);
         assert_eq!(st.continue_decoding_calls(), 1);
         assert_eq!(st.forwarded_body(true), b"payload", "continue_decoding released the buffered body");
@@ -220,7 +220,7 @@ mod tests {
     fn no_key_passes_through() {
         let cfg = module().config("external_cache", "null").unwrap();
         let mut st = cfg.new_stream().unwrap();
-        assert_eq!(st.request_headers(true), HeadersStatus::Continue as i32);
+        assert_eq!(st.request_headers(true), HeadersStatus::Continue);
         assert_eq!(st.schedulers(), (0, 0));
     }
 

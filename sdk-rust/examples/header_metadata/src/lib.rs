@@ -197,16 +197,18 @@ mod tests {
         let cfg = m.config("header_metadata", CONFIG).unwrap();
         let mut st = cfg.new_stream().unwrap();
         st.set_request_headers(&[(":path", "/"), ("x-user", "alice"), ("x-secret", "s")]);
-        assert_eq!(st.request_headers(true), HeadersStatus::Continue as i32);
+        assert_eq!(st.request_headers(true), HeadersStatus::Continue);
         assert_eq!(
             st.headers(HeaderKind::RequestHeaders),
             vec![(":path".into(), "/".into()), ("x-user".into(), "alice".into()), ("x-added".into(), "1".into())]
         );
         assert_eq!(st.metadata("hm", "x-user"), Some(Metadata::String(b"alice".to_vec())));
-        assert_eq!(st.metadata("hm", "copied"), Some(Metadata::Number(1.0)));
+        assert_eq!(st.metadata_string("hm", "x-user").unwrap(), b"alice");
+        assert_eq!(st.metadata_number("hm", "copied").unwrap(), 1.0);
+        assert!(st.metadata_number("hm", "x-user").is_err());
         assert_eq!(st.clear_route_cache_calls(), 1);
         st.set_response_headers(&[(":status", "200")]);
-        assert_eq!(st.response_headers(false), HeadersStatus::Continue as i32);
+        assert_eq!(st.response_headers(false), HeadersStatus::Continue);
         assert_eq!(
             st.headers(HeaderKind::ResponseHeaders),
             vec![
@@ -228,7 +230,7 @@ mod tests {
         st.set_per_route(&route);
         st.set_response_headers(&[(":status", "200")]);
         st.response_headers(true);
-        assert_eq!(st.header(HeaderKind::ResponseHeaders, "x-route").as_deref(), Some("a"));
+        assert_eq!(st.header(HeaderKind::ResponseHeaders, "x-route").as_deref(), Some(&b"a"[..]));
         assert_eq!(st.header(HeaderKind::ResponseHeaders, "x-served-by"), None);
     }
 

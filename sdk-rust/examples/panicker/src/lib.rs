@@ -140,11 +140,11 @@ mod tests {
             let mut st = cfg.new_stream().unwrap();
             let headers = st.request_headers(false);
             match hook {
-                "on_request_headers" => assert_eq!(headers, HeadersStatus::StopIteration as i32),
-                "on_request_body" => assert_eq!(st.request_body(b"x", true), BodyStatus::StopIterationNoBuffer as i32),
+                "on_request_headers" => assert_eq!(headers, HeadersStatus::StopIteration),
+                "on_request_body" => assert_eq!(st.request_body(b"x", true), BodyStatus::StopIterationNoBuffer),
                 "on_response_headers" => {
                     st.set_response_headers(&[(":status", "200")]);
-                    assert_eq!(st.response_headers(true), HeadersStatus::StopIteration as i32);
+                    assert_eq!(st.response_headers(true), HeadersStatus::StopIteration);
                 }
                 _ => assert_eq!(st.run_scheduled(1, Duration::from_secs(10)), 1),
             }
@@ -169,7 +169,7 @@ mod tests {
         for hook in ["on_stream_complete", "drop"] {
             let cfg = config(hook);
             let mut st = cfg.new_stream().unwrap();
-            assert_eq!(st.request_headers(true), HeadersStatus::Continue as i32);
+            assert_eq!(st.request_headers(true), HeadersStatus::Continue);
             st.complete();
             assert_eq!(st.local_reply(), None);
             assert_eq!(logs_containing(&format!("panicker: boom in {hook}")).len(), 1, "{hook}");

@@ -273,14 +273,14 @@ mod tests {
         let cfg = module().config("slow_work", r#"{"threads": 2, "steps": 4, "work_us": 50}"#).unwrap();
         let mut st = cfg.new_stream().unwrap();
         st.set_request_headers(&[(":path", "/")]);
-        assert_eq!(st.request_headers(true), HeadersStatus::StopIteration as i32);
+        assert_eq!(st.request_headers(true), HeadersStatus::StopIteration);
         assert_eq!(st.run_scheduled(4, Duration::from_secs(10)), 4);
         assert_eq!(st.continue_decoding_calls(), 1);
-        assert_eq!(st.header(HeaderKind::RequestHeaders, "x-slow-work-steps").as_deref(), Some("4"));
+        assert_eq!(st.header(HeaderKind::RequestHeaders, "x-slow-work-steps").as_deref(), Some(&b"4"[..]));
         st.set_response_headers(&[(":status", "200")]);
-        assert_eq!(st.response_headers(true), HeadersStatus::Continue as i32);
+        assert_eq!(st.response_headers(true), HeadersStatus::Continue);
         // new_filter, request headers, 4 scheduled, response headers
-        assert_eq!(st.header(HeaderKind::ResponseHeaders, "x-slow-work-hooks").as_deref(), Some("7"));
+        assert_eq!(st.header(HeaderKind::ResponseHeaders, "x-slow-work-hooks").as_deref(), Some(&b"7"[..]));
         assert_eq!(st.local_reply(), None);
         st.complete();
         assert_eq!(cfg.metric("completed"), Some(1));
@@ -297,7 +297,7 @@ mod tests {
         // Create the filter on a different thread than the hooks: exactly
         // what the ABI forbids the host to do.
         let mut st = std::thread::scope(|s| s.spawn(|| cfg.new_stream().unwrap()).join().unwrap());
-        assert_eq!(st.request_headers(true), HeadersStatus::StopIteration as i32);
+        assert_eq!(st.request_headers(true), HeadersStatus::StopIteration);
         let reply = st.local_reply().unwrap();
         assert_eq!((reply.status, reply.body), (500, b"thread affinity violated\n".to_vec()));
         st.complete();
@@ -308,7 +308,7 @@ mod tests {
     fn commits_after_destroy_go_nowhere() {
         let cfg = module().config("slow_work", r#"{"steps": 2, "work_us": 0, "after_destroy": true}"#).unwrap();
         let mut st = cfg.new_stream().unwrap();
-        assert_eq!(st.request_headers(true), HeadersStatus::StopIteration as i32);
+        assert_eq!(st.request_headers(true), HeadersStatus::StopIteration);
         st.complete(); // the filter is destroyed: the job may now commit
         drop(cfg); // joins the pool: the job has committed and dropped its scheduler
         assert_eq!(st.schedulers(), (1, 1));
