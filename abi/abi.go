@@ -5,7 +5,7 @@ import "strconv"
 // Version of the ABI this host implements (SLUICE_ABI_VERSION_MAJOR/MINOR).
 const (
 	VersionMajor = 2
-	VersionMinor = 0
+	VersionMinor = 1
 	// Version is what sluice_module_abi_version() returns: major<<16|minor.
 	Version = VersionMajor<<16 | VersionMinor
 )
@@ -150,4 +150,38 @@ const (
 	AttrStreamID           AttributeID = 12
 	AttrWorkerIndex        AttributeID = 13
 	AttrResponseCode       AttributeID = 14
+	// ABI 2.1: TLS facts of the connection.
+	AttrTLSSNI         AttributeID = 15
+	AttrTLSALPN        AttributeID = 16
+	AttrTLSVersion     AttributeID = 17
+	AttrTLSPeerSubject AttributeID = 18
+	AttrTLSPeerSANs    AttributeID = 19
+)
+
+// Network filter statuses (sluice_network_status), ABI 2.1.
+const (
+	NetworkContinue      = 0
+	NetworkStopIteration = 1
+)
+
+// ValidNetworkStatus reports whether s is a sluice_network_status.
+func ValidNetworkStatus(s int32) bool { return s == NetworkContinue || s == NetworkStopIteration }
+
+// Network events (sluice_network_event).
+const (
+	NetworkEventConnected   = 0
+	NetworkEventRemoteClose = 1
+	NetworkEventLocalClose  = 2
+)
+
+// Network buffers (sluice_network_buffer_kind).
+const (
+	NetworkReadBuffer  = 0
+	NetworkWriteBuffer = 1
+)
+
+// Close types (sluice_close_type).
+const (
+	CloseFlush = 0
+	CloseAbort = 1
 )

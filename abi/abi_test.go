@@ -23,6 +23,7 @@ var mirrored = []struct {
 	{"sluice_filter_handle", Handle{}},
 	{"sluice_scheduler_handle", Handle{}},
 	{"sluice_timer_handle", Handle{}},
+	{"sluice_network_filter_handle", Handle{}},
 	{"sluice_metric_def", MetricDef{}},
 	{"sluice_host_api", HostAPI{}},
 }
@@ -65,6 +66,15 @@ var constants = []struct {
 	{"SLUICE_METRIC_COUNTER", MetricCounter}, {"SLUICE_METRIC_GAUGE", MetricGauge},
 	{"SLUICE_METRIC_HISTOGRAM", MetricHistogram},
 	{"SLUICE_DIRECTION_REQUEST", DirectionRequest}, {"SLUICE_DIRECTION_RESPONSE", DirectionResponse},
+	{"SLUICE_ATTR_TLS_SNI", int64(AttrTLSSNI)}, {"SLUICE_ATTR_TLS_ALPN", int64(AttrTLSALPN)},
+	{"SLUICE_ATTR_TLS_VERSION", int64(AttrTLSVersion)}, {"SLUICE_ATTR_TLS_PEER_SUBJECT", int64(AttrTLSPeerSubject)},
+	{"SLUICE_ATTR_TLS_PEER_SANS", int64(AttrTLSPeerSANs)},
+	{"SLUICE_NETWORK_CONTINUE", NetworkContinue}, {"SLUICE_NETWORK_STOP_ITERATION", NetworkStopIteration},
+	{"SLUICE_NETWORK_EVENT_CONNECTED", NetworkEventConnected},
+	{"SLUICE_NETWORK_EVENT_REMOTE_CLOSE", NetworkEventRemoteClose},
+	{"SLUICE_NETWORK_EVENT_LOCAL_CLOSE", NetworkEventLocalClose},
+	{"SLUICE_NETWORK_READ_BUFFER", NetworkReadBuffer}, {"SLUICE_NETWORK_WRITE_BUFFER", NetworkWriteBuffer},
+	{"SLUICE_CLOSE_FLUSH", CloseFlush}, {"SLUICE_CLOSE_ABORT", CloseAbort},
 }
 
 // cProgram prints "key value" lines: sizeof/offsetof for every mirrored

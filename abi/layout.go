@@ -86,6 +86,30 @@ type HostAPI struct {
 	ReportPanic  uintptr `c:"report_panic"`
 
 	InjectData uintptr `c:"inject_data"`
+
+	// ABI 2.1: network filters.
+	NetworkBufferChunks         uintptr `c:"network_buffer_chunks"`
+	NetworkBufferSize           uintptr `c:"network_buffer_size"`
+	NetworkBufferDrain          uintptr `c:"network_buffer_drain"`
+	NetworkBufferAppend         uintptr `c:"network_buffer_append"`
+	NetworkBufferPrepend        uintptr `c:"network_buffer_prepend"`
+	NetworkContinueReading      uintptr `c:"network_continue_reading"`
+	NetworkInjectReadData       uintptr `c:"network_inject_read_data"`
+	NetworkInjectWriteData      uintptr `c:"network_inject_write_data"`
+	NetworkWrite                uintptr `c:"network_write"`
+	NetworkClose                uintptr `c:"network_close"`
+	NetworkReadDisable          uintptr `c:"network_read_disable"`
+	NetworkGetAttributeString   uintptr `c:"network_get_attribute_string"`
+	NetworkGetAttributeInt      uintptr `c:"network_get_attribute_int"`
+	NetworkMetadataSetString    uintptr `c:"network_metadata_set_string"`
+	NetworkMetadataSetNumber    uintptr `c:"network_metadata_set_number"`
+	NetworkMetadataGetString    uintptr `c:"network_metadata_get_string"`
+	NetworkMetadataGetNumber    uintptr `c:"network_metadata_get_number"`
+	NetworkSchedulerNew         uintptr `c:"network_scheduler_new"`
+	NetworkTimerNew             uintptr `c:"network_timer_new"`
+	NetworkLog                  uintptr `c:"network_log"`
+	ConnectionMetadataGetString uintptr `c:"connection_metadata_get_string"`
+	ConnectionMetadataGetNumber uintptr `c:"connection_metadata_get_number"`
 }
 
 // MetricDef is sluice_metric_def.

@@ -1,5 +1,5 @@
 /*
- * sluice_abi.h — the sluice module ABI, version 2.0.
+ * sluice_abi.h — the sluice module ABI, version 2.1.
  *
  * This one header IS the ABI between the sluice proxy (the "host", written in
  * Go, loading modules with dlopen) and a filter module (a shared object
@@ -46,15 +46,20 @@
  * host callbacks are added at the END of sluice_host_api, whose first field
  * is its size (see SLUICE_HOST_API_HAS).
  *
- * Required hooks (a module offering HTTP filters must export all of them,
- * else loading fails naming the missing symbol):
- *   sluice_module_abi_version, sluice_on_program_init,
- *   sluice_on_http_filter_config_new, sluice_on_http_filter_config_destroy,
- *   sluice_on_http_filter_new, sluice_on_http_filter_destroy,
- *   sluice_on_http_filter_request_headers, sluice_on_http_filter_response_headers.
- * Optional (absent = the default noted at each hook): request/response body
- * and trailers, stream_complete, scheduled, per_route_config_new/_destroy
- * (these two: both or neither).
+ * Filter kinds. A module offers HTTP filters, network (L4) filters, or
+ * both: it offers a kind when it exports any hook of that kind
+ * (sluice_on_http_filter_* / sluice_on_network_filter_*), and must then
+ * export all of that kind's required hooks, else loading fails naming the
+ * missing symbol. Every module exports sluice_module_abi_version and
+ * sluice_on_program_init.
+ *   HTTP, required: config_new, config_destroy, new, destroy,
+ *   request_headers, response_headers. Optional (absent = the default
+ *   noted at each hook): request/response body and trailers,
+ *   stream_complete, scheduled, timer, config_scheduled,
+ *   per_route_config_new/_destroy (these two: both or neither).
+ *   Network (ABI 2.1), required: config_new, config_destroy, new, destroy,
+ *   new_connection, read. Optional: write, event, watermark, scheduled,
+ *   timer, config_scheduled.
  */
 #ifndef SLUICE_ABI_H
 #define SLUICE_ABI_H
@@ -72,7 +77,7 @@ extern "C" {
 /* ------------------------------------------------------------------------ */
 
 #define SLUICE_ABI_VERSION_MAJOR 2
-#define SLUICE_ABI_VERSION_MINOR 0
+#define SLUICE_ABI_VERSION_MINOR 1
 /* What sluice_module_abi_version() returns: major << 16 | minor. */
 #define SLUICE_ABI_VERSION ((uint32_t)((SLUICE_ABI_VERSION_MAJOR << 16) | SLUICE_ABI_VERSION_MINOR))
 
@@ -107,6 +112,14 @@ typedef struct sluice_scheduler_handle {
 typedef struct sluice_timer_handle {
     uint64_t id;
 } sluice_timer_handle;
+
+/* One network filter instance on one connection (ABI 2.1). Valid from
+ * sluice_on_network_filter_new until sluice_on_network_filter_destroy
+ * returns; connection callbacks fail with SLUICE_ERR_STREAM_ENDED once the
+ * connection closed, and with SLUICE_ERR_INVALID_HANDLE after destroy. */
+typedef struct sluice_network_filter_handle {
+    uint64_t id;
+} sluice_network_filter_handle;
 
 /* True when a handle returned by the host names nothing (a failed *_new). */
 #define SLUICE_HANDLE_IS_NULL(h) ((h).id == 0)
@@ -256,6 +269,50 @@ typedef uint32_t sluice_attribute_id;
 #define SLUICE_ATTR_STREAM_ID 12          /* int: stream id within the process */
 #define SLUICE_ATTR_WORKER_INDEX 13       /* int: index of the owning worker */
 #define SLUICE_ATTR_RESPONSE_CODE 14      /* int: :status once response headers exist */
+/* ABI 2.1: the connection's TLS facts (HTTP and network filters; NOT_FOUND
+ * on a cleartext connection or before the handshake completed). */
+#define SLUICE_ATTR_TLS_SNI 15          /* string: server name the client asked for */
+#define SLUICE_ATTR_TLS_ALPN 16         /* string: negotiated application protocol */
+#define SLUICE_ATTR_TLS_VERSION 17      /* string: "TLSv1.2", "TLSv1.3" */
+#define SLUICE_ATTR_TLS_PEER_SUBJECT 18 /* string: client certificate subject */
+#define SLUICE_ATTR_TLS_PEER_SANS 19    /* string: client certificate SANs, comma-separated */
+
+/* ABI 2.1, network filters. Status returned by new_connection, read and
+ * write (Envoy's Network::FilterStatus). STOP_ITERATION stops only the
+ * current pass over the filter chain: the next read iterates again from the
+ * first filter (so a filter that holds a connection keeps returning it
+ * until it calls network_continue_reading). Any other value is contained:
+ * the connection is closed (counted as invalid_status, logged once per
+ * rate window). */
+typedef int32_t sluice_network_status;
+#define SLUICE_NETWORK_CONTINUE 0
+#define SLUICE_NETWORK_STOP_ITERATION 1
+
+/* Connection events (sluice_on_network_filter_event). CONNECTED: the
+ * transport is ready — right after the chain started for cleartext, after
+ * the handshake with TLS (TLS attributes are set from then on).
+ * REMOTE_CLOSE: the peer closed or reset. LOCAL_CLOSE: sluice closed it (a
+ * filter, a timeout, a drain). */
+typedef uint32_t sluice_network_event;
+#define SLUICE_NETWORK_EVENT_CONNECTED 0
+#define SLUICE_NETWORK_EVENT_REMOTE_CLOSE 1
+#define SLUICE_NETWORK_EVENT_LOCAL_CLOSE 2
+
+/* Which buffer a network buffer callback addresses. READ: inside the read
+ * hook, the data it was given (the connection's read buffer: everything
+ * read and not yet drained, possibly seen before; or data a filter before
+ * this one injected); outside a read hook, the connection's read buffer.
+ * WRITE: the chunk passed to the running write hook (UNAVAILABLE
+ * elsewhere). */
+typedef uint32_t sluice_network_buffer_kind;
+#define SLUICE_NETWORK_READ_BUFFER 0
+#define SLUICE_NETWORK_WRITE_BUFFER 1
+
+/* How network_close closes: FLUSH sends what is queued first; ABORT closes
+ * now (queued output is lost; the peer may see a reset). */
+typedef uint32_t sluice_close_type;
+#define SLUICE_CLOSE_FLUSH 0
+#define SLUICE_CLOSE_ABORT 1
 
 /* ------------------------------------------------------------------------ */
 /* Host API table                                                           */
@@ -502,6 +559,103 @@ typedef struct sluice_host_api {
      * WRONG_PHASE otherwise (headers still held here, direction ended). */
     sluice_result (*inject_data)(sluice_filter_handle filter, sluice_direction direction, const uint8_t* data,
                                  size_t len, bool end_of_stream);
+
+    /* --- ABI 2.1: network filters (worker) ---------------------------------
+     * Every call takes the filter's handle and runs on the worker that
+     * owns the connection (SLUICE_ERR_WRONG_THREAD as for HTTP calls).
+     * Calls that act on the connection return STREAM_ENDED once it
+     * closed; reads (attributes, metadata) stay allowed in the
+     * LOCAL_CLOSE/REMOTE_CLOSE event and in destroy. */
+
+    /* Views of the buffer's contiguous chunks into chunks[0..cap);
+     * *count_out = how many chunks (cap semantics as headers_get). Host
+     * views (copies) valid until the hook returns. */
+    sluice_result (*network_buffer_chunks)(sluice_network_filter_handle filter, sluice_network_buffer_kind kind,
+                                           sluice_buffer* chunks, size_t cap, size_t* count_out);
+    sluice_result (*network_buffer_size)(sluice_network_filter_handle filter, sluice_network_buffer_kind kind,
+                                         size_t* size_out);
+    /* Remove n bytes from the front (n > size drains all): consumed, they
+     * go no further. A filter that forwards or rewrites data drains what it
+     * handled; the terminal filter (tcp_proxy) drains the read buffer. */
+    sluice_result (*network_buffer_drain)(sluice_network_filter_handle filter, sluice_network_buffer_kind kind,
+                                          size_t n);
+    /* Add data (copied) at the end / the front of the buffer. */
+    sluice_result (*network_buffer_append)(sluice_network_filter_handle filter, sluice_network_buffer_kind kind,
+                                           const uint8_t* data, size_t len);
+    sluice_result (*network_buffer_prepend)(sluice_network_filter_handle filter, sluice_network_buffer_kind kind,
+                                            const uint8_t* data, size_t len);
+    /* Resume the read pass this filter stopped: the filters after it get
+     * new_connection (if they have not yet) and read with the read buffer
+     * as it is now, without waiting for another byte. From inside this
+     * filter's own hook it takes effect when the hook returns (as if it
+     * returned CONTINUE). The usual call: from on_network_filter_scheduled
+     * once the module's thread decided. */
+    sluice_result (*network_continue_reading)(sluice_network_filter_handle filter);
+    /* Pass data (copied) to the filters after this one as if it had been
+     * read (it does not enter the read buffer; what they leave of it is
+     * dropped). For a filter that held data back (drained it) and now
+     * releases it: a throttler, a decoder. */
+    sluice_result (*network_inject_read_data)(sluice_network_filter_handle filter, const uint8_t* data, size_t len,
+                                              bool end_stream);
+    /* Pass data (copied) to the write filters between this one and the
+     * client, then to the client. */
+    sluice_result (*network_inject_write_data)(sluice_network_filter_handle filter, const uint8_t* data, size_t len,
+                                               bool end_stream);
+    /* Send data (copied) to the client through every write filter (as the
+     * terminal filter's output would go); end_stream sends a FIN after
+     * it. */
+    sluice_result (*network_write)(sluice_network_filter_handle filter, const uint8_t* data, size_t len,
+                                   bool end_stream);
+    /* Close the connection (FLUSH or ABORT). The filters hear LOCAL_CLOSE;
+     * the connection's handles go stale after destroy. */
+    sluice_result (*network_close)(sluice_network_filter_handle filter, sluice_close_type how);
+    /* Stop (true) or resume (false) reading the client's socket; counted
+     * (every disable needs its enable). While reading is stopped the
+     * kernel pushes back on the client. */
+    sluice_result (*network_read_disable)(sluice_network_filter_handle filter, bool disable);
+    /* Connection attributes: SOURCE_ADDRESS, DESTINATION_ADDRESS (strings,
+     * the PROXY protocol's when a listener filter read one),
+     * SOURCE_PORT, DESTINATION_PORT, CONNECTION_ID, WORKER_INDEX (ints),
+     * and the TLS ones; other ids are INVALID_ARGUMENT. */
+    sluice_result (*network_get_attribute_string)(sluice_network_filter_handle filter, sluice_attribute_id id,
+                                                  sluice_buffer* value_out);
+    sluice_result (*network_get_attribute_int)(sluice_network_filter_handle filter, sluice_attribute_id id,
+                                               int64_t* value_out);
+    /* Connection-level dynamic metadata: the connection's HTTP filters read
+     * it (connection_metadata_get_*), and it is in the access logs
+     * ("connection_metadata"). */
+    sluice_result (*network_metadata_set_string)(sluice_network_filter_handle filter, const uint8_t* ns,
+                                                 size_t ns_len, const uint8_t* key, size_t key_len,
+                                                 const uint8_t* value, size_t value_len);
+    sluice_result (*network_metadata_set_number)(sluice_network_filter_handle filter, const uint8_t* ns,
+                                                 size_t ns_len, const uint8_t* key, size_t key_len, double value);
+    sluice_result (*network_metadata_get_string)(sluice_network_filter_handle filter, const uint8_t* ns,
+                                                 size_t ns_len, const uint8_t* key, size_t key_len,
+                                                 sluice_buffer* value_out);
+    sluice_result (*network_metadata_get_number)(sluice_network_filter_handle filter, const uint8_t* ns,
+                                                 size_t ns_len, const uint8_t* key, size_t key_len,
+                                                 double* value_out);
+    /* A scheduler for this filter: scheduler_commit from any thread runs
+     * sluice_on_network_filter_scheduled on the connection's worker, with
+     * every guarantee of the HTTP scheduler (never misdelivered, refused
+     * once stale, per-scheduler queue). id 0 on failure (as scheduler_new;
+     * the module must export sluice_on_network_filter_scheduled). */
+    sluice_scheduler_handle (*network_scheduler_new)(sluice_network_filter_handle filter);
+    /* A timer for this filter, firing sluice_on_network_filter_timer; arm,
+     * disarm and delete it with timer_enable/_disable/_delete. */
+    sluice_timer_handle (*network_timer_new)(sluice_network_filter_handle filter);
+    /* Log with the connection's conn_id and the filter's name. */
+    sluice_result (*network_log)(sluice_network_filter_handle filter, sluice_log_level level, const uint8_t* msg,
+                                 size_t msg_len);
+
+    /* --- ABI 2.1: HTTP filters read their connection's metadata ----------- */
+
+    /* The dynamic metadata network filters set on the stream's connection
+     * (network_metadata_set_*). NOT_FOUND when absent. */
+    sluice_result (*connection_metadata_get_string)(sluice_filter_handle filter, const uint8_t* ns, size_t ns_len,
+                                                    const uint8_t* key, size_t key_len, sluice_buffer* value_out);
+    sluice_result (*connection_metadata_get_number)(sluice_filter_handle filter, const uint8_t* ns, size_t ns_len,
+                                                    const uint8_t* key, size_t key_len, double* value_out);
 } sluice_host_api;
 
 /* True when the host's table contains `field` (a minor-version addition). */
@@ -593,6 +747,77 @@ void sluice_on_http_filter_timer(void* filter_module, sluice_filter_handle filte
  * alive; commits delivered after the stream ended or the filter was
  * destroyed are dropped (and counted). */
 void sluice_on_http_filter_scheduled(void* filter_module, sluice_filter_handle filter, uint64_t event_id);
+
+/* ------------------------------------------------------------------------ */
+/* Network (L4) filter hooks — ABI 2.1                                      */
+/* ------------------------------------------------------------------------ */
+
+/* A network filter sees a connection's bytes, Envoy's L4 model: listener
+ * -> network filters in order -> a terminal filter (tcp_proxy or the HTTP
+ * connection manager). Read path: every read appends to the connection's
+ * read buffer and runs the filters in order with the WHOLE buffer until one
+ * returns STOP_ITERATION; what no filter drained stays, so a filter may see
+ * the same bytes again. Write path: what goes to the client passes the
+ * filters from the last to the first, one chunk at a time; STOP_ITERATION
+ * keeps a chunk from going further (keep a copy and inject it later to
+ * delay it). All hooks of one filter run on the worker that owns its
+ * connection. The read buffer is bounded by the listener's
+ * per_connection_buffer_limit_bytes (reading pauses at the limit), and
+ * network_filters_timeout closes a connection whose filters keep the
+ * terminal filter from starting. */
+
+/* REQUIRED (network). main. As sluice_on_http_filter_config_new, for one
+ * configured network filter. */
+void* sluice_on_network_filter_config_new(sluice_config_handle config, const uint8_t* name_ptr, size_t name_len,
+                                          const uint8_t* config_ptr, size_t config_len);
+/* REQUIRED (network). main, once, after every connection using the config
+ * was destroyed. */
+void sluice_on_network_filter_config_destroy(void* config);
+/* OPTIONAL (needed for config_scheduler_new on a network config). main. */
+void sluice_on_network_filter_config_scheduled(void* config, sluice_config_handle handle, uint64_t event_id);
+/* REQUIRED (network). worker. A filter for a new connection; NULL closes
+ * the connection (counted as network_filter_refused). */
+void* sluice_on_network_filter_new(void* config, sluice_network_filter_handle filter);
+/* REQUIRED (network). worker, exactly once, after the connection closed
+ * (and its events were delivered) and no hook of this filter is running.
+ * Free filter_module; delete your schedulers (their pending events are
+ * dropped) and timers (the host deletes them too). */
+void sluice_on_network_filter_destroy(void* filter_module);
+/* REQUIRED (network). worker, once, before the filter's first read: when
+ * the connection is set up, or — behind a filter that stopped — when the
+ * read pass first reaches this filter. STOP_ITERATION keeps the filters
+ * after this one from starting until this filter continues (a gatekeeper
+ * asking its own thread: tcp_proxy after it does not connect upstream
+ * meanwhile, and bytes the client sends wait in the read buffer). */
+sluice_network_status sluice_on_network_filter_new_connection(void* filter_module,
+                                                              sluice_network_filter_handle filter);
+/* REQUIRED (network). worker. A read pass reached this filter: data_length
+ * bytes are in the READ buffer (see sluice_network_buffer_kind);
+ * end_stream: the client half-closed (no byte follows). */
+sluice_network_status sluice_on_network_filter_read(void* filter_module, sluice_network_filter_handle filter,
+                                                    size_t data_length, bool end_stream);
+/* OPTIONAL (absent = CONTINUE). worker. A chunk of data_length bytes on
+ * its way to the client is in the WRITE buffer; end_stream: a FIN follows
+ * it. */
+sluice_network_status sluice_on_network_filter_write(void* filter_module, sluice_network_filter_handle filter,
+                                                     size_t data_length, bool end_stream);
+/* OPTIONAL. worker. A connection event (filters that have started, i.e.
+ * saw new_connection, hear them; one behind a filter that stopped or
+ * closed the connection never does). */
+void sluice_on_network_filter_event(void* filter_module, sluice_network_filter_handle filter,
+                                    sluice_network_event event);
+/* OPTIONAL. worker. The output to the client went above its high watermark
+ * (above = true), or drained to the low one (false). */
+void sluice_on_network_filter_watermark(void* filter_module, sluice_network_filter_handle filter, bool above);
+/* OPTIONAL (needed for network_scheduler_new). worker that owns the
+ * connection, in commit order per scheduler, while the connection is open;
+ * later events are dropped (and counted). */
+void sluice_on_network_filter_scheduled(void* filter_module, sluice_network_filter_handle filter,
+                                        uint64_t event_id);
+/* OPTIONAL (needed for network_timer_new). worker: an enabled timer is
+ * due (only while the connection is open). */
+void sluice_on_network_filter_timer(void* filter_module, sluice_network_filter_handle filter,
+                                    sluice_timer_handle timer);
 
 #ifdef __cplusplus
 }

@@ -22,6 +22,20 @@ const (
 	SymHTTPScheduled             = "sluice_on_http_filter_scheduled"
 	SymHTTPTimer                 = "sluice_on_http_filter_timer"
 	SymHTTPConfigScheduled       = "sluice_on_http_filter_config_scheduled"
+
+	// ABI 2.1: network filters.
+	SymNetConfigNew       = "sluice_on_network_filter_config_new"
+	SymNetConfigDestroy   = "sluice_on_network_filter_config_destroy"
+	SymNetConfigScheduled = "sluice_on_network_filter_config_scheduled"
+	SymNetFilterNew       = "sluice_on_network_filter_new"
+	SymNetFilterDestroy   = "sluice_on_network_filter_destroy"
+	SymNetNewConnection   = "sluice_on_network_filter_new_connection"
+	SymNetRead            = "sluice_on_network_filter_read"
+	SymNetWrite           = "sluice_on_network_filter_write"
+	SymNetEvent           = "sluice_on_network_filter_event"
+	SymNetWatermark       = "sluice_on_network_filter_watermark"
+	SymNetScheduled       = "sluice_on_network_filter_scheduled"
+	SymNetTimer           = "sluice_on_network_filter_timer"
 )
 
 // HookPrefix starts every hook a module exports (besides the version
@@ -32,6 +46,22 @@ const HookPrefix = "sluice_on_"
 // HTTPFilterPrefix starts every HTTP filter hook's name; a module exporting
 // any such symbol offers HTTP filters.
 const HTTPFilterPrefix = "sluice_on_http_filter_"
+
+// NetworkFilterPrefix starts every network filter hook's name; a module
+// exporting any such symbol offers network filters.
+const NetworkFilterPrefix = "sluice_on_network_filter_"
+
+// RequiredNetworkSymbols must be exported by a module that offers network
+// filters, in the order the loader checks them.
+var RequiredNetworkSymbols = []string{
+	SymNetConfigNew, SymNetConfigDestroy, SymNetFilterNew, SymNetFilterDestroy,
+	SymNetNewConnection, SymNetRead,
+}
+
+// OptionalNetworkSymbols may be absent.
+var OptionalNetworkSymbols = []string{
+	SymNetWrite, SymNetEvent, SymNetWatermark, SymNetScheduled, SymNetTimer, SymNetConfigScheduled,
+}
 
 // RequiredProgramSymbols must be exported by every module.
 var RequiredProgramSymbols = []string{SymABIVersion, SymProgramInit}
@@ -56,7 +86,7 @@ var OptionalProgramSymbols = []string{SymProgramShutdown}
 
 // KnownHook reports whether name is a hook of this ABI version.
 func KnownHook(name string) bool {
-	for _, list := range [][]string{RequiredProgramSymbols, OptionalProgramSymbols, RequiredHTTPSymbols, OptionalHTTPSymbols} {
+	for _, list := range allHookLists() {
 		for _, s := range list {
 			if s == name {
 				return true
@@ -69,8 +99,13 @@ func KnownHook(name string) bool {
 // KnownHooks lists every hook of this ABI version.
 func KnownHooks() []string {
 	var out []string
-	for _, list := range [][]string{RequiredProgramSymbols, OptionalProgramSymbols, RequiredHTTPSymbols, OptionalHTTPSymbols} {
+	for _, list := range allHookLists() {
 		out = append(out, list...)
 	}
 	return out
+}
+
+func allHookLists() [][]string {
+	return [][]string{RequiredProgramSymbols, OptionalProgramSymbols, RequiredHTTPSymbols, OptionalHTTPSymbols,
+		RequiredNetworkSymbols, OptionalNetworkSymbols}
 }

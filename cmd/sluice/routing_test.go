@@ -180,7 +180,7 @@ clusters: []
 
 func TestVersionCommand(t *testing.T) {
 	out, err := exec.Command(sluiceBin, "version").CombinedOutput()
-	if err != nil || !strings.HasPrefix(string(out), "sluice ") || !strings.Contains(string(out), "module ABI 2.0") {
+	if err != nil || !strings.HasPrefix(string(out), "sluice ") || !strings.Contains(string(out), "module ABI 2.1") {
 		t.Fatalf("version: %v %s", err, out)
 	}
 }

@@ -68,16 +68,30 @@ const (
 // the filter's name into one of the typed fields (they share the YAML key
 // "config"); an unknown name is reported once, by name.
 type NetworkFilter struct {
-	Name          string                 `yaml:"name"`
+	Name string `yaml:"name"`
+	// A module network filter (ABI 2.1) has module and filter_name; its
+	// config is handed to the module as JSON, like an HTTP module filter's.
+	Module                   string `yaml:"module"`
+	ModulePath               string `yaml:"-"` // Module resolved against the config file's directory
+	FilterName               string `yaml:"filter_name"`
+	AllowInsecurePermissions bool   `yaml:"allow_insecure_permissions"`
+
 	HCM           *HTTPConnectionManager `yaml:"config"`
 	TCPProxy      *TCPProxy              `yaml:"config"`
 	ClientIPAllow *ClientIPAllow         `yaml:"config"`
+	ModuleConfig  RawJSON                `yaml:"config"` // JSON; empty when absent
 }
+
+// IsModule reports whether the entry is a module network filter.
+func (f *NetworkFilter) IsModule() bool { return f.Module != "" || f.FilterName != "" }
 
 // skipField decodes "config" only into the field of the filter's kind.
 func (f *NetworkFilter) skipField(key, field string) bool {
 	if key != "config" {
 		return false
+	}
+	if f.IsModule() {
+		return field != "ModuleConfig"
 	}
 	switch field {
 	case "HCM":
@@ -94,6 +108,13 @@ func (f *NetworkFilter) skipField(key, field string) bool {
 func (f NetworkFilter) MarshalYAML() (any, error) {
 	out := map[string]any{"name": f.Name}
 	switch {
+	case f.IsModule():
+		out["module"] = f.Module
+		out["filter_name"] = f.FilterName
+		if f.AllowInsecurePermissions {
+			out["allow_insecure_permissions"] = true
+		}
+		out["config"] = f.ModuleConfig
 	case f.HCM != nil:
 		out["config"] = f.HCM
 	case f.TCPProxy != nil:
@@ -114,7 +135,7 @@ func (f *NetworkFilter) IsTCPProxy() bool {
 
 // IsTerminal reports whether the filter ends a chain (it moves the bytes
 // on rather than looking at them).
-func (f *NetworkFilter) IsTerminal() bool { return f.IsHCM() || f.IsTCPProxy() }
+func (f *NetworkFilter) IsTerminal() bool { return !f.IsModule() && (f.IsHCM() || f.IsTCPProxy()) }
 
 // TCPProxy forwards a connection's bytes to an endpoint of a cluster
 // (Envoy's tcp_proxy).

@@ -105,6 +105,17 @@ func (v *validator) listenerFilters(path string, l *Listener) {
 			switch {
 			case f.Name == "":
 				v.fail(fPath+".name", "required")
+			case f.IsModule():
+				if f.IsHCM() || f.IsTCPProxy() || f.Name == ClientIPAllowFilterName {
+					v.failf(fPath+".name", "%q is a built-in filter; give the module filter another name", f.Name)
+				}
+				if f.Module == "" {
+					v.fail(fPath+".module", "required")
+				}
+				if f.FilterName == "" {
+					v.fail(fPath+".filter_name", "required")
+				}
+				f.ModulePath = v.resolveModule(f.Module)
 			case f.IsHCM():
 				if f.HCM == nil {
 					v.fail(fPath+".config", "required")
@@ -127,7 +138,7 @@ func (v *validator) listenerFilters(path string, l *Listener) {
 				v.failf(fPath+".name", "unknown network filter %q", f.Name)
 			}
 		}
-		if last := &fc.Filters[len(fc.Filters)-1]; last.Name == ClientIPAllowFilterName {
+		if last := &fc.Filters[len(fc.Filters)-1]; last.Name == ClientIPAllowFilterName || last.IsModule() {
 			v.fail(fcPath+".filters", "the last filter must be tcp_proxy or http_connection_manager")
 		}
 	}

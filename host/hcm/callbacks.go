@@ -2,6 +2,7 @@ package hcm
 
 import (
 	"github.com/sluiceproxy/sluice/host/headers"
+	"github.com/sluiceproxy/sluice/host/network"
 	"github.com/sluiceproxy/sluice/host/worker"
 )
 
@@ -32,6 +33,13 @@ func (c *filterCallbacks) active() *stream {
 		return nil
 	}
 	return s
+}
+
+func (c *filterCallbacks) Connection() *network.Connection {
+	if s := c.live(); s != nil && s.conn != nil {
+		return s.conn.nc
+	}
+	return nil
 }
 
 func (c *filterCallbacks) ConnID() uint64 {

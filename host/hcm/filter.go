@@ -2,6 +2,7 @@ package hcm
 
 import (
 	"github.com/sluiceproxy/sluice/host/headers"
+	"github.com/sluiceproxy/sluice/host/network"
 )
 
 // HeadersStatus is what a filter's headers hook returns; the values and
@@ -167,4 +168,8 @@ type FilterCallbacks interface {
 	Ended() bool
 	// Info is the per-stream information used by access logs and modules.
 	Info() *StreamInfo
+	// Connection is the downstream connection the stream runs on: its
+	// addresses, TLS attributes and the dynamic metadata network filters
+	// set on it. nil once the stream was destroyed.
+	Connection() *network.Connection
 }

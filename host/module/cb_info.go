@@ -1,7 +1,6 @@
 package module
 
 import (
-	"strconv"
 	"unsafe"
 
 	"github.com/sluiceproxy/sluice/abi"
@@ -54,7 +53,15 @@ func cbGetAttributeString(h uint64, id uint32, out unsafe.Pointer) int32 {
 		ok = info.Destination.IsValid()
 		v = []byte(info.Destination.String())
 	default:
-		return rBadArg
+		nc := f.cb.Connection()
+		if nc == nil {
+			return rEnded
+		}
+		tv, known := tlsAttribute(nc.Attributes(), abi.AttributeID(id))
+		if !known {
+			return rBadArg
+		}
+		v = []byte(tv)
 	}
 	if !ok || len(v) == 0 {
 		return rNotFound
@@ -162,18 +169,8 @@ func cbMetadataGetString(h uint64, ns unsafe.Pointer, nsLen uintptr, key unsafe.
 	if r != rOK {
 		return r
 	}
-	if out == nil {
-		return rBadArg
-	}
 	v, ok := f.metadata(ns, nsLen, key, keyLen)
-	if !ok {
-		return rNotFound
-	}
-	if v.IsNumber {
-		return rBadArg
-	}
-	*(*abi.Buffer)(out) = f.lend([]byte(v.Str))
-	return rOK
+	return metadataString(v, ok, f.lend, out)
 }
 
 func cbMetadataGetNumber(h uint64, ns unsafe.Pointer, nsLen uintptr, key unsafe.Pointer, keyLen uintptr, out unsafe.Pointer) int32 {
@@ -181,24 +178,10 @@ func cbMetadataGetNumber(h uint64, ns unsafe.Pointer, nsLen uintptr, key unsafe.
 	if r != rOK {
 		return r
 	}
-	if out == nil {
-		return rBadArg
-	}
 	v, ok := f.metadata(ns, nsLen, key, keyLen)
-	if !ok {
-		return rNotFound
-	}
-	if !v.IsNumber {
-		// A string that holds a number is accepted: metadata often comes
-		// from headers.
-		n, err := strconv.ParseFloat(v.Str, 64)
-		if err != nil {
-			return rBadArg
-		}
-		v.Num = n
-	}
-	*(*float64)(out) = v.Num
-	return rOK
+	// A string that holds a number is accepted: metadata often comes from
+	// headers.
+	return metadataNumber(v, ok, out)
 }
 
 func cbPerRouteConfig(h uint64, out unsafe.Pointer) int32 {

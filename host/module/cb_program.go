@@ -254,7 +254,7 @@ func cbHistogramRecord(cfg uint64, id uint32, labels unsafe.Pointer, n uintptr, 
 // only (inside a config hook).
 func cbConfigSchedulerNew(cfg uint64) uint64 {
 	f := lookupConfig(cfg)
-	if f == nil || f.mod.lib.hooks.configScheduled == 0 || f.destroyed.Load() {
+	if f == nil || f.configScheduledHook() == 0 || f.destroyed.Load() {
 		return 0
 	}
 	ctl := f.host.ctl

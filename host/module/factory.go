@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/sluiceproxy/sluice/abi"
 	"github.com/sluiceproxy/sluice/host/hcm"
 )
 
@@ -19,6 +20,9 @@ type FilterFactory struct {
 	key    string // the http_filters entry name: per-route lookups, metric prefix
 	handle uint64
 	modPtr uintptr // what config_new returned
+	// net: a network filter config (sluice_on_network_filter_config_*);
+	// else an HTTP filter config.
+	net bool
 
 	defining atomic.Bool               // inside config_new: define_* allowed
 	metrics  atomic.Pointer[[]*metric] // by id; copy-on-write while defining
@@ -74,7 +78,17 @@ func (m *Module) NewFilterFactory(filterName string, configJSON []byte) (*Filter
 // the module's metrics are prefixed with it, so two entries of the same
 // filter_name stay apart.
 func (m *Module) NewNamedFilterFactory(key, filterName string, configJSON []byte) (*FilterFactory, error) {
-	f := &FilterFactory{host: m.host, mod: m, name: filterName, key: key}
+	if !m.lib.hooks.offersHTTP {
+		return nil, &ConfigError{Path: m.Path(), FilterName: filterName,
+			Cause: "the module offers no HTTP filters (it exports no " + abi.HTTPFilterPrefix + "* hooks)"}
+	}
+	return m.newFactory(key, filterName, configJSON, false)
+}
+
+// newFactory creates the config object of an HTTP (net false) or network
+// filter entry.
+func (m *Module) newFactory(key, filterName string, configJSON []byte, net bool) (*FilterFactory, error) {
+	f := &FilterFactory{host: m.host, mod: m, name: filterName, key: key, net: net}
 	f.metrics.Store(&[]*metric{})
 	var err error
 	if f.panics, err = m.host.metrics.define(key, metricPanics, Counter, nil, nil, true); err != nil {
@@ -92,7 +106,7 @@ func (m *Module) NewNamedFilterFactory(key, filterName string, configJSON []byte
 	ctl.run(func() {
 		withCBytes([]byte(filterName), func(name uintptr) {
 			withCBytes(configJSON, func(cfg uintptr) {
-				f.modPtr = ctl.call(m.lib.hooks.configNew, uintptr(f.handle), name,
+				f.modPtr = ctl.call(f.configNewHook(), uintptr(f.handle), name,
 					uintptr(len(filterName)), cfg, uintptr(len(configJSON)))
 			})
 		})
@@ -113,6 +127,28 @@ func (m *Module) NewNamedFilterFactory(key, filterName string, configJSON []byte
 	m.host.factories[f] = struct{}{}
 	m.host.mu.Unlock()
 	return f, nil
+}
+
+// The config hooks of the factory's filter kind.
+func (f *FilterFactory) configNewHook() uintptr {
+	if f.net {
+		return f.mod.lib.hooks.net.configNew
+	}
+	return f.mod.lib.hooks.configNew
+}
+
+func (f *FilterFactory) configDestroyHook() uintptr {
+	if f.net {
+		return f.mod.lib.hooks.net.configDestroy
+	}
+	return f.mod.lib.hooks.configDestroy
+}
+
+func (f *FilterFactory) configScheduledHook() uintptr {
+	if f.net {
+		return f.mod.lib.hooks.net.configScheduled
+	}
+	return f.mod.lib.hooks.configScheduled
 }
 
 func (f *FilterFactory) reason() string {
@@ -207,7 +243,7 @@ func (f *FilterFactory) destroyConfig() {
 	}
 	f.forgetSchedulers()
 	ctl := f.host.ctl
-	ctl.call(f.mod.lib.hooks.configDestroy, f.modPtr)
+	ctl.call(f.configDestroyHook(), f.modPtr)
 	ctl.configs.release(f.handle)
 }
 
@@ -226,7 +262,7 @@ func (f *FilterFactory) deliverScheduled(eventID uint64) bool {
 	if f.destroyed.Load() || f.modPtr == 0 {
 		return false
 	}
-	f.host.ctl.call(f.mod.lib.hooks.configScheduled, f.modPtr, uintptr(f.handle), uintptr(eventID))
+	f.host.ctl.call(f.configScheduledHook(), f.modPtr, uintptr(f.handle), uintptr(eventID))
 	return true
 }
 

@@ -28,6 +28,7 @@ const (
 	kindFilter    = 2
 	kindScheduler = 3
 	kindTimer     = 4
+	kindNetFilter = 5
 
 	maxDomains     = 1 << 12
 	tableChunkSize = 4096

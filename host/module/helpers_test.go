@@ -13,6 +13,7 @@ import (
 	"github.com/sluiceproxy/sluice/host/hcm"
 	"github.com/sluiceproxy/sluice/host/headers"
 	"github.com/sluiceproxy/sluice/host/module/moduletest"
+	"github.com/sluiceproxy/sluice/host/network"
 	"github.com/sluiceproxy/sluice/host/worker"
 )
 
@@ -304,6 +305,7 @@ func (c *fakeCallbacks) InjectEncodedData(p []byte, end bool) bool { return !c.e
 func (c *fakeCallbacks) AddDecodedData(p []byte) bool              { return false }
 func (c *fakeCallbacks) AddEncodedData(p []byte) bool              { return false }
 func (c *fakeCallbacks) PerFilterConfig(name string) any           { return c.perFilter[name] }
+func (c *fakeCallbacks) Connection() *network.Connection           { return nil }
 func (c *fakeCallbacks) Ended() bool                               { return c.ended }
 func (c *fakeCallbacks) Info() *hcm.StreamInfo                     { return &c.info }
 

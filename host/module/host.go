@@ -36,9 +36,12 @@ type Host struct {
 	invalidStatus   atomic.Uint64
 	filterNewFailed atomic.Uint64
 	filtersCreated  atomic.Uint64
-	invalidLog      rateLimitedLog
-	droppedLog      rateLimitedLog
-	panicLog        rateLimitedLog
+	// Network filters (ABI 2.1): created, and not yet destroyed.
+	netFiltersCreated atomic.Uint64
+	netFiltersActive  atomic.Int64
+	invalidLog        rateLimitedLog
+	droppedLog        rateLimitedLog
+	panicLog          rateLimitedLog
 	// metrics are the modules' metrics and the per-filter counters, by
 	// http_filters entry name.
 	metrics *metricRegistry
@@ -52,6 +55,7 @@ type workerState struct {
 	gid    uint64 // process-wide domain id, in filter and scheduler handles
 	w      *worker.Worker
 	table  *handleTable[filter]
+	nets   *handleTable[netFilter]
 	timers *handleTable[moduleTimer]
 	arena  arena
 	sched  *schedDomain
@@ -59,6 +63,7 @@ type workerState struct {
 	// callbacks made when it is 0 come from another thread.
 	hookDepth atomic.Int32
 	args      [3]uintptr // SyscallN argument scratch (worker only)
+	args4     [4]uintptr
 	// freeFilters recycles filter objects (worker only).
 	freeFilters []*filter
 	released    sync.Once
@@ -165,7 +170,8 @@ func (h *Host) newWorkerState(index int, w *worker.Worker) (*workerState, error)
 		return nil, fmt.Errorf("module: worker %d scheduler: %w", index, err)
 	}
 	ws := &workerState{host: h, index: index, gid: gid, w: w, sched: d,
-		table: newHandleTable[filter](kindFilter, gid), timers: newHandleTable[moduleTimer](kindTimer, gid)}
+		table: newHandleTable[filter](kindFilter, gid), nets: newHandleTable[netFilter](kindNetFilter, gid),
+		timers: newHandleTable[moduleTimer](kindTimer, gid)}
 	workersByGID[gid].Store(ws)
 	return ws, nil
 }

@@ -85,6 +85,29 @@ func initHostAPI() {
 
 		api.InjectData = purego.NewCallback(cbInjectData)
 
+		api.NetworkBufferChunks = purego.NewCallback(cbNetBufferChunks)
+		api.NetworkBufferSize = purego.NewCallback(cbNetBufferSize)
+		api.NetworkBufferDrain = purego.NewCallback(cbNetBufferDrain)
+		api.NetworkBufferAppend = purego.NewCallback(cbNetBufferAppend)
+		api.NetworkBufferPrepend = purego.NewCallback(cbNetBufferPrepend)
+		api.NetworkContinueReading = purego.NewCallback(cbNetContinueReading)
+		api.NetworkInjectReadData = purego.NewCallback(cbNetInjectReadData)
+		api.NetworkInjectWriteData = purego.NewCallback(cbNetInjectWriteData)
+		api.NetworkWrite = purego.NewCallback(cbNetWrite)
+		api.NetworkClose = purego.NewCallback(cbNetClose)
+		api.NetworkReadDisable = purego.NewCallback(cbNetReadDisable)
+		api.NetworkGetAttributeString = purego.NewCallback(cbNetGetAttributeString)
+		api.NetworkGetAttributeInt = purego.NewCallback(cbNetGetAttributeInt)
+		api.NetworkMetadataSetString = purego.NewCallback(cbNetMetadataSetString)
+		api.NetworkMetadataSetNumber = purego.NewCallback(cbNetMetadataSetNumber)
+		api.NetworkMetadataGetString = purego.NewCallback(cbNetMetadataGetString)
+		api.NetworkMetadataGetNumber = purego.NewCallback(cbNetMetadataGetNumber)
+		api.NetworkSchedulerNew = purego.NewCallback(cbNetSchedulerNew)
+		api.NetworkTimerNew = purego.NewCallback(cbNetTimerNew)
+		api.NetworkLog = purego.NewCallback(cbNetLog)
+		api.ConnectionMetadataGetString = purego.NewCallback(cbConnectionMetadataGetString)
+		api.ConnectionMetadataGetNumber = purego.NewCallback(cbConnectionMetadataGetNumber)
+
 		hostAPI.mem, hostAPI.api = mem, api
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"debug/elf"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -67,16 +68,19 @@ func Inspect(path string, allowInsecure bool) (Info, error) {
 	}
 	sort.Strings(info.Hooks)
 	info.UnknownHooks = unknownHooks(info.Hooks)
-	offersHTTP := false
+	offersHTTP, offersNet := false, false
 	for _, h := range info.Hooks {
-		if strings.HasPrefix(h, abi.HTTPFilterPrefix) {
-			offersHTTP = true
-		}
+		offersHTTP = offersHTTP || strings.HasPrefix(h, abi.HTTPFilterPrefix)
+		offersNet = offersNet || strings.HasPrefix(h, abi.NetworkFilterPrefix)
 	}
 	required := append([]string{}, abi.RequiredProgramSymbols...)
 	if offersHTTP {
 		info.FilterKinds = append(info.FilterKinds, "http")
 		required = append(required, abi.RequiredHTTPSymbols...)
+	}
+	if offersNet {
+		info.FilterKinds = append(info.FilterKinds, "network")
+		required = append(required, abi.RequiredNetworkSymbols...)
 	}
 	for _, r := range required {
 		if !exported[r] {
@@ -107,23 +111,13 @@ func (i Info) Loadable() bool {
 }
 
 func hookRole(name string) string {
-	for _, r := range abi.RequiredProgramSymbols {
-		if r == name {
+	for _, list := range [][]string{abi.RequiredProgramSymbols, abi.RequiredHTTPSymbols, abi.RequiredNetworkSymbols} {
+		if slices.Contains(list, name) {
 			return "required"
 		}
 	}
-	for _, r := range abi.RequiredHTTPSymbols {
-		if r == name {
-			return "required"
-		}
-	}
-	for _, o := range abi.OptionalHTTPSymbols {
-		if o == name {
-			return "optional"
-		}
-	}
-	for _, o := range abi.OptionalProgramSymbols {
-		if o == name {
+	for _, list := range [][]string{abi.OptionalProgramSymbols, abi.OptionalHTTPSymbols, abi.OptionalNetworkSymbols} {
+		if slices.Contains(list, name) {
 			return "optional"
 		}
 	}

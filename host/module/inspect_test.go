@@ -13,7 +13,7 @@ func TestInspect(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "module: " + p + "\n" +
-		"ABI version: 2.0 (host 2.0: compatible)\n" +
+		"ABI version: 2.1 (host 2.1: compatible)\n" +
 		"filter kinds: http\n" +
 		"hooks:\n" +
 		"  sluice_module_abi_version (required)\n" +

@@ -60,6 +60,17 @@ type hooks struct {
 	streamComplete, scheduled         uintptr
 	timer, configScheduled            uintptr
 	programShutdown                   uintptr
+	// offersHTTP / offersNet: the module exports hooks of that filter kind.
+	offersHTTP, offersNet bool
+	net                   netHooks
+}
+
+// netHooks are a module's network filter hooks (ABI 2.1).
+type netHooks struct {
+	configNew, configDestroy, configScheduled uintptr
+	filterNew, filterDestroy                  uintptr
+	newConnection, read, write                uintptr
+	event, watermark, scheduled, timer        uintptr
 }
 
 // library is a dlopen'ed, initialised module file. Libraries are
@@ -204,6 +215,18 @@ func (lib *library) release(ctl *control) {
 	}
 }
 
+// exportsAny reports whether the library exports any of the symbols.
+func (lib *library) exportsAny(lists ...[]string) bool {
+	for _, list := range lists {
+		for _, name := range list {
+			if lib.sym(name) != 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (lib *library) sym(name string) uintptr {
 	p, err := purego.Dlsym(lib.handle, name)
 	if err != nil {
@@ -235,22 +258,41 @@ func (lib *library) resolve(path string) error {
 			"run it on a sluice with ABI %d.%d or later, or rebuild it against abi/sluice_abi.h %s",
 			major, minor, abi.VersionString(), strings.Join(lib.unknown, ", "), major, minor, abi.VersionString())
 	}
-	offersHTTP := false
-	for _, name := range append(append([]string{}, abi.RequiredHTTPSymbols...), abi.OptionalHTTPSymbols...) {
-		if lib.sym(name) != 0 {
-			offersHTTP = true
-			break
-		}
+	h := &lib.hooks
+	h.offersHTTP = lib.exportsAny(abi.RequiredHTTPSymbols, abi.OptionalHTTPSymbols)
+	h.offersNet = lib.exportsAny(abi.RequiredNetworkSymbols, abi.OptionalNetworkSymbols)
+	if !h.offersHTTP && !h.offersNet {
+		return loadErr(path, "exports no filter hooks (no %s* or %s* symbols)", abi.HTTPFilterPrefix, abi.NetworkFilterPrefix)
 	}
-	if !offersHTTP {
-		return loadErr(path, "exports no filter hooks (no %s* symbols)", abi.HTTPFilterPrefix)
+	if h.offersNet {
+		for _, name := range abi.RequiredNetworkSymbols {
+			if lib.sym(name) == 0 {
+				return loadErr(path, "missing required symbol %s (it offers network filters)", name)
+			}
+		}
+		n := &h.net
+		n.configNew = lib.sym(abi.SymNetConfigNew)
+		n.configDestroy = lib.sym(abi.SymNetConfigDestroy)
+		n.configScheduled = lib.sym(abi.SymNetConfigScheduled)
+		n.filterNew = lib.sym(abi.SymNetFilterNew)
+		n.filterDestroy = lib.sym(abi.SymNetFilterDestroy)
+		n.newConnection = lib.sym(abi.SymNetNewConnection)
+		n.read = lib.sym(abi.SymNetRead)
+		n.write = lib.sym(abi.SymNetWrite)
+		n.event = lib.sym(abi.SymNetEvent)
+		n.watermark = lib.sym(abi.SymNetWatermark)
+		n.scheduled = lib.sym(abi.SymNetScheduled)
+		n.timer = lib.sym(abi.SymNetTimer)
+	}
+	h.programShutdown = lib.sym(abi.SymProgramShutdown)
+	if !h.offersHTTP {
+		return nil
 	}
 	for _, name := range abi.RequiredHTTPSymbols {
 		if lib.sym(name) == 0 {
 			return loadErr(path, "missing required symbol %s", name)
 		}
 	}
-	h := &lib.hooks
 	h.configNew = lib.sym(abi.SymHTTPConfigNew)
 	h.configDestroy = lib.sym(abi.SymHTTPConfigDestroy)
 	h.filterNew = lib.sym(abi.SymHTTPFilterNew)
@@ -265,7 +307,6 @@ func (lib *library) resolve(path string) error {
 	h.scheduled = lib.sym(abi.SymHTTPScheduled)
 	h.timer = lib.sym(abi.SymHTTPTimer)
 	h.configScheduled = lib.sym(abi.SymHTTPConfigScheduled)
-	h.programShutdown = lib.sym(abi.SymProgramShutdown)
 	h.perRouteNew = lib.sym(abi.SymHTTPPerRouteConfigNew)
 	h.perRouteDestroy = lib.sym(abi.SymHTTPPerRouteConfigDestroy)
 	if (h.perRouteNew == 0) != (h.perRouteDestroy == 0) {

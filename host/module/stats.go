@@ -15,6 +15,10 @@ type Stats struct {
 	// FiltersActive counts live filter instances across workers.
 	FiltersActive  int    `stat:"filters_active"`
 	FiltersCreated uint64 `stat:"filters_created"`
+	// NetworkFiltersActive / NetworkFiltersCreated count module network
+	// filter instances (one per connection per module network filter).
+	NetworkFiltersActive  int64  `stat:"network_filters_active"`
+	NetworkFiltersCreated uint64 `stat:"network_filters_created"`
 	// FilterNewFailed counts streams failed because on_http_filter_new
 	// returned NULL.
 	FilterNewFailed uint64 `stat:"filter_new_failed"`
@@ -51,6 +55,9 @@ func (h *Host) Stats() Stats {
 		InvalidStatus:   h.invalidStatus.Load(),
 		FilterNewFailed: h.filterNewFailed.Load(),
 		FiltersCreated:  h.filtersCreated.Load(),
+
+		NetworkFiltersActive:  h.netFiltersActive.Load(),
+		NetworkFiltersCreated: h.netFiltersCreated.Load(),
 	}
 	h.mu.Lock()
 	for _, ws := range h.workers {
@@ -83,6 +90,8 @@ func (s Stats) String() string {
 	line("filter_configs", s.FilterConfigs)
 	line("filters_active", s.FiltersActive)
 	line("filters_created", s.FiltersCreated)
+	line("network_filters_active", s.NetworkFiltersActive)
+	line("network_filters_created", s.NetworkFiltersCreated)
 	line("filter_new_failed", s.FilterNewFailed)
 	line("scheduler_commits", s.Commits)
 	line("scheduler_commits_dropped", s.CommitsDropped)

@@ -107,7 +107,7 @@ func cbTimerDelete(h uint64) int32 {
 		return r
 	}
 	t.ws.deleteTimer(t.handle)
-	if f, ok := t.target.(*filter); ok {
+	if f, ok := t.target.(interface{ forgetTimer(uint64) }); ok {
 		f.forgetTimer(t.handle)
 	}
 	return rOK

@@ -22,6 +22,14 @@ func (ws *workerState) syscall(fn, a0, a1, a2 uintptr) uintptr {
 	return r
 }
 
+// syscall4 is syscall with four arguments (network read/write hooks).
+func (ws *workerState) syscall4(fn, a0, a1, a2, a3 uintptr) uintptr {
+	args := ws.args4[:]
+	args[0], args[1], args[2], args[3] = a0, a1, a2, a3
+	r, _, _ := purego.SyscallN(fn, args...)
+	return r
+}
+
 // maxPooledFilters bounds the per-worker free list of filter objects.
 const maxPooledFilters = 1024
 

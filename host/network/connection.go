@@ -195,6 +195,10 @@ func (nc *Connection) LocalAddr() netip.AddrPort {
 // Attributes are the connection's TLS and PROXY-protocol facts.
 func (nc *Connection) Attributes() *Attributes { return &nc.attrs }
 
+// ReadBuffer is the connection's read buffer (read, not yet drained), for
+// a filter acting outside its read hook (a gatekeeper that decided).
+func (nc *Connection) ReadBuffer() *Buffer { return &nc.readBuf }
+
 // BufferedInput is the size of the read buffer (read, not yet drained).
 func (nc *Connection) BufferedInput() int { return len(nc.c.Input()) }
 

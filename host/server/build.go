@@ -39,6 +39,12 @@ func (s *Server) buildListener(i int, lc *config.Listener) (*builtListener, erro
 			fPath := fmt.Sprintf("%s.filter_chains[%d].filters[%d]", path, k, j)
 			var ff network.FilterFactory
 			switch {
+			case f.IsModule():
+				nf, err := s.filters.buildNetwork(fPath, f)
+				if err != nil {
+					return nil, err
+				}
+				ff = nf
 			case f.HCM != nil:
 				cfg, err := s.buildHCM(fPath+".config", lc, f.HCM)
 				if err != nil {

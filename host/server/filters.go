@@ -56,6 +56,26 @@ func (b *filterBuilder) build(path string, f *config.HTTPFilter) (hcm.FilterFact
 	return ff, nil
 }
 
+// buildNetwork creates the factory for a module network filter entry; path
+// is its YAML path.
+func (b *filterBuilder) buildNetwork(path string, f *config.NetworkFilter) (*module.NetworkFilterFactory, error) {
+	m, err := b.host.Load(f.ModulePath, f.AllowInsecurePermissions)
+	if err != nil {
+		return nil, fmt.Errorf("%s.module: %w", path, err)
+	}
+	b.modules[m.Path()] = m
+	cfg := []byte(f.ModuleConfig)
+	if len(cfg) == 0 {
+		cfg = []byte("null") // as for HTTP module filters without config
+	}
+	ff, err := m.NewNetworkFilterFactory(f.Name, f.FilterName, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s.config: %w", path, err)
+	}
+	b.factories = append(b.factories, ff.FilterFactory)
+	return ff, nil
+}
+
 // perRoute turns a typed_per_filter_config entry into the module's
 // per-route object (main goroutine).
 func (b *filterBuilder) perRoute(ff hcm.FilterFactory, raw []byte) (any, error) {
@@ -122,6 +142,8 @@ func (b *filterBuilder) stats() []statValue {
 		{"module.filter_configs", "gauge", int64(st.FilterConfigs)},
 		{"module.filters_active", "gauge", int64(st.FiltersActive)},
 		{"module.filters_created", "counter", int64(st.FiltersCreated)},
+		{"module.network_filters_active", "gauge", st.NetworkFiltersActive},
+		{"module.network_filters_created", "counter", int64(st.NetworkFiltersCreated)},
 		{"module.filter_new_failed", "counter", int64(st.FilterNewFailed)},
 		{"module.scheduler_commits", "counter", int64(st.Commits)},
 		{"module.scheduler_commits_dropped", "counter", int64(st.CommitsDropped)},

@@ -8,10 +8,14 @@ import (
 	"github.com/sluiceproxy/sluice/abi"
 )
 
-// Every example exports exactly the hook symbols the header declares (the
-// SDK's macro exports them all; Rust keeps everything else hidden).
+// Every HTTP example exports exactly the program and HTTP hook symbols the
+// header declares (the SDK's macro exports them all; Rust keeps everything
+// else hidden, and network hooks come only with network filters).
 func TestModulesExportEveryHook(t *testing.T) {
-	want := abi.KnownHooks() // the version function and every hook
+	var want []string // the version function and every program and HTTP hook
+	for _, list := range [][]string{abi.RequiredProgramSymbols, abi.OptionalProgramSymbols, abi.RequiredHTTPSymbols, abi.OptionalHTTPSymbols} {
+		want = append(want, list...)
+	}
 	sort.Strings(want)
 	for _, name := range []string{"external_cache", "header_metadata", "body_rewriter", "slow_work", "panicker"} {
 		f, err := elf.Open(modulePath(name))

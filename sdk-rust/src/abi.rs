@@ -12,7 +12,7 @@
 use core::ffi::c_void;
 
 pub const SLUICE_ABI_VERSION_MAJOR: u32 = 2;
-pub const SLUICE_ABI_VERSION_MINOR: u32 = 0;
+pub const SLUICE_ABI_VERSION_MINOR: u32 = 1;
 /// What `sluice_module_abi_version()` returns: major << 16 | minor.
 pub const SLUICE_ABI_VERSION: u32 = (SLUICE_ABI_VERSION_MAJOR << 16) | SLUICE_ABI_VERSION_MINOR;
 
@@ -36,6 +36,14 @@ pub struct sluice_filter_handle {
 #[repr(transparent)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct sluice_timer_handle {
+    pub id: u64,
+}
+
+/// One network filter instance on one connection
+/// (`sluice_network_filter_handle`, ABI 2.1).
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct sluice_network_filter_handle {
     pub id: u64,
 }
 
@@ -157,6 +165,32 @@ pub const SLUICE_ATTR_CONNECTION_ID: sluice_attribute_id = 11;
 pub const SLUICE_ATTR_STREAM_ID: sluice_attribute_id = 12;
 pub const SLUICE_ATTR_WORKER_INDEX: sluice_attribute_id = 13;
 pub const SLUICE_ATTR_RESPONSE_CODE: sluice_attribute_id = 14;
+pub const SLUICE_ATTR_TLS_SNI: sluice_attribute_id = 15;
+pub const SLUICE_ATTR_TLS_ALPN: sluice_attribute_id = 16;
+pub const SLUICE_ATTR_TLS_VERSION: sluice_attribute_id = 17;
+pub const SLUICE_ATTR_TLS_PEER_SUBJECT: sluice_attribute_id = 18;
+pub const SLUICE_ATTR_TLS_PEER_SANS: sluice_attribute_id = 19;
+
+/// Network filter status (`sluice_network_status`, ABI 2.1).
+pub type sluice_network_status = i32;
+pub const SLUICE_NETWORK_CONTINUE: sluice_network_status = 0;
+pub const SLUICE_NETWORK_STOP_ITERATION: sluice_network_status = 1;
+
+/// Connection events (`sluice_network_event`).
+pub type sluice_network_event = u32;
+pub const SLUICE_NETWORK_EVENT_CONNECTED: sluice_network_event = 0;
+pub const SLUICE_NETWORK_EVENT_REMOTE_CLOSE: sluice_network_event = 1;
+pub const SLUICE_NETWORK_EVENT_LOCAL_CLOSE: sluice_network_event = 2;
+
+/// Which network buffer (`sluice_network_buffer_kind`).
+pub type sluice_network_buffer_kind = u32;
+pub const SLUICE_NETWORK_READ_BUFFER: sluice_network_buffer_kind = 0;
+pub const SLUICE_NETWORK_WRITE_BUFFER: sluice_network_buffer_kind = 1;
+
+/// How a connection closes (`sluice_close_type`).
+pub type sluice_close_type = u32;
+pub const SLUICE_CLOSE_FLUSH: sluice_close_type = 0;
+pub const SLUICE_CLOSE_ABORT: sluice_close_type = 1;
 
 /// The host callback table handed to `sluice_on_program_init`.
 #[repr(C)]
@@ -432,6 +466,164 @@ pub struct sluice_host_api {
             end_of_stream: bool,
         ) -> sluice_result,
     >,
+
+    // ABI 2.1: network filters.
+    pub network_buffer_chunks: Option<
+        unsafe extern "C" fn(
+            filter: sluice_network_filter_handle,
+            kind: sluice_network_buffer_kind,
+            chunks: *mut sluice_buffer,
+            cap: usize,
+            count_out: *mut usize,
+        ) -> sluice_result,
+    >,
+    pub network_buffer_size: Option<
+        unsafe extern "C" fn(
+            filter: sluice_network_filter_handle,
+            kind: sluice_network_buffer_kind,
+            size_out: *mut usize,
+        ) -> sluice_result,
+    >,
+    pub network_buffer_drain: Option<
+        unsafe extern "C" fn(
+            filter: sluice_network_filter_handle,
+            kind: sluice_network_buffer_kind,
+            n: usize,
+        ) -> sluice_result,
+    >,
+    pub network_buffer_append: Option<
+        unsafe extern "C" fn(
+            filter: sluice_network_filter_handle,
+            kind: sluice_network_buffer_kind,
+            data: *const u8,
+            len: usize,
+        ) -> sluice_result,
+    >,
+    pub network_buffer_prepend: Option<
+        unsafe extern "C" fn(
+            filter: sluice_network_filter_handle,
+            kind: sluice_network_buffer_kind,
+            data: *const u8,
+            len: usize,
+        ) -> sluice_result,
+    >,
+    pub network_continue_reading: Option<unsafe extern "C" fn(filter: sluice_network_filter_handle) -> sluice_result>,
+    pub network_inject_read_data: Option<
+        unsafe extern "C" fn(
+            filter: sluice_network_filter_handle,
+            data: *const u8,
+            len: usize,
+            end_stream: bool,
+        ) -> sluice_result,
+    >,
+    pub network_inject_write_data: Option<
+        unsafe extern "C" fn(
+            filter: sluice_network_filter_handle,
+            data: *const u8,
+            len: usize,
+            end_stream: bool,
+        ) -> sluice_result,
+    >,
+    pub network_write: Option<
+        unsafe extern "C" fn(
+            filter: sluice_network_filter_handle,
+            data: *const u8,
+            len: usize,
+            end_stream: bool,
+        ) -> sluice_result,
+    >,
+    pub network_close:
+        Option<unsafe extern "C" fn(filter: sluice_network_filter_handle, how: sluice_close_type) -> sluice_result>,
+    pub network_read_disable:
+        Option<unsafe extern "C" fn(filter: sluice_network_filter_handle, disable: bool) -> sluice_result>,
+    pub network_get_attribute_string: Option<
+        unsafe extern "C" fn(
+            filter: sluice_network_filter_handle,
+            id: sluice_attribute_id,
+            value_out: *mut sluice_buffer,
+        ) -> sluice_result,
+    >,
+    pub network_get_attribute_int: Option<
+        unsafe extern "C" fn(
+            filter: sluice_network_filter_handle,
+            id: sluice_attribute_id,
+            value_out: *mut i64,
+        ) -> sluice_result,
+    >,
+    pub network_metadata_set_string: Option<
+        unsafe extern "C" fn(
+            filter: sluice_network_filter_handle,
+            ns: *const u8,
+            ns_len: usize,
+            key: *const u8,
+            key_len: usize,
+            value: *const u8,
+            value_len: usize,
+        ) -> sluice_result,
+    >,
+    pub network_metadata_set_number: Option<
+        unsafe extern "C" fn(
+            filter: sluice_network_filter_handle,
+            ns: *const u8,
+            ns_len: usize,
+            key: *const u8,
+            key_len: usize,
+            value: f64,
+        ) -> sluice_result,
+    >,
+    pub network_metadata_get_string: Option<
+        unsafe extern "C" fn(
+            filter: sluice_network_filter_handle,
+            ns: *const u8,
+            ns_len: usize,
+            key: *const u8,
+            key_len: usize,
+            value_out: *mut sluice_buffer,
+        ) -> sluice_result,
+    >,
+    pub network_metadata_get_number: Option<
+        unsafe extern "C" fn(
+            filter: sluice_network_filter_handle,
+            ns: *const u8,
+            ns_len: usize,
+            key: *const u8,
+            key_len: usize,
+            value_out: *mut f64,
+        ) -> sluice_result,
+    >,
+    pub network_scheduler_new:
+        Option<unsafe extern "C" fn(filter: sluice_network_filter_handle) -> sluice_scheduler_handle>,
+    pub network_timer_new: Option<unsafe extern "C" fn(filter: sluice_network_filter_handle) -> sluice_timer_handle>,
+    pub network_log: Option<
+        unsafe extern "C" fn(
+            filter: sluice_network_filter_handle,
+            level: sluice_log_level,
+            msg: *const u8,
+            msg_len: usize,
+        ) -> sluice_result,
+    >,
+
+    // ABI 2.1: HTTP filters read their connection's metadata.
+    pub connection_metadata_get_string: Option<
+        unsafe extern "C" fn(
+            filter: sluice_filter_handle,
+            ns: *const u8,
+            ns_len: usize,
+            key: *const u8,
+            key_len: usize,
+            value_out: *mut sluice_buffer,
+        ) -> sluice_result,
+    >,
+    pub connection_metadata_get_number: Option<
+        unsafe extern "C" fn(
+            filter: sluice_filter_handle,
+            ns: *const u8,
+            ns_len: usize,
+            key: *const u8,
+            key_len: usize,
+            value_out: *mut f64,
+        ) -> sluice_result,
+    >,
 }
 
 /// `SLUICE_HOST_API_HAS(api, field)`: true when the host's table is large
@@ -462,4 +654,16 @@ pub const HOOK_SYMBOLS: &[&str] = &[
     "sluice_on_program_shutdown",
     "sluice_on_http_filter_config_scheduled",
     "sluice_on_http_filter_timer",
+    "sluice_on_network_filter_config_new",
+    "sluice_on_network_filter_config_destroy",
+    "sluice_on_network_filter_config_scheduled",
+    "sluice_on_network_filter_new",
+    "sluice_on_network_filter_destroy",
+    "sluice_on_network_filter_new_connection",
+    "sluice_on_network_filter_read",
+    "sluice_on_network_filter_write",
+    "sluice_on_network_filter_event",
+    "sluice_on_network_filter_watermark",
+    "sluice_on_network_filter_scheduled",
+    "sluice_on_network_filter_timer",
 ];

@@ -50,6 +50,7 @@ fn rust_side() -> RustSide {
     layout!(checks, fields, sluice_filter_handle { id });
     layout!(checks, fields, sluice_scheduler_handle { id });
     layout!(checks, fields, sluice_timer_handle { id });
+    layout!(checks, fields, sluice_network_filter_handle { id });
     layout!(checks, fields, sluice_metric_def { size, kind, name, label_names, n_label_names, buckets, n_buckets });
     layout!(
         checks,
@@ -100,7 +101,29 @@ fn rust_side() -> RustSide {
             timer_delete,
             define_metric,
             report_panic,
-            inject_data
+            inject_data,
+            network_buffer_chunks,
+            network_buffer_size,
+            network_buffer_drain,
+            network_buffer_append,
+            network_buffer_prepend,
+            network_continue_reading,
+            network_inject_read_data,
+            network_inject_write_data,
+            network_write,
+            network_close,
+            network_read_disable,
+            network_get_attribute_string,
+            network_get_attribute_int,
+            network_metadata_set_string,
+            network_metadata_set_number,
+            network_metadata_get_string,
+            network_metadata_get_number,
+            network_scheduler_new,
+            network_timer_new,
+            network_log,
+            connection_metadata_get_string,
+            connection_metadata_get_number
         }
     );
     for (t, size) in [
@@ -114,6 +137,10 @@ fn rust_side() -> RustSide {
         ("sluice_body_kind", size_of::<abi::sluice_body_kind>()),
         ("sluice_log_level", size_of::<abi::sluice_log_level>()),
         ("sluice_attribute_id", size_of::<abi::sluice_attribute_id>()),
+        ("sluice_network_status", size_of::<abi::sluice_network_status>()),
+        ("sluice_network_event", size_of::<abi::sluice_network_event>()),
+        ("sluice_network_buffer_kind", size_of::<abi::sluice_network_buffer_kind>()),
+        ("sluice_close_type", size_of::<abi::sluice_close_type>()),
     ] {
         checks.push((format!("sizeof {t}"), format!("sizeof({t})"), size as i64));
     }
@@ -127,6 +154,10 @@ fn rust_side() -> RustSide {
         ("sluice_body_kind", false),
         ("sluice_log_level", false),
         ("sluice_attribute_id", false),
+        ("sluice_network_status", true),
+        ("sluice_network_event", false),
+        ("sluice_network_buffer_kind", false),
+        ("sluice_close_type", false),
     ] {
         checks.push((format!("signed {t}"), format!("(long long)(({t})-1 < 0)"), signed as i64));
     }
@@ -191,6 +222,20 @@ fn rust_side() -> RustSide {
         SLUICE_METRIC_HISTOGRAM,
         SLUICE_DIRECTION_REQUEST,
         SLUICE_DIRECTION_RESPONSE,
+        SLUICE_ATTR_TLS_SNI,
+        SLUICE_ATTR_TLS_ALPN,
+        SLUICE_ATTR_TLS_VERSION,
+        SLUICE_ATTR_TLS_PEER_SUBJECT,
+        SLUICE_ATTR_TLS_PEER_SANS,
+        SLUICE_NETWORK_CONTINUE,
+        SLUICE_NETWORK_STOP_ITERATION,
+        SLUICE_NETWORK_EVENT_CONNECTED,
+        SLUICE_NETWORK_EVENT_REMOTE_CLOSE,
+        SLUICE_NETWORK_EVENT_LOCAL_CLOSE,
+        SLUICE_NETWORK_READ_BUFFER,
+        SLUICE_NETWORK_WRITE_BUFFER,
+        SLUICE_CLOSE_FLUSH,
+        SLUICE_CLOSE_ABORT,
     );
     (checks, fields, consts)
 }

@@ -296,7 +296,7 @@ fn module() -> FakeModule {
 
 #[test]
 fn exports_the_abi_version() {
-    assert_eq!((__sluice_module::symbols().abi_version)(), 2 << 16);
+    assert_eq!((__sluice_module::symbols().abi_version)(), 2 << 16 | 1);
 }
 
 #[test]
