@@ -451,6 +451,110 @@ static inline sluice_scheduler_handle sluice_config_scheduler_new(sluice_config_
     return sluice_api->config_scheduler_new(cfg);
 }
 
+/* ---- network (L4) filters, ABI 2.1 (worker) ---- */
+
+/* The whole READ (or WRITE) buffer as one view (the buffers are
+ * contiguous); an empty view when it is empty or on error. A host view,
+ * valid until the hook returns. */
+static inline sluice_buffer sluice_network_buffer(sluice_network_filter_handle f, sluice_network_buffer_kind kind) {
+    sluice_buffer b = {NULL, 0};
+    size_t n = 0;
+    if (sluice_api->network_buffer_chunks(f, kind, &b, 1, &n) != SLUICE_OK || n == 0) {
+        b.ptr = NULL;
+        b.len = 0;
+    }
+    return b;
+}
+static inline sluice_buffer sluice_network_read_buffer(sluice_network_filter_handle f) {
+    return sluice_network_buffer(f, SLUICE_NETWORK_READ_BUFFER);
+}
+static inline sluice_buffer sluice_network_write_buffer(sluice_network_filter_handle f) {
+    return sluice_network_buffer(f, SLUICE_NETWORK_WRITE_BUFFER);
+}
+static inline sluice_result sluice_network_drain(sluice_network_filter_handle f, sluice_network_buffer_kind kind,
+                                                 size_t n) {
+    return sluice_api->network_buffer_drain(f, kind, n);
+}
+static inline sluice_result sluice_network_append(sluice_network_filter_handle f, sluice_network_buffer_kind kind,
+                                                  const uint8_t* data, size_t len) {
+    return sluice_api->network_buffer_append(f, kind, data, len);
+}
+static inline sluice_result sluice_network_prepend(sluice_network_filter_handle f, sluice_network_buffer_kind kind,
+                                                   const uint8_t* data, size_t len) {
+    return sluice_api->network_buffer_prepend(f, kind, data, len);
+}
+static inline sluice_result sluice_network_continue_reading(sluice_network_filter_handle f) {
+    return sluice_api->network_continue_reading(f);
+}
+static inline sluice_result sluice_network_inject_read(sluice_network_filter_handle f, const uint8_t* data,
+                                                       size_t len, bool end_stream) {
+    return sluice_api->network_inject_read_data(f, data, len, end_stream);
+}
+static inline sluice_result sluice_network_inject_write(sluice_network_filter_handle f, const uint8_t* data,
+                                                        size_t len, bool end_stream) {
+    return sluice_api->network_inject_write_data(f, data, len, end_stream);
+}
+/* Send a NUL-terminated string to the client (through the write filters). */
+static inline sluice_result sluice_network_write_str(sluice_network_filter_handle f, const char* s, bool end_stream) {
+    return sluice_api->network_write(f, (const uint8_t*)s, s == NULL ? 0 : strlen(s), end_stream);
+}
+static inline sluice_result sluice_network_close(sluice_network_filter_handle f, sluice_close_type how) {
+    return sluice_api->network_close(f, how);
+}
+static inline sluice_result sluice_network_read_disable(sluice_network_filter_handle f, bool disable) {
+    return sluice_api->network_read_disable(f, disable);
+}
+static inline bool sluice_network_attribute_string(sluice_network_filter_handle f, sluice_attribute_id id,
+                                                   sluice_buffer* out) {
+    return sluice_api->network_get_attribute_string(f, id, out) == SLUICE_OK;
+}
+static inline bool sluice_network_attribute_int(sluice_network_filter_handle f, sluice_attribute_id id,
+                                                int64_t* out) {
+    return sluice_api->network_get_attribute_int(f, id, out) == SLUICE_OK;
+}
+static inline sluice_result sluice_network_metadata_set_string(sluice_network_filter_handle f, const char* ns,
+                                                               const char* key, const char* value) {
+    return sluice_api->network_metadata_set_string(f, (const uint8_t*)ns, strlen(ns), (const uint8_t*)key,
+                                                   strlen(key), (const uint8_t*)value, strlen(value));
+}
+static inline sluice_result sluice_network_metadata_set_number(sluice_network_filter_handle f, const char* ns,
+                                                               const char* key, double value) {
+    return sluice_api->network_metadata_set_number(f, (const uint8_t*)ns, strlen(ns), (const uint8_t*)key,
+                                                   strlen(key), value);
+}
+static inline bool sluice_network_metadata_get_string(sluice_network_filter_handle f, const char* ns,
+                                                      const char* key, sluice_buffer* out) {
+    return sluice_api->network_metadata_get_string(f, (const uint8_t*)ns, strlen(ns), (const uint8_t*)key,
+                                                   strlen(key), out) == SLUICE_OK;
+}
+static inline bool sluice_network_metadata_get_number(sluice_network_filter_handle f, const char* ns,
+                                                      const char* key, double* out) {
+    return sluice_api->network_metadata_get_number(f, (const uint8_t*)ns, strlen(ns), (const uint8_t*)key,
+                                                   strlen(key), out) == SLUICE_OK;
+}
+static inline sluice_scheduler_handle sluice_network_scheduler_new(sluice_network_filter_handle f) {
+    return sluice_api->network_scheduler_new(f);
+}
+static inline sluice_timer_handle sluice_network_timer_new(sluice_network_filter_handle f) {
+    return sluice_api->network_timer_new(f);
+}
+static inline sluice_result sluice_network_log(sluice_network_filter_handle f, sluice_log_level level,
+                                               const char* msg) {
+    return sluice_api->network_log(f, level, (const uint8_t*)msg, strlen(msg));
+}
+
+/* HTTP filters: metadata network filters set on the stream's connection. */
+static inline bool sluice_connection_metadata_get_string(sluice_filter_handle f, const char* ns, const char* key,
+                                                         sluice_buffer* out) {
+    return sluice_api->connection_metadata_get_string(f, (const uint8_t*)ns, strlen(ns), (const uint8_t*)key,
+                                                      strlen(key), out) == SLUICE_OK;
+}
+static inline bool sluice_connection_metadata_get_number(sluice_filter_handle f, const char* ns, const char* key,
+                                                         double* out) {
+    return sluice_api->connection_metadata_get_number(f, (const uint8_t*)ns, strlen(ns), (const uint8_t*)key,
+                                                      strlen(key), out) == SLUICE_OK;
+}
+
 #ifdef __cplusplus
 }
 #endif

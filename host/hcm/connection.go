@@ -78,6 +78,10 @@ var (
 // NewFilter is network.FilterFactory: the connection manager as the
 // terminal filter of a listener's chain.
 func (cfg *Config) NewFilter(cb *network.Callbacks) network.Filter {
+	// A client's FIN is the codec's to judge (HTTP/1: the connection ends
+	// once the response is out; a tunnel passes it on) — from the start,
+	// even while a filter before this one holds the chain.
+	cb.Connection().EnableHalfClose(true)
 	return &connection{cfg: cfg, cb: cb}
 }
 
@@ -102,9 +106,6 @@ func (cfg *Config) ServeNegotiated(c *worker.Conn, set *network.Set, alpn string
 func (cn *connection) OnNewConnection() network.FilterStatus {
 	nc := cn.cb.Connection()
 	cn.nc, cn.w = nc, nc.Worker()
-	// A client's FIN is the codec's to judge (HTTP/1: the connection
-	// ends once the response is out; a tunnel passes it on).
-	nc.EnableHalfClose(true)
 	cn.onIdle = cn.idleTimeout
 	cn.cfg.Stats.DownstreamCxTotal.Add(1)
 	cn.cfg.Stats.DownstreamCxActive.Add(1)
@@ -112,7 +113,9 @@ func (cn *connection) OnNewConnection() network.FilterStatus {
 		ce.Write(zap.Uint64("conn_id", nc.ID()), zap.String("remote", nc.RemoteAddr().String()))
 	}
 	cn.armIdle()
-	return network.StopIteration
+	// Continue: bytes already buffered (a filter before this one held
+	// them) are parsed in this same pass.
+	return network.Continue
 }
 
 func (cn *connection) OnData(b *network.Buffer, end bool) network.FilterStatus {

@@ -91,9 +91,10 @@ func (tn *tunnel) downstreamDrained() {
 func (tn *tunnel) OnPipeEnd(reset, _ bool) {
 	if reset {
 		tn.finish(FlagUpstreamConnectionTermination, "")
-		return
 	}
-	tn.finish(0, "")
+	// Both directions ended: the connection closes once the upstream's FIN
+	// has gone out to the client (write filters may still hold data), and
+	// the close event finishes the tunnel.
 }
 
 // connectionClosed: the downstream connection closed under the tunnel.

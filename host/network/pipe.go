@@ -39,7 +39,10 @@ type Pipe struct {
 // PipeOwner hears about the pipe's end.
 type PipeOwner interface {
 	// OnPipeEnd: both directions ended (clean, upstreamClosedFirst says
-	// who finished first), or the upstream socket died (reset true).
+	// who finished first: the upstream socket then closes after flushing,
+	// and the downstream connection closes by itself once the FIN passed
+	// its write filters — its close event follows), or the upstream socket
+	// died (reset true: the owner ends the downstream side).
 	OnPipeEnd(reset bool, upstreamClosedFirst bool)
 }
 

@@ -77,6 +77,10 @@ type Config struct {
 
 // NewFilter is network.FilterFactory.
 func (c *Config) NewFilter(cb *network.Callbacks) network.Filter {
+	// Half-close from the start: a client's FIN that arrives while a
+	// filter before this one still holds the chain must not close the
+	// connection before the proxy has passed the data on.
+	cb.Connection().EnableHalfClose(true)
 	f := &filter{cfg: c, cb: cb}
 	f.onTimer = f.timer
 	return f
@@ -114,7 +118,6 @@ type filter struct {
 func (f *filter) OnNewConnection() network.FilterStatus {
 	f.nc = f.cb.Connection()
 	f.start = f.nc.Worker().Now()
-	f.nc.EnableHalfClose(true)
 	f.cfg.Stats.DownstreamCxTotal.Add(1)
 	f.cfg.Stats.DownstreamCxActive.Add(1)
 	// What the client sends while the upstream connects waits in the
@@ -181,11 +184,10 @@ func (f *filter) OnPipeEnd(reset bool, upstreamFirst bool) {
 	if reset {
 		f.setFlag(flagUpstreamTermination, "upstream_reset")
 		f.nc.Close(network.FlushWrite)
-		return
 	}
-	// Both directions ended; the network layer closes the downstream
-	// connection (half-close) and OnEvent finishes.
-	f.nc.Close(network.FlushWrite)
+	// Both directions ended: the network layer closes the connection once
+	// the upstream's FIN has really gone out to the client (a write filter
+	// may still hold data before it), and OnEvent finishes.
 }
 
 // network.WatermarkHandler
