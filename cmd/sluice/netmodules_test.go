@@ -284,4 +284,3 @@ clusters:
 	}
 	checkAffinity(t, p, "tag")
 }
-
