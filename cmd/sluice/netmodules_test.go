@@ -207,21 +207,41 @@ func TestModuleSnifferCountsMessagesAcrossSplitReads(t *testing.T) {
 
 // TestModuleThrottlerDelaysWithTimers: a filter holds data back and
 // releases it from a timer with inject_read_data / inject_write_data, in
-// order, FIN last, both ways.
+// order, FIN last, both ways — on ten connections at once over two
+// workers, every timer firing on its connection's worker.
 func TestModuleThrottlerDelaysWithTimers(t *testing.T) {
 	be := tcpBackend(t, echoServe)
 	p := startSluice(t, tcpProxyConfig(be, netModule(t, "slow", "net_throttler", `{"delay_ms": 20}`), "", ""))
-	c := dialProxy(t, p)
-	var want strings.Builder
-	for i := 0; i < 50; i++ {
-		chunk := fmt.Sprintf("chunk %02d %s\n", i, strings.Repeat("y", 2000))
-		want.WriteString(chunk)
-		io.WriteString(c, chunk)
+	var wg sync.WaitGroup
+	errs := make(chan error, 10)
+	for k := 0; k < 10; k++ {
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			c, err := net.DialTimeout("tcp", p.Addr("main"), 5*time.Second)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			var want strings.Builder
+			for i := 0; i < 50; i++ {
+				chunk := fmt.Sprintf("conn %d chunk %02d %s\n", k, i, strings.Repeat("y", 2000))
+				want.WriteString(chunk)
+				io.WriteString(c, chunk)
+			}
+			c.(*net.TCPConn).CloseWrite()
+			got, err := io.ReadAll(c)
+			if err != nil || string(got) != want.String() {
+				errs <- fmt.Errorf("conn %d through the throttler: %d of %d bytes, %v", k, len(got), want.Len(), err)
+			}
+		}(k)
 	}
-	c.CloseWrite()
-	got, err := io.ReadAll(c)
-	if err != nil || string(got) != want.String() {
-		t.Fatalf("through the throttler: %d of %d bytes, %v", len(got), want.Len(), err)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 	if n := adminStat(t, p, "module.slow.timer_fires"); n == 0 {
 		t.Fatal("no timer fired")
@@ -283,4 +303,41 @@ clusters:
 		t.Fatalf("the HTTP filter did not read the connection's metadata: x-tenant %q, x-connection-port %q", got, gotPort)
 	}
 	checkAffinity(t, p, "tag")
+}
+
+// TestNetworkFilterThatNeverContinuesIsBounded: a filter that stops the
+// chain and never continues cannot hold a connection past the listener's
+// network_filters_timeout: closed, counted, logged with its conn_id.
+func TestNetworkFilterThatNeverContinuesIsBounded(t *testing.T) {
+	be := tcpBackend(t, echoServe)
+	p := startSluice(t, tcpProxyConfig(be, netModule(t, "gate", "net_gatekeeper", `{"allow": "open", "never_decide": true}`),
+		"", "network_filters_timeout: 300ms"))
+	c := dialProxy(t, p)
+	io.WriteString(c, "HELLO open\n")
+	if n, err := c.Read(make([]byte, 16)); err == nil {
+		t.Fatalf("read %d bytes from a connection its filter never let through", n)
+	}
+	waitStat(t, p, "listener.main.network_filters_timeout", 1)
+	p.WaitLog(`"network filters did not let the connection through in time; closing"`, `"conn_id":`)
+	checkAffinity(t, p, "gate")
+}
+
+// TestNetworkHookInvalidStatusIsContained: a read hook returning something
+// that is not a status closes that connection, counted per filter and in
+// total; the proxy serves on.
+func TestNetworkHookInvalidStatusIsContained(t *testing.T) {
+	be := tcpBackend(t, echoServe)
+	p := startSluice(t, tcpProxyConfig(be, netModule(t, "gate", "net_gatekeeper", `{"allow": "open", "bad_status": true}`), "", ""))
+	for i := 0; i < 2; i++ {
+		c := dialProxy(t, p)
+		io.WriteString(c, "HELLO open\n")
+		if n, err := c.Read(make([]byte, 16)); err == nil {
+			t.Fatalf("read %d bytes after an invalid status", n)
+		}
+	}
+	waitStat(t, p, "module.invalid_status", 2)
+	if n := adminStat(t, p, "module.gate.invalid_status"); n != 2 {
+		t.Fatalf("module.gate.invalid_status = %d", n)
+	}
+	p.WaitLog(`"module network hook returned an invalid status; connection closed"`, `"hook":"read"`, `"status":7`)
 }

@@ -10,8 +10,10 @@
  * rest of what the client sent goes on, without waiting for another byte —
  * or answers "DENIED\n" and closes.
  *
- * Config: {"allow": "<token>", "delay_ms": 20}. Metrics: allowed, denied,
- * and the affinity counters of net_common.h. */
+ * Config: {"allow": "<token>", "delay_ms": 20}; for the containment tests,
+ * "never_decide": true (it stops and never continues) and "bad_status":
+ * true (read returns 7, not a status). Metrics: allowed, denied, and the
+ * affinity counters of net_common.h. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <time.h>
@@ -24,6 +26,7 @@ typedef struct config {
     net_metrics m;
     char allow[64];
     int64_t delay_ms;
+    bool never_decide, bad_status;
     uint32_t allowed, denied;
 } config;
 
@@ -40,11 +43,13 @@ void* sluice_on_network_filter_config_new(sluice_config_handle h, const uint8_t*
     config* c = calloc(1, sizeof *c);
     sluice_json j;
     char err[160];
-    static const char* const fields[] = {"allow", "delay_ms", NULL};
+    static const char* const fields[] = {"allow", "delay_ms", "never_decide", "bad_status", NULL};
     c->delay_ms = 20;
     if (!sluice_json_parse(&j, json, json_len, err, sizeof err) || !sluice_json_only(&j, fields, err, sizeof err) ||
         !sluice_json_string(&j, "allow", true, c->allow, sizeof c->allow, err, sizeof err) ||
-        !sluice_json_int(&j, "delay_ms", false, &c->delay_ms, err, sizeof err)) {
+        !sluice_json_int(&j, "delay_ms", false, &c->delay_ms, err, sizeof err) ||
+        !sluice_json_bool(&j, "never_decide", false, &c->never_decide, err, sizeof err) ||
+        !sluice_json_bool(&j, "bad_status", false, &c->bad_status, err, sizeof err)) {
         sluice_config_reject(h, err);
         free(c);
         return NULL;
@@ -101,8 +106,9 @@ sluice_network_status sluice_on_network_filter_read(void* m, sluice_network_filt
     (void)len;
     filter* f = m;
     net_check(&f->cfg->m, f->tid);
+    if (f->cfg->bad_status) return 7;
     if (f->decided) return SLUICE_NETWORK_CONTINUE;
-    if (f->asked) return SLUICE_NETWORK_STOP_ITERATION;
+    if (f->asked || f->cfg->never_decide) return SLUICE_NETWORK_STOP_ITERATION;
     sluice_buffer b = sluice_network_read_buffer(h);
     const uint8_t* nl = b.len > 0 ? memchr(b.ptr, '\n', b.len) : NULL;
     if (nl == NULL) {
