@@ -612,7 +612,7 @@ health_checks: [{ timeout: 1s, interval: 1s, unhealthy_threshold: 1, healthy_thr
 func TestValidateClusterFeatures(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")
-	os.WriteFile(bad, []byte(listenerConfig("", `
+	writeConfig(t, bad, listenerConfig("", `
 - name: all
   domains: ["*"]
   retry_policy: { retry_on: "5xx,sometimes" }
@@ -629,7 +629,7 @@ func TestValidateClusterFeatures(t *testing.T) {
     endpoints:
     - lb_endpoints:
       - endpoint: { address: { socket_address: { address: api.internal, port_value: 80 } } }
-`, "")), 0o644)
+`, ""))
 	out, err := exec.Command(sluiceBin, "validate", "-c", bad).CombinedOutput()
 	if err == nil {
 		t.Fatalf("validate accepted %s", out)
@@ -647,7 +647,7 @@ func TestValidateClusterFeatures(t *testing.T) {
 		t.Errorf("validate output:\n%s\nwant:\n%s", got, want)
 	}
 	good := filepath.Join(dir, "good.yaml")
-	os.WriteFile(good, []byte(listenerConfig("", `
+	writeConfig(t, good, listenerConfig("", `
 - name: all
   domains: ["*"]
   retry_policy: { retry_on: "5xx,reset", num_retries: 2, per_try_timeout: 1s, retry_host_predicate: [{ name: previous_hosts }] }
@@ -670,7 +670,7 @@ func TestValidateClusterFeatures(t *testing.T) {
     - priority: 1
       lb_endpoints:
       - endpoint: { address: { socket_address: { address: 10.0.0.9, port_value: 80 } } }
-`, "")), 0o644)
+`, ""))
 	if out, err := exec.Command(sluiceBin, "validate", "-c", good).CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != good+": ok" {
 		t.Fatalf("good config: %v %s", err, out)
 	}

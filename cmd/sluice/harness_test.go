@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -45,6 +46,18 @@ type proc = sluicetest.Proc
 // startSluice runs the binary on yaml ("%ACCESS_LOG%" becomes a file the
 // test can read with AccessLines).
 func startSluice(t *testing.T, yaml string) *proc { return sluicetest.Start(t, sluiceBin, yaml) }
+
+// writeConfig writes yaml to path for commands run without startSluice
+// (validate, a run expected to fail), with "%ACCESS_LOG%" pointing beside
+// it: left as is, the literal name would be created in the working
+// directory.
+func writeConfig(t *testing.T, path, yaml string) {
+	t.Helper()
+	yaml = strings.ReplaceAll(yaml, "%ACCESS_LOG%", filepath.Join(filepath.Dir(path), "access.log"))
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
 
 // client is a plain HTTP client that does not share connections between
 // tests.

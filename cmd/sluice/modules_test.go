@@ -257,7 +257,7 @@ func TestBadModulesStopStartup(t *testing.T) {
 				conf = "{}"
 			}
 			filters := fmt.Sprintf("- name: f\n  module: %s\n  filter_name: %s\n  config: %s\n", tc.module, tc.filterName, conf)
-			os.WriteFile(cfg, []byte(listenerConfig(filters, directRoute, "", "")), 0o644)
+			writeConfig(t, cfg, listenerConfig(filters, directRoute, "", ""))
 			out, err := exec.Command(sluiceBin, "run", "-c", cfg).CombinedOutput()
 			if err == nil {
 				t.Fatalf("started with a bad module:\n%s", out)
@@ -290,7 +290,7 @@ func TestBadModulesStopStartup(t *testing.T) {
 // applies the same permission check as run.
 func TestValidateRunsModuleConfigsAndInspectChecksPermissions(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "good.yaml")
-	os.WriteFile(cfg, []byte(listenerConfig(moduleFilter(t, "strict", "config_rejected", "strict", `{"ok": true}`), directRoute, "", "")), 0o644)
+	writeConfig(t, cfg, listenerConfig(moduleFilter(t, "strict", "config_rejected", "strict", `{"ok": true}`), directRoute, "", ""))
 	out, err := exec.Command(sluiceBin, "validate", "-c", cfg).CombinedOutput()
 	if err != nil || string(out) != cfg+": ok\n" {
 		t.Fatalf("validate: %v\n%s", err, out)

@@ -165,13 +165,13 @@ clusters: []
 	}
 	// A good config validates.
 	good := filepath.Join(dir, "good.yaml")
-	os.WriteFile(good, []byte(listenerConfig("", `
+	writeConfig(t, good, listenerConfig("", `
 - name: all
   domains: ["*"]
   routes:
   - match: { prefix: / }
     direct_response: { status: 200 }
-`, "", "")), 0o644)
+`, "", ""))
 	out, err = exec.Command(sluiceBin, "validate", "-c", good).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != good+": ok" {
 		t.Fatalf("good config: %v %s", err, out)
