@@ -449,7 +449,8 @@ typedef struct sluice_host_api {
      * it is dropped and counted (module.scheduler_commits_dropped).
      *
      * Returns false, counted, when nothing was queued:
-     *  - the scheduler was deleted, its filter was destroyed, or the handle
+     *  - the scheduler was deleted, its filter is being or was destroyed
+     *    (from the moment the destroy hook is called), or the handle
      *    never existed: a stale handle never reaches another stream, even
      *    after the host reused the scheduler's slot
      *    (module.scheduler_commits_rejected_stale);

@@ -256,14 +256,15 @@ func (f *FilterFactory) forgetSchedulers() {
 	f.scheds = nil
 }
 
-// deliverScheduled implements schedTarget for config-level schedulers:
+// takesScheduled implements schedTarget for config-level schedulers.
+func (f *FilterFactory) takesScheduled() bool {
+	return !f.destroyed.Load() && f.modPtr != 0
+}
+
+// runScheduled implements schedTarget:
 // sluice_on_http_filter_config_scheduled, on the control thread.
-func (f *FilterFactory) deliverScheduled(eventID uint64) bool {
-	if f.destroyed.Load() || f.modPtr == 0 {
-		return false
-	}
+func (f *FilterFactory) runScheduled(eventID uint64) {
 	f.host.ctl.call(f.configScheduledHook(), f.modPtr, uintptr(f.handle), uintptr(eventID))
-	return true
 }
 
 // NewFilter implements hcm.FilterFactory: it creates the module filter for

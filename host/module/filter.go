@@ -309,16 +309,18 @@ func (f *filter) runDestroy() {
 		f.runComplete()
 	}
 	f.destroyed = true
-	if f.modPtr != 0 {
-		m, prev := f.enter()
-		f.ws.syscall(f.hk.filterDestroy, f.modPtr, 0, 0)
-		f.exit(m, prev)
-	}
+	// The schedulers end before the module hears destroy: a thread the
+	// hook wakes finds its commits refused, never accepted and dropped.
 	ws := f.ws
 	for _, h := range f.scheds {
 		ws.sched.targetGone(h)
 	}
 	f.scheds = f.scheds[:0]
+	if f.modPtr != 0 {
+		m, prev := f.enter()
+		f.ws.syscall(f.hk.filterDestroy, f.modPtr, 0, 0)
+		f.exit(m, prev)
+	}
 	for _, h := range f.timers {
 		ws.deleteTimer(h)
 	}
@@ -361,16 +363,17 @@ func (f *filter) forgetTimer(h uint64) {
 	}
 }
 
-// deliverScheduled implements schedTarget: one committed event, delivered
-// only while the stream is running.
-func (f *filter) deliverScheduled(eventID uint64) bool {
-	if f.destroyed || f.destroyPending || f.ended() {
-		return false
-	}
+// takesScheduled implements schedTarget: events are delivered only while
+// the stream is running.
+func (f *filter) takesScheduled() bool {
+	return !f.destroyed && !f.destroyPending && !f.ended()
+}
+
+// runScheduled implements schedTarget.
+func (f *filter) runScheduled(eventID uint64) {
 	f.busy++
 	f.call(f.hk.scheduled, uintptr(eventID))
 	f.leave()
-	return true
 }
 
 // failedFilter stands in when no filter could be created at all (handle

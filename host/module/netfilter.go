@@ -226,20 +226,29 @@ func (f *netFilter) runDestroy() {
 		return
 	}
 	f.destroyed = true
+	// The schedulers end before the module hears destroy: a thread the
+	// hook wakes finds its commits refused, never accepted and dropped.
+	f.forgetSchedulers()
 	m, prev := f.enter()
 	f.ws.syscall(f.hk.filterDestroy, f.modPtr, 0, 0)
 	f.exit(m, prev)
 	f.release()
 }
 
-// release drops what the host holds for the filter: schedulers (pending
-// events dropped, later commits refused), timers, the handle.
-func (f *netFilter) release() {
-	ws := f.ws
+// forgetSchedulers ends the filter's schedulers: pending events are
+// dropped, later commits refused.
+func (f *netFilter) forgetSchedulers() {
 	for _, h := range f.scheds {
-		ws.sched.targetGone(h)
+		f.ws.sched.targetGone(h)
 	}
 	f.scheds = nil
+}
+
+// release drops what the host holds for the filter: schedulers, timers,
+// the handle.
+func (f *netFilter) release() {
+	ws := f.ws
+	f.forgetSchedulers()
 	for _, h := range f.timers {
 		ws.deleteTimer(h)
 	}
@@ -249,14 +258,15 @@ func (f *netFilter) release() {
 	f.factory.filterGone()
 }
 
-// deliverScheduled implements schedTarget: one committed event, delivered
-// only while the connection is open.
-func (f *netFilter) deliverScheduled(eventID uint64) bool {
-	if f.destroyed || f.destroyPending || f.closed {
-		return false
-	}
+// takesScheduled implements schedTarget: events are delivered only while
+// the connection is open.
+func (f *netFilter) takesScheduled() bool {
+	return !f.destroyed && !f.destroyPending && !f.closed
+}
+
+// runScheduled implements schedTarget.
+func (f *netFilter) runScheduled(eventID uint64) {
 	f.call4(f.hk.scheduled, uintptr(eventID), 0)
-	return true
 }
 
 // fireTimer implements timerTarget.

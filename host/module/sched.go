@@ -102,12 +102,15 @@ type schedDomainHdr struct {
 	chunks [schedMaxChunks]uintptr // slot memory, schedChunkSlots per chunk
 }
 
-// schedTarget receives a domain's events.
+// schedTarget receives a domain's events, on the domain's thread.
 type schedTarget interface {
-	// deliverScheduled runs the target's hook for one event and reports
-	// whether it did (false: the target can no longer take events, and the
-	// event counts as dropped).
-	deliverScheduled(eventID uint64) bool
+	// takesScheduled reports whether the target can still take events
+	// (false: the event counts as dropped).
+	takesScheduled() bool
+	// runScheduled runs the target's hook for one event. The delivery is
+	// counted before it runs, so whoever the hook wakes (a response, a
+	// test) already sees it counted.
+	runScheduled(eventID uint64)
 }
 
 // schedMeta is the worker's view of one slot.
@@ -520,8 +523,9 @@ func (d *schedDomain) process(idx uint32, n *int, limit int) bool {
 // and the target still takes events; otherwise it counts it as dropped.
 func (d *schedDomain) dispatch(idx uint32, ev schedEvent) {
 	m := &d.meta[idx]
-	if m.allocated && uint64(m.gen) == ev.gen && m.target != nil && m.target.deliverScheduled(ev.id) {
+	if m.allocated && uint64(m.gen) == ev.gen && m.target != nil && m.target.takesScheduled() {
 		d.delivered.Add(1)
+		m.target.runScheduled(ev.id)
 		return
 	}
 	d.dropped.Add(1)

@@ -19,16 +19,12 @@ import (
 type recorder struct {
 	name   string
 	events []uint64
-	closed bool // deliverScheduled refuses, as a stream that ended
+	closed bool // takes no events, as a stream that ended
 }
 
-func (r *recorder) deliverScheduled(ev uint64) bool {
-	if r.closed {
-		return false
-	}
-	r.events = append(r.events, ev)
-	return true
-}
+func (r *recorder) takesScheduled() bool { return !r.closed }
+
+func (r *recorder) runScheduled(ev uint64) { r.events = append(r.events, ev) }
 
 func newTestDomain(t *testing.T) *schedDomain {
 	t.Helper()
