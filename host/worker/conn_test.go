@@ -223,10 +223,12 @@ func TestCloseAfterFlushLingersUntilPeerFIN(t *testing.T) {
 // by a clean EOF.
 func TestCloseAfterFlushWaitsForASlowReader(t *testing.T) {
 	old := lingerTimeout
-	lingerTimeout = 500 * time.Millisecond
+	// Long enough that a reader starved by a loaded machine still makes
+	// progress within it; the read below spans a few of these.
+	lingerTimeout = 2 * time.Second
 	t.Cleanup(func() { lingerTimeout = old })
 	w := startWorker(t, Options{})
-	const respLen = 16 << 20
+	const respLen = 24 << 20
 	addr := listen(t, w, func(c *Conn) {
 		c.SetHandler(&funcHandler{data: func(c *Conn) {
 			if len(c.Input()) == 0 {
@@ -244,7 +246,7 @@ func TestCloseAfterFlushWaitsForASlowReader(t *testing.T) {
 	got := 0
 	buf := make([]byte, 64<<10)
 	for got < respLen {
-		// At most 6.4 MiB/s: the whole read takes several close timeouts.
+		// At most 6.4 MiB/s: the whole read takes a few close timeouts.
 		time.Sleep(10 * time.Millisecond)
 		n, err := nc.Read(buf)
 		if err != nil {
