@@ -414,6 +414,7 @@ func (cn *connection) NewStream(enc codec.ResponseEncoder) codec.RequestDecoder 
 		Start:       cn.w.Now(),
 		Source:      cn.nc.RemoteAddr(),
 		Destination: cn.nc.LocalAddr(),
+		Connection:  cn.nc.Attributes(),
 		Protocol:    cn.codec.Protocol(),
 	}
 	n := len(cfg.Filters) + 1

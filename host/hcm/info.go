@@ -77,6 +77,11 @@ type StreamInfo struct {
 	Protocol    string // "HTTP/1.0", "HTTP/1.1", "HTTP/2"
 	Source      netip.AddrPort
 	Destination netip.AddrPort
+	// Connection is the downstream connection's attributes: TLS (SNI,
+	// negotiated ALPN, version, cipher, the client certificate's subject
+	// and SANs) and the PROXY protocol's addresses. Never nil for a
+	// stream; read only.
+	Connection *network.Attributes
 	RequestID   RequestID
 	Status      int
 	BytesIn     int64

@@ -12,6 +12,7 @@ import (
 	"github.com/sluiceproxy/sluice/host/accesslog"
 	"github.com/sluiceproxy/sluice/host/cluster"
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/tlscontext"
 	"github.com/sluiceproxy/sluice/host/worker"
 )
 
@@ -28,6 +29,10 @@ type Server struct {
 	accessLogs *accesslog.Registry
 	admin      *adminServer
 	dog        *watchdog
+	// tlsContexts are the filter chains' and clusters' TLS contexts;
+	// tlsWatch reloads them when their files change.
+	tlsContexts []*tlscontext.Context
+	tlsWatch    *tlscontext.Watcher
 	// logDropped counts process-log entries lost to a slow stderr.
 	logDropped func() uint64
 	started    time.Time
@@ -97,6 +102,12 @@ func (s *Server) Start() error {
 		go w.Run()
 	}
 	s.dog.start()
+	watch, err := tlscontext.Watch(s.log, s.tlsContexts)
+	if err != nil {
+		s.Stop()
+		return fmt.Errorf("watching TLS files: %w", err)
+	}
+	s.tlsWatch = watch
 	// Clusters learn their endpoints and health before listeners open
 	// (Envoy's cluster warming), bounded like Envoy's initial fetch.
 	s.clusters.Start()
@@ -240,6 +251,9 @@ func (s *Server) Stop() {
 	s.mu.Unlock()
 	if !s.started.IsZero() {
 		s.dog.stop() // never started otherwise (sluice validate)
+	}
+	if s.tlsWatch != nil {
+		s.tlsWatch.Close()
 	}
 	if s.admin != nil {
 		s.admin.close()
