@@ -151,7 +151,7 @@ func (in *inspecting) timedOut() {
 // worker.ConnHandler
 
 func (in *inspecting) OnConnect(*worker.Conn, error) {}
-func (in *inspecting) OnWritable(*worker.Conn)      {}
+func (in *inspecting) OnWritable(*worker.Conn)       {}
 
 func (in *inspecting) OnData(c *worker.Conn) {
 	if !in.done {
