@@ -190,7 +190,8 @@ func (cn *connection) pickCodec(in []byte, end bool) bool {
 	if useH2 && cn.cfg.NewHTTP2 != nil {
 		cn.codec = cn.cfg.NewHTTP2(cn, cn)
 	} else {
-		cn.codec = http1.NewServerCodec(cn, cn, http1.ServerOptions{Limits: cn.cfg.Limits, H2CUpgrade: cn.cfg.UpgradeHTTP2 != nil})
+		tls := cn.nc.Attributes().TLSVersion != ""
+		cn.codec = http1.NewServerCodec(cn, cn, http1.ServerOptions{Limits: cn.cfg.Limits, H2CUpgrade: cn.cfg.UpgradeHTTP2 != nil && !tls, TLS: tls})
 	}
 	return true
 }

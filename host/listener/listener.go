@@ -146,6 +146,13 @@ func (l *Listener) start(c *worker.Conn, set *network.Set, ins *Inspection) {
 	}
 	attrs := network.Attributes{Source: ins.Source, Destination: ins.Destination, ServerName: ins.ServerName}
 	network.New(c, fc.Filters, &l.cfg.Options, attrs, set)
+	if len(c.Input()) > 0 || c.ReadEOF() {
+		// What arrived with the listener filters' bytes (the request
+		// after a PROXY header) is read again by the chain, as if it had
+		// just arrived: a terminal filter that waited in OnNewConnection
+		// would not see it otherwise.
+		c.Redeliver()
+	}
 }
 
 // StopAccepting closes worker i's socket. Loop thread of worker i.
