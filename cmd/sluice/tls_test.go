@@ -52,7 +52,9 @@ func (e *tlsEnv) issue(name string, l tlstest.Leaf) {
 
 // downstreamTLS is a chain's transport_socket for certificate name, with
 // extra DownstreamTlsContext keys.
-func (e *tlsEnv) downstreamTLS(name, extra string) string { return e.downstreamTLSWith(name, "", extra) }
+func (e *tlsEnv) downstreamTLS(name, extra string) string {
+	return e.downstreamTLSWith(name, "", extra)
+}
 
 // downstreamTLSWith also adds keys to common_tls_context.
 func (e *tlsEnv) downstreamTLSWith(name, common, extra string) string {
