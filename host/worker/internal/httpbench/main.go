@@ -28,7 +28,7 @@ import (
 var response = []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok")
 
 func main() {
-	mode := flag.String("mode", "worker", "worker | nethttp")
+	mode := flag.String("mode", "worker", "worker | memtls (worker, TLS over in-memory conns; needs -cert) | nethttp")
 	addr := flag.String("addr", "127.0.0.1:0", "listen address (port 0: pick a free one)")
 	workers := flag.Int("workers", 1, "event-loop workers (mode worker)")
 	certFile := flag.String("cert", "", "certificate chain (PEM): serve HTTPS")
@@ -46,7 +46,9 @@ func main() {
 	var err error
 	switch *mode {
 	case "worker":
-		err = serveWorkers(*addr, *workers, tlsCfg)
+		err = serveWorkers(*addr, *workers, tlsCfg, false)
+	case "memtls":
+		err = serveWorkers(*addr, *workers, tlsCfg, true)
 	case "nethttp":
 		var ln net.Listener
 		if ln, err = net.Listen("tcp", *addr); err != nil {
@@ -98,7 +100,7 @@ func (responder) OnData(c *worker.Conn) {
 	}
 }
 
-func serveWorkers(addr string, n int, tlsCfg *tls.Config) error {
+func serveWorkers(addr string, n int, tlsCfg *tls.Config, mem bool) error {
 	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
 		return err
@@ -110,9 +112,14 @@ func serveWorkers(addr string, n int, tlsCfg *tls.Config) error {
 		}
 		// Listen before Run: allowed, and the port is shared via SO_REUSEPORT.
 		l, err := ws[i].Listen(ap, func(c *worker.Conn) {
-			c.SetHandler(responder{})
-			if tlsCfg != nil {
+			switch {
+			case mem:
+				c.SetHandler(newMemTLS(c, tlsCfg))
+			case tlsCfg != nil:
+				c.SetHandler(responder{})
 				c.StartTLS(tlsCfg, 0)
+			default:
+				c.SetHandler(responder{})
 			}
 		})
 		if err != nil {
