@@ -59,7 +59,7 @@ func (v *validator) cluster(path string, c *Cluster) {
 	v.positive(path+".per_connection_buffer_limit_bytes", c.PerConnectionBufferLimitBytes)
 	v.intRange(path+".max_response_headers_kb", c.MaxResponseHeadersKB, 1, 8192)
 	if ts := c.TransportSocket; ts != nil {
-		v.upstreamTransport(path+".transport_socket", ts)
+		v.upstreamTransport(path+".transport_socket", ts, c.HTTP2ProtocolOptions != nil)
 	}
 	if o := c.HTTP2ProtocolOptions; o != nil {
 		// Envoy's ranges: a window below the protocol's 65535 is invalid.

@@ -262,6 +262,11 @@ func TestUpstreamTLSValidation(t *testing.T) {
 			[]string{ts + `.config.common_tls_context.validation_context.trust_chain_verification: invalid value "MAYBE": want VERIFY_TRUST_CHAIN|ACCEPT_UNTRUSTED`}},
 		{"wrong @type", cl("name: tls\ntyped_config: { \"@type\": " + DownstreamTLSContextType + " }"),
 			[]string{ts + ".typed_config.@type: want " + UpstreamTLSContextType}},
+		{"h2 offered to an HTTP/1.1 cluster", cl("name: tls\nconfig: { common_tls_context: { alpn_protocols: [h2, http/1.1] } }"),
+			[]string{ts + ".config.common_tls_context.alpn_protocols: h2 is offered but the cluster speaks HTTP/1.1: add http2_protocol_options for HTTP/2"}},
+		{"HTTP/2 cluster not offering h2", strings.Replace(cl("name: tls\nconfig: { common_tls_context: { alpn_protocols: [http/1.1] } }"),
+			"- name: backend\n", "- name: backend\n  http2_protocol_options: {}\n", 1),
+			[]string{ts + ".config.common_tls_context.alpn_protocols: the cluster speaks HTTP/2 (http2_protocol_options): offer h2"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { checkErrors(t, tc.yaml, tc.want) })

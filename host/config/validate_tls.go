@@ -61,7 +61,9 @@ func (v *validator) downstreamTransport(path string, ts *TransportSocket) {
 	}
 }
 
-func (v *validator) upstreamTransport(path string, ts *UpstreamTransportSocket) {
+// upstreamTransport checks a cluster's TLS; h2 says the cluster speaks
+// HTTP/2 (what ALPN must offer).
+func (v *validator) upstreamTransport(path string, ts *UpstreamTransportSocket, h2 bool) {
 	if !v.transportName(path+".name", ts.Name) {
 		return
 	}
@@ -95,6 +97,18 @@ func (v *validator) upstreamTransport(path string, ts *UpstreamTransportSocket) 
 		vcPath := ccPath + ".validation_context"
 		if vc.SystemRootCerts != nil && vc.TrustedCA != nil {
 			v.fail(vcPath, "set trusted_ca or system_root_certs, not both")
+		}
+	}
+	if alpn := common.ALPNProtocols; len(alpn) > 0 {
+		offersH2 := false
+		for _, p := range alpn {
+			offersH2 = offersH2 || p == "h2"
+		}
+		switch {
+		case h2 && !offersH2:
+			v.fail(ccPath+".alpn_protocols", "the cluster speaks HTTP/2 (http2_protocol_options): offer h2")
+		case !h2 && offersH2:
+			v.fail(ccPath+".alpn_protocols", "h2 is offered but the cluster speaks HTTP/1.1: add http2_protocol_options for HTTP/2")
 		}
 	}
 }

@@ -61,8 +61,10 @@ func New(cfg *config.Config, log *zap.Logger) (*Server, error) {
 	}
 	s.dog = newWatchdog(cfg.Watchdog, log, s.workers)
 	s.accessLogs = accesslog.NewRegistry(n)
-	var err error
-	s.clusters, err = cluster.NewManager(cfg.Clusters, s.workers, log)
+	settings, err := s.clusterSettings(cfg.Clusters)
+	if err == nil {
+		s.clusters, err = cluster.NewManagerWithSettings(settings, s.workers, log)
+	}
 	if err != nil {
 		s.closeWorkers()
 		return nil, err

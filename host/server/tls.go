@@ -1,9 +1,38 @@
 package server
 
 import (
+	"fmt"
+
+	"github.com/sluiceproxy/sluice/host/cluster"
 	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/host/tlscontext"
 )
+
+// clusterSettings converts the clusters, compiling their TLS contexts.
+func (s *Server) clusterSettings(cfgs []config.Cluster) ([]cluster.Settings, error) {
+	out := make([]cluster.Settings, 0, len(cfgs))
+	for i := range cfgs {
+		c := &cfgs[i]
+		st, err := cluster.SettingsFromConfig(c)
+		if err != nil {
+			return nil, err
+		}
+		if ts := c.TransportSocket; ts != nil && ts.TLS != nil {
+			var alpn []string
+			if st.HTTP2 {
+				alpn = []string{"h2"}
+			}
+			ctx, err := tlscontext.NewClient(fmt.Sprintf("clusters[%d].transport_socket", i), clientTLSOptions(ts.TLS, alpn))
+			if err != nil {
+				return nil, err
+			}
+			s.tlsContexts = append(s.tlsContexts, ctx)
+			st.TLS = ctx.Config
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
 
 // serverTLSOptions turns a validated DownstreamTlsContext into tlscontext
 // options.
@@ -25,7 +54,8 @@ func serverTLSOptions(c *config.DownstreamTLSContext) tlscontext.ServerOptions {
 }
 
 // clientTLSOptions turns a validated UpstreamTlsContext into tlscontext
-// options; alpn is what the cluster offers when the context lists none.
+// options; alpn is what the cluster offers when the context lists none
+// (h2 for an HTTP/2 cluster; nothing for HTTP/1.1, as in Envoy).
 func clientTLSOptions(c *config.UpstreamTLSContext, alpn []string) tlscontext.ClientOptions {
 	common := &c.CommonTLSContext
 	o := tlscontext.ClientOptions{Params: tlsParams(common), SNI: c.SNI}

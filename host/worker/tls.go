@@ -23,6 +23,20 @@ import (
 // finish within its timeout.
 var ErrHandshakeTimeout = errors.New("worker: TLS handshake timed out")
 
+// HandshakeError is passed to OnConnect when a TLS handshake failed: the
+// peer is not speaking TLS, refused ours, sent a certificate that did not
+// verify (errors.As finds the *tls.CertificateVerificationError), ...
+type HandshakeError struct{ Err error }
+
+func (e *HandshakeError) Error() string { return "TLS handshake failed: " + e.Err.Error() }
+func (e *HandshakeError) Unwrap() error { return e.Err }
+
+// VerifyFailed reports that the peer's certificate did not verify.
+func (e *HandshakeError) VerifyFailed() bool {
+	var v *tls.CertificateVerificationError
+	return errors.As(e.Err, &v)
+}
+
 // tlsLayer is a connection's TLS state.
 type tlsLayer struct {
 	tc   *tls.Conn
@@ -158,7 +172,7 @@ func (c *Conn) handshakeDone(hs *handshake) {
 		c.timer.Stop()
 	}
 	if hs.err != nil {
-		c.fail(hs.err) // still handshaking: reported through OnConnect
+		c.fail(&HandshakeError{Err: hs.err}) // still handshaking: reported through OnConnect
 		return
 	}
 	c.handshaking = false
