@@ -191,8 +191,8 @@ func TestTCPProxyOriginatesTLS(t *testing.T) {
 			}()
 		}
 	}()
-	p := startSluice(t, tcpProxyConfig(ln.Addr().String(), "", "", "") +
-		indent(upstreamTLS("backend.internal", "validation_context: { trusted_ca: { filename: "+e.caFile+" } }"), 2) + "\n")
+	p := startSluice(t, tcpProxyConfig(ln.Addr().String(), "", "", "")+
+		indent(upstreamTLS("backend.internal", "validation_context: { trusted_ca: { filename: "+e.caFile+" } }"), 2)+"\n")
 	c, err := net.DialTimeout("tcp", p.Addr("main"), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
