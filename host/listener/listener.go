@@ -141,6 +141,8 @@ func (l *Listener) start(c *worker.Conn, set *network.Set, ins *Inspection) {
 		c.Close()
 		return
 	}
+	l.logDebug("filter chain chosen", c, zap.String("filter_chain", fc.Name),
+		zap.String("server_name", ins.ServerName), zap.Bool("tls", fc.TLS != nil))
 	if fc.TLS != nil {
 		c.StartTLS(fc.TLS(), fc.HandshakeTimeout)
 	}

@@ -47,10 +47,9 @@ type tlsLayer struct {
 	// more: crypto/tls may hold input (a partial or further record) that
 	// no epoll edge will announce; reads continue until it says "would
 	// block".
-	more        bool
-	notified    bool          // close_notify queued
-	timeout     time.Duration // DialTLS: the handshake's, once connected
-	handshakeNs int64
+	more     bool
+	notified bool          // close_notify queued
+	timeout  time.Duration // DialTLS: the handshake's, once connected
 }
 
 // maxEncryptAhead bounds the records encrypted ahead of the socket; the
@@ -98,15 +97,6 @@ func (c *Conn) TLSConnectionState() (st tls.ConnectionState, ok bool) {
 	return c.tls.tc.ConnectionState(), true
 }
 
-// HandshakeDuration is how long the TLS handshake took (0 before it
-// finished, or for cleartext).
-func (c *Conn) HandshakeDuration() time.Duration {
-	if c.tls == nil || c.handshaking {
-		return 0
-	}
-	return time.Duration(c.tls.handshakeNs)
-}
-
 // startHandshake hands the socket to a helper goroutine until the
 // handshake ends.
 func (c *Conn) startHandshake(prefix []byte, timeout time.Duration) {
@@ -114,7 +104,6 @@ func (c *Conn) startHandshake(prefix []byte, timeout time.Duration) {
 		kick:   make(chan struct{}, 1),
 		abort:  make(chan struct{}),
 		prefix: prefix,
-		began:  time.Now(),
 	}
 	c.handshaking = true
 	c.tls.wire.hs = hs
@@ -176,7 +165,6 @@ func (c *Conn) handshakeDone(hs *handshake) {
 		return
 	}
 	c.handshaking = false
-	c.tls.handshakeNs = int64(time.Since(hs.began))
 	// The helper used the socket meanwhile: assume it ready both ways
 	// (at worst one read or write reports EAGAIN), and crypto/tls may
 	// already hold application data that arrived with the last flight.

@@ -29,7 +29,6 @@ type handshake struct {
 	state  atomic.Int32  // hsRunning, then hsFinished (helper) or hsAborted (loop)
 	prefix []byte        // input read before the handshake started (a listener filter's)
 	err    error         // the handshake's outcome; written before hsFinished
-	began  time.Time
 }
 
 const (
