@@ -497,3 +497,50 @@ func TestTLSCertificateReload(t *testing.T) {
 	}
 	p.WaitLog("TLS files reloaded", "listeners[0].filter_chains[0].transport_socket")
 }
+
+// tls_params: a chain limited to TLS 1.2 with one cipher suite and one
+// curve serves a default client with exactly those, and refuses a client
+// that only speaks TLS 1.3.
+func TestTLSParams(t *testing.T) {
+	e := newTLSEnv(t)
+	ts := e.downstreamTLSWith("default", `tls_params:
+  tls_minimum_protocol_version: TLSv1_2
+  tls_maximum_protocol_version: TLSv1_2
+  cipher_suites: [ECDHE-ECDSA-CHACHA20-POLY1305]
+  ecdh_curves: [P-256]`, "")
+	p := startSluice(t, tlsListenerConfig("", "", []string{directChain("tls12", "", ts)}, "", ""))
+	resp, body := httpsGet(t, p.Addr("main"), e.clientConfig("localhost"), "/")
+	if body != "chain=tls12" || resp.TLS.Version != tls.VersionTLS12 ||
+		resp.TLS.CipherSuite != tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 {
+		t.Fatalf("version %x suite %s", resp.TLS.Version, tls.CipherSuiteName(resp.TLS.CipherSuite))
+	}
+	if l := p.AccessLines(1)[0]; l["downstream_tls_version"] != "TLSv1.2" || l["downstream_tls_cipher"] != "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256" {
+		t.Fatalf("access log: %v", l)
+	}
+	only13 := e.clientConfig("localhost")
+	only13.MinVersion = tls.VersionTLS13
+	if c, err := tls.Dial("tcp", p.Addr("main"), only13); err == nil {
+		c.Close()
+		t.Fatal("a TLS 1.3-only client was served")
+	}
+	waitStat(t, p, "listener.main.ssl.connection_error", 1)
+}
+
+// sluice validate names the chain that matches the same connections as
+// an earlier one, and the listener filter a match needs.
+func TestValidateRefusesAmbiguousChains(t *testing.T) {
+	e := newTLSEnv(t)
+	cfg := tlsListenerConfig("", "", []string{
+		directChain("a", `{ server_names: [a.example.com, b.example.com] }`, e.downstreamTLS("a", "")),
+		directChain("b", `{ server_names: [B.example.com] }`, e.downstreamTLS("b", "")),
+	}, "", "")
+	path := e.dir + "/ambiguous.yaml"
+	os.WriteFile(path, []byte(cfg), 0o644)
+	out, err := exec.Command(sluiceBin, "validate", "-c", path).CombinedOutput()
+	want := path + ": listeners[0].filter_chains[0].filter_chain_match.server_names: needs the tls_inspector listener filter (it reads them from the ClientHello)\n" +
+		path + ": listeners[0].filter_chains[1].filter_chain_match: matches the same connections as listeners[0].filter_chains[0]: make one of them more specific (or merge them)\n" +
+		path + ": listeners[0].filter_chains[1].filter_chain_match.server_names: needs the tls_inspector listener filter (it reads them from the ClientHello)\n"
+	if err == nil || string(out) != want {
+		t.Fatalf("validate: %v\n%s\nwant:\n%s", err, out, want)
+	}
+}

@@ -503,3 +503,39 @@ func BenchmarkTLSHandshakeNetBaseline(b *testing.B) {
 		tc.Close()
 	}
 }
+
+// A client that stalls in the middle of its handshake holds only its own
+// helper goroutine: while it waits, other handshakes and echoes on the
+// same (single) worker complete, and the worker keeps turning.
+func TestTLSStalledHandshakeDoesNotBlockTheLoop(t *testing.T) {
+	pki := newTestPKI()
+	w := startWorker(t, Options{})
+	h := &echoHandler{tidErr: func(where string) { t.Errorf("%s off the loop thread", where) }}
+	addr := listenTLS(t, w, pki.serverConfig(), h, waitLimit)
+	// Half a ClientHello, then nothing.
+	stalled := dialTCP(t, addr.String())
+	a, b := net.Pipe()
+	go tls.Client(b, pki.clientConfig()).Handshake()
+	a.SetDeadline(time.Now().Add(waitLimit))
+	hello := make([]byte, 100)
+	if _, err := io.ReadFull(a, hello); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	if _, err := stalled.Write(hello); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		tc := dialTLSClient(t, addr, pki.clientConfig())
+		io.WriteString(tc, "ping")
+		got := make([]byte, 4)
+		if _, err := io.ReadFull(tc, got); err != nil || string(got) != "ping" {
+			t.Fatalf("connection %d: %q %v", i, got, err)
+		}
+		tc.Close()
+	}
+	if n := w.Stats().TLSHandshakes; n != 21 {
+		t.Fatalf("handshakes started = %d, want 21", n)
+	}
+	onLoop(t, w, func() {}) // the loop still answers posts
+}
