@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluiceproxy/sluice/cmd/sluice/sluicetest"
 	"github.com/sluiceproxy/sluice/host/tlscontext/tlstest"
 )
 
@@ -542,5 +544,56 @@ func TestValidateRefusesAmbiguousChains(t *testing.T) {
 		path + ": listeners[0].filter_chains[1].filter_chain_match.server_names: needs the tls_inspector listener filter (it reads them from the ClientHello)\n"
 	if err == nil || string(out) != want {
 		t.Fatalf("validate: %v\n%s\nwant:\n%s", err, out, want)
+	}
+}
+
+// The README's HTTPS step: `make certs` (run here into a scratch build
+// directory) and testdata/configs/https.yaml serve HTTP/2 and HTTP/1.1 to
+// localhost with a certificate the made CA verifies, and the default
+// chain's 421 to any other name.
+func TestHTTPSTourConfig(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("openssl not installed: make certs needs it")
+	}
+	root := sluicetest.RepoRoot()
+	build := t.TempDir()
+	if out, err := exec.Command("make", "-s", "-C", root, "certs", "BUILD="+build).CombinedOutput(); err != nil {
+		t.Fatalf("make certs: %v\n%s", err, out)
+	}
+	certs := build + "/certs"
+	yaml, err := os.ReadFile(root + "/testdata/configs/https.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.NewReplacer("../../build/certs", certs, "127.0.0.1:10443", "127.0.0.1:0",
+		"127.0.0.1:9901", "127.0.0.1:0", "format: console", "format: json", "path: /dev/stdout", "path: \"%ACCESS_LOG%\"").Replace(string(yaml))
+	p := startSluice(t, cfg)
+	caPEM, err := os.ReadFile(certs + "/ca.crt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		t.Fatal("make certs wrote no CA certificate")
+	}
+	for _, alpn := range []string{"h2", "http/1.1"} {
+		resp, body := httpsGet(t, p.Addr("https"), &tls.Config{RootCAs: pool, ServerName: "localhost", NextProtos: []string{alpn}}, "/")
+		if resp.StatusCode != 200 || body != "hello over TLS\n" || resp.TLS.NegotiatedProtocol != alpn {
+			t.Fatalf("%s: %d %q (ALPN %q)", alpn, resp.StatusCode, body, resp.TLS.NegotiatedProtocol)
+		}
+	}
+	alpns := map[any]bool{}
+	for _, l := range p.AccessLines(2) {
+		if l["requested_server_name"] != "localhost" || l["downstream_tls_version"] != "TLSv1.3" {
+			t.Fatalf("access log: %v", l)
+		}
+		alpns[l["downstream_alpn"]] = true
+	}
+	if !alpns["h2"] || !alpns["http/1.1"] {
+		t.Fatalf("access log ALPNs: %v", alpns)
+	}
+	resp, body := httpsGet(t, p.Addr("https"), &tls.Config{InsecureSkipVerify: true, ServerName: "other.test"}, "/")
+	if resp.StatusCode != 421 || body != "this server only serves localhost\n" {
+		t.Fatalf("other name: %d %q", resp.StatusCode, body)
 	}
 }
