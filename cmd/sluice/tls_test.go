@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sluiceproxy/sluice/cmd/sluice/sluicetest"
+	"github.com/sluiceproxy/sluice/host/module/moduletest"
 	"github.com/sluiceproxy/sluice/host/tlscontext/tlstest"
 )
 
@@ -596,4 +597,67 @@ func TestHTTPSTourConfig(t *testing.T) {
 	if resp.StatusCode != 421 || body != "this server only serves localhost\n" {
 		t.Fatalf("other name: %d %q", resp.StatusCode, body)
 	}
+}
+
+// Modules read the connection's TLS facts as attributes: the network
+// filter once it hears CONNECTED (after the handshake), the HTTP filter on
+// the connection's streams. net_tagger records the server name and version
+// as connection metadata and sends every TLS attribute upstream as a
+// header; the client presents a certificate so the peer ones are set.
+func TestModulesReadTLSAttributes(t *testing.T) {
+	e := newTLSEnv(t)
+	be := newEchoBackend(t)
+	so := moduletest.Build(t, "net_tagger")
+	ts := e.downstreamTLSWith("default", "validation_context: { trusted_ca: { filename: "+e.caFile+" } }",
+		"require_client_certificate: true")
+	chain := fmt.Sprintf(`- name: tagged
+%s
+  filters:
+  - name: tag
+    module: %s
+    filter_name: tagger
+    config: { tenant: acme }
+  - name: http_connection_manager
+    config:
+      stat_prefix: tagged
+      access_log: [{ path: "%%ACCESS_LOG%%", format: json }]
+      http_filters:
+      - { name: tag_http, module: %s, filter_name: tagger }
+      - name: router
+      route_config:
+        virtual_hosts:
+        - name: all
+          domains: ["*"]
+          routes:
+          - match: { prefix: / }
+            route: { cluster: backend }
+`, indent(ts, 2), so, so)
+	p := startSluice(t, tlsListenerConfig("", "", []string{chain}, "", staticCluster("backend", "", backendAddr(be.Server))))
+	for _, alpn := range []string{"h2", "http/1.1"} {
+		cfg := e.clientConfig("localhost")
+		cfg.NextProtos = []string{alpn}
+		cfg.Certificates = []tls.Certificate{e.issued["client"].Cert}
+		resp, _ := httpsGet(t, p.Addr("main"), cfg, "/attrs")
+		want := map[string]string{
+			"x-echo-x-tls-sni":          "localhost",
+			"x-echo-x-tls-alpn":         alpn,
+			"x-echo-x-tls-version":      "TLSv1.3",
+			"x-echo-x-tls-peer-subject": "CN=client-1,O=sluice tests",
+			"x-echo-x-tls-peer-sans":    "client.internal",
+			"x-echo-x-tenant":           "acme",
+		}
+		for h, v := range want {
+			if got := resp.Header.Get(h); resp.StatusCode != 200 || got != v {
+				t.Fatalf("%s: %d, %s = %q, want %q", alpn, resp.StatusCode, h, got, v)
+			}
+		}
+	}
+	for _, l := range p.AccessLines(2) {
+		md, _ := l["connection_metadata"].(map[string]any)
+		tag, _ := md["tagger"].(map[string]any)
+		if tag["sni"] != "localhost" || tag["tls_version"] != "TLSv1.3" || tag["tenant"] != "acme" {
+			t.Fatalf("access log connection_metadata: %v", l)
+		}
+	}
+	checkAffinity(t, p, "tag")
 }
