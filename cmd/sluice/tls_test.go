@@ -661,3 +661,49 @@ func TestModulesReadTLSAttributes(t *testing.T) {
 	}
 	checkAffinity(t, p, "tag")
 }
+
+// filter_chain_match over real connections, for the criteria the other
+// tests do not reach: the ALPN list the client offers (not the one
+// negotiated: the h2 chain's certificate context only speaks http/1.1),
+// the destination port (the PROXY header's, checked before the server
+// name), the direct source (the socket's peer, not the PROXY source),
+// and the default chain when the last criterion fails (no backtracking).
+func TestFilterChainMatchCriteria(t *testing.T) {
+	e := newTLSEnv(t)
+	f := e.files["default"]
+	http11Only := fmt.Sprintf(`transport_socket:
+  name: tls
+  config:
+    common_tls_context:
+      tls_certificates:
+      - certificate_chain: { filename: %s }
+        private_key: { filename: %s }
+      alpn_protocols: [http/1.1]`, f[0], f[1])
+	p := startSluice(t, tlsListenerConfig("[{ name: proxy_protocol }, { name: tls_inspector }]", "", []string{
+		directChain("h2", "{ server_names: [localhost], application_protocols: [h2] }", http11Only),
+		directChain("named", "{ server_names: [localhost] }", e.downstreamTLS("default", "")),
+		directChain("port", "{ destination_port: 8443 }", http11Only),
+		directChain("direct", `{ transport_protocol: raw_buffer, direct_source_prefix_ranges: ["127.0.0.0/8"], source_prefix_ranges: ["203.0.113.0/24"] }`, ""),
+	}, directChain("default", "", ""), ""))
+	offer := func(alpn ...string) *tls.Config {
+		cfg := e.clientConfig("localhost")
+		cfg.NextProtos = alpn
+		return cfg
+	}
+	for _, tc := range []struct {
+		name, header string
+		tls          *tls.Config
+		chain        string
+	}{
+		{"offers h2", "PROXY TCP4 198.51.100.1 192.0.2.1 1000 443\r\n", offer("h2", "http/1.1"), "h2"},
+		{"offers http/1.1", "PROXY TCP4 198.51.100.1 192.0.2.1 1000 443\r\n", offer("http/1.1"), "named"},
+		{"destination port first", "PROXY TCP4 198.51.100.1 192.0.2.1 1000 8443\r\n", offer("h2", "http/1.1"), "port"},
+		{"direct source and source", "PROXY TCP4 203.0.113.7 192.0.2.1 1000 443\r\n", nil, "direct"},
+		{"source fails: default", "PROXY TCP4 198.51.100.1 192.0.2.1 1000 443\r\n", nil, "default"},
+	} {
+		resp, body := sendAfterHeader(t, p.Addr("main"), []byte(tc.header), tc.tls, getReq)
+		if resp.StatusCode != 200 || body != "chain="+tc.chain {
+			t.Fatalf("%s: %d %q, want chain=%s", tc.name, resp.StatusCode, body, tc.chain)
+		}
+	}
+}
