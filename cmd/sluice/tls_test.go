@@ -664,7 +664,7 @@ func TestModulesReadTLSAttributes(t *testing.T) {
 
 // filter_chain_match over real connections, for the criteria the other
 // tests do not reach: the ALPN list the client offers (not the one
-// negotiated: the h2 chain's certificate context only speaks http/1.1),
+// negotiated: the h2 and port chains' contexts only speak http/1.1),
 // the destination port (the PROXY header's, checked before the server
 // name), the direct source (the socket's peer, not the PROXY source),
 // and the default chain when the last criterion fails (no backtracking).
