@@ -707,3 +707,41 @@ func TestFilterChainMatchCriteria(t *testing.T) {
 		}
 	}
 }
+
+// tls_inspector closes what starts like TLS but is not a ClientHello it
+// can read, counting it: a handshake record holding a ServerHello, and a
+// ClientHello larger than max_client_hello_size. Cleartext goes on to the
+// chain (raw_buffer).
+func TestTLSInspectorRefusesMalformed(t *testing.T) {
+	e := newTLSEnv(t)
+	p := startSluice(t, tlsListenerConfig("[{ name: tls_inspector, config: { max_client_hello_size: 256 } }]", "", []string{
+		directChain("tls", "{ transport_protocol: tls }", e.downstreamTLS("default", "")),
+		directChain("plain", "{ transport_protocol: raw_buffer }", ""),
+	}, "", ""))
+	protos := make([]string, 20)
+	for i := range protos {
+		protos[i] = fmt.Sprintf("protocol-%02d", i)
+	}
+	big := e.clientConfig("localhost")
+	big.NextProtos = protos
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		stat string
+	}{
+		{"server hello", []byte("\x16\x03\x01\x00\x05\x02\x00\x00\x01\x00"), "client_hello_malformed"},
+		{"too large", captureClientHello(t, big), "client_hello_too_large"},
+	} {
+		if out := rawExchange(t, p.Addr("main"), string(tc.in)); out != "" {
+			t.Fatalf("%s: answered %q", tc.name, out)
+		}
+		waitStat(t, p, "listener.main.tls_inspector."+tc.stat, 1)
+	}
+	waitStat(t, p, "listener.main.downstream_listener_filter_error", 2)
+	if out := rawExchange(t, p.Addr("main"), "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); !strings.HasSuffix(out, "chain=plain") {
+		t.Fatalf("cleartext: %q", out)
+	}
+	if n := adminStat(t, p, "listener.main.tls_inspector.tls_not_found"); n != 1 {
+		t.Fatalf("tls_not_found = %d", n)
+	}
+}
