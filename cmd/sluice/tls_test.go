@@ -745,3 +745,30 @@ func TestTLSInspectorRefusesMalformed(t *testing.T) {
 		t.Fatalf("tls_not_found = %d", n)
 	}
 }
+
+// docs/config.md's complete TLS example validates once its certificate
+// files exist (made here under the names it uses).
+func TestConfigDocTLSExampleValidates(t *testing.T) {
+	doc, err := os.ReadFile(sluicetest.RepoRoot() + "/docs/config.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(doc), "### A complete example\n")
+	_, block, ok2 := strings.Cut(section, "```yaml\n")
+	block, _, ok3 := strings.Cut(block, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("docs/config.md: no yaml block under \"### A complete example\"")
+	}
+	e := newTLSEnv(t)
+	e.issue("www", tlstest.Leaf{CommonName: "www.example.com", DNSNames: []string{"www.example.com", "example.com"}})
+	e.issue("partners", tlstest.Leaf{CommonName: "partners", DNSNames: []string{"*.partners.example.com"}})
+	e.issue("sluice-client", tlstest.Leaf{CommonName: "sluice", Client: true})
+	e.ca.WriteFile(e.dir, "partner-ca")
+	e.ca.WriteFile(e.dir, "internal-ca")
+	cfg := strings.NewReplacer("/etc/sluice/tls/", e.dir+"/", "/var/log/sluice/", e.dir+"/").Replace(block)
+	path := e.dir + "/example.yaml"
+	writeConfig(t, path, cfg)
+	if out, err := exec.Command(sluiceBin, "validate", "-c", path).CombinedOutput(); err != nil || string(out) != path+": ok\n" {
+		t.Fatalf("validate: %v\n%s", err, out)
+	}
+}
