@@ -205,3 +205,23 @@ func TestTCPProxyOriginatesTLS(t *testing.T) {
 		t.Fatalf("echo %q %v", got, err)
 	}
 }
+
+// An HTTP/2 cluster offering h2 and http/1.1 to an endpoint that only
+// speaks HTTP/1.1: the endpoint picks http/1.1, which the cluster does not
+// speak, so the connection fails with a 503 that says so (alpn_mismatch)
+// rather than sending HTTP/2 frames to an HTTP/1.1 server.
+func TestUpstreamTLSALPNMismatch(t *testing.T) {
+	e := newTLSEnv(t)
+	be := tlsBackend(t, e, backendLeaf, false, false)
+	transport := upstreamTLS("backend.internal", "alpn_protocols: [h2, http/1.1]\nvalidation_context: { trusted_ca: { filename: "+e.caFile+" } }") +
+		"http2_protocol_options: {}"
+	p := startSluice(t, listenerConfig("", proxyAll, staticCluster("backend", transport, be), ""))
+	resp, body := get(t, newClient(t), p.URL("/"), nil)
+	if resp.StatusCode != 503 || body != "upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: TLS error: "+
+		"cluster: the endpoint negotiated another application protocol (ALPN) than the cluster's" {
+		t.Fatalf("%d %q", resp.StatusCode, body)
+	}
+	if l := p.AccessLines(1)[0]; l["response_flags"] != "UF" || l["details"] != "upstream_reset_before_response_started{connection_failure,TLS_error:alpn_mismatch}" {
+		t.Fatalf("access log: %v", l)
+	}
+}
