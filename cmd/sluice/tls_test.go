@@ -772,3 +772,53 @@ func TestConfigDocTLSExampleValidates(t *testing.T) {
 		t.Fatalf("validate: %v\n%s", err, out)
 	}
 }
+
+// The listener-filter and TLS options the other tests leave at their
+// defaults: allow_requests_without_proxy_protocol lets a client without a
+// PROXY header through with its socket address;
+// continue_on_listener_filters_timeout hands a silent client to the chain
+// that needs nothing from it once the timeout passed (still counted);
+// disable_stateless_session_resumption makes every handshake full where
+// the default resumes with a session ticket.
+func TestListenerFilterAndSessionOptions(t *testing.T) {
+	e := newTLSEnv(t)
+	p := startSluice(t, tlsListenerConfig(
+		"[{ name: proxy_protocol, config: { allow_requests_without_proxy_protocol: true } }, { name: tls_inspector }]",
+		"listener_filters_timeout: 200ms\ncontinue_on_listener_filters_timeout: true",
+		[]string{
+			directChain("tickets", "{ server_names: [localhost] }", e.downstreamTLS("default", "")),
+			directChain("notickets", "{ server_names: [default.example.com] }", e.downstreamTLS("default", "disable_stateless_session_resumption: true")),
+		}, directChain("default", "", ""), ""))
+
+	out := rawExchange(t, p.Addr("main"), "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	if !strings.HasPrefix(out, "HTTP/1.1 200") || !strings.HasSuffix(out, "chain=default") {
+		t.Fatalf("without a PROXY header: %q", out)
+	}
+	if n := adminStat(t, p, "listener.main.proxy_protocol.not_found"); n != 1 {
+		t.Fatalf("proxy_protocol.not_found = %d", n)
+	}
+	if l := p.AccessLines(1)[0]; !strings.HasPrefix(fmt.Sprint(l["downstream_remote_address"]), "127.0.0.1:") {
+		t.Fatalf("access log: %v", l)
+	}
+
+	silent := dialProxy(t, p)
+	waitStat(t, p, "listener.main.downstream_pre_cx_timeout", 1)
+	io.WriteString(silent, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	if out, _ := io.ReadAll(silent); !strings.HasSuffix(string(out), "chain=default") {
+		t.Fatalf("after the listener filters' timeout: %q", out)
+	}
+
+	for _, tc := range []struct {
+		sni, chain string
+		resumes    bool
+	}{{"localhost", "tickets", true}, {"default.example.com", "notickets", false}} {
+		cfg := e.clientConfig(tc.sni)
+		cfg.ClientSessionCache = tls.NewLRUClientSessionCache(4)
+		for i, want := range []bool{false, tc.resumes} {
+			resp, body := httpsGet(t, p.Addr("main"), cfg, "/")
+			if body != "chain="+tc.chain || resp.TLS.DidResume != want {
+				t.Fatalf("%s, connection %d: body %q, resumed %v", tc.sni, i+1, body, resp.TLS.DidResume)
+			}
+		}
+	}
+}
