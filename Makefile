@@ -1,12 +1,14 @@
 # sluice: `make` builds everything, `make run` serves the default config,
-# `make test` runs every test, `make bench` runs the benchmarks.
+# `make test` runs every test, `make bench` runs the benchmarks, `make certs`
+# makes a local CA and a certificate for localhost (build/certs) and
+# `make run-https` serves HTTPS with them.
 GO       ?= go
 BUILD    := $(CURDIR)/build
 MODULES  := $(BUILD)/modules
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 
-.PHONY: all sluice modules rust-modules run run-rust test test-go test-go-nocgo test-rust bench conformance clean
+.PHONY: all sluice modules rust-modules run run-rust run-https certs test test-go test-go-nocgo test-rust bench conformance clean
 
 all: sluice modules rust-modules
 
@@ -29,6 +31,27 @@ run: all
 run-rust: all
 	cd $(CURDIR) && $(BUILD)/sluice run -c testdata/configs/rust.yaml
 
+run-https: all certs
+	cd $(CURDIR) && $(BUILD)/sluice run -c testdata/configs/https.yaml
+
+# A throwaway CA (build/certs/ca.crt) and an ECDSA P-256 certificate it
+# signed for localhost and 127.0.0.1 (localhost.crt, localhost.key). Kept
+# once made; `make clean` removes them.
+CERTS := $(BUILD)/certs
+certs: $(CERTS)/localhost.crt
+
+$(CERTS)/localhost.crt:
+	@mkdir -p $(CERTS)
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+		-subj "/CN=sluice local CA" -keyout $(CERTS)/ca.key -out $(CERTS)/ca.crt 2>/dev/null
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
+		-keyout $(CERTS)/localhost.key -out $(CERTS)/localhost.csr 2>/dev/null
+	printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature\n' > $(CERTS)/localhost.ext
+	openssl x509 -req -in $(CERTS)/localhost.csr -CA $(CERTS)/ca.crt -CAkey $(CERTS)/ca.key -CAcreateserial \
+		-days 825 -extfile $(CERTS)/localhost.ext -out $(CERTS)/localhost.crt 2>/dev/null
+	@rm -f $(CERTS)/localhost.csr $(CERTS)/localhost.ext $(CERTS)/ca.srl
+	@echo "made $(CERTS)/ca.crt and $(CERTS)/localhost.{crt,key}"
+
 # Both builds must pass the same tests: the race detector needs cgo, the
 # release build has none.
 test: all test-go test-go-nocgo test-rust
@@ -48,6 +71,7 @@ bench: all
 	bash bench/run.sh
 	bash bench/concurrency.sh
 	bash bench/tcp.sh
+	bash bench/tls.sh
 	bash bench/grpc.sh
 
 clean:

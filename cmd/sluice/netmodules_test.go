@@ -302,6 +302,10 @@ clusters:
 	if got, gotPort := resp.Header.Get("x-echo-x-tenant"), resp.Header.Get("x-echo-x-connection-port"); got != "acme" || gotPort != port {
 		t.Fatalf("the HTTP filter did not read the connection's metadata: x-tenant %q, x-connection-port %q", got, gotPort)
 	}
+	// Cleartext: the TLS attributes are NOT_FOUND for both filters.
+	if sni := resp.Header.Get("x-echo-x-tls-sni"); sni != "" || tag["sni"] != nil {
+		t.Fatalf("TLS attributes on a cleartext connection: x-tls-sni %q, tagger.sni %v", sni, tag["sni"])
+	}
 	checkAffinity(t, p, "tag")
 }
 

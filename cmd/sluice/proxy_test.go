@@ -33,7 +33,8 @@ func newEchoBackend(t *testing.T) *echoBackend {
 		w.Header().Set("x-backend-host", r.Host)
 		w.Header().Set("x-backend-body-sha", fmt.Sprintf("%x", sha256.Sum256(body)))
 		w.Header().Set("x-backend-te", strings.Join(r.TransferEncoding, ","))
-		for _, h := range []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Request-Id", "X-Added", "X-Removed", "Connection", "Keep-Alive", "Via", "X-Tenant", "X-Connection-Port"} {
+		for _, h := range []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Request-Id", "X-Added", "X-Removed", "Connection", "Keep-Alive", "Via", "X-Tenant", "X-Connection-Port",
+			"X-Tls-Sni", "X-Tls-Alpn", "X-Tls-Version", "X-Tls-Peer-Subject", "X-Tls-Peer-Sans"} {
 			if v := r.Header.Values(h); len(v) > 0 {
 				w.Header().Set("x-echo-"+strings.ToLower(h), strings.Join(v, "|"))
 			}

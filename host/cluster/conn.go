@@ -77,8 +77,7 @@ func (cc *upstreamConn) hostName() []byte {
 }
 
 func (cc *upstreamConn) dial() {
-	c := cc.wp.c
-	conn, err := cc.wp.w.Dial(cc.addr, c.settings.ConnectTimeout, cc)
+	conn, err := cc.wp.dial(cc.addr, cc)
 	if err != nil {
 		if cc.state == ccConnecting {
 			cc.connectFailed(err)
@@ -96,6 +95,9 @@ func (cc *upstreamConn) OnConnect(c *worker.Conn, err error) {
 		return
 	}
 	cc.conn = c
+	if err == nil && cc.tunnel == nil {
+		err = checkALPN(c, "http/1.1")
+	}
 	if err != nil {
 		cc.connectFailed(err)
 		return

@@ -152,7 +152,19 @@
 //     socket (SetHandler) the pool keeps reading paused and only notices
 //     the socket dying. Tunnels are HTTP/1.1 only: HTTP/2 clusters neither
 //     forward upgrade requests as upgrades nor answer NewTunnel differently
-//     (NewTunnel always dials plain TCP).
+//     (NewTunnel dials HTTP/1.1's way: TCP, or TLS as below).
+//
+// # TLS
+//
+// With Settings.TLS every connection (pooled, HTTP/2, tunnel) is dialed
+// with worker.DialTLS: OnConnect comes after the handshake, so the pool is
+// unchanged above it. connect_timeout covers connect and handshake; a
+// failed handshake is a connect failure whose error is a
+// *worker.HandshakeError (the router words it as TLS_error:…), and an
+// endpoint that negotiates, by ALPN, another protocol than the cluster's
+// fails with ErrALPN. Health checks of the cluster use the same TLS
+// config. The config is read per connection, so a reloaded certificate
+// applies to new connections only.
 //
 // # HTTP/2 upstreams
 //
@@ -233,8 +245,9 @@
 //
 // # Not done (yet)
 //
-// TLS upstreams (so no ALPN h2: HTTP/2 is prior knowledge only), upgrades
-// over HTTP/2 (extended CONNECT), forwarding CONNECT requests as HTTP (the
+// Choosing HTTP/1.1 or HTTP/2 per connection by ALPN (Envoy's
+// auto_config: the cluster's protocol is fixed), upgrades over HTTP/2
+// (extended CONNECT), forwarding CONNECT requests as HTTP (the
 // pool refuses them: ErrConnect), HTTP/2 keepalive PINGs; localities and
 // zone-aware routing; success-rate and failure-percentage outlier
 // detection; more than one health check per cluster; the HIGH

@@ -171,8 +171,7 @@ func (cc *h2Conn) hasRoom() bool {
 }
 
 func (cc *h2Conn) dial() {
-	c := cc.wp.c
-	conn, err := cc.wp.w.Dial(cc.addr, c.settings.ConnectTimeout, cc)
+	conn, err := cc.wp.dial(cc.addr, cc)
 	if err != nil {
 		if cc.state == ccConnecting && cc.conn == nil {
 			cc.connectFailed(err)
@@ -191,6 +190,9 @@ func (cc *h2Conn) OnConnect(c *worker.Conn, err error) {
 		return
 	}
 	cc.conn = c
+	if err == nil {
+		err = checkALPN(c, "h2")
+	}
 	if err != nil {
 		cc.connectFailed(err)
 		return

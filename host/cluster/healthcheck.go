@@ -32,6 +32,7 @@ type hostProbe struct {
 }
 
 func newHealthChecker(c *Cluster, cfg healthcheck.Config) *healthChecker {
+	cfg.TLS = c.settings.TLS // probes use the cluster's transport, as in Envoy
 	return &healthChecker{c: c, cfg: cfg.WithDefaults(), probes: map[*Host]*hostProbe{}}
 }
 

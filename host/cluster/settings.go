@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"crypto/tls"
 	"net/netip"
 	"time"
 
@@ -49,6 +50,13 @@ type Settings struct {
 	// instead of HTTP/1.1; HTTP2Options tunes it.
 	HTTP2        bool
 	HTTP2Options HTTP2Options
+	// TLS, when set, makes every connection to the endpoints TLS with the
+	// config it returns (read per connection: a certificate reload
+	// applies to new connections). The connect timeout then covers the
+	// handshake too, a failed handshake is a connect failure whose error
+	// is a *worker.HandshakeError, and an endpoint that negotiates
+	// (ALPN) another protocol than the cluster's fails with ErrALPN.
+	TLS func() *tls.Config
 
 	// Retries (Envoy's circuit_breakers max_retries and retry_budget):
 	// how many retries may be outstanding at once, cluster-wide.

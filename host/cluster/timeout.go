@@ -8,4 +8,6 @@ import (
 
 // isConnectTimeout tells a connect that ran out of connect_timeout from one
 // that failed.
-func isConnectTimeout(err error) bool { return errors.Is(err, worker.ErrConnectTimeout) }
+func isConnectTimeout(err error) bool {
+	return errors.Is(err, worker.ErrConnectTimeout) || errors.Is(err, worker.ErrHandshakeTimeout)
+}

@@ -19,6 +19,10 @@ var (
 // fields decoded before it (fields are decoded in declaration order).
 type fieldSkipper interface{ skipField(key, field string) bool }
 
+// scalarDecoder is a struct that may also be written as a string (a CIDR
+// range as "10.0.0.0/8" or as Envoy's {address_prefix, prefix_len}).
+type scalarDecoder interface{ decodeScalar(s string) error }
+
 // decoder fills Go structs from the generic tree viper's YAML codec produced.
 // Struct fields are named by their `yaml` tag; `yaml:"-"` fields are derived
 // and never read from the file.
@@ -86,6 +90,14 @@ func (d *decoder) value(path string, in any, out reflect.Value) {
 	case t == bytesType:
 		d.opaque(path, in, out)
 		return
+	}
+	if s, ok := in.(string); ok && t.Kind() == reflect.Struct {
+		if sd, ok := out.Addr().Interface().(scalarDecoder); ok {
+			if err := sd.decodeScalar(s); err != nil {
+				d.p.add(path, err.Error())
+			}
+			return
+		}
 	}
 	switch t.Kind() {
 	case reflect.String:

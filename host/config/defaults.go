@@ -33,7 +33,14 @@ func (l *Log) applyDefaults() {
 func (l *Listener) applyDefaults() {
 	l.PerConnectionBufferLimitBytes = 1 << 20
 	l.NetworkFiltersTimeout = 15 * time.Second
+	l.ListenerFiltersTimeout = 15 * time.Second // Envoy's
 }
+
+// Envoy has no default bound on a TLS handshake; an unbounded one lets a
+// client that never finishes hold a connection and a helper goroutine.
+func (f *FilterChain) applyDefaults() { f.TransportSocketConnectTimeout = 10 * time.Second }
+
+func (t *TLSInspector) applyDefaults() { t.MaxClientHelloSize = maxClientHelloSize }
 
 func (t *TCPProxy) applyDefaults() {
 	t.IdleTimeout = time.Hour // Envoy's tcp_proxy default

@@ -31,7 +31,8 @@ func TestFullExampleParsesExactly(t *testing.T) {
 			Addr:                          netip.MustParseAddrPort("127.0.0.1:10000"),
 			PerConnectionBufferLimitBytes: 65536,
 			NetworkFiltersTimeout:         15 * time.Second,
-			FilterChains: []FilterChain{{Filters: []NetworkFilter{{
+			ListenerFiltersTimeout:        15 * time.Second,
+			FilterChains: []FilterChain{{TransportSocketConnectTimeout: 10 * time.Second, Filters: []NetworkFilter{{
 				Name: HCMEnvoyFilterName,
 				HCM: &HTTPConnectionManager{
 					StatPrefix:                "ingress",

@@ -40,19 +40,32 @@ type Admin struct {
 	Addr    netip.AddrPort `yaml:"-"` // parsed Address, set by validation
 }
 
-// Listener accepts downstream connections on one address.
+// Listener accepts downstream connections on one address. Its listener
+// filters look at a new connection first (PROXY protocol, TLS
+// ClientHello); then the filter chain whose filter_chain_match fits the
+// connection best takes it (default_filter_chain when none does).
 type Listener struct {
-	Name                          string         `yaml:"name"`
-	Address                       string         `yaml:"address"`
-	Addr                          netip.AddrPort `yaml:"-"` // parsed Address, set by validation
-	PerConnectionBufferLimitBytes int            `yaml:"per_connection_buffer_limit_bytes"`
-	NetworkFiltersTimeout         time.Duration  `yaml:"network_filters_timeout"`
-	FilterChains                  []FilterChain  `yaml:"filter_chains"`
+	Name                             string           `yaml:"name"`
+	Address                          string           `yaml:"address"`
+	Addr                             netip.AddrPort   `yaml:"-"` // parsed Address, set by validation
+	PerConnectionBufferLimitBytes    int              `yaml:"per_connection_buffer_limit_bytes"`
+	NetworkFiltersTimeout            time.Duration    `yaml:"network_filters_timeout"`
+	ListenerFilters                  []ListenerFilter `yaml:"listener_filters"`
+	ListenerFiltersTimeout           time.Duration    `yaml:"listener_filters_timeout"`
+	ContinueOnListenerFiltersTimeout bool             `yaml:"continue_on_listener_filters_timeout"`
+	FilterChains                     []FilterChain    `yaml:"filter_chains"`
+	DefaultFilterChain               *FilterChain     `yaml:"default_filter_chain"`
 }
 
-// FilterChain is the network filter chain of a listener.
+// FilterChain is one network filter chain of a listener, with the
+// connections it takes (FilterChainMatch; nil: all) and its transport
+// (TLS when TransportSocket is set).
 type FilterChain struct {
-	Filters []NetworkFilter `yaml:"filters"`
+	Name                          string            `yaml:"name"`
+	FilterChainMatch              *FilterChainMatch `yaml:"filter_chain_match"`
+	TransportSocket               *TransportSocket  `yaml:"transport_socket"`
+	TransportSocketConnectTimeout time.Duration     `yaml:"transport_socket_connect_timeout"`
+	Filters                       []NetworkFilter   `yaml:"filters"`
 }
 
 // Built-in network filter names (each also under Envoy's long name).
@@ -397,9 +410,14 @@ type DirectResponse struct {
 	Body   DataSource `yaml:"body"`
 }
 
-// DataSource is inline data (Envoy's DataSource, inline only).
+// DataSource is Envoy's DataSource: a file or inline text (one of them).
+// direct_response bodies take inline_string only.
 type DataSource struct {
+	Filename     string `yaml:"filename"`
 	InlineString string `yaml:"inline_string"`
+	// Path is Filename resolved against the config file's directory,
+	// set by validation.
+	Path string `yaml:"-"`
 }
 
 // Header append actions (Envoy's HeaderValueOption.HeaderAppendAction).
@@ -465,8 +483,11 @@ type Cluster struct {
 	CircuitBreakers  *CircuitBreakers  `yaml:"circuit_breakers"`
 
 	// HTTP2ProtocolOptions, when present (even `{}`), makes the cluster
-	// speak HTTP/2 with prior knowledge (h2c) to its endpoints.
+	// speak HTTP/2 with prior knowledge (h2c) to its endpoints (or over
+	// TLS when TransportSocket is set).
 	HTTP2ProtocolOptions *HTTP2ProtocolOptions `yaml:"http2_protocol_options"`
+	// TransportSocket makes the cluster's connections TLS.
+	TransportSocket *UpstreamTransportSocket `yaml:"transport_socket"`
 }
 
 // HTTP2ProtocolOptions are Envoy's upstream HTTP/2 options.

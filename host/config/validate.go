@@ -80,67 +80,7 @@ func (v *validator) config(c *Config) {
 		}
 		v.positive(path+".per_connection_buffer_limit_bytes", l.PerConnectionBufferLimitBytes)
 		v.nonNegative(path+".network_filters_timeout", l.NetworkFiltersTimeout)
-		v.listenerFilters(path, l)
-	}
-}
-
-func (v *validator) listenerFilters(path string, l *Listener) {
-	if len(l.FilterChains) != 1 {
-		v.fail(path+".filter_chains", "exactly one filter chain is supported")
-	}
-	for i := range l.FilterChains {
-		fc := &l.FilterChains[i]
-		fcPath := index(path+".filter_chains", i)
-		if len(fc.Filters) == 0 {
-			v.fail(fcPath+".filters", "required")
-			continue
-		}
-		for j := range fc.Filters {
-			f := &fc.Filters[j]
-			fPath := index(fcPath+".filters", j)
-			last := j == len(fc.Filters)-1
-			if f.IsTerminal() && !last {
-				v.failf(fPath+".name", "%s ends a filter chain: it must be the last filter", f.Name)
-			}
-			switch {
-			case f.Name == "":
-				v.fail(fPath+".name", "required")
-			case f.IsModule():
-				if f.IsHCM() || f.IsTCPProxy() || f.Name == ClientIPAllowFilterName {
-					v.failf(fPath+".name", "%q is a built-in filter; give the module filter another name", f.Name)
-				}
-				if f.Module == "" {
-					v.fail(fPath+".module", "required")
-				}
-				if f.FilterName == "" {
-					v.fail(fPath+".filter_name", "required")
-				}
-				f.ModulePath = v.resolveModule(f.Module)
-			case f.IsHCM():
-				if f.HCM == nil {
-					v.fail(fPath+".config", "required")
-				} else {
-					v.hcm(fPath+".config", f.HCM)
-				}
-			case f.IsTCPProxy():
-				if f.TCPProxy == nil {
-					v.fail(fPath+".config", "required")
-				} else {
-					v.tcpProxy(fPath+".config", f.TCPProxy)
-				}
-			case f.Name == ClientIPAllowFilterName:
-				if f.ClientIPAllow == nil {
-					v.fail(fPath+".config", "required")
-				} else {
-					v.clientIPAllow(fPath+".config", f.ClientIPAllow)
-				}
-			default:
-				v.failf(fPath+".name", "unknown network filter %q", f.Name)
-			}
-		}
-		if last := &fc.Filters[len(fc.Filters)-1]; last.Name == ClientIPAllowFilterName || last.IsModule() {
-			v.fail(fcPath+".filters", "the last filter must be tcp_proxy or http_connection_manager")
-		}
+		v.listener(path, l)
 	}
 }
 
@@ -187,7 +127,8 @@ func validCIDR(s string) bool {
 	return err == nil
 }
 
-// resolveModule makes a relative module path relative to the config file.
+// resolveModule makes a relative path (a module, a certificate, an EDS
+// file) relative to the config file.
 func (v *validator) resolveModule(p string) string {
 	if p == "" || filepath.IsAbs(p) || v.dir == "" {
 		return p

@@ -58,6 +58,9 @@ func (v *validator) cluster(path string, c *Cluster) {
 	v.nonNegative(path+".idle_timeout", c.IdleTimeout)
 	v.positive(path+".per_connection_buffer_limit_bytes", c.PerConnectionBufferLimitBytes)
 	v.intRange(path+".max_response_headers_kb", c.MaxResponseHeadersKB, 1, 8192)
+	if ts := c.TransportSocket; ts != nil {
+		v.upstreamTransport(path+".transport_socket", ts, c.HTTP2ProtocolOptions != nil)
+	}
 	if o := c.HTTP2ProtocolOptions; o != nil {
 		// Envoy's ranges: a window below the protocol's 65535 is invalid.
 		oPath := path + ".http2_protocol_options"

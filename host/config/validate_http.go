@@ -277,6 +277,9 @@ func (v *validator) route(path string, r *Route, filters map[string]bool, upgrad
 	}
 	if d := r.DirectResponse; d != nil {
 		v.intRange(path+".direct_response.status", d.Status, 200, 599)
+		if d.Body.Filename != "" {
+			v.fail(path+".direct_response.body.filename", "not supported: use inline_string")
+		}
 	}
 	v.headerMutations(path, r.RequestHeadersToAdd, r.RequestHeadersToRemove, r.ResponseHeadersToAdd, r.ResponseHeadersToRemove)
 	v.perFilter(path+".typed_per_filter_config", r.TypedPerFilterConfig, filters)

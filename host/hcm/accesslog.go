@@ -202,6 +202,9 @@ func appendJSONLine(b []byte, info *StreamInfo, req *headers.Map, connMD map[str
 	b = strconv.AppendUint(b, info.StreamID, 10)
 	b = append(b, `,"worker":`...)
 	b = strconv.AppendInt(b, int64(info.WorkerIndex), 10)
+	if info.Connection != nil {
+		b = network.AppendTLSJSON(b, info.Connection)
+	}
 	if len(info.Metadata) > 0 {
 		b = network.AppendMetadataJSON(append(b, `,"dynamic_metadata":`...), info.Metadata)
 	}

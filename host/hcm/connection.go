@@ -190,7 +190,8 @@ func (cn *connection) pickCodec(in []byte, end bool) bool {
 	if useH2 && cn.cfg.NewHTTP2 != nil {
 		cn.codec = cn.cfg.NewHTTP2(cn, cn)
 	} else {
-		cn.codec = http1.NewServerCodec(cn, cn, http1.ServerOptions{Limits: cn.cfg.Limits, H2CUpgrade: cn.cfg.UpgradeHTTP2 != nil})
+		tls := cn.nc.Attributes().TLSVersion != ""
+		cn.codec = http1.NewServerCodec(cn, cn, http1.ServerOptions{Limits: cn.cfg.Limits, H2CUpgrade: cn.cfg.UpgradeHTTP2 != nil && !tls, TLS: tls})
 	}
 	return true
 }
@@ -414,6 +415,7 @@ func (cn *connection) NewStream(enc codec.ResponseEncoder) codec.RequestDecoder 
 		Start:       cn.w.Now(),
 		Source:      cn.nc.RemoteAddr(),
 		Destination: cn.nc.LocalAddr(),
+		Connection:  cn.nc.Attributes(),
 		Protocol:    cn.codec.Protocol(),
 	}
 	n := len(cfg.Filters) + 1

@@ -77,16 +77,21 @@ type StreamInfo struct {
 	Protocol    string // "HTTP/1.0", "HTTP/1.1", "HTTP/2"
 	Source      netip.AddrPort
 	Destination netip.AddrPort
-	RequestID   RequestID
-	Status      int
-	BytesIn     int64
-	BytesOut    int64          // response body bytes that reached the connection
-	Upstream    netip.AddrPort // upstream host, zero when none
-	Attempts    int            // upstream attempts (1 + retries), 0 when none
-	Cluster     string
-	RouteName   string
-	Flags       ResponseFlags
-	Details     string // why a local reply was sent, e.g. "route_not_found"
+	// Connection is the downstream connection's attributes: TLS (SNI,
+	// negotiated ALPN, version, cipher, the client certificate's subject
+	// and SANs) and the PROXY protocol's addresses. Never nil for a
+	// stream; read only.
+	Connection *network.Attributes
+	RequestID  RequestID
+	Status     int
+	BytesIn    int64
+	BytesOut   int64          // response body bytes that reached the connection
+	Upstream   netip.AddrPort // upstream host, zero when none
+	Attempts   int            // upstream attempts (1 + retries), 0 when none
+	Cluster    string
+	RouteName  string
+	Flags      ResponseFlags
+	Details    string // why a local reply was sent, e.g. "route_not_found"
 	// Metadata is dynamic metadata keyed by namespace then key. Allocated
 	// only when a filter sets some.
 	Metadata map[string]map[string]MetadataValue

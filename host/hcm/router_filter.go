@@ -8,6 +8,7 @@ import (
 	"github.com/sluiceproxy/sluice/host/cluster"
 	"github.com/sluiceproxy/sluice/host/headers"
 	"github.com/sluiceproxy/sluice/host/router"
+	"github.com/sluiceproxy/sluice/host/worker"
 )
 
 // routerFilter is the terminal HTTP filter (Envoy's router): it picks the
@@ -242,8 +243,33 @@ func (r *routerFilter) OnPoolFailure(reason cluster.FailureReason, err error) {
 		s.sendLocalReply(len(s.filters)-1, 503, nil, []byte("no healthy upstream"), "no_healthy_upstream")
 	default:
 		s.info.Flags |= FlagUpstreamConnectionFailure
+		if body, details, ok := tlsFailure(err); ok {
+			s.sendLocalReply(len(s.filters)-1, 503, nil, body, details)
+			return
+		}
 		s.sendLocalReply(len(s.filters)-1, 503, nil, []byte("upstream connect error or disconnect/reset before headers. reset reason: connection failure"), "upstream_reset_before_response_started{connection_failure}")
 	}
+}
+
+// tlsFailure words a connect failure that TLS caused, as Envoy does (a
+// "transport failure reason" in the body, TLS_error in the details): a
+// certificate that did not verify, any other failed handshake, or an
+// endpoint that chose another protocol.
+func tlsFailure(err error) (body []byte, details string, ok bool) {
+	var he *worker.HandshakeError
+	switch {
+	case errors.As(err, &he):
+		kind := "handshake_failed"
+		if he.VerifyFailed() {
+			kind = "certificate_verify_failed"
+		}
+		return []byte("upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: TLS error: " + he.Err.Error()),
+			"upstream_reset_before_response_started{connection_failure,TLS_error:" + kind + "}", true
+	case errors.Is(err, cluster.ErrALPN):
+		return []byte("upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: TLS error: " + err.Error()),
+			"upstream_reset_before_response_started{connection_failure,TLS_error:alpn_mismatch}", true
+	}
+	return nil, "", false
 }
 
 func (r *routerFilter) OnResponseHeaders(h *headers.Map, end bool) {

@@ -1,6 +1,7 @@
 package healthcheck
 
 import (
+	"crypto/tls"
 	"time"
 )
 
@@ -30,6 +31,11 @@ type Config struct {
 	HTTP *HTTP
 	TCP  *TCP
 	GRPC *GRPC
+
+	// TLS, when set, is the cluster's TLS: every probe connection does
+	// a handshake with the config it returns (ALPN h2 for HTTP/2 and
+	// gRPC probes, none otherwise) before it probes.
+	TLS func() *tls.Config
 }
 
 // WithDefaults fills what a hand-built config may leave out.

@@ -48,11 +48,8 @@ type Prober struct {
 func NewProber(cfg Config, addr netip.AddrPort, host string) *Prober {
 	cfg = cfg.WithDefaults()
 	p := &Prober{cfg: cfg, addr: addr}
-	dial := func(ctx context.Context) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "tcp", addr.String())
-	}
-	h2 := cfg.GRPC != nil
+	h2 := cfg.GRPC != nil || cfg.HTTP != nil && cfg.HTTP.HTTP2
+	dial := func(ctx context.Context) (net.Conn, error) { return p.dial(ctx, h2) }
 	switch {
 	case cfg.HTTP != nil:
 		h := *cfg.HTTP
@@ -60,7 +57,6 @@ func NewProber(cfg Config, addr netip.AddrPort, host string) *Prober {
 			h.Host = host
 		}
 		p.cfg.HTTP = &h
-		h2 = h.HTTP2
 	case cfg.GRPC != nil:
 		g := *cfg.GRPC
 		if g.Authority == "" {
@@ -246,9 +242,29 @@ func servingName(s uint64) string {
 	return "status " + strconv.FormatUint(s, 10)
 }
 
-func (p *Prober) probeTCP(ctx context.Context) error {
+// dial connects to the endpoint, with a TLS handshake when the cluster
+// has TLS (offering h2 for HTTP/2 probes).
+func (p *Prober) dial(ctx context.Context, h2 bool) (net.Conn, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", p.addr.String())
+	if err != nil || p.cfg.TLS == nil {
+		return c, err
+	}
+	cfg := p.cfg.TLS().Clone()
+	cfg.NextProtos = nil
+	if h2 {
+		cfg.NextProtos = []string{"h2"}
+	}
+	tc := tls.Client(c, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return tc, nil
+}
+
+func (p *Prober) probeTCP(ctx context.Context) error {
+	c, err := p.dial(ctx, false)
 	if err != nil {
 		return err
 	}

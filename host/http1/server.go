@@ -33,6 +33,9 @@ type ServerOptions struct {
 	Limits Limits
 	// H2CUpgrade honours "Upgrade: h2c" (see TakeH2CUpgrade).
 	H2CUpgrade bool
+	// TLS: the connection is TLS, so origin-form requests get :scheme
+	// https (http otherwise).
+	TLS bool
 }
 
 // ServerCodec is the downstream HTTP/1.1 codec: one request at a time on a
@@ -227,7 +230,11 @@ func (s *ServerCodec) onHead() {
 		s.wantsClose = true
 		return
 	}
-	HeadToMap(h, Request, "http", m)
+	scheme := "http"
+	if s.opts.TLS {
+		scheme = "https"
+	}
+	HeadToMap(h, Request, scheme, m)
 	if h.Expect100 {
 		// sluice answers 100-continue itself, as Envoy does by default,
 		// so the upstream never sees Expect.

@@ -1,8 +1,9 @@
-// Package http2 is sluice's own HTTP/2 server codec (cleartext h2c: prior
-// knowledge and the HTTP/1.1 Upgrade). It runs on a worker's event loop: the
-// connection manager hands Dispatch the connection's unconsumed input and the
-// codec reads a frame only once the whole frame is buffered, so nothing ever
-// blocks. Framing and HPACK come from golang.org/x/net/http2; the connection
+// Package http2 is sluice's own HTTP/2 server codec (h2 over TLS, chosen by
+// ALPN, and cleartext h2c: prior knowledge and the HTTP/1.1 Upgrade; TLS is
+// the worker connection's, so the codec sees plaintext either way). It runs
+// on a worker's event loop: the connection manager hands Dispatch the
+// connection's unconsumed input and the codec reads a frame only once the
+// whole frame is buffered, so nothing ever blocks. Framing and HPACK come from golang.org/x/net/http2; the connection
 // and stream state machines, flow control, SETTINGS/PING/GOAWAY/RST_STREAM
 // handling, header validation (RFC 9113 8.2, 8.3) and the attack limits are
 // sluice's.

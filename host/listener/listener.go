@@ -1,17 +1,24 @@
 // Package listener is sluice's listener subsystem: one configured listener's
 // sockets (one per worker, SO_REUSEPORT, so the kernel spreads connections
-// and no accept lock is shared) and what happens on accept — the network
-// filter chain is built on the connection (host/network) — plus the
-// per-worker sets of open connections that a drain walks.
+// and no accept lock is shared) and what happens on accept, in Envoy's
+// order — the listener filters look at the first bytes (PROXY protocol
+// header, TLS ClientHello: tlsinspector, proxyprotocol), the filter chain
+// that matches the connection best is chosen (match.go), TLS starts if the
+// chain terminates it, and the chain's network filters are built on the
+// connection (host/network) — plus the per-worker sets of open
+// connections that a drain walks.
 //
 // Threads: Bind runs on the main goroutine and hands each socket to its
 // worker by message; the per-worker methods (StopAccepting, Drain,
 // CloseAll, OpenConnections) are loop-thread only, for that worker.
+// Listener filters and filter chains are shared, read-only, by all
+// workers.
 package listener
 
 import (
 	"fmt"
 	"net/netip"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -24,7 +31,17 @@ type Config struct {
 	Name    string
 	Index   int // position in the config's listeners, for error paths
 	Address netip.AddrPort
-	Chain   []network.NamedFilterFactory
+
+	ListenerFilters []NamedFilter
+	// ListenerFiltersTimeout bounds the listener filters (0: none); at
+	// the bound the connection is closed, or, with
+	// ContinueOnListenerFiltersTimeout, goes on with what is known.
+	ListenerFiltersTimeout           time.Duration
+	ContinueOnListenerFiltersTimeout bool
+
+	Chains  []*FilterChain
+	Default *FilterChain // takes what no chain matches; nil: close those
+
 	Options network.Options
 }
 
@@ -32,16 +49,16 @@ type Config struct {
 type Listener struct {
 	cfg   *Config
 	addr  netip.AddrPort
+	stats *Stats
 	socks []*worker.Listener // per worker
 	sets  []*network.Set     // per worker; touched only on that worker
 }
 
 // New prepares a listener; Bind opens its sockets.
 func New(cfg *Config) *Listener {
-	if cfg.Options.Stats == nil {
-		cfg.Options.Stats = &network.Stats{}
-	}
-	return &Listener{cfg: cfg, addr: cfg.Address}
+	l := &Listener{cfg: cfg, addr: cfg.Address, stats: &Stats{}}
+	cfg.Options.Stats = &l.stats.Stats
+	return l
 }
 
 // Name is the configured name.
@@ -50,8 +67,8 @@ func (l *Listener) Name() string { return l.cfg.Name }
 // Addr is the bound address (the real port once bound to port 0).
 func (l *Listener) Addr() netip.AddrPort { return l.addr }
 
-// Stats are the listener's network-level counters.
-func (l *Listener) Stats() *network.Stats { return l.cfg.Options.Stats }
+// Stats are the listener's counters.
+func (l *Listener) Stats() *Stats { return l.stats }
 
 // OnWorker runs fn on w's loop and waits; false when the loop is gone.
 type OnWorker func(w *worker.Worker, fn func()) bool
@@ -89,9 +106,55 @@ func (l *Listener) Bind(workers []*worker.Worker, run OnWorker, log *zap.Logger)
 	return nil
 }
 
-// accept builds the filter chain on a new connection.
+// accept runs the listener filters on a new connection, or goes straight
+// to choosing its filter chain when there are none.
 func (l *Listener) accept(c *worker.Conn, set *network.Set) {
-	network.New(c, l.cfg.Chain, &l.cfg.Options, network.Attributes{}, set)
+	if len(l.cfg.ListenerFilters) > 0 {
+		l.inspect(c, set)
+		return
+	}
+	l.start(c, set, &Inspection{TransportProtocol: "raw_buffer"})
+}
+
+// start hands the connection to the filter chain that matches it best:
+// TLS first if the chain terminates it, then its network filters.
+func (l *Listener) start(c *worker.Conn, set *network.Set, ins *Inspection) {
+	fc := l.cfg.Default
+	if len(l.cfg.Chains) == 1 && l.cfg.Chains[0].Match.isEmpty() {
+		fc = l.cfg.Chains[0] // the common case: one chain for everything
+	} else if len(l.cfg.Chains) > 0 {
+		f := connFacts{dst: ins.Destination, src: ins.Source, direct: c.RemoteAddr(), ins: ins}
+		if !f.dst.IsValid() {
+			f.dst = c.LocalAddr()
+		}
+		if !f.src.IsValid() {
+			f.src = c.RemoteAddr()
+		}
+		if m := selectChain(l.cfg.Chains, &f); m != nil {
+			fc = m
+		}
+	}
+	if fc == nil {
+		l.stats.NoFilterChainMatch.Add(1)
+		l.logDebug("no filter chain matches the connection; closing", c,
+			zap.String("server_name", ins.ServerName), zap.Strings("alpn", ins.ALPN))
+		c.Close()
+		return
+	}
+	l.logDebug("filter chain chosen", c, zap.String("filter_chain", fc.Name),
+		zap.String("server_name", ins.ServerName), zap.Bool("tls", fc.TLS != nil))
+	if fc.TLS != nil {
+		c.StartTLS(fc.TLS(), fc.HandshakeTimeout)
+	}
+	attrs := network.Attributes{Source: ins.Source, Destination: ins.Destination, ServerName: ins.ServerName}
+	network.New(c, fc.Filters, &l.cfg.Options, attrs, set)
+	if len(c.Input()) > 0 || c.ReadEOF() {
+		// What arrived with the listener filters' bytes (the request
+		// after a PROXY header) is read again by the chain, as if it had
+		// just arrived: a terminal filter that waited in OnNewConnection
+		// would not see it otherwise.
+		c.Redeliver()
+	}
 }
 
 // StopAccepting closes worker i's socket. Loop thread of worker i.

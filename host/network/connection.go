@@ -36,22 +36,27 @@ type Options struct {
 	Stats          *Stats
 }
 
-// Attributes describe a connection beyond its socket addresses.
+// Attributes describe a connection beyond its socket addresses. The TLS
+// facts are set once the handshake finished (the Connected event); before
+// that ServerName is what tls_inspector read from the ClientHello.
 type Attributes struct {
 	// Source and Destination override the socket's addresses (PROXY
 	// protocol); zero: the socket's.
 	Source, Destination netip.AddrPort
-	ServerName          string // TLS SNI
-	ALPN                string // negotiated application protocol
-	TLSVersion          string // "TLSv1.3", "" for cleartext
-	PeerSubject         string // peer certificate subject
-	PeerSANs            []string
+	ServerName          string   // TLS SNI
+	ALPN                string   // negotiated application protocol
+	TLSVersion          string   // "TLSv1.2", "TLSv1.3"; "" for cleartext
+	TLSCipherSuite      string   // e.g. "TLS_AES_128_GCM_SHA256"
+	PeerSubject         string   // the verified client certificate's subject (RFC 2253)
+	PeerSANs            []string // its subject alternative names (DNS, IP, URI, email)
 }
 
 // Stats are counted per listener; shared by workers, hence atomic.
 type Stats struct {
-	FiltersTimeout atomic.Uint64 // connections closed by FiltersTimeout
-	FilterRefused  atomic.Uint64 // connections closed because a factory made no filter
+	FiltersTimeout     atomic.Uint64 // connections closed by FiltersTimeout
+	FilterRefused      atomic.Uint64 // connections closed because a factory made no filter
+	TLSHandshakes      atomic.Uint64 // TLS handshakes completed
+	TLSHandshakeErrors atomic.Uint64 // TLS handshakes failed or timed out
 }
 
 // Connection is one downstream connection and its network filter chain,
@@ -152,8 +157,8 @@ func New(c *worker.Conn, chain []NamedFilterFactory, opts *Options, attrs Attrib
 		nc.startTimer = nc.w.AfterFunc(d, nc.filtersTimedOut)
 	}
 	nc.iterate(0, nil, false)
-	if !nc.closed {
-		nc.raise(Connected)
+	if !nc.closed && !c.Handshaking() {
+		nc.raise(Connected) // with TLS: once the handshake finished (OnConnect)
 	}
 	return nc
 }
@@ -326,7 +331,31 @@ func (nc *Connection) filtersTimedOut() {
 
 // worker.ConnHandler
 
-func (nc *Connection) OnConnect(*worker.Conn, error) {}
+// OnConnect is the end of the TLS handshake: the TLS attributes are set
+// and the filters get Connected; a failed handshake closes the connection.
+func (nc *Connection) OnConnect(c *worker.Conn, err error) {
+	if nc.closed {
+		return
+	}
+	if err != nil {
+		if nc.opts.Stats != nil {
+			nc.opts.Stats.TLSHandshakeErrors.Add(1)
+		}
+		nc.logf(zap.DebugLevel, "TLS handshake failed", zap.Error(err))
+		nc.finish(LocalClose) // the socket is already closed
+		return
+	}
+	if nc.opts.Stats != nil {
+		nc.opts.Stats.TLSHandshakes.Add(1)
+	}
+	if st, ok := c.TLSConnectionState(); ok {
+		setTLSAttributes(&nc.attrs, &st)
+	}
+	nc.depth++
+	nc.raise(Connected)
+	nc.depth--
+	nc.unwind()
+}
 
 func (nc *Connection) OnData(c *worker.Conn) {
 	if nc.closed {

@@ -41,7 +41,10 @@
 //
 // # Events and close
 //
-// Connected (cleartext: right after the chain was set up), RemoteClose (the
+// Connected (cleartext: right after the chain was set up; TLS: once the
+// handshake finished, with the TLS facts in Attributes, as in Envoy, so a
+// filter that needs them waits for it; a failed handshake is LocalClose
+// without Connected), RemoteClose (the
 // peer closed or reset; without half-close a FIN also closes, after the
 // filters saw it as end of stream) and LocalClose (Close). With
 // EnableHalfClose (tcp_proxy) a FIN is an end of stream for the read path

@@ -140,7 +140,22 @@ func (s *Server) stats() []statValue {
 		p := "listener." + l.Name() + "."
 		out = append(out,
 			statValue{p + "network_filters_timeout", "counter", int64(ls.FiltersTimeout.Load())},
-			statValue{p + "network_filter_refused", "counter", int64(ls.FilterRefused.Load())})
+			statValue{p + "network_filter_refused", "counter", int64(ls.FilterRefused.Load())},
+			statValue{p + "downstream_pre_cx_timeout", "counter", int64(ls.DownstreamPreCxTimeout.Load())},
+			statValue{p + "downstream_listener_filter_remote_close", "counter", int64(ls.ListenerFilterRemoteClose.Load())},
+			statValue{p + "downstream_listener_filter_error", "counter", int64(ls.ListenerFilterError.Load())},
+			statValue{p + "no_filter_chain_match", "counter", int64(ls.NoFilterChainMatch.Load())},
+			statValue{p + "ssl.handshake", "counter", int64(ls.TLSHandshakes.Load())},
+			statValue{p + "ssl.connection_error", "counter", int64(ls.TLSHandshakeErrors.Load())})
+		counters := func(prefix string) func(string, uint64) {
+			return func(name string, v uint64) { out = append(out, statValue{prefix + name, "counter", int64(v)}) }
+		}
+		if l.tlsInspector != nil {
+			l.tlsInspector.Stats.Each(counters(p + "tls_inspector."))
+		}
+		if l.proxyProtocol != nil {
+			l.proxyProtocol.Stats.Each(counters(p + "proxy_protocol."))
+		}
 	}
 	for _, c := range s.clusters.Clusters() {
 		prefix := "cluster." + c.Name() + "."
@@ -168,6 +183,11 @@ func (s *Server) stats() []statValue {
 		out = append(out, statValue{"log.dropped", "counter", int64(s.logDropped())})
 	}
 	out = append(out, s.filters.stats()...)
+	if s.tlsWatch != nil {
+		out = append(out,
+			statValue{"tls.context_reloads", "counter", int64(s.tlsWatch.Reloads())},
+			statValue{"tls.context_reload_failed", "counter", int64(s.tlsWatch.Failures())})
+	}
 	out = append(out,
 		statValue{"server.watchdog_miss", "counter", int64(s.dog.miss.Load())},
 		statValue{"server.watchdog_mega_miss", "counter", int64(s.dog.megaMiss.Load())})

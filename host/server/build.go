@@ -2,25 +2,32 @@ package server
 
 import (
 	"fmt"
+	"net/netip"
+	"strings"
 
 	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/host/hcm"
 	"github.com/sluiceproxy/sluice/host/http1"
 	"github.com/sluiceproxy/sluice/host/http2"
 	"github.com/sluiceproxy/sluice/host/listener"
+	"github.com/sluiceproxy/sluice/host/listener/proxyprotocol"
+	"github.com/sluiceproxy/sluice/host/listener/tlsinspector"
 	"github.com/sluiceproxy/sluice/host/network"
 	"github.com/sluiceproxy/sluice/host/network/ipallow"
 	"github.com/sluiceproxy/sluice/host/network/tcpproxy"
 	"github.com/sluiceproxy/sluice/host/router"
+	"github.com/sluiceproxy/sluice/host/tlscontext"
 )
 
 // builtListener is a listener with the compiled filters whose stats the
 // admin endpoint shows.
 type builtListener struct {
 	*listener.Listener
-	hcms       []*hcm.Config
-	tcpProxies []*tcpproxy.Config
-	ipAllows   []namedIPAllow
+	hcms          []*hcm.Config
+	tcpProxies    []*tcpproxy.Config
+	ipAllows      []namedIPAllow
+	tlsInspector  *tlsinspector.Inspector
+	proxyProtocol *proxyprotocol.Filter
 }
 
 type namedIPAllow struct {
@@ -28,63 +35,138 @@ type namedIPAllow struct {
 	cfg    *ipallow.Config
 }
 
-// buildListener compiles listener i: its network filter chain.
+// buildListener compiles listener i: its listener filters and filter
+// chains.
 func (s *Server) buildListener(i int, lc *config.Listener) (*builtListener, error) {
 	path := fmt.Sprintf("listeners[%d]", i)
 	bl := &builtListener{}
-	var chain []network.NamedFilterFactory
-	for k, fc := range lc.FilterChains {
-		for j := range fc.Filters {
-			f := &fc.Filters[j]
-			fPath := fmt.Sprintf("%s.filter_chains[%d].filters[%d]", path, k, j)
-			var ff network.FilterFactory
-			switch {
-			case f.IsModule():
-				nf, err := s.filters.buildNetwork(fPath, f)
-				if err != nil {
-					return nil, err
-				}
-				ff = nf
-			case f.HCM != nil:
-				cfg, err := s.buildHCM(fPath+".config", lc, f.HCM)
-				if err != nil {
-					return nil, err
-				}
-				bl.hcms = append(bl.hcms, cfg)
-				ff = cfg
-			case f.TCPProxy != nil:
-				cfg, err := s.buildTCPProxy(fPath+".config", f.TCPProxy)
-				if err != nil {
-					return nil, err
-				}
-				bl.tcpProxies = append(bl.tcpProxies, cfg)
-				ff = cfg
-			case f.ClientIPAllow != nil:
-				prefixes, err := ipallow.ParseCIDRs(f.ClientIPAllow.Allow)
-				if err != nil {
-					return nil, fmt.Errorf("%s.config.allow%w", fPath, err)
-				}
-				cfg := ipallow.New(prefixes, s.log)
-				bl.ipAllows = append(bl.ipAllows, namedIPAllow{prefix: f.ClientIPAllow.StatPrefix, cfg: cfg})
-				ff = cfg
-			default:
-				return nil, fmt.Errorf("%s.name: unknown network filter %q", fPath, f.Name)
-			}
-			chain = append(chain, network.NamedFilterFactory{Name: f.Name, Factory: ff})
-		}
-	}
-	bl.Listener = listener.New(&listener.Config{
-		Name:    lc.Name,
-		Index:   i,
-		Address: lc.Addr,
-		Chain:   chain,
+	cfg := &listener.Config{
+		Name:                             lc.Name,
+		Index:                            i,
+		Address:                          lc.Addr,
+		ListenerFiltersTimeout:           lc.ListenerFiltersTimeout,
+		ContinueOnListenerFiltersTimeout: lc.ContinueOnListenerFiltersTimeout,
 		Options: network.Options{
 			BufferLimit:    lc.PerConnectionBufferLimitBytes,
 			FiltersTimeout: lc.NetworkFiltersTimeout,
 			Log:            s.log,
 		},
-	})
+	}
+	for _, lf := range lc.ListenerFilters {
+		var f listener.Filter
+		switch {
+		case lf.IsTLSInspector():
+			max := 64 << 10
+			if lf.TLSInspector != nil {
+				max = lf.TLSInspector.MaxClientHelloSize
+			}
+			bl.tlsInspector = tlsinspector.New(max)
+			f = bl.tlsInspector
+		case lf.IsProxyProtocol():
+			allow := lf.ProxyProtocol != nil && lf.ProxyProtocol.AllowRequestsWithoutProxyProtocol
+			bl.proxyProtocol = proxyprotocol.New(allow)
+			f = bl.proxyProtocol
+		}
+		cfg.ListenerFilters = append(cfg.ListenerFilters, listener.NamedFilter{Name: lf.Name, Filter: f})
+	}
+	for k := range lc.FilterChains {
+		fc, err := s.buildChain(fmt.Sprintf("%s.filter_chains[%d]", path, k), lc, &lc.FilterChains[k], bl)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Chains = append(cfg.Chains, fc)
+	}
+	if d := lc.DefaultFilterChain; d != nil {
+		fc, err := s.buildChain(path+".default_filter_chain", lc, d, bl)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Default = fc
+	}
+	bl.Listener = listener.New(cfg)
 	return bl, nil
+}
+
+// buildChain compiles one filter chain: its match, TLS and network filters.
+func (s *Server) buildChain(path string, lc *config.Listener, fc *config.FilterChain, bl *builtListener) (*listener.FilterChain, error) {
+	out := &listener.FilterChain{Name: fc.Name, HandshakeTimeout: fc.TransportSocketConnectTimeout}
+	if m := fc.FilterChainMatch; m != nil {
+		out.Match = compileMatch(m)
+	}
+	if ts := fc.TransportSocket; ts != nil && ts.TLS != nil {
+		ctx, err := tlscontext.NewServer(path+".transport_socket", serverTLSOptions(ts.TLS))
+		if err != nil {
+			return nil, err
+		}
+		s.tlsContexts = append(s.tlsContexts, ctx)
+		out.TLS = ctx.Config
+	}
+	for j := range fc.Filters {
+		f := &fc.Filters[j]
+		fPath := fmt.Sprintf("%s.filters[%d]", path, j)
+		var ff network.FilterFactory
+		switch {
+		case f.IsModule():
+			nf, err := s.filters.buildNetwork(fPath, f)
+			if err != nil {
+				return nil, err
+			}
+			ff = nf
+		case f.HCM != nil:
+			cfg, err := s.buildHCM(fPath+".config", lc, f.HCM)
+			if err != nil {
+				return nil, err
+			}
+			bl.hcms = append(bl.hcms, cfg)
+			ff = cfg
+		case f.TCPProxy != nil:
+			cfg, err := s.buildTCPProxy(fPath+".config", f.TCPProxy)
+			if err != nil {
+				return nil, err
+			}
+			bl.tcpProxies = append(bl.tcpProxies, cfg)
+			ff = cfg
+		case f.ClientIPAllow != nil:
+			prefixes, err := ipallow.ParseCIDRs(f.ClientIPAllow.Allow)
+			if err != nil {
+				return nil, fmt.Errorf("%s.config.allow%w", fPath, err)
+			}
+			cfg := ipallow.New(prefixes, s.log)
+			bl.ipAllows = append(bl.ipAllows, namedIPAllow{prefix: f.ClientIPAllow.StatPrefix, cfg: cfg})
+			ff = cfg
+		default:
+			return nil, fmt.Errorf("%s.name: unknown network filter %q", fPath, f.Name)
+		}
+		out.Filters = append(out.Filters, network.NamedFilterFactory{Name: f.Name, Factory: ff})
+	}
+	return out, nil
+}
+
+func compileMatch(m *config.FilterChainMatch) listener.Match {
+	prefixes := func(list []config.CIDRRange) []netip.Prefix {
+		var out []netip.Prefix
+		for _, r := range list {
+			out = append(out, r.Prefix)
+		}
+		return out
+	}
+	out := listener.Match{
+		DestinationPrefix:  prefixes(m.PrefixRanges),
+		TransportProtocol:  m.TransportProtocol,
+		ALPN:               m.ApplicationProtocols,
+		DirectSourcePrefix: prefixes(m.DirectSourcePrefixRanges),
+		SourcePrefix:       prefixes(m.SourcePrefixRanges),
+	}
+	if m.DestinationPort != 0 {
+		out.DestinationPorts = []uint16{uint16(m.DestinationPort)}
+	}
+	for _, n := range m.ServerNames {
+		out.ServerNames = append(out.ServerNames, strings.ToLower(n))
+	}
+	for _, p := range m.SourcePorts {
+		out.SourcePorts = append(out.SourcePorts, uint16(p))
+	}
+	return out
 }
 
 // buildTCPProxy compiles a tcp_proxy filter.

@@ -12,6 +12,7 @@ import (
 	"github.com/sluiceproxy/sluice/host/accesslog"
 	"github.com/sluiceproxy/sluice/host/cluster"
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/tlscontext"
 	"github.com/sluiceproxy/sluice/host/worker"
 )
 
@@ -28,6 +29,10 @@ type Server struct {
 	accessLogs *accesslog.Registry
 	admin      *adminServer
 	dog        *watchdog
+	// tlsContexts are the filter chains' and clusters' TLS contexts;
+	// tlsWatch reloads them when their files change.
+	tlsContexts []*tlscontext.Context
+	tlsWatch    *tlscontext.Watcher
 	// logDropped counts process-log entries lost to a slow stderr.
 	logDropped func() uint64
 	started    time.Time
@@ -56,8 +61,10 @@ func New(cfg *config.Config, log *zap.Logger) (*Server, error) {
 	}
 	s.dog = newWatchdog(cfg.Watchdog, log, s.workers)
 	s.accessLogs = accesslog.NewRegistry(n)
-	var err error
-	s.clusters, err = cluster.NewManager(cfg.Clusters, s.workers, log)
+	settings, err := s.clusterSettings(cfg.Clusters)
+	if err == nil {
+		s.clusters, err = cluster.NewManagerWithSettings(settings, s.workers, log)
+	}
 	if err != nil {
 		s.closeWorkers()
 		return nil, err
@@ -97,6 +104,12 @@ func (s *Server) Start() error {
 		go w.Run()
 	}
 	s.dog.start()
+	watch, err := tlscontext.Watch(s.log, s.tlsContexts)
+	if err != nil {
+		s.Stop()
+		return fmt.Errorf("watching TLS files: %w", err)
+	}
+	s.tlsWatch = watch
 	// Clusters learn their endpoints and health before listeners open
 	// (Envoy's cluster warming), bounded like Envoy's initial fetch.
 	s.clusters.Start()
@@ -240,6 +253,9 @@ func (s *Server) Stop() {
 	s.mu.Unlock()
 	if !s.started.IsZero() {
 		s.dog.stop() // never started otherwise (sluice validate)
+	}
+	if s.tlsWatch != nil {
+		s.tlsWatch.Close()
 	}
 	if s.admin != nil {
 		s.admin.close()

@@ -63,8 +63,11 @@ type Conn struct {
 	shutWrQueued bool
 	wrShut       bool
 
-	timer       *Timer // connect timeout
+	timer       *Timer // connect (or TLS handshake) timeout
 	lingerTimer *Timer // CloseAfterFlush bound
+
+	tls         *tlsLayer // nil: cleartext
+	handshaking bool      // a TLS handshake runs on a helper goroutine
 }
 
 func (w *Worker) newConn(fd int, remote netip.AddrPort) *Conn {
@@ -146,7 +149,14 @@ func (c *Conn) teardown() {
 	c.releaseInput()
 	w.stats.txBuffered.Add(-int64(c.out.size))
 	c.out.reset(&w.pool)
-	w.closeLater = append(w.closeLater, c.fd)
+	if c.tls != nil {
+		w.stats.txBuffered.Add(-int64(c.tls.out.size))
+		c.tls.out.reset(&w.pool)
+	}
+	// A handshake helper still using the socket closes it itself.
+	if !c.abortHandshake() {
+		w.closeLater = append(w.closeLater, c.fd)
+	}
 	w.stats.openConns.Add(-1)
 	w.stats.closed.Add(1)
 }
@@ -158,13 +168,19 @@ func (c *Conn) fail(err error) {
 	if c.closed {
 		return
 	}
-	connecting, ownerClosed := c.connecting, c.closing
+	connecting, handshaking, ownerClosed := c.connecting, c.handshaking, c.closing
 	c.teardown()
+	c.handshaking = false
+	if handshaking {
+		c.w.stats.tlsHandshakeFails.Add(1)
+	}
 	if ownerClosed {
 		return
 	}
-	if connecting {
-		c.w.stats.connectFails.Add(1)
+	if connecting || handshaking {
+		if connecting {
+			c.w.stats.connectFails.Add(1)
+		}
 		c.w.enqueue(c, evConnect, err)
 		return
 	}
@@ -193,6 +209,13 @@ func (c *Conn) onEvents(ev uint32) {
 			return
 		}
 	}
+	if c.handshaking {
+		// The handshake's helper goroutine does the socket's I/O; it only
+		// needs to hear that something happened.
+		c.tls.wire.hs.wake()
+		c.w.YieldBeforeSleep()
+		return
+	}
 	if ev&unix.EPOLLERR != 0 {
 		if err := c.socketError(); err != nil {
 			c.fail(err)
@@ -207,7 +230,7 @@ func (c *Conn) onEvents(ev uint32) {
 	}
 	if ev&(unix.EPOLLOUT|unix.EPOLLHUP) != 0 {
 		c.writable = true
-		if c.out.size > 0 || c.shutWrQueued || c.closing {
+		if c.pending() > 0 || c.shutWrQueued || c.closing {
 			c.flush()
 			if c.closed {
 				return
@@ -218,7 +241,7 @@ func (c *Conn) onEvents(ev uint32) {
 		c.drainLinger()
 		return
 	}
-	if c.readable && !c.closing {
+	if c.canRead() && !c.closing {
 		c.serviceRead(false)
 	}
 }
@@ -234,6 +257,10 @@ func (c *Conn) finishConnect() bool {
 	}
 	c.connecting = false
 	c.writable = true
+	if c.tls != nil {
+		c.startHandshake(nil, c.tls.timeout)
+		return true
+	}
 	if !c.closing {
 		c.h.OnConnect(c, nil)
 	}

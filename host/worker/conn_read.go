@@ -31,7 +31,7 @@ func (c *Conn) Consume(n int) {
 		// holds no input memory.
 		c.releaseInput()
 	}
-	if wasFull && c.readable && !c.closed && !c.closing {
+	if wasFull && c.canRead() && !c.closed && !c.closing {
 		c.w.markReady(c)
 	}
 }
@@ -105,10 +105,14 @@ func (c *Conn) ResumeReading() {
 	if c.inW > c.inR || c.eof {
 		c.redeliver = true
 	}
-	if c.redeliver || c.readable {
+	if c.redeliver || c.canRead() {
 		c.w.markReady(c)
 	}
 }
+
+// canRead reports that a read may produce input: the socket is readable
+// (edge not yet drained), or TLS holds input no edge will announce.
+func (c *Conn) canRead() bool { return c.readable || (c.tls != nil && c.tls.more) }
 
 // Redeliver asks for OnData to run again soon with the input already
 // buffered, even if no new byte arrives: for a handler that left input
@@ -132,11 +136,11 @@ func (c *Conn) ReadPaused() bool { return c.paused }
 // when force is set). Top level only.
 func (c *Conn) serviceRead(force bool) {
 	for i := 0; i < readBudget; i++ {
-		if c.closed || c.closing || c.paused {
+		if c.closed || c.closing || c.paused || c.handshaking {
 			return
 		}
 		n := 0
-		if c.readable && !c.eof {
+		if c.canRead() && !c.eof {
 			n = c.readOnce()
 			if c.closed {
 				return
@@ -153,7 +157,7 @@ func (c *Conn) serviceRead(force bool) {
 			return
 		}
 	}
-	if c.readable && !c.eof && !c.closed {
+	if c.canRead() && !c.eof && !c.closed {
 		c.w.markReady(c)
 	}
 }
@@ -161,6 +165,9 @@ func (c *Conn) serviceRead(force bool) {
 // readOnce does one read(2) into the input buffer. It returns the byte count
 // (0 for EOF, EAGAIN, a full buffer or an error; the state flags say which).
 func (c *Conn) readOnce() int {
+	if c.tls != nil {
+		return c.readTLS()
+	}
 	w := c.w
 	room := c.maxInput() - (c.inW - c.inR)
 	if room <= 0 {

@@ -20,26 +20,39 @@ func (c *Conn) Write(p []byte) {
 	w := c.w
 	c.out.append(p, &w.pool)
 	w.stats.txBuffered.Add(int64(len(p)))
-	if !c.inFlush {
-		c.inFlush = true
-		w.flushQ = append(w.flushQ, c)
-	}
+	c.queueFlush()
 	if c.out.size >= flushNowBytes {
 		c.flush()
 		if c.closed {
 			return
 		}
 	}
-	if c.out.size > c.high {
+	if c.pending() > c.high {
 		c.above = true
+	}
+}
+
+// queueFlush puts the connection on this iteration's flush list.
+func (c *Conn) queueFlush() {
+	if !c.inFlush {
+		c.inFlush = true
+		c.w.flushQ = append(c.w.flushQ, c)
 	}
 }
 
 // Flush tries to send pending output now.
 func (c *Conn) Flush() { c.flush() }
 
-// Pending is the number of output bytes not yet written to the socket.
-func (c *Conn) Pending() int { return c.out.size }
+// Pending is the number of output bytes not yet written to the socket
+// (with TLS: plaintext not yet encrypted plus records not yet sent).
+func (c *Conn) Pending() int { return c.pending() }
+
+func (c *Conn) pending() int {
+	if c.tls != nil {
+		return c.out.size + c.tls.out.size
+	}
+	return c.out.size
+}
 
 // SetWatermarks sets the output high/low watermarks (default 1 MiB / 512
 // KiB). low is clamped to high.
@@ -48,7 +61,7 @@ func (c *Conn) SetWatermarks(high, low int) {
 		low = high
 	}
 	c.high, c.low = high, low
-	if c.out.size > c.high {
+	if c.pending() > c.high {
 		c.above = true
 	}
 }
@@ -83,19 +96,56 @@ func (c *Conn) CloseAfterFlush() {
 }
 
 // flush writes as much pending output as the socket takes, with one
-// sendmsg per batch of buffers.
+// sendmsg per batch of buffers. With TLS, plaintext is encrypted as the
+// records ahead of it leave.
 func (c *Conn) flush() {
-	if c.closed || c.connecting {
+	if c.closed || c.connecting || c.handshaking {
 		return
 	}
 	w := c.w
-	for c.out.size > 0 && c.writable {
-		n, total := c.out.fill(&w.iov)
+	for {
+		q := &c.out
+		if c.tls != nil {
+			if !c.encrypt() {
+				return
+			}
+			q = &c.tls.out
+		}
+		if !c.send(q) {
+			return
+		}
+		if c.tls == nil || !c.writable || q.size > 0 || c.out.size == 0 {
+			break
+		}
+	}
+	if c.above && c.pending() <= c.low {
+		c.above = false
+		if !c.closing {
+			w.enqueue(c, evWritable, nil)
+		}
+	}
+	if c.pending() > 0 {
+		return
+	}
+	if c.shutWrQueued {
+		c.shutWrQueued, c.wrShut = false, true
+		unix.Shutdown(c.fd, unix.SHUT_WR)
+	}
+	if c.closing && !c.lingering {
+		c.startLinger()
+	}
+}
+
+// send writes q while the socket takes it; false if the connection failed.
+func (c *Conn) send(q *outQueue) bool {
+	w := c.w
+	for q.size > 0 && c.writable {
+		n, total := q.fill(&w.iov)
 		w.msg.SetIovlen(n)
 		sent, errno := sendmsg(c.fd, &w.msg)
 		switch {
 		case errno == 0:
-			c.out.consume(sent, &w.pool)
+			q.consume(sent, &w.pool)
 			w.stats.bytesWritten.Add(uint64(sent))
 			w.stats.txBuffered.Add(-int64(sent))
 			if c.closing && sent > 0 {
@@ -110,25 +160,10 @@ func (c *Conn) flush() {
 			c.writable = false
 		default:
 			c.fail(errno)
-			return
+			return false
 		}
 	}
-	if c.above && c.out.size <= c.low {
-		c.above = false
-		if !c.closing {
-			w.enqueue(c, evWritable, nil)
-		}
-	}
-	if c.out.size > 0 {
-		return
-	}
-	if c.shutWrQueued {
-		c.shutWrQueued, c.wrShut = false, true
-		unix.Shutdown(c.fd, unix.SHUT_WR)
-	}
-	if c.closing && !c.lingering {
-		c.startLinger()
-	}
+	return true
 }
 
 // sendmsg with MSG_NOSIGNAL: a write to a reset peer returns EPIPE instead

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net/netip"
 	"time"
@@ -15,6 +16,10 @@ import (
 // is sent once it does. The returned error covers only failures to start
 // (bad address, socket(2) failing, worker stopped). Loop thread only.
 func (w *Worker) Dial(addr netip.AddrPort, timeout time.Duration, h ConnHandler) (*Conn, error) {
+	return w.dial(addr, timeout, nil, h)
+}
+
+func (w *Worker) dial(addr netip.AddrPort, timeout time.Duration, tlsCfg *tls.Config, h ConnHandler) (*Conn, error) {
 	if h == nil {
 		return nil, ErrNilHandler
 	}
@@ -36,6 +41,11 @@ func (w *Worker) Dial(addr netip.AddrPort, timeout time.Duration, h ConnHandler)
 	c := w.newConn(fd, addr)
 	c.h = h
 	c.connecting = true
+	if tlsCfg != nil {
+		c.tls = &tlsLayer{timeout: timeout}
+		c.tls.wire = tlsWire{c: c, fd: fd}
+		c.tls.tc = tls.Client(&c.tls.wire, tlsCfg)
+	}
 	w.stats.dialed.Add(1)
 	switch err := unix.Connect(fd, sa); err {
 	case nil:
@@ -43,6 +53,10 @@ func (w *Worker) Dial(addr netip.AddrPort, timeout time.Duration, h ConnHandler)
 		c.connecting, c.writable = false, true
 		if err := c.register(); err != nil {
 			c.fail(err)
+			break
+		}
+		if c.tls != nil {
+			c.startHandshake(nil, timeout)
 			break
 		}
 		w.enqueue(c, evConnect, nil)

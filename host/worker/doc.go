@@ -14,5 +14,16 @@
 // Callbacks are never re-entrant: methods the owner calls (Write, Flush,
 // Close, Consume, ResumeReading, ...) only change state and queue
 // notifications; the loop delivers those after the current callback returns.
+//
+// TLS (tls.go): StartTLS on an accepted connection, DialTLS for an
+// outbound one. The owner's API does not change — Input is plaintext,
+// Write takes plaintext, watermarks count everything not yet on the wire —
+// and OnConnect reports the end of the handshake (a *HandshakeError or
+// ErrHandshakeTimeout when it failed; the connection is then closed). The
+// handshake runs on a helper goroutine that does the socket's I/O itself
+// and sleeps on a channel the loop kicks from its epoll events; afterwards
+// crypto/tls's record layer runs on the loop, an empty socket being a
+// temporary error, so nothing on the loop ever waits for it.
+//
 // See RATIONALE.md for the design choices and measurements.
 package worker

@@ -21,13 +21,17 @@ type Stats struct {
 	TimersFired  uint64
 	BuffersMade  uint64 // pooled buffers ever allocated
 	BuffersFree  int64  // buffers in the free list
+	// TLSHandshakes counts handshakes started (server and client);
+	// TLSHandshakeFails those that failed, timed out or were cut short.
+	TLSHandshakes     uint64
+	TLSHandshakeFails uint64
 }
 
 type counters struct {
 	openConns, listeners, buffersFree, txBuffered                       atomic.Int64
 	accepted, dialed, connectFails, closed, acceptErrors                atomic.Uint64
 	bytesRead, bytesWritten, iterations, postsRun, timersFired, buffers atomic.Uint64
-	wakes                                                               atomic.Uint64
+	wakes, tlsHandshakes, tlsHandshakeFails                             atomic.Uint64
 }
 
 // Stats returns the worker's counters.
@@ -51,5 +55,8 @@ func (w *Worker) Stats() Stats {
 		TimersFired:  c.timersFired.Load(),
 		BuffersMade:  c.buffers.Load(),
 		BuffersFree:  c.buffersFree.Load(),
+
+		TLSHandshakes:     c.tlsHandshakes.Load(),
+		TLSHandshakeFails: c.tlsHandshakeFails.Load(),
 	}
 }

@@ -4,6 +4,12 @@
  * same connection's streams, reads that metadata back and sends it
  * upstream as x-tenant and x-connection-port. The access log shows the
  * connection's metadata too.
+ * On TLS connections the network filter also records, when it hears
+ * CONNECTED (after the handshake), the server name and TLS version it
+ * reads as attributes (tagger.sni, tagger.tls_version); the HTTP filter
+ * reads the TLS attributes itself and sends them upstream as x-tls-sni,
+ * x-tls-alpn, x-tls-version, x-tls-peer-subject, x-tls-peer-sans (absent
+ * on cleartext connections: the attributes are NOT_FOUND there).
  * Network config: {"tenant": "acme"}. HTTP config: none. */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -61,6 +67,29 @@ sluice_network_status sluice_on_network_filter_new_connection(void* m, sluice_ne
     return SLUICE_NETWORK_CONTINUE;
 }
 
+/* copy a host string view into dst as a C string. */
+static void cstring(char* dst, size_t size, sluice_buffer b) {
+    snprintf(dst, size, "%.*s", (int)b.len, (const char*)b.ptr);
+}
+
+void sluice_on_network_filter_event(void* m, sluice_network_filter_handle h, sluice_network_event ev) {
+    nfilter* f = m;
+    net_check(&f->cfg->m, f->tid);
+    if (ev != SLUICE_NETWORK_EVENT_CONNECTED) return;
+    static const struct {
+        sluice_attribute_id id;
+        const char* key;
+    } tls[] = {{SLUICE_ATTR_TLS_SNI, "sni"}, {SLUICE_ATTR_TLS_VERSION, "tls_version"}};
+    for (size_t i = 0; i < sizeof tls / sizeof tls[0]; i++) {
+        sluice_buffer b;
+        char v[256];
+        if (sluice_network_attribute_string(h, tls[i].id, &b)) {
+            cstring(v, sizeof v, b);
+            sluice_network_metadata_set_string(h, "tagger", tls[i].key, v);
+        }
+    }
+}
+
 sluice_network_status sluice_on_network_filter_read(void* m, sluice_network_filter_handle h, size_t len, bool eos) {
     (void)h, (void)len, (void)eos;
     nfilter* f = m;
@@ -93,13 +122,29 @@ sluice_headers_status sluice_on_http_filter_request_headers(void* m, sluice_filt
     double port;
     if (sluice_connection_metadata_get_string(h, "tagger", "tenant", &tenant)) {
         char v[64];
-        snprintf(v, sizeof v, "%.*s", (int)tenant.len, (const char*)tenant.ptr);
+        cstring(v, sizeof v, tenant);
         sluice_header_set(h, SLUICE_REQUEST_HEADERS, "x-tenant", v);
     }
     if (sluice_connection_metadata_get_number(h, "tagger", "port", &port)) {
         char v[16];
         snprintf(v, sizeof v, "%.0f", port);
         sluice_header_set(h, SLUICE_REQUEST_HEADERS, "x-connection-port", v);
+    }
+    static const struct {
+        sluice_attribute_id id;
+        const char* header;
+    } tls[] = {{SLUICE_ATTR_TLS_SNI, "x-tls-sni"},
+               {SLUICE_ATTR_TLS_ALPN, "x-tls-alpn"},
+               {SLUICE_ATTR_TLS_VERSION, "x-tls-version"},
+               {SLUICE_ATTR_TLS_PEER_SUBJECT, "x-tls-peer-subject"},
+               {SLUICE_ATTR_TLS_PEER_SANS, "x-tls-peer-sans"}};
+    for (size_t i = 0; i < sizeof tls / sizeof tls[0]; i++) {
+        sluice_buffer b;
+        char v[256];
+        if (sluice_attribute_string(h, tls[i].id, &b)) {
+            cstring(v, sizeof v, b);
+            sluice_header_set(h, SLUICE_REQUEST_HEADERS, tls[i].header, v);
+        }
     }
     return SLUICE_HEADERS_CONTINUE;
 }

@@ -394,6 +394,7 @@ func (f *filter) appendJSON(b []byte, now time.Time, in, out int64) []byte {
 	b = strconv.AppendUint(b, f.nc.ID(), 10)
 	b = append(b, `,"worker":`...)
 	b = strconv.AppendInt(b, int64(f.nc.Worker().Index()), 10)
+	b = network.AppendTLSJSON(b, f.nc.Attributes())
 	b = network.AppendMetadataJSON(append(b, `,"connection_metadata":`...), f.nc.Metadata())
 	return append(b, "}\n"...)
 }

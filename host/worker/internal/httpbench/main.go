@@ -4,10 +4,14 @@
 //
 //	go run ./host/worker/internal/httpbench -mode worker -workers 1 -addr 127.0.0.1:0
 //	wrk -t1 -c50 -d10s http://ADDR/   (ADDR: the "listening on" line)
+//
+// With -cert and -key (PEM files) both modes serve HTTPS instead: the
+// worker through StartTLS, net/http through crypto/tls.
 package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"net"
@@ -24,18 +28,34 @@ import (
 var response = []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok")
 
 func main() {
-	mode := flag.String("mode", "worker", "worker | nethttp")
+	mode := flag.String("mode", "worker", "worker | memtls (worker, TLS over in-memory conns; needs -cert) | nethttp")
 	addr := flag.String("addr", "127.0.0.1:0", "listen address (port 0: pick a free one)")
 	workers := flag.Int("workers", 1, "event-loop workers (mode worker)")
+	certFile := flag.String("cert", "", "certificate chain (PEM): serve HTTPS")
+	keyFile := flag.String("key", "", "private key (PEM)")
 	flag.Parse()
+	var tlsCfg *tls.Config
+	if *certFile != "" {
+		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}}
+	}
 	var err error
 	switch *mode {
 	case "worker":
-		err = serveWorkers(*addr, *workers)
+		err = serveWorkers(*addr, *workers, tlsCfg, false)
+	case "memtls":
+		err = serveWorkers(*addr, *workers, tlsCfg, true)
 	case "nethttp":
 		var ln net.Listener
 		if ln, err = net.Listen("tcp", *addr); err != nil {
 			break
+		}
+		if tlsCfg != nil {
+			ln = tls.NewListener(ln, tlsCfg)
 		}
 		fmt.Fprintf(os.Stderr, "net/http, GOMAXPROCS=%d, listening on %s\n", runtime.GOMAXPROCS(0), ln.Addr())
 		err = http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -52,7 +72,8 @@ func main() {
 }
 
 // responder answers every complete request head in the input (pipelining
-// included) with the canned response. GET only: no bodies.
+// included) with the canned response, and closes after one that asked
+// for "Connection: close". GET only: no bodies.
 type responder struct{}
 
 func (responder) OnConnect(*worker.Conn, error) {}
@@ -66,6 +87,10 @@ func (responder) OnData(c *worker.Conn) {
 			break
 		}
 		c.Write(response)
+		if bytes.Contains(in[:end], []byte("Connection: close")) {
+			c.CloseAfterFlush()
+			return
+		}
 		c.Consume(end + 4)
 	}
 	if c.ReadEOF() {
@@ -75,7 +100,7 @@ func (responder) OnData(c *worker.Conn) {
 	}
 }
 
-func serveWorkers(addr string, n int) error {
+func serveWorkers(addr string, n int, tlsCfg *tls.Config, mem bool) error {
 	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
 		return err
@@ -86,7 +111,17 @@ func serveWorkers(addr string, n int) error {
 			return err
 		}
 		// Listen before Run: allowed, and the port is shared via SO_REUSEPORT.
-		l, err := ws[i].Listen(ap, func(c *worker.Conn) { c.SetHandler(responder{}) })
+		l, err := ws[i].Listen(ap, func(c *worker.Conn) {
+			switch {
+			case mem:
+				c.SetHandler(newMemTLS(c, tlsCfg))
+			case tlsCfg != nil:
+				c.SetHandler(responder{})
+				c.StartTLS(tlsCfg, 0)
+			default:
+				c.SetHandler(responder{})
+			}
+		})
 		if err != nil {
 			return err
 		}
