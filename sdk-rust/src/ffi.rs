@@ -7,6 +7,10 @@
 //! and, if the host can no longer send a reply, returns an invalid status so
 //! the host fails the stream itself. The filter is then "poisoned": its later
 //! hooks are skipped (they pass through) so the 500 can flow.
+//!
+//! The network filter hooks (ABI 2.1) are in [`network`].
+
+pub mod network;
 
 use crate::abi;
 use crate::filter::{HttpFilter, HttpFilterConfig};
@@ -56,8 +60,7 @@ pub struct FilterBox {
     reentry_logged: bool,
 }
 
-/// What `per_route_config_new` returns to the host.
-pub struct PerRouteBox(pub Box<dyn Any + Send + Sync>);
+pub use crate::host_filter::PerRouteBox;
 
 /// Adapt a constructor's result for [`ConfigFactory`].
 pub fn boxed_config<T: HttpFilterConfig, E: core::fmt::Display>(
@@ -108,7 +111,11 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
 
 /// Log a caught panic, have the host count it against its config
 /// (`module.<entry>.panics`) when there is one, and return its message.
-fn report_panic(hook: &str, config: Option<(&str, abi::sluice_config_handle)>, payload: &(dyn Any + Send)) -> String {
+pub(crate) fn report_panic(
+    hook: &str,
+    config: Option<(&str, abi::sluice_config_handle)>,
+    payload: &(dyn Any + Send),
+) -> String {
     let msg = panic_message(payload);
     let location = PANIC_LOCATION.with(|p| p.borrow_mut().take());
     let at = location.map(|l| format!(" at {l}")).unwrap_or_default();
@@ -136,7 +143,7 @@ fn filter_scope<'a>(config: *const ConfigBox) -> Option<(&'a str, abi::sluice_co
 
 /// Run `f`, catching a panic. Not for code that could leave a `FilterBox`
 /// half-updated: those use `stream_hook`.
-fn guard<R>(f: impl FnOnce() -> R) -> Result<R, Box<dyn Any + Send>> {
+pub(crate) fn guard<R>(f: impl FnOnce() -> R) -> Result<R, Box<dyn Any + Send>> {
     GUARD_DEPTH.with(|d| d.set(d.get() + 1));
     let result = panic::catch_unwind(AssertUnwindSafe(f));
     GUARD_DEPTH.with(|d| d.set(d.get() - 1));
@@ -525,7 +532,7 @@ pub unsafe fn timer(filter: *mut c_void, handle: abi::sluice_filter_handle, time
     });
 }
 
-unsafe fn slice<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
+pub(crate) unsafe fn slice<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
     if ptr.is_null() || len == 0 {
         &[]
     } else {

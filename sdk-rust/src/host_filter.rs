@@ -25,6 +25,10 @@ pub struct HostFilter<'h> {
     _not_send: PhantomData<*const ()>,
 }
 
+/// What `per_route_config_new` returns to the host: the module's per-route
+/// config object, which [`HostFilter::per_route_config`] reads back.
+pub struct PerRouteBox(pub Box<dyn Any + Send + Sync>);
+
 /// A name/value view pair, as `headers()` returns them.
 pub type HeaderView<'h> = (&'h [u8], &'h [u8]);
 
@@ -44,7 +48,7 @@ impl Drop for HostFilter<'_> {
 ///
 /// # Safety
 /// `b` is a host view obtained during the current hook.
-unsafe fn view<'h>(b: sluice_buffer) -> &'h [u8] {
+pub(crate) unsafe fn view<'h>(b: sluice_buffer) -> &'h [u8] {
     if b.len == 0 || b.ptr.is_null() {
         &[]
     } else {
@@ -55,7 +59,7 @@ unsafe fn view<'h>(b: sluice_buffer) -> &'h [u8] {
 /// The ABI's batch pattern: fill a caller array, learn the real count, and
 /// retry once with a larger array when it did not fit (the host may report
 /// that as OK with a larger count or as BUFFER_TOO_SMALL).
-fn fetch_batch<T: Copy>(
+pub(crate) fn fetch_batch<T: Copy>(
     empty: T,
     first_cap: usize,
     mut call: impl FnMut(*mut T, usize, &mut usize) -> abi::sluice_result,
@@ -436,6 +440,31 @@ impl<'h> HostFilter<'h> {
         Ok(out)
     }
 
+    /// String metadata `ns`.`key` that a network filter set on this
+    /// stream's connection ([`HostConnection::set_metadata_string`], ABI
+    /// 2.1). `Err(NotFound)` when absent, `Err(InvalidArgument)` for a
+    /// number.
+    ///
+    /// [`HostConnection::set_metadata_string`]: crate::HostConnection::set_metadata_string
+    pub fn connection_metadata_string(&self, ns: &str, key: &str) -> Result<&'h [u8]> {
+        let f = callback!(connection_metadata_get_string)?;
+        let mut out = sluice_buffer::EMPTY;
+        // SAFETY: slices are read during the call; out is a valid out-pointer.
+        Error::check(unsafe { f(self.handle, ns.as_ptr(), ns.len(), key.as_ptr(), key.len(), &mut out) })?;
+        // SAFETY: a host view from this hook.
+        Ok(unsafe { view(out) })
+    }
+
+    /// Number metadata `ns`.`key` of this stream's connection (a string
+    /// holding a number reads as that number).
+    pub fn connection_metadata_number(&self, ns: &str, key: &str) -> Result<f64> {
+        let f = callback!(connection_metadata_get_number)?;
+        let mut out = 0f64;
+        // SAFETY: slices are read during the call; out is a valid out-pointer.
+        Error::check(unsafe { f(self.handle, ns.as_ptr(), ns.len(), key.as_ptr(), key.len(), &mut out) })?;
+        Ok(out)
+    }
+
     /// The per-route config the selected route carries for this filter
     /// (what [`HttpFilterConfig::new_per_route_config`](crate::HttpFilterConfig::new_per_route_config)
     /// returned), downcast to `T`. `None` when absent or of another type.
@@ -446,7 +475,7 @@ impl<'h> HostFilter<'h> {
         Error::check(unsafe { f(self.handle, &mut out) }).ok()?;
         // SAFETY: the host hands back the pointer our per_route_config_new
         // hook returned (a Box<PerRouteBox>), alive while the route is.
-        let boxed = unsafe { (out as *const crate::ffi::PerRouteBox).as_ref()? };
+        let boxed = unsafe { (out as *const PerRouteBox).as_ref()? };
         boxed.0.downcast_ref::<T>()
     }
 }

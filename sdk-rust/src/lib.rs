@@ -29,10 +29,12 @@ mod filter;
 pub mod grpc;
 pub mod host;
 mod host_config;
+mod host_connection;
 mod host_filter;
 pub mod json;
 pub mod log;
 mod metrics;
+mod network_filter;
 pub mod pool;
 mod scheduler;
 pub mod testing;
@@ -43,11 +45,16 @@ pub use error::Error;
 pub use filter::{HttpFilter, HttpFilterConfig};
 pub use grpc::GrpcStatus;
 pub use host_config::HostConfig;
+pub use host_connection::HostConnection;
 pub use host_filter::{HeaderView, HostFilter};
 pub use metrics::{Counter, Gauge, Histogram};
+pub use network_filter::{NetworkFilter, NetworkFilterConfig};
 pub use scheduler::{Scheduler, SchedulerGuard};
 pub use timer::{Timer, TimerId};
 /// No headers, for [`HostFilter::send_response`]: `host.send_response(404, NO_HEADERS, "nope")`.
 pub const NO_HEADERS: &[(&str, &str)] = &[];
 
-pub use types::{Attribute, BodyKind, BodyStatus, HeaderKind, HeadersStatus, LogLevel, TrailersStatus};
+pub use types::{
+    Attribute, BodyKind, BodyStatus, CloseType, ConnectionEvent, HeaderKind, HeadersStatus, LogLevel, NetworkBuffer,
+    NetworkStatus, TrailersStatus,
+};

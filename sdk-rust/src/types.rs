@@ -1,4 +1,5 @@
-//! Typed versions of the header's status, kind, attribute and level enums.
+//! Typed versions of the header's status, kind, event, attribute and level
+//! enums.
 
 use crate::abi;
 
@@ -122,4 +123,87 @@ pub enum Attribute {
     WorkerIndex = abi::SLUICE_ATTR_WORKER_INDEX,
     /// I: `:status` once response headers exist
     ResponseCode = abi::SLUICE_ATTR_RESPONSE_CODE,
+    /// S: the server name the TLS client asked for (ABI 2.1; `NotFound` on
+    /// cleartext connections or before the handshake completed, as for
+    /// every TLS attribute)
+    TlsSni = abi::SLUICE_ATTR_TLS_SNI,
+    /// S: the negotiated application protocol (ALPN)
+    TlsAlpn = abi::SLUICE_ATTR_TLS_ALPN,
+    /// S: "TLSv1.2", "TLSv1.3"
+    TlsVersion = abi::SLUICE_ATTR_TLS_VERSION,
+    /// S: the client certificate's subject
+    TlsPeerSubject = abi::SLUICE_ATTR_TLS_PEER_SUBJECT,
+    /// S: the client certificate's SANs, comma-separated
+    TlsPeerSans = abi::SLUICE_ATTR_TLS_PEER_SANS,
+}
+
+/// What a network filter's `on_new_connection`, `on_read` and `on_write`
+/// return (Envoy's Network::FilterStatus). `StopIteration` stops only the
+/// current pass over the filter chain: the next read iterates again from
+/// the first filter, so a filter that holds a connection keeps returning
+/// it until it calls `continue_reading`.
+#[repr(i32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetworkStatus {
+    Continue = abi::SLUICE_NETWORK_CONTINUE,
+    StopIteration = abi::SLUICE_NETWORK_STOP_ITERATION,
+}
+status_from_raw!(NetworkStatus { Continue, StopIteration });
+
+/// A connection event, for `NetworkFilter::on_event`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConnectionEvent {
+    /// The transport is ready: right after the chain started for
+    /// cleartext, after the handshake with TLS (TLS attributes are set
+    /// from then on).
+    Connected,
+    /// The client closed or reset the connection.
+    RemoteClose,
+    /// sluice closed it: a filter (this one included), a timeout, a drain.
+    LocalClose,
+}
+
+impl ConnectionEvent {
+    /// The event for a raw `sluice_network_event`; `None` for one this SDK
+    /// does not know (a newer host).
+    pub fn from_raw(raw: abi::sluice_network_event) -> Option<ConnectionEvent> {
+        match raw {
+            abi::SLUICE_NETWORK_EVENT_CONNECTED => Some(ConnectionEvent::Connected),
+            abi::SLUICE_NETWORK_EVENT_REMOTE_CLOSE => Some(ConnectionEvent::RemoteClose),
+            abi::SLUICE_NETWORK_EVENT_LOCAL_CLOSE => Some(ConnectionEvent::LocalClose),
+            _ => None,
+        }
+    }
+
+    /// The raw `sluice_network_event`.
+    pub fn to_raw(self) -> abi::sluice_network_event {
+        match self {
+            ConnectionEvent::Connected => abi::SLUICE_NETWORK_EVENT_CONNECTED,
+            ConnectionEvent::RemoteClose => abi::SLUICE_NETWORK_EVENT_REMOTE_CLOSE,
+            ConnectionEvent::LocalClose => abi::SLUICE_NETWORK_EVENT_LOCAL_CLOSE,
+        }
+    }
+}
+
+/// How `HostConnection::close` closes the connection.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CloseType {
+    /// Send what is queued for the client first.
+    Flush = abi::SLUICE_CLOSE_FLUSH,
+    /// Close now: queued output is lost, the client may see a reset.
+    Abort = abi::SLUICE_CLOSE_ABORT,
+}
+
+/// Which buffer a network buffer call addresses.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NetworkBuffer {
+    /// Inside `on_read`: the data the hook was given (the connection's
+    /// read buffer: everything read and not yet drained, possibly seen
+    /// before; or data a filter before this one injected). Outside
+    /// `on_read`: the connection's read buffer.
+    Read = abi::SLUICE_NETWORK_READ_BUFFER,
+    /// The chunk passed to the running `on_write` (`Unavailable` elsewhere).
+    Write = abi::SLUICE_NETWORK_WRITE_BUFFER,
 }

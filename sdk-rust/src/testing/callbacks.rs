@@ -2,8 +2,10 @@
 //! contract for results (stale handle, ended stream, unavailable map, batch
 //! sizes), so SDK code tested against it behaves as against the real host.
 
+use super::network as net;
 use super::state::{
-    bytes, state, stream_mut, FakeScheduler, HeaderList, LocalReply, Phase, Reentry, State, StreamState, SCHEDULED,
+    bytes, state, stream_mut, Bytes, FakeScheduler, HeaderList, LocalReply, MetadataMap, Phase, Reentry, State,
+    StreamState, SCHEDULED,
 };
 use crate::abi::{
     self, sluice_buffer, sluice_config_handle, sluice_filter_handle, sluice_header, sluice_host_api,
@@ -63,35 +65,34 @@ pub(crate) static TABLE: sluice_host_api = sluice_host_api {
     define_metric: Some(define_metric),
     report_panic: Some(report_panic),
     inject_data: Some(inject_data),
-    // ABI 2.1 additions the fake host does not provide yet.
-    network_buffer_chunks: None,
-    network_buffer_size: None,
-    network_buffer_drain: None,
-    network_buffer_append: None,
-    network_buffer_prepend: None,
-    network_continue_reading: None,
-    network_inject_read_data: None,
-    network_inject_write_data: None,
-    network_write: None,
-    network_close: None,
-    network_read_disable: None,
-    network_get_attribute_string: None,
-    network_get_attribute_int: None,
-    network_metadata_set_string: None,
-    network_metadata_set_number: None,
-    network_metadata_get_string: None,
-    network_metadata_get_number: None,
-    network_scheduler_new: None,
-    network_timer_new: None,
-    network_log: None,
-    connection_metadata_get_string: None,
-    connection_metadata_get_number: None,
+    network_buffer_chunks: Some(net::buffer_chunks),
+    network_buffer_size: Some(net::buffer_size),
+    network_buffer_drain: Some(net::buffer_drain),
+    network_buffer_append: Some(net::buffer_append),
+    network_buffer_prepend: Some(net::buffer_prepend),
+    network_continue_reading: Some(net::continue_reading),
+    network_inject_read_data: Some(net::inject_read_data),
+    network_inject_write_data: Some(net::inject_write_data),
+    network_write: Some(net::write),
+    network_close: Some(net::close),
+    network_read_disable: Some(net::read_disable),
+    network_get_attribute_string: Some(net::get_attribute_string),
+    network_get_attribute_int: Some(net::get_attribute_int),
+    network_metadata_set_string: Some(net::metadata_set_string),
+    network_metadata_set_number: Some(net::metadata_set_number),
+    network_metadata_get_string: Some(net::metadata_get_string),
+    network_metadata_get_number: Some(net::metadata_get_number),
+    network_scheduler_new: Some(net::scheduler_new),
+    network_timer_new: Some(net::timer_new),
+    network_log: Some(net::log),
+    connection_metadata_get_string: Some(connection_metadata_get_string),
+    connection_metadata_get_number: Some(connection_metadata_get_number),
 };
 
 /// Workers the fake host claims to run.
 pub(crate) const FAKE_CONCURRENCY: u32 = 2;
 
-unsafe fn input<'a>(p: *const u8, n: usize) -> &'a [u8] {
+pub(crate) unsafe fn input<'a>(p: *const u8, n: usize) -> &'a [u8] {
     if p.is_null() || n == 0 {
         &[]
     } else {
@@ -99,7 +100,7 @@ unsafe fn input<'a>(p: *const u8, n: usize) -> &'a [u8] {
     }
 }
 
-fn out_view(b: &[u8]) -> sluice_buffer {
+pub(crate) fn out_view(b: &[u8]) -> sluice_buffer {
     sluice_buffer { ptr: b.as_ptr(), len: b.len() }
 }
 
@@ -654,8 +655,7 @@ unsafe extern "C" fn scheduler_commit(s: sluice_scheduler_handle, event_id: u64)
     let Some(sched) = st.schedulers.get(&s.id) else {
         return false;
     };
-    let stream = sched.stream;
-    let alive = st.streams.contains_key(&stream) || st.configs.contains_key(&stream);
+    let alive = st.target_alive(sched.stream);
     if sched.deleted || sched.queue.len() >= SCHED_QUEUE || !alive {
         return false;
     }
@@ -698,11 +698,6 @@ unsafe extern "C" fn log_filter(
     abi::SLUICE_OK
 }
 
-/// The stream owning timer `id`.
-fn timer_stream(st: &mut State, id: u64) -> Option<&mut StreamState> {
-    st.streams.values_mut().find(|s| s.timers.contains_key(&id))
-}
-
 unsafe extern "C" fn timer_new(f: sluice_filter_handle) -> sluice_timer_handle {
     let mut st = state();
     if stream_mut(&mut st, f.id, true).is_err() {
@@ -716,9 +711,9 @@ unsafe extern "C" fn timer_new(f: sluice_filter_handle) -> sluice_timer_handle {
 }
 
 unsafe extern "C" fn timer_enable(t: sluice_timer_handle, delay_ms: u64) -> abi::sluice_result {
-    match timer_stream(&mut state(), t.id) {
-        Some(s) => {
-            s.timers.insert(t.id, Some(std::time::Duration::from_millis(delay_ms)));
+    match state().timers_owning(t.id) {
+        Some(timers) => {
+            timers.insert(t.id, Some(std::time::Duration::from_millis(delay_ms)));
             abi::SLUICE_OK
         }
         None => abi::SLUICE_ERR_INVALID_HANDLE,
@@ -726,9 +721,9 @@ unsafe extern "C" fn timer_enable(t: sluice_timer_handle, delay_ms: u64) -> abi:
 }
 
 unsafe extern "C" fn timer_disable(t: sluice_timer_handle) -> abi::sluice_result {
-    match timer_stream(&mut state(), t.id) {
-        Some(s) => {
-            s.timers.insert(t.id, None);
+    match state().timers_owning(t.id) {
+        Some(timers) => {
+            timers.insert(t.id, None);
             abi::SLUICE_OK
         }
         None => abi::SLUICE_ERR_INVALID_HANDLE,
@@ -736,9 +731,9 @@ unsafe extern "C" fn timer_disable(t: sluice_timer_handle) -> abi::sluice_result
 }
 
 unsafe extern "C" fn timer_delete(t: sluice_timer_handle) -> abi::sluice_result {
-    match timer_stream(&mut state(), t.id) {
-        Some(s) => {
-            s.timers.remove(&t.id);
+    match state().timers_owning(t.id) {
+        Some(timers) => {
+            timers.remove(&t.id);
             abi::SLUICE_OK
         }
         None => abi::SLUICE_ERR_INVALID_HANDLE,
@@ -832,7 +827,7 @@ unsafe extern "C" fn get_attribute_int(f: sluice_filter_handle, id: u32, out: *m
     })
 }
 
-unsafe fn meta_key(ns: *const u8, nl: usize, k: *const u8, kl: usize) -> (String, String) {
+pub(crate) unsafe fn meta_key(ns: *const u8, nl: usize, k: *const u8, kl: usize) -> (String, String) {
     (String::from_utf8_lossy(input(ns, nl)).into_owned(), String::from_utf8_lossy(input(k, kl)).into_owned())
 }
 
@@ -845,13 +840,10 @@ unsafe extern "C" fn metadata_set_string(
     v: *const u8,
     vl: usize,
 ) -> abi::sluice_result {
-    let f = f.id;
     let key = meta_key(ns, nl, k, kl);
     let value = bytes(input(v, vl));
-    with_stream(f, true, |s| {
-        if let Some((Some(old), _)) = s.metadata.insert(key, (Some(value), None)) {
-            s.graveyard.push(old);
-        }
+    with_stream(f.id, true, |s| {
+        metadata_set(&mut s.metadata, &mut s.graveyard, key, (Some(value), None));
         abi::SLUICE_OK
     })
 }
@@ -864,12 +856,9 @@ unsafe extern "C" fn metadata_set_number(
     kl: usize,
     v: f64,
 ) -> abi::sluice_result {
-    let f = f.id;
     let key = meta_key(ns, nl, k, kl);
-    with_stream(f, true, |s| {
-        if let Some((Some(old), _)) = s.metadata.insert(key, (None, Some(v))) {
-            s.graveyard.push(old);
-        }
+    with_stream(f.id, true, |s| {
+        metadata_set(&mut s.metadata, &mut s.graveyard, key, (None, Some(v)));
         abi::SLUICE_OK
     })
 }
@@ -882,16 +871,8 @@ unsafe extern "C" fn metadata_get_string(
     kl: usize,
     out: *mut sluice_buffer,
 ) -> abi::sluice_result {
-    let f = f.id;
     let key = meta_key(ns, nl, k, kl);
-    with_stream(f, false, |s| match s.metadata.get(&key) {
-        Some((Some(v), _)) => {
-            *out = out_view(v);
-            abi::SLUICE_OK
-        }
-        Some(_) => abi::SLUICE_ERR_INVALID_ARGUMENT,
-        None => abi::SLUICE_ERR_NOT_FOUND,
-    })
+    with_stream(f.id, false, |s| metadata_string_out(&s.metadata, &key, out))
 }
 
 unsafe extern "C" fn metadata_get_number(
@@ -902,14 +883,45 @@ unsafe extern "C" fn metadata_get_number(
     kl: usize,
     out: *mut f64,
 ) -> abi::sluice_result {
-    let f = f.id;
     let key = meta_key(ns, nl, k, kl);
-    with_stream(f, false, |s| match s.metadata.get(&key) {
+    with_stream(f.id, false, |s| metadata_number_out(&s.metadata, &key, out))
+}
+
+/// A string metadata value as a view into the map (replaced values are
+/// kept in a graveyard, so the view outlives changes in the hook).
+pub(crate) unsafe fn metadata_string_out(
+    map: &MetadataMap,
+    key: &(String, String),
+    out: *mut sluice_buffer,
+) -> abi::sluice_result {
+    if out.is_null() {
+        return abi::SLUICE_ERR_INVALID_ARGUMENT;
+    }
+    match map.get(key) {
+        Some((Some(v), _)) => {
+            *out = out_view(v);
+            abi::SLUICE_OK
+        }
+        Some(_) => abi::SLUICE_ERR_INVALID_ARGUMENT,
+        None => abi::SLUICE_ERR_NOT_FOUND,
+    }
+}
+
+/// A number metadata value; as in sluice, a string holding a number reads
+/// as that number.
+pub(crate) unsafe fn metadata_number_out(
+    map: &MetadataMap,
+    key: &(String, String),
+    out: *mut f64,
+) -> abi::sluice_result {
+    if out.is_null() {
+        return abi::SLUICE_ERR_INVALID_ARGUMENT;
+    }
+    match map.get(key) {
         Some((_, Some(v))) => {
             *out = *v;
             abi::SLUICE_OK
         }
-        // As in sluice: a string holding a number reads as that number.
         Some((Some(text), None)) => match std::str::from_utf8(text).ok().and_then(|t| t.parse::<f64>().ok()) {
             Some(v) => {
                 *out = v;
@@ -918,7 +930,46 @@ unsafe extern "C" fn metadata_get_number(
             None => abi::SLUICE_ERR_INVALID_ARGUMENT,
         },
         _ => abi::SLUICE_ERR_NOT_FOUND,
-    })
+    }
+}
+
+/// Set a metadata value; a replaced string goes to `graveyard` (views of
+/// it may still be held).
+pub(crate) fn metadata_set(
+    map: &mut MetadataMap,
+    graveyard: &mut Vec<Bytes>,
+    key: (String, String),
+    value: (Option<Bytes>, Option<f64>),
+) {
+    if let Some((Some(old), _)) = map.insert(key, value) {
+        graveyard.push(old);
+    }
+}
+
+/// HTTP filters read the metadata network filters set on their
+/// connection; reads work until the filter is destroyed.
+unsafe extern "C" fn connection_metadata_get_string(
+    f: sluice_filter_handle,
+    ns: *const u8,
+    nl: usize,
+    k: *const u8,
+    kl: usize,
+    out: *mut sluice_buffer,
+) -> abi::sluice_result {
+    let key = meta_key(ns, nl, k, kl);
+    with_stream(f.id, false, |s| metadata_string_out(&s.conn_metadata, &key, out))
+}
+
+unsafe extern "C" fn connection_metadata_get_number(
+    f: sluice_filter_handle,
+    ns: *const u8,
+    nl: usize,
+    k: *const u8,
+    kl: usize,
+    out: *mut f64,
+) -> abi::sluice_result {
+    let key = meta_key(ns, nl, k, kl);
+    with_stream(f.id, false, |s| metadata_number_out(&s.conn_metadata, &key, out))
 }
 
 unsafe extern "C" fn per_route_config(f: sluice_filter_handle, out: *mut *mut c_void) -> abi::sluice_result {

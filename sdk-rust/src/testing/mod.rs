@@ -18,11 +18,15 @@
 //! value (it is `ffi::FAILED_STATUS` after a panic once the stream ended).
 
 mod callbacks;
+mod network;
 mod state;
 
+pub use network::{FakeConnection, FakeNetworkConfig};
 pub use state::{LocalReply, Metadata, Reentry};
 
-use crate::abi::{self, sluice_config_handle as CH, sluice_filter_handle as FH, sluice_host_api};
+use crate::abi::{
+    self, sluice_config_handle as CH, sluice_filter_handle as FH, sluice_host_api, sluice_network_filter_handle as NFH,
+};
 use crate::types::{Attribute, BodyStatus, HeaderKind, HeadersStatus, TrailersStatus};
 use core::ffi::c_void;
 use state::{bytes, state, ConfigState, Phase, ReentryTarget, StreamState, SCHEDULED};
@@ -33,6 +37,16 @@ use std::time::{Duration, Instant};
 pub struct ModuleSymbols {
     pub abi_version: extern "C" fn() -> u32,
     pub program_init: unsafe extern "C" fn(*const sluice_host_api) -> bool,
+    pub program_shutdown: extern "C" fn(),
+    /// The HTTP filter hooks; `None` when the module offers none.
+    pub http: Option<HttpSymbols>,
+    /// The network filter hooks (ABI 2.1); `None` when the module offers none.
+    pub network: Option<NetworkSymbols>,
+}
+
+/// The HTTP filter hooks of a module.
+#[derive(Clone, Copy)]
+pub struct HttpSymbols {
     pub config_new: unsafe extern "C" fn(CH, *const u8, usize, *const u8, usize) -> *mut c_void,
     pub config_destroy: unsafe extern "C" fn(*mut c_void),
     pub per_route_config_new: unsafe extern "C" fn(CH, *mut c_void, *const u8, usize) -> *mut c_void,
@@ -49,7 +63,23 @@ pub struct ModuleSymbols {
     pub scheduled: unsafe extern "C" fn(*mut c_void, FH, u64),
     pub config_scheduled: unsafe extern "C" fn(*mut c_void, CH, u64),
     pub timer: unsafe extern "C" fn(*mut c_void, FH, abi::sluice_timer_handle),
-    pub program_shutdown: extern "C" fn(),
+}
+
+/// The network filter hooks of a module (ABI 2.1).
+#[derive(Clone, Copy)]
+pub struct NetworkSymbols {
+    pub config_new: unsafe extern "C" fn(CH, *const u8, usize, *const u8, usize) -> *mut c_void,
+    pub config_destroy: unsafe extern "C" fn(*mut c_void),
+    pub config_scheduled: unsafe extern "C" fn(*mut c_void, CH, u64),
+    pub filter_new: unsafe extern "C" fn(*mut c_void, NFH) -> *mut c_void,
+    pub filter_destroy: unsafe extern "C" fn(*mut c_void),
+    pub new_connection: unsafe extern "C" fn(*mut c_void, NFH) -> i32,
+    pub read: unsafe extern "C" fn(*mut c_void, NFH, usize, bool) -> i32,
+    pub write: unsafe extern "C" fn(*mut c_void, NFH, usize, bool) -> i32,
+    pub event: unsafe extern "C" fn(*mut c_void, NFH, abi::sluice_network_event),
+    pub watermark: unsafe extern "C" fn(*mut c_void, NFH, bool),
+    pub scheduled: unsafe extern "C" fn(*mut c_void, NFH, u64),
+    pub timer: unsafe extern "C" fn(*mut c_void, NFH, abi::sluice_timer_handle),
 }
 
 /// The fake host's callback table (valid forever).
@@ -99,57 +129,128 @@ impl FakeModule {
         (self.sym.program_shutdown)()
     }
 
-    /// Configure filter `filter_name` with JSON `config`; `Err` carries
-    /// the module's reject reason.
+    /// Configure HTTP filter `filter_name` with JSON `config`; `Err`
+    /// carries the module's reject reason.
     pub fn config(&self, filter_name: &str, config: &str) -> Result<FakeConfig, String> {
-        let handle = {
-            let mut st = state();
-            let h = st.new_handle();
-            st.configs.insert(
-                h,
-                ConfigState {
-                    reject_reason: None,
-                    defining: true,
-                    metrics: Vec::new(),
-                    schedulers: Vec::new(),
-                    label_counts: Vec::new(),
-                    panics: 0,
-                },
-            );
-            h
-        };
-        // SAFETY: host views valid during the call.
-        let ptr = unsafe {
-            (self.sym.config_new)(
-                CH { id: handle },
-                filter_name.as_ptr(),
-                filter_name.len(),
-                config.as_ptr(),
-                config.len(),
-            )
-        };
+        let sym = self.sym.http.ok_or_else(|| {
+            "the module offers no HTTP filters (it exports no sluice_on_http_filter_* hooks)".to_string()
+        })?;
+        let (handle, ptr) = new_config(filter_name, config, sym.config_new)?;
+        Ok(FakeConfig { sym, handle, ptr })
+    }
+
+    /// Configure network filter `filter_name` with JSON `config` (ABI
+    /// 2.1); `Err` carries the module's reject reason.
+    pub fn network_config(&self, filter_name: &str, config: &str) -> Result<FakeNetworkConfig, String> {
+        let sym = self.sym.network.ok_or_else(|| {
+            "the module offers no network filters (it exports no sluice_on_network_filter_* hooks)".to_string()
+        })?;
+        let (handle, ptr) = new_config(filter_name, config, sym.config_new)?;
+        Ok(FakeNetworkConfig::new(sym, handle, ptr))
+    }
+}
+
+type ConfigNew = unsafe extern "C" fn(CH, *const u8, usize, *const u8, usize) -> *mut c_void;
+
+/// Run a config_new hook as sluice's main thread does: metrics may be
+/// defined during the call only; NULL is a rejection with the reason the
+/// module gave.
+fn new_config(filter_name: &str, config: &str, config_new: ConfigNew) -> Result<(u64, *mut c_void), String> {
+    let handle = {
         let mut st = state();
-        let c = st.configs.get_mut(&handle).expect("config state");
-        c.defining = false;
-        if ptr.is_null() {
-            let reason = c.reject_reason.clone().unwrap_or_else(|| "rejected without a reason".to_string());
-            st.configs.remove(&handle);
-            return Err(reason);
+        let h = st.new_handle();
+        st.configs.insert(
+            h,
+            ConfigState {
+                reject_reason: None,
+                defining: true,
+                metrics: Vec::new(),
+                schedulers: Vec::new(),
+                label_counts: Vec::new(),
+                panics: 0,
+            },
+        );
+        h
+    };
+    // SAFETY: host views valid during the call.
+    let ptr = unsafe {
+        config_new(CH { id: handle }, filter_name.as_ptr(), filter_name.len(), config.as_ptr(), config.len())
+    };
+    let mut st = state();
+    let c = st.configs.get_mut(&handle).expect("config state");
+    c.defining = false;
+    if ptr.is_null() {
+        let reason = c.reject_reason.clone().unwrap_or_else(|| "rejected without a reason".to_string());
+        st.configs.remove(&handle);
+        return Err(reason);
+    }
+    Ok((handle, ptr))
+}
+
+/// Current value of metric `name` of a config (histograms: the sum).
+fn config_metric(handle: u64, name: &str) -> Option<i64> {
+    let st = state();
+    st.configs.get(&handle)?.metrics.iter().find(|(_, n, _)| n == name).map(|(_, _, v)| *v)
+}
+
+/// Panics the module reported for a config.
+fn config_panics(handle: u64) -> u32 {
+    state().configs.get(&handle).map(|c| c.panics).unwrap_or(0)
+}
+
+/// Deliver (at most `timeout` waiting) `n` events committed through a
+/// config's schedulers, as the host's main thread does; returns how many
+/// were delivered.
+fn config_run_scheduled(handle: u64, n: usize, timeout: Duration, mut deliver: impl FnMut(u64)) -> usize {
+    let deadline = Instant::now() + timeout;
+    let mut delivered = 0;
+    while delivered < n {
+        let Some(events) =
+            wait_events(deadline, |st| st.configs.get(&handle).map(|c| c.schedulers.clone()).unwrap_or_default())
+        else {
+            break;
+        };
+        for event in events {
+            deliver(event);
+            delivered += 1;
         }
-        Ok(FakeConfig { sym: self.sym, handle, ptr })
+    }
+    delivered
+}
+
+/// Wait until `deadline` for events committed through the schedulers that
+/// `scheduler_ids` names, and take them (in commit order per scheduler);
+/// `None` at the deadline.
+pub(crate) fn wait_events(deadline: Instant, scheduler_ids: impl Fn(&state::State) -> Vec<u64>) -> Option<Vec<u64>> {
+    let mut st = state();
+    loop {
+        let mut events = Vec::new();
+        for id in scheduler_ids(&st) {
+            if let Some(sched) = st.schedulers.get_mut(&id) {
+                events.extend(sched.queue.drain(..));
+            }
+        }
+        if !events.is_empty() {
+            return Some(events);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        st = SCHEDULED.wait_timeout(st, left).unwrap_or_else(|e| e.into_inner()).0;
     }
 }
 
 /// One configured filter in the fake host.
 pub struct FakeConfig {
-    sym: ModuleSymbols,
+    sym: HttpSymbols,
     handle: u64,
     ptr: *mut c_void,
 }
 
 /// A per-route config object made by the module.
 pub struct FakePerRoute {
-    sym: ModuleSymbols,
+    sym: HttpSymbols,
     ptr: *mut c_void,
 }
 
@@ -176,14 +277,13 @@ impl FakeConfig {
 
     /// Current value of metric `name` (histograms: the sum recorded).
     pub fn metric(&self, name: &str) -> Option<i64> {
-        let st = state();
-        st.configs.get(&self.handle)?.metrics.iter().find(|(_, n, _)| n == name).map(|(_, _, v)| *v)
+        config_metric(self.handle, name)
     }
 
     /// How many panics the module reported for this config (counted by
     /// sluice as `module.<entry>.panics`).
     pub fn panics(&self) -> u32 {
-        state().configs.get(&self.handle).map(|c| c.panics).unwrap_or(0)
+        config_panics(self.handle)
     }
 
     /// A per-route config from JSON; `Err` carries the reject reason.
@@ -203,36 +303,10 @@ impl FakeConfig {
     /// config's schedulers to `HttpFilterConfig::on_scheduled`, as the
     /// host's main thread does. Returns how many were delivered.
     pub fn run_scheduled(&self, n: usize, timeout: Duration) -> usize {
-        let deadline = Instant::now() + timeout;
-        let mut delivered = 0;
-        while delivered < n {
-            let events = {
-                let mut st = state();
-                loop {
-                    let ids = st.configs.get(&self.handle).map(|c| c.schedulers.clone()).unwrap_or_default();
-                    let mut events = Vec::new();
-                    for id in ids {
-                        if let Some(sched) = st.schedulers.get_mut(&id) {
-                            events.extend(sched.queue.drain(..));
-                        }
-                    }
-                    if !events.is_empty() {
-                        break events;
-                    }
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return delivered;
-                    }
-                    st = SCHEDULED.wait_timeout(st, left).unwrap_or_else(|e| e.into_inner()).0;
-                }
-            };
-            for event in events {
-                // SAFETY: config pointer from config_new, not destroyed (self lives).
-                unsafe { (self.sym.config_scheduled)(self.ptr, CH { id: self.handle }, event) };
-                delivered += 1;
-            }
-        }
-        delivered
+        config_run_scheduled(self.handle, n, timeout, |event| {
+            // SAFETY: config pointer from config_new, not destroyed (self lives).
+            unsafe { (self.sym.config_scheduled)(self.ptr, CH { id: self.handle }, event) }
+        })
     }
 
     /// A new stream with an (empty) request header map; `Err` when the
@@ -266,7 +340,7 @@ impl Drop for FakeConfig {
 /// One stream through one filter. Setters prepare what the "host" holds;
 /// hook methods call the module; getters show what the filter did.
 pub struct FakeStream {
-    sym: ModuleSymbols,
+    sym: HttpSymbols,
     handle: u64,
     filter: *mut c_void,
     destroyed: bool,
@@ -340,7 +414,7 @@ impl FakeStream {
         self.with(|s| s.per_route = per_route.ptr as usize);
     }
 
-    fn call<R>(&mut self, f: impl FnOnce(&ModuleSymbols, *mut c_void, FH) -> R) -> R {
+    fn call<R>(&mut self, f: impl FnOnce(&HttpSymbols, *mut c_void, FH) -> R) -> R {
         assert!(!self.destroyed, "hook called after destroy");
         f(&self.sym, self.filter, FH { id: self.handle })
     }
@@ -456,25 +530,11 @@ impl FakeStream {
         let deadline = Instant::now() + timeout;
         let mut delivered = 0;
         while delivered < n {
-            let events = {
-                let mut st = state();
-                loop {
-                    let ids = st.streams.get(&self.handle).map(|s| s.schedulers.clone()).unwrap_or_default();
-                    let mut events = Vec::new();
-                    for id in ids {
-                        if let Some(sched) = st.schedulers.get_mut(&id) {
-                            events.extend(sched.queue.drain(..));
-                        }
-                    }
-                    if !events.is_empty() {
-                        break events;
-                    }
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return delivered;
-                    }
-                    st = SCHEDULED.wait_timeout(st, left).unwrap_or_else(|e| e.into_inner()).0;
-                }
+            let handle = self.handle;
+            let Some(events) =
+                wait_events(deadline, |st| st.streams.get(&handle).map(|s| s.schedulers.clone()).unwrap_or_default())
+            else {
+                break;
             };
             for event in events {
                 if !self.destroyed {

@@ -13,6 +13,12 @@ pub(crate) type Bytes = Box<[u8]>;
 /// A header map: (lowercase name, value) in order.
 pub(crate) type HeaderList = Vec<(Bytes, Bytes)>;
 
+/// Dynamic metadata: (namespace, key) -> a string or a number.
+pub(crate) type MetadataMap = BTreeMap<(String, String), (Option<Bytes>, Option<f64>)>;
+
+/// Timers of one filter: id -> armed delay (None = disarmed).
+pub(crate) type Timers = BTreeMap<u64, Option<std::time::Duration>>;
+
 pub(crate) fn bytes(s: &[u8]) -> Bytes {
     s.to_vec().into_boxed_slice()
 }
@@ -72,7 +78,7 @@ pub(crate) struct StreamState {
     pub forwarded: [Vec<u8>; 2],
     pub attr_str: BTreeMap<u32, Bytes>,
     pub attr_int: BTreeMap<u32, i64>,
-    pub metadata: BTreeMap<(String, String), (Option<Bytes>, Option<f64>)>,
+    pub metadata: MetadataMap,
     pub local_reply: Option<LocalReply>,
     pub ended: bool,
     pub phase: Phase,
@@ -83,12 +89,13 @@ pub(crate) struct StreamState {
     pub per_route: usize,
     /// Schedulers handed out (their ids).
     pub schedulers: Vec<u64>,
-    /// Timers: id -> armed delay (None = disarmed).
-    pub timers: BTreeMap<u64, Option<std::time::Duration>>,
+    pub timers: Timers,
     pub graveyard: Vec<Bytes>,
     pub reentry: Option<ReentryTarget>,
     /// Statuses the re-entered hook returned.
     pub reentered: Vec<i32>,
+    /// The metadata network filters set on the stream's connection.
+    pub conn_metadata: MetadataMap,
 }
 
 impl StreamState {
@@ -113,6 +120,7 @@ impl StreamState {
             graveyard: Vec::new(),
             reentry: None,
             reentered: Vec::new(),
+            conn_metadata: BTreeMap::new(),
         }
     }
 }
@@ -133,8 +141,8 @@ pub(crate) struct ConfigState {
 
 /// A scheduler of the fake host.
 pub(crate) struct FakeScheduler {
-    /// The stream's filter handle, or the config handle of a config-level
-    /// scheduler.
+    /// The stream's filter handle, the connection's network filter handle,
+    /// or the config handle of a config-level scheduler.
     pub stream: u64,
     pub deleted: bool,
     pub queue: std::collections::VecDeque<u64>,
@@ -145,6 +153,8 @@ pub(crate) static SCHEDULED: std::sync::Condvar = std::sync::Condvar::new();
 
 pub(crate) struct State {
     pub streams: BTreeMap<u64, StreamState>,
+    /// Network filters on their connections, by filter handle (ABI 2.1).
+    pub conns: BTreeMap<u64, super::network::ConnState>,
     pub schedulers: BTreeMap<u64, FakeScheduler>,
     pub commit_seq: u64,
     pub configs: BTreeMap<u64, ConfigState>,
@@ -154,6 +164,7 @@ pub(crate) struct State {
 
 static STATE: Mutex<State> = Mutex::new(State {
     streams: BTreeMap::new(),
+    conns: BTreeMap::new(),
     schedulers: BTreeMap::new(),
     commit_seq: 0,
     configs: BTreeMap::new(),
@@ -172,6 +183,22 @@ impl State {
         let h = self.next_handle;
         self.next_handle += 1;
         h
+    }
+
+    /// The timers of the stream or connection that owns timer `id`.
+    pub fn timers_owning(&mut self, id: u64) -> Option<&mut Timers> {
+        if let Some(s) = self.streams.values_mut().find(|s| s.timers.contains_key(&id)) {
+            return Some(&mut s.timers);
+        }
+        self.conns.values_mut().find(|c| c.timers.contains_key(&id)).map(|c| &mut c.timers)
+    }
+
+    /// Whether a scheduler's target (stream, connection or config) can
+    /// still take events: a destroyed connection filter's handle is stale.
+    pub fn target_alive(&self, target: u64) -> bool {
+        self.streams.contains_key(&target)
+            || self.configs.contains_key(&target)
+            || self.conns.get(&target).is_some_and(|c| !c.destroyed)
     }
 }
 
