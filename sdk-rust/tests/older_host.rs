@@ -6,7 +6,7 @@
 use core::mem::offset_of;
 use sluice_sdk::abi::{self, sluice_host_api};
 use sluice_sdk::testing::host_table;
-use sluice_sdk::{host, Error, HostConfig, HostFilter};
+use sluice_sdk::{host, Error, HostConfig, HostConnection, HostFilter};
 
 /// A copy of the fake table claiming to end before `per_route_config`,
 /// with a poisoned entry after the end to prove it is never called.
@@ -27,8 +27,32 @@ unsafe extern "C" fn must_not_be_called(
     panic!("called a callback past the table's size");
 }
 
+unsafe extern "C" fn must_not_write(
+    _: abi::sluice_network_filter_handle,
+    _: *const u8,
+    _: usize,
+    _: bool,
+) -> abi::sluice_result {
+    panic!("called a callback past the table's size");
+}
+
 #[test]
 fn callbacks_past_the_table_size_are_unsupported() {
+    // A 2.0 host: the table ends before the 2.1 network callbacks.
+    let mut v20: sluice_host_api = unsafe { core::ptr::read(host_table()) };
+    v20.size = offset_of!(sluice_host_api, network_buffer_chunks) as u32;
+    v20.network_write = Some(must_not_write);
+    unsafe { host::install(Box::leak(Box::new(v20))) };
+    // SAFETY: a handle the fake host does not know; nothing is called.
+    let mut conn = unsafe { HostConnection::new(abi::sluice_network_filter_handle { id: 12345 }) };
+    assert_eq!(conn.write("x", false), Err(Error::Unsupported));
+    assert_eq!(conn.read_buffer().err(), Some(Error::Unsupported));
+    assert_eq!(conn.close(sluice_sdk::CloseType::Abort), Err(Error::Unsupported));
+    assert!(conn.new_scheduler().is_none());
+    let f = unsafe { HostFilter::new(abi::sluice_filter_handle { id: 12345 }) };
+    assert_eq!(f.connection_metadata_string("ns", "k").err(), Some(Error::Unsupported));
+    drop(conn);
+
     // SAFETY: leaked, lives forever.
     unsafe { host::install(truncated_table()) };
     // SAFETY: a handle the fake host does not know; the calls only check it.

@@ -10,12 +10,25 @@
 //! assert_eq!(stream.request_headers(true), HeadersStatus::StopIteration);
 //! ```
 //!
+//! Network filters (ABI 2.1) run on a [`FakeConnection`] in front of a
+//! terminal filter that acts like `tcp_proxy`:
+//!
+//! ```ignore
+//! let config = module.network_config("gatekeeper", r#"{"allow": "open"}"#).unwrap();
+//! let mut conn = config.new_connection().unwrap();
+//! assert_eq!(conn.start(), NetworkStatus::StopIteration);   // on_new_connection, Connected
+//! conn.read(b"HELLO open\npayload", false);                  // on_read with the whole buffer
+//! conn.run_scheduled(1, Duration::from_secs(10));           // on_scheduled, as the worker
+//! assert_eq!(conn.upstream(), b"payload");                  // what went past the filter
+//! ```
+//!
 //! `declare_module!` generates `__sluice_module::symbols()` in the module
 //! crate. The fake keeps global state keyed by handle, so tests may run in
 //! parallel. Hook methods return the same status types a filter returns
-//! (`HeadersStatus`, `BodyStatus`, `TrailersStatus`) and fail the test if
-//! the module returned anything else; `request_headers_raw` gives the raw
-//! value (it is `ffi::FAILED_STATUS` after a panic once the stream ended).
+//! (`HeadersStatus`, `BodyStatus`, `TrailersStatus`, `NetworkStatus`) and
+//! fail the test if the module returned anything else;
+//! `request_headers_raw` gives the raw value (it is `ffi::FAILED_STATUS`
+//! after a panic once the stream ended).
 
 mod callbacks;
 mod network;
@@ -395,6 +408,22 @@ impl FakeStream {
     /// Give an integer attribute a value.
     pub fn set_attribute_int(&self, id: Attribute, value: i64) {
         self.with(|s| s.attr_int.insert(id as u32, value));
+    }
+    /// Give the stream's connection string metadata, as a network filter
+    /// before the HTTP connection manager would
+    /// (`HostFilter::connection_metadata_string` reads it).
+    pub fn set_connection_metadata_string(&self, ns: &str, key: &str, value: &str) {
+        self.with(|s| {
+            let key = (ns.to_string(), key.to_string());
+            callbacks::metadata_set(&mut s.conn_metadata, &mut s.graveyard, key, (Some(bytes(value.as_bytes())), None))
+        });
+    }
+    /// Give the stream's connection number metadata.
+    pub fn set_connection_metadata_number(&self, ns: &str, key: &str, value: f64) {
+        self.with(|s| {
+            let key = (ns.to_string(), key.to_string());
+            callbacks::metadata_set(&mut s.conn_metadata, &mut s.graveyard, key, (None, Some(value)))
+        });
     }
     /// From now on, the host call `on` runs this filter's response-headers
     /// hook synchronously before returning, as sluice does when a

@@ -70,6 +70,10 @@ pub(crate) struct ConnState {
     metadata: MetadataMap,
     pub schedulers: Vec<u64>,
     pub timers: Timers,
+    /// read_disable runs on_read at once (see `reenter_on_read_disable`).
+    reenter: bool,
+    /// Raw statuses the re-entered on_read returned.
+    reentered: Vec<i32>,
     /// Copies lent to the module, kept until the outermost hook returns.
     lent: Vec<Bytes>,
     graveyard: Vec<Bytes>,
@@ -437,14 +441,24 @@ pub(crate) unsafe extern "C" fn close(h: NFH, how: abi::sluice_close_type) -> ab
 }
 
 pub(crate) unsafe extern "C" fn read_disable(h: NFH, disable: bool) -> abi::sluice_result {
-    with_acting(h, |c| {
+    let mut reenter = None;
+    let rc = with_acting(h, |c| {
         if disable {
             c.read_disabled += 1;
         } else {
             c.read_disabled = c.read_disabled.saturating_sub(1);
         }
+        reenter = c.reenter.then_some(c.read_buf.len());
         abi::SLUICE_OK
-    })
+    });
+    if let Some(len) = reenter {
+        if let Some((raw, _)) = run_hook(h.id, HookKind::Iteration, |s, f, nh| (s.read)(f, nh, len, false)) {
+            if let Some(c) = state().conns.get_mut(&h.id) {
+                c.reentered.push(raw);
+            }
+        }
+    }
+    rc
 }
 
 const TLS_ATTRIBUTES: [Attribute; 5] =
@@ -690,6 +704,8 @@ fn new_conn_state(sym: NetworkSymbols) -> ConnState {
         read_disabled: 0,
         continue_reading_calls: 0,
         events: Vec::new(),
+        reenter: false,
+        reentered: Vec::new(),
         attr_str: BTreeMap::new(),
         attr_int: BTreeMap::new(),
         metadata: BTreeMap::new(),
@@ -751,6 +767,19 @@ impl FakeConnection {
     /// handle, the worker index to 0).
     pub fn set_attribute_int(&self, id: Attribute, value: i64) {
         self.with(|c| c.attr_int.insert(id as u32, value));
+    }
+
+    /// From now on, the host call read_disable runs the filter's `on_read`
+    /// synchronously before returning. No sluice call does that; it checks
+    /// the SDK's guard against a hook arriving while user code of the same
+    /// filter runs (the hook is refused, never run on an aliased filter).
+    pub fn reenter_on_read_disable(&self) {
+        self.with(|c| c.reenter = true);
+    }
+
+    /// Statuses the re-entered `on_read` returned, in order.
+    pub fn reentered(&self) -> Vec<NetworkStatus> {
+        self.with(|c| c.reentered.clone()).into_iter().map(super::typed).collect()
     }
 
     /// Set up the connection, as sluice does right after accepting it:
