@@ -89,6 +89,14 @@ func (p *Pipe) Downstream(b *Buffer, end bool) {
 	}
 }
 
+// DownstreamData moves p (and then, with end, a FIN) upstream: data the
+// terminal filter kept outside the read buffer (injected before the pipe
+// existed).
+func (p *Pipe) DownstreamData(data []byte, end bool) {
+	b := chunk(data)
+	p.Downstream(&b, end)
+}
+
 // DownstreamDrained: the downstream output went below its low watermark
 // (the terminal filter's OnBelowWriteBufferLowWatermark).
 func (p *Pipe) DownstreamDrained() {

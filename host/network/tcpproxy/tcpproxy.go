@@ -8,7 +8,9 @@
 // chain (a gatekeeper deciding on its own threads) keeps it from connecting
 // until that filter continues; bytes the client sends meanwhile wait in the
 // read buffer (bounded by the listener's buffer limit) and are forwarded
-// once the upstream connection is up.
+// once the upstream connection is up. Data a filter before it injects
+// while the upstream connects (a throttler behind a gatekeeper) is kept
+// and forwarded first.
 package tcpproxy
 
 import (
@@ -111,6 +113,12 @@ type filter struct {
 	done    bool
 	paused  bool // downstream reading disabled while connecting
 
+	// Data a filter before this one injected (InjectReadData) while the
+	// upstream was still connecting. It is not in the read buffer, which
+	// keeps itself until then, so it is kept here and goes first.
+	early    []byte
+	earlyEnd bool
+
 	timerH  *worker.Timer
 	onTimer func()
 }
@@ -128,12 +136,24 @@ func (f *filter) OnNewConnection() network.FilterStatus {
 	if !f.done {
 		f.armTimer()
 	}
-	return network.StopIteration
+	// Continue: the pass that started this filter goes on to OnData. When
+	// it carries injected data (a throttler behind a gatekeeper releasing
+	// its first bytes), that data is in no buffer that would keep it, so
+	// OnData must see it now.
+	return network.Continue
 }
 
 func (f *filter) OnData(b *network.Buffer, end bool) network.FilterStatus {
 	if f.pipe != nil {
 		f.pipe.Downstream(b, end)
+		return network.StopIteration
+	}
+	// Connecting: the read buffer keeps itself (reading is off meanwhile);
+	// injected data is copied, and the FIN noted.
+	if b != f.nc.ReadBuffer() {
+		f.early = append(f.early, b.Bytes()...)
+		f.earlyEnd = f.earlyEnd || end
+		b.Drain(b.Len())
 	}
 	return network.StopIteration
 }
@@ -148,6 +168,10 @@ func (f *filter) OnTunnelReady(t *cluster.Tunnel) {
 	f.tun = t
 	f.host = t.Host()
 	f.pipe = network.NewPipe(f.nc, t.Conn(), f.cfg.UpstreamBufferLimit, f)
+	if len(f.early) > 0 || f.earlyEnd {
+		f.pipe.DownstreamData(f.early, f.earlyEnd)
+		f.early = nil
+	}
 	if f.paused {
 		f.paused = false
 		f.nc.ReadDisable(false)
