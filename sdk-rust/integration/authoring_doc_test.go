@@ -58,38 +58,53 @@ func freePort(t *testing.T) string {
 }
 
 // The authoring guide, executed as written: its setup commands in an
-// empty directory (crate, code, cargo test, builds, YAML), then sluice as
-// the guide runs it, then its curl commands with their documented output.
-// The only change: the guide's port 10080 becomes a free port.
+// empty directory (crates, code, cargo test, builds, YAML), then each
+// sluice the guide runs (a `run` block stops the one before it; `run DIR`
+// runs in crate DIR, plain `run` in the first crate, greeter), each
+// followed by its curl commands with their documented output. The only
+// change: the guide's ports 10080 and 19901 become free ports.
 func TestAuthoringGuideWorksAsWritten(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join(sluicetest.RepoRoot(), "docs", "authoring-rust.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
-	doc := strings.ReplaceAll(string(raw), "10080", port)
+	port, admin := freePort(t), freePort(t)
+	doc := strings.NewReplacer("10080", port, "19901", admin).Replace(string(raw))
 	blocks := docBlocks(t, doc)
-	var setup, run strings.Builder
+	var setup strings.Builder
 	type exchange struct{ cmd, want string }
-	var curls []exchange
+	type server struct {
+		crate, run string
+		curls      []exchange
+	}
+	var servers []*server
 	for i, b := range blocks {
-		switch b.kind {
+		kind, crate, _ := strings.Cut(b.kind, " ")
+		switch kind {
 		case "setup":
 			setup.WriteString(b.text)
 		case "run":
-			run.WriteString(b.text)
+			if crate == "" {
+				crate = "greeter"
+			}
+			servers = append(servers, &server{crate: crate, run: b.text})
 		case "curl":
 			if i+1 >= len(blocks) || blocks[i+1].kind != "expect" {
 				t.Fatalf("curl block %q has no expect block after it", b.text)
 			}
-			curls = append(curls, exchange{b.text, blocks[i+1].text})
+			if len(servers) == 0 {
+				t.Fatalf("curl block %q before any run block", b.text)
+			}
+			s := servers[len(servers)-1]
+			s.curls = append(s.curls, exchange{b.text, blocks[i+1].text})
 		case "expect":
 		default:
 			t.Fatalf("unknown doc-test kind %q", b.kind)
 		}
 	}
-	if setup.Len() == 0 || run.Len() == 0 || len(curls) == 0 {
-		t.Fatalf("guide lost its doc-test blocks: setup=%d run=%d curl=%d", setup.Len(), run.Len(), len(curls))
+	// The greeter and the network filter guard.
+	if setup.Len() == 0 || len(servers) != 2 {
+		t.Fatalf("guide lost its doc-test blocks: setup=%d servers=%d", setup.Len(), len(servers))
 	}
 
 	dir := t.TempDir()
@@ -101,8 +116,32 @@ func TestAuthoringGuideWorksAsWritten(t *testing.T) {
 		t.Fatalf("setup steps failed: %v\n%s", err, out)
 	}
 
-	crate := filepath.Join(dir, "greeter")
-	server := exec.Command("bash", "-c", "exec "+run.String())
+	for _, s := range servers {
+		if len(s.curls) == 0 {
+			t.Fatalf("run block %q has no curl block after it", s.run)
+		}
+		crate := filepath.Join(dir, s.crate)
+		stop := runGuideServer(t, crate, s.run, env, port)
+		for _, c := range s.curls {
+			cmd := exec.Command("bash", "-c", c.cmd)
+			cmd.Dir, cmd.Env = crate, env
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("%s: %v", c.cmd, err)
+			}
+			if string(out) != c.want {
+				t.Errorf("%s\ngot:\n%s\nthe guide says:\n%s", strings.TrimSpace(c.cmd), out, c.want)
+			}
+		}
+		stop()
+	}
+}
+
+// runGuideServer starts the guide's run command in crate and waits until
+// it listens on port; stop (also run by t.Cleanup) ends it and waits.
+func runGuideServer(t *testing.T, crate, run string, env []string, port string) (stop func()) {
+	t.Helper()
+	server := exec.Command("bash", "-c", "exec "+run)
 	server.Dir, server.Env = crate, env
 	var logs lockedBuffer
 	server.Stdout, server.Stderr = &logs, &logs
@@ -111,28 +150,21 @@ func TestAuthoringGuideWorksAsWritten(t *testing.T) {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- server.Wait() }()
-	t.Cleanup(func() {
-		server.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			server.Process.Kill()
-			<-exited
-		}
-	})
-	waitListening(t, "127.0.0.1:"+port, exited, &logs)
-
-	for _, c := range curls {
-		cmd := exec.Command("bash", "-c", c.cmd)
-		cmd.Dir, cmd.Env = crate, env
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("%s: %v", c.cmd, err)
-		}
-		if string(out) != c.want {
-			t.Errorf("%s\ngot:\n%s\nthe guide says:\n%s", strings.TrimSpace(c.cmd), out, c.want)
-		}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			server.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(10 * time.Second):
+				server.Process.Kill()
+				<-exited
+			}
+		})
 	}
+	t.Cleanup(stop)
+	waitListening(t, "127.0.0.1:"+port, exited, &logs)
+	return stop
 }
 
 // waitListening polls until addr accepts connections (bounded), failing
