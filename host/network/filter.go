@@ -47,7 +47,11 @@ func (e ConnectionEvent) String() string {
 type ReadFilter interface {
 	// OnNewConnection runs once, before the filter's first OnData: when
 	// the connection is set up, or, for a filter after one that stopped,
-	// when the iteration first reaches it.
+	// when the iteration first reaches it. StopIteration ends that pass
+	// before this filter's OnData: read-buffer bytes wait for the next
+	// pass, but data injected by the filter before it is gone, so a
+	// terminal filter returns Continue and takes what it cannot use yet
+	// in OnData (tcp_proxy while it connects).
 	OnNewConnection() FilterStatus
 	// OnData gets the connection's whole read buffer: what earlier
 	// iterations left in it is still there, so a filter may see the same
