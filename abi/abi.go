@@ -5,7 +5,7 @@ import "strconv"
 // Version of the ABI this host implements (SLUICE_ABI_VERSION_MAJOR/MINOR).
 const (
 	VersionMajor = 2
-	VersionMinor = 1
+	VersionMinor = 2
 	// Version is what sluice_module_abi_version() returns: major<<16|minor.
 	Version = VersionMajor<<16 | VersionMinor
 )
@@ -184,4 +184,16 @@ const (
 const (
 	CloseFlush = 0
 	CloseAbort = 1
+)
+
+// Callout outcomes (sluice_callout_outcome), ABI 2.2.
+const (
+	CalloutOK                = 0
+	CalloutNoHealthyUpstream = 1
+	CalloutOverflow          = 2
+	CalloutConnectFailure    = 3
+	CalloutReset             = 4
+	CalloutTimeout           = 5
+	CalloutResponseTooLarge  = 6
+	CalloutClusterUnknown    = 7
 )
