@@ -56,6 +56,8 @@ macro_rules! declare_module {
                     config_scheduled: sluice_on_http_filter_config_scheduled,
                     timer: sluice_on_http_filter_timer,
                     program_shutdown: sluice_on_program_shutdown,
+                    callout_done: sluice_on_http_filter_callout_done,
+                    config_callout_done: sluice_on_http_filter_config_callout_done,
                 }
             }
 
@@ -211,6 +213,26 @@ macro_rules! declare_module {
                 timer: abi::sluice_timer_handle,
             ) {
                 $crate::ffi::timer(filter_module, filter, timer)
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn sluice_on_http_filter_callout_done(
+                filter_module: *mut c_void,
+                filter: abi::sluice_filter_handle,
+                callout: abi::sluice_callout_handle,
+                result: *const abi::sluice_callout_result,
+            ) {
+                $crate::ffi::callout_done(filter_module, filter, callout, result)
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn sluice_on_http_filter_config_callout_done(
+                config: *mut c_void,
+                handle: abi::sluice_config_handle,
+                callout: abi::sluice_callout_handle,
+                result: *const abi::sluice_callout_result,
+            ) {
+                $crate::ffi::config_callout_done(config, handle, callout, result)
             }
 
             #[unsafe(no_mangle)]

@@ -29,6 +29,18 @@ unsafe extern "C" fn must_not_be_called(
 
 #[test]
 fn callbacks_past_the_table_size_are_unsupported() {
+    // A 2.0 host: the table ends before the 2.1 callout callbacks.
+    let mut v20: sluice_host_api = unsafe { core::ptr::read(host_table()) };
+    v20.size = offset_of!(sluice_host_api, http_callout) as u32;
+    unsafe { host::install(Box::leak(Box::new(v20))) };
+    // SAFETY: a handle the fake host does not know; nothing is called.
+    let mut f = unsafe { HostFilter::new(abi::sluice_filter_handle { id: 12345 }) };
+    let check = sluice_sdk::CalloutRequest::new("authz", "GET", "/");
+    assert_eq!(f.http_callout(&check), Err(Error::Unsupported));
+    assert_eq!(f.cancel_callout(sluice_sdk::CalloutId(1)), Err(Error::Unsupported));
+    let mut c = unsafe { HostConfig::new(abi::sluice_config_handle { id: 999 }, b"x") };
+    assert_eq!(c.http_callout(&check), Err(Error::Unsupported));
+
     // SAFETY: leaked, lives forever.
     unsafe { host::install(truncated_table()) };
     // SAFETY: a handle the fake host does not know; the calls only check it.

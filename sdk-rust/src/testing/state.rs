@@ -89,6 +89,8 @@ pub(crate) struct StreamState {
     pub reentry: Option<ReentryTarget>,
     /// Statuses the re-entered hook returned.
     pub reentered: Vec<i32>,
+    /// Callouts started, in order (their ids).
+    pub callouts: Vec<u64>,
 }
 
 impl StreamState {
@@ -113,6 +115,7 @@ impl StreamState {
             graveyard: Vec::new(),
             reentry: None,
             reentered: Vec::new(),
+            callouts: Vec::new(),
         }
     }
 }
@@ -129,6 +132,33 @@ pub(crate) struct ConfigState {
     pub label_counts: Vec<usize>,
     /// Panics the module reported (report_panic).
     pub panics: u32,
+    /// Config callouts started, in order (their ids).
+    pub callouts: Vec<u64>,
+}
+
+/// A callout as the fake host recorded it (see `FakeStream::callouts`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeCallout {
+    pub id: crate::CalloutId,
+    pub cluster: String,
+    /// Headers as sent, pseudo-headers included (`:method`, `:path`, ...).
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// 0 = the host's default (5 s).
+    pub timeout_ms: u32,
+    /// 0 = the host's default (1 MiB).
+    pub max_response_bytes: u64,
+    /// Cancelled by the module, or by its stream ending / config going.
+    pub cancelled: bool,
+    /// Answered (the done hook ran) or cancelled.
+    pub over: bool,
+}
+
+impl FakeCallout {
+    /// The first value of header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
 }
 
 /// A scheduler of the fake host.
@@ -145,6 +175,7 @@ pub(crate) static SCHEDULED: std::sync::Condvar = std::sync::Condvar::new();
 
 pub(crate) struct State {
     pub streams: BTreeMap<u64, StreamState>,
+    pub callouts: BTreeMap<u64, FakeCallout>,
     pub schedulers: BTreeMap<u64, FakeScheduler>,
     pub commit_seq: u64,
     pub configs: BTreeMap<u64, ConfigState>,
@@ -154,6 +185,7 @@ pub(crate) struct State {
 
 static STATE: Mutex<State> = Mutex::new(State {
     streams: BTreeMap::new(),
+    callouts: BTreeMap::new(),
     schedulers: BTreeMap::new(),
     commit_seq: 0,
     configs: BTreeMap::new(),
