@@ -61,7 +61,7 @@ func newAuthBackend(t *testing.T) *authBackend {
 }
 
 // closedAddr is a loopback address nothing listens on.
-func closedAddr(t *testing.T) netip.AddrPort {
+func closedAddr(t testing.TB) netip.AddrPort {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -72,9 +72,9 @@ func closedAddr(t *testing.T) netip.AddrPort {
 	return a
 }
 
-// newCalloutEnv is newEnv with clusters: "auth" (the backend), "dead"
+// newCalloutEnv is newEnv with clusters: "auth" (at auth), "dead"
 // (nothing listening) and "empty" (no endpoint).
-func newCalloutEnv(t *testing.T, n int, opts Options, be *authBackend) *env {
+func newCalloutEnv(t testing.TB, n int, opts Options, auth netip.AddrPort) *env {
 	t.Helper()
 	e := &env{t: t}
 	for i := 0; i < n; i++ {
@@ -86,7 +86,7 @@ func newCalloutEnv(t *testing.T, n int, opts Options, be *authBackend) *env {
 		go w.Run()
 	}
 	mgr, err := cluster.NewManagerWithSettings([]cluster.Settings{
-		{Name: "auth", Endpoints: []netip.AddrPort{be.addr}},
+		{Name: "auth", Endpoints: []netip.AddrPort{auth}},
 		{Name: "dead", Endpoints: []netip.AddrPort{closedAddr(t)}},
 		{Name: "empty"},
 	}, e.workers, nil)
@@ -174,7 +174,7 @@ func runForward(t *testing.T, e *env, ff *FilterFactory, token string) localRepl
 // the body, and finds the callout's handle already stale.
 func TestCalloutRoundTrip(t *testing.T) {
 	be := newAuthBackend(t)
-	e := newCalloutEnv(t, 1, Options{}, be)
+	e := newCalloutEnv(t, 1, Options{}, be.addr)
 	ff := e.factory("callout_probe", "probe", `{"scenario":"forward","cluster":"auth","path":"/check"}`)
 	probeCall(t, ff.mod, "probe_reset")
 	r := runForward(t, e, ff, "t0k3n")
@@ -200,7 +200,7 @@ func TestCalloutRoundTrip(t *testing.T) {
 // and is counted under callouts_failed{reason}.
 func TestCalloutFailures(t *testing.T) {
 	be := newAuthBackend(t)
-	e := newCalloutEnv(t, 1, Options{}, be)
+	e := newCalloutEnv(t, 1, Options{}, be.addr)
 	for _, tc := range []struct {
 		config, outcome, detail string
 	}{
@@ -233,7 +233,7 @@ func TestCalloutFailures(t *testing.T) {
 // hook never runs, not even when the answer would have come.
 func TestCalloutCancelledWhenTheStreamEnds(t *testing.T) {
 	be := newAuthBackend(t)
-	e := newCalloutEnv(t, 1, Options{}, be)
+	e := newCalloutEnv(t, 1, Options{}, be.addr)
 	ff := e.factory("callout_probe", "probe", `{"scenario":"forward","cluster":"auth","path":"/hang"}`)
 	probeCall(t, ff.mod, "probe_reset")
 	cb := newFakeCallbacks(0, ":method", "GET", ":path", "/")
@@ -264,7 +264,7 @@ func TestCalloutCancelledWhenTheStreamEnds(t *testing.T) {
 // Cancel by the module: OK once, then the handle is stale; no hook.
 func TestCalloutCancelByModule(t *testing.T) {
 	be := newAuthBackend(t)
-	e := newCalloutEnv(t, 1, Options{}, be)
+	e := newCalloutEnv(t, 1, Options{}, be.addr)
 	ff := e.factory("callout_probe", "probe", `{"scenario":"cancel","cluster":"auth","path":"/check"}`)
 	probeCall(t, ff.mod, "probe_reset")
 	cb := newFakeCallbacks(0, ":method", "GET", ":path", "/")
@@ -292,7 +292,7 @@ func TestCalloutCancelByModule(t *testing.T) {
 // Bad requests are refused with INVALID_ARGUMENT and start nothing.
 func TestCalloutBadRequests(t *testing.T) {
 	be := newAuthBackend(t)
-	e := newCalloutEnv(t, 1, Options{}, be)
+	e := newCalloutEnv(t, 1, Options{}, be.addr)
 	ff := e.factory("callout_probe", "probe", `{"scenario":"errors","cluster":"auth","path":"/check"}`)
 	probeCall(t, ff.mod, "probe_reset")
 	cb := newFakeCallbacks(0, ":method", "GET", ":path", "/")
@@ -327,7 +327,7 @@ func TestCalloutLimits(t *testing.T) {
 		{"worker", Options{MaxCalloutsPerWorker: 2}, "worker", 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newCalloutEnv(t, 1, tc.opts, be)
+			e := newCalloutEnv(t, 1, tc.opts, be.addr)
 			ff := e.factory("callout_probe", "probe", `{"scenario":"limit","cluster":"auth","path":"/hang"}`)
 			probeCall(t, ff.mod, "probe_reset")
 			cb := newFakeCallbacks(0, ":method", "GET", ":path", "/")
@@ -354,7 +354,7 @@ func TestCalloutLimits(t *testing.T) {
 // refused and the callout goes on.
 func TestCalloutCancelFromAnotherThread(t *testing.T) {
 	be := newAuthBackend(t)
-	e := newCalloutEnv(t, 1, Options{}, be)
+	e := newCalloutEnv(t, 1, Options{}, be.addr)
 	ff := e.factory("callout_probe", "probe", `{"scenario":"forward","cluster":"auth","path":"/hang","timeout_ms":"200"}`)
 	probeCall(t, ff.mod, "probe_reset")
 	cb := newFakeCallbacks(0, ":method", "GET", ":path", "/")
@@ -382,7 +382,7 @@ func TestCalloutCancelFromAnotherThread(t *testing.T) {
 // no hook.
 func TestConfigCallout(t *testing.T) {
 	be := newAuthBackend(t)
-	e := newCalloutEnv(t, 2, Options{}, be)
+	e := newCalloutEnv(t, 2, Options{}, be.addr)
 	ff := e.factory("callout_probe", "probe", `{"scenario":"config","cluster":"auth","path":"/keys"}`)
 	m := ff.mod
 	if probeCall(t, m, "probe_wait_config") == 0 {

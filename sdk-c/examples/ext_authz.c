@@ -28,6 +28,7 @@
  *   gcc -O2 -fPIC -shared -std=c11 -I../../abi -I.. -o ext_authz.so ext_authz.c */
 #define _GNU_SOURCE
 #include <stdlib.h>
+#include <strings.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -160,22 +161,41 @@ static void failed(filter* f, sluice_filter_handle h, const char* why) {
     sluice_send_response(h, (uint32_t)c->status_on_error, NULL, "authorization check failed\n", "ext_authz_error");
 }
 
+static bool is(sluice_buffer b, const char* s) { return sluice_buffer_eq(b, s); }
+
+/* Header names are lowercase in host views; configured names may not be. */
+static bool allowed(const config* c, sluice_buffer name) {
+    for (size_t i = 0; i < c->n_allowed; i++) {
+        if (name.len == strlen(c->allowed[i]) && strncasecmp((const char*)name.ptr, c->allowed[i], name.len) == 0)
+            return true;
+    }
+    return false;
+}
+
 sluice_headers_status sluice_on_http_filter_request_headers(void* m, sluice_filter_handle h, bool eos) {
     (void)eos;
     filter* f = (filter*)m;
     config* c = f->cfg;
-    sluice_buffer method, path;
-    if (!sluice_request_header(h, ":method", &method) || !sluice_request_header(h, ":path", &path)) {
-        failed(f, h, "request without :method or :path");
-        return SLUICE_HEADERS_STOP_ITERATION;
+    /* Every request header in one host call (views valid during this hook). */
+    sluice_header stack[64];
+    sluice_header* all = stack;
+    size_t n = 0;
+    sluice_result r = sluice_api->headers_get(h, SLUICE_REQUEST_HEADERS, all, 64, &n);
+    if (r == SLUICE_ERR_BUFFER_TOO_SMALL && (all = (sluice_header*)malloc(n * sizeof *all)) != NULL)
+        r = sluice_api->headers_get(h, SLUICE_REQUEST_HEADERS, all, n, &n);
+    sluice_buffer method = {NULL, 0}, path = {NULL, 0};
+    for (size_t i = 0; r == SLUICE_OK && i < n; i++) {
+        if (is(all[i].name, ":method")) method = all[i].value;
+        if (is(all[i].name, ":path")) path = all[i].value;
     }
     size_t prefix = strlen(c->path_prefix);
-    char* check_path = (char*)malloc(prefix + path.len + 1);
-    char* check_method = sluice_buffer_strdup(method);
+    char* check_path = path.len > 0 ? (char*)malloc(prefix + path.len + 1) : NULL;
+    char* check_method = method.len > 0 ? sluice_buffer_strdup(method) : NULL;
     if (check_path == NULL || check_method == NULL) {
         free(check_path);
         free(check_method);
-        failed(f, h, "out of memory");
+        if (all != stack) free(all);
+        failed(f, h, r != SLUICE_OK ? "cannot read the request headers" : "request without :method or :path");
         return SLUICE_HEADERS_STOP_ITERATION;
     }
     memcpy(check_path, c->path_prefix, prefix);
@@ -185,19 +205,14 @@ sluice_headers_status sluice_on_http_filter_request_headers(void* m, sluice_filt
     sluice_callout co;
     sluice_callout_init(&co, c->cluster, check_method, check_path);
     sluice_callout_set_timeout_ms(&co, (uint32_t)c->timeout_ms);
-    for (size_t i = 0; i < c->n_allowed; i++) {
-        /* Every value of the header, as views valid during this hook. */
-        sluice_buffer name = sluice_str(c->allowed[i]), value;
-        for (size_t k = 0; sluice_api->header_get(h, SLUICE_REQUEST_HEADERS, name.ptr, name.len, k, &value, NULL) ==
-                           SLUICE_OK;
-             k++) {
-            sluice_callout_add_header_buf(&co, name, value);
-        }
+    for (size_t i = 0; i < n; i++) {
+        if (allowed(c, all[i].name)) sluice_callout_add_header_buf(&co, all[i].name, all[i].value);
     }
     sluice_callout_handle callout;
-    sluice_result r = sluice_callout_send(h, &co, &callout);
+    r = sluice_callout_send(h, &co, &callout);
     free(check_path); /* the host copied the request */
     free(check_method);
+    if (all != stack) free(all);
     if (r != SLUICE_OK) {
         char why[48];
         snprintf(why, sizeof why, "callout refused: %d", r);

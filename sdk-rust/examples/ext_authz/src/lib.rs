@@ -138,15 +138,18 @@ impl ExtAuthz {
 impl HttpFilter for ExtAuthz {
     fn on_request_headers(&mut self, host: &mut HostFilter<'_>, _end_of_stream: bool) -> HeadersStatus {
         let s = &*self.settings;
-        let (Some(method), Some(path)) = (host.request_header(":method"), host.request_header(":path")) else {
+        // Every request header in one host call (views valid in this hook).
+        let headers = host.request_headers().unwrap_or_default();
+        let find = |name: &[u8]| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+        let (Some(method), Some(path)) = (find(b":method"), find(b":path")) else {
             self.failed(host, "request without :method or :path");
             return HeadersStatus::StopIteration;
         };
         let mut check_path = s.path_prefix.as_bytes().to_vec();
         check_path.extend_from_slice(path);
         let mut check = CalloutRequest::new(&s.cluster, method, check_path).timeout(s.timeout);
-        for name in &s.allowed_headers {
-            for value in host.header_values(HeaderKind::RequestHeaders, name).unwrap_or_default() {
+        for (name, value) in &headers {
+            if s.allowed_headers.iter().any(|a| a.as_bytes() == *name) {
                 check = check.header(name, value);
             }
         }
