@@ -553,9 +553,11 @@ static inline bool sluice_connection_metadata_get_number(sluice_filter_handle f,
                                                          double* out) {
     return sluice_api->connection_metadata_get_number(f, (const uint8_t*)ns, strlen(ns), (const uint8_t*)key,
                                                       strlen(key), out) == SLUICE_OK;
-/* ---- HTTP callouts (ABI 2.2) ---- */
+}
 
-/* True when the host offers HTTP callouts (ABI 2.2 or later): check once,
+/* ---- HTTP callouts (ABI 2.1) ---- */
+
+/* True when the host offers HTTP callouts (ABI 2.1 or later): check once,
  * e.g. in config_new, and reject the config when they are needed. */
 static inline bool sluice_has_callouts(void) {
     return sluice_api != NULL && SLUICE_HOST_API_HAS(sluice_api, http_callout_cancel);
