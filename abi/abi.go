@@ -5,7 +5,7 @@ import "strconv"
 // Version of the ABI this host implements (SLUICE_ABI_VERSION_MAJOR/MINOR).
 const (
 	VersionMajor = 2
-	VersionMinor = 2
+	VersionMinor = 1
 	// Version is what sluice_module_abi_version() returns: major<<16|minor.
 	Version = VersionMajor<<16 | VersionMinor
 )
@@ -186,7 +186,7 @@ const (
 	CloseAbort = 1
 )
 
-// Callout outcomes (sluice_callout_outcome), ABI 2.2.
+// Callout outcomes (sluice_callout_outcome), ABI 2.1.
 const (
 	CalloutOK                = 0
 	CalloutNoHealthyUpstream = 1

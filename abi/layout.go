@@ -112,7 +112,7 @@ type HostAPI struct {
 	ConnectionMetadataGetString uintptr `c:"connection_metadata_get_string"`
 	ConnectionMetadataGetNumber uintptr `c:"connection_metadata_get_number"`
 
-	// HTTP callouts (ABI 2.2).
+	// HTTP callouts (ABI 2.1).
 	HTTPCallout       uintptr `c:"http_callout"`
 	ConfigHTTPCallout uintptr `c:"config_http_callout"`
 	HTTPCalloutCancel uintptr `c:"http_callout_cancel"`
@@ -129,7 +129,7 @@ type MetricDef struct {
 	NBuckets    uintptr        `c:"n_buckets"`
 }
 
-// CalloutRequest is sluice_callout_request (ABI 2.2).
+// CalloutRequest is sluice_callout_request (ABI 2.1).
 type CalloutRequest struct {
 	Size             uint32         `c:"size"`
 	TimeoutMS        uint32         `c:"timeout_ms"`
@@ -140,7 +140,7 @@ type CalloutRequest struct {
 	MaxResponseBytes uint64         `c:"max_response_bytes"`
 }
 
-// CalloutResult is sluice_callout_result (ABI 2.2).
+// CalloutResult is sluice_callout_result (ABI 2.1).
 type CalloutResult struct {
 	Size      uint32         `c:"size"`
 	Outcome   uint32         `c:"outcome"`

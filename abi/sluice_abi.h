@@ -1,5 +1,5 @@
 /*
- * sluice_abi.h — the sluice module ABI, version 2.2.
+ * sluice_abi.h — the sluice module ABI, version 2.1.
  *
  * This one header IS the ABI between the sluice proxy (the "host", written in
  * Go, loading modules with dlopen) and a filter module (a shared object
@@ -61,14 +61,14 @@
  *   Network (ABI 2.1), required: config_new, config_destroy, new, destroy,
  *   new_connection, read. Optional: write, event, watermark, scheduled,
  *   timer, config_scheduled.
- *   HTTP callouts (ABI 2.2), optional: sluice_on_http_filter_callout_done,
+ *   HTTP callouts (ABI 2.1), optional: sluice_on_http_filter_callout_done,
  *   sluice_on_http_filter_config_callout_done.
  *
  * History: 2.0 (handles as structs, opaque scheduler commit); 2.1 adds
- * network (L4) filters; 2.2 adds HTTP callouts (see "HTTP callouts (ABI
- * 2.2)"): callout types, three host callbacks at the end of
- * sluice_host_api, two optional hooks. Each minor only adds: a module built
- * against an older minor runs unchanged.
+ * network (L4) filters and HTTP callouts ("HTTP callouts (ABI 2.1)":
+ * callout types, three host callbacks at the end of sluice_host_api, two
+ * optional hooks). Each minor only adds: a module built against an older
+ * minor runs unchanged.
  */
 #ifndef SLUICE_ABI_H
 #define SLUICE_ABI_H
@@ -86,7 +86,7 @@ extern "C" {
 /* ------------------------------------------------------------------------ */
 
 #define SLUICE_ABI_VERSION_MAJOR 2
-#define SLUICE_ABI_VERSION_MINOR 2
+#define SLUICE_ABI_VERSION_MINOR 1
 /* What sluice_module_abi_version() returns: major << 16 | minor. */
 #define SLUICE_ABI_VERSION ((uint32_t)((SLUICE_ABI_VERSION_MAJOR << 16) | SLUICE_ABI_VERSION_MINOR))
 
@@ -324,7 +324,7 @@ typedef uint32_t sluice_close_type;
 #define SLUICE_CLOSE_ABORT 1
 
 /* ------------------------------------------------------------------------ */
-/* HTTP callouts (ABI 2.2): types                                           */
+/* HTTP callouts (ABI 2.1): types                                           */
 /* ------------------------------------------------------------------------ */
 
 /* An HTTP request a filter (or a config) sends to a configured cluster on
@@ -733,9 +733,9 @@ typedef struct sluice_host_api {
     sluice_result (*connection_metadata_get_number)(sluice_filter_handle filter, const uint8_t* ns, size_t ns_len,
                                                     const uint8_t* key, size_t key_len, double* value_out);
 
-    /* ===== HTTP callouts (ABI 2.2) ===================================== */
-    /* Check with SLUICE_HOST_API_HAS(api, http_callout) before use: a host
-     * older than 2.2 has none of these three. */
+    /* ===== HTTP callouts (ABI 2.1) ===================================== */
+    /* Check with SLUICE_HOST_API_HAS(api, http_callout) before use: a 2.0
+     * host has none of these three. */
 
     /* worker, inside a hook of the filter: send request to a cluster.
      * On OK, *callout_out names it and exactly one
@@ -775,7 +775,7 @@ typedef struct sluice_host_api {
      * hook will not be called. INVALID_HANDLE when the callout already
      * finished (its hook ran), was cancelled, or never existed. */
     sluice_result (*http_callout_cancel)(sluice_callout_handle callout);
-    /* ===== end of HTTP callouts (ABI 2.2) ============================== */
+    /* ===== end of HTTP callouts (ABI 2.1) ============================== */
 } sluice_host_api;
 
 /* True when the host's table contains `field` (a minor-version addition). */
@@ -868,7 +868,7 @@ void sluice_on_http_filter_timer(void* filter_module, sluice_filter_handle filte
  * destroyed are dropped (and counted). */
 void sluice_on_http_filter_scheduled(void* filter_module, sluice_filter_handle filter, uint64_t event_id);
 
-/* ===== HTTP callouts (ABI 2.2): hooks ================================== */
+/* ===== HTTP callouts (ABI 2.1): hooks ================================== */
 
 /* OPTIONAL (needed for http_callout). worker that owns the filter, once
  * per callout started with http_callout that was not cancelled, while the
@@ -883,7 +883,7 @@ void sluice_on_http_filter_callout_done(void* filter_module, sluice_filter_handl
  * callout that was not cancelled, while the config exists. */
 void sluice_on_http_filter_config_callout_done(void* config, sluice_config_handle handle,
                                                sluice_callout_handle callout, const sluice_callout_result* result);
-/* ===== end of HTTP callouts (ABI 2.2) ================================== */
+/* ===== end of HTTP callouts (ABI 2.1) ================================== */
 
 /* ------------------------------------------------------------------------ */
 /* Network (L4) filter hooks — ABI 2.1                                      */

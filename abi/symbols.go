@@ -37,7 +37,7 @@ const (
 	SymNetScheduled       = "sluice_on_network_filter_scheduled"
 	SymNetTimer           = "sluice_on_network_filter_timer"
 
-	// HTTP callouts (ABI 2.2).
+	// HTTP callouts (ABI 2.1).
 	SymHTTPCalloutDone       = "sluice_on_http_filter_callout_done"
 	SymHTTPConfigCalloutDone = "sluice_on_http_filter_config_callout_done"
 )

@@ -60,7 +60,7 @@ type hooks struct {
 	streamComplete, scheduled         uintptr
 	timer, configScheduled            uintptr
 	programShutdown                   uintptr
-	calloutDone, configCalloutDone    uintptr // ABI 2.2
+	calloutDone, configCalloutDone    uintptr // ABI 2.1
 	// offersHTTP / offersNet: the module exports hooks of that filter kind.
 	offersHTTP, offersNet bool
 	net                   netHooks

@@ -12,7 +12,7 @@
 use core::ffi::c_void;
 
 pub const SLUICE_ABI_VERSION_MAJOR: u32 = 2;
-pub const SLUICE_ABI_VERSION_MINOR: u32 = 2;
+pub const SLUICE_ABI_VERSION_MINOR: u32 = 1;
 /// What `sluice_module_abi_version()` returns: major << 16 | minor.
 pub const SLUICE_ABI_VERSION: u32 = (SLUICE_ABI_VERSION_MAJOR << 16) | SLUICE_ABI_VERSION_MINOR;
 
@@ -192,7 +192,7 @@ pub type sluice_close_type = u32;
 pub const SLUICE_CLOSE_FLUSH: sluice_close_type = 0;
 pub const SLUICE_CLOSE_ABORT: sluice_close_type = 1;
 
-// ---- HTTP callouts (ABI 2.2) ------------------------------------------
+// ---- HTTP callouts (ABI 2.1) ------------------------------------------
 
 /// An HTTP callout of a filter or config (`sluice_callout_handle`).
 #[repr(transparent)]
@@ -672,7 +672,7 @@ pub struct sluice_host_api {
             value_out: *mut f64,
         ) -> sluice_result,
     >,
-    // ---- HTTP callouts (ABI 2.2) ----
+    // ---- HTTP callouts (ABI 2.1) ----
     pub http_callout: Option<
         unsafe extern "C" fn(
             filter: sluice_filter_handle,

@@ -1,4 +1,4 @@
-//! HTTP callouts (ABI 2.2): a request to a configured cluster, sent by the
+//! HTTP callouts (ABI 2.1): a request to a configured cluster, sent by the
 //! host on the filter's (or config's) behalf; the answer comes back in
 //! [`HttpFilter::on_callout_done`](crate::HttpFilter::on_callout_done) on
 //! the stream's worker, or

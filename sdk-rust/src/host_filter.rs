@@ -380,7 +380,7 @@ impl<'h> HostFilter<'h> {
         (raw.id != 0).then(|| crate::Timer::from_raw(raw))
     }
 
-    // ---- HTTP callouts (ABI 2.2) --------------------------------------------
+    // ---- HTTP callouts (ABI 2.1) --------------------------------------------
 
     /// Send `request` to its cluster; the answer (or why there is none)
     /// comes to [`HttpFilter::on_callout_done`](crate::HttpFilter::on_callout_done)
@@ -393,7 +393,7 @@ impl<'h> HostFilter<'h> {
     /// Errors: `InvalidArgument` (missing `:method`/`:path`, a bad header,
     /// an empty cluster name), `Limit` (16 callouts of this filter, or its
     /// worker's 4096, in flight), `StreamEnded`, `Unsupported` (a host
-    /// older than ABI 2.2). An unknown cluster is not an error here: the
+    /// older than ABI 2.1). An unknown cluster is not an error here: the
     /// done hook reports [`CalloutOutcome::ClusterUnknown`](crate::CalloutOutcome::ClusterUnknown).
     pub fn http_callout(&mut self, request: &CalloutRequest) -> Result<CalloutId> {
         let f = callback!(http_callout)?;

@@ -29,9 +29,10 @@ unsafe extern "C" fn must_not_be_called(
 
 #[test]
 fn callbacks_past_the_table_size_are_unsupported() {
-    // A 2.0 host: the table ends before the 2.1 callout callbacks.
+    // A 2.0 host: the table ends before the 2.1 callbacks (network
+    // filters, then callouts).
     let mut v20: sluice_host_api = unsafe { core::ptr::read(host_table()) };
-    v20.size = offset_of!(sluice_host_api, http_callout) as u32;
+    v20.size = offset_of!(sluice_host_api, network_buffer_chunks) as u32;
     unsafe { host::install(Box::leak(Box::new(v20))) };
     // SAFETY: a handle the fake host does not know; nothing is called.
     let mut f = unsafe { HostFilter::new(abi::sluice_filter_handle { id: 12345 }) };

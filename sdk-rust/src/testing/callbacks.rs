@@ -939,7 +939,7 @@ unsafe extern "C" fn per_route_config(f: sluice_filter_handle, out: *mut *mut c_
     })
 }
 
-// ---- HTTP callouts (ABI 2.2) ---------------------------------------------
+// ---- HTTP callouts (ABI 2.1) ---------------------------------------------
 
 /// Callouts in flight per stream / per config, as in sluice.
 const CALLOUTS_PER_FILTER: usize = 16;
