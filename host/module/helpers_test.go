@@ -195,7 +195,7 @@ type fakeCallbacks struct {
 	// as a connection manager without deferred deletion would);
 	// onContinue inside ContinueDecoding.
 	onReply, onContinue func()
-	events  chan string
+	events              chan string
 }
 
 func newFakeCallbacks(worker int, reqHeaders ...string) *fakeCallbacks {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/sluiceproxy/sluice/abi"
+	"github.com/sluiceproxy/sluice/host/hcm"
 	"github.com/sluiceproxy/sluice/host/module/moduletest"
 )
 
@@ -147,6 +148,36 @@ func TestNewerMinorAndMisspelledHooksAreLogged(t *testing.T) {
 	if err != nil || !info.Loadable() || !strings.Contains(info.String(), "warning: sluice_on_http_filter_respone_body is never called: "+want+"\n") {
 		t.Fatalf("inspect: %v\n%s", err, info)
 	}
+}
+
+// A module built for an older minor of the same major (2.0: no network
+// filters, no callouts) loads without a warning, and its filters run.
+func TestOlderMinorModuleLoads(t *testing.T) {
+	e, logs := newObservedEnv(t, 1, Options{})
+	p := moduletest.Build(t, "older_minor")
+	m, err := e.host.Load(p, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.ABIVersion() != 2<<16 {
+		t.Fatalf("ABIVersion = %#x, want 2.0", m.ABIVersion())
+	}
+	if n := logs.FilterMessage("module built for a newer ABI minor; callbacks it may check for with SLUICE_HOST_API_HAS are absent").Len(); n != 0 {
+		t.Fatalf("an older-minor module was logged as newer (%d lines)", n)
+	}
+	info, err := Inspect(p, false)
+	if err != nil || !info.Loadable() || !strings.Contains(info.String(), "ABI version: 2.0 (host "+abi.VersionString()+": compatible)\n") {
+		t.Fatalf("inspect: %v\n%s", err, info)
+	}
+	ff := e.factory("older_minor", "old", `{}`)
+	cb := newFakeCallbacks(0, ":method", "GET")
+	e.on(0, func() {
+		f := ff.NewFilter(cb)
+		if st := f.DecodeHeaders(cb.req, true); st != hcm.HeadersContinue {
+			t.Errorf("request_headers of a 2.0 module: %d", st)
+		}
+		endStream(cb, f)
+	})
 }
 
 func TestLoadVersionAndInitFailures(t *testing.T) {
