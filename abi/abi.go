@@ -185,3 +185,15 @@ const (
 	CloseFlush = 0
 	CloseAbort = 1
 )
+
+// Callout outcomes (sluice_callout_outcome), ABI 2.1.
+const (
+	CalloutOK                = 0
+	CalloutNoHealthyUpstream = 1
+	CalloutOverflow          = 2
+	CalloutConnectFailure    = 3
+	CalloutReset             = 4
+	CalloutTimeout           = 5
+	CalloutResponseTooLarge  = 6
+	CalloutClusterUnknown    = 7
+)

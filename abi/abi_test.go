@@ -24,6 +24,9 @@ var mirrored = []struct {
 	{"sluice_scheduler_handle", Handle{}},
 	{"sluice_timer_handle", Handle{}},
 	{"sluice_network_filter_handle", Handle{}},
+	{"sluice_callout_handle", Handle{}},
+	{"sluice_callout_request", CalloutRequest{}},
+	{"sluice_callout_result", CalloutResult{}},
 	{"sluice_metric_def", MetricDef{}},
 	{"sluice_host_api", HostAPI{}},
 }
@@ -75,6 +78,11 @@ var constants = []struct {
 	{"SLUICE_NETWORK_EVENT_LOCAL_CLOSE", NetworkEventLocalClose},
 	{"SLUICE_NETWORK_READ_BUFFER", NetworkReadBuffer}, {"SLUICE_NETWORK_WRITE_BUFFER", NetworkWriteBuffer},
 	{"SLUICE_CLOSE_FLUSH", CloseFlush}, {"SLUICE_CLOSE_ABORT", CloseAbort},
+	{"SLUICE_CALLOUT_OK", CalloutOK}, {"SLUICE_CALLOUT_NO_HEALTHY_UPSTREAM", CalloutNoHealthyUpstream},
+	{"SLUICE_CALLOUT_OVERFLOW", CalloutOverflow}, {"SLUICE_CALLOUT_CONNECT_FAILURE", CalloutConnectFailure},
+	{"SLUICE_CALLOUT_RESET", CalloutReset}, {"SLUICE_CALLOUT_TIMEOUT", CalloutTimeout},
+	{"SLUICE_CALLOUT_RESPONSE_TOO_LARGE", CalloutResponseTooLarge},
+	{"SLUICE_CALLOUT_CLUSTER_UNKNOWN", CalloutClusterUnknown},
 }
 
 // cProgram prints "key value" lines: sizeof/offsetof for every mirrored

@@ -6,8 +6,9 @@ import "unsafe"
 // tag names the C field, which abi_test.go checks offset by offset.
 
 // Handle mirrors each struct-wrapped handle type (sluice_config_handle,
-// sluice_filter_handle, sluice_scheduler_handle): one uint64 id, passed
-// in the same register as a uint64.
+// sluice_filter_handle, sluice_scheduler_handle, sluice_timer_handle,
+// sluice_network_filter_handle, sluice_callout_handle): one uint64 id,
+// passed in the same register as a uint64.
 type Handle struct {
 	ID uint64 `c:"id"`
 }
@@ -110,6 +111,11 @@ type HostAPI struct {
 	NetworkLog                  uintptr `c:"network_log"`
 	ConnectionMetadataGetString uintptr `c:"connection_metadata_get_string"`
 	ConnectionMetadataGetNumber uintptr `c:"connection_metadata_get_number"`
+
+	// HTTP callouts (ABI 2.1).
+	HTTPCallout       uintptr `c:"http_callout"`
+	ConfigHTTPCallout uintptr `c:"config_http_callout"`
+	HTTPCalloutCancel uintptr `c:"http_callout_cancel"`
 }
 
 // MetricDef is sluice_metric_def.
@@ -121,4 +127,29 @@ type MetricDef struct {
 	NLabelNames uintptr        `c:"n_label_names"`
 	Buckets     unsafe.Pointer `c:"buckets"`
 	NBuckets    uintptr        `c:"n_buckets"`
+}
+
+// CalloutRequest is sluice_callout_request (ABI 2.1).
+type CalloutRequest struct {
+	Size             uint32         `c:"size"`
+	TimeoutMS        uint32         `c:"timeout_ms"`
+	Cluster          Buffer         `c:"cluster"`
+	Headers          unsafe.Pointer `c:"headers"`
+	NHeaders         uintptr        `c:"n_headers"`
+	Body             Buffer         `c:"body"`
+	MaxResponseBytes uint64         `c:"max_response_bytes"`
+}
+
+// CalloutResult is sluice_callout_result (ABI 2.1).
+type CalloutResult struct {
+	Size      uint32         `c:"size"`
+	Outcome   uint32         `c:"outcome"`
+	Status    uint32         `c:"status"`
+	Reserved  uint32         `c:"reserved"`
+	Headers   unsafe.Pointer `c:"headers"`
+	NHeaders  uintptr        `c:"n_headers"`
+	Body      Buffer         `c:"body"`
+	Trailers  unsafe.Pointer `c:"trailers"`
+	NTrailers uintptr        `c:"n_trailers"`
+	Detail    Buffer         `c:"detail"`
 }

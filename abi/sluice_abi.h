@@ -17,13 +17,14 @@
  *
  * Threads. "main" is the host's module main thread: ONE OS thread that runs
  * every program- and config-level hook, one at a time: program init and
- * shutdown, config_new/destroy, per_route_config_new/destroy and
- * config_scheduled (never a worker, never two threads). "worker" is the
- * event-loop thread that owns a stream: every hook of one filter instance,
- * including sluice_on_http_filter_scheduled and _timer, runs on that one OS
- * thread. "any" means any thread, including threads the module created. A
- * hook that blocks stalls every connection of its worker (or, on main,
- * config work and config-level deliveries).
+ * shutdown, config_new/destroy, per_route_config_new/destroy,
+ * config_scheduled and config_callout_done (never a worker, never two
+ * threads). "worker" is the event-loop thread that owns a stream: every
+ * hook of one filter instance, including sluice_on_http_filter_scheduled,
+ * _timer and _callout_done, runs on that one OS thread. "any" means any
+ * thread, including threads the module created. A hook that blocks stalls
+ * every connection of its worker (or, on main, config work and
+ * config-level deliveries).
  *
  * Buffers. A sluice_buffer the host hands to the module (a "host view") is
  * host-owned C memory (never Go heap): it stays valid until the hook during
@@ -60,6 +61,14 @@
  *   Network (ABI 2.1), required: config_new, config_destroy, new, destroy,
  *   new_connection, read. Optional: write, event, watermark, scheduled,
  *   timer, config_scheduled.
+ *   HTTP callouts (ABI 2.1), optional: sluice_on_http_filter_callout_done,
+ *   sluice_on_http_filter_config_callout_done.
+ *
+ * History: 2.0 (handles as structs, opaque scheduler commit); 2.1 adds
+ * network (L4) filters and HTTP callouts ("HTTP callouts (ABI 2.1)":
+ * callout types, three host callbacks at the end of sluice_host_api, two
+ * optional hooks). Each minor only adds: a module built against an older
+ * minor runs unchanged.
  */
 #ifndef SLUICE_ABI_H
 #define SLUICE_ABI_H
@@ -313,6 +322,72 @@ typedef uint32_t sluice_network_buffer_kind;
 typedef uint32_t sluice_close_type;
 #define SLUICE_CLOSE_FLUSH 0
 #define SLUICE_CLOSE_ABORT 1
+
+/* ------------------------------------------------------------------------ */
+/* HTTP callouts (ABI 2.1): types                                           */
+/* ------------------------------------------------------------------------ */
+
+/* An HTTP request a filter (or a config) sends to a configured cluster on
+ * its own behalf, e.g. to ask an authorization service; see http_callout
+ * in the host table. The handle names one callout from the start call
+ * until its done hook is called (the handle is stale from the moment the
+ * hook starts) or until it is cancelled. */
+typedef struct sluice_callout_handle {
+    uint64_t id;
+} sluice_callout_handle;
+
+/* What a callout sends. Everything is copied during the start call. */
+typedef struct sluice_callout_request {
+    uint32_t size;       /* sizeof(sluice_callout_request) */
+    uint32_t timeout_ms; /* bounds the whole exchange (connect, send, answer); 0 = 5000 */
+    sluice_buffer cluster; /* the name of a cluster of the config's `clusters` */
+    /* Request headers. ":method" and ":path" are required; ":authority"
+     * defaults to the cluster name and ":scheme" to "http"; no other
+     * pseudo-header is allowed. Names are sent lowercase. content-length
+     * is set from body (a given one is replaced). */
+    const sluice_header* headers;
+    size_t n_headers;
+    sluice_buffer body;          /* empty: no body */
+    uint64_t max_response_bytes; /* response body limit; 0 = 1 MiB, at most 64 MiB */
+} sluice_callout_request;
+
+/* How a callout ended (sluice_callout_result.outcome). Only
+ * SLUICE_CALLOUT_OK carries a response, whatever its status. */
+typedef uint32_t sluice_callout_outcome;
+#define SLUICE_CALLOUT_OK 0
+/* The cluster had no endpoint to send to. */
+#define SLUICE_CALLOUT_NO_HEALTHY_UPSTREAM 1
+/* The cluster's circuit breakers (max_connections + max_pending_requests). */
+#define SLUICE_CALLOUT_OVERFLOW 2
+/* Connecting failed or timed out (connect_timeout). */
+#define SLUICE_CALLOUT_CONNECT_FAILURE 3
+/* The upstream closed or reset the stream before the whole answer came,
+ * or answered with bytes that are not valid HTTP. */
+#define SLUICE_CALLOUT_RESET 4
+/* timeout_ms passed. */
+#define SLUICE_CALLOUT_TIMEOUT 5
+/* The response body exceeded max_response_bytes. */
+#define SLUICE_CALLOUT_RESPONSE_TOO_LARGE 6
+/* No cluster of that name is configured. */
+#define SLUICE_CALLOUT_CLUSTER_UNKNOWN 7
+
+/* A finished callout, lent to the done hook: the struct and every view in
+ * it are host memory valid until the hook returns. */
+typedef struct sluice_callout_result {
+    uint32_t size; /* sizeof(sluice_callout_result) as the host was built */
+    sluice_callout_outcome outcome;
+    uint32_t status; /* the response's status (OK only; else 0) */
+    uint32_t reserved;
+    /* Response headers without pseudo-headers, lowercase, in the order
+     * received (OK only; else NULL, 0). */
+    const sluice_header* headers;
+    size_t n_headers;
+    sluice_buffer body; /* the whole response body, contiguous (OK only) */
+    const sluice_header* trailers; /* response trailers, if any */
+    size_t n_trailers;
+    /* Why it failed, for logs (e.g. the connect error); empty on OK. */
+    sluice_buffer detail;
+} sluice_callout_result;
 
 /* ------------------------------------------------------------------------ */
 /* Host API table                                                           */
@@ -657,6 +732,50 @@ typedef struct sluice_host_api {
                                                     const uint8_t* key, size_t key_len, sluice_buffer* value_out);
     sluice_result (*connection_metadata_get_number)(sluice_filter_handle filter, const uint8_t* ns, size_t ns_len,
                                                     const uint8_t* key, size_t key_len, double* value_out);
+
+    /* ===== HTTP callouts (ABI 2.1) ===================================== */
+    /* Check with SLUICE_HOST_API_HAS(api, http_callout) before use: a 2.0
+     * host has none of these three. */
+
+    /* worker, inside a hook of the filter: send request to a cluster.
+     * On OK, *callout_out names it and exactly one
+     * sluice_on_http_filter_callout_done(filter, callout, result) follows
+     * on this filter's worker, never inside another hook (not even inside
+     * this call), unless the callout is cancelled first: by
+     * http_callout_cancel, or by the stream ending (the host cancels every
+     * callout of a filter when the stream ends: no done hook ever reaches
+     * a finished stream or a destroyed filter). Errors (nothing started,
+     * no hook):
+     *  INVALID_HANDLE, WRONG_THREAD, STREAM_ENDED as for stream calls;
+     *  INVALID_ARGUMENT: NULL request or callout_out, request->size too
+     *    small, empty cluster name, :method or :path missing or empty, a
+     *    pseudo-header other than :method/:path/:authority/:scheme, an
+     *    empty header name, CR/LF/NUL in a name or value,
+     *    max_response_bytes above 64 MiB;
+     *  UNAVAILABLE: the module does not export
+     *    sluice_on_http_filter_callout_done;
+     *  LIMIT: this filter already has 16 callouts in flight, or its worker
+     *    4096 (counted: module.<entry>.callouts_over_limit).
+     * An unknown cluster name is not an error here: the done hook reports
+     * SLUICE_CALLOUT_CLUSTER_UNKNOWN. */
+    sluice_result (*http_callout)(sluice_filter_handle filter, const sluice_callout_request* request,
+                                  sluice_callout_handle* callout_out);
+    /* main, inside a config hook: the same for config-wide background work
+     * (cache refresh, key rotation). The request runs on one of the
+     * workers' connection pools; the result comes back to the main thread
+     * as sluice_on_http_filter_config_callout_done(config, callout,
+     * result). The host cancels the config's callouts when the config is
+     * destroyed. Errors as above (WRONG_THREAD when not on the main
+     * thread inside a config hook; UNAVAILABLE also when there are no
+     * workers); LIMIT at 64 callouts in flight for the config. */
+    sluice_result (*config_http_callout)(sluice_config_handle config, const sluice_callout_request* request,
+                                         sluice_callout_handle* callout_out);
+    /* The thread that started the callout (the filter's worker inside one
+     * of its hooks, or main inside a config hook): abandon it; its done
+     * hook will not be called. INVALID_HANDLE when the callout already
+     * finished (its hook ran), was cancelled, or never existed. */
+    sluice_result (*http_callout_cancel)(sluice_callout_handle callout);
+    /* ===== end of HTTP callouts (ABI 2.1) ============================== */
 } sluice_host_api;
 
 /* True when the host's table contains `field` (a minor-version addition). */
@@ -748,6 +867,23 @@ void sluice_on_http_filter_timer(void* filter_module, sluice_filter_handle filte
  * alive; commits delivered after the stream ended or the filter was
  * destroyed are dropped (and counted). */
 void sluice_on_http_filter_scheduled(void* filter_module, sluice_filter_handle filter, uint64_t event_id);
+
+/* ===== HTTP callouts (ABI 2.1): hooks ================================== */
+
+/* OPTIONAL (needed for http_callout). worker that owns the filter, once
+ * per callout started with http_callout that was not cancelled, while the
+ * stream is running. result and its views are valid until the hook
+ * returns; `callout` is already stale here (it only identifies which
+ * callout ended). Typically resumes the stopped request
+ * (continue_decoding) or answers it (send_response). */
+void sluice_on_http_filter_callout_done(void* filter_module, sluice_filter_handle filter,
+                                        sluice_callout_handle callout, const sluice_callout_result* result);
+
+/* OPTIONAL (needed for config_http_callout). main, once per config
+ * callout that was not cancelled, while the config exists. */
+void sluice_on_http_filter_config_callout_done(void* config, sluice_config_handle handle,
+                                               sluice_callout_handle callout, const sluice_callout_result* result);
+/* ===== end of HTTP callouts (ABI 2.1) ================================== */
 
 /* ------------------------------------------------------------------------ */
 /* Network (L4) filter hooks — ABI 2.1                                      */

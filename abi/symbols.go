@@ -36,6 +36,10 @@ const (
 	SymNetWatermark       = "sluice_on_network_filter_watermark"
 	SymNetScheduled       = "sluice_on_network_filter_scheduled"
 	SymNetTimer           = "sluice_on_network_filter_timer"
+
+	// HTTP callouts (ABI 2.1).
+	SymHTTPCalloutDone       = "sluice_on_http_filter_callout_done"
+	SymHTTPConfigCalloutDone = "sluice_on_http_filter_config_callout_done"
 )
 
 // HookPrefix starts every hook a module exports (besides the version
@@ -79,6 +83,7 @@ var OptionalHTTPSymbols = []string{
 	SymHTTPRequestBody, SymHTTPRequestTrailers, SymHTTPResponseBody, SymHTTPResponseTrailers,
 	SymHTTPStreamComplete, SymHTTPScheduled, SymHTTPPerRouteConfigNew, SymHTTPPerRouteConfigDestroy,
 	SymHTTPTimer, SymHTTPConfigScheduled,
+	SymHTTPCalloutDone, SymHTTPConfigCalloutDone,
 }
 
 // OptionalProgramSymbols may be exported by any module.

@@ -555,6 +555,126 @@ static inline bool sluice_connection_metadata_get_number(sluice_filter_handle f,
                                                       strlen(key), out) == SLUICE_OK;
 }
 
+/* ---- HTTP callouts (ABI 2.1) ---- */
+
+/* True when the host offers HTTP callouts (ABI 2.1 or later): check once,
+ * e.g. in config_new, and reject the config when they are needed. */
+static inline bool sluice_has_callouts(void) {
+    return sluice_api != NULL && SLUICE_HOST_API_HAS(sluice_api, http_callout_cancel);
+}
+
+/* A callout request with room for 32 headers. Header and body views are
+ * only read by the send call: they must stay valid until then (host views
+ * from the running hook qualify). */
+#define SLUICE_CALLOUT_MAX_HEADERS 32
+typedef struct sluice_callout {
+    sluice_callout_request req;
+    sluice_header headers[SLUICE_CALLOUT_MAX_HEADERS];
+    bool overflow; /* an add did not fit: send refuses */
+} sluice_callout;
+
+/* Start a request of `method` for `path` to `cluster` (C strings, which
+ * must stay valid until the send), timeout 0 = 5 s, response limit 1 MiB. */
+static inline void sluice_callout_init(sluice_callout* c, const char* cluster, const char* method, const char* path) {
+    memset(c, 0, sizeof *c);
+    c->req.size = sizeof c->req;
+    c->req.cluster = sluice_str(cluster);
+    c->req.headers = c->headers;
+    c->headers[0].name = sluice_str(":method");
+    c->headers[0].value = sluice_str(method);
+    c->headers[1].name = sluice_str(":path");
+    c->headers[1].value = sluice_str(path);
+    c->req.n_headers = 2;
+}
+
+/* Add a header given as views (e.g. a request header's value). */
+static inline bool sluice_callout_add_header_buf(sluice_callout* c, sluice_buffer name, sluice_buffer value) {
+    if (c->req.n_headers == SLUICE_CALLOUT_MAX_HEADERS) {
+        c->overflow = true;
+        return false;
+    }
+    c->headers[c->req.n_headers].name = name;
+    c->headers[c->req.n_headers].value = value;
+    c->req.n_headers++;
+    return true;
+}
+
+static inline bool sluice_callout_add_header(sluice_callout* c, const char* name, const char* value) {
+    return sluice_callout_add_header_buf(c, sluice_str(name), sluice_str(value));
+}
+
+static inline void sluice_callout_set_body(sluice_callout* c, const uint8_t* body, size_t len) {
+    c->req.body.ptr = body;
+    c->req.body.len = len;
+}
+
+static inline void sluice_callout_set_timeout_ms(sluice_callout* c, uint32_t ms) { c->req.timeout_ms = ms; }
+static inline void sluice_callout_set_max_response(sluice_callout* c, uint64_t bytes) {
+    c->req.max_response_bytes = bytes;
+}
+
+/* worker, inside a hook of f: send it; on OK *out names the callout and
+ * sluice_on_http_filter_callout_done follows (see http_callout in
+ * sluice_abi.h). SLUICE_ERR_UNAVAILABLE on a host without callouts,
+ * SLUICE_ERR_LIMIT when more than SLUICE_CALLOUT_MAX_HEADERS were added. */
+static inline sluice_result sluice_callout_send(sluice_filter_handle f, const sluice_callout* c,
+                                                sluice_callout_handle* out) {
+    if (!sluice_has_callouts()) return SLUICE_ERR_UNAVAILABLE;
+    if (c->overflow) return SLUICE_ERR_LIMIT;
+    return sluice_api->http_callout(f, &c->req, out);
+}
+
+/* main, inside a config hook: the same for a config callout
+ * (sluice_on_http_filter_config_callout_done follows on main). */
+static inline sluice_result sluice_config_callout_send(sluice_config_handle cfg, const sluice_callout* c,
+                                                       sluice_callout_handle* out) {
+    if (!sluice_has_callouts()) return SLUICE_ERR_UNAVAILABLE;
+    if (c->overflow) return SLUICE_ERR_LIMIT;
+    return sluice_api->config_http_callout(cfg, &c->req, out);
+}
+
+/* Abandon a callout (on the thread that started it): no done hook. */
+static inline sluice_result sluice_callout_cancel(sluice_callout_handle h) {
+    if (!sluice_has_callouts()) return SLUICE_ERR_UNAVAILABLE;
+    return sluice_api->http_callout_cancel(h);
+}
+
+/* First value of a response header of a finished callout (any case). */
+static inline bool sluice_callout_header(const sluice_callout_result* r, const char* name, sluice_buffer* out) {
+    size_t n = strlen(name);
+    for (size_t i = 0; i < r->n_headers; i++) {
+        const sluice_buffer* k = &r->headers[i].name;
+        if (k->len != n) continue;
+        size_t j = 0;
+        for (; j < n; j++) {
+            char a = (char)k->ptr[j], b = name[j];
+            if (a >= 'A' && a <= 'Z') a = (char)(a - 'A' + 'a');
+            if (b >= 'A' && b <= 'Z') b = (char)(b - 'A' + 'a');
+            if (a != b) break;
+        }
+        if (j == n) {
+            *out = r->headers[i].value;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The outcome as the reason label sluice uses in its stats. */
+static inline const char* sluice_callout_outcome_name(sluice_callout_outcome o) {
+    switch (o) {
+    case SLUICE_CALLOUT_OK: return "ok";
+    case SLUICE_CALLOUT_NO_HEALTHY_UPSTREAM: return "no_healthy_upstream";
+    case SLUICE_CALLOUT_OVERFLOW: return "overflow";
+    case SLUICE_CALLOUT_CONNECT_FAILURE: return "connect_failure";
+    case SLUICE_CALLOUT_RESET: return "reset";
+    case SLUICE_CALLOUT_TIMEOUT: return "timeout";
+    case SLUICE_CALLOUT_RESPONSE_TOO_LARGE: return "response_too_large";
+    case SLUICE_CALLOUT_CLUSTER_UNKNOWN: return "cluster_unknown";
+    }
+    return "unknown";
+}
+
 #ifdef __cplusplus
 }
 #endif

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluiceproxy/sluice/abi"
 	"github.com/sluiceproxy/sluice/host/module/moduletest"
 )
 
@@ -244,8 +245,8 @@ func TestBadModulesStopStartup(t *testing.T) {
 		{"no filter destroy", moduletest.Build(t, "no_http_filter_destroy"), "x", "", "missing required symbol sluice_on_http_filter_destroy"},
 		{"no request headers", moduletest.Build(t, "no_http_filter_request_headers"), "x", "", "missing required symbol sluice_on_http_filter_request_headers"},
 		{"no response headers", moduletest.Build(t, "no_http_filter_response_headers"), "x", "", "missing required symbol sluice_on_http_filter_response_headers"},
-		{"abi major", moduletest.Build(t, "abi_major_mismatch"), "x", "", "module ABI version 3.1 is incompatible with this host's ABI 2.1 (major versions must match); rebuild the module against abi/sluice_abi.h 2.x"},
-		{"abi 1 module", moduletest.Build(t, "abi_v1"), "x", "", "module ABI version 1.0 is incompatible with this host's ABI 2.1 (major versions must match); rebuild the module against abi/sluice_abi.h 2.x"},
+		{"abi major", moduletest.Build(t, "abi_major_mismatch"), "x", "", "module ABI version 3.1 is incompatible with this host's ABI " + abi.VersionString() + " (major versions must match); rebuild the module against abi/sluice_abi.h 2.x"},
+		{"abi 1 module", moduletest.Build(t, "abi_v1"), "x", "", "module ABI version 1.0 is incompatible with this host's ABI " + abi.VersionString() + " (major versions must match); rebuild the module against abi/sluice_abi.h 2.x"},
 		{"init failure", moduletest.Build(t, "init_failure"), "x", "", "sluice_on_program_init returned false (the module failed to initialise)"},
 		{"config rejected", moduletest.Build(t, "config_rejected"), "strict", `{"ok": false}`, fpath + `.config: module "` + moduletest.Build(t, "config_rejected") + `", filter "strict": config rejected by the module: field "ok" must be true`},
 	}
@@ -398,7 +399,7 @@ func TestModuleInspect(t *testing.T) {
 	}
 	for _, want := range []string{
 		"module: " + so + "\n",
-		"ABI version: 2.1 (host 2.1: compatible)\n",
+		"ABI version: " + abi.VersionString() + " (host " + abi.VersionString() + ": compatible)\n",
 		"filter kinds: http\n",
 		"  sluice_on_http_filter_scheduled (optional)\n",
 		"missing required hooks: none\n",
@@ -414,7 +415,7 @@ func TestModuleInspect(t *testing.T) {
 	}
 	mismatch := moduletest.Build(t, "abi_major_mismatch")
 	out, err = exec.Command(sluiceBin, "module", "inspect", mismatch).CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "ABI version: 3.1 (host 2.1: INCOMPATIBLE: rebuild against abi/sluice_abi.h 2.x)\n") {
+	if err == nil || !strings.Contains(string(out), "ABI version: 3.1 (host "+abi.VersionString()+": INCOMPATIBLE: rebuild against abi/sluice_abi.h 2.x)\n") {
 		t.Fatalf("inspect of an incompatible module: err=%v\n%s", err, out)
 	}
 }

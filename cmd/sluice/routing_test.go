@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sluiceproxy/sluice/abi"
 )
 
 // TestRouterMatchKinds drives every virtual-host and route match kind, the
@@ -180,7 +182,7 @@ clusters: []
 
 func TestVersionCommand(t *testing.T) {
 	out, err := exec.Command(sluiceBin, "version").CombinedOutput()
-	if err != nil || !strings.HasPrefix(string(out), "sluice ") || !strings.Contains(string(out), "module ABI 2.1") {
+	if err != nil || !strings.HasPrefix(string(out), "sluice ") || !strings.Contains(string(out), "module ABI "+abi.VersionString()) {
 		t.Fatalf("version: %v %s", err, out)
 	}
 }

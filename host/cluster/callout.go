@@ -18,11 +18,12 @@ import (
 // another thread. A filter that started one cancels it when its stream
 // ends.
 //
-// This is the Go side of module HTTP callouts: the module ABI's callout
-// call is a thin layer that builds a CalloutRequest from lent header and
-// body views, keeps the *Callout in the filter's table (cancelled on
-// stream end), and turns OnCalloutDone into the module's
-// on_http_callout_done hook with lent views of the result.
+// This is the Go side of module HTTP callouts (host/module/callout.go):
+// the ABI's http_callout builds a CalloutRequest from the module's
+// request, keeps the *Callout under a callout handle of the filter
+// (cancelled when the stream ends), and turns OnCalloutDone into the
+// module's sluice_on_http_filter_callout_done hook with lent views of the
+// result.
 
 // CalloutRequest is what a callout sends. Headers must hold :method and
 // :path; :authority defaults to the cluster's name and :scheme to http.

@@ -83,7 +83,7 @@ func defineMetric(cfg uint64, kind MetricKind, name string, labels []string, bou
 			return int32(abi.ErrInvalidArg)
 		}
 	}
-	if name == metricPanics || name == metricInvalidStatus {
+	if reservedMetricName(name) {
 		f.noteMetricErr(fmt.Errorf("metric name %q is reserved for the host's per-filter counter", name))
 		return int32(abi.ErrInvalidArg)
 	}

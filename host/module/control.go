@@ -24,6 +24,11 @@ type control struct {
 	// configs holds the host's live filter configs; config handles carry
 	// the control domain's id, so callbacks find the host from the handle.
 	configs *handleTable[FilterFactory]
+	// Config callouts (callout_config.go): their table, the last worker
+	// one was sent to, and the arena lending their results.
+	callouts   *handleTable[configCallout]
+	nextWorker int
+	arena      arena
 	// depth > 0 while the control thread runs a module hook: main-only
 	// callbacks made when it is 0 come from another thread.
 	depth atomic.Int32
@@ -48,7 +53,8 @@ func newControl(h *Host) (*control, error) {
 		freeDomainID(gid)
 		return nil, fmt.Errorf("module: control thread: %w", err)
 	}
-	c := &control{w: w, gid: gid, sched: d, configs: newHandleTable[FilterFactory](kindConfig, gid)}
+	c := &control{w: w, gid: gid, sched: d, configs: newHandleTable[FilterFactory](kindConfig, gid),
+		callouts: newHandleTable[configCallout](kindConfigCallout, gid)}
 	if err := w.AddFD(d.efd(), unix.EPOLLIN|unix.EPOLLET, controlEvents{c, h}); err != nil {
 		w.Stop()
 		d.shut()
@@ -104,6 +110,7 @@ func (c *control) close(log *zap.Logger) {
 			zap.Int64("schedulers", n))
 	}
 	c.sched.shut()
+	c.arena.free()
 	freeDomainID(c.gid)
 }
 

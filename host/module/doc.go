@@ -43,6 +43,16 @@
 // a budget, schedulers taking turns. See RATIONALE.md for the choices and
 // measurements.
 //
+// HTTP callouts (callout.go, callout_config.go; ABI 2.1). A filter's
+// callout runs on its worker through cluster.StartCallout; the result is
+// queued and delivered by a zero-delay worker timer, so the done hook never
+// runs inside another hook or inside the pool's callbacks. Callout handles
+// are generation-checked like the others; a filter's callouts are
+// cancelled when it is destroyed, a config's when it is. Config callouts
+// are sent from a worker (round robin) and answered on the control thread
+// by message. Options.Clusters resolves cluster names; limits per filter,
+// worker and config are Options too (the header documents the defaults).
+//
 // A module runs in the proxy's address space: a module that crashes or
 // corrupts memory takes the process down; no in-process containment is
 // possible. Containment covers what the ABI can see: invalid statuses,

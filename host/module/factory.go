@@ -33,6 +33,11 @@ type FilterFactory struct {
 	panics, invalidStatus *metric
 	// scheds are the config-level schedulers (control thread only).
 	scheds []uint64
+	// calloutStats are the entry's callout counters (nil when the module
+	// exports no callout hook); configCallouts the config's callouts in
+	// flight (control thread only).
+	calloutStats   *calloutMetrics
+	configCallouts []uint64
 
 	mu           sync.Mutex
 	rejectReason string
@@ -97,6 +102,11 @@ func (m *Module) newFactory(key, filterName string, configJSON []byte, net bool)
 	if f.invalidStatus, err = m.host.metrics.define(key, metricInvalidStatus, Counter, nil, nil, true); err != nil {
 		return nil, &ConfigError{Path: m.Path(), FilterName: filterName, Cause: err.Error()}
 	}
+	if hk := &m.lib.hooks; !net && (hk.calloutDone != 0 || hk.configCalloutDone != 0) {
+		if f.calloutStats, err = defineCalloutMetrics(m.host.metrics, key); err != nil {
+			return nil, &ConfigError{Path: m.Path(), FilterName: filterName, Cause: err.Error()}
+		}
+	}
 	ctl := m.host.ctl
 	f.handle = ctl.configs.alloc(f)
 	if f.handle == 0 {
@@ -114,6 +124,7 @@ func (m *Module) newFactory(key, filterName string, configJSON []byte, net bool)
 	f.defining.Store(false)
 	if f.modPtr == 0 {
 		f.forgetSchedulers()
+		ctl.run(f.cancelCallouts)
 		ctl.configs.release(f.handle)
 		return nil, &ConfigError{Path: m.Path(), FilterName: filterName, Cause: "config rejected by the module: " + f.reason()}
 	}
@@ -244,6 +255,7 @@ func (f *FilterFactory) destroyConfig() {
 	f.forgetSchedulers()
 	ctl := f.host.ctl
 	ctl.call(f.configDestroyHook(), f.modPtr)
+	f.cancelCallouts()
 	ctl.configs.release(f.handle)
 }
 

@@ -39,6 +39,7 @@ type filter struct {
 	destroyPending, destroyed     bool
 	scheds                        []uint64 // scheduler handles this filter created
 	timers                        []uint64 // timer handles this filter created
+	callouts                      []uint64 // callouts in flight (callout.go)
 
 	busy    int  // adapter entry points on the stack
 	recycle bool // destroyed: return to the pool when busy drops to 0
@@ -325,6 +326,7 @@ func (f *filter) runDestroy() {
 		ws.deleteTimer(h)
 	}
 	f.timers = f.timers[:0]
+	f.cancelCallouts()
 	ws.table.release(f.handle)
 	f.recycle = true // back to the pool once no adapter frame uses f
 	f.factory.filterGone()

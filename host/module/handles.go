@@ -29,6 +29,10 @@ const (
 	kindScheduler = 3
 	kindTimer     = 4
 	kindNetFilter = 5
+	// kindCallout: a filter's callout (domain = its worker);
+	// kindConfigCallout: a config's (domain = the control thread).
+	kindCallout       = 6
+	kindConfigCallout = 7
 
 	maxDomains     = 1 << 12
 	tableChunkSize = 4096

@@ -192,9 +192,10 @@ type fakeCallbacks struct {
 	reply                  *localReply
 	perFilter              map[string]any
 	// onReply runs inside SendLocalReply (e.g. to end the stream at once,
-	// as a connection manager without deferred deletion would).
-	onReply func()
-	events  chan string
+	// as a connection manager without deferred deletion would);
+	// onContinue inside ContinueDecoding.
+	onReply, onContinue func()
+	events              chan string
 }
 
 func newFakeCallbacks(worker int, reqHeaders ...string) *fakeCallbacks {
@@ -237,6 +238,9 @@ func (c *fakeCallbacks) ContinueDecoding() bool {
 		return false
 	}
 	c.continuedDecoding++
+	if c.onContinue != nil {
+		c.onContinue()
+	}
 	c.signal("continue_decoding")
 	return true
 }

@@ -17,7 +17,18 @@ type Options struct {
 	// DrainBudget bounds how many scheduled events a worker delivers per
 	// loop iteration before it serves its sockets again (default 1024).
 	DrainBudget int
+	// Clusters resolves the cluster names of HTTP callouts; without it
+	// every callout ends with SLUICE_CALLOUT_CLUSTER_UNKNOWN.
+	Clusters ClusterSource
+	// Callout limits: in flight per filter, per worker, per config
+	// (defaults DefaultMaxCalloutsPerFilter, ...PerWorker, ...PerConfig;
+	// the ABI header documents the defaults).
+	MaxCalloutsPerFilter int
+	MaxCalloutsPerWorker int
+	MaxCalloutsPerConfig int
 }
+
+type calloutLimits struct{ perFilter, perWorker, perConfig int }
 
 // Host owns everything module-related for one set of workers: loaded
 // modules, filter configs, per-worker handle tables, lending arenas and
@@ -27,6 +38,8 @@ type Host struct {
 	workers     []*workerState
 	ctl         *control
 	drainBudget int
+	clusters    ClusterSource
+	limits      calloutLimits
 
 	mu        sync.Mutex
 	modules   map[fileKey]*Module
@@ -39,9 +52,11 @@ type Host struct {
 	// Network filters (ABI 2.1): created, and not yet destroyed.
 	netFiltersCreated atomic.Uint64
 	netFiltersActive  atomic.Int64
-	invalidLog        rateLimitedLog
-	droppedLog        rateLimitedLog
-	panicLog          rateLimitedLog
+	// configCalloutsActive counts config callouts in flight.
+	configCalloutsActive atomic.Int64
+	invalidLog           rateLimitedLog
+	droppedLog           rateLimitedLog
+	panicLog             rateLimitedLog
 	// metrics are the modules' metrics and the per-filter counters, by
 	// http_filters entry name.
 	metrics *metricRegistry
@@ -58,7 +73,15 @@ type workerState struct {
 	nets   *handleTable[netFilter]
 	timers *handleTable[moduleTimer]
 	arena  arena
-	sched  *schedDomain
+	// Filter callouts (callout.go): the table, how many are in flight,
+	// and the ones finished since the last loop iteration, delivered by
+	// calloutTimer.
+	callouts       *handleTable[callout]
+	calloutsActive atomic.Int64
+	readyCallouts  []*callout
+	spareCallouts  []*callout
+	calloutTimer   *worker.Timer
+	sched          *schedDomain
 	// hookDepth > 0 while the worker runs a module hook; worker-only
 	// callbacks made when it is 0 come from another thread.
 	hookDepth atomic.Int32
@@ -119,9 +142,21 @@ func NewHostWithOptions(log *zap.Logger, workers []*worker.Worker, opts Options)
 	if opts.DrainBudget <= 0 {
 		opts.DrainBudget = 1024
 	}
+	limits := calloutLimits{DefaultMaxCalloutsPerFilter, DefaultMaxCalloutsPerWorker, DefaultMaxCalloutsPerConfig}
+	for _, o := range []struct {
+		set int
+		dst *int
+	}{{opts.MaxCalloutsPerFilter, &limits.perFilter},
+		{opts.MaxCalloutsPerWorker, &limits.perWorker}, {opts.MaxCalloutsPerConfig, &limits.perConfig}} {
+		if o.set > 0 {
+			*o.dst = o.set
+		}
+	}
 	initHostAPI()
 	h := &Host{
 		drainBudget: opts.DrainBudget,
+		clusters:    opts.Clusters,
+		limits:      limits,
 		log:         log.Named("module"),
 		modules:     map[fileKey]*Module{},
 		factories:   map[*FilterFactory]struct{}{},
@@ -171,7 +206,7 @@ func (h *Host) newWorkerState(index int, w *worker.Worker) (*workerState, error)
 	}
 	ws := &workerState{host: h, index: index, gid: gid, w: w, sched: d,
 		table: newHandleTable[filter](kindFilter, gid), nets: newHandleTable[netFilter](kindNetFilter, gid),
-		timers: newHandleTable[moduleTimer](kindTimer, gid)}
+		timers: newHandleTable[moduleTimer](kindTimer, gid), callouts: newHandleTable[callout](kindCallout, gid)}
 	workersByGID[gid].Store(ws)
 	return ws, nil
 }

@@ -108,6 +108,10 @@ func initHostAPI() {
 		api.ConnectionMetadataGetString = purego.NewCallback(cbConnectionMetadataGetString)
 		api.ConnectionMetadataGetNumber = purego.NewCallback(cbConnectionMetadataGetNumber)
 
+		api.HTTPCallout = purego.NewCallback(cbHTTPCallout)
+		api.ConfigHTTPCallout = purego.NewCallback(cbConfigHTTPCallout)
+		api.HTTPCalloutCancel = purego.NewCallback(cbHTTPCalloutCancel)
+
 		hostAPI.mem, hostAPI.api = mem, api
 	})
 }

@@ -3,6 +3,7 @@ package module
 import (
 	"testing"
 
+	"github.com/sluiceproxy/sluice/abi"
 	"github.com/sluiceproxy/sluice/host/module/moduletest"
 )
 
@@ -13,7 +14,7 @@ func TestInspect(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "module: " + p + "\n" +
-		"ABI version: 2.1 (host 2.1: compatible)\n" +
+		"ABI version: " + abi.VersionString() + " (host " + abi.VersionString() + ": compatible)\n" +
 		"filter kinds: http\n" +
 		"hooks:\n" +
 		"  sluice_module_abi_version (required)\n" +

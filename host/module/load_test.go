@@ -2,12 +2,13 @@ package module
 
 import (
 	"errors"
-	"github.com/sluiceproxy/sluice/abi"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/sluiceproxy/sluice/abi"
+	"github.com/sluiceproxy/sluice/host/hcm"
 	"github.com/sluiceproxy/sluice/host/module/moduletest"
 )
 
@@ -105,7 +106,7 @@ func TestLoadMissingRequiredSymbols(t *testing.T) {
 func TestABI1ModuleIsRefused(t *testing.T) {
 	e := newEnv(t, 1, Options{})
 	p := moduletest.Build(t, "abi_v1")
-	wantLoadError(t, e, p, false, `load module "`+p+`": module ABI version 1.0 is incompatible with this host's ABI 2.1 `+
+	wantLoadError(t, e, p, false, `load module "`+p+`": module ABI version 1.0 is incompatible with this host's ABI `+abi.VersionString()+` `+
 		`(major versions must match); rebuild the module against abi/sluice_abi.h 2.x`)
 }
 
@@ -114,8 +115,8 @@ func TestABI1ModuleIsRefused(t *testing.T) {
 func TestNewerMinorWithUnknownHookIsRefused(t *testing.T) {
 	e := newEnv(t, 1, Options{})
 	p := moduletest.Build(t, "newer_minor")
-	wantLoadError(t, e, p, false, `load module "`+p+`": module ABI version 2.9 exports hooks this host (ABI 2.1) does not know: `+
-		`sluice_on_http_filter_from_the_future; run it on a sluice with ABI 2.9 or later, or rebuild it against abi/sluice_abi.h 2.1`)
+	wantLoadError(t, e, p, false, `load module "`+p+`": module ABI version 2.9 exports hooks this host (ABI `+abi.VersionString()+`) does not know: `+
+		`sluice_on_http_filter_from_the_future; run it on a sluice with ABI 2.9 or later, or rebuild it against abi/sluice_abi.h `+abi.VersionString())
 	info, err := Inspect(p, false)
 	if err != nil || info.Loadable() || !strings.Contains(info.String(), "REFUSED: built for ABI 2.9 with hooks this host does not know\n") {
 		t.Fatalf("inspect: %v\n%s", err, info)
@@ -131,7 +132,7 @@ func TestNewerMinorAndMisspelledHooksAreLogged(t *testing.T) {
 		t.Fatal(err)
 	}
 	newer := logs.FilterMessage("module built for a newer ABI minor; callbacks it may check for with SLUICE_HOST_API_HAS are absent").All()
-	if len(newer) != 1 || newer[0].ContextMap()["module_abi"] != "2.9" || newer[0].ContextMap()["host_abi"] != "2.1" {
+	if len(newer) != 1 || newer[0].ContextMap()["module_abi"] != "2.9" || newer[0].ContextMap()["host_abi"] != abi.VersionString() {
 		t.Fatalf("newer-minor log: %+v", newer)
 	}
 	p := moduletest.Build(t, "misspelled_hook")
@@ -139,7 +140,7 @@ func TestNewerMinorAndMisspelledHooksAreLogged(t *testing.T) {
 		t.Fatal(err)
 	}
 	warned := logs.FilterMessage("module exports an unknown hook; it is never called").All()
-	want := "sluice_on_http_filter_respone_body (not a hook of ABI 2.1; did you mean sluice_on_http_filter_response_body?)"
+	want := "sluice_on_http_filter_respone_body (not a hook of ABI " + abi.VersionString() + "; did you mean sluice_on_http_filter_response_body?)"
 	if len(warned) != 1 || warned[0].ContextMap()["symbol"] != want {
 		t.Fatalf("misspelled-hook warning: %+v", warned)
 	}
@@ -149,10 +150,40 @@ func TestNewerMinorAndMisspelledHooksAreLogged(t *testing.T) {
 	}
 }
 
+// A module built for an older minor of the same major (2.0: no network
+// filters, no callouts) loads without a warning, and its filters run.
+func TestOlderMinorModuleLoads(t *testing.T) {
+	e, logs := newObservedEnv(t, 1, Options{})
+	p := moduletest.Build(t, "older_minor")
+	m, err := e.host.Load(p, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.ABIVersion() != 2<<16 {
+		t.Fatalf("ABIVersion = %#x, want 2.0", m.ABIVersion())
+	}
+	if n := logs.FilterMessage("module built for a newer ABI minor; callbacks it may check for with SLUICE_HOST_API_HAS are absent").Len(); n != 0 {
+		t.Fatalf("an older-minor module was logged as newer (%d lines)", n)
+	}
+	info, err := Inspect(p, false)
+	if err != nil || !info.Loadable() || !strings.Contains(info.String(), "ABI version: 2.0 (host "+abi.VersionString()+": compatible)\n") {
+		t.Fatalf("inspect: %v\n%s", err, info)
+	}
+	ff := e.factory("older_minor", "old", `{}`)
+	cb := newFakeCallbacks(0, ":method", "GET")
+	e.on(0, func() {
+		f := ff.NewFilter(cb)
+		if st := f.DecodeHeaders(cb.req, true); st != hcm.HeadersContinue {
+			t.Errorf("request_headers of a 2.0 module: %d", st)
+		}
+		endStream(cb, f)
+	})
+}
+
 func TestLoadVersionAndInitFailures(t *testing.T) {
 	e := newEnv(t, 1, Options{})
 	p := moduletest.Build(t, "abi_major_mismatch")
-	wantLoadError(t, e, p, false, `load module "`+p+`": module ABI version 3.1 is incompatible with this host's ABI 2.1 `+
+	wantLoadError(t, e, p, false, `load module "`+p+`": module ABI version 3.1 is incompatible with this host's ABI `+abi.VersionString()+` `+
 		`(major versions must match); rebuild the module against abi/sluice_abi.h 2.x`)
 	p = moduletest.Build(t, "init_failure")
 	wantLoadError(t, e, p, false, `load module "`+p+`": sluice_on_program_init returned false (the module failed to initialise)`)

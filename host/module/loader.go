@@ -60,6 +60,7 @@ type hooks struct {
 	streamComplete, scheduled         uintptr
 	timer, configScheduled            uintptr
 	programShutdown                   uintptr
+	calloutDone, configCalloutDone    uintptr // ABI 2.1
 	// offersHTTP / offersNet: the module exports hooks of that filter kind.
 	offersHTTP, offersNet bool
 	net                   netHooks
@@ -307,6 +308,8 @@ func (lib *library) resolve(path string) error {
 	h.scheduled = lib.sym(abi.SymHTTPScheduled)
 	h.timer = lib.sym(abi.SymHTTPTimer)
 	h.configScheduled = lib.sym(abi.SymHTTPConfigScheduled)
+	h.calloutDone = lib.sym(abi.SymHTTPCalloutDone)
+	h.configCalloutDone = lib.sym(abi.SymHTTPConfigCalloutDone)
 	h.perRouteNew = lib.sym(abi.SymHTTPPerRouteConfigNew)
 	h.perRouteDestroy = lib.sym(abi.SymHTTPPerRouteConfigDestroy)
 	if (h.perRouteNew == 0) != (h.perRouteDestroy == 0) {

@@ -43,6 +43,20 @@ const (
 	metricInvalidStatus = "invalid_status"
 )
 
+// reservedMetricName reports a name the host uses for its own per-entry
+// counters.
+func reservedMetricName(name string) bool {
+	if name == metricPanics || name == metricInvalidStatus {
+		return true
+	}
+	for _, n := range calloutMetricNames {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
 // metric is one metric of one http_filters entry (name), shared by every
 // filter config with that entry name: the same entry in two listeners
 // counts into one series instead of emitting the same name twice. Updates

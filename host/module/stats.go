@@ -42,6 +42,9 @@ type Stats struct {
 	SchedulersLive int `stat:"schedulers_live"`
 	// InvalidStatus counts hooks that returned a status outside the enum.
 	InvalidStatus uint64 `stat:"invalid_status"`
+	// CalloutsActive counts HTTP callouts in flight (filter and config
+	// callouts, every worker).
+	CalloutsActive int `stat:"callouts_active"`
 	// Metrics are the modules' own counters, gauges and histograms, and the
 	// host's per-filter counters (<entry>.panics, <entry>.invalid_status),
 	// one snapshot per series.
@@ -70,7 +73,9 @@ func (h *Host) Stats() Stats {
 		s.CommitsRejectedClosed += d.rejectedClosed()
 		s.Wakes += d.wakes()
 		s.SchedulersLive += int(d.live.Load())
+		s.CalloutsActive += int(ws.calloutsActive.Load())
 	}
+	s.CalloutsActive += int(h.configCalloutsActive.Load())
 	s.CommitsRejectedStale += atomic.LoadUint64(&schedBadHandles)
 	s.ModulesLoaded = len(h.modules)
 	s.FilterConfigs = len(h.factories)
@@ -101,6 +106,7 @@ func (s Stats) String() string {
 	line("scheduler_wakes", s.Wakes)
 	line("schedulers_live", s.SchedulersLive)
 	line("invalid_status", s.InvalidStatus)
+	line("callouts_active", s.CalloutsActive)
 	for _, m := range s.Metrics {
 		b.WriteString(m.String())
 	}

@@ -22,7 +22,8 @@ func (ws *workerState) syscall(fn, a0, a1, a2 uintptr) uintptr {
 	return r
 }
 
-// syscall4 is syscall with four arguments (network read/write hooks).
+// syscall4 is syscall with four arguments (network read/write hooks,
+// callout_done).
 func (ws *workerState) syscall4(fn, a0, a1, a2, a3 uintptr) uintptr {
 	args := ws.args4[:]
 	args[0], args[1], args[2], args[3] = a0, a1, a2, a3
@@ -47,8 +48,8 @@ func (ws *workerState) getFilter() *filter {
 }
 
 func (ws *workerState) putFilter(f *filter) {
-	scheds, timers := f.scheds[:0], f.timers[:0]
-	*f = filter{scheds: scheds, timers: timers}
+	scheds, timers, callouts := f.scheds[:0], f.timers[:0], f.callouts[:0]
+	*f = filter{scheds: scheds, timers: timers, callouts: callouts}
 	f.destroyed = true // until reused: a stale call through an old reference does nothing
 	if len(ws.freeFilters) < maxPooledFilters {
 		ws.freeFilters = append(ws.freeFilters, f)

@@ -29,8 +29,10 @@ type perRouteConfig struct {
 	obj any
 }
 
-func newFilterBuilder(log *zap.Logger, workers []*worker.Worker) (*filterBuilder, error) {
-	h, err := module.NewHost(log, workers)
+// newFilterBuilder makes the module host; clusters resolve the modules'
+// HTTP callouts.
+func newFilterBuilder(log *zap.Logger, workers []*worker.Worker, clusters module.ClusterSource) (*filterBuilder, error) {
+	h, err := module.NewHostWithOptions(log, workers, module.Options{Clusters: clusters})
 	if err != nil {
 		return nil, fmt.Errorf("module host: %w", err)
 	}
@@ -153,6 +155,7 @@ func (b *filterBuilder) stats() []statValue {
 		{"module.scheduler_wakes", "counter", int64(st.Wakes)},
 		{"module.schedulers_live", "gauge", int64(st.SchedulersLive)},
 		{"module.invalid_status", "counter", int64(st.InvalidStatus)},
+		{"module.callouts_active", "gauge", int64(st.CalloutsActive)},
 	}
 	return out
 }

@@ -69,7 +69,7 @@ func New(cfg *config.Config, log *zap.Logger) (*Server, error) {
 		s.closeWorkers()
 		return nil, err
 	}
-	s.filters, err = newFilterBuilder(log, s.workers)
+	s.filters, err = newFilterBuilder(log, s.workers, s.clusters)
 	if err != nil {
 		s.closeWorkers()
 		return nil, err

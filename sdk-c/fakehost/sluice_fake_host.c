@@ -26,6 +26,10 @@ sluice_body_status sluice_on_http_filter_response_body(void*, sluice_filter_hand
 void sluice_on_http_filter_stream_complete(void*, sluice_filter_handle) __attribute__((weak));
 void sluice_on_http_filter_scheduled(void*, sluice_filter_handle, uint64_t) __attribute__((weak));
 void sluice_on_http_filter_timer(void*, sluice_filter_handle, sluice_timer_handle) __attribute__((weak));
+void sluice_on_http_filter_callout_done(void*, sluice_filter_handle, sluice_callout_handle,
+                                        const sluice_callout_result*) __attribute__((weak));
+void sluice_on_http_filter_config_callout_done(void*, sluice_config_handle, sluice_callout_handle,
+                                               const sluice_callout_result*) __attribute__((weak));
 
 #define MAX_HEADERS 64
 #define MAX_OBJECTS 256
@@ -654,6 +658,198 @@ int sluice_fake_fire_timers(sluice_fake_stream* s) {
     return fired;
 }
 
+/* ---- HTTP callouts (worker / main) ---- */
+
+#define MAX_CALLOUTS 256
+#define CALLOUTS_PER_OWNER 16
+
+typedef struct fake_callout {
+    uint64_t owner; /* stream or config id */
+    bool config, over, cancelled;
+    char* cluster;
+    hmap headers;
+    buf body;
+    uint32_t timeout_ms;
+} fake_callout;
+
+static fake_callout callouts[MAX_CALLOUTS]; /* handle id - 1 */
+static int n_callouts;
+
+static int in_flight(uint64_t owner) {
+    int n = 0;
+    for (int i = 0; i < n_callouts; i++)
+        if (callouts[i].owner == owner && !callouts[i].over) n++;
+    return n;
+}
+
+static sluice_result start_callout(uint64_t owner, bool config, const sluice_callout_request* r,
+                                   sluice_callout_handle* out) {
+    if (r == NULL || out == NULL || r->size < sizeof *r || r->cluster.len == 0) return SLUICE_ERR_INVALID_ARGUMENT;
+    bool method = false, path = false;
+    for (size_t i = 0; i < r->n_headers; i++) {
+        const sluice_buffer* n = &r->headers[i].name;
+        const sluice_buffer* v = &r->headers[i].value;
+        if (n->len == 0 || !valid_bytes(n->ptr, n->len) || !valid_bytes(v->ptr, v->len))
+            return SLUICE_ERR_INVALID_ARGUMENT;
+        if (name_eq(":method", n->ptr, n->len)) method = v->len > 0;
+        else if (name_eq(":path", n->ptr, n->len)) path = v->len > 0;
+        else if (n->ptr[0] == ':' && !name_eq(":authority", n->ptr, n->len) && !name_eq(":scheme", n->ptr, n->len))
+            return SLUICE_ERR_INVALID_ARGUMENT;
+    }
+    if (!method || !path || r->max_response_bytes > ((uint64_t)64 << 20)) return SLUICE_ERR_INVALID_ARGUMENT;
+    if (config ? sluice_on_http_filter_config_callout_done == NULL : sluice_on_http_filter_callout_done == NULL)
+        return SLUICE_ERR_UNAVAILABLE;
+    if (in_flight(owner) >= CALLOUTS_PER_OWNER || n_callouts == MAX_CALLOUTS) return SLUICE_ERR_LIMIT;
+    fake_callout* c = &callouts[n_callouts++];
+    memset(c, 0, sizeof *c);
+    c->owner = owner;
+    c->config = config;
+    c->cluster = dup_n(r->cluster.ptr, r->cluster.len);
+    c->timeout_ms = r->timeout_ms;
+    for (size_t i = 0; i < r->n_headers; i++)
+        map_add(&c->headers, (const char*)r->headers[i].name.ptr, r->headers[i].name.len,
+                (const char*)r->headers[i].value.ptr, r->headers[i].value.len);
+    buf_append(&c->body, r->body.ptr, r->body.len);
+    out->id = (uint64_t)n_callouts;
+    return SLUICE_OK;
+}
+
+static sluice_result cb_http_callout(sluice_filter_handle f, const sluice_callout_request* r,
+                                     sluice_callout_handle* out) {
+    sluice_fake_stream* s;
+    sluice_result res = lookup(f, true, &s);
+    return res != SLUICE_OK ? res : start_callout(f.id, false, r, out);
+}
+
+static sluice_result cb_config_http_callout(sluice_config_handle c, const sluice_callout_request* r,
+                                            sluice_callout_handle* out) {
+    return config_of(c) == NULL ? SLUICE_ERR_INVALID_HANDLE : start_callout(c.id, true, r, out);
+}
+
+static sluice_result cb_http_callout_cancel(sluice_callout_handle h) {
+    if (h.id == 0 || h.id > (uint64_t)n_callouts || callouts[h.id - 1].over) return SLUICE_ERR_INVALID_HANDLE;
+    callouts[h.id - 1].over = callouts[h.id - 1].cancelled = true;
+    return SLUICE_OK;
+}
+
+/* The i-th callout of owner, or NULL. */
+static fake_callout* nth_callout(uint64_t owner, bool config, int i, uint64_t* id) {
+    for (int k = 0; k < n_callouts; k++) {
+        if (callouts[k].owner != owner || callouts[k].config != config) continue;
+        if (i-- == 0) {
+            if (id != NULL) *id = (uint64_t)k + 1;
+            return &callouts[k];
+        }
+    }
+    return NULL;
+}
+
+static int count_callouts(uint64_t owner, bool config) {
+    int n = 0;
+    for (int k = 0; k < n_callouts; k++)
+        if (callouts[k].owner == owner && callouts[k].config == config) n++;
+    return n;
+}
+
+static void cancel_all(uint64_t owner) {
+    for (int k = 0; k < n_callouts; k++)
+        if (callouts[k].owner == owner && !callouts[k].over) callouts[k].over = callouts[k].cancelled = true;
+}
+
+/* Ends callout i of owner and runs its done hook with result r. */
+static bool finish_callout(uint64_t owner, bool config, void* module, int i, sluice_callout_result* r) {
+    uint64_t id;
+    fake_callout* c = nth_callout(owner, config, i, &id);
+    if (c == NULL || c->over) return false;
+    c->over = true;
+    r->size = sizeof *r;
+    sluice_callout_handle h = {id};
+    if (config) {
+        sluice_config_handle ch = {owner};
+        sluice_on_http_filter_config_callout_done(module, ch, h, r);
+    } else {
+        sluice_filter_handle fh = {owner};
+        sluice_on_http_filter_callout_done(module, fh, h, r);
+    }
+    return true;
+}
+
+static bool respond(uint64_t owner, bool config, void* module, int i, uint32_t status, const char* const* hs,
+                    const char* body) {
+    sluice_header list[64];
+    size_t n = 0;
+    for (; hs != NULL && hs[2 * n] != NULL && n < 64; n++) {
+        list[n].name = view(hs[2 * n]);
+        list[n].value = view(hs[2 * n + 1]);
+    }
+    sluice_callout_result r;
+    memset(&r, 0, sizeof r);
+    r.outcome = SLUICE_CALLOUT_OK;
+    r.status = status;
+    r.headers = n > 0 ? list : NULL;
+    r.n_headers = n;
+    r.body = view(body == NULL ? "" : body);
+    return finish_callout(owner, config, module, i, &r);
+}
+
+static bool fail(uint64_t owner, bool config, void* module, int i, sluice_callout_outcome o, const char* detail) {
+    sluice_callout_result r;
+    memset(&r, 0, sizeof r);
+    r.outcome = o;
+    r.detail = view(detail == NULL ? "" : detail);
+    return finish_callout(owner, config, module, i, &r);
+}
+
+int sluice_fake_callout_count(sluice_fake_stream* s) { return count_callouts(s->id, false); }
+const char* sluice_fake_callout_cluster(sluice_fake_stream* s, int i) {
+    fake_callout* c = nth_callout(s->id, false, i, NULL);
+    return c == NULL ? NULL : c->cluster;
+}
+static const char* map_get(hmap* m, const char* name) {
+    for (int k = 0; k < m->n; k++)
+        if (strcasecmp(m->name[k], name) == 0) return m->value[k];
+    return NULL;
+}
+const char* sluice_fake_callout_header(sluice_fake_stream* s, int i, const char* name) {
+    fake_callout* c = nth_callout(s->id, false, i, NULL);
+    return c == NULL ? NULL : map_get(&c->headers, name);
+}
+const char* sluice_fake_callout_body(sluice_fake_stream* s, int i) {
+    fake_callout* c = nth_callout(s->id, false, i, NULL);
+    return c == NULL ? NULL : c->body.p != NULL ? c->body.p : "";
+}
+uint32_t sluice_fake_callout_timeout_ms(sluice_fake_stream* s, int i) {
+    fake_callout* c = nth_callout(s->id, false, i, NULL);
+    return c == NULL ? 0 : c->timeout_ms;
+}
+bool sluice_fake_callout_cancelled(sluice_fake_stream* s, int i) {
+    fake_callout* c = nth_callout(s->id, false, i, NULL);
+    return c != NULL && c->cancelled;
+}
+bool sluice_fake_callout_respond(sluice_fake_stream* s, int i, uint32_t status, const char* const* headers,
+                                 const char* body) {
+    return !s->ended && respond(s->id, false, s->module, i, status, headers, body);
+}
+bool sluice_fake_callout_fail(sluice_fake_stream* s, int i, sluice_callout_outcome outcome, const char* detail) {
+    return !s->ended && fail(s->id, false, s->module, i, outcome, detail);
+}
+int sluice_fake_config_callout_count(sluice_fake_config* c) { return count_callouts(c->id, true); }
+const char* sluice_fake_config_callout_header(sluice_fake_config* c, int i, const char* name) {
+    fake_callout* co = nth_callout(c->id, true, i, NULL);
+    return co == NULL ? NULL : map_get(&co->headers, name);
+}
+bool sluice_fake_config_callout_cancelled(sluice_fake_config* c, int i) {
+    fake_callout* co = nth_callout(c->id, true, i, NULL);
+    return co != NULL && co->cancelled;
+}
+bool sluice_fake_config_callout_respond(sluice_fake_config* c, int i, uint32_t status, const char* const* headers,
+                                        const char* body) {
+    return !c->destroyed && respond(c->id, true, c->module, i, status, headers, body);
+}
+bool sluice_fake_config_callout_fail(sluice_fake_config* c, int i, sluice_callout_outcome outcome, const char* detail) {
+    return !c->destroyed && fail(c->id, true, c->module, i, outcome, detail);
+}
+
 /* ---- stream information ---- */
 
 static sluice_result cb_attr_string(sluice_filter_handle f, sluice_attribute_id id, sluice_buffer* out) {
@@ -792,6 +988,9 @@ static const sluice_host_api table = {
     .define_metric = cb_define_metric,
     .report_panic = cb_report_panic,
     .inject_data = cb_inject_data,
+    .http_callout = cb_http_callout,
+    .config_http_callout = cb_config_http_callout,
+    .http_callout_cancel = cb_http_callout_cancel,
 };
 
 /* ---- the driver ---- */
@@ -824,6 +1023,7 @@ sluice_fake_config* sluice_fake_config_new(const char* filter_name, const char* 
 
 void sluice_fake_config_destroy(sluice_fake_config* c) {
     sluice_on_http_filter_config_destroy(c->module);
+    cancel_all(c->id);
     pthread_mutex_lock(&mu);
     c->destroyed = true;
     pthread_mutex_unlock(&mu);
@@ -922,6 +1122,7 @@ void sluice_fake_end(sluice_fake_stream* s) {
     s->ended = true;
     if (sluice_on_http_filter_stream_complete != NULL) sluice_on_http_filter_stream_complete(s->module, h);
     sluice_on_http_filter_destroy(s->module);
+    cancel_all(s->id);
     pthread_mutex_lock(&mu);
     s->destroyed = true; /* the object stays: stale handles must fail, not crash */
     pthread_mutex_unlock(&mu);

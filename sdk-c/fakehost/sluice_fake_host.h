@@ -73,6 +73,35 @@ int sluice_fake_continue_encoding_calls(sluice_fake_stream* s);
 /* Body bytes passed on (injected) in a direction, NUL-terminated. */
 const char* sluice_fake_forwarded(sluice_fake_stream* s, sluice_direction d);
 
+/* HTTP callouts (ABI 2.1). The fake records each callout a stream starts
+ * (0, 1, ... in order) and the test answers it; nothing goes on the wire.
+ * Like sluice, it refuses bad requests (INVALID_ARGUMENT), more than 16
+ * callouts in flight per stream (LIMIT), and a module without the done
+ * hook (UNAVAILABLE); ending the stream cancels its callouts. */
+int sluice_fake_callout_count(sluice_fake_stream* s);
+/* What callout i asked for: the cluster name, a header (":method",
+ * ":path", or any other, any case; NULL when absent) and the body. */
+const char* sluice_fake_callout_cluster(sluice_fake_stream* s, int i);
+const char* sluice_fake_callout_header(sluice_fake_stream* s, int i, const char* name);
+const char* sluice_fake_callout_body(sluice_fake_stream* s, int i);
+uint32_t sluice_fake_callout_timeout_ms(sluice_fake_stream* s, int i);
+/* Whether callout i was cancelled (by the module, or the stream ending). */
+bool sluice_fake_callout_cancelled(sluice_fake_stream* s, int i);
+/* Answer callout i with a response: headers is NULL or a NULL-terminated
+ * list of name, value C strings; runs the done hook as the worker would.
+ * false (no hook) when the callout was cancelled or already answered. */
+bool sluice_fake_callout_respond(sluice_fake_stream* s, int i, uint32_t status, const char* const* headers,
+                                 const char* body);
+/* End callout i with a failure outcome (SLUICE_CALLOUT_TIMEOUT, ...). */
+bool sluice_fake_callout_fail(sluice_fake_stream* s, int i, sluice_callout_outcome outcome, const char* detail);
+/* The same for config callouts (the done hook runs as on main). */
+int sluice_fake_config_callout_count(sluice_fake_config* c);
+const char* sluice_fake_config_callout_header(sluice_fake_config* c, int i, const char* name);
+bool sluice_fake_config_callout_cancelled(sluice_fake_config* c, int i);
+bool sluice_fake_config_callout_respond(sluice_fake_config* c, int i, uint32_t status, const char* const* headers,
+                                        const char* body);
+bool sluice_fake_config_callout_fail(sluice_fake_config* c, int i, sluice_callout_outcome outcome, const char* detail);
+
 /* stream_complete then destroy; frees s. */
 void sluice_fake_end(sluice_fake_stream* s);
 

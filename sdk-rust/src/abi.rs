@@ -192,6 +192,54 @@ pub type sluice_close_type = u32;
 pub const SLUICE_CLOSE_FLUSH: sluice_close_type = 0;
 pub const SLUICE_CLOSE_ABORT: sluice_close_type = 1;
 
+// ---- HTTP callouts (ABI 2.1) ------------------------------------------
+
+/// An HTTP callout of a filter or config (`sluice_callout_handle`).
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct sluice_callout_handle {
+    pub id: u64,
+}
+
+/// What a callout sends (`sluice_callout_request`); copied by the start call.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct sluice_callout_request {
+    pub size: u32,
+    pub timeout_ms: u32,
+    pub cluster: sluice_buffer,
+    pub headers: *const sluice_header,
+    pub n_headers: usize,
+    pub body: sluice_buffer,
+    pub max_response_bytes: u64,
+}
+
+pub type sluice_callout_outcome = u32;
+pub const SLUICE_CALLOUT_OK: sluice_callout_outcome = 0;
+pub const SLUICE_CALLOUT_NO_HEALTHY_UPSTREAM: sluice_callout_outcome = 1;
+pub const SLUICE_CALLOUT_OVERFLOW: sluice_callout_outcome = 2;
+pub const SLUICE_CALLOUT_CONNECT_FAILURE: sluice_callout_outcome = 3;
+pub const SLUICE_CALLOUT_RESET: sluice_callout_outcome = 4;
+pub const SLUICE_CALLOUT_TIMEOUT: sluice_callout_outcome = 5;
+pub const SLUICE_CALLOUT_RESPONSE_TOO_LARGE: sluice_callout_outcome = 6;
+pub const SLUICE_CALLOUT_CLUSTER_UNKNOWN: sluice_callout_outcome = 7;
+
+/// A finished callout, lent to the done hook (`sluice_callout_result`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct sluice_callout_result {
+    pub size: u32,
+    pub outcome: sluice_callout_outcome,
+    pub status: u32,
+    pub reserved: u32,
+    pub headers: *const sluice_header,
+    pub n_headers: usize,
+    pub body: sluice_buffer,
+    pub trailers: *const sluice_header,
+    pub n_trailers: usize,
+    pub detail: sluice_buffer,
+}
+
 /// The host callback table handed to `sluice_on_program_init`.
 #[repr(C)]
 pub struct sluice_host_api {
@@ -624,6 +672,22 @@ pub struct sluice_host_api {
             value_out: *mut f64,
         ) -> sluice_result,
     >,
+    // ---- HTTP callouts (ABI 2.1) ----
+    pub http_callout: Option<
+        unsafe extern "C" fn(
+            filter: sluice_filter_handle,
+            request: *const sluice_callout_request,
+            callout_out: *mut sluice_callout_handle,
+        ) -> sluice_result,
+    >,
+    pub config_http_callout: Option<
+        unsafe extern "C" fn(
+            config: sluice_config_handle,
+            request: *const sluice_callout_request,
+            callout_out: *mut sluice_callout_handle,
+        ) -> sluice_result,
+    >,
+    pub http_callout_cancel: Option<unsafe extern "C" fn(callout: sluice_callout_handle) -> sluice_result>,
 }
 
 /// `SLUICE_HOST_API_HAS(api, field)`: true when the host's table is large
@@ -666,4 +730,6 @@ pub const HOOK_SYMBOLS: &[&str] = &[
     "sluice_on_network_filter_watermark",
     "sluice_on_network_filter_scheduled",
     "sluice_on_network_filter_timer",
+    "sluice_on_http_filter_callout_done",
+    "sluice_on_http_filter_config_callout_done",
 ];

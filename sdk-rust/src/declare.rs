@@ -56,6 +56,8 @@ macro_rules! declare_module {
             scheduled: sluice_on_http_filter_scheduled,
             config_scheduled: sluice_on_http_filter_config_scheduled,
             timer: sluice_on_http_filter_timer,
+            callout_done: sluice_on_http_filter_callout_done,
+            config_callout_done: sluice_on_http_filter_config_callout_done,
         })
     };
 
@@ -213,6 +215,26 @@ macro_rules! declare_module {
             timer: $crate::abi::sluice_timer_handle,
         ) {
             $crate::ffi::timer(filter_module, filter, timer)
+        }
+
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn sluice_on_http_filter_callout_done(
+            filter_module: *mut ::core::ffi::c_void,
+            filter: $crate::abi::sluice_filter_handle,
+            callout: $crate::abi::sluice_callout_handle,
+            result: *const $crate::abi::sluice_callout_result,
+        ) {
+            $crate::ffi::callout_done(filter_module, filter, callout, result)
+        }
+
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn sluice_on_http_filter_config_callout_done(
+            config: *mut ::core::ffi::c_void,
+            handle: $crate::abi::sluice_config_handle,
+            callout: $crate::abi::sluice_callout_handle,
+            result: *const $crate::abi::sluice_callout_result,
+        ) {
+            $crate::ffi::config_callout_done(config, handle, callout, result)
         }
 
         #[unsafe(no_mangle)]

@@ -13,6 +13,7 @@
 pub mod network;
 
 use crate::abi;
+use crate::callout::{CalloutId, CalloutResult};
 use crate::filter::{HttpFilter, HttpFilterConfig};
 use crate::host;
 use crate::host_config::HostConfig;
@@ -230,6 +231,27 @@ pub unsafe fn config_scheduled(config: *mut c_void, handle: abi::sluice_config_h
     let mut host = HostConfig::new(handle, cfg.name.as_bytes());
     if let Err(p) = guard(|| cfg.inner.on_scheduled(&mut host, event_id)) {
         report_panic("on_scheduled (config)", cfg.panic_scope(), &*p);
+    }
+}
+
+/// `sluice_on_http_filter_config_callout_done`: a config callout finished.
+///
+/// # Safety
+/// `config` is what `config_new` returned; `result` is the host's, valid
+/// during the call.
+pub unsafe fn config_callout_done(
+    config: *mut c_void,
+    handle: abi::sluice_config_handle,
+    callout: abi::sluice_callout_handle,
+    result: *const abi::sluice_callout_result,
+) {
+    let (Some(cfg), Some(raw)) = (config.cast::<ConfigBox>().as_ref(), result.as_ref()) else {
+        return;
+    };
+    let mut host = HostConfig::new(handle, cfg.name.as_bytes());
+    let result = CalloutResult::from_raw(raw);
+    if let Err(p) = guard(|| cfg.inner.on_callout_done(&mut host, CalloutId(callout.id), &result)) {
+        report_panic("on_callout_done (config)", cfg.panic_scope(), &*p);
     }
 }
 
@@ -528,6 +550,27 @@ pub unsafe fn scheduled(filter: *mut c_void, handle: abi::sluice_filter_handle, 
 pub unsafe fn timer(filter: *mut c_void, handle: abi::sluice_filter_handle, timer: abi::sluice_timer_handle) {
     stream_hook(filter, handle, "on_timer", 0, 0, |f, h| {
         f.on_timer(h, crate::TimerId(timer.id));
+        0
+    });
+}
+
+/// `sluice_on_http_filter_callout_done`.
+///
+/// # Safety
+/// As [`request_headers`]; `result` is the host's, valid during the call.
+pub unsafe fn callout_done(
+    filter: *mut c_void,
+    handle: abi::sluice_filter_handle,
+    callout: abi::sluice_callout_handle,
+    result: *const abi::sluice_callout_result,
+) {
+    let Some(raw) = result.as_ref() else {
+        return;
+    };
+    let result = CalloutResult::from_raw(raw);
+    // A panic here answers the stream with a 500, as for on_scheduled.
+    stream_hook(filter, handle, "on_callout_done", 0, 0, |f, h| {
+        f.on_callout_done(h, CalloutId(callout.id), &result);
         0
     });
 }

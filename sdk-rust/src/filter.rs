@@ -1,5 +1,6 @@
 //! The traits a module implements.
 
+use crate::callout::{CalloutId, CalloutResult};
 use crate::host_config::HostConfig;
 use crate::host_filter::HostFilter;
 use crate::types::{BodyStatus, HeadersStatus, TrailersStatus};
@@ -36,6 +37,12 @@ pub trait HttpFilterConfig: Send + Sync + 'static {
     /// commit order.
     fn on_scheduled(&self, host: &mut HostConfig<'_>, event_id: u64) {
         let _ = (host, event_id);
+    }
+
+    /// A config callout ([`HostConfig::http_callout`]) finished, on the
+    /// host's module main thread; `result` lives as long as the call.
+    fn on_callout_done(&self, host: &mut HostConfig<'_>, id: CalloutId, result: &CalloutResult<'_>) {
+        let _ = (host, id, result);
     }
 }
 
@@ -80,4 +87,9 @@ pub trait HttpFilter: 'static {
     fn on_scheduled(&mut self, host: &mut HostFilter<'_>, event_id: u64) {}
     /// A [`Timer`](crate::Timer) of this filter is due (on its worker).
     fn on_timer(&mut self, host: &mut HostFilter<'_>, timer: crate::TimerId) {}
+    /// A callout of this filter ([`HostFilter::http_callout`]) finished, on
+    /// its worker, while the stream runs; `result` lives as long as the
+    /// call. Typically resumes the request (`continue_decoding`) or
+    /// answers it (`send_response`).
+    fn on_callout_done(&mut self, host: &mut HostFilter<'_>, id: CalloutId, result: &CalloutResult<'_>) {}
 }

@@ -1,6 +1,7 @@
 //! `HostConfig`: what a filter-config constructor can ask of the host.
 
 use crate::abi;
+use crate::callout::{CalloutId, CalloutRequest};
 use crate::error::{Error, Result};
 use crate::host::callback;
 use crate::metrics::{Counter, Gauge, Histogram};
@@ -123,6 +124,30 @@ impl<'c> HostConfig<'c> {
         // SAFETY: value argument; a non-zero result is ours to delete.
         let raw = unsafe { f(self.handle) };
         (raw.id != 0).then(|| unsafe { Scheduler::from_raw(raw) })
+    }
+
+    /// A config-wide HTTP callout (cache refresh, key rotation), started on
+    /// the main thread inside a config hook (the constructor, `on_scheduled`,
+    /// `on_callout_done`): the request runs on one of the workers' pools
+    /// and the answer comes to
+    /// [`HttpFilterConfig::on_callout_done`](crate::HttpFilterConfig::on_callout_done)
+    /// on the main thread. The host cancels the config's callouts when the
+    /// config is destroyed. Errors as for
+    /// [`HostFilter::http_callout`](crate::HostFilter::http_callout); `Limit`
+    /// at 64 in flight for the config.
+    pub fn http_callout(&mut self, request: &CalloutRequest) -> Result<CalloutId> {
+        let f = callback!(config_http_callout)?;
+        let mut out = abi::sluice_callout_handle { id: 0 };
+        // SAFETY: the request lives across the call; out is valid.
+        Error::check(request.with_raw(|raw| unsafe { f(self.handle, raw, &mut out) }))?;
+        Ok(CalloutId(out.id))
+    }
+
+    /// Abandon a config callout (main thread, inside a config hook).
+    pub fn cancel_callout(&mut self, id: CalloutId) -> Result<()> {
+        let f = callback!(http_callout_cancel)?;
+        // SAFETY: value argument.
+        Error::check(unsafe { f(abi::sluice_callout_handle { id: id.0 }) })
     }
 
     /// Tell the host why the config is rejected (the SDK does this with the

@@ -1,6 +1,7 @@
 //! `HostFilter`: the stream as one filter sees it, lent to every hook.
 
 use crate::abi::{self, sluice_buffer, sluice_header};
+use crate::callout::{CalloutId, CalloutRequest};
 use crate::error::{Error, Result};
 use crate::host::callback;
 use crate::scheduler::Scheduler;
@@ -381,6 +382,38 @@ impl<'h> HostFilter<'h> {
         // SAFETY: value argument; a non-zero result is ours to delete.
         let raw = unsafe { f(self.handle) };
         (raw.id != 0).then(|| crate::Timer::from_raw(raw))
+    }
+
+    // ---- HTTP callouts (ABI 2.1) --------------------------------------------
+
+    /// Send `request` to its cluster; the answer (or why there is none)
+    /// comes to [`HttpFilter::on_callout_done`](crate::HttpFilter::on_callout_done)
+    /// on this stream's worker, never inside this call, unless the callout
+    /// is cancelled first ([`cancel_callout`](Self::cancel_callout), or the
+    /// stream ending: no hook reaches a finished stream). Typically return
+    /// [`HeadersStatus::StopAllIterationAndBuffer`](crate::HeadersStatus::StopAllIterationAndBuffer)
+    /// after it and resume from `on_callout_done`.
+    ///
+    /// Errors: `InvalidArgument` (missing `:method`/`:path`, a bad header,
+    /// an empty cluster name), `Limit` (16 callouts of this filter, or its
+    /// worker's 4096, in flight), `StreamEnded`, `Unsupported` (a host
+    /// older than ABI 2.1). An unknown cluster is not an error here: the
+    /// done hook reports [`CalloutOutcome::ClusterUnknown`](crate::CalloutOutcome::ClusterUnknown).
+    pub fn http_callout(&mut self, request: &CalloutRequest) -> Result<CalloutId> {
+        let f = callback!(http_callout)?;
+        let mut out = abi::sluice_callout_handle { id: 0 };
+        // SAFETY: the request and what it points to live across the call;
+        // out is a valid out-pointer.
+        Error::check(request.with_raw(|raw| unsafe { f(self.handle, raw, &mut out) }))?;
+        Ok(CalloutId(out.id))
+    }
+
+    /// Abandon a callout of this filter: its done hook will not run.
+    /// `Err(InvalidHandle)` when it already finished or was cancelled.
+    pub fn cancel_callout(&mut self, id: CalloutId) -> Result<()> {
+        let f = callback!(http_callout_cancel)?;
+        // SAFETY: value argument.
+        Error::check(unsafe { f(abi::sluice_callout_handle { id: id.0 }) })
     }
 
     // ---- stream information ----------------------------------------------

@@ -22,6 +22,7 @@
 //! tests of filters.
 
 pub mod abi;
+mod callout;
 mod declare;
 pub mod error;
 pub mod ffi;
@@ -41,6 +42,7 @@ pub mod testing;
 mod timer;
 mod types;
 
+pub use callout::{CalloutHeader, CalloutId, CalloutOutcome, CalloutRequest, CalloutResult};
 pub use error::Error;
 pub use filter::{HttpFilter, HttpFilterConfig};
 pub use grpc::GrpcStatus;

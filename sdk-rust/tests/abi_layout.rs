@@ -52,6 +52,28 @@ fn rust_side() -> RustSide {
     layout!(checks, fields, sluice_timer_handle { id });
     layout!(checks, fields, sluice_network_filter_handle { id });
     layout!(checks, fields, sluice_metric_def { size, kind, name, label_names, n_label_names, buckets, n_buckets });
+    layout!(checks, fields, sluice_callout_handle { id });
+    layout!(
+        checks,
+        fields,
+        sluice_callout_request { size, timeout_ms, cluster, headers, n_headers, body, max_response_bytes }
+    );
+    layout!(
+        checks,
+        fields,
+        sluice_callout_result {
+            size,
+            outcome,
+            status,
+            reserved,
+            headers,
+            n_headers,
+            body,
+            trailers,
+            n_trailers,
+            detail
+        }
+    );
     layout!(
         checks,
         fields,
@@ -123,7 +145,10 @@ fn rust_side() -> RustSide {
             network_timer_new,
             network_log,
             connection_metadata_get_string,
-            connection_metadata_get_number
+            connection_metadata_get_number,
+            http_callout,
+            config_http_callout,
+            http_callout_cancel
         }
     );
     for (t, size) in [
@@ -141,6 +166,7 @@ fn rust_side() -> RustSide {
         ("sluice_network_event", size_of::<abi::sluice_network_event>()),
         ("sluice_network_buffer_kind", size_of::<abi::sluice_network_buffer_kind>()),
         ("sluice_close_type", size_of::<abi::sluice_close_type>()),
+        ("sluice_callout_outcome", size_of::<abi::sluice_callout_outcome>()),
     ] {
         checks.push((format!("sizeof {t}"), format!("sizeof({t})"), size as i64));
     }
@@ -158,6 +184,7 @@ fn rust_side() -> RustSide {
         ("sluice_network_event", false),
         ("sluice_network_buffer_kind", false),
         ("sluice_close_type", false),
+        ("sluice_callout_outcome", false),
     ] {
         checks.push((format!("signed {t}"), format!("(long long)(({t})-1 < 0)"), signed as i64));
     }
@@ -236,6 +263,14 @@ fn rust_side() -> RustSide {
         SLUICE_NETWORK_WRITE_BUFFER,
         SLUICE_CLOSE_FLUSH,
         SLUICE_CLOSE_ABORT,
+        SLUICE_CALLOUT_OK,
+        SLUICE_CALLOUT_NO_HEALTHY_UPSTREAM,
+        SLUICE_CALLOUT_OVERFLOW,
+        SLUICE_CALLOUT_CONNECT_FAILURE,
+        SLUICE_CALLOUT_RESET,
+        SLUICE_CALLOUT_TIMEOUT,
+        SLUICE_CALLOUT_RESPONSE_TOO_LARGE,
+        SLUICE_CALLOUT_CLUSTER_UNKNOWN,
     );
     (checks, fields, consts)
 }

@@ -296,7 +296,8 @@ fn module() -> FakeModule {
 
 #[test]
 fn exports_the_abi_version() {
-    assert_eq!((__sluice_module::symbols().abi_version)(), 2 << 16 | 1);
+    let want = (sluice_sdk::abi::SLUICE_ABI_VERSION_MAJOR << 16) | sluice_sdk::abi::SLUICE_ABI_VERSION_MINOR;
+    assert_eq!((__sluice_module::symbols().abi_version)(), want);
 }
 
 #[test]

@@ -38,7 +38,8 @@ unsafe extern "C" fn must_not_write(
 
 #[test]
 fn callbacks_past_the_table_size_are_unsupported() {
-    // A 2.0 host: the table ends before the 2.1 network callbacks.
+    // A 2.0 host: the table ends before the 2.1 callbacks (network
+    // filters, then callouts).
     let mut v20: sluice_host_api = unsafe { core::ptr::read(host_table()) };
     v20.size = offset_of!(sluice_host_api, network_buffer_chunks) as u32;
     v20.network_write = Some(must_not_write);
@@ -49,8 +50,13 @@ fn callbacks_past_the_table_size_are_unsupported() {
     assert_eq!(conn.read_buffer().err(), Some(Error::Unsupported));
     assert_eq!(conn.close(sluice_sdk::CloseType::Abort), Err(Error::Unsupported));
     assert!(conn.new_scheduler().is_none());
-    let f = unsafe { HostFilter::new(abi::sluice_filter_handle { id: 12345 }) };
+    let mut f = unsafe { HostFilter::new(abi::sluice_filter_handle { id: 12345 }) };
     assert_eq!(f.connection_metadata_string("ns", "k").err(), Some(Error::Unsupported));
+    let check = sluice_sdk::CalloutRequest::new("authz", "GET", "/");
+    assert_eq!(f.http_callout(&check), Err(Error::Unsupported));
+    assert_eq!(f.cancel_callout(sluice_sdk::CalloutId(1)), Err(Error::Unsupported));
+    let mut c = unsafe { HostConfig::new(abi::sluice_config_handle { id: 999 }, b"x") };
+    assert_eq!(c.http_callout(&check), Err(Error::Unsupported));
     drop(conn);
 
     // SAFETY: leaked, lives forever.

@@ -4,8 +4,8 @@
 
 use super::network as net;
 use super::state::{
-    bytes, state, stream_mut, Bytes, FakeScheduler, HeaderList, LocalReply, MetadataMap, Phase, Reentry, State,
-    StreamState, SCHEDULED,
+    bytes, state, stream_mut, Bytes, FakeCallout, FakeScheduler, HeaderList, LocalReply, MetadataMap, Phase, Reentry,
+    State, StreamState, SCHEDULED,
 };
 use crate::abi::{
     self, sluice_buffer, sluice_config_handle, sluice_filter_handle, sluice_header, sluice_host_api,
@@ -87,6 +87,9 @@ pub(crate) static TABLE: sluice_host_api = sluice_host_api {
     network_log: Some(net::log),
     connection_metadata_get_string: Some(connection_metadata_get_string),
     connection_metadata_get_number: Some(connection_metadata_get_number),
+    http_callout: Some(http_callout),
+    config_http_callout: Some(config_http_callout),
+    http_callout_cancel: Some(http_callout_cancel),
 };
 
 /// Workers the fake host claims to run.
@@ -984,4 +987,128 @@ unsafe extern "C" fn per_route_config(f: sluice_filter_handle, out: *mut *mut c_
         *out = s.per_route as *mut c_void;
         abi::SLUICE_OK
     })
+}
+
+// ---- HTTP callouts (ABI 2.1) ---------------------------------------------
+
+/// Callouts in flight per stream / per config, as in sluice.
+const CALLOUTS_PER_FILTER: usize = 16;
+const CALLOUTS_PER_CONFIG: usize = 64;
+
+/// Checks and copies a request as sluice does; the error code otherwise.
+unsafe fn read_request(r: *const abi::sluice_callout_request) -> Result<FakeCallout, abi::sluice_result> {
+    let bad = Err(abi::SLUICE_ERR_INVALID_ARGUMENT);
+    let Some(r) = r.as_ref() else { return bad };
+    if (r.size as usize) < core::mem::size_of::<abi::sluice_callout_request>()
+        || r.cluster.len == 0
+        || r.max_response_bytes > 64 << 20
+        || (r.n_headers > 0 && r.headers.is_null())
+    {
+        return bad;
+    }
+    let mut headers = Vec::new();
+    let (mut method, mut path) = (false, false);
+    let list = if r.n_headers == 0 { &[][..] } else { core::slice::from_raw_parts(r.headers, r.n_headers) };
+    for h in list {
+        let (n, v) = (input(h.name.ptr, h.name.len), input(h.value.ptr, h.value.len));
+        if n.is_empty() || [n, v].iter().any(|b| b.iter().any(|&c| c == b'\r' || c == b'\n' || c == 0)) {
+            return bad;
+        }
+        let name = String::from_utf8_lossy(n).to_ascii_lowercase();
+        match name.as_str() {
+            ":method" => method = !v.is_empty(),
+            ":path" => path = !v.is_empty(),
+            ":authority" | ":scheme" => {}
+            p if p.starts_with(':') => return bad,
+            _ => {}
+        }
+        headers.push((name, String::from_utf8_lossy(v).into_owned()));
+    }
+    if !method || !path {
+        return bad;
+    }
+    Ok(FakeCallout {
+        id: crate::CalloutId(0),
+        cluster: String::from_utf8_lossy(input(r.cluster.ptr, r.cluster.len)).into_owned(),
+        headers,
+        body: input(r.body.ptr, r.body.len).to_vec(),
+        timeout_ms: r.timeout_ms,
+        max_response_bytes: r.max_response_bytes,
+        cancelled: false,
+        over: false,
+    })
+}
+
+fn in_flight(st: &State, ids: &[u64]) -> usize {
+    ids.iter().filter(|id| st.callouts.get(id).is_some_and(|c| !c.over)).count()
+}
+
+unsafe extern "C" fn http_callout(
+    f: sluice_filter_handle,
+    r: *const abi::sluice_callout_request,
+    out: *mut abi::sluice_callout_handle,
+) -> abi::sluice_result {
+    let mut st = state();
+    let ids = match stream_mut(&mut st, f.id, true) {
+        Ok(s) => s.callouts.clone(),
+        Err(code) => return code,
+    };
+    if out.is_null() {
+        return abi::SLUICE_ERR_INVALID_ARGUMENT;
+    }
+    let mut callout = match read_request(r) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if in_flight(&st, &ids) >= CALLOUTS_PER_FILTER {
+        return abi::SLUICE_ERR_LIMIT;
+    }
+    let id = st.new_handle();
+    callout.id = crate::CalloutId(id);
+    st.callouts.insert(id, callout);
+    if let Some(s) = st.streams.get_mut(&f.id) {
+        s.callouts.push(id);
+    }
+    *out = abi::sluice_callout_handle { id };
+    abi::SLUICE_OK
+}
+
+unsafe extern "C" fn config_http_callout(
+    c: sluice_config_handle,
+    r: *const abi::sluice_callout_request,
+    out: *mut abi::sluice_callout_handle,
+) -> abi::sluice_result {
+    let mut st = state();
+    let Some(ids) = st.configs.get(&c.id).map(|c| c.callouts.clone()) else {
+        return abi::SLUICE_ERR_INVALID_HANDLE;
+    };
+    if out.is_null() {
+        return abi::SLUICE_ERR_INVALID_ARGUMENT;
+    }
+    let mut callout = match read_request(r) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if in_flight(&st, &ids) >= CALLOUTS_PER_CONFIG {
+        return abi::SLUICE_ERR_LIMIT;
+    }
+    let id = st.new_handle();
+    callout.id = crate::CalloutId(id);
+    st.callouts.insert(id, callout);
+    if let Some(cfg) = st.configs.get_mut(&c.id) {
+        cfg.callouts.push(id);
+    }
+    *out = abi::sluice_callout_handle { id };
+    abi::SLUICE_OK
+}
+
+unsafe extern "C" fn http_callout_cancel(h: abi::sluice_callout_handle) -> abi::sluice_result {
+    match state().callouts.get_mut(&h.id) {
+        Some(c) if !c.over => {
+            c.over = true;
+            c.cancelled = true;
+            abi::SLUICE_OK
+        }
+        _ => abi::SLUICE_ERR_INVALID_HANDLE,
+    }
 }

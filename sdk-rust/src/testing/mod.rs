@@ -35,11 +35,12 @@ mod network;
 mod state;
 
 pub use network::{FakeConnection, FakeNetworkConfig};
-pub use state::{LocalReply, Metadata, Reentry};
+pub use state::{FakeCallout, LocalReply, Metadata, Reentry};
 
 use crate::abi::{
     self, sluice_config_handle as CH, sluice_filter_handle as FH, sluice_host_api, sluice_network_filter_handle as NFH,
 };
+use crate::callout::{CalloutId, CalloutOutcome};
 use crate::types::{Attribute, BodyStatus, HeaderKind, HeadersStatus, TrailersStatus};
 use core::ffi::c_void;
 use state::{bytes, state, ConfigState, Phase, ReentryTarget, StreamState, SCHEDULED};
@@ -76,6 +77,10 @@ pub struct HttpSymbols {
     pub scheduled: unsafe extern "C" fn(*mut c_void, FH, u64),
     pub config_scheduled: unsafe extern "C" fn(*mut c_void, CH, u64),
     pub timer: unsafe extern "C" fn(*mut c_void, FH, abi::sluice_timer_handle),
+    pub callout_done:
+        unsafe extern "C" fn(*mut c_void, FH, abi::sluice_callout_handle, *const abi::sluice_callout_result),
+    pub config_callout_done:
+        unsafe extern "C" fn(*mut c_void, CH, abi::sluice_callout_handle, *const abi::sluice_callout_result),
 }
 
 /// The network filter hooks of a module (ABI 2.1).
@@ -181,6 +186,7 @@ fn new_config(filter_name: &str, config: &str, config_new: ConfigNew) -> Result<
                 schedulers: Vec::new(),
                 label_counts: Vec::new(),
                 panics: 0,
+                callouts: Vec::new(),
             },
         );
         h
@@ -341,11 +347,123 @@ impl FakeConfig {
     }
 }
 
+impl FakeConfig {
+    /// The config callouts the module started, in order.
+    pub fn callouts(&self) -> Vec<FakeCallout> {
+        let st = state();
+        let ids = st.configs.get(&self.handle).map(|c| c.callouts.clone()).unwrap_or_default();
+        callouts_of(&st, &ids)
+    }
+
+    /// Answer config callout `id` with a response, running the config's
+    /// `on_callout_done` as sluice's main thread would. `false` (no hook)
+    /// when it was cancelled or already answered.
+    pub fn respond_callout(&self, id: CalloutId, status: u32, headers: &[(&str, &str)], body: &[u8]) -> bool {
+        self.finish_callout(id, CalloutOutcome::Response, status, headers, body, b"")
+    }
+
+    /// End config callout `id` with a failure outcome.
+    pub fn fail_callout(&self, id: CalloutId, outcome: CalloutOutcome, detail: &str) -> bool {
+        self.finish_callout(id, outcome, 0, &[], b"", detail.as_bytes())
+    }
+
+    fn finish_callout(
+        &self,
+        id: CalloutId,
+        outcome: CalloutOutcome,
+        status: u32,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        detail: &[u8],
+    ) -> bool {
+        if !take_callout(id, &self.handle_callouts()) {
+            return false;
+        }
+        with_result(outcome, status, headers, body, detail, |raw| {
+            // SAFETY: config pointer from config_new, alive (self lives).
+            unsafe {
+                (self.sym.config_callout_done)(
+                    self.ptr,
+                    CH { id: self.handle },
+                    abi::sluice_callout_handle { id: id.0 },
+                    raw,
+                )
+            }
+        });
+        true
+    }
+
+    fn handle_callouts(&self) -> Vec<u64> {
+        state().configs.get(&self.handle).map(|c| c.callouts.clone()).unwrap_or_default()
+    }
+}
+
+/// The recorded callouts with these ids, in order.
+fn callouts_of(st: &state::State, ids: &[u64]) -> Vec<FakeCallout> {
+    ids.iter().filter_map(|id| st.callouts.get(id).cloned()).collect()
+}
+
+/// Marks callout `id` (one of `ids`) answered; false when it is not
+/// there, already answered or cancelled.
+fn take_callout(id: CalloutId, ids: &[u64]) -> bool {
+    let mut st = state();
+    match st.callouts.get_mut(&id.0) {
+        Some(c) if ids.contains(&id.0) && !c.over => {
+            c.over = true;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Cancels every callout of `ids` still in flight (the owner went away).
+fn cancel_callouts(ids: &[u64]) {
+    let mut st = state();
+    for id in ids {
+        if let Some(c) = st.callouts.get_mut(id).filter(|c| !c.over) {
+            c.over = true;
+            c.cancelled = true;
+        }
+    }
+}
+
+/// Runs `f` with a `sluice_callout_result` pointing into local memory.
+fn with_result(
+    outcome: CalloutOutcome,
+    status: u32,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    detail: &[u8],
+    f: impl FnOnce(*const abi::sluice_callout_result),
+) {
+    let list: Vec<abi::sluice_header> = headers
+        .iter()
+        .map(|(n, v)| abi::sluice_header {
+            name: abi::sluice_buffer::from_slice(n.as_bytes()),
+            value: abi::sluice_buffer::from_slice(v.as_bytes()),
+        })
+        .collect();
+    let raw = abi::sluice_callout_result {
+        size: core::mem::size_of::<abi::sluice_callout_result>() as u32,
+        outcome: outcome.to_raw(),
+        status,
+        reserved: 0,
+        headers: if list.is_empty() { core::ptr::null() } else { list.as_ptr() },
+        n_headers: list.len(),
+        body: abi::sluice_buffer::from_slice(body),
+        trailers: core::ptr::null(),
+        n_trailers: 0,
+        detail: abi::sluice_buffer::from_slice(detail),
+    };
+    f(&raw);
+}
+
 impl Drop for FakeConfig {
     fn drop(&mut self) {
         // SAFETY: from config_new, destroyed once, after its streams (they
         // borrow nothing from it, but tests drop streams first by scope).
         unsafe { (self.sym.config_destroy)(self.ptr) };
+        cancel_callouts(&self.handle_callouts());
         state().configs.remove(&self.handle);
     }
 }
@@ -599,6 +717,46 @@ impl FakeStream {
         armed
     }
 
+    /// The callouts the filter started, in order.
+    pub fn callouts(&self) -> Vec<FakeCallout> {
+        let st = state();
+        let ids = st.streams.get(&self.handle).map(|s| s.callouts.clone()).unwrap_or_default();
+        callouts_of(&st, &ids)
+    }
+
+    /// Answer callout `id` with a response (`headers` are the response
+    /// headers), running the filter's `on_callout_done` as the worker
+    /// would. `false` (no hook) when it was cancelled, already answered,
+    /// or the stream ended.
+    pub fn respond_callout(&mut self, id: CalloutId, status: u32, headers: &[(&str, &str)], body: &[u8]) -> bool {
+        self.finish_callout(id, CalloutOutcome::Response, status, headers, body, b"")
+    }
+
+    /// End callout `id` with a failure outcome (`Timeout`, ...) and `detail`.
+    pub fn fail_callout(&mut self, id: CalloutId, outcome: CalloutOutcome, detail: &str) -> bool {
+        self.finish_callout(id, outcome, 0, &[], b"", detail.as_bytes())
+    }
+
+    fn finish_callout(
+        &mut self,
+        id: CalloutId,
+        outcome: CalloutOutcome,
+        status: u32,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        detail: &[u8],
+    ) -> bool {
+        let ids = self.with(|s| if s.ended { Vec::new() } else { s.callouts.clone() });
+        if self.destroyed || !take_callout(id, &ids) {
+            return false;
+        }
+        with_result(outcome, status, headers, body, detail, |raw| {
+            // SAFETY: live filter from filter_new; raw lives across the call.
+            self.call(|s, f, h| unsafe { (s.callout_done)(f, h, abi::sluice_callout_handle { id: id.0 }, raw) })
+        });
+        true
+    }
+
     /// Run stream_complete then destroy, as the host does at stream end.
     pub fn complete(&mut self) {
         if self.destroyed {
@@ -618,7 +776,12 @@ impl FakeStream {
             self.destroyed = true;
             // SAFETY: destroyed exactly once.
             unsafe { (self.sym.filter_destroy)(self.filter) };
-            self.with(|s| s.phase = Phase::Idle);
+            // As sluice: the stream's end cancels its callouts.
+            let ids = self.with(|s| {
+                s.phase = Phase::Idle;
+                s.callouts.clone()
+            });
+            cancel_callouts(&ids);
         }
     }
 

@@ -96,6 +96,8 @@ pub(crate) struct StreamState {
     pub reentered: Vec<i32>,
     /// The metadata network filters set on the stream's connection.
     pub conn_metadata: MetadataMap,
+    /// Callouts started, in order (their ids).
+    pub callouts: Vec<u64>,
 }
 
 impl StreamState {
@@ -121,6 +123,7 @@ impl StreamState {
             reentry: None,
             reentered: Vec::new(),
             conn_metadata: BTreeMap::new(),
+            callouts: Vec::new(),
         }
     }
 }
@@ -137,6 +140,33 @@ pub(crate) struct ConfigState {
     pub label_counts: Vec<usize>,
     /// Panics the module reported (report_panic).
     pub panics: u32,
+    /// Config callouts started, in order (their ids).
+    pub callouts: Vec<u64>,
+}
+
+/// A callout as the fake host recorded it (see `FakeStream::callouts`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeCallout {
+    pub id: crate::CalloutId,
+    pub cluster: String,
+    /// Headers as sent, pseudo-headers included (`:method`, `:path`, ...).
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// 0 = the host's default (5 s).
+    pub timeout_ms: u32,
+    /// 0 = the host's default (1 MiB).
+    pub max_response_bytes: u64,
+    /// Cancelled by the module, or by its stream ending / config going.
+    pub cancelled: bool,
+    /// Answered (the done hook ran) or cancelled.
+    pub over: bool,
+}
+
+impl FakeCallout {
+    /// The first value of header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
 }
 
 /// A scheduler of the fake host.
@@ -155,6 +185,7 @@ pub(crate) struct State {
     pub streams: BTreeMap<u64, StreamState>,
     /// Network filters on their connections, by filter handle (ABI 2.1).
     pub conns: BTreeMap<u64, super::network::ConnState>,
+    pub callouts: BTreeMap<u64, FakeCallout>,
     pub schedulers: BTreeMap<u64, FakeScheduler>,
     pub commit_seq: u64,
     pub configs: BTreeMap<u64, ConfigState>,
@@ -165,6 +196,7 @@ pub(crate) struct State {
 static STATE: Mutex<State> = Mutex::new(State {
     streams: BTreeMap::new(),
     conns: BTreeMap::new(),
+    callouts: BTreeMap::new(),
     schedulers: BTreeMap::new(),
     commit_seq: 0,
     configs: BTreeMap::new(),
