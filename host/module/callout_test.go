@@ -28,16 +28,28 @@ import (
 //	/big     a 5000-byte body
 //	/reset   promises 100 bytes, sends 7 and closes
 type authBackend struct {
-	addr netip.AddrPort
-	hung chan struct{}
+	addr    netip.AddrPort
+	arrived chan struct{} // a /hang request reached the service
+	hung    chan struct{} // a /hang request was abandoned by its client
+}
+
+// waitArrived waits (bounded) for a /hang request to reach the service.
+func (b *authBackend) waitArrived(t *testing.T) {
+	t.Helper()
+	select {
+	case <-b.arrived:
+	case <-time.After(waitLimit):
+		t.Fatal("the callout never reached the auth service")
+	}
 }
 
 func newAuthBackend(t *testing.T) *authBackend {
 	t.Helper()
-	b := &authBackend{hung: make(chan struct{}, 16)}
+	b := &authBackend{arrived: make(chan struct{}, 16), hung: make(chan struct{}, 16)}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/hang":
+			b.arrived <- struct{}{}
 			<-r.Context().Done()
 			b.hung <- struct{}{}
 		case "/big":
@@ -244,6 +256,7 @@ func TestCalloutCancelledWhenTheStreamEnds(t *testing.T) {
 	})
 	e.eventually(0, "callout in flight", func() bool { return e.host.Stats().CalloutsActive == 1 })
 	probeResults(t, ff.mod, 1)
+	be.waitArrived(t) // cancelled before it was sent, it would never be abandoned upstream
 	e.on(0, func() { endStream(cb, f) }) // the client went away
 	select {
 	case <-be.hung:
@@ -409,6 +422,7 @@ func TestConfigCallout(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+	be.waitArrived(t) // cancelled before it was sent, it would never be abandoned upstream
 	hang.Close()
 	select {
 	case <-be.hung:
