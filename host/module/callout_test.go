@@ -256,7 +256,8 @@ func TestCalloutCancelledWhenTheStreamEnds(t *testing.T) {
 	})
 	e.eventually(0, "callout in flight", func() bool { return e.host.Stats().CalloutsActive == 1 })
 	probeResults(t, ff.mod, 1)
-	be.waitArrived(t) // cancelled before it was sent, it would never be abandoned upstream
+	// Cancelled before it was sent, it would never be abandoned upstream.
+	be.waitArrived(t)
 	e.on(0, func() { endStream(cb, f) }) // the client went away
 	select {
 	case <-be.hung:
