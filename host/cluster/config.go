@@ -23,7 +23,15 @@ func NewManager(cfgs []config.Cluster, workers []*worker.Worker, log *zap.Logger
 		}
 		settings = append(settings, s)
 	}
-	return NewManagerWithSettings(settings, workers, log)
+	m, err := NewManagerWithSettings(settings, workers, log)
+	if err != nil {
+		return nil, err
+	}
+	m.sources = make(map[string]*config.Cluster, len(cfgs))
+	for i := range cfgs {
+		m.sources[cfgs[i].Name] = &cfgs[i]
+	}
+	return m, nil
 }
 
 // SettingsFromConfig converts one config.Cluster. Validation normally

@@ -3,10 +3,12 @@ package cluster
 import (
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/host/worker"
 )
 
@@ -17,6 +19,10 @@ type Manager struct {
 	ordered  []*Cluster
 	workers  []*worker.Worker
 	log      *zap.Logger
+	// sources are the configurations the clusters were built from (by
+	// name; absent for managers built from Settings), which a reload
+	// compares to keep unchanged clusters.
+	sources map[string]*config.Cluster
 }
 
 // NewManagerWithSettings builds a manager from already converted settings
@@ -89,14 +95,16 @@ func (m *Manager) WaitReady(timeout time.Duration) []string {
 // connections on every worker and makes connections that finish later
 // close instead of going back to the pool. It waits for each worker to
 // have done so, or to have stopped.
-func (m *Manager) Close() {
-	for _, c := range m.ordered {
+func (m *Manager) Close() { closeClusters(m.workers, m.ordered) }
+
+func closeClusters(workers []*worker.Worker, cs []*Cluster) {
+	for _, c := range cs {
 		c.ctl.close()
 	}
-	for _, w := range m.workers {
+	for _, w := range workers {
 		done := make(chan struct{})
 		w.Post(func() {
-			for _, c := range m.ordered {
+			for _, c := range cs {
 				c.poolFor(w).shutdown()
 			}
 			close(done)
@@ -106,4 +114,49 @@ func (m *Manager) Close() {
 		case <-w.Done():
 		}
 	}
+}
+
+// NewManagerFrom builds the manager of a reloaded configuration from its
+// clusters' configurations and their converted settings (same order): a
+// cluster whose configuration is unchanged from prev's (compared field by
+// field) is taken over with its pools, health-check and outlier state; the
+// others are new. prev is not modified. Main goroutine.
+func NewManagerFrom(prev *Manager, cfgs []config.Cluster, settings []Settings, workers []*worker.Worker, log *zap.Logger) (*Manager, error) {
+	if len(cfgs) != len(settings) {
+		return nil, fmt.Errorf("cluster: %d configurations but %d settings", len(cfgs), len(settings))
+	}
+	m, err := NewManagerWithSettings(nil, workers, log)
+	if err != nil {
+		return nil, err
+	}
+	for i := range cfgs {
+		c := &cfgs[i]
+		if _, dup := m.clusters[c.Name]; dup {
+			return nil, fmt.Errorf("cluster %q: duplicate name", c.Name)
+		}
+		if old := prev.Get(c.Name); old != nil && reflect.DeepEqual(prev.sources[c.Name], c) {
+			m.add(old, c)
+			continue
+		}
+		s := settings[i]
+		m.add(newCluster(s.withDefaults(), workers, m.log.With(zap.String("cluster", s.Name)), rand.Uint64()), c)
+	}
+	return m, nil
+}
+
+func (m *Manager) add(c *Cluster, src *config.Cluster) {
+	m.clusters[c.Name()] = c
+	m.ordered = append(m.ordered, c)
+	if src != nil {
+		if m.sources == nil {
+			m.sources = map[string]*config.Cluster{}
+		}
+		m.sources[c.Name()] = src
+	}
+}
+
+// CloseClusters is Close for some of the manager's clusters: those a
+// reload dropped or replaced, once nothing routes to them any more.
+func (m *Manager) CloseClusters(cs []*Cluster) {
+	closeClusters(m.workers, cs)
 }

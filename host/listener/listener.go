@@ -8,8 +8,15 @@
 // connection (host/network) — plus the per-worker sets of open
 // connections that a drain walks.
 //
+// A Listener is one configuration generation of a listener. A reload that
+// keeps a listener's address builds a new Listener that adopts the old
+// one's sockets (Adopt): the socket stays open, so no connection is
+// refused, and each worker sends its next accepted connection to the new
+// generation while the old one's connections — in their own sets — go on
+// with the filter chains they started with until they end or drain.
+//
 // Threads: Bind runs on the main goroutine and hands each socket to its
-// worker by message; the per-worker methods (StopAccepting, Drain,
+// worker by message; the per-worker methods (Adopt, StopAccepting, Drain,
 // CloseAll, OpenConnections) are loop-thread only, for that worker.
 // Listener filters and filter chains are shared, read-only, by all
 // workers.
@@ -50,9 +57,19 @@ type Listener struct {
 	cfg   *Config
 	addr  netip.AddrPort
 	stats *Stats
-	socks []*worker.Listener // per worker
-	sets  []*network.Set     // per worker; touched only on that worker
+	ports []*port        // per worker
+	sets  []*network.Set // per worker; touched only on that worker
 }
+
+// port is one worker's socket and the generation its accepted connections
+// go to; Adopt moves it to a newer generation. Loop thread of its worker.
+type port struct {
+	sock  *worker.Listener
+	owner *Listener
+	i     int
+}
+
+func (p *port) accept(c *worker.Conn) { p.owner.accept(c, p.owner.sets[p.i]) }
 
 // New prepares a listener; Bind opens its sockets.
 func New(cfg *Config) *Listener {
@@ -79,16 +96,16 @@ func (l *Listener) Bind(workers []*worker.Worker, run OnWorker, log *zap.Logger)
 	if err := worker.CheckAddressFree(l.addr); err != nil {
 		return fmt.Errorf("listeners[%d].address: %s %w", l.cfg.Index, l.addr, err)
 	}
-	l.socks = make([]*worker.Listener, len(workers))
-	l.sets = make([]*network.Set, len(workers))
+	l.ports = make([]*port, len(workers))
+	l.makeSets(len(workers))
 	addr := l.addr
 	for i, w := range workers {
-		set := &network.Set{}
-		l.sets[i] = set
+		p := &port{owner: l, i: i}
 		var sock *worker.Listener
 		var err error
 		ok := run(w, func() {
-			sock, err = w.Listen(addr, func(c *worker.Conn) { l.accept(c, set) })
+			sock, err = w.Listen(addr, p.accept)
+			p.sock = sock
 		})
 		if !ok {
 			err = worker.ErrWorkerStopped
@@ -96,7 +113,7 @@ func (l *Listener) Bind(workers []*worker.Worker, run OnWorker, log *zap.Logger)
 		if err != nil {
 			return fmt.Errorf("listeners[%d] %q: listen %s: %w", l.cfg.Index, l.cfg.Name, addr, err)
 		}
-		l.socks[i] = sock
+		l.ports[i] = p
 		// An ephemeral port is chosen by the first socket; the others
 		// join it.
 		addr = sock.Addr()
@@ -104,6 +121,41 @@ func (l *Listener) Bind(workers []*worker.Worker, run OnWorker, log *zap.Logger)
 	l.addr = addr
 	log.Info("listening", zap.String("listener", l.cfg.Name), zap.String("address", addr.String()), zap.Int("workers", len(workers)))
 	return nil
+}
+
+func (l *Listener) makeSets(n int) {
+	l.sets = make([]*network.Set, n)
+	for i := range l.sets {
+		l.sets[i] = &network.Set{}
+	}
+}
+
+// Reuses reports whether l, a newer generation of old, can take over old's
+// sockets: same name and address (a changed address is a new listener).
+func (l *Listener) Reuses(old *Listener) bool {
+	return old != nil && old.ports != nil && l.cfg.Name == old.cfg.Name && l.cfg.Address == old.cfg.Address
+}
+
+// PrepareAdopt sizes l for n workers before Adopt runs on each of them.
+// Main goroutine, before any Adopt.
+func (l *Listener) PrepareAdopt(old *Listener, n int) {
+	l.ports = make([]*port, n)
+	l.makeSets(n)
+	l.addr = old.addr
+}
+
+// Adopt makes worker i's socket of old (the previous generation) deliver
+// its next connections to l; old keeps its open connections and no longer
+// owns the socket, so its StopAccepting leaves it open. Loop thread of
+// worker i.
+func (l *Listener) Adopt(i int, old *Listener) {
+	p := old.ports[i]
+	old.ports[i] = nil
+	if p == nil {
+		return
+	}
+	p.owner = l
+	l.ports[i] = p
 }
 
 // accept runs the listener filters on a new connection, or goes straight
@@ -159,8 +211,9 @@ func (l *Listener) start(c *worker.Conn, set *network.Set, ins *Inspection) {
 
 // StopAccepting closes worker i's socket. Loop thread of worker i.
 func (l *Listener) StopAccepting(i int) {
-	if l.socks != nil && l.socks[i] != nil {
-		l.socks[i].Close()
+	if l.ports != nil && l.ports[i] != nil {
+		l.ports[i].sock.Close()
+		l.ports[i] = nil
 	}
 }
 

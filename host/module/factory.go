@@ -136,6 +136,7 @@ func (m *Module) newFactory(key, filterName string, configJSON []byte, net bool)
 	}
 	m.host.mu.Lock()
 	m.host.factories[f] = struct{}{}
+	m.open[f] = struct{}{}
 	m.host.mu.Unlock()
 	return f, nil
 }
@@ -257,6 +258,9 @@ func (f *FilterFactory) destroyConfig() {
 	ctl.call(f.configDestroyHook(), f.modPtr)
 	f.cancelCallouts()
 	ctl.configs.release(f.handle)
+	f.host.mu.Lock()
+	delete(f.mod.open, f)
+	f.host.mu.Unlock()
 }
 
 // forgetSchedulers ends the config's schedulers: commits through them are

@@ -42,13 +42,15 @@ type Host struct {
 	limits      calloutLimits
 
 	mu        sync.Mutex
-	modules   map[fileKey]*Module
+	modules   map[contentHash]*Module
 	factories map[*FilterFactory]struct{}
 	closed    bool
 
 	invalidStatus   atomic.Uint64
 	filterNewFailed atomic.Uint64
-	filtersCreated  atomic.Uint64
+	// unloaded counts module versions ReleaseUnused unloaded.
+	unloaded       atomic.Uint64
+	filtersCreated atomic.Uint64
 	// Network filters (ABI 2.1): created, and not yet destroyed.
 	netFiltersCreated atomic.Uint64
 	netFiltersActive  atomic.Int64
@@ -158,7 +160,7 @@ func NewHostWithOptions(log *zap.Logger, workers []*worker.Worker, opts Options)
 		clusters:    opts.Clusters,
 		limits:      limits,
 		log:         log.Named("module"),
-		modules:     map[fileKey]*Module{},
+		modules:     map[contentHash]*Module{},
 		factories:   map[*FilterFactory]struct{}{},
 		invalidLog:  rateLimitedLog{window: rateWindow},
 		droppedLog:  rateLimitedLog{window: rateWindow},
@@ -251,6 +253,7 @@ func (h *Host) Close() {
 		m.lib.release(h.ctl)
 	}
 	h.ctl.close(h.log)
+	removePrivateCopies()
 	currentHost.CompareAndSwap(h, nil)
 	for _, ws := range h.workers {
 		workersByGID[ws.gid].Store(nil)

@@ -1,13 +1,14 @@
 package module
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/ebitengine/purego"
 	"go.uber.org/zap"
@@ -45,8 +46,12 @@ func checkFile(path string, allowInsecure bool) (string, os.FileInfo, error) {
 	return resolved, st, nil
 }
 
-// fileKey identifies a module file independent of the path naming it.
-type fileKey struct{ dev, ino uint64 }
+// contentHash identifies a module by what it is, not where it lies: a file
+// replaced at the same path is another module (a new version), and two
+// paths holding the same bytes are one.
+type contentHash [sha256.Size]byte
+
+func (h contentHash) String() string { return hex.EncodeToString(h[:]) }
 
 // hooks are the resolved addresses of a module's exported hooks; 0 means
 // an optional hook is absent.
@@ -74,12 +79,22 @@ type netHooks struct {
 	event, watermark, scheduled, timer        uintptr
 }
 
-// library is a dlopen'ed, initialised module file. Libraries are
-// process-wide: sluice_on_program_init runs once per file per process, and
-// a library is never dlclose'd once initialised (module threads may run).
+// library is a dlopen'ed, initialised module version. Libraries are
+// process-wide: sluice_on_program_init runs once per version per process
+// (again after a shutdown), and a library is never dlclose'd once
+// initialised: a thread the module started may still run its code after
+// sluice_on_program_shutdown returned, and a Go callback frame of a
+// purego call may still be on such a thread's stack; unmapping the code
+// under it would crash the process. An unloaded version costs its mapped
+// pages until exit.
 type library struct {
-	path    string
-	key     fileKey
+	path string // the configured file, resolved
+	// private is the content-addressed copy that was dlopen'ed: dlopen
+	// caches by path and inode, so a new version at the same path would
+	// get the old one's handle; the copy also keeps an in-place overwrite
+	// of the configured file from changing code that is running.
+	private string
+	key     contentHash
 	handle  uintptr
 	version uint32
 	hooks   hooks
@@ -95,33 +110,48 @@ type library struct {
 
 var libraries = struct {
 	sync.Mutex
-	byKey map[fileKey]*library
-}{byKey: map[fileKey]*library{}}
+	byKey map[contentHash]*library
+	// dir holds the private copies (0700, under $XDG_RUNTIME_DIR or the
+	// temporary directory); removed when no host uses a library.
+	dir string
+}{byKey: map[contentHash]*library{}}
 
-// Module is a loaded module file as seen by one Host.
+// Module is a loaded module version as seen by one Host.
 type Module struct {
 	host *Host
 	lib  *library
+	// open are the filter configs created from this version and not yet
+	// destroyed (under host.mu); the version is unloaded (ReleaseUnused)
+	// when none is left.
+	open map[*FilterFactory]struct{}
 }
 
 // Path is the resolved path of the module file.
 func (m *Module) Path() string { return m.lib.path }
 
+// Hash is the SHA-256 of the module file's content, in hex: the version's
+// identity.
+func (m *Module) Hash() string { return m.lib.key.String() }
+
 // ABIVersion is the version the module reported (major<<16 | minor).
 func (m *Module) ABIVersion() uint32 { return m.lib.version }
 
 // Load loads the module file at path, or returns the already loaded one
-// (several filters naming the same file share it; identity is the file's
-// device and inode, so symlinks and relative paths dedupe too). A
-// group- or world-writable file is refused unless allowInsecure: whoever
-// can write it can run code in the proxy. Main goroutine.
+// (several filters naming the same content share it, whatever the paths;
+// a changed file at a known path is a new version, loaded beside the old
+// one, which keeps serving what it created). A group- or world-writable
+// file is refused unless allowInsecure: whoever can write it can run code
+// in the proxy. Main goroutine.
 func (h *Host) Load(path string, allowInsecure bool) (*Module, error) {
-	resolved, st, err := checkFile(path, allowInsecure)
+	resolved, _, err := checkFile(path, allowInsecure)
 	if err != nil {
 		return nil, err
 	}
-	sys := st.Sys().(*syscall.Stat_t)
-	key := fileKey{dev: uint64(sys.Dev), ino: sys.Ino}
+	content, err := os.ReadFile(resolved)
+	if err != nil {
+		return nil, loadErr(path, "%v", err)
+	}
+	key := contentHash(sha256.Sum256(content))
 
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -131,13 +161,14 @@ func (h *Host) Load(path string, allowInsecure bool) (*Module, error) {
 	if m := h.modules[key]; m != nil {
 		return m, nil
 	}
-	lib, err := openLibrary(path, resolved, key, h.ctl)
+	lib, err := openLibrary(path, resolved, content, key, h.ctl)
 	if err != nil {
 		return nil, err
 	}
-	m := &Module{host: h, lib: lib}
+	m := &Module{host: h, lib: lib, open: map[*FilterFactory]struct{}{}}
 	h.modules[key] = m
-	h.log.Info("module loaded", zap.String("path", lib.path), zap.String("abi", abi.FormatVersion(lib.version)))
+	h.log.Info("module loaded", zap.String("path", lib.path), zap.String("sha256", key.String()),
+		zap.String("abi", abi.FormatVersion(lib.version)))
 	if _, minor := abi.SplitVersion(lib.version); minor > abi.VersionMinor {
 		h.log.Warn("module built for a newer ABI minor; callbacks it may check for with SLUICE_HOST_API_HAS are absent",
 			zap.String("path", lib.path), zap.String("module_abi", abi.FormatVersion(lib.version)),
@@ -150,10 +181,10 @@ func (h *Host) Load(path string, allowInsecure bool) (*Module, error) {
 	return m, nil
 }
 
-// openLibrary returns the process-wide library of a file, opening and
-// initialising it (on the loading host's control thread) when no host uses
-// it.
-func openLibrary(path, resolved string, key fileKey, ctl *control) (*library, error) {
+// openLibrary returns the process-wide library of a module version,
+// opening its private copy and initialising it (on the loading host's
+// control thread) when no host uses it.
+func openLibrary(path, resolved string, content []byte, key contentHash, ctl *control) (*library, error) {
 	libraries.Lock()
 	defer libraries.Unlock()
 	if lib := libraries.byKey[key]; lib != nil {
@@ -165,33 +196,83 @@ func openLibrary(path, resolved string, key fileKey, ctl *control) (*library, er
 		lib.users++
 		return lib, nil
 	}
-	f, err := os.Open(resolved)
+	private, err := privateCopy(resolved, content, key)
+	if err != nil {
+		return nil, loadErr(path, "copying the module to a private path: %v", err)
+	}
+	f, err := os.Open(private)
 	if err != nil {
 		return nil, loadErr(path, "%v", err)
 	}
 	cause := checkELF(f)
 	f.Close()
 	if cause != "" {
+		os.Remove(private)
 		return nil, loadErr(path, "%s", cause)
 	}
-	handle, err := purego.Dlopen(resolved, purego.RTLD_NOW|purego.RTLD_LOCAL)
+	// RTLD_LOCAL: two versions of one module export the same symbols;
+	// each resolves its own.
+	handle, err := purego.Dlopen(private, purego.RTLD_NOW|purego.RTLD_LOCAL)
 	if err != nil {
+		os.Remove(private)
 		return nil, loadErr(path, "dlopen failed: %v", err)
 	}
 	// The dynamic loader accepted the file, so its symbol table reads.
-	exported, _ := exportedSymbols(resolved)
-	lib := &library{path: resolved, key: key, handle: handle, unknown: unknownHooks(exported)}
+	exported, _ := exportedSymbols(private)
+	lib := &library{path: resolved, private: private, key: key, handle: handle, unknown: unknownHooks(exported)}
 	if err := lib.resolve(path); err != nil {
 		_ = purego.Dlclose(handle)
+		os.Remove(private)
 		return nil, err
 	}
 	if err := lib.init(path, ctl); err != nil {
 		_ = purego.Dlclose(handle)
+		os.Remove(private)
 		return nil, err
 	}
 	lib.users = 1
 	libraries.byKey[key] = lib
 	return lib, nil
+}
+
+// privateCopy writes a module version's content to its content-addressed
+// path in the private directory (created 0700 on first use) and returns
+// that path. Under libraries' lock.
+func privateCopy(resolved string, content []byte, key contentHash) (string, error) {
+	if libraries.dir == "" {
+		base := os.Getenv("XDG_RUNTIME_DIR")
+		if st, err := os.Stat(base); base == "" || err != nil || !st.IsDir() {
+			base = os.TempDir()
+		}
+		dir, err := os.MkdirTemp(base, "sluice-modules-") // 0700
+		if err != nil {
+			return "", err
+		}
+		libraries.dir = dir
+	}
+	name := strings.TrimSuffix(filepath.Base(resolved), ".so") + "-" + key.String()[:16] + ".so"
+	private := filepath.Join(libraries.dir, name)
+	if err := os.WriteFile(private, content, 0o500); err != nil {
+		return "", err
+	}
+	return private, nil
+}
+
+// removePrivateCopies deletes the private directory once no host uses any
+// library: the copies stay mapped, and a version loaded again is found by
+// its hash without its file.
+func removePrivateCopies() {
+	libraries.Lock()
+	defer libraries.Unlock()
+	for _, lib := range libraries.byKey {
+		if lib.users > 0 {
+			return
+		}
+	}
+	if libraries.dir != "" {
+		os.RemoveAll(libraries.dir)
+		libraries.dir = ""
+	}
 }
 
 // init runs sluice_on_program_init on the control thread.

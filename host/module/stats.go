@@ -11,7 +11,10 @@ import (
 // endpoint. Counter names (the `stat` tags) are the ones /stats prints.
 type Stats struct {
 	ModulesLoaded int `stat:"modules_loaded"`
-	FilterConfigs int `stat:"filter_configs"`
+	// ModulesUnloaded counts module versions unloaded after a reload
+	// replaced or dropped them (Host.ReleaseUnused).
+	ModulesUnloaded uint64 `stat:"modules_unloaded"`
+	FilterConfigs   int    `stat:"filter_configs"`
 	// FiltersActive counts live filter instances across workers.
 	FiltersActive  int    `stat:"filters_active"`
 	FiltersCreated uint64 `stat:"filters_created"`
@@ -78,6 +81,7 @@ func (h *Host) Stats() Stats {
 	s.CalloutsActive += int(h.configCalloutsActive.Load())
 	s.CommitsRejectedStale += atomic.LoadUint64(&schedBadHandles)
 	s.ModulesLoaded = len(h.modules)
+	s.ModulesUnloaded = h.unloaded.Load()
 	s.FilterConfigs = len(h.factories)
 	h.mu.Unlock()
 	for _, m := range h.metrics.all() {
@@ -92,6 +96,7 @@ func (s Stats) String() string {
 	var b strings.Builder
 	line := func(name string, v any) { fmt.Fprintf(&b, "module.%s: %v\n", name, v) }
 	line("modules_loaded", s.ModulesLoaded)
+	line("modules_unloaded", s.ModulesUnloaded)
 	line("filter_configs", s.FilterConfigs)
 	line("filters_active", s.FiltersActive)
 	line("filters_created", s.FiltersCreated)
