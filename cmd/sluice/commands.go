@@ -153,6 +153,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: %v\n", source, err)
 		return 1
 	}
+	if *path != "" {
+		srv.SetConfigPath(*path)
+		if err := srv.WatchConfig(*path); err != nil {
+			log.Warn("config file changes will not be noticed (watch)", zap.Error(err))
+		}
+	}
 	log.Info("sluice started", zap.String("version", version), zap.Int("concurrency", cfg.Concurrency))
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
@@ -162,7 +168,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		select {
 		case s = <-sig:
 		case err := <-srv.Fatal():
-			return fatalStop(srv, cfg, log, err)
+			return fatalStop(srv, srv.Config(), log, err)
 		}
 		switch s {
 		case syscall.SIGUSR1:
@@ -173,9 +179,13 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 				log.Info("access logs reopened")
 			}
 		case syscall.SIGHUP:
-			// Config reload is not supported; a hang-up must not kill
-			// the proxy without a drain.
-			log.Warn("SIGHUP ignored: sluice does not reload its config; restart it (SIGTERM drains)")
+			// nginx's reload signal. Reload logs and counts its outcome;
+			// a failed one leaves the running configuration serving.
+			if *path == "" {
+				log.Warn("SIGHUP ignored: sluice runs its built-in config (no -c file to reload)")
+			} else {
+				go srv.Reload(*path)
+			}
 		default:
 			got = s
 		}
@@ -192,7 +202,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		srv.Stop()
 		os.Exit(1)
 	}()
-	srv.Drain(cfg.DrainTimeout)
+	srv.Drain(srv.Config().DrainTimeout) // the reloaded value, if any
 	srv.Stop()
 	log.Info("sluice stopped")
 	return 0

@@ -120,7 +120,7 @@ func closeClusters(workers []*worker.Worker, cs []*Cluster) {
 // clusters' configurations and their converted settings (same order): a
 // cluster whose configuration is unchanged from prev's (compared field by
 // field) is taken over with its pools, health-check and outlier state; the
-// others are new. prev is not modified. Main goroutine.
+// others are new. prev (nil at start-up) is not modified. Main goroutine.
 func NewManagerFrom(prev *Manager, cfgs []config.Cluster, settings []Settings, workers []*worker.Worker, log *zap.Logger) (*Manager, error) {
 	if len(cfgs) != len(settings) {
 		return nil, fmt.Errorf("cluster: %d configurations but %d settings", len(cfgs), len(settings))
@@ -134,7 +134,7 @@ func NewManagerFrom(prev *Manager, cfgs []config.Cluster, settings []Settings, w
 		if _, dup := m.clusters[c.Name]; dup {
 			return nil, fmt.Errorf("cluster %q: duplicate name", c.Name)
 		}
-		if old := prev.Get(c.Name); old != nil && reflect.DeepEqual(prev.sources[c.Name], c) {
+		if old := prev.unchanged(c); old != nil {
 			m.add(old, c)
 			continue
 		}
@@ -142,6 +142,18 @@ func NewManagerFrom(prev *Manager, cfgs []config.Cluster, settings []Settings, w
 		m.add(newCluster(s.withDefaults(), workers, m.log.With(zap.String("cluster", s.Name)), rand.Uint64()), c)
 	}
 	return m, nil
+}
+
+// unchanged returns m's cluster of c's name when it was built from an
+// equal configuration; nil otherwise (or when m is nil).
+func (m *Manager) unchanged(c *config.Cluster) *Cluster {
+	if m == nil {
+		return nil
+	}
+	if old := m.clusters[c.Name]; old != nil && reflect.DeepEqual(m.sources[c.Name], c) {
+		return old
+	}
+	return nil
 }
 
 func (m *Manager) add(c *Cluster, src *config.Cluster) {

@@ -10,11 +10,14 @@ import (
 type Config struct {
 	Concurrency  int           `yaml:"concurrency"`
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
-	Watchdog     Watchdog      `yaml:"watchdog"`
-	Log          Log           `yaml:"log"`
-	Admin        *Admin        `yaml:"admin"` // nil: no admin listener
-	Listeners    []Listener    `yaml:"listeners"`
-	Clusters     []Cluster     `yaml:"clusters"`
+	// Watch reloads the config when its file changes (debounced), as
+	// SIGHUP and POST /reload do.
+	Watch     bool       `yaml:"watch"`
+	Watchdog  Watchdog   `yaml:"watchdog"`
+	Log       Log        `yaml:"log"`
+	Admin     *Admin     `yaml:"admin"` // nil: no admin listener
+	Listeners []Listener `yaml:"listeners"`
+	Clusters  []Cluster  `yaml:"clusters"`
 }
 
 // Watchdog watches the workers (Envoy's worker watchdog): a worker that

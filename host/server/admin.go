@@ -32,7 +32,7 @@ func startAdmin(s *Server, addr netip.AddrPort) (*adminServer, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("content-type", "text/plain; charset=utf-8")
-		all := append(s.stats(), s.filters.metricLines()...)
+		all := append(s.stats(), s.gen().filters.metricLines()...)
 		sort.Slice(all, func(i, j int) bool { return all[i].name < all[j].name })
 		for _, st := range all {
 			fmt.Fprintf(w, "%s: %d\n", st.name, st.value)
@@ -44,7 +44,7 @@ func startAdmin(s *Server, addr netip.AddrPort) (*adminServer, error) {
 			name := "sluice_" + strings.NewReplacer(".", "_", "-", "_").Replace(st.name)
 			fmt.Fprintf(w, "# TYPE %s %s\n%s %d\n", name, st.kind, name, st.value)
 		}
-		s.filters.writePrometheus(w)
+		s.gen().filters.writePrometheus(w)
 	})
 	mux.HandleFunc("/ready", func(w http.ResponseWriter, r *http.Request) {
 		if s.Draining() {
@@ -69,9 +69,10 @@ func startAdmin(s *Server, addr netip.AddrPort) (*adminServer, error) {
 		w.Write(out)
 	})
 	mux.HandleFunc("/clusters", s.serveClusters)
+	mux.HandleFunc("/reload", mutating(s.serveReload))
 	mux.HandleFunc("/modules", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("content-type", "application/json")
-		json.NewEncoder(w).Encode(s.filters.modulesInfo())
+		json.NewEncoder(w).Encode(s.gen().filters.modulesInfo())
 	})
 	a := &adminServer{
 		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second},
@@ -94,7 +95,7 @@ func (a *adminServer) close() {
 
 // configJSON renders the effective config with its YAML field names.
 func configJSON(s *Server) ([]byte, error) {
-	y, err := yaml.Marshal(s.cfg)
+	y, err := yaml.Marshal(s.Config())
 	if err != nil {
 		return nil, err
 	}
@@ -114,6 +115,7 @@ type statValue struct {
 // stats gathers every counter and gauge, sorted by name.
 func (s *Server) stats() []statValue {
 	var out []statValue
+	g := s.gen()
 	add := func(prefix string) func(name string, v int64) {
 		return func(name string, v int64) {
 			kind := "counter"
@@ -123,7 +125,7 @@ func (s *Server) stats() []statValue {
 			out = append(out, statValue{prefix + name, kind, v})
 		}
 	}
-	for _, l := range s.lis {
+	for _, l := range g.lis {
 		for _, h := range l.hcms {
 			h.Stats.Each(add("http." + h.StatPrefix + "."))
 		}
@@ -157,7 +159,7 @@ func (s *Server) stats() []statValue {
 			l.proxyProtocol.Stats.Each(counters(p + "proxy_protocol."))
 		}
 	}
-	for _, c := range s.clusters.Clusters() {
+	for _, c := range g.clusters.Clusters() {
 		prefix := "cluster." + c.Name() + "."
 		c.Stats().Each(func(name string, v uint64) {
 			kind := "counter"
@@ -182,11 +184,12 @@ func (s *Server) stats() []statValue {
 	if s.logDropped != nil {
 		out = append(out, statValue{"log.dropped", "counter", int64(s.logDropped())})
 	}
-	out = append(out, s.filters.stats()...)
-	if s.tlsWatch != nil {
+	out = append(out, g.filters.stats()...)
+	out = append(out, s.reloadStats()...)
+	if w := s.tlsWatch.Load(); w != nil {
 		out = append(out,
-			statValue{"tls.context_reloads", "counter", int64(s.tlsWatch.Reloads())},
-			statValue{"tls.context_reload_failed", "counter", int64(s.tlsWatch.Failures())})
+			statValue{"tls.context_reloads", "counter", int64(w.Reloads())},
+			statValue{"tls.context_reload_failed", "counter", int64(w.Failures())})
 	}
 	out = append(out,
 		statValue{"server.watchdog_miss", "counter", int64(s.dog.miss.Load())},

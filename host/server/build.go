@@ -37,7 +37,7 @@ type namedIPAllow struct {
 
 // buildListener compiles listener i: its listener filters and filter
 // chains.
-func (s *Server) buildListener(i int, lc *config.Listener) (*builtListener, error) {
+func (s *generation) buildListener(i int, lc *config.Listener) (*builtListener, error) {
 	path := fmt.Sprintf("listeners[%d]", i)
 	bl := &builtListener{}
 	cfg := &listener.Config{
@@ -88,7 +88,7 @@ func (s *Server) buildListener(i int, lc *config.Listener) (*builtListener, erro
 }
 
 // buildChain compiles one filter chain: its match, TLS and network filters.
-func (s *Server) buildChain(path string, lc *config.Listener, fc *config.FilterChain, bl *builtListener) (*listener.FilterChain, error) {
+func (s *generation) buildChain(path string, lc *config.Listener, fc *config.FilterChain, bl *builtListener) (*listener.FilterChain, error) {
 	out := &listener.FilterChain{Name: fc.Name, HandshakeTimeout: fc.TransportSocketConnectTimeout}
 	if m := fc.FilterChainMatch; m != nil {
 		out.Match = compileMatch(m)
@@ -98,7 +98,7 @@ func (s *Server) buildChain(path string, lc *config.Listener, fc *config.FilterC
 		if err != nil {
 			return nil, err
 		}
-		s.tlsContexts = append(s.tlsContexts, ctx)
+		s.listenerTLS = append(s.listenerTLS, ctx)
 		out.TLS = ctx.Config
 	}
 	for j := range fc.Filters {
@@ -170,7 +170,7 @@ func compileMatch(m *config.FilterChainMatch) listener.Match {
 }
 
 // buildTCPProxy compiles a tcp_proxy filter.
-func (s *Server) buildTCPProxy(path string, tc *config.TCPProxy) (*tcpproxy.Config, error) {
+func (s *generation) buildTCPProxy(path string, tc *config.TCPProxy) (*tcpproxy.Config, error) {
 	cl := s.clusters.Get(tc.Cluster)
 	if cl == nil {
 		return nil, fmt.Errorf("%s.cluster: unknown cluster %q", path, tc.Cluster)
@@ -195,7 +195,7 @@ func (s *Server) buildTCPProxy(path string, tc *config.TCPProxy) (*tcpproxy.Conf
 }
 
 // clusterBufferLimit is a cluster's per_connection_buffer_limit_bytes.
-func (s *Server) clusterBufferLimit(name string) int {
+func (s *generation) clusterBufferLimit(name string) int {
 	for _, c := range s.cfg.Clusters {
 		if c.Name == name {
 			return c.PerConnectionBufferLimitBytes
@@ -205,7 +205,7 @@ func (s *Server) clusterBufferLimit(name string) int {
 }
 
 // buildHCM compiles an http_connection_manager filter.
-func (s *Server) buildHCM(hcmPath string, lc *config.Listener, hc *config.HTTPConnectionManager) (*hcm.Config, error) {
+func (s *generation) buildHCM(hcmPath string, lc *config.Listener, hc *config.HTTPConnectionManager) (*hcm.Config, error) {
 	cfg := &hcm.Config{
 		StatPrefix:                hc.StatPrefix,
 		ServerName:                hc.ServerName,

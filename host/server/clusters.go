@@ -22,11 +22,11 @@ func (s *Server) serveClusters(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("content-type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		enc.Encode(clustersJSON(s.clusters.Clusters()))
+		enc.Encode(clustersJSON(s.gen().clusters.Clusters()))
 		return
 	}
 	w.Header().Set("content-type", "text/plain; charset=utf-8")
-	for _, c := range s.clusters.Clusters() {
+	for _, c := range s.gen().clusters.Clusters() {
 		writeClusterText(w, c)
 	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"io"
+	"sort"
 
 	"go.uber.org/zap"
 
@@ -14,8 +15,10 @@ import (
 )
 
 // filterBuilder turns http_filters entries into filter factories: module
-// filters through the module host (each .so loaded once), and owns what it
-// built so shutdown releases it on the main goroutine in the right order.
+// filters through the module host (each module version loaded once), and
+// owns what it built for one configuration generation, so retiring the
+// generation (or shutdown) releases it on the main goroutine in the right
+// order. The module host is the server's, shared by generations.
 type filterBuilder struct {
 	log       *zap.Logger
 	host      *module.Host
@@ -29,14 +32,18 @@ type perRouteConfig struct {
 	obj any
 }
 
-// newFilterBuilder makes the module host; clusters resolve the modules'
-// HTTP callouts.
-func newFilterBuilder(log *zap.Logger, workers []*worker.Worker, clusters module.ClusterSource) (*filterBuilder, error) {
+// newModuleHost makes the module host, shared by every configuration
+// generation; clusters resolve the modules' HTTP callouts.
+func newModuleHost(log *zap.Logger, workers []*worker.Worker, clusters module.ClusterSource) (*module.Host, error) {
 	h, err := module.NewHostWithOptions(log, workers, module.Options{Clusters: clusters})
 	if err != nil {
 		return nil, fmt.Errorf("module host: %w", err)
 	}
-	return &filterBuilder{log: log, host: h, modules: map[string]*module.Module{}}, nil
+	return h, nil
+}
+
+func newFilterBuilder(log *zap.Logger, h *module.Host) *filterBuilder {
+	return &filterBuilder{log: log, host: h, modules: map[string]*module.Module{}}
 }
 
 // build creates the factory for one http_filters entry; path is its YAML
@@ -49,7 +56,7 @@ func (b *filterBuilder) build(path string, f *config.HTTPFilter) (hcm.FilterFact
 	if err != nil {
 		return nil, fmt.Errorf("%s.module: %w", path, err)
 	}
-	b.modules[m.Path()] = m
+	b.modules[m.Hash()] = m
 	ff, err := m.NewNamedFilterFactory(f.Name, f.FilterName, f.Config)
 	if err != nil {
 		return nil, fmt.Errorf("%s.config: %w", path, err)
@@ -65,7 +72,7 @@ func (b *filterBuilder) buildNetwork(path string, f *config.NetworkFilter) (*mod
 	if err != nil {
 		return nil, fmt.Errorf("%s.module: %w", path, err)
 	}
-	b.modules[m.Path()] = m
+	b.modules[m.Hash()] = m
 	cfg := []byte(f.ModuleConfig)
 	if len(cfg) == 0 {
 		cfg = []byte("null") // as for HTTP module filters without config
@@ -95,9 +102,10 @@ func (b *filterBuilder) perRoute(ff hcm.FilterFactory, raw []byte) (any, error) 
 
 func (b *filterBuilder) trackRoutes(*router.Table) {}
 
-// close releases per-route configs, then filter configs, then the module
-// host — on the main goroutine, after the workers stopped, so no stream
-// can still use them.
+// close releases per-route configs, then filter configs — on the main
+// goroutine, once no stream can still use them (the generation's last
+// connection ended, or the workers stopped). The module host is closed
+// by the server.
 func (b *filterBuilder) close() {
 	for _, p := range b.perRoutes {
 		p.ff.DestroyPerRouteConfig(p.obj)
@@ -107,10 +115,6 @@ func (b *filterBuilder) close() {
 		ff.Close()
 	}
 	b.factories = nil
-	if b.host != nil {
-		b.host.Close()
-		b.host = nil
-	}
 }
 
 // writePrometheus renders the module metrics as labeled families.
@@ -120,14 +124,33 @@ func (b *filterBuilder) writePrometheus(w io.Writer) {
 	}
 }
 
-// modulesInfo describes the loaded modules for /modules.
+// modulesInfo describes every loaded module version for /modules: the
+// current configuration's are active, the others draining (their filters
+// still serve the streams they started; they are unloaded after the last).
 func (b *filterBuilder) modulesInfo() []map[string]any {
 	out := []map[string]any{}
-	for path, m := range b.modules {
-		v := m.ABIVersion()
+	if b.host == nil {
+		return out
+	}
+	ins := b.host.Instances()
+	sort.Slice(ins, func(i, j int) bool {
+		if ins[i].Path != ins[j].Path {
+			return ins[i].Path < ins[j].Path
+		}
+		return ins[i].Hash < ins[j].Hash
+	})
+	for _, in := range ins {
+		state := "draining"
+		if b.modules[in.Hash] == in.Module {
+			state = "active"
+		}
 		out = append(out, map[string]any{
-			"path":        path,
-			"abi_version": fmt.Sprintf("%d.%d", v>>16, v&0xffff),
+			"path":           in.Path,
+			"sha256":         in.Hash,
+			"abi_version":    fmt.Sprintf("%d.%d", in.ABI>>16, in.ABI&0xffff),
+			"state":          state,
+			"filter_configs": in.Configs,
+			"live_filters":   in.LiveFilters,
 		})
 	}
 	return out
@@ -141,6 +164,7 @@ func (b *filterBuilder) stats() []statValue {
 	st := b.host.Stats()
 	out := []statValue{
 		{"module.modules_loaded", "gauge", int64(st.ModulesLoaded)},
+		{"module.modules_unloaded", "counter", int64(st.ModulesUnloaded)},
 		{"module.filter_configs", "gauge", int64(st.FilterConfigs)},
 		{"module.filters_active", "gauge", int64(st.FiltersActive)},
 		{"module.filters_created", "counter", int64(st.FiltersCreated)},

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -12,40 +13,82 @@ import (
 	"github.com/sluiceproxy/sluice/host/accesslog"
 	"github.com/sluiceproxy/sluice/host/cluster"
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/module"
 	"github.com/sluiceproxy/sluice/host/tlscontext"
 	"github.com/sluiceproxy/sluice/host/worker"
 )
 
 // Server is a running sluice: workers, listeners, clusters, modules and the
-// admin endpoint, built from one config.
+// admin endpoint, built from one config and reloaded in place (reload.go).
 type Server struct {
-	cfg      *config.Config
-	log      *zap.Logger
-	workers  []*worker.Worker
-	clusters *cluster.Manager
-	filters  *filterBuilder
-	lis      []*builtListener
-	// accessLogs holds one sink per access-log path, shared by listeners.
+	log     *zap.Logger
+	workers []*worker.Worker
+	// modules is the module host, shared by every generation: a module
+	// version is loaded once and unloaded when no generation uses it.
+	modules *module.Host
+	// cur is the current generation: what new connections get. Swapped
+	// by a reload; read by the admin endpoint from any goroutine.
+	cur atomic.Pointer[generation]
+	// accessLogs holds one sink per access-log path, shared by listeners
+	// and generations.
 	accessLogs *accesslog.Registry
 	admin      *adminServer
 	dog        *watchdog
-	// tlsContexts are the filter chains' and clusters' TLS contexts;
-	// tlsWatch reloads them when their files change.
-	tlsContexts []*tlscontext.Context
-	tlsWatch    *tlscontext.Watcher
+	// tlsWatch reloads the current generation's TLS contexts when their
+	// files change; a reload replaces it.
+	tlsWatch atomic.Pointer[tlscontext.Watcher]
 	// logDropped counts process-log entries lost to a slow stderr.
 	logDropped func() uint64
 	started    time.Time
+
+	// reloadMu serialises reloads, the release of retired generations
+	// and Stop; the fields below it are under it.
+	reloadMu sync.Mutex
+	nextGen  uint64
+	// retiring are the generations replaced by a reload that still have
+	// connections; retire releases each after its last.
+	retiring []*generation
+	// clusterRefs counts the live generations using each cluster: a
+	// cluster carried over by reloads is closed with the last of them.
+	clusterRefs map[*cluster.Cluster]int
+	retirers    sync.WaitGroup // retire and WatchConfig goroutines
+	quit        chan struct{}  // closed by Stop: retirers give up
+	reloads     reloadStats
+	configPath  string
 
 	mu       sync.Mutex
 	draining bool
 	stopped  bool
 }
 
+// currentClusters resolves the modules' HTTP callouts in the current
+// generation's clusters: a module host outlives generations. Any thread.
+type currentClusters struct{ s *Server }
+
+func (c currentClusters) Get(name string) *cluster.Cluster {
+	if g := c.s.gen(); g != nil {
+		return g.clusters.Get(name)
+	}
+	return nil
+}
+
+// gen is the current generation.
+func (s *Server) gen() *generation { return s.cur.Load() }
+
+// Config is the configuration the server currently serves.
+func (s *Server) Config() *config.Config { return s.gen().cfg }
+
+// generations are the current generation and the retiring ones.
+func (s *Server) generations() []*generation {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	return append([]*generation{s.gen()}, s.retiring...)
+}
+
 // New builds everything the config describes, loading modules and binding
 // nothing yet. Errors name what failed.
 func New(cfg *config.Config, log *zap.Logger) (*Server, error) {
-	s := &Server{cfg: cfg, log: log}
+	s := &Server{log: log, clusterRefs: map[*cluster.Cluster]int{}, quit: make(chan struct{})}
 	n := cfg.Concurrency
 	if procs := runtime.GOMAXPROCS(0); n > procs {
 		log.Warn("concurrency is above the CPUs this process may use: workers will compete for them, which costs throughput and tail latency",
@@ -61,29 +104,20 @@ func New(cfg *config.Config, log *zap.Logger) (*Server, error) {
 	}
 	s.dog = newWatchdog(cfg.Watchdog, log, s.workers)
 	s.accessLogs = accesslog.NewRegistry(n)
-	settings, err := s.clusterSettings(cfg.Clusters)
-	if err == nil {
-		s.clusters, err = cluster.NewManagerWithSettings(settings, s.workers, log)
-	}
+	var err error
+	s.modules, err = newModuleHost(log, s.workers, currentClusters{s})
 	if err != nil {
 		s.closeWorkers()
 		return nil, err
 	}
-	s.filters, err = newFilterBuilder(log, s.workers, s.clusters)
+	g, err := s.newGeneration(cfg, nil)
 	if err != nil {
+		s.modules.Close()
 		s.closeWorkers()
+		s.accessLogs.Close()
 		return nil, err
 	}
-	for i := range cfg.Listeners {
-		l, err := s.buildListener(i, &cfg.Listeners[i])
-		if err != nil {
-			s.filters.close()
-			s.closeWorkers()
-			s.accessLogs.Close()
-			return nil, err
-		}
-		s.lis = append(s.lis, l)
-	}
+	s.cur.Store(g)
 	return s, nil
 }
 
@@ -104,30 +138,31 @@ func (s *Server) Start() error {
 		go w.Run()
 	}
 	s.dog.start()
-	watch, err := tlscontext.Watch(s.log, s.tlsContexts)
+	watch, err := tlscontext.Watch(s.log, s.gen().tlsContexts())
 	if err != nil {
 		s.Stop()
 		return fmt.Errorf("watching TLS files: %w", err)
 	}
-	s.tlsWatch = watch
+	s.tlsWatch.Store(watch)
 	// Clusters learn their endpoints and health before listeners open
 	// (Envoy's cluster warming), bounded like Envoy's initial fetch.
-	s.clusters.Start()
-	if late := s.clusters.WaitReady(clusterWarmingTimeout); len(late) > 0 {
+	g := s.gen()
+	g.clusters.Start()
+	if late := g.clusters.WaitReady(clusterWarmingTimeout); len(late) > 0 {
 		s.log.Warn("clusters still warming (no DNS answer, endpoint file or first health check yet); serving anyway",
 			zap.Strings("clusters", late), zap.Duration("waited", clusterWarmingTimeout))
 	}
-	for _, l := range s.lis {
+	for _, l := range g.lis {
 		if err := s.bind(l); err != nil {
 			s.Stop()
 			return err
 		}
 	}
-	if s.cfg.Admin != nil {
-		a, err := startAdmin(s, s.cfg.Admin.Addr)
+	if g.cfg.Admin != nil {
+		a, err := startAdmin(s, g.cfg.Admin.Addr)
 		if err != nil {
 			s.Stop()
-			return fmt.Errorf("admin.address: %s: %w", s.cfg.Admin.Address, err)
+			return fmt.Errorf("admin.address: %s: %w", g.cfg.Admin.Address, err)
 		}
 		s.admin = a
 		s.log.Info("admin listening", zap.String("address", a.addr.String()))
@@ -163,10 +198,8 @@ func (s *Server) bind(l *builtListener) error { return l.Bind(s.workers, onWorke
 
 // ListenerAddr is the bound address of the named listener.
 func (s *Server) ListenerAddr(name string) (netip.AddrPort, bool) {
-	for _, l := range s.lis {
-		if l.Name() == name {
-			return l.Addr(), true
-		}
+	if l := s.gen().listener(name); l != nil {
+		return l.Addr(), true
 	}
 	return netip.AddrPort{}, false
 }
@@ -198,48 +231,35 @@ func (s *Server) Drain(timeout time.Duration) int {
 	s.draining = true
 	s.mu.Unlock()
 	s.log.Info("draining", zap.Duration("timeout", timeout))
+	gens := s.generations()
 	for i, w := range s.workers {
 		onWorker(w, func() {
-			for _, l := range s.lis {
-				l.StopAccepting(i)
-				l.Drain(i)
+			for _, g := range gens {
+				for _, l := range g.lis {
+					l.StopAccepting(i)
+					l.Drain(i)
+				}
 			}
 		})
 	}
 	deadline := time.Now().Add(timeout)
 	for {
-		open := s.openConnections()
+		open := 0
+		for _, g := range gens {
+			open += g.openConnections(s.workers)
+		}
 		if open == 0 {
 			return 0
 		}
 		if time.Now().After(deadline) {
 			s.log.Warn("drain timeout; closing remaining connections", zap.Int("connections", open))
-			for i, w := range s.workers {
-				onWorker(w, func() {
-					for _, l := range s.lis {
-						l.CloseAll(i)
-					}
-				})
+			for _, g := range gens {
+				g.closeAll(s.workers)
 			}
 			return open
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// openConnections counts downstream connections across workers.
-func (s *Server) openConnections() int {
-	total := 0
-	for i, w := range s.workers {
-		n := 0
-		onWorker(w, func() {
-			for _, l := range s.lis {
-				n += l.OpenConnections(i)
-			}
-		})
-		total += n
-	}
-	return total
 }
 
 // Stop closes everything: admin, workers (and their sockets), modules.
@@ -251,11 +271,15 @@ func (s *Server) Stop() {
 	}
 	s.stopped = true
 	s.mu.Unlock()
+	close(s.quit)
+	s.retirers.Wait()
+	// A reload in progress finishes first; later ones are refused.
+	gens := s.generations()
 	if !s.started.IsZero() {
 		s.dog.stop() // never started otherwise (sluice validate)
 	}
-	if s.tlsWatch != nil {
-		s.tlsWatch.Close()
+	if w := s.tlsWatch.Load(); w != nil {
+		w.Close()
 	}
 	if s.admin != nil {
 		s.admin.close()
@@ -265,7 +289,13 @@ func (s *Server) Stop() {
 		// stop the workers first; Close waits for them otherwise.
 		s.closeWorkers()
 	}
-	s.clusters.Close()
+	s.reloadMu.Lock()
+	var all []*cluster.Cluster
+	for c := range s.clusterRefs {
+		all = append(all, c)
+	}
+	s.reloadMu.Unlock()
+	gens[0].clusters.CloseClusters(all)
 	for _, w := range s.workers {
 		w.Stop()
 	}
@@ -275,7 +305,10 @@ func (s *Server) Stop() {
 	if err := s.accessLogs.Close(); err != nil {
 		s.log.Warn("closing access logs", zap.Error(err))
 	}
-	s.filters.close()
+	for _, g := range gens {
+		g.filters.close()
+	}
+	s.modules.Close()
 }
 
 // ReopenAccessLogs reopens every access-log file (after log rotation).

@@ -9,7 +9,7 @@ import (
 )
 
 // clusterSettings converts the clusters, compiling their TLS contexts.
-func (s *Server) clusterSettings(cfgs []config.Cluster) ([]cluster.Settings, error) {
+func (s *generation) clusterSettings(cfgs []config.Cluster) ([]cluster.Settings, error) {
 	out := make([]cluster.Settings, 0, len(cfgs))
 	for i := range cfgs {
 		c := &cfgs[i]
@@ -26,7 +26,7 @@ func (s *Server) clusterSettings(cfgs []config.Cluster) ([]cluster.Settings, err
 			if err != nil {
 				return nil, err
 			}
-			s.tlsContexts = append(s.tlsContexts, ctx)
+			s.clusterTLS[c.Name] = ctx
 			st.TLS = ctx.Config
 		}
 		out = append(out, st)
