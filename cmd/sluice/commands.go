@@ -159,9 +159,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			log.Warn("config file changes will not be noticed (watch)", zap.Error(err))
 		}
 	}
-	log.Info("sluice started", zap.String("version", version), zap.Int("concurrency", cfg.Concurrency))
+	// Signals are caught before "sluice started" is logged: a supervisor
+	// that reloads as soon as it reads that line must not kill the proxy.
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
+	log.Info("sluice started", zap.String("version", version), zap.Int("concurrency", cfg.Concurrency))
 	var got os.Signal
 	for got == nil {
 		var s os.Signal

@@ -19,7 +19,8 @@ const watchSettle = 250 * time.Millisecond
 // WatchConfig reloads the config at path when its content changes and the
 // configuration being served says watch: true (so a reload can turn the
 // watch on or off). The directory is watched, not the file, so a file
-// replaced by rename or a Kubernetes ConfigMap's symlink swap is seen.
+// replaced by rename or a Kubernetes ConfigMap's symlink swap is seen;
+// events on other files of the directory are ignored.
 // Stop ends the watch. Main goroutine, after Start.
 func (s *Server) WatchConfig(path string) error {
 	abs, err := filepath.Abs(path)
@@ -34,6 +35,7 @@ func (s *Server) WatchConfig(path string) error {
 		w.Close()
 		return fmt.Errorf("watching %s: %w", filepath.Dir(abs), err)
 	}
+	base := filepath.Base(abs)
 	last, _ := os.ReadFile(abs)
 	s.retirers.Add(1)
 	go func() {
@@ -44,11 +46,16 @@ func (s *Server) WatchConfig(path string) error {
 		defer settle.Stop()
 		for {
 			select {
-			case _, ok := <-w.Events:
+			case ev, ok := <-w.Events:
 				if !ok {
 					return
 				}
-				settle.Reset(watchSettle)
+				// Other files in the directory (an access log) change
+				// all the time; "..data" is the symlink a Kubernetes
+				// ConfigMap volume swaps.
+				if name := filepath.Base(ev.Name); name == base || name == "..data" {
+					settle.Reset(watchSettle)
+				}
 			case err, ok := <-w.Errors:
 				if !ok {
 					return
