@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -98,7 +100,7 @@ func reloadRoundConfig(r int, backend string) string {
 // connection stay busy while the config is reloaded 20 times (a route
 // changed each time, a listener added and removed, the cluster's endpoint
 // changed). No request fails; every HTTP/1 request started after a reload
-// returned sees that reload's routes; the added listeners serve and the
+// returned, on a connection dialed after it, sees that reload's routes; the added listeners serve and the
 // removed ones refuse.
 func TestReloadUnderLoad(t *testing.T) {
 	backends := []string{namedBackend(t, "a"), namedBackend(t, "b")}
@@ -121,15 +123,36 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	h1 := &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 50, MaxConnsPerHost: 50}
+	// Each connection remembers the round current when it was dialed: a
+	// connection dialed after a reload returned must get that reload's
+	// routes (one dialed before may be the old generation's, which
+	// answers its first request and closes).
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		r := round.Load()
+		var d net.Dialer
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &roundConn{Conn: c, round: r}, nil
+	}
+	h1 := &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 50, MaxConnsPerHost: 50, DialContext: dial}
 	t.Cleanup(h1.CloseIdleConnections)
 	h1c := &http.Client{Transport: h1, Timeout: 20 * time.Second}
 	// check sends one request and checks the answer; a /round answer
-	// must come from the round current when the request started, or a
-	// later one.
+	// must come from the round current when its connection was dialed,
+	// or a later one.
 	check := func(c *http.Client, url string, h1 bool) {
-		started := round.Load()
-		resp, err := c.Get(url)
+		started := int64(-1)
+		req, _ := http.NewRequest("GET", url, nil)
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			GotConn: func(info httptrace.GotConnInfo) {
+				if rc, ok := info.Conn.(*roundConn); ok {
+					started = rc.round
+				}
+			},
+		}))
+		resp, err := c.Do(req)
 		if err != nil {
 			fail(err)
 			return
@@ -146,7 +169,7 @@ func TestReloadUnderLoad(t *testing.T) {
 			if got < started {
 				stale.Add(1)
 				if h1 {
-					fail(fmt.Errorf("HTTP/1 request started in round %d answered by round %d", started, got))
+					fail(fmt.Errorf("HTTP/1 connection dialed in round %d answered by round %d", started, got))
 				}
 			}
 		}
@@ -244,6 +267,13 @@ func TestReloadUnderLoad(t *testing.T) {
 	h2c.Transport.(interface{ CloseIdleConnections() }).CloseIdleConnections()
 	waitStat(t, p, "config.generations_retiring", 0)
 	t.Logf("%d requests, %d HTTP/2 answers from the round before", requests.Load(), stale.Load())
+}
+
+// roundConn is a client connection that knows the reload round it was
+// dialed in.
+type roundConn struct {
+	net.Conn
+	round int64
 }
 
 // modulesList reads /modules.

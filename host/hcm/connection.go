@@ -52,15 +52,19 @@ type connection struct {
 	codec  codec.ServerCodec
 	active []*stream
 
-	idle       timerHandle
-	onIdle     func()
-	draining   bool
-	closed     bool
-	headerBin  []*headers.Map
-	logScratch []byte
-	hopScratch []byte // Connection header names being stripped
-	deferred   deferredLog
-	headStart  time.Time // first byte of a request head not yet complete
+	idle     timerHandle
+	onIdle   func()
+	draining bool
+	closed   bool
+	// codecDrained: the codec was told to drain. A connection drained
+	// before its first stream tells it only once that stream began.
+	codecDrained bool
+	streams      int // streams begun on the connection
+	headerBin    []*headers.Map
+	logScratch   []byte
+	hopScratch   []byte // Connection header names being stripped
+	deferred     deferredLog
+	headStart    time.Time // first byte of a request head not yet complete
 	// tunnel is set once a response switched protocols: the connection's
 	// bytes then go through the tunnel's pipe.
 	tunnel *tunnel
@@ -137,6 +141,12 @@ func (cn *connection) dispatch(b *network.Buffer, end bool) {
 		n, err := cn.codec.Dispatch(in)
 		if cn.closed {
 			return
+		}
+		if cn.draining && !cn.codecDrained && cn.streams > 0 {
+			// Drained before its first request arrived (Drain): answer
+			// it, then close (HTTP/1) or refuse more streams (GOAWAY).
+			cn.codecDrained = true
+			cn.codec.Drain()
 		}
 		if n > len(in) {
 			panic("hcm: codec consumed more than its input")
@@ -242,10 +252,15 @@ func (cn *connection) Drain() {
 		return
 	}
 	cn.draining = true
-	if cn.codec == nil {
-		cn.closeAfterFlush()
+	if cn.streams == 0 {
+		// No request yet: the client's first one may be on its way,
+		// and a client retries a request lost to a close only on a
+		// connection it reused. The codec drains once that request
+		// began (dispatch); a client that sends nothing meets the idle
+		// timeout or the drain deadline.
 		return
 	}
+	cn.codecDrained = true
 	cn.codec.Drain()
 	cn.maybeClose()
 }
@@ -435,6 +450,7 @@ func (cn *connection) NewStream(enc codec.ResponseEncoder) codec.RequestDecoder 
 	s.reqWalk.reset(false, n, 0)
 	s.respWalk.reset(true, s.nEncode, 0)
 	cn.active = append(cn.active, s)
+	cn.streams++
 	cn.idle.stop()
 	cn.headStart = time.Time{}
 	cfg.Stats.DownstreamRqTotal.Add(1)
