@@ -262,6 +262,10 @@ func TestReloadUnderLoad(t *testing.T) {
 	if got := adminStat(t, p, "config.reload_success"); got != 20 {
 		t.Fatalf("config.reload_success = %d", got)
 	}
+	// Counters carry over from generation to generation.
+	if got := adminStat(t, p, "http.ingress.downstream_rq_total"); got < requests.Load() {
+		t.Fatalf("http.ingress.downstream_rq_total = %d after %d requests: reset by a reload", got, requests.Load())
+	}
 	// Every replaced generation is released once its connections ended.
 	h1.CloseIdleConnections()
 	h2c.Transport.(interface{ CloseIdleConnections() }).CloseIdleConnections()

@@ -182,7 +182,7 @@ func (s *generation) buildTCPProxy(path string, tc *config.TCPProxy) (*tcpproxy.
 		MaxDuration:         tc.MaxDownstreamConnectionDuration,
 		UpstreamBufferLimit: s.clusterBufferLimit(tc.Cluster),
 		Log:                 s.log,
-		Stats:               &tcpproxy.Stats{},
+		Stats:               s.tcpProxyStats(tc.StatPrefix),
 	}
 	for j, al := range tc.AccessLog {
 		sink, err := s.accessLogs.Open(al.Path)
@@ -223,7 +223,7 @@ func (s *generation) buildHCM(hcmPath string, lc *config.Listener, hc *config.HT
 		ConnBufferLimit:           lc.PerConnectionBufferLimitBytes,
 		Clusters:                  s.clusters,
 		Log:                       s.log.With(),
-		Stats:                     &hcm.Stats{},
+		Stats:                     s.hcmStats(hc.StatPrefix),
 	}
 	for _, u := range hc.UpgradeConfigs {
 		cfg.Upgrades = append(cfg.Upgrades, hcm.UpgradeSetting{Type: u.UpgradeType, Enabled: u.Enabled})

@@ -6,6 +6,8 @@ import (
 	"github.com/sluiceproxy/sluice/host/accesslog"
 	"github.com/sluiceproxy/sluice/host/cluster"
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/hcm"
+	"github.com/sluiceproxy/sluice/host/network/tcpproxy"
 	"github.com/sluiceproxy/sluice/host/tlscontext"
 	"github.com/sluiceproxy/sluice/host/worker"
 )
@@ -28,6 +30,9 @@ type generation struct {
 	// clusters' by cluster name (a kept cluster keeps its context).
 	listenerTLS []*tlscontext.Context
 	clusterTLS  map[string]*tlscontext.Context
+	// prev is the generation this one replaces, while it is built: its
+	// counters carry over (then nil, so old generations are not kept).
+	prev *generation
 }
 
 // tlsContexts are every TLS context the generation serves with, for the
@@ -42,13 +47,43 @@ func (g *generation) tlsContexts() []*tlscontext.Context {
 	return out
 }
 
+// hcmStats are the counters of the http_connection_manager with this
+// stat_prefix: the previous generation's, so a reload does not reset them.
+func (g *generation) hcmStats(prefix string) *hcm.Stats {
+	if g.prev != nil {
+		for _, l := range g.prev.lis {
+			for _, h := range l.hcms {
+				if h.StatPrefix == prefix {
+					return h.Stats
+				}
+			}
+		}
+	}
+	return &hcm.Stats{}
+}
+
+// tcpProxyStats is hcmStats for tcp_proxy filters.
+func (g *generation) tcpProxyStats(prefix string) *tcpproxy.Stats {
+	if g.prev != nil {
+		for _, l := range g.prev.lis {
+			for _, t := range l.tcpProxies {
+				if t.StatPrefix == prefix {
+					return t.Stats
+				}
+			}
+		}
+	}
+	return &tcpproxy.Stats{}
+}
+
 // newGeneration builds everything cfg describes except sockets; prev (nil
 // at start-up) lends its unchanged clusters. On error nothing it built is
 // left behind except module versions, which the caller releases
 // (Host.ReleaseUnused). Main goroutine.
 func (s *Server) newGeneration(cfg *config.Config, prev *generation) (*generation, error) {
 	g := &generation{id: s.nextGen, cfg: cfg, log: s.log, accessLogs: s.accessLogs,
-		clusterTLS: map[string]*tlscontext.Context{}}
+		clusterTLS: map[string]*tlscontext.Context{}, prev: prev}
+	defer func() { g.prev = nil }()
 	s.nextGen++
 	settings, err := g.clusterSettings(cfg.Clusters)
 	if err != nil {
