@@ -789,13 +789,16 @@ typedef struct sluice_host_api {
 /* REQUIRED. Any thread, before anything else: return SLUICE_ABI_VERSION. */
 uint32_t sluice_module_abi_version(void);
 
-/* REQUIRED. main, once per module file when sluice loads it, after the ABI
+/* REQUIRED. main, once per module version (file content) when sluice loads
+ * it — at start-up, or when a reload finds a new version — after the ABI
  * check, before any config hook. Keep `api` (valid forever). Return false
  * to fail the load ("program init failed"). */
 bool sluice_on_program_init(const sluice_host_api* api);
 
-/* OPTIONAL. main, once, when sluice stops, so the module can stop and join
- * its threads. Order at shutdown: listeners close and streams drain; every
+/* OPTIONAL. main, once, when sluice stops, or when a reload replaced or
+ * dropped this version and its last filter and config are gone, so the
+ * module can stop and join its threads (another version of the module may
+ * be running beside it, with its own globals). Order at shutdown: listeners close and streams drain; every
  * filter is destroyed (filter_destroy, on its worker); per-route configs
  * and configs are destroyed (per_route_config_destroy, config_destroy);
  * commits are refused from then on (they return false); then this hook
