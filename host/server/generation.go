@@ -128,6 +128,12 @@ func (s *Server) newGeneration(cfg *config.Config, prev *generation) (*generatio
 // closeNewClusters closes the clusters of a generation that failed to
 // build and that no live generation shares.
 func (s *Server) closeNewClusters(g *generation) {
+	if s.started.IsZero() {
+		// Start-up: nothing runs yet (no control goroutine, no pooled
+		// connection), and the workers' loops that Close waits for are
+		// not running.
+		return
+	}
 	var gone []*cluster.Cluster
 	for _, c := range g.clusters.Clusters() {
 		if s.clusterRefs[c] == 0 {
