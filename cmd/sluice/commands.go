@@ -117,10 +117,17 @@ func fatalStop(srv *server.Server, cfg *config.Config, log *zap.Logger, cause er
 	return 1
 }
 
+// takenOver is the pseudo-signal of a hot restart handing over.
+type takenOver struct{}
+
+func (takenOver) String() string { return "taken over by a new process" }
+func (takenOver) Signal()        {}
+
 func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("c", "", "config file (default: the built-in config)")
+	takeover := fs.Bool("takeover", false, "hot restart: take over the listening sockets of the sluice serving hot_restart.socket, which then drains and exits")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -148,10 +155,45 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	srv.CountLogDrops(logOut.Dropped)
+	var handover *server.Takeover
+	if *takeover {
+		if cfg.HotRestart == nil {
+			srv.Stop()
+			fmt.Fprintf(stderr, "%s: hot_restart.socket: required by --takeover\n", source)
+			return 1
+		}
+		handover, err = server.TakeOver(cfg.HotRestart.Socket)
+		if err != nil {
+			srv.Stop()
+			fmt.Fprintf(stderr, "%s: hot_restart.socket: %v\n", source, err)
+			return 1
+		}
+		srv.Inherit(handover)
+	}
 	if err := srv.Start(); err != nil {
+		if handover != nil {
+			handover.Close() // the old process serves on
+		}
 		log.Sync()
 		fmt.Fprintf(stderr, "%s: %v\n", source, err)
 		return 1
+	}
+	if handover != nil {
+		// Serving on the old process's sockets now; it releases its admin
+		// endpoint and takeover socket, then drains.
+		if err := handover.Started(); err != nil {
+			log.Error("hot restart: the old process did not confirm; its admin endpoint may still be bound", zap.Error(err))
+		}
+		if err := srv.StartAdmin(); err != nil {
+			log.Error("hot restart: serving without the admin endpoint", zap.Error(err))
+		}
+	}
+	if cfg.HotRestart != nil {
+		if err := srv.ServeTakeover(cfg.HotRestart.Socket); err != nil {
+			srv.Stop()
+			fmt.Fprintf(stderr, "%s: %v\n", source, err)
+			return 1
+		}
 	}
 	if *path != "" {
 		srv.SetConfigPath(*path)
@@ -171,6 +213,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		case s = <-sig:
 		case err := <-srv.Fatal():
 			return fatalStop(srv, srv.Config(), log, err)
+		case <-srv.TakenOver():
+			// A new process serves on the sockets: drain and exit 0.
+			s = takenOver{}
 		}
 		switch s {
 		case syscall.SIGUSR1:

@@ -12,12 +12,14 @@ type Config struct {
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 	// Watch reloads the config when its file changes (debounced), as
 	// SIGHUP and POST /reload do.
-	Watch     bool       `yaml:"watch"`
-	Watchdog  Watchdog   `yaml:"watchdog"`
-	Log       Log        `yaml:"log"`
-	Admin     *Admin     `yaml:"admin"` // nil: no admin listener
-	Listeners []Listener `yaml:"listeners"`
-	Clusters  []Cluster  `yaml:"clusters"`
+	Watch    bool     `yaml:"watch"`
+	Watchdog Watchdog `yaml:"watchdog"`
+	Log      Log      `yaml:"log"`
+	Admin    *Admin   `yaml:"admin"` // nil: no admin listener
+	// HotRestart: nil, no binary upgrade by socket takeover.
+	HotRestart *HotRestart `yaml:"hot_restart"`
+	Listeners  []Listener  `yaml:"listeners"`
+	Clusters   []Cluster   `yaml:"clusters"`
 }
 
 // Watchdog watches the workers (Envoy's worker watchdog): a worker that
@@ -41,6 +43,13 @@ type Log struct {
 type Admin struct {
 	Address string         `yaml:"address"`
 	Addr    netip.AddrPort `yaml:"-"` // parsed Address, set by validation
+}
+
+// HotRestart lets a new sluice process take over this one's listening
+// sockets (`sluice run --takeover`): Socket is the unix socket the running
+// process hands them over on.
+type HotRestart struct {
+	Socket string `yaml:"socket"`
 }
 
 // Listener accepts downstream connections on one address. Its listener

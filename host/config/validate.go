@@ -48,6 +48,9 @@ func (v *validator) config(c *Config) {
 	if c.Admin != nil {
 		c.Admin.Addr = v.address("admin.address", c.Admin.Address, true)
 	}
+	if c.HotRestart != nil && c.HotRestart.Socket == "" {
+		v.fail("hot_restart.socket", "required")
+	}
 
 	// Clusters first: routes refer to them.
 	v.clusters = make(map[string]bool)

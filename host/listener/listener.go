@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/sluiceproxy/sluice/host/network"
 	"github.com/sluiceproxy/sluice/host/worker"
@@ -59,6 +60,12 @@ type Listener struct {
 	stats *Stats
 	ports []*port        // per worker
 	sets  []*network.Set // per worker; touched only on that worker
+	// extra are inherited sockets beyond one per worker (a hot restart
+	// from a sluice with more workers): socket k is served by worker
+	// k mod n, in extra[k mod n], touched only by that worker.
+	extra [][]*port
+	// inherited are the sockets a hot restart handed over, for Bind.
+	inherited []int
 }
 
 // port is one worker's socket and the generation its accepted connections
@@ -81,6 +88,9 @@ func New(cfg *Config) *Listener {
 // Name is the configured name.
 func (l *Listener) Name() string { return l.cfg.Name }
 
+// ConfigAddress is the address as configured (port 0 stays 0).
+func (l *Listener) ConfigAddress() netip.AddrPort { return l.cfg.Address }
+
 // Addr is the bound address (the real port once bound to port 0).
 func (l *Listener) Addr() netip.AddrPort { return l.addr }
 
@@ -93,18 +103,38 @@ type OnWorker func(w *worker.Worker, fn func()) bool
 // Bind checks that no other process holds the address, then opens one
 // socket per worker. Errors name the listener's YAML path.
 func (l *Listener) Bind(workers []*worker.Worker, run OnWorker, log *zap.Logger) error {
-	if err := worker.CheckAddressFree(l.addr); err != nil {
-		return fmt.Errorf("listeners[%d].address: %s %w", l.cfg.Index, l.addr, err)
+	if len(l.inherited) == 0 {
+		if err := worker.CheckAddressFree(l.addr); err != nil {
+			return fmt.Errorf("listeners[%d].address: %s %w", l.cfg.Index, l.addr, err)
+		}
 	}
 	l.ports = make([]*port, len(workers))
+	l.extra = make([][]*port, len(workers))
 	l.makeSets(len(workers))
 	addr := l.addr
+	for k := len(workers); k < len(l.inherited); k++ {
+		i := k % len(workers)
+		p := &port{owner: l, i: i}
+		var err error
+		w := workers[i]
+		if !run(w, func() { p.sock, err = w.ListenFD(l.inherited[k], p.accept) }) {
+			err = worker.ErrWorkerStopped
+		}
+		if err != nil {
+			return fmt.Errorf("listeners[%d] %q: inherited socket: %w", l.cfg.Index, l.cfg.Name, err)
+		}
+		l.extra[i] = append(l.extra[i], p)
+	}
 	for i, w := range workers {
 		p := &port{owner: l, i: i}
 		var sock *worker.Listener
 		var err error
 		ok := run(w, func() {
-			sock, err = w.Listen(addr, p.accept)
+			if i < len(l.inherited) {
+				sock, err = w.ListenFD(l.inherited[i], p.accept)
+			} else {
+				sock, err = w.Listen(addr, p.accept)
+			}
 			p.sock = sock
 		})
 		if !ok {
@@ -140,6 +170,7 @@ func (l *Listener) Reuses(old *Listener) bool {
 // Main goroutine, before any Adopt.
 func (l *Listener) PrepareAdopt(old *Listener, n int) {
 	l.ports = make([]*port, n)
+	l.extra = make([][]*port, n)
 	l.makeSets(n)
 	l.addr = old.addr
 }
@@ -149,6 +180,12 @@ func (l *Listener) PrepareAdopt(old *Listener, n int) {
 // owns the socket, so its StopAccepting leaves it open. Loop thread of
 // worker i.
 func (l *Listener) Adopt(i int, old *Listener) {
+	if old.extra != nil {
+		for _, p := range old.extra[i] {
+			p.owner = l
+		}
+		l.extra[i], old.extra[i] = old.extra[i], nil
+	}
 	p := old.ports[i]
 	old.ports[i] = nil
 	if p == nil {
@@ -156,6 +193,36 @@ func (l *Listener) Adopt(i int, old *Listener) {
 	}
 	p.owner = l
 	l.ports[i] = p
+}
+
+// Inherit makes Bind use these listening sockets, handed over by the
+// sluice this one replaces (hot restart), instead of binding: socket i
+// for worker i, any beyond one per worker served as well. Main goroutine,
+// before Bind.
+func (l *Listener) Inherit(fds []int) { l.inherited = fds }
+
+// DupSockets returns duplicates of worker i's sockets, to hand to the
+// sluice that takes over (hot restart). Loop thread of worker i.
+func (l *Listener) DupSockets(i int) ([]int, error) {
+	var out []int
+	ports := []*port{}
+	if l.ports != nil && l.ports[i] != nil {
+		ports = append(ports, l.ports[i])
+	}
+	if l.extra != nil {
+		ports = append(ports, l.extra[i]...)
+	}
+	for _, p := range ports {
+		fd, err := p.sock.Dup()
+		if err != nil {
+			for _, f := range out {
+				unix.Close(f)
+			}
+			return nil, err
+		}
+		out = append(out, fd)
+	}
+	return out, nil
 }
 
 // accept runs the listener filters on a new connection, or goes straight
@@ -214,6 +281,12 @@ func (l *Listener) StopAccepting(i int) {
 	if l.ports != nil && l.ports[i] != nil {
 		l.ports[i].sock.Close()
 		l.ports[i] = nil
+	}
+	if l.extra != nil {
+		for _, p := range l.extra[i] {
+			p.sock.Close()
+		}
+		l.extra[i] = nil
 	}
 }
 

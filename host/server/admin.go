@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -19,9 +20,10 @@ import (
 // adminServer is the admin HTTP endpoint. It is off the data path, so it
 // is ordinary net/http.
 type adminServer struct {
-	srv  *http.Server
-	addr netip.AddrPort
-	done chan struct{}
+	srv       *http.Server
+	addr      netip.AddrPort
+	done      chan struct{}
+	closeOnce sync.Once // a hot restart closes it early
 }
 
 func startAdmin(s *Server, addr netip.AddrPort) (*adminServer, error) {
@@ -87,10 +89,12 @@ func startAdmin(s *Server, addr netip.AddrPort) (*adminServer, error) {
 }
 
 func (a *adminServer) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	a.srv.Shutdown(ctx)
-	<-a.done
+	a.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		a.srv.Shutdown(ctx)
+		<-a.done
+	})
 }
 
 // configJSON renders the effective config with its YAML field names.

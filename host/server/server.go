@@ -54,7 +54,11 @@ type Server struct {
 	retirers    sync.WaitGroup // retire and WatchConfig goroutines
 	quit        chan struct{}  // closed by Stop: retirers give up
 	reloads     reloadStats
-	configPath  string
+	// deferAdmin: Start leaves the admin endpoint to StartAdmin (a hot
+	// restart binds it once the old process released it).
+	deferAdmin bool
+	takenOver  chan struct{}
+	configPath string
 
 	mu       sync.Mutex
 	draining bool
@@ -88,7 +92,7 @@ func (s *Server) generations() []*generation {
 // New builds everything the config describes, loading modules and binding
 // nothing yet. Errors name what failed.
 func New(cfg *config.Config, log *zap.Logger) (*Server, error) {
-	s := &Server{log: log, clusterRefs: map[*cluster.Cluster]int{}, quit: make(chan struct{})}
+	s := &Server{log: log, clusterRefs: map[*cluster.Cluster]int{}, quit: make(chan struct{}), takenOver: make(chan struct{})}
 	n := cfg.Concurrency
 	if procs := runtime.GOMAXPROCS(0); n > procs {
 		log.Warn("concurrency is above the CPUs this process may use: workers will compete for them, which costs throughput and tail latency",
@@ -158,14 +162,11 @@ func (s *Server) Start() error {
 			return err
 		}
 	}
-	if g.cfg.Admin != nil {
-		a, err := startAdmin(s, g.cfg.Admin.Addr)
-		if err != nil {
+	if !s.deferAdmin {
+		if err := s.StartAdmin(); err != nil {
 			s.Stop()
-			return fmt.Errorf("admin.address: %s: %w", g.cfg.Admin.Address, err)
+			return err
 		}
-		s.admin = a
-		s.log.Info("admin listening", zap.String("address", a.addr.String()))
 	}
 	return nil
 }

@@ -188,3 +188,43 @@ func (l *Listener) resume() {
 		l.w.modify(l.fd, unix.EPOLLIN)
 	}
 }
+
+// ListenFD is Listen for a listening socket this process inherited (a hot
+// restart: the previous sluice passed it over a unix socket), bound and
+// listening already; the worker owns fd from then on. It is made
+// non-blocking and close-on-exec. Loop thread only (or before Run).
+func (w *Worker) ListenFD(fd int, onAccept func(c *Conn)) (*Listener, error) {
+	if w.stopping.Load() {
+		return nil, ErrWorkerStopped
+	}
+	if onAccept == nil {
+		return nil, ErrNilHandler
+	}
+	if on, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN); err != nil || on == 0 {
+		return nil, fmt.Errorf("inherited fd %d is not a listening socket", fd)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return nil, fmt.Errorf("inherited fd %d: %w", fd, err)
+	}
+	unix.CloseOnExec(fd)
+	bound, err := unix.Getsockname(fd)
+	if err != nil {
+		return nil, fmt.Errorf("inherited fd %d: getsockname: %w", fd, err)
+	}
+	l := &Listener{w: w, fd: fd, onAccept: onAccept, addr: fromSockaddr(bound)}
+	if err := w.register(fd, unix.EPOLLIN, fdEntry{kind: kindListener, ln: l}); err != nil {
+		return nil, err
+	}
+	w.stats.listeners.Add(1)
+	return l, nil
+}
+
+// Dup returns a duplicate of the listening socket for another process
+// (hot restart), close-on-exec; the caller closes it once sent. Loop
+// thread only.
+func (l *Listener) Dup() (int, error) {
+	if l.closed {
+		return -1, fmt.Errorf("listener %s is closed", l.addr)
+	}
+	return unix.FcntlInt(uintptr(l.fd), unix.F_DUPFD_CLOEXEC, 0)
+}

@@ -91,7 +91,20 @@ func LaunchEnv(t testing.TB, bin, yaml string, env []string) (*Proc, error) {
 	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "run", "-c", path)
+	return launch(t, bin, path, access, env)
+}
+
+// Relaunch runs a second sluice on p's config file and access log, with
+// extra arguments after `run -c FILE` (e.g. --takeover), and waits for it
+// as Launch does.
+func Relaunch(t testing.TB, bin string, p *Proc, extra ...string) (*Proc, error) {
+	t.Helper()
+	return launch(t, bin, p.Config, p.AccessLog, nil, extra...)
+}
+
+func launch(t testing.TB, bin, path, access string, env []string, extra ...string) (*Proc, error) {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"run", "-c", path}, extra...)...)
 	if env != nil {
 		cmd.Env = append(os.Environ(), env...)
 	}
