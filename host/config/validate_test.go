@@ -69,6 +69,8 @@ func TestValidationErrors(t *testing.T) {
 		{"concurrency low", []string{"listeners:", "concurrency: 0\nlisteners:"}, []string{"concurrency: must be between 1 and 256"}},
 		{"concurrency high", []string{"listeners:", "concurrency: 257\nlisteners:"}, []string{"concurrency: must be between 1 and 256"}},
 		{"negative drain", []string{"listeners:", "drain_timeout: -1s\nlisteners:"}, []string{"drain_timeout: must not be negative"}},
+		{"hot restart without socket", []string{"listeners:", "hot_restart: { socket: \"\" }\nlisteners:"}, []string{"hot_restart.socket: required"}},
+		{"watch not a bool", []string{"listeners:", "watch: often\nlisteners:"}, []string{"watch: expected bool, got string"}},
 		{"watchdog zero miss", []string{"listeners:", "watchdog: { miss_timeout: 0s }\nlisteners:"}, []string{"watchdog.miss_timeout: must be positive"}},
 		{"watchdog megamiss below miss", []string{"listeners:", "watchdog: { miss_timeout: 2s, megamiss_timeout: 1s }\nlisteners:"}, []string{"watchdog.megamiss_timeout: must not be shorter than miss_timeout"}},
 		{"watchdog kill below megamiss", []string{"listeners:", "watchdog: { kill_timeout: 500ms }\nlisteners:"}, []string{"watchdog.kill_timeout: must not be shorter than megamiss_timeout (or 0 to disable)"}},
