@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,6 +22,7 @@ import (
 	"time"
 
 	"github.com/sluiceproxy/sluice/host/module/moduletest"
+	"github.com/sluiceproxy/sluice/host/tlscontext/tlstest"
 )
 
 // replaceConfig swaps the running config file for yaml the way an
@@ -508,5 +511,74 @@ func TestReloadTriggers(t *testing.T) {
 	resp, body := get(t, c, p.AdminURL("/reload"), nil)
 	if resp.StatusCode != 405 || body != "method not allowed: use POST\n" {
 		t.Fatalf("GET /reload: %d %q", resp.StatusCode, body)
+	}
+}
+
+// TestReloadWithTLS: a TLS listener kept by a reload keeps its socket; a
+// TLS connection made before answers from the old chain and is closed
+// after its response, a new one gets the new chain; the certificate
+// files are watched for the new configuration.
+func TestReloadWithTLS(t *testing.T) {
+	e := newTLSEnv(t)
+	render := func(chain string) string {
+		return tlsListenerConfig("", "", []string{directChain(chain, "", e.downstreamTLS("default", ""))}, "", "")
+	}
+	p := startSluice(t, render("one"))
+	cfg := e.clientConfig("localhost")
+	old, err := tls.Dial("tcp", p.Addr("main"), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	old.SetDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(old)
+	roundTrip := func() (*http.Response, string) {
+		t.Helper()
+		io.WriteString(old, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(body)
+	}
+	if _, body := roundTrip(); body != "chain=one" {
+		t.Fatalf("before the reload: %q", body)
+	}
+	replaceConfig(t, p, render("two"))
+	if code, body := postReload(t, p); code != 200 {
+		t.Fatalf("reload: %d %s", code, body)
+	}
+	// The connection made before is idle: the drain closed it. A request
+	// on it gets nothing; a new connection gets the new chain.
+	if _, body := httpsGet(t, p.Addr("main"), cfg, "/"); body != "chain=two" {
+		t.Fatalf("new TLS connection after the reload: %q", body)
+	}
+	io.WriteString(old, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	if _, err := http.ReadResponse(br, nil); err == nil {
+		t.Fatal("the idle pre-reload connection still answers")
+	}
+	rotated := e.ca.Issue(tlstest.Leaf{CommonName: "rotated", DNSNames: []string{"localhost"}})
+	f := e.files["default"]
+	os.WriteFile(f[1]+".new", rotated.KeyPEM, 0o600)
+	os.WriteFile(f[0]+".new", rotated.CertPEM, 0o644)
+	os.Rename(f[1]+".new", f[1])
+	os.Rename(f[0]+".new", f[0])
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := tls.Dial("tcp", p.Addr("main"), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cn := c.ConnectionState().PeerCertificates[0].Subject.CommonName
+		c.Close()
+		if cn == "rotated" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the reloaded configuration still serves %q after the files changed", cn)
+		}
+		time.Sleep(20 * time.Millisecond) // polling for the reload, not synchronising
 	}
 }
