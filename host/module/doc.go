@@ -4,12 +4,15 @@
 // Wiring, for the proxy:
 //
 //	host, err := module.NewHost(log, workers)              // once, before serving (NewHostWithOptions: drain budget)
-//	m, err := host.Load(path, allowInsecurePermissions)    // main goroutine; same file -> same *Module
+//	m, err := host.Load(path, allowInsecurePermissions)    // main goroutine; same content -> same *Module,
+//	                                                       // a changed file -> a new version beside the old
 //	ff, err := m.NewFilterFactory(filterName, configJSON)  // main goroutine; ff is an hcm.FilterFactory
 //	prc, err := ff.ParsePerRouteConfig(raw)                // main goroutine; store prc on the route
 //	ff.DestroyPerRouteConfig(prc)                          // main goroutine, once no stream uses it
 //	ff.Close()                                             // main goroutine; new streams then get a 500, and
 //	                                                       // config_destroy runs after the last live one
+//	host.ReleaseUnused()                                   // main goroutine: unload versions whose configs are all gone
+//	host.Instances()                                       // any goroutine: loaded versions (hash, configs, live filters)
 //	host.Stats()                                           // any goroutine: counters + module metrics (String() for /stats)
 //	host.Close()                                           // after the workers stopped
 //	info, err := module.Inspect(path, allowInsecure)       // `sluice module inspect FILE.so`
