@@ -100,3 +100,58 @@ func TestSettingsFromConfigRetriesAndPanic(t *testing.T) {
 		t.Fatalf("budget %+v", b)
 	}
 }
+
+// A reload keeps a cluster whose configuration is unchanged (the same
+// object: pools, health and outlier state, stats) and builds a new one
+// for a changed configuration.
+func TestNewManagerFromKeepsUnchangedClusters(t *testing.T) {
+	cfg, err := config.Load("../config/testdata/full.yaml")
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	settings := func(cs []config.Cluster) []Settings {
+		var out []Settings
+		for i := range cs {
+			s, err := SettingsFromConfig(&cs[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	first, err := NewManagerFrom(nil, cfg.Clusters, settings(cfg.Clusters), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := config.Load("../config/testdata/full.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	same, err := NewManagerFrom(first, again.Clusters, settings(again.Clusters), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range first.Clusters() {
+		if same.Get(c.Name()) != c {
+			t.Fatalf("cluster %q rebuilt although unchanged", c.Name())
+		}
+	}
+	changed := append([]config.Cluster(nil), again.Clusters...)
+	changed[0].ConnectTimeout += time.Second
+	next, err := NewManagerFrom(same, changed, settings(changed), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.Get(changed[0].Name) == same.Get(changed[0].Name) {
+		t.Fatalf("cluster %q kept although its connect_timeout changed", changed[0].Name)
+	}
+	if got := next.Get(changed[0].Name).Settings().ConnectTimeout; got != changed[0].ConnectTimeout {
+		t.Fatalf("connect_timeout %v", got)
+	}
+	for _, c := range changed[1:] {
+		if next.Get(c.Name) != same.Get(c.Name) {
+			t.Fatalf("cluster %q rebuilt although unchanged", c.Name)
+		}
+	}
+}
