@@ -160,10 +160,14 @@ func (l *Listener) makeSets(n int) {
 	}
 }
 
-// Reuses reports whether l, a newer generation of old, can take over old's
-// sockets: same name and address (a changed address is a new listener).
+// Reuses reports whether l, a newer generation, can take over old's
+// sockets: the same configured address — and, for an ephemeral port (0),
+// the same name, since two such listeners are not the same address.
 func (l *Listener) Reuses(old *Listener) bool {
-	return old != nil && old.ports != nil && l.cfg.Name == old.cfg.Name && l.cfg.Address == old.cfg.Address
+	if old == nil || old.ports == nil || l.cfg.Address != old.cfg.Address {
+		return false
+	}
+	return l.cfg.Address.Port() != 0 || l.cfg.Name == old.cfg.Name
 }
 
 // PrepareAdopt sizes l for n workers before Adopt runs on each of them.

@@ -153,6 +153,17 @@ func (g *generation) listener(name string) *builtListener {
 	return nil
 }
 
+// reusable is the listener of g whose sockets l (of a newer generation)
+// takes over: the same address (and name, for port 0), or nil.
+func (g *generation) reusable(l *builtListener) *builtListener {
+	for _, o := range g.lis {
+		if l.Reuses(o.Listener) {
+			return o
+		}
+	}
+	return nil
+}
+
 // openConnections counts the generation's downstream connections across
 // workers (it waits for each worker's loop).
 func (g *generation) openConnections(workers []*worker.Worker) int {

@@ -81,8 +81,10 @@ func (s *Server) reload(path string) (*generation, error) {
 	// New listeners are bound before anything switches, so a bind error
 	// leaves the running configuration as it was.
 	var bound []*builtListener
+	kept := map[*builtListener]*builtListener{} // new → old, same sockets
 	for _, l := range g.lis {
-		if prev := old.listener(l.Name()); prev != nil && l.Reuses(prev.Listener) {
+		if prev := old.reusable(l); prev != nil {
+			kept[l] = prev
 			l.PrepareAdopt(prev.Listener, len(s.workers))
 			continue
 		}
@@ -107,10 +109,8 @@ func (s *Server) reload(path string) (*generation, error) {
 	// the new generation and the old generation's connections drain.
 	for i, w := range s.workers {
 		onWorker(w, func() {
-			for _, l := range g.lis {
-				if prev := old.listener(l.Name()); prev != nil && l.Reuses(prev.Listener) {
-					l.Adopt(i, prev.Listener)
-				}
+			for l, prev := range kept {
+				l.Adopt(i, prev.Listener)
 			}
 			for _, l := range old.lis {
 				l.StopAccepting(i) // a no-op for adopted sockets
