@@ -1,6 +1,9 @@
 package headers
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 func TestMapBasics(t *testing.T) {
 	var m Map
@@ -191,5 +194,41 @@ func TestNameFilterAgainstModel(t *testing.T) {
 				t.Fatalf("step %d: Get(%q) found %v, want %v", step, probe, ok, want > 0)
 			}
 		}
+	}
+}
+
+// CopyFrom gives an independent copy: same headers in the same order,
+// deleted ones left out, and later changes to either map not seen by the
+// other.
+func TestCopyFromIsIndependent(t *testing.T) {
+	var src, dst Map
+	dst.AddString("stale", "x")
+	src.AddString(":status", "200")
+	src.AddString("X-Gone", "1")
+	src.AddString("Server", "nginx")
+	src.Del("x-gone")
+	dst.CopyFrom(&src)
+	src.SetString("server", "other")
+	src.AddString("late", "1")
+	dst.AddString("x-mine", "1")
+	var got []string
+	dst.Range(func(n, v []byte) bool { got = append(got, string(n)+"="+string(v)); return true })
+	if want := ":status=200 server=nginx x-mine=1"; fmt.Sprint(got) != "["+want+"]" {
+		t.Fatalf("copy = %v, want [%s]", got, want)
+	}
+	if dst.Has("stale") || dst.Has("late") || src.Has("x-mine") || dst.Len() != 3 {
+		t.Fatalf("copy not independent: len %d", dst.Len())
+	}
+}
+
+func BenchmarkCopyFrom(b *testing.B) {
+	var src, dst Map
+	for _, f := range [][2]string{{":status", "200"}, {"server", "nginx"}, {"date", "Sun, 06 Dec 2026 04:00:00 GMT"},
+		{"content-type", "text/plain"}, {"content-length", "13"}} {
+		src.AddString(f[0], f[1])
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		dst.CopyFrom(&src)
 	}
 }
