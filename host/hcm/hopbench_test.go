@@ -8,7 +8,8 @@ import (
 
 // BenchmarkStripHopByHop: the hop-by-hop pass over a typical request head
 // and a typical upstream response head (no hop-by-hop header in either, the
-// common case), as the connection manager runs it on every request.
+// common case), as the connection manager runs it on every request. With
+// nothing to strip the pass changes nothing, so the heads are filled once.
 func BenchmarkStripHopByHop(b *testing.B) {
 	var req, resp headers.Map
 	var scratch []byte
@@ -24,9 +25,9 @@ func BenchmarkStripHopByHop(b *testing.B) {
 			resp.AddString(f[0], f[1])
 		}
 	}
+	fill()
 	b.ReportAllocs()
 	for b.Loop() {
-		fill()
 		stripHopByHop(&req, &scratch)
 		stripHopByHop(&resp, &scratch)
 	}
