@@ -9,7 +9,7 @@
 #
 #   bash bench/run.sh                      # 3 rounds x 10 s per target and protocol
 #   DURATION=30s ROUNDS=5 bash bench/run.sh
-#   QUICK=1 bash bench/run.sh              # 3 rounds x 2 s (HTTP/2: 1 s) (make bench-quick)
+#   QUICK=1 bash bench/run.sh              # 3 rounds x 1 s (make bench-quick)
 #   BASELINE=/tmp/sluice-old bash bench/run.sh
 #       # also "old" and "old+c": another sluice binary in the same
 #       # interleaved rounds (before/after tables)
@@ -31,7 +31,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then
-	DURATION=${DURATION:-2s}; H2DURATION=${H2DURATION:-1s}; WARMUP=${WARMUP:-1s}; IDLE=${IDLE:-2}
+	DURATION=${DURATION:-1s}; H2DURATION=${H2DURATION:-1s}; WARMUP=${WARMUP:-1s}; IDLE=${IDLE:-2}
 else
 	DURATION=${DURATION:-10s}; WARMUP=${WARMUP:-2s}
 fi
