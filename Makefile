@@ -1,5 +1,6 @@
 # sluice: `make` builds everything, `make run` serves the default config,
-# `make test` runs every test, `make bench` runs the benchmarks, `make certs`
+# `make test` runs every test, `make bench` runs the benchmarks
+# (`make bench-quick`: the load tables in under two minutes), `make certs`
 # makes a local CA and a certificate for localhost (build/certs) and
 # `make run-https` serves HTTPS with them.
 GO       ?= go
@@ -8,7 +9,7 @@ MODULES  := $(BUILD)/modules
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 
-.PHONY: all sluice modules rust-modules run run-rust run-https certs test test-go test-go-nocgo test-rust bench conformance clean
+.PHONY: all sluice modules rust-modules run run-rust run-https certs test test-go test-go-nocgo test-rust bench bench-quick conformance clean
 
 all: sluice modules rust-modules
 
@@ -66,13 +67,20 @@ test-go-nocgo:
 test-rust:
 	cd sdk-rust && cargo test --offline -q
 
+# Load benchmarks print req/s and the proxy's CPU per request side by side
+# with nginx and haproxy (bench/README.md explains them and how to profile).
 bench: all
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./host/...
 	bash bench/run.sh
-	bash bench/concurrency.sh
 	bash bench/tcp.sh
 	bash bench/tls.sh
+	bash bench/concurrency.sh
 	bash bench/grpc.sh
+
+bench-quick: all
+	QUICK=1 bash bench/run.sh
+	QUICK=1 bash bench/tcp.sh
+	QUICK=1 bash bench/tls.sh
 
 clean:
 	rm -rf $(BUILD)

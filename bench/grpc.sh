@@ -14,28 +14,16 @@
 # unlimited streams); sluice runs one worker with an HTTP/2 cluster to it.
 # Needs h2load (Debian: nghttp2-client). Only loopback addresses are used.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-3}
 CALLS=${CALLS:-1000}
-command -v h2load >/dev/null || { echo "bench: h2load missing (apt-get install nghttp2-client)"; exit 1; }
+need h2load
 [ -x build/sluice ] || make -s sluice
-
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
 go build -o "$WORK/grpcbench" ./bench/grpcbench
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened"; exit 1; }
-
 BACKEND=$(free_port); SLUICE=$(free_port); SLUICE100=$(free_port)
-"$WORK/grpcbench" backend -addr 127.0.0.1:$BACKEND & PIDS+=($!)
+"$WORK/grpcbench" backend -addr 127.0.0.1:$BACKEND & BACKEND_PID=$!; track $!
 
 sluice_config() { # port, extra hcm lines
 	cat <<CONF
@@ -71,25 +59,22 @@ CONF
 }
 sluice_config "$SLUICE" "" > "$WORK/sluice.yaml"
 sluice_config "$SLUICE100" "        http2_protocol_options: { max_concurrent_streams: 100 }" > "$WORK/sluice100.yaml"
-build/sluice run -c "$WORK/sluice.yaml" & SLUICE_PID=$!; PIDS+=($SLUICE_PID)
-build/sluice run -c "$WORK/sluice100.yaml" & PIDS+=($!)
+build/sluice run -c "$WORK/sluice.yaml" & SLUICE_PID=$!; track $!
+build/sluice run -c "$WORK/sluice100.yaml" & track $!
 for p in $BACKEND $SLUICE $SLUICE100; do wait_port $p; done
 "$WORK/grpcbench" request > "$WORK/req.bin"
 
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
-TICK=$(getconf CLK_TCK)
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 h2load_once() { # port pid -> "rps cpu_us_per_request"
 	local before after out rps n
-	before=$(cpu_ticks "$2")
+	before=$(cpu_us "$2")
 	out=$(h2load -c10 -m100 -D "$DURATION" -d "$WORK/req.bin" -H 'content-type: application/grpc' -H 'te: trailers' \
 		"http://127.0.0.1:$1/echo.Echo/Unary" 2>&1)
-	after=$(cpu_ticks "$2")
+	after=$(cpu_us "$2")
 	rps=$(awk '/^finished in/ {print $4}' <<<"$out")
 	n=$(awk '/^requests:/ {print $8}' <<<"$out") # succeeded
-	awk -v r="$rps" -v d=$((after - before)) -v n="$n" -v t="$TICK" 'BEGIN { printf "%s %.1f\n", r, d / t / n * 1e6 }'
+	echo "$rps $(us_per $((after - before)) "$n")"
 }
-BACKEND_PID=${PIDS[0]}
+echo "== bench/grpc.sh: $(load_line)"
 declare -A RUNS CPU
 for round in $(seq "$ROUNDS"); do
 	read -r rps cpu < <(h2load_once "$BACKEND" "$BACKEND_PID"); RUNS[direct]+="$rps "; CPU[direct]+="$cpu "
@@ -98,7 +83,7 @@ done
 echo "== unary gRPC: h2load -c10 -m100 -D $DURATION -d req.bin (5-byte-framed message), median of $ROUNDS rounds =="
 for n in direct sluice; do
 	printf '%-8s %10s req/s  runs: %s  CPU/request (µs, the target process): %s  median %s\n' "$n" \
-		"$(tr ' ' '\n' <<<"${RUNS[$n]}" | grep . | median)" "${RUNS[$n]}" "${CPU[$n]}" "$(tr ' ' '\n' <<<"${CPU[$n]}" | grep . | median)"
+		"$(med "${RUNS[$n]}")" "${RUNS[$n]}" "${CPU[$n]}" "$(med "${CPU[$n]}")"
 done
 echo
 echo "== $CALLS concurrent unary calls on one connection (grpcbench fanout, $ROUNDS rounds) =="

@@ -8,36 +8,29 @@
 #           close) for DURATION (rate, and the proxy's CPU per connection)
 #
 #   bash bench/tcp.sh
+#   QUICK=1 bash bench/tcp.sh     # 256 MiB bulk, 1 s of connections (make bench-quick)
 #   BYTES=4294967296 ROUNDS=5 DURATION=20s bash bench/tcp.sh
 #
 # Needs: nginx with the stream module (Debian: nginx-light
 # libnginx-mod-stream), haproxy. Loopback only.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
+if [ "${QUICK:-0}" = 1 ]; then
+	BYTES=${BYTES:-268435456}; DURATION=${DURATION:-1s}
+fi
 BYTES=${BYTES:-1073741824}
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5s}
 CONNS=${CONNS:-50}
-for tool in nginx haproxy; do
-	command -v $tool >/dev/null || { echo "bench: $tool missing (apt-get install nginx-light libnginx-mod-stream haproxy)"; exit 1; }
-done
+need nginx haproxy
 STREAM_MODULE=/usr/lib/nginx/modules/ngx_stream_module.so
 [ -f $STREAM_MODULE ] || { echo "bench: nginx stream module missing (apt-get install libnginx-mod-stream)"; exit 1; }
-[ -x build/sluice ] || make -s sluice
-WORK=$(mktemp -d)
+SLUICE_BIN=${SLUICE_BIN:-$ROOT/build/sluice}
+[ -x "$SLUICE_BIN" ] || make -s sluice
 go build -o "$WORK/tcpbench" ./bench/tcpbench
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened"; exit 1; }
 
 BACKEND=$(free_port); SLUICE=$(free_port); HAPROXY=$(free_port); NGINX=$(free_port)
-"$WORK/tcpbench" backend -addr 127.0.0.1:$BACKEND >/dev/null & PIDS+=($!)
+"$WORK/tcpbench" backend -addr 127.0.0.1:$BACKEND >/dev/null & track $!
 
 cat > "$WORK/sluice.yaml" <<CONF
 concurrency: 1
@@ -57,7 +50,7 @@ clusters:
     - lb_endpoints:
       - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: $BACKEND } } }
 CONF
-build/sluice run -c "$WORK/sluice.yaml" & PIDS+=($!); PID_sluice=$!
+"$SLUICE_BIN" run -c "$WORK/sluice.yaml" & PID_sluice=$!; track $!
 
 cat > "$WORK/haproxy.cfg" <<CONF
 global
@@ -74,7 +67,7 @@ frontend fe
 backend be
   server s1 127.0.0.1:$BACKEND
 CONF
-haproxy -f "$WORK/haproxy.cfg" -q & PIDS+=($!); PID_haproxy=$!
+haproxy -f "$WORK/haproxy.cfg" -q & PID_haproxy=$!; track $!
 
 mkdir -p "$WORK/nginx"
 cat > "$WORK/nginx/nginx.conf" <<CONF
@@ -83,43 +76,38 @@ worker_processes 1; daemon off; master_process off; pid $WORK/nginx/nginx.pid; e
 events { worker_connections 8000; }
 stream { server { listen 127.0.0.1:$NGINX reuseport; proxy_pass 127.0.0.1:$BACKEND; } }
 CONF
-nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" & PIDS+=($!); PID_nginx=$!
+nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" & PID_nginx=$!; track $!
 
 for p in $BACKEND $SLUICE $HAPROXY $NGINX; do wait_port $p; done
-TICK=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 declare -A PORT=([sluice]=$SLUICE [haproxy]=$HAPROXY [nginx]=$NGINX [direct]=$BACKEND)
 declare -A PIDOF=([sluice]=$PID_sluice [haproxy]=$PID_haproxy [nginx]=$PID_nginx)
 declare -A GBS CPUGIB CPS CPUCONN
-echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== bench/tcp.sh: $(load_line)"
 for round in $(seq "$ROUNDS"); do
 	for t in direct sluice haproxy nginx; do
 		pid=${PIDOF[$t]:-}
-		[ -n "$pid" ] && before=$(cpu_ticks "$pid")
+		[ -n "$pid" ] && before=$(cpu_us "$pid")
 		read -r bytes secs < <("$WORK/tcpbench" bulk -proxy 127.0.0.1:${PORT[$t]} -bytes "$BYTES")
 		GBS[$t]+="$(awk -v b="$bytes" -v s="$secs" 'BEGIN { printf "%.2f", b / s / 1e9 * 8 }') "
 		if [ -n "$pid" ]; then
-			after=$(cpu_ticks "$pid")
-			CPUGIB[$t]+="$(awk -v t=$((after - before)) -v hz="$TICK" -v b="$bytes" 'BEGIN { printf "%.3f", t / hz / (b / 2^30) }') "
+			after=$(cpu_us "$pid")
+			CPUGIB[$t]+="$(awk -v t=$((after - before)) -v b="$bytes" 'BEGIN { printf "%.3f", t / 1e6 / (b / 2^30) }') "
 		fi
-		[ -n "$pid" ] && before=$(cpu_ticks "$pid")
+		[ -n "$pid" ] && before=$(cpu_us "$pid")
 		read -r n secs < <("$WORK/tcpbench" conns -proxy 127.0.0.1:${PORT[$t]} -c "$CONNS" -d "$DURATION")
 		CPS[$t]+="$(awk -v n="$n" -v s="$secs" 'BEGIN { printf "%.0f", n / s }') "
 		if [ -n "$pid" ]; then
-			after=$(cpu_ticks "$pid")
-			CPUCONN[$t]+="$(awk -v t=$((after - before)) -v hz="$TICK" -v n="$n" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }') "
+			after=$(cpu_us "$pid")
+			CPUCONN[$t]+="$(us_per $((after - before)) "$n") "
 		fi
 	done
 done
-med() { tr ' ' '\n' <<<"$1" | grep . | median; }
 echo "== tcp_proxy, one worker each; bulk: $BYTES bytes on one connection; conns: $CONNS clients x $DURATION; median of $ROUNDS rounds =="
 printf '%-8s %12s %14s %12s %14s\n' target "Gbit/s" "CPU s/GiB" "conn/s" "CPU µs/conn"
 for t in direct sluice haproxy nginx; do
 	printf '%-8s %12s %14s %12s %14s   runs: %s| %s| %s| %s\n' "$t" "$(med "${GBS[$t]}")" "$(med "${CPUGIB[$t]:-}")" \
 		"$(med "${CPS[$t]}")" "$(med "${CPUCONN[$t]:-}")" "${GBS[$t]}" "${CPUGIB[$t]:-}" "${CPS[$t]}" "${CPUCONN[$t]:-}"
 done
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 echo
 echo "sluice / haproxy: throughput $(ratio "$(med "${GBS[sluice]}")" "$(med "${GBS[haproxy]}")"), conn/s $(ratio "$(med "${CPS[sluice]}")" "$(med "${CPS[haproxy]}")"), CPU per GiB (haproxy / sluice) $(ratio "$(med "${CPUGIB[haproxy]}")" "$(med "${CPUGIB[sluice]}")"), CPU per conn (haproxy / sluice) $(ratio "$(med "${CPUCONN[haproxy]}")" "$(med "${CPUCONN[sluice]}")")"
 echo "sluice / nginx:   throughput $(ratio "$(med "${GBS[sluice]}")" "$(med "${GBS[nginx]}")"), conn/s $(ratio "$(med "${CPS[sluice]}")" "$(med "${CPS[nginx]}")"), CPU per GiB (nginx / sluice) $(ratio "$(med "${CPUGIB[nginx]}")" "$(med "${CPUGIB[sluice]}")"), CPU per conn (nginx / sluice) $(ratio "$(med "${CPUCONN[nginx]}")" "$(med "${CPUCONN[sluice]}")")"

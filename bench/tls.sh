@@ -10,6 +10,7 @@
 #   h2        — h2load -c10 -m10 over TLS (ALPN h2)
 #
 #   bash bench/tls.sh
+#   QUICK=1 bash bench/tls.sh        # 1 round of 1 s loads (make bench-quick)
 #   DURATION=10s ROUNDS=5 bash bench/tls.sh
 #   CANDIDATES=1 bash bench/tls.sh   # also the TLS designs of host/worker/RATIONALE.md
 #
@@ -19,28 +20,20 @@
 # worker process). Needs nginx (with http_v2 and ssl), wrk, h2load,
 # openssl. Loopback only.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
+if [ "${QUICK:-0}" = 1 ]; then
+	DURATION=${DURATION:-1s}; ROUNDS=${ROUNDS:-1}; WARMUP=${WARMUP:-1s}
+fi
+WARMUP=${WARMUP:-2s}
 DURATION=${DURATION:-5s}
 ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-50}
 HSCLIENTS=${HSCLIENTS:-50}
 CANDIDATES=${CANDIDATES:-0}
-for tool in nginx wrk h2load openssl; do
-	command -v $tool >/dev/null || { echo "bench: $tool missing (apt-get install nginx-light wrk nghttp2-client openssl)"; exit 1; }
-done
+need nginx wrk h2load openssl
 [ -x build/sluice ] || make -s sluice
-WORK=$(mktemp -d)
 go build -o "$WORK/tlsbench" ./bench/tlsbench
 [ "$CANDIDATES" = 1 ] && go build -o "$WORK/httpbench" ./host/worker/internal/httpbench
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened"; exit 1; }
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
 	-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
@@ -79,8 +72,8 @@ CONF
 }
 sluice_config "$SLUICE" > "$WORK/sluice.yaml"
 sluice_config "$SLUICE1" > "$WORK/sluice1.yaml"
-GOMAXPROCS=2 build/sluice run -c "$WORK/sluice.yaml" & PIDS+=($!); PID_sluice=$!
-GOMAXPROCS=1 build/sluice run -c "$WORK/sluice1.yaml" & PIDS+=($!); PID_sluice1=$!
+GOMAXPROCS=2 build/sluice run -c "$WORK/sluice.yaml" & PID_sluice=$!; track $!
+GOMAXPROCS=1 build/sluice run -c "$WORK/sluice1.yaml" & PID_sluice1=$!; track $!
 
 mkdir -p "$WORK/nginx"
 cat > "$WORK/nginx/nginx.conf" <<CONF
@@ -92,7 +85,7 @@ http { access_log off; keepalive_requests 1000000;
   server { listen 127.0.0.1:$NGINX ssl reuseport; location / { return 200 "hello, world\n"; } }
   server { listen 127.0.0.1:$NGINX_H2 ssl http2 reuseport; location / { return 200 "hello, world\n"; } } }
 CONF
-nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" & PIDS+=($!); PID_nginx=$!
+nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" & PID_nginx=$!; track $!
 
 declare -A PORT=([sluice]=$SLUICE [sluice-1cpu]=$SLUICE1 [nginx]=$NGINX [nginx-h2]=$NGINX_H2)
 declare -A PIDOF=([sluice]=$PID_sluice [sluice-1cpu]=$PID_sluice1 [nginx]=$PID_nginx [nginx-h2]=$PID_nginx)
@@ -107,43 +100,37 @@ if [ "$CANDIDATES" = 1 ]; then
 	# an in-memory conn).
 	for m in worker memtls; do
 		port=$(free_port)
-		GOMAXPROCS=2 "$WORK/httpbench" -mode $m -addr 127.0.0.1:$port -cert "$WORK/cert.pem" -key "$WORK/key.pem" 2>/dev/null & PIDS+=($!)
+		GOMAXPROCS=2 "$WORK/httpbench" -mode $m -addr 127.0.0.1:$port -cert "$WORK/cert.pem" -key "$WORK/key.pem" 2>/dev/null & track $!
 		PORT[micro-$m]=$port; PIDOF[micro-$m]=$!
 		KA_TARGETS+=(micro-$m); HS_TARGETS+=(micro-$m)
 	done
 fi
 for t in "${!PORT[@]}"; do wait_port "${PORT[$t]}"; done
 
-TICK=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-med() { tr ' ' '\n' <<<"$1" | grep . | median; }
-per() { awk -v t="$1" -v hz="$TICK" -v n="$2" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }'; }
 declare -A KA KACPU HS HSCPU H2 H2CPU
-echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-for t in "${KA_TARGETS[@]}"; do wrk -t1 -c"$CONNS" -d2s "https://127.0.0.1:${PORT[$t]}/" >/dev/null; done # warm-up
+echo "== bench/tls.sh: $(load_line)"
+for t in "${KA_TARGETS[@]}"; do wrk -t1 -c"$CONNS" -d"$WARMUP" "https://127.0.0.1:${PORT[$t]}/" >/dev/null; done # warm-up
 for round in $(seq "$ROUNDS"); do
 	for t in "${KA_TARGETS[@]}"; do
-		pid=${PIDOF[$t]}; before=$(cpu_ticks "$pid")
+		pid=${PIDOF[$t]}; before=$(cpu_us "$pid")
 		read -r n rps < <(wrk -t1 -c"$CONNS" -d"$DURATION" "https://127.0.0.1:${PORT[$t]}/" |
 			awk '/ requests in / {n=$1} /Requests\/sec/ {r=$2} END {print n, r}')
-		KA[$t]+="$rps "; KACPU[$t]+="$(per $(($(cpu_ticks "$pid") - before)) "$n") "
+		KA[$t]+="$rps "; KACPU[$t]+="$(us_per $(($(cpu_us "$pid") - before)) "$n") "
 	done
 	for t in "${HS_TARGETS[@]}"; do
-		pid=${PIDOF[$t]}; before=$(cpu_ticks "$pid")
+		pid=${PIDOF[$t]}; before=$(cpu_us "$pid")
 		read -r n secs errs < <("$WORK/tlsbench" -addr "127.0.0.1:${PORT[$t]}" -c "$HSCLIENTS" -d "$DURATION")
 		[ "$errs" = 0 ] || echo "warning: $t: $errs failed handshakes"
 		HS[$t]+="$(awk -v n="$n" -v s="$secs" 'BEGIN { printf "%.0f", n / s }') "
-		HSCPU[$t]+="$(per $(($(cpu_ticks "$pid") - before)) "$n") "
+		HSCPU[$t]+="$(us_per $(($(cpu_us "$pid") - before)) "$n") "
 	done
 	for t in sluice nginx-h2; do
-		pid=${PIDOF[$t]}; before=$(cpu_ticks "$pid")
+		pid=${PIDOF[$t]}; before=$(cpu_us "$pid")
 		read -r n rps < <(h2load -c10 -m10 -D "${DURATION%s}" "https://127.0.0.1:${PORT[$t]}/" 2>&1 |
 			awk '/^requests:/ {n=$8} /^finished in/ {r=$4} END {print n, r}')
-		H2[$t]+="$rps "; H2CPU[$t]+="$(per $(($(cpu_ticks "$pid") - before)) "$n") "
+		H2[$t]+="$rps "; H2CPU[$t]+="$(us_per $(($(cpu_us "$pid") - before)) "$n") "
 	done
 done
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 echo "== HTTPS/1.1 keep-alive: wrk -t1 -c$CONNS -d$DURATION; median of $ROUNDS rounds =="
 printf '%-14s %10s %14s   runs\n' target req/s "CPU µs/req"
 for t in "${KA_TARGETS[@]}"; do

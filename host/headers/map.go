@@ -15,7 +15,27 @@ type Map struct {
 	entries []entry
 	live    int
 	garbage int // arena bytes no entry points at any more
+	// names has the nameBit of every name added since the last Reset
+	// (deletions leave their bit): a lookup of a name whose bit is clear
+	// answers "absent" without scanning. The proxy looks up about twenty
+	// names per request that are nearly never there (the hop-by-hop
+	// headers in both directions, te, x-request-id, ...).
+	names uint64
 }
+
+// nameBit maps a name of any case to one of 64 bits from its length and
+// its first and last bytes: cheap, and the hop-by-hop names do not collide
+// with the pseudo-headers and the usual request and response headers.
+func nameBit[N string | []byte](name N) uint64 {
+	n := len(name)
+	if n == 0 {
+		return 1
+	}
+	return 1 << ((uint(n) + 5*uint(lower(name[0])) + uint(lower(name[n-1]))) & 63)
+}
+
+// mayHave is false when name is certainly absent.
+func mayHave[N string | []byte](m *Map, name N) bool { return m.names&nameBit(name) != 0 }
 
 // Reset empties the map but keeps its storage for reuse.
 func (m *Map) Reset() {
@@ -23,6 +43,7 @@ func (m *Map) Reset() {
 	m.entries = m.entries[:0]
 	m.live = 0
 	m.garbage = 0
+	m.names = 0
 }
 
 // Len is the number of headers (counting each value of a repeated name).
@@ -56,6 +77,7 @@ func push[N, V string | []byte](m *Map, name N, value V) {
 	m.arena = append(m.arena, value...)
 	m.entries = append(m.entries, entry{nameOff: nameOff, nameLen: uint32(len(name)), valOff: valOff, valLen: uint32(len(value))})
 	m.live++
+	m.names |= nameBit(name)
 }
 
 // Add appends a header; the name is lowercased, the bytes are copied.
@@ -92,6 +114,9 @@ func (m *Map) Get(name string) ([]byte, bool) { return get(m, name) }
 func (m *Map) GetBytes(name []byte) ([]byte, bool) { return get(m, name) }
 
 func get[N string | []byte](m *Map, name N) ([]byte, bool) {
+	if !mayHave(m, name) {
+		return nil, false
+	}
 	for i := range m.entries {
 		e := &m.entries[i]
 		if !e.deleted && equalFold(m.name(e), name) {
@@ -106,6 +131,9 @@ func (m *Map) Has(name string) bool { _, ok := m.Get(name); return ok }
 
 // Count returns how many values name has.
 func (m *Map) Count(name string) int {
+	if !mayHave(m, name) {
+		return 0
+	}
 	n := 0
 	for i := range m.entries {
 		e := &m.entries[i]
@@ -118,6 +146,9 @@ func (m *Map) Count(name string) int {
 
 // Values calls fn for each value of name, in order, until fn returns false.
 func (m *Map) Values(name string, fn func(value []byte) bool) {
+	if !mayHave(m, name) {
+		return
+	}
 	for i := range m.entries {
 		e := &m.entries[i]
 		if !e.deleted && equalFold(m.name(e), name) {
@@ -132,6 +163,9 @@ func (m *Map) Values(name string, fn func(value []byte) bool) {
 // list (how RFC 9110 combines repeated list fields) and returns it: a copy
 // that stays valid while the map changes.
 func (m *Map) AppendList(dst []byte, name string) []byte {
+	if !mayHave(m, name) {
+		return dst
+	}
 	first := true
 	for i := range m.entries {
 		e := &m.entries[i]
@@ -165,6 +199,9 @@ func (m *Map) Del(name string) int { return del(m, name) }
 func (m *Map) DelBytes(name []byte) int { return del(m, name) }
 
 func del[N string | []byte](m *Map, name N) int {
+	if !mayHave(m, name) {
+		return 0
+	}
 	n := 0
 	for i := range m.entries {
 		e := &m.entries[i]
@@ -186,6 +223,10 @@ func (m *Map) Set(name string, value []byte) { set(m, name, value) }
 func (m *Map) SetString(name, value string) { set(m, name, value) }
 
 func set[V string | []byte](m *Map, name string, value V) {
+	if !mayHave(m, name) {
+		push(m, name, value)
+		return
+	}
 	for i := range m.entries {
 		e := &m.entries[i]
 		if e.deleted || !equalFold(m.name(e), name) {
@@ -244,10 +285,14 @@ func (m *Map) compact() {
 	m.garbage = 0
 }
 
-// CopyFrom replaces m's contents with src's.
+// CopyFrom replaces m's contents with src's. src's names are already
+// lowercase, so its storage is copied whole (two memmoves, no per-byte
+// folding); deleted entries come along as garbage and are compacted as
+// usual.
 func (m *Map) CopyFrom(src *Map) {
-	m.Reset()
-	src.Range(func(n, v []byte) bool { push(m, n, v); return true })
+	m.arena = append(m.arena[:0], src.arena...)
+	m.entries = append(m.entries[:0], src.entries...)
+	m.live, m.garbage, m.names = src.live, src.garbage, src.names
 }
 
 // Method, Path, Authority, Scheme and Status read the pseudo-headers.

@@ -1,6 +1,9 @@
 package headers
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 func TestMapBasics(t *testing.T) {
 	var m Map
@@ -108,5 +111,124 @@ func TestAppendListJoinsRepeatedFieldsIntoACopy(t *testing.T) {
 	}
 	if got := m.AppendList(nil, "connection"); len(got) != 0 {
 		t.Fatalf("absent field: %q", got)
+	}
+}
+
+// The name filter only ever skips a scan for a name that is absent: random
+// adds, sets, deletes and resets in random case, checked against a plain
+// list after every step.
+func TestNameFilterAgainstModel(t *testing.T) {
+	names := []string{"connection", "Keep-Alive", "te", "x-a", "X-B", "host", ":path", "via", "upgrade", "x-request-id", "a", ""}
+	type kv struct{ k, v string }
+	var m Map
+	var model []kv
+	rng := uint64(1)
+	next := func(n int) int { rng = rng*6364136223846793005 + 1442695040888963407; return int(rng>>33) % n }
+	caseOf := func(s string) string {
+		b := []byte(s)
+		for i := range b {
+			if next(2) == 0 && 'a' <= b[i] && b[i] <= 'z' {
+				b[i] -= 'a' - 'A'
+			}
+		}
+		return string(b)
+	}
+	lowerS := func(s string) string {
+		b := []byte(s)
+		for i := range b {
+			b[i] = lower(b[i])
+		}
+		return string(b)
+	}
+	for step := 0; step < 20000; step++ {
+		name := names[next(len(names))]
+		key := lowerS(name)
+		switch next(10) {
+		case 0, 1, 2:
+			m.AddString(caseOf(name), "v")
+			model = append(model, kv{key, "v"})
+		case 3:
+			m.SetString(caseOf(name), "s")
+			i := 0
+			for i < len(model) && model[i].k != key {
+				i++
+			}
+			if i == len(model) {
+				model = append(model, kv{key, "s"})
+			} else {
+				model[i].v = "s"
+				rest := model[:i+1]
+				for _, e := range model[i+1:] {
+					if e.k != key {
+						rest = append(rest, e)
+					}
+				}
+				model = rest
+			}
+		case 4, 5:
+			m.Del(caseOf(name))
+			kept := model[:0]
+			for _, e := range model {
+				if e.k != key {
+					kept = append(kept, e)
+				}
+			}
+			model = kept
+		case 6:
+			if next(20) == 0 {
+				m.Reset()
+				model = model[:0]
+			}
+		}
+		for _, probe := range names {
+			want := 0
+			for _, e := range model {
+				if e.k == lowerS(probe) {
+					want++
+				}
+			}
+			if got := m.Count(caseOf(probe)); got != want {
+				t.Fatalf("step %d: Count(%q) = %d, want %d", step, probe, got, want)
+			}
+			if _, ok := m.Get(caseOf(probe)); ok != (want > 0) {
+				t.Fatalf("step %d: Get(%q) found %v, want %v", step, probe, ok, want > 0)
+			}
+		}
+	}
+}
+
+// CopyFrom gives an independent copy: same headers in the same order,
+// deleted ones left out, and later changes to either map not seen by the
+// other.
+func TestCopyFromIsIndependent(t *testing.T) {
+	var src, dst Map
+	dst.AddString("stale", "x")
+	src.AddString(":status", "200")
+	src.AddString("X-Gone", "1")
+	src.AddString("Server", "nginx")
+	src.Del("x-gone")
+	dst.CopyFrom(&src)
+	src.SetString("server", "other")
+	src.AddString("late", "1")
+	dst.AddString("x-mine", "1")
+	var got []string
+	dst.Range(func(n, v []byte) bool { got = append(got, string(n)+"="+string(v)); return true })
+	if want := ":status=200 server=nginx x-mine=1"; fmt.Sprint(got) != "["+want+"]" {
+		t.Fatalf("copy = %v, want [%s]", got, want)
+	}
+	if dst.Has("stale") || dst.Has("late") || src.Has("x-mine") || dst.Len() != 3 {
+		t.Fatalf("copy not independent: len %d", dst.Len())
+	}
+}
+
+func BenchmarkCopyFrom(b *testing.B) {
+	var src, dst Map
+	for _, f := range [][2]string{{":status", "200"}, {"server", "nginx"}, {"date", "Sun, 06 Dec 2026 04:00:00 GMT"},
+		{"content-type", "text/plain"}, {"content-length", "13"}} {
+		src.AddString(f[0], f[1])
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		dst.CopyFrom(&src)
 	}
 }

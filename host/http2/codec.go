@@ -27,6 +27,8 @@ type ServerCodec struct {
 	hdec *hpack.Decoder
 	henc *hpack.Encoder
 	hbuf bytes.Buffer // reused HPACK output
+	// values interns response field values for the encoder (internValue).
+	values map[string]string
 
 	prefaceDone bool
 	sawSettings bool // the client's first frame must be SETTINGS

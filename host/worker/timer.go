@@ -3,12 +3,24 @@ package worker
 import "time"
 
 // Timer is a one-shot callback on the worker's loop. Loop thread only.
+//
+// Stop and Reset are lazy: the heap entry keeps its position while the
+// timer is stopped or pushed later, and is dropped or moved to the new
+// deadline only when it reaches the top of the heap. A connection manager
+// stops and re-arms its idle, route and pool timers on every request, each
+// time to a later deadline; done eagerly that is a heap removal and a push
+// each, done lazily it is two field writes (host/worker/RATIONALE.md).
 type Timer struct {
 	w     *Worker
 	fn    func()
-	when  int64  // monotonic nanoseconds since the worker's epoch
-	seq   uint64 // tie-break: equal deadlines fire in creation/reset order
-	index int    // position in the heap, -1 when not scheduled
+	when  int64  // heap key: monotonic nanoseconds since the worker's epoch
+	seq   uint64 // heap tie-break: equal deadlines fire in creation/reset order
+	index int    // position in the heap, -1 when not in it
+	// due and dueSeq are the deadline the timer is armed for; the heap
+	// entry (when, seq) may be earlier than that, never later.
+	due    int64
+	dueSeq uint64
+	armed  bool
 }
 
 // AfterFunc runs fn on the loop once d has elapsed (measured from the call,
@@ -20,26 +32,24 @@ func (w *Worker) AfterFunc(d time.Duration, fn func()) *Timer {
 }
 
 // Stop cancels the timer. It reports whether the timer was pending (false if
-// it already fired or was stopped).
+// it already fired or was stopped). The heap entry stays until it comes due
+// (it then wakes the loop once, for nothing) or the timer is reset.
 func (t *Timer) Stop() bool {
-	if t.index < 0 {
+	if !t.armed {
 		return false
 	}
-	t.w.timers.remove(t)
+	t.armed = false
+	t.w.timers.stale++
+	t.w.timers.maybeSweep()
 	return true
 }
 
 // Reset (re)schedules the timer to fire d from now, whether it is pending,
 // stopped or has fired.
-func (t *Timer) Reset(d time.Duration) {
-	if t.index >= 0 {
-		t.w.timers.remove(t)
-	}
-	t.schedule(d)
-}
+func (t *Timer) Reset(d time.Duration) { t.schedule(d) }
 
 // Pending reports whether the timer is scheduled.
-func (t *Timer) Pending() bool { return t.index >= 0 }
+func (t *Timer) Pending() bool { return t.armed }
 
 func (t *Timer) schedule(d time.Duration) {
 	if d < 0 {
@@ -47,14 +57,25 @@ func (t *Timer) schedule(d time.Duration) {
 	}
 	w := t.w
 	w.timerSeq++
-	t.seq = w.timerSeq
-	t.when = w.monoNow() + int64(d)
+	if t.index >= 0 && !t.armed {
+		w.timers.stale--
+	}
+	t.due, t.dueSeq, t.armed = w.monoNow()+int64(d), w.timerSeq, true
+	if t.index >= 0 {
+		if t.due >= t.when {
+			return // the entry comes up first and is moved then
+		}
+		w.timers.remove(t)
+	}
+	t.when, t.seq = t.due, t.dueSeq
 	w.timers.push(t)
 }
 
 // runTimers fires every timer due at the start of this iteration, earliest
 // first. Timers created while firing wait for the next iteration, so a timer
-// that re-arms itself with 0 cannot starve the loop.
+// that re-arms itself with 0 cannot starve the loop. A heap entry that comes
+// up for a stopped timer is dropped; one for a timer armed later is moved
+// to its deadline, so timers still fire in (deadline, reset order).
 func (w *Worker) runTimers() {
 	now, lastSeq := w.nowMono, w.timerSeq
 	for {
@@ -63,14 +84,50 @@ func (w *Worker) runTimers() {
 			return
 		}
 		w.timers.remove(t)
+		if !t.armed {
+			w.timers.stale--
+			continue
+		}
+		if t.when != t.due || t.seq != t.dueSeq {
+			t.when, t.seq = t.due, t.dueSeq
+			w.timers.push(t)
+			continue
+		}
+		t.armed = false
 		w.stats.timersFired.Add(1)
 		t.fn()
 		w.deliverPending()
 	}
 }
 
-// timerHeap is a binary min-heap on (when, seq).
-type timerHeap struct{ h []*Timer }
+// timerHeap is a binary min-heap on (when, seq). stale counts the entries
+// of stopped timers still in it; once they are the majority they are swept
+// out, so timers created and stopped faster than their deadlines pass (a
+// callout's timeout) cannot grow the heap without bound.
+type timerHeap struct {
+	h     []*Timer
+	stale int
+}
+
+func (th *timerHeap) maybeSweep() {
+	if th.stale < 64 || th.stale*2 < len(th.h) {
+		return
+	}
+	kept := th.h[:0]
+	for _, t := range th.h {
+		if t.armed {
+			t.index = len(kept)
+			kept = append(kept, t)
+		} else {
+			t.index = -1
+		}
+	}
+	clear(th.h[len(kept):])
+	th.h, th.stale = kept, 0
+	for i := len(th.h)/2 - 1; i >= 0; i-- {
+		th.down(i)
+	}
+}
 
 func (th *timerHeap) less(i, j int) bool {
 	a, b := th.h[i], th.h[j]
@@ -151,8 +208,8 @@ func (th *timerHeap) len() int { return len(th.h) }
 
 func (th *timerHeap) clear() {
 	for i, t := range th.h {
-		t.index = -1
+		t.index, t.armed = -1, false
 		th.h[i] = nil
 	}
-	th.h = th.h[:0]
+	th.h, th.stale = th.h[:0], 0
 }

@@ -121,3 +121,69 @@ func TestPollTimeoutFollowsNearestDeadline(t *testing.T) {
 		}
 	})
 }
+
+// Stop and Reset leave the heap entry where it was (lazy); the entry that
+// comes up early must move to the new deadline, keep (deadline, reset
+// order) among the other timers, and never fire a stopped timer.
+func TestLazyTimerKeepsDeadlineOrder(t *testing.T) {
+	w := startWorker(t, Options{})
+	done := make(chan []string, 1)
+	onLoop(t, w, func() {
+		var fired []string
+		note := func(name string) func() {
+			return func() {
+				fired = append(fired, name)
+				if len(fired) == 3 {
+					done <- fired
+				}
+			}
+		}
+		moved := w.AfterFunc(5*time.Millisecond, note("moved"))
+		gone := w.AfterFunc(10*time.Millisecond, func() { fired = append(fired, "stopped timer fired") })
+		w.AfterFunc(20*time.Millisecond, note("middle"))
+		moved.Stop()
+		gone.Stop()
+		moved.Reset(40 * time.Millisecond) // later than its heap entry: stays put
+		if !moved.Pending() || gone.Pending() {
+			fired = append(fired, "Pending wrong after Stop/Reset")
+		}
+		w.AfterFunc(60*time.Millisecond, note("last"))
+	})
+	got := recv(t, done, "timers")
+	if want := []string{"middle", "moved", "last"}; !slices.Equal(got, want) {
+		t.Fatalf("fired %v, want %v", got, want)
+	}
+	onLoop(t, w, func() {
+		if n := w.timers.len(); n != 0 {
+			t.Errorf("%d heap entries left after every timer fired or was stopped", n)
+		}
+	})
+}
+
+// Timers stopped long before their deadline do not pile up in the heap:
+// once stopped entries are the majority they are swept out, and the
+// timers still armed fire in order afterwards.
+func TestStoppedTimersAreSwept(t *testing.T) {
+	w := startWorker(t, Options{})
+	done := make(chan []int, 1)
+	onLoop(t, w, func() {
+		var fired []int
+		for i := range 3 {
+			w.AfterFunc(time.Duration(3-i)*time.Millisecond, func() {
+				fired = append(fired, 3-i)
+				if len(fired) == 3 {
+					done <- fired
+				}
+			})
+		}
+		for range 10000 {
+			w.AfterFunc(time.Hour, func() {}).Stop()
+		}
+		if n := w.timers.len(); n > 200 {
+			t.Errorf("heap holds %d entries for 3 armed timers", n)
+		}
+	})
+	if got := recv(t, done, "timers"); !slices.Equal(got, []int{1, 2, 3}) {
+		t.Fatalf("fired %v, want [1 2 3]", got)
+	}
+}

@@ -17,7 +17,7 @@ func TestModulesExportEveryHook(t *testing.T) {
 		want = append(want, list...)
 	}
 	sort.Strings(want)
-	for _, name := range []string{"external_cache", "header_metadata", "body_rewriter", "slow_work", "panicker", "ext_authz"} {
+	for _, name := range []string{"external_cache", "header_metadata", "body_rewriter", "slow_work", "panicker", "ext_authz", "passthrough"} {
 		f, err := elf.Open(modulePath(name))
 		if err != nil {
 			t.Fatal(err)
