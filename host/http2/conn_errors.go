@@ -80,7 +80,15 @@ func (c *ServerCodec) queueControl() bool {
 // second RST_STREAM: RFC 9113 5.1 has frames on it ignored, malformed ones
 // included, and answering each would let a client make us write a frame
 // for every frame it sends.
+//
+// A stream error on an idle stream (a PRIORITY that depends on itself, a
+// zero WINDOW_UPDATE) is a connection error instead: RST_STREAM must not
+// name an idle stream (RFC 9113 6.4), and a client may still open it.
 func (c *ServerCodec) streamError(id uint32, code http2.ErrCode) {
+	if c.isIdle(id) {
+		c.connError(code, "stream error on an idle stream")
+		return
+	}
 	if c.findStream(id) == nil && c.recentlyReset(id) {
 		return
 	}
