@@ -8,7 +8,7 @@ MODULES  := $(BUILD)/modules
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 
-.PHONY: all sluice modules rust-modules run run-rust run-https certs test test-go test-go-nocgo test-rust bench conformance clean
+.PHONY: all sluice modules rust-modules run run-rust run-https certs test test-go test-go-nocgo test-rust bench conformance fuzz clean
 
 all: sluice modules rust-modules
 
@@ -73,6 +73,14 @@ bench: all
 	bash bench/tcp.sh
 	bash bench/tls.sh
 	bash bench/grpc.sh
+
+# Every native fuzz target, each for FUZZTIME (a short CI budget by
+# default; see bench/fuzz.sh and docs/operations.md for longer runs).
+# `make test` only replays the seed corpora (testdata/fuzz/ and f.Add).
+FUZZTIME ?= 10s
+FUZZ     ?= .
+fuzz: modules
+	GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZ='$(FUZZ)' bash bench/fuzz.sh
 
 clean:
 	rm -rf $(BUILD)
