@@ -2,6 +2,7 @@
 //
 //	sluice run [-c FILE]         serve (the built-in default config without -c)
 //	sluice validate [--no-modules] -c FILE   check a config (every error with its YAML path) and load its modules
+//	sluice drain -c FILE         drain the sluice running that config (a preStop hook)
 //	sluice module inspect [--allow-insecure-permissions] FILE   show a module's ABI version and exported hooks
 //	sluice version               print the version and ABI version
 package main
@@ -24,6 +25,8 @@ const usage = `usage:
   sluice validate [--no-modules] -c FILE
                                check a config (every error with its YAML path),
                                then load its modules with their configs
+  sluice drain -c FILE         drain the sluice running that config and wait
+                               (or -admin IP:port; a Kubernetes preStop hook)
   sluice module inspect [--allow-insecure-permissions] FILE
                                show a module's ABI version and exported hooks
   sluice version               print version information
@@ -39,6 +42,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stdout, stderr)
 	case "validate":
 		return cmdValidate(args[1:], stdout, stderr)
+	case "drain":
+		return cmdDrain(args[1:], stdout, stderr)
 	case "module":
 		return cmdModule(args[1:], stdout, stderr)
 	case "version", "-v", "--version":

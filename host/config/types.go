@@ -8,7 +8,11 @@ import (
 
 // Config is the whole sluice configuration.
 type Config struct {
-	Concurrency  int           `yaml:"concurrency"`
+	Concurrency int `yaml:"concurrency"`
+	// DrainDelay is how long a drain keeps accepting (with /ready failing)
+	// before the listeners close: time for load balancers and Kubernetes
+	// to stop sending new connections.
+	DrainDelay   time.Duration `yaml:"drain_delay"`
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 	Watchdog     Watchdog      `yaml:"watchdog"`
 	Log          Log           `yaml:"log"`

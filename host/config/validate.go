@@ -33,6 +33,7 @@ func (v *validator) config(c *Config) {
 	if c.Concurrency < 1 || c.Concurrency > maxConcurrency {
 		v.fail("concurrency", "must be between 1 and 256")
 	}
+	v.nonNegative("drain_delay", c.DrainDelay)
 	v.nonNegative("drain_timeout", c.DrainTimeout)
 	v.positiveDuration("watchdog.miss_timeout", c.Watchdog.MissTimeout)
 	v.positiveDuration("watchdog.megamiss_timeout", c.Watchdog.MegamissTimeout)

@@ -69,6 +69,7 @@ func TestValidationErrors(t *testing.T) {
 		{"concurrency low", []string{"listeners:", "concurrency: 0\nlisteners:"}, []string{"concurrency: must be between 1 and 256"}},
 		{"concurrency high", []string{"listeners:", "concurrency: 257\nlisteners:"}, []string{"concurrency: must be between 1 and 256"}},
 		{"negative drain", []string{"listeners:", "drain_timeout: -1s\nlisteners:"}, []string{"drain_timeout: must not be negative"}},
+		{"negative drain delay", []string{"listeners:", "drain_delay: -1s\nlisteners:"}, []string{"drain_delay: must not be negative"}},
 		{"watchdog zero miss", []string{"listeners:", "watchdog: { miss_timeout: 0s }\nlisteners:"}, []string{"watchdog.miss_timeout: must be positive"}},
 		{"watchdog megamiss below miss", []string{"listeners:", "watchdog: { miss_timeout: 2s, megamiss_timeout: 1s }\nlisteners:"}, []string{"watchdog.megamiss_timeout: must not be shorter than miss_timeout"}},
 		{"watchdog kill below megamiss", []string{"listeners:", "watchdog: { kill_timeout: 500ms }\nlisteners:"}, []string{"watchdog.kill_timeout: must not be shorter than megamiss_timeout (or 0 to disable)"}},

@@ -29,6 +29,21 @@ func startAdmin(s *Server, addr netip.AddrPort) (*adminServer, error) {
 	if err != nil {
 		return nil, err
 	}
+	a := &adminServer{
+		srv:  &http.Server{Handler: s.adminMux(), ReadHeaderTimeout: 10 * time.Second},
+		addr: ln.Addr().(*net.TCPAddr).AddrPort(),
+		done: make(chan struct{}),
+	}
+	go func() {
+		defer close(a.done)
+		a.srv.Serve(ln)
+	}()
+	return a, nil
+}
+
+// adminMux routes every admin endpoint. Endpoints that change what the
+// server does are wrapped in mutating.
+func (s *Server) adminMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("content-type", "text/plain; charset=utf-8")
@@ -68,21 +83,48 @@ func startAdmin(s *Server, addr netip.AddrPort) (*adminServer, error) {
 		}
 		w.Write(out)
 	})
+	mux.HandleFunc("/drain_listeners", mutating(func(w http.ResponseWriter, r *http.Request) {
+		// Envoy's name. The answer waits for the drain to finish, so a
+		// Kubernetes preStop hook (`sluice drain`) returns only then.
+		n := s.Drain(s.cfg.DrainDelay, s.cfg.DrainTimeout)
+		if n > 0 {
+			fmt.Fprintf(w, "drained; %d connections were closed at drain_timeout\n", n)
+			return
+		}
+		fmt.Fprintln(w, "drained")
+	}))
 	mux.HandleFunc("/clusters", s.serveClusters)
 	mux.HandleFunc("/modules", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("content-type", "application/json")
 		json.NewEncoder(w).Encode(s.filters.modulesInfo())
 	})
-	a := &adminServer{
-		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second},
-		addr: ln.Addr().(*net.TCPAddr).AddrPort(),
-		done: make(chan struct{}),
+	return mux
+}
+
+// mutating guards an admin endpoint that changes what the server does:
+// POST only (405 otherwise), and only from a loopback address (403
+// otherwise). The admin endpoint has no authentication, and where probes
+// must reach it (a Kubernetes pod) it listens on a routable address; the
+// read-only endpoints may be seen from there, but only a process on the
+// same host (a preStop hook, an operator's shell) may act.
+func mutating(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("allow", http.MethodPost)
+			http.Error(w, "method not allowed: use POST", http.StatusMethodNotAllowed)
+			return
+		}
+		if !fromLoopback(r) {
+			http.Error(w, "forbidden: only from a loopback address", http.StatusForbidden)
+			return
+		}
+		h(w, r)
 	}
-	go func() {
-		defer close(a.done)
-		a.srv.Serve(ln)
-	}()
-	return a, nil
+}
+
+func fromLoopback(r *http.Request) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	return err == nil && ap.Addr().Unmap().IsLoopback()
 }
 
 func (a *adminServer) close() {

@@ -37,15 +37,23 @@ type Server struct {
 	logDropped func() uint64
 	started    time.Time
 
+	// quit is closed when Stop begins (it cuts a drain's delay short),
+	// stopDone when it has finished.
+	quit, stopDone chan struct{}
+
 	mu       sync.Mutex
 	draining bool
 	stopped  bool
+	// drained is closed when the drain that began first has finished;
+	// aborted is what it had to close at its deadline.
+	drained chan struct{}
+	aborted int
 }
 
 // New builds everything the config describes, loading modules and binding
 // nothing yet. Errors name what failed.
 func New(cfg *config.Config, log *zap.Logger) (*Server, error) {
-	s := &Server{cfg: cfg, log: log}
+	s := &Server{cfg: cfg, log: log, quit: make(chan struct{}), stopDone: make(chan struct{})}
 	n := cfg.Concurrency
 	if procs := runtime.GOMAXPROCS(0); n > procs {
 		log.Warn("concurrency is above the CPUs this process may use: workers will compete for them, which costs throughput and tail latency",
@@ -186,18 +194,52 @@ func (s *Server) Draining() bool {
 	return s.draining
 }
 
-// Drain stops accepting, lets in-flight streams finish for up to timeout,
-// then closes what is left. It returns the number of connections it had to
-// abort.
-func (s *Server) Drain(timeout time.Duration) int {
+// Drain shuts down gracefully. /ready answers 503 DRAINING at once; the
+// listeners keep accepting for delay (drain_delay), so that load balancers
+// polling /ready, and Kubernetes taking the pod out of its Service, stop
+// sending new connections before they would be refused; then the
+// listeners close, in-flight streams get up to timeout to finish, and what
+// is left is closed. It returns the number of connections it had to
+// abort. A drain runs once: a later call (SIGTERM after a preStop hook's
+// drain) waits for the first to finish and returns its count. Stop cuts
+// the delay short.
+func (s *Server) Drain(delay, timeout time.Duration) int {
 	s.mu.Lock()
-	if s.draining || s.stopped {
+	if s.stopped {
 		s.mu.Unlock()
 		return 0
 	}
+	if s.drained != nil {
+		done := s.drained
+		s.mu.Unlock()
+		<-done
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.aborted
+	}
 	s.draining = true
+	done := make(chan struct{})
+	s.drained = done
 	s.mu.Unlock()
-	s.log.Info("draining", zap.Duration("timeout", timeout))
+	aborted := s.drain(delay, timeout)
+	s.mu.Lock()
+	s.aborted = aborted
+	s.mu.Unlock()
+	close(done)
+	return aborted
+}
+
+func (s *Server) drain(delay, timeout time.Duration) int {
+	s.log.Info("draining", zap.Duration("delay", delay), zap.Duration("timeout", timeout))
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-s.quit:
+			t.Stop()
+		}
+	}
+	s.log.Info("closing listeners; draining connections")
 	for i, w := range s.workers {
 		onWorker(w, func() {
 			for _, l := range s.lis {
@@ -243,14 +285,18 @@ func (s *Server) openConnections() int {
 }
 
 // Stop closes everything: admin, workers (and their sockets), modules.
+// A second call waits until the first has finished.
 func (s *Server) Stop() {
 	s.mu.Lock()
 	if s.stopped {
 		s.mu.Unlock()
+		<-s.stopDone
 		return
 	}
 	s.stopped = true
 	s.mu.Unlock()
+	defer close(s.stopDone)
+	close(s.quit)
 	if !s.started.IsZero() {
 		s.dog.stop() // never started otherwise (sluice validate)
 	}

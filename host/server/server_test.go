@@ -89,7 +89,7 @@ func TestDeadWorkerStopsTheProcess(t *testing.T) {
 		t.Fatalf("/ready after: %d %q", code, body)
 	}
 	drained := make(chan int, 1)
-	go func() { drained <- s.Drain(time.Second) }()
+	go func() { drained <- s.Drain(0, time.Second) }()
 	select {
 	case <-drained:
 	case <-time.After(waitLimit):
