@@ -48,6 +48,8 @@ type Proc struct {
 	Cmd *exec.Cmd
 	// AccessLog is the file that "%ACCESS_LOG%" in the config became.
 	AccessLog string
+	// Config is the config file sluice runs.
+	Config string
 
 	t      testing.TB
 	mu     sync.Mutex
@@ -101,7 +103,7 @@ func LaunchEnv(t testing.TB, bin, yaml string, env []string) (*Proc, error) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &Proc{Cmd: cmd, AccessLog: access, t: t, addrs: map[string]string{}, exited: make(chan struct{})}
+	p := &Proc{Cmd: cmd, AccessLog: access, Config: path, t: t, addrs: map[string]string{}, exited: make(chan struct{})}
 	ready := make(chan struct{})
 	go p.readLogs(stderr, ready)
 	t.Cleanup(func() {

@@ -1,5 +1,9 @@
 package main
 
+// The commands that talk to a running sluice through its admin endpoint on
+// this host: `sluice drain` (a preStop hook) and `sluice ready` (a health
+// check for images without a shell).
+
 import (
 	"flag"
 	"fmt"
@@ -7,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/sluiceproxy/sluice/host/config"
 )
@@ -25,7 +30,7 @@ func cmdDrain(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	addr, err := drainTarget(*path, *admin)
+	addr, err := adminTarget(*path, *admin)
 	if err != nil {
 		fmt.Fprintln(stderr, "sluice drain:", err)
 		return 2
@@ -47,7 +52,40 @@ func cmdDrain(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func drainTarget(path, admin string) (netip.AddrPort, error) {
+// cmdReady asks a running sluice's admin endpoint on this host whether it
+// is ready (GET /ready): exit 0 on 200, 1 otherwise, printing the answer.
+// It is the container image's HEALTHCHECK, which has no shell or curl.
+func cmdReady(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("ready", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("c", "", "config file of the running sluice (for admin.address)")
+	admin := fs.String("admin", "", "admin address, IP:port (instead of -c)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	addr, err := adminTarget(*path, *admin)
+	if err != nil {
+		fmt.Fprintln(stderr, "sluice ready:", err)
+		return 2
+	}
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + addr.String() + "/ready")
+	if err != nil {
+		fmt.Fprintln(stderr, "sluice ready:", err)
+		return 1
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	fmt.Fprint(stdout, string(body))
+	if resp.StatusCode != http.StatusOK {
+		return 1
+	}
+	return 0
+}
+
+// adminTarget is the admin address to call on this host, from -c or
+// -admin.
+func adminTarget(path, admin string) (netip.AddrPort, error) {
 	switch {
 	case admin != "" && path != "":
 		return netip.AddrPort{}, fmt.Errorf("give -c FILE or -admin ADDR, not both")

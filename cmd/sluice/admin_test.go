@@ -7,23 +7,30 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// heldBackend answers "finished" to each request once the test closes
-// release; started gets one value per request that arrived.
-func heldBackend(t *testing.T) (addr string, started chan struct{}, release chan struct{}) {
-	started, release = make(chan struct{}, 8), make(chan struct{})
+// heldBackend answers "finished" to each request once the test calls
+// release (or ends); started gets one value per request that arrived.
+func heldBackend(t *testing.T) (addr string, started chan struct{}, release func()) {
+	started = make(chan struct{}, 8)
+	held := make(chan struct{})
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		started <- struct{}{}
-		<-release
+		<-held
 		w.Write([]byte("finished"))
 	}))
 	t.Cleanup(be.Close)
+	var once sync.Once
+	release = func() { once.Do(func() { close(held) }) }
+	t.Cleanup(release) // before be.Close, which waits for its handlers
 	return backendAddr(be), started, release
 }
 
@@ -135,7 +142,7 @@ func TestDrainDelayThenListenersClose(t *testing.T) {
 		t.Fatalf("listeners closed %v after the drain began, drain_delay is 300ms", d)
 	}
 	waitRefused(t, p.Addr("main"))
-	close(release)
+	release()
 	if got := <-done; got != "200 OK finished" {
 		t.Fatalf("in-flight request: %s", got)
 	}
@@ -175,6 +182,9 @@ func TestDrainCommand(t *testing.T) {
 		done <- resp.Status + " " + string(b)
 	}()
 	<-started
+	if out, err := exec.Command(sluiceBin, "ready", "-admin", p.AdminAddr()).CombinedOutput(); err != nil || string(out) != "LIVE\n" {
+		t.Fatalf("sluice ready before the drain: %v %q", err, out)
+	}
 	var out, errOut bytes.Buffer
 	cmd := exec.Command(sluiceBin, "drain", "-admin", p.AdminAddr())
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -190,7 +200,7 @@ func TestDrainCommand(t *testing.T) {
 		t.Fatalf("sluice drain returned before the drain finished: %v %q %q", err, out.String(), errOut.String())
 	default:
 	}
-	close(release)
+	release()
 	if got := <-done; got != "200 OK finished" {
 		t.Fatalf("in-flight request: %s", got)
 	}
@@ -203,8 +213,10 @@ func TestDrainCommand(t *testing.T) {
 		t.Fatal("sluice drain did not return after the drain")
 	}
 	// Still running, still not ready: the pod gets its SIGTERM next.
-	if code, body := readyAnswer(t, p); code != 503 || body != "DRAINING\n" {
-		t.Fatalf("/ready after the drain: %d %q", code, body)
+	ready := exec.Command(sluiceBin, "ready", "-admin", p.AdminAddr())
+	outReady, err := ready.Output()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || string(outReady) != "DRAINING\n" {
+		t.Fatalf("sluice ready after the drain: %v %q", err, outReady)
 	}
 	p.Cmd.Process.Signal(syscall.SIGTERM)
 	if err := p.WaitExit(5 * time.Second); err != nil {
@@ -244,6 +256,9 @@ func TestDrainEndpointRefusesRemoteCallers(t *testing.T) {
 		{[]string{"drain"}, 2, "sluice drain: -c FILE or -admin ADDR is required\n"},
 		{[]string{"drain", "-admin", "localhost:9901"}, 2, "sluice drain: -admin \"localhost:9901\": want IP:port\n"},
 		{[]string{"drain", "-admin", "1.2.3.4:1", "-c", "x.yaml"}, 2, "sluice drain: give -c FILE or -admin ADDR, not both\n"},
+		{[]string{"ready"}, 2, "sluice ready: -c FILE or -admin ADDR is required\n"},
+		{[]string{"ready", "-c", "/nonexistent.yaml"}, 2, "sluice ready: /nonexistent.yaml: cannot read: no such file or directory\n"},
+		{[]string{"ready", "-admin", "127.0.0.1:1"}, 1, "sluice ready: Get \"http://127.0.0.1:1/ready\": dial tcp 127.0.0.1:1: connect: connection refused\n"},
 	} {
 		var stderr bytes.Buffer
 		cmd := exec.Command(sluiceBin, c.args...)
@@ -277,4 +292,37 @@ func nonLoopbackAddr(t *testing.T) string {
 	}
 	t.Skip("this host has no non-loopback IPv4 address to call from")
 	return ""
+}
+
+// -c finds the admin endpoint in the config; a wildcard address is called
+// on loopback of its family.
+func TestAdminTarget(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ admin, want string }{
+		{"0.0.0.0:9901", "127.0.0.1:9901"},
+		{"'[::]:9901'", "[::1]:9901"},
+		{"10.1.2.3:9901", "10.1.2.3:9901"},
+	} {
+		path := filepath.Join(dir, "sluice.yaml")
+		cfg := strings.Replace(adminlessConfig(dir), "listeners:", "admin: { address: "+c.admin+" }\nlisteners:", 1)
+		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, err := adminTarget(path, "")
+		if err != nil || got.String() != c.want {
+			t.Fatalf("admin %s: %v %v, want %s", c.admin, got, err, c.want)
+		}
+	}
+	noAdmin := filepath.Join(dir, "noadmin.yaml")
+	os.WriteFile(noAdmin, []byte(adminlessConfig(dir)), 0o644)
+	if _, err := adminTarget(noAdmin, ""); err == nil || err.Error() != noAdmin+": no admin endpoint configured" {
+		t.Fatalf("no admin: %v", err)
+	}
+}
+
+// adminlessConfig is a valid config without an admin endpoint whose
+// access log goes to dir.
+func adminlessConfig(dir string) string {
+	cfg := strings.Replace(listenerConfig("", directRoute, "", ""), "admin: { address: 127.0.0.1:0 }\n", "", 1)
+	return strings.ReplaceAll(cfg, "%ACCESS_LOG%", filepath.Join(dir, "access.log"))
 }
