@@ -8,7 +8,7 @@ MODULES  := $(BUILD)/modules
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 
-.PHONY: all sluice modules rust-modules run run-rust run-https certs test test-go test-go-nocgo test-rust bench conformance fuzz clean
+.PHONY: all sluice modules rust-modules run run-rust run-https certs test test-go test-go-nocgo test-rust bench conformance fuzz image clean
 
 all: sluice modules rust-modules
 
@@ -81,6 +81,24 @@ FUZZTIME ?= 10s
 FUZZ     ?= .
 fuzz: modules
 	GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZ='$(FUZZ)' bash bench/fuzz.sh
+
+# The container image (deploy/Dockerfile) with docker, or podman. Both
+# need a running engine; without one this says so and fails.
+IMAGE ?= sluice:$(VERSION)
+image:
+	@engine=""; \
+	for e in docker podman; do \
+		if command -v $$e >/dev/null 2>&1; then \
+			if $$e info >/dev/null 2>&1; then engine=$$e; break; fi; \
+			echo "make image: $$e is installed but cannot reach its engine ($$e info fails)"; \
+		fi; \
+	done; \
+	if [ -z "$$engine" ]; then \
+		echo "make image: no usable container engine (docker or podman): install one or start its daemon" >&2; \
+		exit 1; \
+	fi; \
+	echo "$$engine build -f deploy/Dockerfile -t $(IMAGE)"; \
+	$$engine build -f deploy/Dockerfile --build-arg VERSION=$(VERSION) -t $(IMAGE) .
 
 clean:
 	rm -rf $(BUILD)
