@@ -196,7 +196,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.DrainTimeout != 10*time.Second || c.Log != (Log{Level: "info", Format: "console"}) || c.Admin != nil {
+	if c.DrainTimeout != 10*time.Second || c.DrainDelay != 0 || c.Log != (Log{Level: "info", Format: "console"}) || c.Admin != nil {
 		t.Errorf("top-level defaults: %+v", c)
 	}
 	if c.Listeners[0].PerConnectionBufferLimitBytes != 1<<20 {
