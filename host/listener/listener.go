@@ -43,6 +43,11 @@ type Config struct {
 	Default *FilterChain // takes what no chain matches; nil: close those
 
 	Options network.Options
+	// MaxConnections bounds the listener's connections (0: none);
+	// GlobalLimit is the process-wide bound they also count against (nil:
+	// none). Past either, a connection is closed right after accept.
+	MaxConnections int
+	GlobalLimit    *worker.ConnLimit
 }
 
 // Listener is a bound listener.
@@ -50,16 +55,21 @@ type Listener struct {
 	cfg   *Config
 	addr  netip.AddrPort
 	stats *Stats
+	conns *worker.ConnLimit  // every worker's connections of this listener
 	socks []*worker.Listener // per worker
 	sets  []*network.Set     // per worker; touched only on that worker
 }
 
 // New prepares a listener; Bind opens its sockets.
 func New(cfg *Config) *Listener {
-	l := &Listener{cfg: cfg, addr: cfg.Address, stats: &Stats{}}
+	l := &Listener{cfg: cfg, addr: cfg.Address, stats: &Stats{}, conns: worker.NewConnLimit(int64(cfg.MaxConnections))}
 	cfg.Options.Stats = &l.stats.Stats
 	return l
 }
+
+// Connections counts the listener's open connections against its
+// max_connections (Overflow: those refused past it).
+func (l *Listener) Connections() *worker.ConnLimit { return l.conns }
 
 // Name is the configured name.
 func (l *Listener) Name() string { return l.cfg.Name }
@@ -89,6 +99,9 @@ func (l *Listener) Bind(workers []*worker.Worker, run OnWorker, log *zap.Logger)
 		var err error
 		ok := run(w, func() {
 			sock, err = w.Listen(addr, func(c *worker.Conn) { l.accept(c, set) })
+			if err == nil {
+				sock.SetLimits(l.limits()...)
+			}
 		})
 		if !ok {
 			err = worker.ErrWorkerStopped
@@ -154,6 +167,22 @@ func (l *Listener) start(c *worker.Conn, set *network.Set, ins *Inspection) {
 		// just arrived: a terminal filter that waited in OnNewConnection
 		// would not see it otherwise.
 		c.Redeliver()
+	}
+}
+
+func (l *Listener) limits() []*worker.ConnLimit {
+	if l.cfg.GlobalLimit != nil {
+		return []*worker.ConnLimit{l.conns, l.cfg.GlobalLimit}
+	}
+	return []*worker.ConnLimit{l.conns}
+}
+
+// PauseAccepting stops (true) or resumes (false) worker i's accepting
+// without closing its socket (the overload manager). Loop thread of
+// worker i.
+func (l *Listener) PauseAccepting(i int, pause bool) {
+	if l.socks != nil && l.socks[i] != nil {
+		l.socks[i].SetPaused(pause)
 	}
 }
 

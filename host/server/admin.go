@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/sluiceproxy/sluice/host/cluster"
+	"github.com/sluiceproxy/sluice/host/overload"
 )
 
 // adminServer is the admin HTTP endpoint. It is off the data path, so it
@@ -93,6 +95,12 @@ func (s *Server) adminMux() *http.ServeMux {
 		}
 		fmt.Fprintln(w, "drained")
 	}))
+	mux.HandleFunc("/overload", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("content-type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(s.overload.Snapshot())
+	})
 	mux.HandleFunc("/clusters", s.serveClusters)
 	mux.HandleFunc("/modules", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("content-type", "application/json")
@@ -180,6 +188,10 @@ func (s *Server) stats() []statValue {
 		}
 		ls := l.Stats()
 		p := "listener." + l.Name() + "."
+		conns := l.Connections()
+		out = append(out,
+			statValue{p + "downstream_cx_active", "gauge", conns.Active()},
+			statValue{p + "downstream_cx_overflow", "counter", int64(conns.Overflow())})
 		out = append(out,
 			statValue{p + "network_filters_timeout", "counter", int64(ls.FiltersTimeout.Load())},
 			statValue{p + "network_filter_refused", "counter", int64(ls.FilterRefused.Load())},
@@ -233,8 +245,37 @@ func (s *Server) stats() []statValue {
 	out = append(out,
 		statValue{"server.watchdog_miss", "counter", int64(s.dog.miss.Load())},
 		statValue{"server.watchdog_mega_miss", "counter", int64(s.dog.megaMiss.Load())})
+	out = append(out, s.overloadStats()...)
+	out = append(out, statValue{"server.goroutines", "gauge", int64(runtime.NumGoroutine())})
 	out = append(out, statValue{"server.uptime_seconds", "gauge", int64(time.Since(s.started).Seconds())})
 	out = append(out, statValue{"server.concurrency", "gauge", int64(len(s.workers))})
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// overloadStats are the overload manager's: the heap it last read and its
+// bounds, whether each action is on, how often they switched on, and the
+// connections counted against global_downstream_max_connections.
+func (s *Server) overloadStats() []statValue {
+	snap := s.overload.Snapshot()
+	b := func(v bool) int64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	out := []statValue{
+		{"overload.heap_bytes", "gauge", int64(snap.HeapBytes)},
+		{"overload.max_heap_bytes", "gauge", int64(snap.MaxHeapBytes)},
+		{"overload.release_heap_bytes", "gauge", int64(snap.ReleaseHeapBytes)},
+		{"overload.activations", "counter", int64(snap.Activations)},
+		{"overload.collections", "counter", int64(snap.Collections)},
+		{"overload.downstream_cx_active", "gauge", snap.DownstreamCxActive},
+		{"overload.global_downstream_max_connections", "gauge", int64(snap.GlobalDownstreamMaxConnections)},
+		{"overload.downstream_global_cx_overflow", "counter", int64(snap.DownstreamGlobalCxOverflow)},
+	}
+	for _, a := range overload.Actions() {
+		out = append(out, statValue{"overload." + a.String() + ".active", "gauge", b(s.overload.ActionActive(a))})
+	}
 	return out
 }

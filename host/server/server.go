@@ -12,6 +12,7 @@ import (
 	"github.com/sluiceproxy/sluice/host/accesslog"
 	"github.com/sluiceproxy/sluice/host/cluster"
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/overload"
 	"github.com/sluiceproxy/sluice/host/tlscontext"
 	"github.com/sluiceproxy/sluice/host/worker"
 )
@@ -33,6 +34,7 @@ type Server struct {
 	// tlsWatch reloads them when their files change.
 	tlsContexts []*tlscontext.Context
 	tlsWatch    *tlscontext.Watcher
+	overload    *overload.Manager
 	// logDropped counts process-log entries lost to a slow stderr.
 	logDropped func() uint64
 	started    time.Time
@@ -68,6 +70,12 @@ func New(cfg *config.Config, log *zap.Logger) (*Server, error) {
 		s.workers = append(s.workers, w)
 	}
 	s.dog = newWatchdog(cfg.Watchdog, log, s.workers)
+	s.overload = overload.New(cfg.Overload, s.workers, log)
+	s.overload.SetAccepting = func(i int, accepting bool) {
+		for _, l := range s.lis {
+			l.PauseAccepting(i, !accepting)
+		}
+	}
 	s.accessLogs = accesslog.NewRegistry(n)
 	settings, err := s.clusterSettings(cfg.Clusters)
 	if err == nil {
@@ -131,6 +139,7 @@ func (s *Server) Start() error {
 			return err
 		}
 	}
+	s.overload.Start()
 	if s.cfg.Admin != nil {
 		a, err := startAdmin(s, s.cfg.Admin.Addr)
 		if err != nil {
@@ -299,6 +308,7 @@ func (s *Server) Stop() {
 	close(s.quit)
 	if !s.started.IsZero() {
 		s.dog.stop() // never started otherwise (sluice validate)
+		s.overload.Stop()
 	}
 	if s.tlsWatch != nil {
 		s.tlsWatch.Close()
