@@ -45,6 +45,20 @@ type FilterFactory struct {
 	live         atomic.Int64 // filters created and not yet destroyed
 	closing      atomic.Bool  // Close was called: no new filters
 	destroyed    atomic.Bool
+	// leakLogged: the first filter destroyed with schedulers the module
+	// had not deleted was logged; later ones are only counted.
+	leakLogged atomic.Bool
+}
+
+// noteLeakedSchedulers logs, once per filter config, that a filter went
+// away with n schedulers its module never deleted (sluice reclaimed them
+// and counts them in schedulers_leaked). Any worker.
+func (f *FilterFactory) noteLeakedSchedulers(n int) {
+	if n == 0 || !f.leakLogged.CompareAndSwap(false, true) {
+		return
+	}
+	f.host.log.Warn("module filter destroyed with schedulers it did not delete; sluice reclaimed them (logged once per filter, counted in module.schedulers_leaked)",
+		zap.String("module", f.mod.Path()), zap.String("filter", f.name), zap.Int("schedulers", n))
 }
 
 // PerRouteConfig is a module's per-route config object, as stored on a

@@ -149,6 +149,10 @@ type schedDomain struct {
 	live      atomic.Int64
 	delivered atomic.Uint64
 	dropped   atomic.Uint64
+	// leaked counts schedulers whose target went away before the module
+	// deleted them; refused counts allocations past schedMaxSlots.
+	leaked  atomic.Uint64
+	refused atomic.Uint64
 
 	log     *zap.Logger
 	dropLog rateLimitedLog
@@ -197,6 +201,8 @@ func openDomain(id uint64, log *zap.Logger) (*schedDomain, error) {
 	atomic.StoreUint32(&h.wakePending, 0)
 	d.delivered.Store(0)
 	d.dropped.Store(0)
+	d.leaked.Store(0)
+	d.refused.Store(0)
 	atomic.StoreUint32(&h.closed, 0)
 	return d, nil
 }
@@ -254,6 +260,7 @@ func (d *schedDomain) alloc(t schedTarget) (uint64, error) {
 		d.free = d.free[:n-1]
 	} else {
 		if d.next >= schedMaxSlots {
+			d.refused.Add(1)
 			return 0, errTooManySchedulers
 		}
 		idx = d.next
@@ -307,23 +314,30 @@ func (d *schedDomain) metaOf(h uint64) (uint32, *schedMeta) {
 
 // targetGone is called when the scheduler's target is destroyed: further
 // commits are refused, queued events are dropped, and the slot is
-// reclaimed once the module has deleted it too.
-func (d *schedDomain) targetGone(h uint64) {
+// reclaimed now. It reports whether the module had not deleted the
+// scheduler (a leak, counted): reclaiming it anyway is safe, since the
+// handle the module keeps is refused from now on (the target flag is
+// clear) and after a reuse too (the generation moved on), so a module
+// that never deletes its schedulers holds none beyond its live targets.
+func (d *schedDomain) targetGone(h uint64) (leaked bool) {
 	idx, m := d.metaOf(h)
 	if m == nil {
-		return
+		return false
 	}
 	m.target = nil
 	s := d.slot(idx)
 	for {
 		old := atomic.LoadUint64(&s.state)
 		if atomic.CompareAndSwapUint64(&s.state, old, old&^schedStateTarget) {
-			if old&schedStateLive == 0 {
-				d.reclaim(idx)
-			}
-			return
+			leaked = old&schedStateLive != 0
+			break
 		}
 	}
+	if leaked {
+		d.leaked.Add(1)
+	}
+	d.reclaim(idx)
+	return leaked
 }
 
 // reclaim frees a slot whose module deleted it and whose target is gone.
