@@ -1,0 +1,72 @@
+package main
+
+import (
+	"io"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// A module that never deletes its schedulers and commits through them from
+// a thread of its own for the life of the process: sluice reclaims each
+// one when its stream ends (counted, logged once), refuses the commits
+// through the stale handles, delivers those of a stream still running
+// while the process drains, and exits cleanly (status 0) with the thread
+// still committing.
+func TestModuleThreadCommitsThroughDrainAndExit(t *testing.T) {
+	be := newHeldUploads(t)
+	p := startSluice(t, listenerConfig(moduleFilter(t, "leak", "sched_leak", "sched_leak", ""), `
+- name: all
+  domains: ["*"]
+  routes:
+  - match: { prefix: / }
+    route: { cluster: backend, timeout: 60s }
+`, staticCluster("backend", "", be.addr), ""))
+	const quick = 20
+	c := newClient(t)
+	for i := 0; i < quick; i++ {
+		if resp, body := get(t, c, p.URL("/quick"), nil); resp.StatusCode != 200 || body != "done" {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
+		}
+	}
+	waitStat(t, p, "module.schedulers_leaked", 3*quick)
+	waitStat(t, p, "module.schedulers_live", 0)
+	waitStatUntil(t, p, "module.scheduler_commits_rejected_stale", func(v int64) bool { return v > 0 })
+	p.WaitLog("module filter destroyed with schedulers it did not delete")
+
+	// One stream stays open (its upstream holds the answer) while sluice
+	// drains: the thread's commits through its schedulers are delivered.
+	answer := make(chan string, 1)
+	go func() {
+		resp, err := newClient(t).Post(p.URL("/held"), "text/plain", strings.NewReader("x"))
+		if err != nil {
+			answer <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		answer <- resp.Status + " " + string(b)
+	}()
+	recvWithin(t, be.uploaded, "the held request at the backend")
+	p.Cmd.Process.Signal(syscall.SIGTERM)
+	p.WaitLog(`"msg":"draining"`)
+	delivered := adminStat(t, p, "module.scheduler_commits")
+	waitStatUntil(t, p, "module.scheduler_commits", func(v int64) bool { return v > delivered })
+	if v := adminStat(t, p, "module.schedulers_live"); v != 3 {
+		t.Fatalf("module.schedulers_live = %d during the drain, want 3 (the open stream's)", v)
+	}
+
+	be.release()
+	if got := recvWithin(t, answer, "the held request's answer"); got != "200 OK done" {
+		t.Fatalf("the request in flight during the drain: %s", got)
+	}
+	if err := p.WaitExit(15 * time.Second); err != nil {
+		t.Fatalf("exit with the module thread committing: %v\n%s", err, p.Logs())
+	}
+	if logs := p.Logs(); strings.Count(logs, "module filter destroyed with schedulers it did not delete") != 1 ||
+		strings.Contains(logs, "panic") || strings.Contains(logs, "SIGSEGV") {
+		t.Fatalf("logs:\n%s", logs)
+	}
+}
+
