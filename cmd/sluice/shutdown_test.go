@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"net/http"
 	"strings"
 	"syscall"
 	"testing"
@@ -70,3 +71,34 @@ func TestModuleThreadCommitsThroughDrainAndExit(t *testing.T) {
 	}
 }
 
+
+// A hook that blocks is not contained: it holds its worker, and a drain
+// that begins meanwhile waits for it. The watchdog has reported the stuck
+// worker; once the hook returns, the request in it is answered and the
+// process exits normally.
+func TestBlockingHookHoldsTheDrain(t *testing.T) {
+	p := startSluice(t, directConfig(`concurrency: 1
+watchdog: { miss_timeout: 50ms, megamiss_timeout: 100ms }`, moduleFilter(t, "block", "blocker", "blocker", "")))
+	answered := make(chan string, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", p.URL("/"), nil)
+		req.Header.Set("x-block-ms", "1500")
+		resp, err := newClient(t).Do(req)
+		if err != nil {
+			answered <- err.Error()
+			return
+		}
+		resp.Body.Close()
+		answered <- resp.Status
+	}()
+	waitStatUntil(t, p, "server.watchdog_mega_miss", func(v int64) bool { return v == 1 })
+	p.Cmd.Process.Signal(syscall.SIGTERM)
+	if got := recvWithin(t, answered, "the blocked request's answer"); got != "200 OK" {
+		t.Fatalf("the request inside the blocking hook: %s", got)
+	}
+	if err := p.WaitExit(15 * time.Second); err != nil {
+		t.Fatalf("exit after the hook returned: %v", err)
+	}
+	p.WaitLog(`"worker stuck in one callback`, `"worker":0`)
+	p.WaitLog(`"msg":"draining"`)
+}
