@@ -856,8 +856,9 @@ void sluice_on_http_filter_stream_complete(void* filter_module, sluice_filter_ha
  * returned. Free filter_module. Stream callbacks return STREAM_ENDED here
  * the handle is stale afterwards. Commits through the filter's schedulers
  * are refused from here on; deleting them here is the natural way to
- * cancel pending work. One left undeleted is reclaimed by the host after
- * this hook (counted, logged once); deleting it later is harmless. */
+ * cancel pending work (or soon after, from the module's thread). Undeleted
+ * ones are bounded: past 4096 per worker the host reclaims the oldest
+ * (counted, logged once); deleting a reclaimed one is harmless. */
 void sluice_on_http_filter_destroy(void* filter_module);
 /* OPTIONAL (needed for timer_new). worker that owns the filter: an enabled
  * timer of this filter is due. Re-arm it with timer_enable to fire again. */

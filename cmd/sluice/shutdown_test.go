@@ -10,31 +10,43 @@ import (
 )
 
 // A module that never deletes its schedulers and commits through them from
-// a thread of its own for the life of the process: sluice reclaims each
-// one when its stream ends (counted, logged once), refuses the commits
-// through the stale handles, delivers those of a stream still running
-// while the process drains, and exits cleanly (status 0) with the thread
-// still committing.
+// a thread of its own for the life of the process: sluice keeps at most
+// 4096 schedulers of ended streams per worker and reclaims the oldest past
+// that (counted, logged once), refuses the commits through the stale
+// handles, delivers those of a stream still running while the process
+// drains, and exits cleanly (status 0) with the thread still committing.
 func TestModuleThreadCommitsThroughDrainAndExit(t *testing.T) {
 	be := newHeldUploads(t)
-	p := startSluice(t, listenerConfig(moduleFilter(t, "leak", "sched_leak", "sched_leak", ""), `
+	p := startSluice(t, listenerConfig(moduleFilter(t, "leak", "sched_leak", "sched_leak", "32"), `
 - name: all
   domains: ["*"]
   routes:
   - match: { prefix: / }
     route: { cluster: backend, timeout: 60s }
 `, staticCluster("backend", "", be.addr), ""))
-	const quick = 20
+	const quick, perStream, perWorker = 300, 32, 4096
 	c := newClient(t)
 	for i := 0; i < quick; i++ {
 		if resp, body := get(t, c, p.URL("/quick"), nil); resp.StatusCode != 200 || body != "done" {
 			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
 		}
 	}
-	waitStat(t, p, "module.schedulers_leaked", 3*quick)
-	waitStat(t, p, "module.schedulers_live", 0)
+	// Every stream has ended: each scheduler is either kept (at most
+	// perWorker per worker) or was reclaimed as leaked.
+	var leaked, kept int64
+	deadline := time.Now().Add(20 * time.Second) // the last stream's destroy may follow its answer
+	for {
+		leaked, kept = adminStat(t, p, "module.schedulers_leaked"), adminStat(t, p, "module.schedulers_live")
+		if leaked+kept == quick*perStream || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if leaked+kept != quick*perStream || kept > 2*perWorker || leaked < quick*perStream-2*perWorker {
+		t.Fatalf("schedulers_leaked %d + schedulers_live %d, want %d with at most %d kept", leaked, kept, quick*perStream, 2*perWorker)
+	}
 	waitStatUntil(t, p, "module.scheduler_commits_rejected_stale", func(v int64) bool { return v > 0 })
-	p.WaitLog("module filter destroyed with schedulers it did not delete")
+	p.WaitLog("module leaks schedulers")
 
 	// One stream stays open (its upstream holds the answer) while sluice
 	// drains: the thread's commits through its schedulers are delivered.
@@ -54,8 +66,8 @@ func TestModuleThreadCommitsThroughDrainAndExit(t *testing.T) {
 	p.WaitLog(`"msg":"draining"`)
 	delivered := adminStat(t, p, "module.scheduler_commits")
 	waitStatUntil(t, p, "module.scheduler_commits", func(v int64) bool { return v > delivered })
-	if v := adminStat(t, p, "module.schedulers_live"); v != 3 {
-		t.Fatalf("module.schedulers_live = %d during the drain, want 3 (the open stream's)", v)
+	if v := adminStat(t, p, "module.schedulers_live"); v != kept+perStream {
+		t.Fatalf("module.schedulers_live = %d during the drain, want %d (the open stream's %d more)", v, kept+perStream, perStream)
 	}
 
 	be.release()
@@ -65,12 +77,11 @@ func TestModuleThreadCommitsThroughDrainAndExit(t *testing.T) {
 	if err := p.WaitExit(15 * time.Second); err != nil {
 		t.Fatalf("exit with the module thread committing: %v\n%s", err, p.Logs())
 	}
-	if logs := p.Logs(); strings.Count(logs, "module filter destroyed with schedulers it did not delete") != 1 ||
+	if logs := p.Logs(); strings.Count(logs, "module leaks schedulers") != 1 ||
 		strings.Contains(logs, "panic") || strings.Contains(logs, "SIGSEGV") {
 		t.Fatalf("logs:\n%s", logs)
 	}
 }
-
 
 // A hook that blocks is not contained: it holds its worker, and a drain
 // that begins meanwhile waits for it. The watchdog has reported the stuck

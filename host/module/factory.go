@@ -45,19 +45,19 @@ type FilterFactory struct {
 	live         atomic.Int64 // filters created and not yet destroyed
 	closing      atomic.Bool  // Close was called: no new filters
 	destroyed    atomic.Bool
-	// leakLogged: the first filter destroyed with schedulers the module
-	// had not deleted was logged; later ones are only counted.
+	// leakLogged: the first reclaim of schedulers this config's module
+	// never deleted was logged; later ones are only counted.
 	leakLogged atomic.Bool
 }
 
-// noteLeakedSchedulers logs, once per filter config, that a filter went
-// away with n schedulers its module never deleted (sluice reclaimed them
-// and counts them in schedulers_leaked). Any worker.
+// noteLeakedSchedulers logs, once per filter config, that n schedulers of
+// destroyed filters that the module never deleted were reclaimed (the
+// worker had too many such; they count in schedulers_leaked). Any worker.
 func (f *FilterFactory) noteLeakedSchedulers(n int) {
 	if n == 0 || !f.leakLogged.CompareAndSwap(false, true) {
 		return
 	}
-	f.host.log.Warn("module filter destroyed with schedulers it did not delete; sluice reclaimed them (logged once per filter, counted in module.schedulers_leaked)",
+	f.host.log.Warn("module leaks schedulers: more than 4096 of ended filters not deleted on one worker; sluice reclaims the oldest (logged once per filter, counted in module.schedulers_leaked)",
 		zap.String("module", f.mod.Path()), zap.String("filter", f.name), zap.Int("schedulers", n))
 }
 

@@ -315,9 +315,7 @@ func (f *filter) runDestroy() {
 	ws := f.ws
 	leaked := 0
 	for _, h := range f.scheds {
-		if ws.sched.targetGone(h) {
-			leaked++
-		}
+		leaked += ws.sched.targetGone(h)
 	}
 	f.scheds = f.scheds[:0]
 	if f.modPtr != 0 {

@@ -240,9 +240,7 @@ func (f *netFilter) runDestroy() {
 func (f *netFilter) forgetSchedulers() {
 	leaked := 0
 	for _, h := range f.scheds {
-		if f.ws.sched.targetGone(h) {
-			leaked++
-		}
+		leaked += f.ws.sched.targetGone(h)
 	}
 	f.scheds = nil
 	f.factory.noteLeakedSchedulers(leaked)

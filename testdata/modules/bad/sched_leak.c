@@ -4,6 +4,7 @@
  * creates LEAK_PER_STREAM schedulers, hands their handles to the thread
  * and continues; nothing ever deletes them. The thread commits through
  * every handle it was given, round after round, stale ones included.
+ * The config is the number of schedulers per stream (default 3).
  * on_scheduled counts deliveries. Test hooks (exported):
  *   void leak_stats(uint64_t* created, uint64_t* accepted,
  *                   uint64_t* refused, uint64_t* delivered)
@@ -16,7 +17,6 @@
 
 #include "sluice_sdk.h"
 
-#define LEAK_PER_STREAM 3
 #define LEAK_MAX_HANDLES 65536
 
 SLUICE_DECLARE_MODULE(NULL)
@@ -29,6 +29,7 @@ static pthread_t thread;
 static int started, stop; /* __atomic */
 static uint64_t created, accepted, refused, delivered; /* __atomic */
 static int object;
+static int per_stream = 3;
 
 static void* committer(void* arg) {
     (void)arg;
@@ -46,7 +47,7 @@ static void* committer(void* arg) {
                 __atomic_fetch_add(&refused, 1, __ATOMIC_RELAXED);
             }
         }
-        struct timespec ts = {0, 200000}; /* 0.2 ms between rounds */
+        struct timespec ts = {0, 2000000}; /* 2 ms between rounds */
         nanosleep(&ts, NULL);
     }
     return NULL;
@@ -70,7 +71,10 @@ void leak_stats(uint64_t* c, uint64_t* a, uint64_t* r, uint64_t* d) {
 
 void* sluice_on_http_filter_config_new(sluice_config_handle c, const uint8_t* n, size_t nl, const uint8_t* p,
                                        size_t pl) {
-    (void)c, (void)n, (void)nl, (void)p, (void)pl;
+    (void)c, (void)n, (void)nl;
+    int k = 0;
+    for (size_t i = 0; i < pl && p[i] >= '0' && p[i] <= '9'; i++) k = k * 10 + (p[i] - '0');
+    if (k > 0 && k <= 1024) per_stream = k;
     pthread_once(&thread_once, start_committer);
     return &object;
 }
@@ -86,7 +90,7 @@ void sluice_on_http_filter_destroy(void* m) { (void)m; } /* deletes nothing */
 
 sluice_headers_status sluice_on_http_filter_request_headers(void* m, sluice_filter_handle f, bool eos) {
     (void)m, (void)eos;
-    for (int i = 0; i < LEAK_PER_STREAM; i++) {
+    for (int i = 0; i < per_stream; i++) {
         sluice_scheduler_handle s = sluice_scheduler_new(f);
         if (SLUICE_HANDLE_IS_NULL(s)) continue;
         __atomic_fetch_add(&created, 1, __ATOMIC_RELAXED);
