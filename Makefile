@@ -9,7 +9,7 @@ MODULES  := $(BUILD)/modules
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 
-.PHONY: all sluice modules rust-modules run run-rust run-https certs test test-go test-go-nocgo test-rust bench bench-quick conformance clean
+.PHONY: all sluice modules rust-modules run run-rust run-https certs test test-go test-go-nocgo test-rust bench bench-quick conformance fuzz image soak clean
 
 all: sluice modules rust-modules
 
@@ -81,6 +81,42 @@ bench-quick: all
 	QUICK=1 bash bench/run.sh
 	QUICK=1 bash bench/tcp.sh
 	QUICK=1 bash bench/tls.sh
+
+# The soak run (bench/soak): mixed and misbehaving traffic through module
+# filters for SOAK (10 minutes by default; SOAK=60s for a quick run) while
+# upstreams are killed and restarted; fails on a crash or a leak trend.
+# SOAK_FLAGS passes more (e.g. -reload 30s: rewrite the config and SIGHUP every 30 s).
+# Not part of `make test`.
+SOAK       ?= 10m
+SOAK_FLAGS ?=
+soak: all
+	$(GO) run ./bench/soak -bin $(BUILD)/sluice -modules $(MODULES) -duration $(SOAK) $(SOAK_FLAGS)
+
+# Every native fuzz target, each for FUZZTIME (a short CI budget by
+# default; see bench/fuzz.sh and docs/operations.md for longer runs).
+# `make test` only replays the seed corpora (testdata/fuzz/ and f.Add).
+FUZZTIME ?= 10s
+FUZZ     ?= .
+fuzz: modules
+	GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZ='$(FUZZ)' bash bench/fuzz.sh
+
+# The container image (deploy/Dockerfile) with docker, or podman. Both
+# need a running engine; without one this says so and fails.
+IMAGE ?= sluice:$(VERSION)
+image:
+	@engine=""; \
+	for e in docker podman; do \
+		if command -v $$e >/dev/null 2>&1; then \
+			if $$e info >/dev/null 2>&1; then engine=$$e; break; fi; \
+			echo "make image: $$e is installed but cannot reach its engine ($$e info fails)"; \
+		fi; \
+	done; \
+	if [ -z "$$engine" ]; then \
+		echo "make image: no usable container engine (docker or podman): install one or start its daemon" >&2; \
+		exit 1; \
+	fi; \
+	echo "$$engine build -f deploy/Dockerfile -t $(IMAGE)"; \
+	$$engine build -f deploy/Dockerfile --build-arg VERSION=$(VERSION) -t $(IMAGE) .
 
 clean:
 	rm -rf $(BUILD)

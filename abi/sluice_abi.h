@@ -857,9 +857,11 @@ sluice_trailers_status sluice_on_http_filter_response_trailers(void* filter_modu
 void sluice_on_http_filter_stream_complete(void* filter_module, sluice_filter_handle filter);
 /* REQUIRED. worker, exactly once, after the hook that ended the stream has
  * returned. Free filter_module. Stream callbacks return STREAM_ENDED here
- * the handle is stale afterwards. The filter's schedulers may still be
- * committed through (events are dropped) until the module deletes them;
- * deleting them here is the natural way to cancel pending work. */
+ * the handle is stale afterwards. Commits through the filter's schedulers
+ * are refused from here on; deleting them here is the natural way to
+ * cancel pending work (or soon after, from the module's thread). Undeleted
+ * ones are bounded: past 4096 per worker the host reclaims the oldest
+ * (counted, logged once); deleting a reclaimed one is harmless. */
 void sluice_on_http_filter_destroy(void* filter_module);
 /* OPTIONAL (needed for timer_new). worker that owns the filter: an enabled
  * timer of this filter is due. Re-arm it with timer_enable to fire again. */

@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -104,7 +105,7 @@ func fatalStop(srv *server.Server, cfg *config.Config, log *zap.Logger, cause er
 	log.Error("stopping after a fatal worker failure", zap.Error(cause))
 	done := make(chan struct{})
 	go func() {
-		srv.Drain(cfg.DrainTimeout)
+		srv.Drain(0, cfg.DrainTimeout) // no delay: the process is failing
 		srv.Stop()
 		close(done)
 	}()
@@ -238,19 +239,25 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	log.Info("shutting down", zap.String("signal", got.String()))
+	var forced atomic.Bool
 	go func() {
-		// A second SIGTERM/SIGINT skips the drain.
+		// A second SIGTERM/SIGINT cuts the drain short: Stop ends its
+		// delay and closes what is open.
 		for s := range sig {
 			if s == syscall.SIGTERM || s == syscall.SIGINT {
 				break
 			}
 		}
 		log.Warn("second signal: stopping now")
+		forced.Store(true)
 		srv.Stop()
-		os.Exit(1)
 	}()
-	srv.Drain(srv.Config().DrainTimeout) // the reloaded value, if any
+	live := srv.Config() // the reloaded values, if any
+	srv.Drain(live.DrainDelay, live.DrainTimeout)
 	srv.Stop()
 	log.Info("sluice stopped")
+	if forced.Load() {
+		return 1
+	}
 	return 0
 }

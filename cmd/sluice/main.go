@@ -2,6 +2,8 @@
 //
 //	sluice run [-c FILE]         serve (the built-in default config without -c)
 //	sluice validate [--no-modules] -c FILE   check a config (every error with its YAML path) and load its modules
+//	sluice drain -c FILE         drain the sluice running that config (a preStop hook)
+//	sluice ready -c FILE         exit 0 when the sluice running that config is ready
 //	sluice module inspect [--allow-insecure-permissions] FILE   show a module's ABI version and exported hooks
 //	sluice version               print the version and ABI version
 package main
@@ -24,6 +26,9 @@ const usage = `usage:
   sluice validate [--no-modules] -c FILE
                                check a config (every error with its YAML path),
                                then load its modules with their configs
+  sluice drain -c FILE         drain the sluice running that config and wait
+                               (or -admin IP:port; a Kubernetes preStop hook)
+  sluice ready -c FILE         exit 0 if it answers /ready with 200 (or -admin)
   sluice module inspect [--allow-insecure-permissions] FILE
                                show a module's ABI version and exported hooks
   sluice version               print version information
@@ -39,6 +44,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stdout, stderr)
 	case "validate":
 		return cmdValidate(args[1:], stdout, stderr)
+	case "drain":
+		return cmdDrain(args[1:], stdout, stderr)
+	case "ready":
+		return cmdReady(args[1:], stdout, stderr)
 	case "module":
 		return cmdModule(args[1:], stdout, stderr)
 	case "version", "-v", "--version":

@@ -500,3 +500,56 @@ func TestModuleBodyInjection(t *testing.T) {
 		t.Fatalf("response injection: got %d %q", resp.StatusCode, body)
 	}
 }
+
+// TestModuleOwnerCheck runs sluice as an unprivileged user (uid 4321): a
+// module file owned by root or by that user loads, one owned by a third
+// user is refused, with the exact error, unless allow_insecure_permissions.
+func TestModuleOwnerCheck(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("running sluice as another user needs root")
+	}
+	const runAs, other = 4321, 5555
+	dir, err := os.MkdirTemp("", "sluice-owner-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	bin := filepath.Join(dir, "sluice")
+	data, _ := os.ReadFile(sluiceBin)
+	os.WriteFile(bin, data, 0o755)
+	module, _ := os.ReadFile(moduletest.Build(t, "passthrough"))
+	validate := func(owner int, allow bool) (string, error) {
+		so := filepath.Join(dir, fmt.Sprintf("owned_by_%d.so", owner))
+		os.WriteFile(so, module, 0o755)
+		if err := os.Chown(so, owner, owner); err != nil {
+			t.Fatal(err)
+		}
+		filters := fmt.Sprintf("- name: f\n  module: %s\n  filter_name: passthrough\n  config: {}\n", so)
+		if allow {
+			filters += "  allow_insecure_permissions: true\n"
+		}
+		cfg := filepath.Join(dir, "sluice.yaml")
+		yaml := strings.ReplaceAll(listenerConfig(filters, directRoute, "", ""), "%ACCESS_LOG%", "/dev/null")
+		os.WriteFile(cfg, []byte(yaml), 0o644)
+		cmd := exec.Command(bin, "validate", "-c", cfg)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: runAs, Gid: runAs}}
+		out, err := cmd.CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	cfg := filepath.Join(dir, "sluice.yaml")
+	for _, owner := range []int{0, runAs} {
+		if out, err := validate(owner, false); err != nil || out != cfg+": ok" {
+			t.Fatalf("module owned by uid %d, sluice as uid %d: %v\n%s", owner, runAs, err, out)
+		}
+	}
+	so := filepath.Join(dir, fmt.Sprintf("owned_by_%d.so", other))
+	want := cfg + `: listeners[0].filter_chains[0].filters[0].config.http_filters[0].module: load module "` + so +
+		`": file is owned by uid 5555, neither root nor the user sluice runs as (uid 4321); chown it or set allow_insecure_permissions: true`
+	if out, err := validate(other, false); err == nil || !strings.HasSuffix(out, want) {
+		t.Fatalf("module owned by uid %d: %v\n%s\nwant the last line %q", other, err, out, want)
+	}
+	if out, err := validate(other, true); err != nil || out != cfg+": ok" {
+		t.Fatalf("allow_insecure_permissions: %v\n%s", err, out)
+	}
+}

@@ -25,6 +25,10 @@ func (w *Watchdog) applyDefaults() {
 	w.MegamissTimeout = time.Second
 }
 
+func (o *Overload) applyDefaults() {
+	o.RefreshInterval = time.Second // Envoy's
+}
+
 func (l *Log) applyDefaults() {
 	l.Level = "info"
 	l.Format = "console"

@@ -196,7 +196,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.DrainTimeout != 10*time.Second || c.Log != (Log{Level: "info", Format: "console"}) || c.Admin != nil {
+	if c.DrainTimeout != 10*time.Second || c.DrainDelay != 0 || c.Log != (Log{Level: "info", Format: "console"}) || c.Admin != nil {
 		t.Errorf("top-level defaults: %+v", c)
 	}
 	if c.Listeners[0].PerConnectionBufferLimitBytes != 1<<20 {
@@ -313,5 +313,26 @@ func TestErrorsFormat(t *testing.T) {
 	e.Source = ""
 	if got, want := e.Error(), "x[0].y: bad\nwhole file"; got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
+	}
+}
+
+// The overload manager's defaults: checked every second, released at 90 %
+// of the trigger; absent, there is none.
+func TestOverloadDefaults(t *testing.T) {
+	c, err := Parse([]byte(minimalYAML), "")
+	if err != nil || c.Overload != nil {
+		t.Fatalf("without overload: %+v %v", c.Overload, err)
+	}
+	c, err = Parse([]byte("overload: { max_heap_bytes: 1000000, actions: [shed_new_streams] }\n"+minimalYAML), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Overload{RefreshInterval: time.Second, MaxHeapBytes: 1000000, ReleaseHeapBytes: 900000, Actions: []string{"shed_new_streams"}}
+	if o := c.Overload; o == nil || o.RefreshInterval != want.RefreshInterval || o.MaxHeapBytes != want.MaxHeapBytes ||
+		o.ReleaseHeapBytes != want.ReleaseHeapBytes || len(o.Actions) != 1 || o.GlobalDownstreamMaxConnections != 0 {
+		t.Fatalf("overload = %+v, want %+v", c.Overload, want)
+	}
+	if c.Listeners[0].MaxConnections != 0 {
+		t.Fatalf("max_connections default %d", c.Listeners[0].MaxConnections)
 	}
 }

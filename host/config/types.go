@@ -8,14 +8,19 @@ import (
 
 // Config is the whole sluice configuration.
 type Config struct {
-	Concurrency  int           `yaml:"concurrency"`
+	Concurrency int `yaml:"concurrency"`
+	// DrainDelay is how long a drain keeps accepting (with /ready failing)
+	// before the listeners close: time for load balancers and Kubernetes
+	// to stop sending new connections.
+	DrainDelay   time.Duration `yaml:"drain_delay"`
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 	// Watch reloads the config when its file changes (debounced), as
 	// SIGHUP and POST /reload do.
-	Watch    bool     `yaml:"watch"`
-	Watchdog Watchdog `yaml:"watchdog"`
-	Log      Log      `yaml:"log"`
-	Admin    *Admin   `yaml:"admin"` // nil: no admin listener
+	Watch    bool      `yaml:"watch"`
+	Watchdog Watchdog  `yaml:"watchdog"`
+	Log      Log       `yaml:"log"`
+	Admin    *Admin    `yaml:"admin"`    // nil: no admin listener
+	Overload *Overload `yaml:"overload"` // nil: no overload manager
 	// HotRestart: nil, no binary upgrade by socket takeover.
 	HotRestart *HotRestart `yaml:"hot_restart"`
 	Listeners  []Listener  `yaml:"listeners"`
@@ -32,6 +37,24 @@ type Watchdog struct {
 	MegamissTimeout time.Duration `yaml:"megamiss_timeout"`
 	KillTimeout     time.Duration `yaml:"kill_timeout"`
 }
+
+// Overload is the overload manager (Envoy's): past MaxHeapBytes of Go heap
+// its actions switch on, and off again below ReleaseHeapBytes; and the
+// bound on downstream connections across every listener.
+type Overload struct {
+	RefreshInterval                time.Duration `yaml:"refresh_interval"`
+	MaxHeapBytes                   int           `yaml:"max_heap_bytes"`     // 0: no heap trigger
+	ReleaseHeapBytes               int           `yaml:"release_heap_bytes"` // 0: 90 % of MaxHeapBytes
+	Actions                        []string      `yaml:"actions"`
+	GlobalDownstreamMaxConnections int           `yaml:"global_downstream_max_connections"` // 0: none
+}
+
+// Overload actions.
+const (
+	ActionStopAcceptingConnections = "stop_accepting_connections"
+	ActionDisableKeepalive         = "disable_keepalive"
+	ActionShedNewStreams           = "shed_new_streams"
+)
 
 // Log configures zap.
 type Log struct {
@@ -57,11 +80,14 @@ type HotRestart struct {
 // ClientHello); then the filter chain whose filter_chain_match fits the
 // connection best takes it (default_filter_chain when none does).
 type Listener struct {
-	Name                             string           `yaml:"name"`
-	Address                          string           `yaml:"address"`
-	Addr                             netip.AddrPort   `yaml:"-"` // parsed Address, set by validation
-	PerConnectionBufferLimitBytes    int              `yaml:"per_connection_buffer_limit_bytes"`
-	NetworkFiltersTimeout            time.Duration    `yaml:"network_filters_timeout"`
+	Name                          string         `yaml:"name"`
+	Address                       string         `yaml:"address"`
+	Addr                          netip.AddrPort `yaml:"-"` // parsed Address, set by validation
+	PerConnectionBufferLimitBytes int            `yaml:"per_connection_buffer_limit_bytes"`
+	NetworkFiltersTimeout         time.Duration  `yaml:"network_filters_timeout"`
+	// MaxConnections bounds the listener's open connections (0: none);
+	// past it new ones are closed right after accept.
+	MaxConnections                   int              `yaml:"max_connections"`
 	ListenerFilters                  []ListenerFilter `yaml:"listener_filters"`
 	ListenerFiltersTimeout           time.Duration    `yaml:"listener_filters_timeout"`
 	ContinueOnListenerFiltersTimeout bool             `yaml:"continue_on_listener_filters_timeout"`

@@ -33,6 +33,7 @@ func (v *validator) config(c *Config) {
 	if c.Concurrency < 1 || c.Concurrency > maxConcurrency {
 		v.fail("concurrency", "must be between 1 and 256")
 	}
+	v.nonNegative("drain_delay", c.DrainDelay)
 	v.nonNegative("drain_timeout", c.DrainTimeout)
 	v.positiveDuration("watchdog.miss_timeout", c.Watchdog.MissTimeout)
 	v.positiveDuration("watchdog.megamiss_timeout", c.Watchdog.MegamissTimeout)
@@ -50,6 +51,9 @@ func (v *validator) config(c *Config) {
 	}
 	if c.HotRestart != nil && c.HotRestart.Socket == "" {
 		v.fail("hot_restart.socket", "required")
+	}
+	if c.Overload != nil {
+		v.overload(c.Overload)
 	}
 
 	// Clusters first: routes refer to them.
@@ -83,6 +87,9 @@ func (v *validator) config(c *Config) {
 		}
 		v.positive(path+".per_connection_buffer_limit_bytes", l.PerConnectionBufferLimitBytes)
 		v.nonNegative(path+".network_filters_timeout", l.NetworkFiltersTimeout)
+		if l.MaxConnections < 0 {
+			v.fail(path+".max_connections", "must not be negative")
+		}
 		v.listener(path, l)
 	}
 }
@@ -227,4 +234,35 @@ func (n *nameSet) add(path, name string) bool {
 	}
 	n.first[name] = path
 	return true
+}
+
+func (v *validator) overload(o *Overload) {
+	v.positiveDuration("overload.refresh_interval", o.RefreshInterval)
+	if o.GlobalDownstreamMaxConnections < 0 {
+		v.fail("overload.global_downstream_max_connections", "must not be negative")
+	}
+	switch {
+	case o.MaxHeapBytes < 0:
+		v.fail("overload.max_heap_bytes", "must not be negative")
+	case o.ReleaseHeapBytes < 0:
+		v.fail("overload.release_heap_bytes", "must not be negative")
+	case o.MaxHeapBytes == 0 && o.ReleaseHeapBytes > 0:
+		v.fail("overload.release_heap_bytes", "needs max_heap_bytes")
+	case o.MaxHeapBytes > 0 && o.ReleaseHeapBytes >= o.MaxHeapBytes:
+		v.failf("overload.release_heap_bytes", "must be below max_heap_bytes (%d)", o.MaxHeapBytes)
+	case o.MaxHeapBytes > 0 && o.ReleaseHeapBytes == 0:
+		o.ReleaseHeapBytes = o.MaxHeapBytes / 10 * 9
+	}
+	seen := map[string]bool{}
+	for i, a := range o.Actions {
+		p := index("overload.actions", i)
+		v.oneOf(p, a, ActionStopAcceptingConnections, ActionDisableKeepalive, ActionShedNewStreams)
+		if seen[a] {
+			v.failf(p, "%s listed twice", a)
+		}
+		seen[a] = true
+	}
+	if len(o.Actions) > 0 && o.MaxHeapBytes == 0 {
+		v.fail("overload.actions", "need max_heap_bytes to trigger them")
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/sluiceproxy/sluice/host/codec"
 	"github.com/sluiceproxy/sluice/host/headers"
 	"github.com/sluiceproxy/sluice/host/http1"
+	"github.com/sluiceproxy/sluice/host/overload"
 	"github.com/sluiceproxy/sluice/host/router"
 )
 
@@ -74,6 +75,9 @@ type Config struct {
 	// the decoded HTTP2-Settings value and the upgrading request (nil: no
 	// h2c upgrade; the request is served over HTTP/1.1).
 	UpgradeHTTP2 HTTP2UpgradeFactory
+	// Overload is the overload manager whose per-worker State new streams
+	// consult (nil: none).
+	Overload *overload.Manager
 }
 
 // UpgradeSetting is one upgrade_configs entry: an Upgrade protocol such as
@@ -119,6 +123,11 @@ type Stats struct {
 	// the client did not get whole (stream or connection gone, flush
 	// timeout).
 	DownstreamRqResponseTruncated atomic.Uint64
+	// Overload actions (Envoy's names): requests answered 503 by
+	// shed_new_streams, connections whose keep-alive disable_keepalive
+	// turned off.
+	DownstreamRqOverloadClose            atomic.Uint64
+	DownstreamCxOverloadDisableKeepalive atomic.Uint64
 }
 
 // Each visits every counter with its Envoy-style name.
@@ -148,6 +157,8 @@ func (s *Stats) Each(fn func(name string, value int64)) {
 	fn("downstream_rq_max_duration_reached", int64(s.DownstreamRqMaxDurationReached.Load()))
 	fn("downstream_rq_tx_body_bytes", int64(s.DownstreamRqTxBodyBytes.Load()))
 	fn("downstream_rq_response_truncated", int64(s.DownstreamRqResponseTruncated.Load()))
+	fn("downstream_rq_overload_close", int64(s.DownstreamRqOverloadClose.Load()))
+	fn("downstream_cx_overload_disable_keepalive", int64(s.DownstreamCxOverloadDisableKeepalive.Load()))
 }
 
 func (s *Stats) countStatus(code int) {

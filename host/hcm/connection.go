@@ -10,6 +10,7 @@ import (
 	"github.com/sluiceproxy/sluice/host/headers"
 	"github.com/sluiceproxy/sluice/host/http1"
 	"github.com/sluiceproxy/sluice/host/network"
+	"github.com/sluiceproxy/sluice/host/overload"
 	"github.com/sluiceproxy/sluice/host/worker"
 )
 
@@ -68,6 +69,8 @@ type connection struct {
 	// tunnel is set once a response switched protocols: the connection's
 	// bytes then go through the tunnel's pipe.
 	tunnel *tunnel
+	// overload is this worker's overload state (nil: no manager).
+	overload *overload.State
 }
 
 var (
@@ -111,6 +114,9 @@ func (cn *connection) OnNewConnection() network.FilterStatus {
 	nc := cn.cb.Connection()
 	cn.nc, cn.w = nc, nc.Worker()
 	cn.onIdle = cn.idleTimeout
+	if m := cn.cfg.Overload; m != nil {
+		cn.overload = m.State(cn.w.Index())
+	}
 	cn.cfg.Stats.DownstreamCxTotal.Add(1)
 	cn.cfg.Stats.DownstreamCxActive.Add(1)
 	if ce := cn.cfg.Log.Check(zap.DebugLevel, "new connection"); ce != nil {
@@ -247,6 +253,19 @@ func (cn *connection) OnDrainDeadline() {
 
 // Drain is network.Drainer: a graceful close, no new streams, in-flight ones
 // finish. A tunnel carries on until its peers end it or the drain deadline.
+// disableKeepalive ends the connection after the streams in flight, as a
+// drain does (HTTP/1: Connection: close on the response; HTTP/2: GOAWAY),
+// for the overload manager's disable_keepalive. Called from a stream the
+// codec already tracks, so the request in flight is read to its end.
+func (cn *connection) disableKeepalive() {
+	if cn.closed || cn.draining || cn.tunnel != nil || cn.codec == nil {
+		return
+	}
+	cn.draining = true
+	cn.cfg.Stats.DownstreamCxOverloadDisableKeepalive.Add(1)
+	cn.codec.Drain()
+}
+
 func (cn *connection) Drain() {
 	if cn.closed || cn.draining || cn.tunnel != nil {
 		return
@@ -433,7 +452,14 @@ func (cn *connection) NewStream(enc codec.ResponseEncoder) codec.RequestDecoder 
 		Connection:  cn.nc.Attributes(),
 		Protocol:    cn.codec.Protocol(),
 	}
+	// A stream the overload manager sheds gets no filter at all: it is
+	// answered before any would run (DecodeHeaders), and creating them
+	// (module hooks included) is the work shedding saves.
+	s.shed = cn.overload != nil && cn.overload.ShedNewStreams
 	n := len(cfg.Filters) + 1
+	if s.shed {
+		n = 1
+	}
 	if cap(s.filters) < n {
 		s.filters = make([]filterSlot, n)
 	}
@@ -442,7 +468,7 @@ func (cn *connection) NewStream(enc codec.ResponseEncoder) codec.RequestDecoder 
 	for i := range s.filters {
 		s.filters[i].cb = filterCallbacks{s: s, gen: s.gen, idx: i}
 	}
-	for i, nf := range cfg.Filters {
+	for i, nf := range cfg.Filters[:n-1] {
 		s.filters[i].f = nf.Factory.NewFilter(&s.filters[i].cb)
 	}
 	s.router.init(s)

@@ -21,6 +21,15 @@ func (s *stream) DecodeHeaders(h *headers.Map, end bool) {
 	s.reqHeaders = h
 	s.requestDone = end
 	s.armIdle()
+	if st := s.conn.overload; st != nil {
+		if st.DisableKeepalive {
+			s.conn.disableKeepalive()
+		}
+		if s.shed {
+			s.shedOverloaded()
+			return
+		}
+	}
 	askedToSwitch := s.noteUpgrade(h) // before hop-by-hop removal takes Upgrade
 	s.mutateRequestHeaders(h)
 	if s.cfg.RequestTimeout > 0 && !end {
@@ -52,6 +61,19 @@ func (s *stream) DecodeHeaders(h *headers.Map, end bool) {
 	s.onHeaders(&s.reqWalk, end)
 	s.leave()
 }
+
+// shedOverloaded answers 503 without running a filter (Envoy's
+// stop_accepting_requests): gRPC requests get UNAVAILABLE through the
+// usual mapping of sluice's own replies.
+func (s *stream) shedOverloaded() {
+	s.info.Flags |= FlagOverloadManager
+	s.cfg.Stats.DownstreamRqOverloadClose.Add(1)
+	s.enter()
+	s.sendLocalReply(0, 503, nil, overloadedBody, "overload")
+	s.leave()
+}
+
+var overloadedBody = []byte("overloaded\n")
 
 func (s *stream) DecodeData(p []byte, end bool) {
 	if s.ended || s.reqWalk.sinkDone {

@@ -71,4 +71,17 @@
 // follows the message framing), else with a reset; routes with
 // max_stream_duration.grpc_timeout_header_max take the call's grpc-timeout
 // as their deadline.
+//
+// # Overload
+//
+// With an overload manager (Config.Overload), each connection reads its
+// worker's overload.State, which the manager's messages change on that
+// worker (plain memory, no lock). While shed_new_streams is on, a new
+// stream gets no filter at all (creating them, module hooks included, is
+// the work shedding saves) and is answered 503 "overloaded" from its
+// request head (gRPC: UNAVAILABLE), flagged OM with details overload and
+// counted in downstream_rq_overload_close. While disable_keepalive is on,
+// a request's connection is drained as by a drain (HTTP/1 Connection:
+// close, HTTP/2 GOAWAY) once its head arrives, counted in
+// downstream_cx_overload_disable_keepalive.
 package hcm

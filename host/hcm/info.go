@@ -30,6 +30,7 @@ const (
 	FlagDurationTimeout                                           // DT
 	FlagUpstreamRetryLimitExceeded                                // URX
 	FlagResponseTruncated                                         // TR: the client did not get the whole response sluice finished
+	FlagOverloadManager                                           // OM: shed by the overload manager
 )
 
 var flagNames = []struct {
@@ -42,7 +43,7 @@ var flagNames = []struct {
 	{FlagDownstreamConnectionTermination, "DC"}, {FlagStreamIdleTimeout, "SI"},
 	{FlagDownstreamProtocolError, "DPE"}, {FlagUpstreamProtocolError, "UPE"}, {FlagNoClusterFound, "NC"},
 	{FlagFilterFailure, "FF"}, {FlagDurationTimeout, "DT"}, {FlagUpstreamRetryLimitExceeded, "URX"},
-	{FlagResponseTruncated, "TR"},
+	{FlagResponseTruncated, "TR"}, {FlagOverloadManager, "OM"},
 }
 
 // String renders flags the way Envoy's %RESPONSE_FLAGS% does: comma

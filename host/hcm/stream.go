@@ -50,6 +50,9 @@ type stream struct {
 	upgradeType []byte
 	switched    bool
 
+	// shed: the overload manager sheds this stream; it has no filters
+	// and is answered 503 from DecodeHeaders.
+	shed bool
 	// requestDone: the codec delivered the end of the request.
 	requestDone bool
 	// responseStarted: response headers were handed to the codec.
@@ -234,7 +237,7 @@ func (s *stream) filterFailure(filter int, why string) {
 	s.cfg.Stats.FilterFailures.Add(1)
 	s.info.Flags |= FlagFilterFailure
 	name := "router"
-	if filter < len(s.cfg.Filters) {
+	if filter < len(s.filters)-1 { // a shed stream has the router alone
 		name = s.cfg.Filters[filter].Name
 	}
 	s.conn.rateLimitedWarn("filter_failure:"+name, "filter broke the filter contract; stream failed with 500",

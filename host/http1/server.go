@@ -408,6 +408,13 @@ func (s *ServerCodec) endResponse() {
 	s.respDone = true
 	s.dec = nil
 	s.writable = nil
+	if s.streamPaused {
+		// The stream is over, and so is its say over reading: the rest
+		// of its body must be read to be dropped, and the next request
+		// must be read at all (the HTTP/2 codec does the same).
+		s.streamPaused = false
+		s.applyReadState()
+	}
 	if s.out != nil && cap(s.out) > 64<<10 {
 		s.out = nil
 	}

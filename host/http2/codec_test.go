@@ -567,9 +567,18 @@ func TestStreamStateErrors(t *testing.T) {
 	})
 	t.Run("PRIORITY self dependency", func(t *testing.T) {
 		h := newHarness(t, Options{}, echoApp(t))
-		_ = h.cfr.WritePriority(3, http2.PriorityParam{StreamDep: 3})
+		h.post(1)
+		_ = h.cfr.WritePriority(1, http2.PriorityParam{StreamDep: 1})
 		h.mustFlush()
-		wantRST(t, h.frames(), 3, http2.ErrCodeProtocol)
+		wantRST(t, h.frames(), 1, http2.ErrCodeProtocol)
+	})
+	t.Run("PRIORITY self dependency on an idle stream", func(t *testing.T) {
+		// RST_STREAM must not name an idle stream (RFC 9113 6.4): the
+		// stream error becomes a connection error.
+		h := newHarness(t, Options{}, echoApp(t))
+		_ = h.cfr.WritePriority(3, http2.PriorityParam{StreamDep: 3})
+		h.flush()
+		wantGoAway(t, h, http2.ErrCodeProtocol)
 	})
 	t.Run("PUSH_PROMISE from client", func(t *testing.T) {
 		h := newHarness(t, Options{}, echoApp(t))

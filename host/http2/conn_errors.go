@@ -76,8 +76,22 @@ func (c *ServerCodec) queueControl() bool {
 }
 
 // streamError resets stream id with code; an open stream's decoder learns
-// it through OnReset(ResetProtocolError).
+// it through OnReset(ResetProtocolError). A stream we reset lately gets no
+// second RST_STREAM: RFC 9113 5.1 has frames on it ignored, malformed ones
+// included, and answering each would let a client make us write a frame
+// for every frame it sends.
+//
+// A stream error on an idle stream (a PRIORITY that depends on itself, a
+// zero WINDOW_UPDATE) is a connection error instead: RST_STREAM must not
+// name an idle stream (RFC 9113 6.4), and a client may still open it.
 func (c *ServerCodec) streamError(id uint32, code http2.ErrCode) {
+	if c.isIdle(id) {
+		c.connError(code, "stream error on an idle stream")
+		return
+	}
+	if c.findStream(id) == nil && c.recentlyReset(id) {
+		return
+	}
 	c.stats.StreamErrors++
 	if ce := c.log.Check(zap.DebugLevel, "http2 stream error"); ce != nil {
 		ce.Write(zap.Uint32("stream_id", id), zap.Stringer("code", code))

@@ -133,6 +133,26 @@ func TestWindowOverflow(t *testing.T) {
 		h.mustFlush()
 		wantRST(t, h.frames(), 1, http2.ErrCodeProtocol)
 	})
+	t.Run("zero increment on a stream already reset", func(t *testing.T) {
+		// RFC 9113 5.1: frames on a stream we reset are ignored, bad ones
+		// too; a second RST_STREAM would let the client make us write a
+		// frame for every frame it sends.
+		h := newHarness(t, Options{}, &fakeApp{t: t})
+		h.get(1, "/")
+		for i := 0; i < 3; i++ {
+			_ = h.cfr.WriteRawFrame(http2.FrameWindowUpdate, 0, 1, []byte{0, 0, 0, 0})
+		}
+		h.mustFlush()
+		rsts := 0
+		for _, f := range h.frames() {
+			if r, ok := f.(*http2.RSTStreamFrame); ok && r.StreamID == 1 {
+				rsts++
+			}
+		}
+		if rsts != 1 {
+			t.Fatalf("%d RST_STREAM frames on stream 1, want 1", rsts)
+		}
+	})
 }
 
 // Request bodies get WINDOW_UPDATEs as they are delivered; a peer that

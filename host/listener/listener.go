@@ -51,6 +51,11 @@ type Config struct {
 	Default *FilterChain // takes what no chain matches; nil: close those
 
 	Options network.Options
+	// MaxConnections bounds the listener's connections (0: none);
+	// GlobalLimit is the process-wide bound they also count against (nil:
+	// none). Past either, a connection is closed right after accept.
+	MaxConnections int
+	GlobalLimit    *worker.ConnLimit
 }
 
 // Listener is a bound listener.
@@ -66,6 +71,7 @@ type Listener struct {
 	extra [][]*port
 	// inherited are the sockets a hot restart handed over, for Bind.
 	inherited []int
+	conns     *worker.ConnLimit // every worker's connections of this listener
 }
 
 // port is one worker's socket and the generation its accepted connections
@@ -80,10 +86,14 @@ func (p *port) accept(c *worker.Conn) { p.owner.accept(c, p.owner.sets[p.i]) }
 
 // New prepares a listener; Bind opens its sockets.
 func New(cfg *Config) *Listener {
-	l := &Listener{cfg: cfg, addr: cfg.Address, stats: &Stats{}}
+	l := &Listener{cfg: cfg, addr: cfg.Address, stats: &Stats{}, conns: worker.NewConnLimit(int64(cfg.MaxConnections))}
 	cfg.Options.Stats = &l.stats.Stats
 	return l
 }
+
+// Connections counts the listener's open connections against its
+// max_connections (Overflow: those refused past it).
+func (l *Listener) Connections() *worker.ConnLimit { return l.conns }
 
 // Name is the configured name.
 func (l *Listener) Name() string { return l.cfg.Name }
@@ -117,7 +127,11 @@ func (l *Listener) Bind(workers []*worker.Worker, run OnWorker, log *zap.Logger)
 		p := &port{owner: l, i: i}
 		var err error
 		w := workers[i]
-		if !run(w, func() { p.sock, err = w.ListenFD(l.inherited[k], p.accept) }) {
+		if !run(w, func() {
+			if p.sock, err = w.ListenFD(l.inherited[k], p.accept); err == nil {
+				p.sock.SetLimits(l.limits()...)
+			}
+		}) {
 			err = worker.ErrWorkerStopped
 		}
 		if err != nil {
@@ -134,6 +148,9 @@ func (l *Listener) Bind(workers []*worker.Worker, run OnWorker, log *zap.Logger)
 				sock, err = w.ListenFD(l.inherited[i], p.accept)
 			} else {
 				sock, err = w.Listen(addr, p.accept)
+			}
+			if err == nil {
+				sock.SetLimits(l.limits()...)
 			}
 			p.sock = sock
 		})
@@ -177,6 +194,10 @@ func (l *Listener) PrepareAdopt(old *Listener, n int) {
 	l.extra = make([][]*port, n)
 	l.makeSets(n)
 	l.addr = old.addr
+	if l.conns.Max() == old.conns.Max() {
+		// Its connections are still open: the count goes on.
+		l.conns = old.conns
+	}
 }
 
 // Adopt makes worker i's socket of old (the previous generation) deliver
@@ -190,12 +211,16 @@ func (l *Listener) Adopt(i int, old *Listener) {
 		}
 		l.extra[i], old.extra[i] = old.extra[i], nil
 	}
+	for _, p := range l.extra[i] {
+		p.sock.SetLimits(l.limits()...)
+	}
 	p := old.ports[i]
 	old.ports[i] = nil
 	if p == nil {
 		return
 	}
 	p.owner = l
+	p.sock.SetLimits(l.limits()...)
 	l.ports[i] = p
 }
 
@@ -277,6 +302,27 @@ func (l *Listener) start(c *worker.Conn, set *network.Set, ins *Inspection) {
 		// just arrived: a terminal filter that waited in OnNewConnection
 		// would not see it otherwise.
 		c.Redeliver()
+	}
+}
+
+func (l *Listener) limits() []*worker.ConnLimit {
+	if l.cfg.GlobalLimit != nil {
+		return []*worker.ConnLimit{l.conns, l.cfg.GlobalLimit}
+	}
+	return []*worker.ConnLimit{l.conns}
+}
+
+// PauseAccepting stops (true) or resumes (false) worker i's accepting
+// without closing its socket (the overload manager). Loop thread of
+// worker i.
+func (l *Listener) PauseAccepting(i int, pause bool) {
+	if l.ports != nil && l.ports[i] != nil {
+		l.ports[i].sock.SetPaused(pause)
+	}
+	if l.extra != nil {
+		for _, p := range l.extra[i] {
+			p.sock.SetPaused(pause)
+		}
 	}
 }
 

@@ -45,6 +45,20 @@ type FilterFactory struct {
 	live         atomic.Int64 // filters created and not yet destroyed
 	closing      atomic.Bool  // Close was called: no new filters
 	destroyed    atomic.Bool
+	// leakLogged: the first reclaim of schedulers this config's module
+	// never deleted was logged; later ones are only counted.
+	leakLogged atomic.Bool
+}
+
+// noteLeakedSchedulers logs, once per filter config, that n schedulers of
+// destroyed filters that the module never deleted were reclaimed (the
+// worker had too many such; they count in schedulers_leaked). Any worker.
+func (f *FilterFactory) noteLeakedSchedulers(n int) {
+	if n == 0 || !f.leakLogged.CompareAndSwap(false, true) {
+		return
+	}
+	f.host.log.Warn("module leaks schedulers: more than 4096 of ended filters not deleted on one worker; sluice reclaims the oldest (logged once per filter, counted in module.schedulers_leaked)",
+		zap.String("module", f.mod.Path()), zap.String("filter", f.name), zap.Int("schedulers", n))
 }
 
 // PerRouteConfig is a module's per-route config object, as stored on a

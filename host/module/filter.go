@@ -313,8 +313,9 @@ func (f *filter) runDestroy() {
 	// The schedulers end before the module hears destroy: a thread the
 	// hook wakes finds its commits refused, never accepted and dropped.
 	ws := f.ws
+	leaked := 0
 	for _, h := range f.scheds {
-		ws.sched.targetGone(h)
+		leaked += ws.sched.targetGone(h)
 	}
 	f.scheds = f.scheds[:0]
 	if f.modPtr != 0 {
@@ -322,6 +323,7 @@ func (f *filter) runDestroy() {
 		f.ws.syscall(f.hk.filterDestroy, f.modPtr, 0, 0)
 		f.exit(m, prev)
 	}
+	f.factory.noteLeakedSchedulers(leaked)
 	for _, h := range f.timers {
 		ws.deleteTimer(h)
 	}

@@ -84,6 +84,25 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
+// A module file owned by someone else than root or the user sluice runs
+// as is refused (that user could replace the code sluice runs), unless
+// allow_insecure_permissions; one owned by the running user loads.
+func TestLoadRefusesForeignOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("giving a file to another user needs root")
+	}
+	e := newEnv(t, 1, Options{})
+	foreign := copyModule(t, "passthrough", 0o755, nil)
+	if err := os.Chown(foreign, 4321, 4321); err != nil {
+		t.Fatal(err)
+	}
+	wantLoadError(t, e, foreign, false, `load module "`+foreign+`": file is owned by uid 4321, neither root nor the user sluice runs as (uid 0); `+
+		`chown it or set allow_insecure_permissions: true`)
+	if m, err := e.host.Load(foreign, true); err != nil || m == nil {
+		t.Fatalf("allow_insecure_permissions: Load = %v, %v", m, err)
+	}
+}
+
 func TestLoadMissingRequiredSymbols(t *testing.T) {
 	e := newEnv(t, 1, Options{})
 	for _, sym := range []string{

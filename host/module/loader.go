@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/ebitengine/purego"
 	"go.uber.org/zap"
@@ -17,9 +18,10 @@ import (
 )
 
 // checkFile resolves a module path and applies the checks that come before
-// anything is opened: the file exists, is a regular file, and is not
-// writable by group or others (whoever can write it runs code in the
-// proxy) unless allowInsecure. Load and Inspect share it.
+// anything is opened: the file exists, is a regular file, and — unless
+// allowInsecure — is neither writable by group or others nor owned by
+// another user than root or the one sluice runs as: whoever can write it
+// runs code in the proxy. Load and Inspect share it.
 func checkFile(path string, allowInsecure bool) (string, os.FileInfo, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -39,9 +41,18 @@ func checkFile(path string, allowInsecure bool) (string, os.FileInfo, error) {
 	if !st.Mode().IsRegular() {
 		return "", nil, loadErr(path, "not a regular file")
 	}
-	if perm := st.Mode().Perm(); perm&0o022 != 0 && !allowInsecure {
+	if allowInsecure {
+		return resolved, st, nil
+	}
+	if perm := st.Mode().Perm(); perm&0o022 != 0 {
 		return "", nil, loadErr(path, "file is writable by group or others (mode %#o); "+
 			"remove that permission or set allow_insecure_permissions: true", perm)
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		if me := uint32(os.Geteuid()); sys.Uid != 0 && sys.Uid != me {
+			return "", nil, loadErr(path, "file is owned by uid %d, neither root nor the user sluice runs as (uid %d); "+
+				"chown it or set allow_insecure_permissions: true", sys.Uid, me)
+		}
 	}
 	return resolved, st, nil
 }

@@ -238,10 +238,12 @@ func (f *netFilter) runDestroy() {
 // forgetSchedulers ends the filter's schedulers: pending events are
 // dropped, later commits refused.
 func (f *netFilter) forgetSchedulers() {
+	leaked := 0
 	for _, h := range f.scheds {
-		f.ws.sched.targetGone(h)
+		leaked += f.ws.sched.targetGone(h)
 	}
 	f.scheds = nil
+	f.factory.noteLeakedSchedulers(leaked)
 }
 
 // release drops what the host holds for the filter: schedulers, timers,

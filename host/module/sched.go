@@ -118,6 +118,7 @@ type schedMeta struct {
 	gen       uint32      // generation of the current (or last) incarnation
 	allocated bool        // between alloc and reclaim
 	queued    bool        // in the run queue
+	orphan    bool        // target gone, not deleted by the module (in orphanq)
 	target    schedTarget // nil once the target is gone
 }
 
@@ -149,6 +150,16 @@ type schedDomain struct {
 	live      atomic.Int64
 	delivered atomic.Uint64
 	dropped   atomic.Uint64
+	// Orphans: schedulers whose target is gone and that the module has
+	// not deleted, oldest first from orphanq[orphanHead:] (see
+	// targetGone). leaked counts those reclaimed past orphanLimit;
+	// refused counts allocations past schedMaxSlots.
+	orphans     int
+	orphanLimit int
+	orphanq     []orphanRef
+	orphanHead  int
+	leaked      atomic.Uint64
+	refused     atomic.Uint64
 
 	log     *zap.Logger
 	dropLog rateLimitedLog
@@ -189,6 +200,7 @@ func openDomain(id uint64, log *zap.Logger) (*schedDomain, error) {
 		atomic.StoreUintptr(&schedDomainAddrs[id], uintptr(unsafe.Pointer(d.hdr)))
 	}
 	d.log = log
+	d.orphanLimit = schedMaxOrphans
 	h := d.hdr
 	atomic.StoreUint64(&h.wakes, 0)
 	atomic.StoreUint64(&h.rejectedFull, 0)
@@ -197,6 +209,8 @@ func openDomain(id uint64, log *zap.Logger) (*schedDomain, error) {
 	atomic.StoreUint32(&h.wakePending, 0)
 	d.delivered.Store(0)
 	d.dropped.Store(0)
+	d.leaked.Store(0)
+	d.refused.Store(0)
 	atomic.StoreUint32(&h.closed, 0)
 	return d, nil
 }
@@ -237,6 +251,7 @@ func (d *schedDomain) shut() {
 		d.process(idx, &n, 1<<schedMaxQueueShift)
 	}
 	d.runq, d.runHead = d.runq[:0], 0
+	d.orphanq, d.orphanHead = d.orphanq[:0], 0
 }
 
 func (d *schedDomain) slot(idx uint32) *schedSlot {
@@ -254,6 +269,7 @@ func (d *schedDomain) alloc(t schedTarget) (uint64, error) {
 		d.free = d.free[:n-1]
 	} else {
 		if d.next >= schedMaxSlots {
+			d.refused.Add(1)
 			return 0, errTooManySchedulers
 		}
 		idx = d.next
@@ -306,24 +322,69 @@ func (d *schedDomain) metaOf(h uint64) (uint32, *schedMeta) {
 }
 
 // targetGone is called when the scheduler's target is destroyed: further
-// commits are refused, queued events are dropped, and the slot is
-// reclaimed once the module has deleted it too.
-func (d *schedDomain) targetGone(h uint64) {
+// commits are refused and queued events are dropped. A scheduler the
+// module already deleted is reclaimed now; one it has not is an orphan,
+// kept until the module deletes it (modules commonly do so from their own
+// thread just after the stream ended). Orphans are bounded per domain:
+// past orphanLimit the oldest are reclaimed anyway — safe, since their
+// handles are refused from now on (the target flag is clear) and after a
+// reuse too (the generation moved on) — and counted as leaked. It returns
+// how many it reclaimed that way.
+func (d *schedDomain) targetGone(h uint64) (leaked int) {
 	idx, m := d.metaOf(h)
 	if m == nil {
-		return
+		return 0
 	}
 	m.target = nil
 	s := d.slot(idx)
+	var old uint64
 	for {
-		old := atomic.LoadUint64(&s.state)
+		old = atomic.LoadUint64(&s.state)
 		if atomic.CompareAndSwapUint64(&s.state, old, old&^schedStateTarget) {
-			if old&schedStateLive == 0 {
-				d.reclaim(idx)
-			}
-			return
+			break
 		}
 	}
+	if old&schedStateLive == 0 {
+		d.reclaim(idx)
+		return 0
+	}
+	m.orphan = true
+	d.orphans++
+	d.orphanq = append(d.orphanq, orphanRef{idx: idx, gen: m.gen})
+	return d.trimOrphans()
+}
+
+// orphanRef names one orphan in the queue; an entry whose slot was since
+// reclaimed (the module deleted it) no longer matches and is skipped.
+type orphanRef struct{ idx, gen uint32 }
+
+// schedMaxOrphans bounds the schedulers of destroyed targets a module has
+// not deleted, per domain.
+const schedMaxOrphans = 4096
+
+// trimOrphans reclaims the oldest orphans beyond orphanLimit.
+func (d *schedDomain) trimOrphans() (leaked int) {
+	for d.orphans > d.orphanLimit && d.orphanHead < len(d.orphanq) {
+		r := d.orphanq[d.orphanHead]
+		d.orphanHead++
+		if m := &d.meta[r.idx]; m.allocated && m.orphan && m.gen == r.gen {
+			d.reclaim(r.idx)
+			d.leaked.Add(1)
+			leaked++
+		}
+	}
+	// Entries of orphans the module deleted stay in the queue until
+	// popped; compact it so it stays proportional to the live orphans.
+	if d.orphanHead > len(d.orphanq)/2 || len(d.orphanq) > 2*d.orphanLimit+64 {
+		kept := d.orphanq[:0]
+		for _, r := range d.orphanq[d.orphanHead:] {
+			if m := &d.meta[r.idx]; m.allocated && m.orphan && m.gen == r.gen {
+				kept = append(kept, r)
+			}
+		}
+		d.orphanq, d.orphanHead = kept, 0
+	}
+	return leaked
 }
 
 // reclaim frees a slot whose module deleted it and whose target is gone.
@@ -336,6 +397,10 @@ func (d *schedDomain) reclaim(idx uint32) {
 		return
 	}
 	m.allocated, m.target = false, nil
+	if m.orphan {
+		m.orphan = false
+		d.orphans--
+	}
 	d.live.Add(-1)
 	if m.gen >= handleGenMask {
 		d.retired++

@@ -43,6 +43,12 @@ type Stats struct {
 	Wakes uint64 `stat:"scheduler_wakes"`
 	// SchedulersLive counts schedulers not yet reclaimed.
 	SchedulersLive int `stat:"schedulers_live"`
+	// SchedulersLeaked counts schedulers the module had not deleted when
+	// their filter (or config) went away; sluice reclaimed them.
+	SchedulersLeaked uint64 `stat:"schedulers_leaked"`
+	// SchedulerNewRefused counts scheduler_new calls refused because the
+	// worker already had its maximum of live schedulers.
+	SchedulerNewRefused uint64 `stat:"scheduler_new_refused"`
 	// InvalidStatus counts hooks that returned a status outside the enum.
 	InvalidStatus uint64 `stat:"invalid_status"`
 	// CalloutsActive counts HTTP callouts in flight (filter and config
@@ -77,6 +83,8 @@ func (h *Host) Stats() Stats {
 		s.Wakes += d.wakes()
 		s.SchedulersLive += int(d.live.Load())
 		s.CalloutsActive += int(ws.calloutsActive.Load())
+		s.SchedulersLeaked += d.leaked.Load()
+		s.SchedulerNewRefused += d.refused.Load()
 	}
 	s.CalloutsActive += int(h.configCalloutsActive.Load())
 	s.CommitsRejectedStale += atomic.LoadUint64(&schedBadHandles)
@@ -110,6 +118,8 @@ func (s Stats) String() string {
 	line("scheduler_commits_rejected_closed", s.CommitsRejectedClosed)
 	line("scheduler_wakes", s.Wakes)
 	line("schedulers_live", s.SchedulersLive)
+	line("schedulers_leaked", s.SchedulersLeaked)
+	line("scheduler_new_refused", s.SchedulerNewRefused)
 	line("invalid_status", s.InvalidStatus)
 	line("callouts_active", s.CalloutsActive)
 	for _, m := range s.Metrics {

@@ -23,6 +23,9 @@ func FuzzValidConfigCompiles(f *testing.F) {
 		for _, l := range cfg.Listeners {
 			for _, fc := range l.FilterChains {
 				for _, nf := range fc.Filters {
+					if nf.HCM == nil {
+						continue // tcp_proxy, client_ip_allow: no routes
+					}
 					tab, err := Compile(&nf.HCM.RouteConfig, nil)
 					if err != nil {
 						t.Fatalf("validated config does not compile: %v", err)

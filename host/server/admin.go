@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/sluiceproxy/sluice/host/cluster"
+	"github.com/sluiceproxy/sluice/host/overload"
 )
 
 // adminServer is the admin HTTP endpoint. It is off the data path, so it
@@ -31,6 +33,21 @@ func startAdmin(s *Server, addr netip.AddrPort) (*adminServer, error) {
 	if err != nil {
 		return nil, err
 	}
+	a := &adminServer{
+		srv:  &http.Server{Handler: s.adminMux(), ReadHeaderTimeout: 10 * time.Second},
+		addr: ln.Addr().(*net.TCPAddr).AddrPort(),
+		done: make(chan struct{}),
+	}
+	go func() {
+		defer close(a.done)
+		a.srv.Serve(ln)
+	}()
+	return a, nil
+}
+
+// adminMux routes every admin endpoint. Endpoints that change what the
+// server does are wrapped in mutating.
+func (s *Server) adminMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("content-type", "text/plain; charset=utf-8")
@@ -70,22 +87,56 @@ func startAdmin(s *Server, addr netip.AddrPort) (*adminServer, error) {
 		}
 		w.Write(out)
 	})
+	mux.HandleFunc("/drain_listeners", mutating(func(w http.ResponseWriter, r *http.Request) {
+		// Envoy's name. The answer waits for the drain to finish, so a
+		// Kubernetes preStop hook (`sluice drain`) returns only then.
+		live := s.Config() // the reloaded values, if any
+		n := s.Drain(live.DrainDelay, live.DrainTimeout)
+		if n > 0 {
+			fmt.Fprintf(w, "drained; %d connections were closed at drain_timeout\n", n)
+			return
+		}
+		fmt.Fprintln(w, "drained")
+	}))
+	mux.HandleFunc("/overload", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("content-type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(s.overload.Snapshot())
+	})
 	mux.HandleFunc("/clusters", s.serveClusters)
 	mux.HandleFunc("/reload", mutating(s.serveReload))
 	mux.HandleFunc("/modules", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("content-type", "application/json")
 		json.NewEncoder(w).Encode(s.gen().filters.modulesInfo())
 	})
-	a := &adminServer{
-		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second},
-		addr: ln.Addr().(*net.TCPAddr).AddrPort(),
-		done: make(chan struct{}),
+	return mux
+}
+
+// mutating guards an admin endpoint that changes what the server does:
+// POST only (405 otherwise), and only from a loopback address (403
+// otherwise). The admin endpoint has no authentication, and where probes
+// must reach it (a Kubernetes pod) it listens on a routable address; the
+// read-only endpoints may be seen from there, but only a process on the
+// same host (a preStop hook, an operator's shell) may act.
+func mutating(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("allow", http.MethodPost)
+			http.Error(w, "method not allowed: use POST", http.StatusMethodNotAllowed)
+			return
+		}
+		if !fromLoopback(r) {
+			http.Error(w, "forbidden: only from a loopback address", http.StatusForbidden)
+			return
+		}
+		h(w, r)
 	}
-	go func() {
-		defer close(a.done)
-		a.srv.Serve(ln)
-	}()
-	return a, nil
+}
+
+func fromLoopback(r *http.Request) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	return err == nil && ap.Addr().Unmap().IsLoopback()
 }
 
 func (a *adminServer) close() {
@@ -144,6 +195,10 @@ func (s *Server) stats() []statValue {
 		}
 		ls := l.Stats()
 		p := "listener." + l.Name() + "."
+		conns := l.Connections()
+		out = append(out,
+			statValue{p + "downstream_cx_active", "gauge", conns.Active()},
+			statValue{p + "downstream_cx_overflow", "counter", int64(conns.Overflow())})
 		out = append(out,
 			statValue{p + "network_filters_timeout", "counter", int64(ls.FiltersTimeout.Load())},
 			statValue{p + "network_filter_refused", "counter", int64(ls.FilterRefused.Load())},
@@ -198,8 +253,37 @@ func (s *Server) stats() []statValue {
 	out = append(out,
 		statValue{"server.watchdog_miss", "counter", int64(s.dog.miss.Load())},
 		statValue{"server.watchdog_mega_miss", "counter", int64(s.dog.megaMiss.Load())})
+	out = append(out, s.overloadStats()...)
+	out = append(out, statValue{"server.goroutines", "gauge", int64(runtime.NumGoroutine())})
 	out = append(out, statValue{"server.uptime_seconds", "gauge", int64(time.Since(s.started).Seconds())})
 	out = append(out, statValue{"server.concurrency", "gauge", int64(len(s.workers))})
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// overloadStats are the overload manager's: the heap it last read and its
+// bounds, whether each action is on, how often they switched on, and the
+// connections counted against global_downstream_max_connections.
+func (s *Server) overloadStats() []statValue {
+	snap := s.overload.Snapshot()
+	b := func(v bool) int64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	out := []statValue{
+		{"overload.heap_bytes", "gauge", int64(snap.HeapBytes)},
+		{"overload.max_heap_bytes", "gauge", int64(snap.MaxHeapBytes)},
+		{"overload.release_heap_bytes", "gauge", int64(snap.ReleaseHeapBytes)},
+		{"overload.activations", "counter", int64(snap.Activations)},
+		{"overload.collections", "counter", int64(snap.Collections)},
+		{"overload.downstream_cx_active", "gauge", snap.DownstreamCxActive},
+		{"overload.global_downstream_max_connections", "gauge", int64(snap.GlobalDownstreamMaxConnections)},
+		{"overload.downstream_global_cx_overflow", "counter", int64(snap.DownstreamGlobalCxOverflow)},
+	}
+	for _, a := range overload.Actions() {
+		out = append(out, statValue{"overload." + a.String() + ".active", "gauge", b(s.overload.ActionActive(a))})
+	}
 	return out
 }

@@ -51,6 +51,8 @@ func (s *generation) buildListener(i int, lc *config.Listener) (*builtListener, 
 			FiltersTimeout: lc.NetworkFiltersTimeout,
 			Log:            s.log,
 		},
+		MaxConnections: lc.MaxConnections,
+		GlobalLimit:    s.overload.GlobalLimit(),
 	}
 	for _, lf := range lc.ListenerFilters {
 		var f listener.Filter
@@ -224,6 +226,7 @@ func (s *generation) buildHCM(hcmPath string, lc *config.Listener, hc *config.HT
 		Clusters:                  s.clusters,
 		Log:                       s.log.With(),
 		Stats:                     s.hcmStats(hc.StatPrefix),
+		Overload:                  s.overload,
 	}
 	for _, u := range hc.UpgradeConfigs {
 		cfg.Upgrades = append(cfg.Upgrades, hcm.UpgradeSetting{Type: u.UpgradeType, Enabled: u.Enabled})

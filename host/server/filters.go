@@ -178,6 +178,8 @@ func (b *filterBuilder) stats() []statValue {
 		{"module.scheduler_commits_rejected_closed", "counter", int64(st.CommitsRejectedClosed)},
 		{"module.scheduler_wakes", "counter", int64(st.Wakes)},
 		{"module.schedulers_live", "gauge", int64(st.SchedulersLive)},
+		{"module.schedulers_leaked", "counter", int64(st.SchedulersLeaked)},
+		{"module.scheduler_new_refused", "counter", int64(st.SchedulerNewRefused)},
 		{"module.invalid_status", "counter", int64(st.InvalidStatus)},
 		{"module.callouts_active", "gauge", int64(st.CalloutsActive)},
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/host/hcm"
 	"github.com/sluiceproxy/sluice/host/network/tcpproxy"
+	"github.com/sluiceproxy/sluice/host/overload"
 	"github.com/sluiceproxy/sluice/host/tlscontext"
 	"github.com/sluiceproxy/sluice/host/worker"
 )
@@ -25,7 +26,10 @@ type generation struct {
 	accessLogs *accesslog.Registry
 	clusters   *cluster.Manager
 	filters    *filterBuilder
-	lis        []*builtListener
+	// overload is the server's overload manager (one for the process):
+	// its connection bound and shedding apply to every generation.
+	overload *overload.Manager
+	lis      []*builtListener
 	// listenerTLS are the filter chains' TLS contexts; clusterTLS the
 	// clusters' by cluster name (a kept cluster keeps its context).
 	listenerTLS []*tlscontext.Context
@@ -82,7 +86,7 @@ func (g *generation) tcpProxyStats(prefix string) *tcpproxy.Stats {
 // (Host.ReleaseUnused). Main goroutine.
 func (s *Server) newGeneration(cfg *config.Config, prev *generation) (*generation, error) {
 	g := &generation{id: s.nextGen, cfg: cfg, log: s.log, accessLogs: s.accessLogs,
-		clusterTLS: map[string]*tlscontext.Context{}, prev: prev}
+		overload: s.overload, clusterTLS: map[string]*tlscontext.Context{}, prev: prev}
 	defer func() { g.prev = nil }()
 	s.nextGen++
 	settings, err := g.clusterSettings(cfg.Clusters)

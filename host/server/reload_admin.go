@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
 )
 
 // SetConfigPath names the file Reload reads for POST /reload (and SIGHUP,
@@ -51,27 +50,4 @@ func (s *Server) reloadStats() []statValue {
 		{"config.last_reload_success_timestamp_seconds", "gauge", s.reloads.lastSuccess.Load()},
 		{"config.generations_retiring", "gauge", s.reloads.retiring.Load()},
 	}
-}
-
-// mutating guards an admin endpoint that changes what the server does:
-// POST only (405 otherwise), and only from a loopback address (403
-// otherwise): the admin endpoint has no authentication.
-func mutating(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			w.Header().Set("allow", http.MethodPost)
-			http.Error(w, "method not allowed: use POST", http.StatusMethodNotAllowed)
-			return
-		}
-		if !fromLoopback(r) {
-			http.Error(w, "forbidden: only from a loopback address", http.StatusForbidden)
-			return
-		}
-		h(w, r)
-	}
-}
-
-func fromLoopback(r *http.Request) bool {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	return err == nil && ap.Addr().Unmap().IsLoopback()
 }

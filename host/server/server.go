@@ -14,6 +14,7 @@ import (
 	"github.com/sluiceproxy/sluice/host/cluster"
 	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/host/module"
+	"github.com/sluiceproxy/sluice/host/overload"
 	"github.com/sluiceproxy/sluice/host/tlscontext"
 	"github.com/sluiceproxy/sluice/host/worker"
 )
@@ -37,6 +38,7 @@ type Server struct {
 	// tlsWatch reloads the current generation's TLS contexts when their
 	// files change; a reload replaces it.
 	tlsWatch atomic.Pointer[tlscontext.Watcher]
+	overload *overload.Manager
 	// logDropped counts process-log entries lost to a slow stderr.
 	logDropped func() uint64
 	started    time.Time
@@ -52,7 +54,8 @@ type Server struct {
 	// cluster carried over by reloads is closed with the last of them.
 	clusterRefs map[*cluster.Cluster]int
 	retirers    sync.WaitGroup // retire and WatchConfig goroutines
-	quit        chan struct{}  // closed by Stop: retirers give up
+	quit        chan struct{}  // closed by Stop: retirers give up, a drain's delay ends
+	stopDone    chan struct{}  // closed when Stop has finished
 	reloads     reloadStats
 	// deferAdmin: Start leaves the admin endpoint to StartAdmin (a hot
 	// restart binds it once the old process released it).
@@ -63,6 +66,10 @@ type Server struct {
 	mu       sync.Mutex
 	draining bool
 	stopped  bool
+	// drained is closed when the drain that began first has finished;
+	// aborted is what it had to close at its deadline.
+	drained chan struct{}
+	aborted int
 }
 
 // currentClusters resolves the modules' HTTP callouts in the current
@@ -92,7 +99,7 @@ func (s *Server) generations() []*generation {
 // New builds everything the config describes, loading modules and binding
 // nothing yet. Errors name what failed.
 func New(cfg *config.Config, log *zap.Logger) (*Server, error) {
-	s := &Server{log: log, clusterRefs: map[*cluster.Cluster]int{}, quit: make(chan struct{}), takenOver: make(chan struct{})}
+	s := &Server{log: log, clusterRefs: map[*cluster.Cluster]int{}, quit: make(chan struct{}), stopDone: make(chan struct{}), takenOver: make(chan struct{})}
 	n := cfg.Concurrency
 	if procs := runtime.GOMAXPROCS(0); n > procs {
 		log.Warn("concurrency is above the CPUs this process may use: workers will compete for them, which costs throughput and tail latency",
@@ -107,6 +114,12 @@ func New(cfg *config.Config, log *zap.Logger) (*Server, error) {
 		s.workers = append(s.workers, w)
 	}
 	s.dog = newWatchdog(cfg.Watchdog, log, s.workers)
+	s.overload = overload.New(cfg.Overload, s.workers, log)
+	s.overload.SetAccepting = func(i int, accepting bool) {
+		for _, l := range s.gen().lis {
+			l.PauseAccepting(i, !accepting)
+		}
+	}
 	s.accessLogs = accesslog.NewRegistry(n)
 	var err error
 	s.modules, err = newModuleHost(log, s.workers, currentClusters{s})
@@ -162,6 +175,7 @@ func (s *Server) Start() error {
 			return err
 		}
 	}
+	s.overload.Start()
 	if !s.deferAdmin {
 		if err := s.StartAdmin(); err != nil {
 			s.Stop()
@@ -220,18 +234,52 @@ func (s *Server) Draining() bool {
 	return s.draining
 }
 
-// Drain stops accepting, lets in-flight streams finish for up to timeout,
-// then closes what is left. It returns the number of connections it had to
-// abort.
-func (s *Server) Drain(timeout time.Duration) int {
+// Drain shuts down gracefully. /ready answers 503 DRAINING at once; the
+// listeners keep accepting for delay (drain_delay), so that load balancers
+// polling /ready, and Kubernetes taking the pod out of its Service, stop
+// sending new connections before they would be refused; then the
+// listeners of every generation close, in-flight streams get up to
+// timeout to finish, and what is left is closed. It returns the number of
+// connections it had to abort. A drain runs once: a later call (SIGTERM
+// after a preStop hook's drain) waits for the first to finish and returns
+// its count. Stop cuts the delay short.
+func (s *Server) Drain(delay, timeout time.Duration) int {
 	s.mu.Lock()
-	if s.draining || s.stopped {
+	if s.stopped {
 		s.mu.Unlock()
 		return 0
 	}
+	if s.drained != nil {
+		done := s.drained
+		s.mu.Unlock()
+		<-done
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.aborted
+	}
 	s.draining = true
+	done := make(chan struct{})
+	s.drained = done
 	s.mu.Unlock()
-	s.log.Info("draining", zap.Duration("timeout", timeout))
+	aborted := s.drain(delay, timeout)
+	s.mu.Lock()
+	s.aborted = aborted
+	s.mu.Unlock()
+	close(done)
+	return aborted
+}
+
+func (s *Server) drain(delay, timeout time.Duration) int {
+	s.log.Info("draining", zap.Duration("delay", delay), zap.Duration("timeout", timeout))
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-s.quit:
+			t.Stop()
+		}
+	}
+	s.log.Info("closing listeners; draining connections")
 	gens := s.generations()
 	for i, w := range s.workers {
 		onWorker(w, func() {
@@ -264,20 +312,24 @@ func (s *Server) Drain(timeout time.Duration) int {
 }
 
 // Stop closes everything: admin, workers (and their sockets), modules.
+// A second call waits until the first has finished.
 func (s *Server) Stop() {
 	s.mu.Lock()
 	if s.stopped {
 		s.mu.Unlock()
+		<-s.stopDone
 		return
 	}
 	s.stopped = true
 	s.mu.Unlock()
+	defer close(s.stopDone)
 	close(s.quit)
 	s.retirers.Wait()
 	// A reload in progress finishes first; later ones are refused.
 	gens := s.generations()
 	if !s.started.IsZero() {
 		s.dog.stop() // never started otherwise (sluice validate)
+		s.overload.Stop()
 	}
 	if w := s.tlsWatch.Load(); w != nil {
 		w.Close()

@@ -89,7 +89,7 @@ func TestDeadWorkerStopsTheProcess(t *testing.T) {
 		t.Fatalf("/ready after: %d %q", code, body)
 	}
 	drained := make(chan int, 1)
-	go func() { drained <- s.Drain(time.Second) }()
+	go func() { drained <- s.Drain(0, time.Second) }()
 	select {
 	case <-drained:
 	case <-time.After(waitLimit):
@@ -112,5 +112,32 @@ func TestWatchdogIgnoresIdleWorkers(t *testing.T) {
 	}
 	if n := s.dog.miss.Load(); n != 0 {
 		t.Fatalf("watchdog_miss = %d on idle workers", n)
+	}
+}
+
+// /stats shows the process's goroutines (for leak watching) and the
+// overload manager's state even without an overload config.
+func TestProcessAndOverloadStats(t *testing.T) {
+	s := startServer(t, twoWorkers)
+	got := map[string]statValue{}
+	for _, st := range s.stats() {
+		got[st.name] = st
+	}
+	if g := got["server.goroutines"]; g.kind != "gauge" || g.value < 1 {
+		t.Fatalf("server.goroutines = %+v", g)
+	}
+	for name, kind := range map[string]string{
+		"overload.heap_bytes":                        "gauge",
+		"overload.shed_new_streams.active":           "gauge",
+		"overload.stop_accepting_connections.active": "gauge",
+		"overload.disable_keepalive.active":          "gauge",
+		"overload.activations":                       "counter",
+		"overload.downstream_cx_active":              "gauge",
+		"listener.main.downstream_cx_active":         "gauge",
+		"listener.main.downstream_cx_overflow":       "counter",
+	} {
+		if st, ok := got[name]; !ok || st.kind != kind {
+			t.Errorf("%s: %+v, want a %s", name, st, kind)
+		}
 	}
 }

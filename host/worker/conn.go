@@ -36,6 +36,8 @@ type Conn struct {
 	user   any
 	local  netip.AddrPort
 	remote netip.AddrPort
+	// limits hold a slot for an accepted connection until teardown.
+	limits []*ConnLimit
 
 	in        []byte // pooled (or grown) input buffer; nil when empty
 	inR, inW  int    // unconsumed input is in[inR:inW]
@@ -159,6 +161,10 @@ func (c *Conn) teardown() {
 	}
 	w.stats.openConns.Add(-1)
 	w.stats.closed.Add(1)
+	for _, lim := range c.limits {
+		lim.release()
+	}
+	c.limits = nil
 }
 
 // fail tears the connection down because of err and queues the owner's

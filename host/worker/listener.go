@@ -18,6 +18,11 @@ type Listener struct {
 	onAccept func(c *Conn)
 	closed   bool
 	backoff  *Timer
+	// limits each get a slot per accepted connection (SetLimits).
+	limits []*ConnLimit
+	// paused: SetPaused stopped accepting (the overload manager); a
+	// back-off after EMFILE must not resume it.
+	paused bool
 }
 
 // Listen opens a non-blocking listening socket with SO_REUSEADDR and
@@ -124,10 +129,31 @@ func (l *Listener) Close() {
 	l.w.stats.listeners.Add(-1)
 }
 
+// SetLimits makes every connection accepted from now on take a slot in
+// each limit, or be closed at once when one is full. Loop thread only
+// (call it with Listen, in the same loop callback, so no connection
+// escapes the count).
+func (l *Listener) SetLimits(limits ...*ConnLimit) { l.limits = limits }
+
+// SetPaused stops (true) or resumes (false) accepting without closing the
+// socket: new connections wait in the kernel's backlog (1024), and beyond
+// it the kernel stops completing handshakes. Loop thread only.
+func (l *Listener) SetPaused(paused bool) {
+	if l.closed || l.paused == paused {
+		return
+	}
+	l.paused = paused
+	if paused {
+		l.w.modify(l.fd, 0)
+		return
+	}
+	l.w.modify(l.fd, unix.EPOLLIN)
+}
+
 // onReadable accepts up to acceptBatch connections (top level).
 func (l *Listener) onReadable() {
 	w := l.w
-	for i := 0; i < acceptBatch && !l.closed; i++ {
+	for i := 0; i < acceptBatch && !l.closed && !l.paused; i++ {
 		fd, sa, err := unix.Accept4(l.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		switch err {
 		case nil:
@@ -148,6 +174,12 @@ func (l *Listener) onReadable() {
 			w.log.Error("accept failed", zap.Stringer("addr", l.addr), zap.Error(err))
 			return
 		}
+		if len(l.limits) > 0 && !admit(l.limits) {
+			// Over max_connections: closed before anything is read, the
+			// refusal counted by the limit that was full.
+			unix.Close(fd)
+			continue
+		}
 		l.accepted(fd, fromSockaddr(sa))
 	}
 }
@@ -156,7 +188,8 @@ func (l *Listener) accepted(fd int, remote netip.AddrPort) {
 	w := l.w
 	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	c := w.newConn(fd, remote)
-	c.writable = true // established: a greeting written in onAccept leaves at once
+	c.limits = l.limits // released by teardown
+	c.writable = true   // established: a greeting written in onAccept leaves at once
 	w.stats.accepted.Add(1)
 	// The ET registration reports data that is already waiting, so
 	// registering before onAccept loses nothing.
@@ -184,7 +217,7 @@ func (l *Listener) pause() {
 }
 
 func (l *Listener) resume() {
-	if !l.closed {
+	if !l.closed && !l.paused {
 		l.w.modify(l.fd, unix.EPOLLIN)
 	}
 }
