@@ -317,12 +317,17 @@ func (f *filter) runDestroy() {
 	for _, h := range f.scheds {
 		leaked += ws.sched.targetGone(h)
 	}
-	f.scheds = f.scheds[:0]
 	if f.modPtr != 0 {
 		m, prev := f.enter()
 		f.ws.syscall(f.hk.filterDestroy, f.modPtr, 0, 0)
 		f.exit(m, prev)
 	}
+	// Those the hook deleted (the usual cancel) are free again now. The
+	// list did not grow meanwhile: scheduler_new is refused in destroy.
+	for _, h := range f.scheds {
+		ws.sched.reclaimIfDeleted(h)
+	}
+	f.scheds = f.scheds[:0]
 	f.factory.noteLeakedSchedulers(leaked)
 	for _, h := range f.timers {
 		ws.deleteTimer(h)

@@ -228,10 +228,15 @@ func (f *netFilter) runDestroy() {
 	f.destroyed = true
 	// The schedulers end before the module hears destroy: a thread the
 	// hook wakes finds its commits refused, never accepted and dropped.
+	scheds := f.scheds
 	f.forgetSchedulers()
 	m, prev := f.enter()
 	f.ws.syscall(f.hk.filterDestroy, f.modPtr, 0, 0)
 	f.exit(m, prev)
+	// Those the hook deleted (the usual cancel) are free again now.
+	for _, h := range scheds {
+		f.ws.sched.reclaimIfDeleted(h)
+	}
 	f.release()
 }
 

@@ -354,6 +354,20 @@ func (d *schedDomain) targetGone(h uint64) (leaked int) {
 	return d.trimOrphans()
 }
 
+// reclaimIfDeleted reclaims the slot of h, whose target is gone, if the
+// module has deleted it meanwhile — typically in the destroy hook that
+// runs right after targetGone — so the slot is free for the next stream
+// at once rather than at the next drain.
+func (d *schedDomain) reclaimIfDeleted(h uint64) {
+	idx, m := d.metaOf(h)
+	if m == nil {
+		return
+	}
+	if atomic.LoadUint64(&d.slot(idx).state)&schedStateOpen == 0 {
+		d.reclaim(idx)
+	}
+}
+
 // orphanRef names one orphan in the queue; an entry whose slot was since
 // reclaimed (the module deleted it) no longer matches and is skipped.
 type orphanRef struct{ idx, gen uint32 }
