@@ -11,25 +11,15 @@
 #
 # Needs: nginx, wrk. Loopback only.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-50}
 ROUNDS=${ROUNDS:-3}
-for tool in nginx wrk; do
-	command -v $tool >/dev/null || { echo "bench: $tool missing (apt-get install nginx-light wrk)"; exit 1; }
-done
+# A check that outlasts it fails closed (403) and aborts the run: generous,
+# since this measures cost, not the timeout (a loaded machine needs it).
+AUTHZ_TIMEOUT_MS=${AUTHZ_TIMEOUT_MS:-1000}
+need nginx wrk
 [ -x build/sluice ] && [ -f build/modules/ext_authz.so ] || make -s sluice modules
-
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened"; exit 1; }
 
 # One nginx, one worker: the backend and the authorization service.
 BACKEND=$(free_port)
@@ -43,7 +33,7 @@ http { access_log off; keepalive_requests 1000000;
   server { listen 127.0.0.1:$AUTH reuseport;
     location /check { add_header x-user-id alice; return 200; } } }
 CONF
-nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" & PIDS+=($!)
+nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" & track $!
 
 declare -A PORT PID
 start_sluice() { # name, http_filters entries
@@ -83,7 +73,7 @@ clusters:
     - lb_endpoints:
       - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: $AUTH } } }
 CONF
-	build/sluice run -c "$WORK/$1.yaml" & PIDS+=($!)
+	build/sluice run -c "$WORK/$1.yaml" & track $!
 	PORT[$1]=$port
 	PID[$1]=$!
 }
@@ -91,34 +81,31 @@ start_sluice sluice ""
 start_sluice sluice+ext_authz "        - name: authz
           module: $PWD/build/modules/ext_authz.so
           filter_name: ext_authz
-          config: { cluster: authz, path_prefix: /check, allowed_headers: [authorization], allowed_upstream_headers: [x-user-id] }"
+          config: { cluster: authz, path_prefix: /check, timeout_ms: $AUTHZ_TIMEOUT_MS, allowed_headers: [authorization], allowed_upstream_headers: [x-user-id] }"
 wait_port "$BACKEND"; wait_port "$AUTH"
 for n in "${!PORT[@]}"; do wait_port "${PORT[$n]}"; done
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-TICK=$(getconf CLK_TCK)
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 NAMES=(sluice sluice+ext_authz)
 declare -A RPS P50 P99 CPU
-echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "before: $(load_line)"
 for n in "${NAMES[@]}"; do wrk -t1 -c"$CONNS" -d2s -H 'authorization: Bearer x' "http://127.0.0.1:${PORT[$n]}/" >/dev/null; done
 for round in $(seq "$ROUNDS"); do
 	for n in "${NAMES[@]}"; do
-		before=$(cpu_ticks "${PID[$n]}")
+		before=$(cpu_us "${PID[$n]}")
 		out=$(wrk -t1 -c"$CONNS" -d"$DURATION" --latency -H 'authorization: Bearer x' "http://127.0.0.1:${PORT[$n]}/")
-		after=$(cpu_ticks "${PID[$n]}")
+		after=$(cpu_us "${PID[$n]}")
 		read -r rps reqs p50 p99 non2xx < <(awk '/Requests\/sec/ {r=$2} /requests in/ {q=$1} $1=="50%" {p50=$2} $1=="99%" {p99=$2} /Non-2xx/ {bad=$NF} END {print r, q, p50, p99, bad+0}' <<<"$out")
 		# ext_authz fails closed with 403: a non-2xx answer means a check failed.
 		[ "$non2xx" = 0 ] || { echo "bench: $n answered $non2xx non-2xx responses"; exit 1; }
 		RPS[$n]+="$rps "; P50[$n]+="$p50 "; P99[$n]+="$p99 "
-		CPU[$n]+="$(awk -v t=$((after - before)) -v hz="$TICK" -v q="$reqs" 'BEGIN { printf "%.1f", t / hz * 1e6 / q }') "
+		CPU[$n]+="$(us_per "$((after - before))" "$reqs") "
 	done
 done
-echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "after: $(load_line)"
 echo "== one worker, wrk -t1 -c$CONNS -d$DURATION; median of $ROUNDS rounds =="
 printf '%-18s %10s %14s   %s\n' target "req/s" "CPU µs/req" "runs (req/s | p50 | p99 | µs/req)"
 for n in "${NAMES[@]}"; do
 	printf '%-18s %10s %14s   %s | %s | %s | %s\n' "$n" \
-		"$(tr ' ' '\n' <<<"${RPS[$n]}" | grep . | median)" "$(tr ' ' '\n' <<<"${CPU[$n]}" | grep . | median)" \
+		"$(med "${RPS[$n]}")" "$(med "${CPU[$n]}")" \
 		"${RPS[$n]}" "${P50[$n]}" "${P99[$n]}" "${CPU[$n]}"
 done
