@@ -69,12 +69,10 @@ var (
 	rssSlope   = flag.Float64("rss-slope", 4, "largest RSS growth allowed during the load, MiB per minute (least-squares slope)")
 	minSuccess = flag.Float64("min-success", 0.9, "smallest share of successes for each well-behaved kind of traffic")
 	slack      = flag.Int("slack", 16, "fds and goroutines allowed above the baseline after the load")
-	// RELOAD HOOK: config reload is not in this sluice yet. When it is
-	// (SIGHUP re-reads the config), run with -reload 30s: the soak then
-	// rewrites the config (alternating the module filter's config) and
-	// sends SIGHUP every interval. Off by default: today SIGHUP would end
-	// the process.
-	reloadEvery = flag.Duration("reload", 0, "send SIGHUP to reload the config this often (0: never; needs config reload support)")
+	// With -reload 30s the soak rewrites the config (alternating the
+	// module filter's config) and sends SIGHUP every interval; every
+	// reload must succeed (config.reload_success / _failure).
+	reloadEvery = flag.Duration("reload", 0, "rewrite the config and send SIGHUP to reload it this often (0: never)")
 )
 
 func main() {
@@ -665,7 +663,7 @@ func (s *soak) chaos(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-reload:
-			// RELOAD HOOK (see -reload): rewrite the config and SIGHUP.
+			// -reload: rewrite the config and SIGHUP.
 			generation++
 			if cfg, err := s.config(generation); err == nil && os.WriteFile(s.cfgPath, []byte(cfg), 0o644) == nil {
 				s.cmd.Process.Signal(syscall.SIGHUP)
@@ -844,6 +842,13 @@ func (s *soak) report(base, end sample, samples []sample) error {
 	fmt.Printf("\nsluice: requests %d (5xx %d), module filters created %d, scheduler commits %d, upstream connect failures %d, slowloris 408s %d\n",
 		st["http.soak.downstream_rq_total"], st["http.soak.downstream_rq_5xx"], st["module.filters_created"],
 		st["module.scheduler_commits"], st["cluster.web.upstream_cx_connect_fail"], st["http.soak.downstream_rq_timeout"])
+	if *reloadEvery > 0 {
+		ok, bad := st["config.reload_success"], st["config.reload_failure"]
+		fmt.Printf("config reloads: %d succeeded, %d failed\n", ok, bad)
+		if ok == 0 || bad > 0 {
+			failures = append(failures, fmt.Sprintf("config reloads: %d succeeded, %d failed", ok, bad))
+		}
+	}
 	if len(failures) > 0 {
 		return errors.New(strings.Join(failures, "; "))
 	}
