@@ -355,3 +355,42 @@ func recvWithin[T any](t *testing.T, ch <-chan T, what string) T {
 		return zero
 	}
 }
+
+// A reload keeps a listener's sockets and its connection count, and
+// applies its new max_connections to them: lowered to 1, a second
+// connection is refused and counted; raised again, it is taken.
+func TestMaxConnectionsFollowsAReload(t *testing.T) {
+	base := listenerConfig("", directRoute, "", "")
+	withMax := func(n int) string {
+		return strings.Replace(base, "  address: 127.0.0.1:0\n", fmt.Sprintf("  address: 127.0.0.1:0\n  max_connections: %d\n", n), 1)
+	}
+	p := startSluice(t, withMax(3))
+	addr := p.Addr("main")
+	old := dialKeepAlive(t, addr)
+	old.mustGet(t, "/before")
+
+	replaceConfig(t, p, withMax(1))
+	if code, body := postReload(t, p); code != 200 {
+		t.Fatalf("reload: %d %s", code, body)
+	}
+	// The old generation's idle connection is drained: its slot is free.
+	waitStatUntil(t, p, "listener.main.downstream_cx_active", func(v int64) bool { return v == 0 })
+	first := dialKeepAlive(t, addr)
+	first.mustGet(t, "/one")
+	if resp, _, err := dialKeepAlive(t, addr).get("/two"); err == nil {
+		t.Fatalf("a 2nd connection after lowering max_connections to 1 was answered: %v", resp.Status)
+	}
+	waitStatUntil(t, p, "listener.main.downstream_cx_overflow", func(v int64) bool { return v == 1 })
+	first.mustGet(t, "/still")
+
+	replaceConfig(t, p, withMax(2))
+	if code, body := postReload(t, p); code != 200 {
+		t.Fatalf("reload: %d %s", code, body)
+	}
+	waitStatUntil(t, p, "listener.main.downstream_cx_active", func(v int64) bool { return v == 0 })
+	dialKeepAlive(t, addr).mustGet(t, "/a")
+	dialKeepAlive(t, addr).mustGet(t, "/b")
+	if n := adminStat(t, p, "listener.main.downstream_cx_overflow"); n != 1 {
+		t.Fatalf("listener.main.downstream_cx_overflow = %d after raising the bound, want still 1", n)
+	}
+}

@@ -194,10 +194,9 @@ func (l *Listener) PrepareAdopt(old *Listener, n int) {
 	l.extra = make([][]*port, n)
 	l.makeSets(n)
 	l.addr = old.addr
-	if l.conns.Max() == old.conns.Max() {
-		// Its connections are still open: the count goes on.
-		l.conns = old.conns
-	}
+	// The old generation's connections are still open and hold their
+	// slots: the count goes on (Adopt applies this config's bound).
+	l.conns = old.conns
 }
 
 // Adopt makes worker i's socket of old (the previous generation) deliver
@@ -211,6 +210,7 @@ func (l *Listener) Adopt(i int, old *Listener) {
 		}
 		l.extra[i], old.extra[i] = old.extra[i], nil
 	}
+	l.conns.SetMax(int64(l.cfg.MaxConnections)) // the same on every worker
 	for _, p := range l.extra[i] {
 		p.sock.SetLimits(l.limits()...)
 	}

@@ -11,16 +11,24 @@ import "sync/atomic"
 // no slot is closed right after accept and counted as an overflow.
 // Any goroutine.
 type ConnLimit struct {
-	max      int64 // ≤ 0: no bound, only counting
+	max      atomic.Int64 // ≤ 0: no bound, only counting
 	active   atomic.Int64
 	overflow atomic.Uint64
 }
 
 // NewConnLimit bounds connections to max (≤ 0: count without a bound).
-func NewConnLimit(max int64) *ConnLimit { return &ConnLimit{max: max} }
+func NewConnLimit(max int64) *ConnLimit {
+	l := &ConnLimit{}
+	l.max.Store(max)
+	return l
+}
 
 // Max is the bound (≤ 0: none).
-func (l *ConnLimit) Max() int64 { return l.max }
+func (l *ConnLimit) Max() int64 { return l.max.Load() }
+
+// SetMax changes the bound (a reload): connections above a lowered bound
+// stay; new ones wait for the count to fall below it.
+func (l *ConnLimit) SetMax(max int64) { l.max.Store(max) }
 
 // Active is how many connections hold a slot.
 func (l *ConnLimit) Active() int64 { return l.active.Load() }
@@ -30,13 +38,14 @@ func (l *ConnLimit) Active() int64 { return l.active.Load() }
 func (l *ConnLimit) Overflow() uint64 { return l.overflow.Load() }
 
 func (l *ConnLimit) acquire() bool {
-	if l.max <= 0 {
+	max := l.max.Load()
+	if max <= 0 {
 		l.active.Add(1)
 		return true
 	}
 	for {
 		n := l.active.Load()
-		if n >= l.max {
+		if n >= max {
 			return false
 		}
 		if l.active.CompareAndSwap(n, n+1) {
