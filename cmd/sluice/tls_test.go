@@ -53,6 +53,35 @@ func (e *tlsEnv) issue(name string, l tlstest.Leaf) {
 	e.issued[name] = is
 }
 
+// rotateDefault rewrites the "default" certificate's files on disk (a new
+// leaf, CommonName "rotated", renamed into place) and waits, bounded, until
+// a new handshake with addr is served the rotated certificate.
+func (e *tlsEnv) rotateDefault(t *testing.T, addr string, cfg *tls.Config) {
+	t.Helper()
+	rotated := e.ca.Issue(tlstest.Leaf{CommonName: "rotated", DNSNames: []string{"localhost"}})
+	f := e.files["default"]
+	os.WriteFile(f[1]+".new", rotated.KeyPEM, 0o600)
+	os.WriteFile(f[0]+".new", rotated.CertPEM, 0o644)
+	os.Rename(f[1]+".new", f[1])
+	os.Rename(f[0]+".new", f[0])
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := tls.Dial("tcp", addr, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cn := c.ConnectionState().PeerCertificates[0].Subject.CommonName
+		c.Close()
+		if cn == "rotated" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still served %q after the files changed", cn)
+		}
+		time.Sleep(20 * time.Millisecond) // polling for the reload, not synchronising
+	}
+}
+
 // downstreamTLS is a chain's transport_socket for certificate name, with
 // extra DownstreamTlsContext keys.
 func (e *tlsEnv) downstreamTLS(name, extra string) string {
@@ -472,28 +501,7 @@ func TestTLSCertificateReload(t *testing.T) {
 	}
 	roundTrip()
 
-	rotated := e.ca.Issue(tlstest.Leaf{CommonName: "rotated", DNSNames: []string{"localhost"}})
-	f := e.files["default"]
-	os.WriteFile(f[1]+".new", rotated.KeyPEM, 0o600)
-	os.WriteFile(f[0]+".new", rotated.CertPEM, 0o644)
-	os.Rename(f[1]+".new", f[1])
-	os.Rename(f[0]+".new", f[0])
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := tls.Dial("tcp", p.Addr("main"), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cn := c.ConnectionState().PeerCertificates[0].Subject.CommonName
-		c.Close()
-		if cn == "rotated" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still served %q after the files changed", cn)
-		}
-		time.Sleep(20 * time.Millisecond) // polling for the reload, not synchronising
-	}
+	e.rotateDefault(t, p.Addr("main"), cfg)
 	roundTrip()
 	if n := adminStat(t, p, "tls.context_reloads"); n != 1 {
 		t.Fatalf("tls.context_reloads = %d", n)
