@@ -116,6 +116,16 @@ type H2CUpgrader interface {
 	TakeH2CUpgrade() (req *headers.Map, settings []byte, ok bool)
 }
 
+// Releaser is an optional interface of a ResponseEncoder whose codec
+// reuses its per-stream state. The manager calls Release once, when it
+// will make no further call on the encoder: the codec then drops the
+// callbacks it was given and may reuse the encoder for a later stream as
+// soon as the stream is over on the wire too. A manager that never calls
+// Release is correct; the codec then allocates for each stream.
+type Releaser interface {
+	Release()
+}
+
 // FlushNotifier is an optional interface of a ResponseEncoder whose codec
 // may still hold response bytes after the manager encoded the end of the
 // response (HTTP/2: DATA waiting for the peer's flow-control window). The

@@ -460,6 +460,9 @@ func (s *stream) destroy() {
 	s.info = StreamInfo{}
 	s.gen++
 	s.conn = nil
+	if r, ok := s.enc.(codec.Releaser); ok {
+		r.Release()
+	}
 	s.enc = nil
 	streamPool.Put(s)
 }

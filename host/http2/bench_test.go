@@ -43,6 +43,10 @@ func (a *benchApp) DecodeHeaders(h *headers.Map, end bool) {
 	if end {
 		a.enc.EncodeHeaders(&a.resp, false)
 		a.enc.EncodeData(a.body, true)
+		// Done with the stream, as the connection manager is when it
+		// destroys its own: the codec may reuse the encoder.
+		a.enc.(codec.Releaser).Release()
+		a.enc = nil
 	}
 }
 func (a *benchApp) DecodeData(p []byte, end bool)    {}

@@ -42,8 +42,14 @@ type ServerCodec struct {
 	queuedTotal int       // response bytes queued for window, all streams
 	heldInbound int       // request bytes held for paused streams, all streams
 	scratch     []*stream // reused snapshot of streams for walks with callbacks
+	retired     []*stream // finished streams kept for reuse (stream.retireIfDone)
 
 	block headerBlock // header block being received (HEADERS + CONTINUATION)
+	// openBlock is the stream whose header block still needs CONTINUATION
+	// frames, as the Framer's frame-order check sees it: while it is set,
+	// every frame goes through the Framer (readDirect stands aside).
+	openBlock  uint32
+	framerOnly bool // tests: readDirect off, every frame parsed by the Framer
 
 	// Flow control. Send windows are int64 because SETTINGS may drive a
 	// stream window negative (RFC 9113 6.9.2).
@@ -201,8 +207,20 @@ func (c *ServerCodec) Dispatch(in []byte) (int, error) {
 		if len(rest) < total {
 			break
 		}
-		c.src.b = rest[:total]
+		frame := rest[:total]
 		consumed += total
+		if c.readDirect(frame) {
+			continue
+		}
+		if t := http2.FrameType(frame[3]); t == http2.FrameHeaders || t == http2.FrameContinuation {
+			// Mirror the Framer's order check (a frame that fails it is
+			// a connection error, which ends the loop anyway).
+			c.openBlock = frameStreamID(frame)
+			if http2.Flags(frame[4]).Has(http2.FlagHeadersEndHeaders) {
+				c.openBlock = 0
+			}
+		}
+		c.src.b = frame
 		f, err := c.fr.ReadFrame()
 		if err != nil {
 			c.onFrameError(err)

@@ -1,6 +1,8 @@
 package http2
 
 import (
+	"encoding/binary"
+
 	"go.uber.org/zap"
 	"golang.org/x/net/http2"
 
@@ -121,8 +123,12 @@ func (c *ServerCodec) onPing(f *http2.PingFrame) {
 func (c *ServerCodec) isIdle(id uint32) bool { return id > c.maxClientID }
 
 func (c *ServerCodec) onWindowUpdate(f *http2.WindowUpdateFrame) {
-	inc := int64(f.Increment)
-	if f.StreamID == 0 {
+	c.applyWindowUpdate(f.StreamID, f.Increment)
+}
+
+func (c *ServerCodec) applyWindowUpdate(id, increment uint32) {
+	inc := int64(increment)
+	if id == 0 {
 		c.connSendWindow += inc
 		if c.connSendWindow > maxWindow {
 			c.connError(http2.ErrCodeFlowControl, "connection window above 2^31-1")
@@ -132,11 +138,11 @@ func (c *ServerCodec) onWindowUpdate(f *http2.WindowUpdateFrame) {
 		c.notifyWritable()
 		return
 	}
-	if c.isIdle(f.StreamID) {
+	if c.isIdle(id) {
 		c.connError(http2.ErrCodeProtocol, "WINDOW_UPDATE on idle stream")
 		return
 	}
-	s := c.findStream(f.StreamID)
+	s := c.findStream(id)
 	if s == nil {
 		return // closed: updates may race with our end of stream
 	}
@@ -239,4 +245,61 @@ func (c *ServerCodec) onData(f *http2.DataFrame) {
 	// The connection window comes back now (unless paused streams hold
 	// too much); the stream's when delivered.
 	c.creditConn(length)
+}
+
+// frameStreamID is the stream identifier of a frame's 9-byte header, the
+// reserved bit masked off.
+func frameStreamID(frame []byte) uint32 {
+	return binary.BigEndian.Uint32(frame[5:9]) & (1<<31 - 1)
+}
+
+// readDirect applies, without the Framer, the two frames every request
+// brings in steady state: a HEADERS frame holding a whole header block,
+// and WINDOW_UPDATE. The Framer allocates a frame object for each; these
+// are parsed in place. It reports false, leaving the frame to the Framer,
+// for every other type and for any frame the Framer would refuse, so
+// every error is still the Framer's own.
+func (c *ServerCodec) readDirect(frame []byte) bool {
+	if c.openBlock != 0 || !c.sawSettings || c.framerOnly {
+		return false
+	}
+	flags := http2.Flags(frame[4])
+	id := frameStreamID(frame)
+	p := frame[frameHeaderLen:]
+	switch http2.FrameType(frame[3]) {
+	case http2.FrameHeaders:
+		if id == 0 || !flags.Has(http2.FlagHeadersEndHeaders) {
+			return false
+		}
+		pad := 0
+		if flags.Has(http2.FlagHeadersPadded) {
+			if len(p) < 1 {
+				return false
+			}
+			pad, p = int(p[0]), p[1:]
+		}
+		var dep uint32
+		if flags.Has(http2.FlagHeadersPriority) {
+			if len(p) < 5 {
+				return false
+			}
+			dep, p = binary.BigEndian.Uint32(p)&(1<<31-1), p[5:]
+		}
+		if len(p) < pad {
+			return false
+		}
+		c.applyHeaders(id, flags, dep, p[:len(p)-pad])
+	case http2.FrameWindowUpdate:
+		if len(p) != 4 {
+			return false
+		}
+		inc := binary.BigEndian.Uint32(p) & (1<<31 - 1)
+		if inc == 0 {
+			return false
+		}
+		c.applyWindowUpdate(id, inc)
+	default:
+		return false
+	}
+	return true
 }

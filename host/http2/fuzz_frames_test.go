@@ -370,12 +370,26 @@ type progStream struct {
 	respStarted         bool
 	respEnded           bool
 	paused              bool
+	// releases: this stream releases its encoder once done with it, as
+	// the connection manager does (every other stream never does, and
+	// keeps calling its finished encoder); released: it did.
+	releases, released bool
 }
 
 func (a *progApp) NewStream(enc codec.ResponseEncoder) codec.RequestDecoder {
-	s := &progStream{app: a, enc: enc}
+	s := &progStream{app: a, enc: enc, releases: len(a.streams)%2 == 0}
 	a.streams = append(a.streams, s)
 	return s
+}
+
+// done releases the encoder of a stream that releases, so the codec may
+// reuse it for a later stream; the program never touches it again.
+func (s *progStream) done() {
+	if s.releases && !s.released {
+		s.released = true
+		s.enc.(codec.Releaser).Release()
+		s.enc = nil
+	}
 }
 
 // pick is the k-th stream (mod the count), nil when there is none.
@@ -404,6 +418,7 @@ func (a *progApp) respond(k, body int, trailers bool) {
 		s.enc.EncodeTrailers(newMap("grpc-status", "0"))
 	}
 	s.respEnded = !s.resetSeen
+	s.done()
 }
 
 func (a *progApp) reset(k int) {
@@ -413,11 +428,12 @@ func (a *progApp) reset(k int) {
 	}
 	s.resetSeen = true
 	s.enc.Reset()
+	s.done()
 }
 
 func (a *progApp) readDisable(k int, on bool) {
 	s := a.pick(k)
-	if s == nil || s.resetSeen || s.paused == on {
+	if s == nil || s.resetSeen || s.released || s.paused == on {
 		return
 	}
 	s.paused = on
@@ -457,4 +473,5 @@ func (s *progStream) OnReset(codec.ResetReason) {
 		s.app.t.Fatalf("OnReset twice, or after the response ended")
 	}
 	s.resetSeen = true
+	s.done()
 }

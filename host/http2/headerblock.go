@@ -70,7 +70,12 @@ func (b *headerBlock) discard(action blockAction, code http2.ErrCode) {
 }
 
 func (c *ServerCodec) onHeaders(f *http2.HeadersFrame) {
-	id := f.StreamID
+	c.applyHeaders(f.StreamID, f.Flags, f.Priority.StreamDep, f.HeaderBlockFragment())
+}
+
+// applyHeaders starts a header block: a request, trailers, or one to
+// discard. prioDep is the PRIORITY dependency when flags carry it.
+func (c *ServerCodec) applyHeaders(id uint32, flags http2.Flags, prioDep uint32, frag []byte) {
 	if id%2 == 0 {
 		c.connError(http2.ErrCodeProtocol, "HEADERS on an even stream id")
 		return
@@ -78,7 +83,7 @@ func (c *ServerCodec) onHeaders(f *http2.HeadersFrame) {
 	b := &c.block
 	b.reset()
 	b.streamID = id
-	b.endStream = f.StreamEnded()
+	b.endStream = flags.Has(http2.FlagHeadersEndStream)
 	if s := c.findStream(id); s != nil {
 		switch {
 		case s.remoteClosed:
@@ -108,11 +113,11 @@ func (c *ServerCodec) onHeaders(f *http2.HeadersFrame) {
 			b.h = c.newHeaderMap()
 		}
 	}
-	if f.HasPriority() && f.Priority.StreamDep == id {
+	if flags.Has(http2.FlagHeadersPriority) && prioDep == id {
 		b.discard(actionReset, http2.ErrCodeProtocol)
 	}
 	c.hdec.SetEmitEnabled(b.kind != blockDiscard)
-	c.feedBlock(f.HeaderBlockFragment(), f.HeadersEnded())
+	c.feedBlock(frag, flags.Has(http2.FlagHeadersEndHeaders))
 }
 
 func (c *ServerCodec) onContinuation(f *http2.ContinuationFrame) {

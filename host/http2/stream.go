@@ -8,13 +8,17 @@ import (
 )
 
 // stream is one request/response exchange. It is the codec.ResponseEncoder
-// the connection manager answers through. A stream is never reused, so an
-// encoder call on a finished stream finds closed set and does nothing.
+// the connection manager answers through. An encoder call on a finished
+// stream finds closed set and does nothing. The object is reused for a
+// later stream only once the manager released it (codec.Releaser) and the
+// stream is over on the wire, so no one can still call it.
 type stream struct {
 	c   *ServerCodec
 	id  uint32
 	dec codec.RequestDecoder
 
+	released     bool  // the manager makes no further call (codec.Releaser)
+	retired      bool  // on c.retired, waiting to be reused
 	closed       bool  // removed from the codec; no more callbacks either way
 	decoderDone  bool  // the manager encoded the end of the response: it is finished with dec
 	discarded    int64 // request bytes dropped after an early response
@@ -51,7 +55,8 @@ type stream struct {
 }
 
 func (c *ServerCodec) openStream(id uint32, h *headers.Map, contentLength int64, endStream bool) {
-	s := &stream{
+	s := c.newStream()
+	*s = stream{
 		c:             c,
 		id:            id,
 		contentLength: contentLength,
@@ -65,6 +70,46 @@ func (c *ServerCodec) openStream(id uint32, h *headers.Map, contentLength int64,
 	s.dec.DecodeHeaders(h, endStream)
 }
 
+// newStream returns a retired stream to reuse, or a new one. It runs only
+// when a HEADERS frame (or an h2c upgrade) opens a stream, never inside a
+// stream's own callbacks, so a retired stream is off every call stack.
+func (c *ServerCodec) newStream() *stream {
+	if n := len(c.retired); n > 0 {
+		s := c.retired[n-1]
+		c.retired[n-1] = nil
+		c.retired = c.retired[:n-1]
+		return s
+	}
+	return new(stream)
+}
+
+// maxRetired bounds the streams a connection keeps for reuse.
+const maxRetired = 32
+
+// retireIfDone queues the stream for reuse once nothing can reach it: the
+// manager released it, it left the codec, and no delivery is posted.
+func (s *stream) retireIfDone() {
+	if !s.released || !s.closed || s.deliverQueued || s.retired {
+		return
+	}
+	s.retired = true
+	c := s.c
+	if len(c.retired) < maxRetired {
+		c.retired = append(c.retired, s)
+	}
+}
+
+// Release implements codec.Releaser: the manager is done with the encoder.
+func (s *stream) Release() {
+	if s.released {
+		return
+	}
+	s.released = true
+	s.decoderDone = true // nothing more is delivered to a manager that left
+	s.onWritable, s.onFlushed = nil, nil
+	s.retireIfDone()
+}
+
 // reset marks the stream gone and tells its decoder, once, unless the
 // manager already finished with it (the decoder may be recycled by then).
 func (s *stream) reset(reason codec.ResetReason) {
@@ -74,6 +119,7 @@ func (s *stream) reset(reason codec.ResetReason) {
 	s.closed = true
 	s.c.dropQueued(s)
 	s.dropInbound()
+	s.retireIfDone()
 	if !s.decoderDone {
 		s.decoderDone = true
 		s.dec.OnReset(reason)
@@ -111,6 +157,7 @@ func (s *stream) finish() {
 	}
 	s.closed = true
 	s.c.removeStream(s)
+	s.retireIfDone()
 }
 
 // discardLimit is how much request body an early-answered stream may still
@@ -145,6 +192,7 @@ func (s *stream) stopUpload() bool {
 	c := s.c
 	s.closed = true
 	c.removeStream(s)
+	s.retireIfDone()
 	c.rememberReset(s.id)
 	_ = c.fr.WriteRSTStream(s.id, http2.ErrCodeNo)
 	return true
@@ -210,6 +258,7 @@ func (s *stream) flushCredit() {
 // held while the stream was read-disabled.
 func (s *stream) drainInbound() {
 	s.deliverQueued = false
+	s.retireIfDone()
 	if s.closed || s.readDisabled || s.decoderDone {
 		return
 	}
@@ -353,6 +402,7 @@ func (s *stream) Reset() {
 	s.dropInbound()
 	c := s.c
 	c.removeStream(s)
+	s.retireIfDone()
 	if c.fatalErr == nil {
 		c.rememberReset(s.id)
 		_ = c.fr.WriteRSTStream(s.id, http2.ErrCodeInternal)
