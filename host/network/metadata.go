@@ -3,6 +3,8 @@ package network
 import (
 	"sort"
 	"strconv"
+
+	"github.com/sluiceproxy/sluice/host/accesslog"
 )
 
 // MetadataValue is a dynamic-metadata value: a string or a number.
@@ -44,18 +46,18 @@ func AppendMetadataJSON(b []byte, md map[string]map[string]MetadataValue) []byte
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = strconv.AppendQuote(b, ns)
+		b = accesslog.AppendJSONString(b, ns)
 		b = append(b, ":{"...)
 		for j, k := range sortedKeys(md[ns]) {
 			if j > 0 {
 				b = append(b, ',')
 			}
-			b = strconv.AppendQuote(b, k)
+			b = accesslog.AppendJSONString(b, k)
 			b = append(b, ':')
 			if v := md[ns][k]; v.IsNumber {
 				b = strconv.AppendFloat(b, v.Num, 'g', -1, 64)
 			} else {
-				b = strconv.AppendQuote(b, v.Str)
+				b = accesslog.AppendJSONString(b, v.Str)
 			}
 		}
 		b = append(b, '}')

@@ -2,8 +2,9 @@ package network
 
 import (
 	"crypto/tls"
-	"strconv"
 	"strings"
+
+	"github.com/sluiceproxy/sluice/host/accesslog"
 )
 
 // setTLSAttributes copies what a finished handshake established.
@@ -51,7 +52,7 @@ func tlsVersionName(v uint16) string {
 func AppendTLSJSON(b []byte, a *Attributes) []byte {
 	if a.ServerName != "" {
 		b = append(b, `,"requested_server_name":`...)
-		b = strconv.AppendQuote(b, a.ServerName)
+		b = accesslog.AppendJSONString(b, a.ServerName)
 	}
 	if a.TLSVersion == "" {
 		return b
@@ -63,17 +64,17 @@ func AppendTLSJSON(b []byte, a *Attributes) []byte {
 	b = append(b, '"')
 	if a.ALPN != "" {
 		b = append(b, `,"downstream_alpn":`...)
-		b = strconv.AppendQuote(b, a.ALPN)
+		b = accesslog.AppendJSONString(b, a.ALPN)
 	}
 	if a.PeerSubject != "" {
 		b = append(b, `,"downstream_peer_subject":`...)
-		b = strconv.AppendQuote(b, a.PeerSubject)
+		b = accesslog.AppendJSONString(b, a.PeerSubject)
 		b = append(b, `,"downstream_peer_sans":[`...)
 		for i, s := range a.PeerSANs {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = strconv.AppendQuote(b, s)
+			b = accesslog.AppendJSONString(b, s)
 		}
 		b = append(b, ']')
 	}

@@ -2,6 +2,7 @@ package network
 
 import (
 	"crypto/tls"
+	"encoding/json"
 	"io"
 	"net"
 	"net/netip"
@@ -119,5 +120,28 @@ func TestTLSHandshakeFailureClosesTheChain(t *testing.T) {
 	}
 	if stats.TLSHandshakeErrors.Load() != 1 || stats.TLSHandshakes.Load() != 0 {
 		t.Fatalf("handshakes %d errors %d", stats.TLSHandshakes.Load(), stats.TLSHandshakeErrors.Load())
+	}
+}
+
+// Access-log JSON stays valid JSON whatever a module or a certificate put
+// in a value: invalid UTF-8 (a C module's bytes), control characters (a
+// certificate subject may hold them), quotes.
+func TestAccessLogJSONIsValidForAnyValue(t *testing.T) {
+	md := map[string]map[string]MetadataValue{
+		"mod\xff": {"k\"ey": {Str: "v\xc3\x28\x07\u2028"}, "n": {Num: 1.5, IsNumber: true}},
+	}
+	a := &Attributes{ServerName: "a.example", TLSVersion: "TLSv1.3", TLSCipherSuite: "TLS_AES_128_GCM_SHA256",
+		ALPN: "h2", PeerSubject: "CN=bell\x07,O=\"quoted\"", PeerSANs: []string{"x\x00y"}}
+	b := AppendMetadataJSON([]byte(`{"md":`), md)
+	b = append(AppendTLSJSON(b, a), '}')
+	var v map[string]any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+	if got := v["md"].(map[string]any)["mod\ufffd"].(map[string]any)["k\"ey"]; got != "v\ufffd(\a\u2028" {
+		t.Fatalf("metadata value read back as %q", got)
+	}
+	if got := v["downstream_peer_subject"]; got != "CN=bell\a,O=\"quoted\"" {
+		t.Fatalf("peer subject read back as %q", got)
 	}
 }

@@ -397,7 +397,7 @@ func (f *filter) appendJSON(b []byte, now time.Time, in, out int64) []byte {
 	b = append(b, `","protocol":"TCP","response_flags":"`...)
 	b = append(b, orDash(f.flag)...)
 	b = append(b, `","details":`...)
-	b = strconv.AppendQuote(b, f.details)
+	b = accesslog.AppendJSONString(b, f.details)
 	b = append(b, `,"bytes_received":`...)
 	b = strconv.AppendInt(b, in, 10)
 	b = append(b, `,"bytes_sent":`...)
@@ -409,7 +409,7 @@ func (f *filter) appendJSON(b []byte, now time.Time, in, out int64) []byte {
 		b = f.host.AppendTo(b)
 	}
 	b = append(b, `","upstream_cluster":`...)
-	b = strconv.AppendQuote(b, f.cfg.Cluster.Name())
+	b = accesslog.AppendJSONString(b, f.cfg.Cluster.Name())
 	b = append(b, `,"downstream_remote_address":"`...)
 	b = f.nc.RemoteAddr().AppendTo(b)
 	b = append(b, `","downstream_local_address":"`...)
