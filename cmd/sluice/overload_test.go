@@ -160,6 +160,12 @@ func newHeldUploads(t *testing.T) *heldUploads {
 // heap grows: request bodies kept for retries while their upstream holds
 // the answer. Module filter "passthrough" runs on every stream.
 func overloadedSluice(t *testing.T, actions string) (*proc, *heldUploads) {
+	cfg, be := overloadConfig(t, actions)
+	return startSluice(t, cfg), be
+}
+
+// overloadConfig is overloadedSluice's configuration and backend.
+func overloadConfig(t *testing.T, actions string) (string, *heldUploads) {
 	be := newHeldUploads(t)
 	cfg := listenerConfig(moduleFilter(t, "passthrough", "passthrough", "passthrough", "{}"), `
 - name: all
@@ -179,7 +185,7 @@ func overloadedSluice(t *testing.T, actions string) (*proc, *heldUploads) {
   actions: [`+actions+`]
 listeners:
 `, 1)
-	return startSluice(t, cfg), be
+	return cfg, be
 }
 
 // growHeap sends six uploads of 16 MiB (96 MiB kept) and waits until the
@@ -340,6 +346,66 @@ func TestOverloadStopsAccepting(t *testing.T) {
 
 	releaseHeap(t, p, be, results, "stop_accepting_connections")
 	if got := recvWithin(t, answered, "the waiting connection's answer"); got != "200 OK done" {
+		t.Fatalf("the connection that waited: %s", got)
+	}
+}
+
+// A listener that a reload adds while the overload manager holds
+// accepting off starts paused like the others (accepting is paused per
+// worker, not per socket), and accepts once the actions are off.
+func TestListenerAddedDuringOverloadStartsPaused(t *testing.T) {
+	cfg, be := overloadConfig(t, "stop_accepting_connections")
+	// The uploads that fill the heap are the old generation's streams: let
+	// them outlive the reload's drain.
+	cfg = strings.Replace(cfg, "drain_timeout: 5s", "drain_timeout: 120s", 1)
+	p := startSluice(t, cfg)
+	results := growHeap(t, p, be, "stop_accepting_connections")
+
+	withExtra := strings.Replace(cfg, "listeners:\n", `listeners:
+- name: extra
+  address: 127.0.0.1:0
+  filter_chains:
+  - filters:
+    - name: http_connection_manager
+      config:
+        stat_prefix: extra
+        http_filters: [{ name: router }]
+        route_config:
+          virtual_hosts:
+          - name: all
+            domains: ["*"]
+            routes:
+            - match: { prefix: / }
+              direct_response: { status: 200, body: { inline_string: "extra" } }
+`, 1)
+	replaceConfig(t, p, withExtra)
+	if code, body := postReload(t, p); code != 200 {
+		t.Fatalf("reload: %d %s", code, body)
+	}
+	p.WaitLog(`"msg":"listening"`, `"listener":"extra"`)
+	waiting := dialKeepAlive(t, p.Addr("extra")) // the kernel completes the handshake
+	answered := make(chan string, 1)
+	go func() {
+		resp, text, err := waiting.get("/waited")
+		if err != nil {
+			answered <- err.Error()
+			return
+		}
+		answered <- resp.Status + " " + text
+	}()
+	// The reload returned after every worker switched; the admin answers
+	// come after several more loop turns. The connection is still waiting.
+	waitStatUntil(t, p, "overload.stop_accepting_connections.active", func(v int64) bool { return v == 1 })
+	if n := adminStat(t, p, "http.extra.downstream_cx_total"); n != 0 {
+		t.Fatalf("the new listener accepted %d connections while accepting is off", n)
+	}
+	select {
+	case got := <-answered:
+		t.Fatalf("a connection to the new listener was answered while accepting is off: %s", got)
+	default:
+	}
+	releaseHeap(t, p, be, results, "stop_accepting_connections")
+	if got := recvWithin(t, answered, "the waiting connection's answer"); got != "200 OK extra" {
 		t.Fatalf("the connection that waited: %s", got)
 	}
 }

@@ -312,20 +312,6 @@ func (l *Listener) limits() []*worker.ConnLimit {
 	return []*worker.ConnLimit{l.conns}
 }
 
-// PauseAccepting stops (true) or resumes (false) worker i's accepting
-// without closing its socket (the overload manager). Loop thread of
-// worker i.
-func (l *Listener) PauseAccepting(i int, pause bool) {
-	if l.ports != nil && l.ports[i] != nil {
-		l.ports[i].sock.SetPaused(pause)
-	}
-	if l.extra != nil {
-		for _, p := range l.extra[i] {
-			p.sock.SetPaused(pause)
-		}
-	}
-}
-
 // StopAccepting closes worker i's socket. Loop thread of worker i.
 func (l *Listener) StopAccepting(i int) {
 	if l.ports != nil && l.ports[i] != nil {

@@ -116,9 +116,9 @@ func New(cfg *config.Config, log *zap.Logger) (*Server, error) {
 	s.dog = newWatchdog(cfg.Watchdog, log, s.workers)
 	s.overload = overload.New(cfg.Overload, s.workers, log)
 	s.overload.SetAccepting = func(i int, accepting bool) {
-		for _, l := range s.gen().lis {
-			l.PauseAccepting(i, !accepting)
-		}
+		// Worker-wide, so that a listener a reload binds while accepting
+		// is off starts paused too.
+		s.workers[i].PauseAccepting(!accepting)
 	}
 	s.accessLogs = accesslog.NewRegistry(n)
 	var err error

@@ -129,26 +129,35 @@ func TestConnLimitNeverExceeded(t *testing.T) {
 	}
 }
 
-// A paused listener accepts nothing (connections wait in the backlog) and
-// takes them once resumed.
+// While the worker's accepting is paused its listeners accept nothing
+// (connections wait in the backlog), a listener opened meanwhile starts
+// paused too (a reload during overload), and both take their connections
+// once accepting resumes.
 func TestListenerPause(t *testing.T) {
 	w := startWorker(t, Options{})
 	accepted := make(chan struct{}, 4)
-	var l *Listener
-	onLoop(t, w, func() {
-		var err error
-		l, err = w.Listen(loopback, func(c *Conn) { c.SetHandler(echoThenClose{}); accepted <- struct{}{} })
+	onAccept := func(c *Conn) { c.SetHandler(echoThenClose{}); accepted <- struct{}{} }
+	listen := func() *Listener {
+		var l *Listener
+		onLoop(t, w, func() {
+			var err error
+			if l, err = w.Listen(loopback, onAccept); err != nil {
+				t.Fatal(err)
+			}
+		})
+		return l
+	}
+	first := listen()
+	onLoop(t, w, func() { w.PauseAccepting(true) })
+	second := listen()
+	for _, l := range []*Listener{first, second} {
+		c, err := net.Dial("tcp", l.Addr().String()) // the kernel completes the handshake
 		if err != nil {
 			t.Fatal(err)
 		}
-		l.SetPaused(true)
-	})
-	c, err := net.Dial("tcp", l.Addr().String()) // the kernel completes the handshake
-	if err != nil {
-		t.Fatal(err)
+		defer c.Close()
 	}
-	defer c.Close()
-	// The loop runs a full iteration; the pending connection stays there.
+	// The loop runs full iterations; the pending connections stay there.
 	onLoop(t, w, func() {})
 	onLoop(t, w, func() {})
 	select {
@@ -156,8 +165,9 @@ func TestListenerPause(t *testing.T) {
 		t.Fatal("accepted while paused")
 	default:
 	}
-	onLoop(t, w, func() { l.SetPaused(false) })
-	recv(t, accepted, "accept after resuming")
+	onLoop(t, w, func() { w.PauseAccepting(false) })
+	recv(t, accepted, "first accept after resuming")
+	recv(t, accepted, "second accept after resuming")
 }
 
 // echoThenClose writes input back and closes once the peer has.

@@ -20,8 +20,8 @@ type Listener struct {
 	backoff  *Timer
 	// limits each get a slot per accepted connection (SetLimits).
 	limits []*ConnLimit
-	// paused: SetPaused stopped accepting (the overload manager); a
-	// back-off after EMFILE must not resume it.
+	// paused: the worker's PauseAccepting stopped accepting (the overload
+	// manager); a back-off after EMFILE must not resume it.
 	paused bool
 }
 
@@ -73,9 +73,25 @@ func (l *Listener) open(sa unix.Sockaddr) error {
 		return fmt.Errorf("getsockname: %w", err)
 	}
 	l.addr = fromSockaddr(bound)
-	// Level-triggered: accepting at most acceptBatch per wake-up leaves the
-	// rest reported again next iteration, after the other ready fds.
-	return l.w.register(l.fd, unix.EPOLLIN, fdEntry{kind: kindListener, ln: l})
+	return l.w.addListener(l)
+}
+
+// addListener registers a new listening socket, paused if the worker's
+// accepting is paused: a listener a reload opens while the overload
+// manager holds accepting off stays off with the others.
+func (w *Worker) addListener(l *Listener) error {
+	l.paused = w.acceptPaused
+	var events uint32
+	if !l.paused {
+		// Level-triggered: accepting at most acceptBatch per wake-up leaves
+		// the rest reported again next iteration, after the other ready fds.
+		events = unix.EPOLLIN
+	}
+	if err := w.register(l.fd, events, fdEntry{kind: kindListener, ln: l}); err != nil {
+		return err
+	}
+	w.listeners = append(w.listeners, l)
+	return nil
 }
 
 // CheckAddressFree binds addr once without SO_REUSEPORT and lets go. Every
@@ -124,9 +140,16 @@ func (l *Listener) Close() {
 	if l.backoff != nil {
 		l.backoff.Stop()
 	}
-	l.w.unregister(l.fd)
-	l.w.closeLater = append(l.w.closeLater, l.fd)
-	l.w.stats.listeners.Add(-1)
+	w := l.w
+	w.unregister(l.fd)
+	w.closeLater = append(w.closeLater, l.fd)
+	w.stats.listeners.Add(-1)
+	for i, x := range w.listeners {
+		if x == l {
+			w.listeners = append(w.listeners[:i], w.listeners[i+1:]...)
+			break
+		}
+	}
 }
 
 // SetLimits makes every connection accepted from now on take a slot in
@@ -135,10 +158,19 @@ func (l *Listener) Close() {
 // escapes the count).
 func (l *Listener) SetLimits(limits ...*ConnLimit) { l.limits = limits }
 
-// SetPaused stops (true) or resumes (false) accepting without closing the
-// socket: new connections wait in the kernel's backlog (1024), and beyond
-// it the kernel stops completing handshakes. Loop thread only.
-func (l *Listener) SetPaused(paused bool) {
+// PauseAccepting stops (true) or resumes (false) accepting on every
+// listening socket of this worker, and on those opened while it is
+// paused, without closing them: new connections wait in the kernel's
+// backlog (1024), and beyond it the kernel stops completing handshakes.
+// Loop thread only.
+func (w *Worker) PauseAccepting(pause bool) {
+	w.acceptPaused = pause
+	for _, l := range w.listeners {
+		l.setPaused(pause)
+	}
+}
+
+func (l *Listener) setPaused(paused bool) {
 	if l.closed || l.paused == paused {
 		return
 	}
@@ -245,7 +277,7 @@ func (w *Worker) ListenFD(fd int, onAccept func(c *Conn)) (*Listener, error) {
 		return nil, fmt.Errorf("inherited fd %d: getsockname: %w", fd, err)
 	}
 	l := &Listener{w: w, fd: fd, onAccept: onAccept, addr: fromSockaddr(bound)}
-	if err := w.register(fd, unix.EPOLLIN, fdEntry{kind: kindListener, ln: l}); err != nil {
+	if err := w.addListener(l); err != nil {
 		return nil, err
 	}
 	w.stats.listeners.Add(1)
