@@ -78,8 +78,16 @@ func reloadRoundConfig(r int, backend string) string {
 	if r%2 == 1 {
 		// Into the listeners list, which ends where the clusters begin.
 		i := strings.Index(cfg, "\nclusters:\n")
-		cfg = cfg[:i] + fmt.Sprintf(`
-- name: extra-%d
+		name := fmt.Sprintf("extra-%d", r)
+		cfg = cfg[:i] + "\n" + strings.TrimSuffix(directListener(name, name), "\n") + cfg[i:]
+	}
+	return cfg
+}
+
+// directListener is a listeners entry whose every request is answered 200
+// with body, by a connection manager with stat_prefix "extra".
+func directListener(name, body string) string {
+	return fmt.Sprintf(`- name: %s
   address: 127.0.0.1:0
   filter_chains:
   - filters:
@@ -93,9 +101,8 @@ func reloadRoundConfig(r int, backend string) string {
             domains: ["*"]
             routes:
             - match: { prefix: / }
-              direct_response: { status: 200, body: { inline_string: "extra-%d" } }`, r, r) + cfg[i:]
-	}
-	return cfg
+              direct_response: { status: 200, body: { inline_string: %q } }
+`, name, body)
 }
 
 // TestReloadUnderLoad: 50 keep-alive HTTP/1 connections and one HTTP/2
