@@ -11,6 +11,7 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/sluiceproxy/sluice/host/h2frame"
 	"github.com/sluiceproxy/sluice/host/headers"
 	"github.com/sluiceproxy/sluice/host/worker"
 )
@@ -63,11 +64,15 @@ type h2Conn struct {
 	state connState // ccConnecting until the peer's SETTINGS, then ccBusy; ccClosed
 	ready bool      // peer SETTINGS received: streams may open
 
-	fr   *http2.Framer
-	src  h2Source
-	henc *hpack.Encoder
-	hbuf bytes.Buffer
-	hdec *hpack.Decoder
+	fr     *http2.Framer
+	src    h2Source
+	order  h2frame.Order // the Framer's CONTINUATION-order state (readDirect)
+	henc   *hpack.Encoder
+	hbuf   bytes.Buffer
+	values headers.Interner // request field values for henc
+	hdec   *hpack.Decoder
+	// authority is addr as text: :authority of a request that has none.
+	authority string
 
 	nextID  uint32
 	streams map[uint32]*h2Stream
@@ -141,6 +146,7 @@ func newH2Conn(wp *workerPool, host *Host) *h2Conn {
 		peerMaxFrame:      16384,
 		sendWindow:        minWindow,
 	}
+	cc.authority = cc.addr.String()
 	cc.fr = http2.NewFramer(h2Sink{cc}, &cc.src)
 	cc.fr.SetMaxReadFrameSize(h2MaxReadFrame)
 	cc.fr.SetReuseFrames()
@@ -286,8 +292,13 @@ func (cc *h2Conn) OnData(c *worker.Conn) {
 		if len(rest) < total {
 			break
 		}
-		cc.src.b = rest[:total]
+		frame := rest[:total]
 		off += total
+		if cc.readDirect(frame) {
+			continue
+		}
+		cc.order.Framer(frame)
+		cc.src.b = frame
 		f, err := cc.fr.ReadFrame()
 		if err != nil {
 			cc.frameError(err)
@@ -370,9 +381,7 @@ func (cc *h2Conn) processFrame(f http2.Frame) {
 			cc.onPeerReset(st, f.ErrCode)
 		}
 	case *http2.HeadersFrame:
-		cc.blk = h2Block{active: true, id: f.StreamID, end: f.StreamEnded(), st: cc.streams[f.StreamID]}
-		cc.resp.Reset()
-		cc.headerFragment(f.HeaderBlockFragment(), f.HeadersEnded())
+		cc.onHeaders(f.StreamID, f.Flags, f.HeaderBlockFragment())
 	case *http2.ContinuationFrame:
 		if !cc.blk.active {
 			cc.connError(http2.ErrCodeProtocol, "CONTINUATION without HEADERS")
@@ -384,6 +393,34 @@ func (cc *h2Conn) processFrame(f http2.Frame) {
 	case *http2.PushPromiseFrame:
 		cc.connError(http2.ErrCodeProtocol, "PUSH_PROMISE although push is disabled")
 	}
+}
+
+// readDirect applies a HEADERS frame holding a whole header block or a
+// WINDOW_UPDATE without the Framer, which allocates a frame object for
+// each (h2frame); it reports false, leaving the frame to the Framer, for
+// everything else.
+func (cc *h2Conn) readDirect(frame []byte) bool {
+	if !cc.ready || cc.blk.active || cc.order.Open() {
+		return false
+	}
+	f, ok := h2frame.Parse(frame)
+	if !ok {
+		return false
+	}
+	if f.Type == http2.FrameHeaders {
+		cc.onHeaders(f.StreamID, f.Flags, f.Fragment)
+	} else {
+		cc.applyWindowUpdate(f.StreamID, f.Increment)
+	}
+	return true
+}
+
+// onHeaders starts a response header block (a response head, an
+// informational one, or trailers).
+func (cc *h2Conn) onHeaders(id uint32, flags http2.Flags, frag []byte) {
+	cc.blk = h2Block{active: true, id: id, end: flags.Has(http2.FlagHeadersEndStream), st: cc.streams[id]}
+	cc.resp.Reset()
+	cc.headerFragment(frag, flags.Has(http2.FlagHeadersEndHeaders))
 }
 
 func (cc *h2Conn) onSettings(f *http2.SettingsFrame) {
@@ -444,8 +481,12 @@ func (cc *h2Conn) startWaiting() {
 }
 
 func (cc *h2Conn) onWindowUpdate(f *http2.WindowUpdateFrame) {
-	if f.StreamID == 0 {
-		cc.sendWindow += int64(f.Increment)
+	cc.applyWindowUpdate(f.StreamID, f.Increment)
+}
+
+func (cc *h2Conn) applyWindowUpdate(id, increment uint32) {
+	if id == 0 {
+		cc.sendWindow += int64(increment)
 		if cc.sendWindow > maxWindow {
 			cc.connError(http2.ErrCodeFlowControl, "connection window overflow")
 			return
@@ -453,11 +494,11 @@ func (cc *h2Conn) onWindowUpdate(f *http2.WindowUpdateFrame) {
 		cc.flushBlocked()
 		return
 	}
-	st := cc.streams[f.StreamID]
+	st := cc.streams[id]
 	if st == nil {
 		return
 	}
-	st.sendWindow += int64(f.Increment)
+	st.sendWindow += int64(increment)
 	if st.sendWindow > maxWindow {
 		cc.resetStream(st, http2.ErrCodeFlowControl, ProtocolError, ErrH2FlowControl)
 		return

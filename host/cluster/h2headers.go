@@ -12,9 +12,10 @@ import (
 // except "te: trailers", which gRPC needs. Every name and value is checked
 // as for HTTP/1.1, since filters and modules write these maps.
 
-// encodeRequestHead HPACK-encodes h as a request head into enc's buffer.
-// fallbackAuthority is used when h has neither :authority nor Host.
-func encodeRequestHead(enc *hpack.Encoder, h *headers.Map, fallbackAuthority string) error {
+// encodeRequestHead HPACK-encodes h as a request head into enc's buffer,
+// values through the connection's interner. fallbackAuthority is used
+// when h has neither :authority nor Host.
+func encodeRequestHead(enc *hpack.Encoder, values *headers.Interner, h *headers.Map, fallbackAuthority string) error {
 	method := h.Method()
 	if !isToken(method) {
 		return ErrBadMethod
@@ -59,14 +60,14 @@ func encodeRequestHead(enc *hpack.Encoder, h *headers.Map, fallbackAuthority str
 	}
 	// Validation is done before the first field is encoded: a refused head
 	// must not leave the connection's HPACK state half-updated.
-	write(enc, ":method", method)
-	write(enc, ":scheme", scheme)
+	write(enc, values, ":method", method)
+	write(enc, values, ":scheme", scheme)
 	if len(authority) > 0 {
-		write(enc, ":authority", authority)
+		write(enc, values, ":authority", authority)
 	} else {
 		_ = enc.WriteField(hpack.HeaderField{Name: ":authority", Value: fallbackAuthority})
 	}
-	write(enc, ":path", path)
+	write(enc, values, ":path", path)
 	sentTE := false
 	h.Range(func(name, value []byte) bool {
 		if string(name) == "te" {
@@ -80,7 +81,7 @@ func encodeRequestHead(enc *hpack.Encoder, h *headers.Map, fallbackAuthority str
 		if len(name) > 0 && name[0] == ':' || connectionSpecific(name, value) || string(name) == "host" {
 			return true
 		}
-		write(enc, internName(name), value)
+		write(enc, values, internName(name), value)
 		return true
 	})
 	return nil
@@ -88,19 +89,19 @@ func encodeRequestHead(enc *hpack.Encoder, h *headers.Map, fallbackAuthority str
 
 // encodeTrailers encodes request trailers; fields that may not be
 // trailers or are invalid are dropped (the body is already on the wire).
-func encodeTrailers(enc *hpack.Encoder, t *headers.Map) {
+func encodeTrailers(enc *hpack.Encoder, values *headers.Interner, t *headers.Map) {
 	t.Range(func(name, value []byte) bool {
 		if len(name) == 0 || name[0] == ':' || !isLowerToken(name) || !isFieldValue(value) ||
 			forbiddenTrailer(name) || connectionSpecific(name, value) {
 			return true
 		}
-		write(enc, internName(name), value)
+		write(enc, values, internName(name), value)
 		return true
 	})
 }
 
-func write(enc *hpack.Encoder, name string, value []byte) {
-	f := hpack.HeaderField{Name: name, Value: internValue(value)}
+func write(enc *hpack.Encoder, values *headers.Interner, name string, value []byte) {
+	f := hpack.HeaderField{Name: name, Value: values.Intern(value)}
 	// Authorization and cookies stay out of the dynamic table, as
 	// net/http's client does, so they cannot be probed by compression.
 	f.Sensitive = name == "authorization" || name == "proxy-authorization"
@@ -146,8 +147,9 @@ func validResponseField(name, value string) bool {
 }
 
 // The HPACK encoder keeps the strings it indexes, so fields are handed to
-// it as strings; common names and values come from constants instead of a
-// conversion (switch on string(b) does not allocate).
+// it as strings; common names come from constants instead of a conversion
+// (switch on string(b) does not allocate), values from the connection's
+// headers.Interner.
 
 func internName(b []byte) string {
 	switch string(b) {
@@ -179,34 +181,6 @@ func internName(b []byte) string {
 		return "grpc-status"
 	case "grpc-message":
 		return "grpc-message"
-	}
-	return string(b)
-}
-
-func internValue(b []byte) string {
-	switch string(b) {
-	case "GET":
-		return "GET"
-	case "POST":
-		return "POST"
-	case "http":
-		return "http"
-	case "https":
-		return "https"
-	case "/":
-		return "/"
-	case "*/*":
-		return "*/*"
-	case "trailers":
-		return "trailers"
-	case "application/grpc":
-		return "application/grpc"
-	case "gzip":
-		return "gzip"
-	case "identity":
-		return "identity"
-	case "0":
-		return "0"
 	}
 	return string(b)
 }

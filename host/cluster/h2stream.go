@@ -119,7 +119,7 @@ func (st *h2Stream) sendHeaders(h *headers.Map, endStream bool) {
 	cc := st.cc
 	s := st.s
 	cc.hbuf.Reset()
-	if err := encodeRequestHead(cc.henc, h, cc.addr.String()); err != nil {
+	if err := encodeRequestHead(cc.henc, &cc.values, h, cc.authority); err != nil {
 		// Nothing was written: the connection is unharmed.
 		cc.wp.c.stats.rqTxReset.Add(1)
 		st.fail(LocalReset, err)
@@ -216,7 +216,7 @@ func (cc *h2Conn) flushStream(st *h2Stream) {
 	if st.outEnd && !st.sentEnd {
 		if st.hasTrailers {
 			cc.hbuf.Reset()
-			encodeTrailers(cc.henc, &st.trailers)
+			encodeTrailers(cc.henc, &cc.values, &st.trailers)
 			cc.writeBlock(st.id, cc.hbuf.Bytes(), true)
 		} else {
 			_ = cc.fr.WriteData(st.id, true, nil)

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/sluiceproxy/sluice/host/codec"
+	"github.com/sluiceproxy/sluice/host/h2frame"
 	"github.com/sluiceproxy/sluice/host/headers"
 )
 
@@ -22,13 +23,12 @@ type ServerCodec struct {
 	opts Options
 	log  *zap.Logger
 
-	fr   *http2.Framer
-	src  frameSource
-	hdec *hpack.Decoder
-	henc *hpack.Encoder
-	hbuf bytes.Buffer // reused HPACK output
-	// values interns response field values for the encoder (internValue).
-	values map[string]string
+	fr     *http2.Framer
+	src    frameSource
+	hdec   *hpack.Decoder
+	henc   *hpack.Encoder
+	hbuf   bytes.Buffer     // reused HPACK output
+	values headers.Interner // response field values for the encoder
 
 	prefaceDone bool
 	sawSettings bool // the client's first frame must be SETTINGS
@@ -45,10 +45,9 @@ type ServerCodec struct {
 	retired     []*stream // finished streams kept for reuse (stream.retireIfDone)
 
 	block headerBlock // header block being received (HEADERS + CONTINUATION)
-	// openBlock is the stream whose header block still needs CONTINUATION
-	// frames, as the Framer's frame-order check sees it: while it is set,
-	// every frame goes through the Framer (readDirect stands aside).
-	openBlock  uint32
+	// order mirrors the Framer's CONTINUATION-order state: while a block
+	// is open every frame goes through the Framer (readDirect stands aside).
+	order      h2frame.Order
 	framerOnly bool // tests: readDirect off, every frame parsed by the Framer
 
 	// Flow control. Send windows are int64 because SETTINGS may drive a
@@ -212,14 +211,7 @@ func (c *ServerCodec) Dispatch(in []byte) (int, error) {
 		if c.readDirect(frame) {
 			continue
 		}
-		if t := http2.FrameType(frame[3]); t == http2.FrameHeaders || t == http2.FrameContinuation {
-			// Mirror the Framer's order check (a frame that fails it is
-			// a connection error, which ends the loop anyway).
-			c.openBlock = frameStreamID(frame)
-			if http2.Flags(frame[4]).Has(http2.FlagHeadersEndHeaders) {
-				c.openBlock = 0
-			}
-		}
+		c.order.Framer(frame)
 		c.src.b = frame
 		f, err := c.fr.ReadFrame()
 		if err != nil {

@@ -1,12 +1,11 @@
 package http2
 
 import (
-	"encoding/binary"
-
 	"go.uber.org/zap"
 	"golang.org/x/net/http2"
 
 	"github.com/sluiceproxy/sluice/host/codec"
+	"github.com/sluiceproxy/sluice/host/h2frame"
 )
 
 // processFrame applies one complete, syntactically valid frame.
@@ -247,59 +246,22 @@ func (c *ServerCodec) onData(f *http2.DataFrame) {
 	c.creditConn(length)
 }
 
-// frameStreamID is the stream identifier of a frame's 9-byte header, the
-// reserved bit masked off.
-func frameStreamID(frame []byte) uint32 {
-	return binary.BigEndian.Uint32(frame[5:9]) & (1<<31 - 1)
-}
-
-// readDirect applies, without the Framer, the two frames every request
-// brings in steady state: a HEADERS frame holding a whole header block,
-// and WINDOW_UPDATE. The Framer allocates a frame object for each; these
-// are parsed in place. It reports false, leaving the frame to the Framer,
-// for every other type and for any frame the Framer would refuse, so
-// every error is still the Framer's own.
+// readDirect applies a HEADERS frame holding a whole header block or a
+// WINDOW_UPDATE without the Framer, which allocates a frame object for
+// each (h2frame); it reports false, leaving the frame to the Framer, for
+// everything else.
 func (c *ServerCodec) readDirect(frame []byte) bool {
-	if c.openBlock != 0 || !c.sawSettings || c.framerOnly {
+	if c.order.Open() || !c.sawSettings || c.framerOnly {
 		return false
 	}
-	flags := http2.Flags(frame[4])
-	id := frameStreamID(frame)
-	p := frame[frameHeaderLen:]
-	switch http2.FrameType(frame[3]) {
-	case http2.FrameHeaders:
-		if id == 0 || !flags.Has(http2.FlagHeadersEndHeaders) {
-			return false
-		}
-		pad := 0
-		if flags.Has(http2.FlagHeadersPadded) {
-			if len(p) < 1 {
-				return false
-			}
-			pad, p = int(p[0]), p[1:]
-		}
-		var dep uint32
-		if flags.Has(http2.FlagHeadersPriority) {
-			if len(p) < 5 {
-				return false
-			}
-			dep, p = binary.BigEndian.Uint32(p)&(1<<31-1), p[5:]
-		}
-		if len(p) < pad {
-			return false
-		}
-		c.applyHeaders(id, flags, dep, p[:len(p)-pad])
-	case http2.FrameWindowUpdate:
-		if len(p) != 4 {
-			return false
-		}
-		inc := binary.BigEndian.Uint32(p) & (1<<31 - 1)
-		if inc == 0 {
-			return false
-		}
-		c.applyWindowUpdate(id, inc)
-	default:
+	f, ok := h2frame.Parse(frame)
+	if !ok {
 		return false
+	}
+	if f.Type == http2.FrameHeaders {
+		c.applyHeaders(f.StreamID, f.Flags, f.PriorityDep, f.Fragment)
+	} else {
+		c.applyWindowUpdate(f.StreamID, f.Increment)
 	}
 	return true
 }

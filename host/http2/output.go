@@ -211,33 +211,7 @@ func (c *ServerCodec) encodeRegular(name, value []byte) bool {
 }
 
 func (c *ServerCodec) encodeField(name string, value []byte) {
-	_ = c.henc.WriteField(hpack.HeaderField{Name: name, Value: c.internValue(value)})
-}
-
-// Interned response values: the HPACK encoder takes strings, and a
-// response's values mostly repeat on a connection (content-type, server,
-// cache-control, a content-length), so the conversion is paid once per
-// distinct short value instead of once per field. Bounded per connection.
-const (
-	maxInternedValues   = 16
-	maxInternedValueLen = 64
-)
-
-func (c *ServerCodec) internValue(b []byte) string {
-	if s, ok := c.values[string(b)]; ok {
-		return s
-	}
-	s := string(b)
-	if len(b) <= maxInternedValueLen {
-		if c.values == nil {
-			c.values = make(map[string]string, maxInternedValues)
-		}
-		if len(c.values) >= maxInternedValues {
-			clear(c.values)
-		}
-		c.values[s] = s
-	}
-	return s
+	_ = c.henc.WriteField(hpack.HeaderField{Name: name, Value: c.values.Intern(value)})
 }
 
 // statusString returns a constant for common status codes, so encoding
