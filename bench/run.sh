@@ -15,6 +15,10 @@
 #       # interleaved rounds (before/after tables)
 #   TARGETS="sluice sluice+c nginx" PROTOS=h1 bash bench/run.sh
 #       # a subset, while iterating
+#   PIN=1 bash bench/run.sh
+#       # every proxy on CPU 1 (all its threads), the backend and the load
+#       # generator on CPU 0: the proxy under test no longer shares a CPU
+#       # with them (needs 2 CPUs and taskset; a VM may still move vCPUs)
 #
 # CPU per request = CPU time of the target's process over the load (every
 # thread's on-CPU time from /proc/PID/task/*/schedstat, in nanoseconds —
@@ -154,10 +158,22 @@ for t in "${ALL[@]}"; do
 done
 for t in "${ALL[@]}"; do wait_port "${H1PORT[$t]}"; wait_port "${H2PORT[$t]}"; done
 
+# PIN=1: proxies on CPU 1, backend and load generators on CPU 0.
+LOADGEN=()
+if [ "${PIN:-0}" = 1 ]; then
+	need taskset
+	[ "$(nproc)" -ge 2 ] || { echo "bench: PIN=1 needs 2 CPUs"; exit 1; }
+	for t in "${ALL[@]}"; do
+		cpu=1; [ "$t" = direct ] && cpu=0
+		taskset -a -p -c "$cpu" "${PIDOF[$t]}" >/dev/null
+	done
+	LOADGEN=(taskset -c 0)
+fi
+
 # One load: prints "req/s requests p50 p99 errors".
 wrk_once() { # port duration
 	local out
-	out=$(wrk -t1 -c"$CONNS" -d"$2" --latency "http://127.0.0.1:$1/")
+	out=$("${LOADGEN[@]}" wrk -t1 -c"$CONNS" -d"$2" --latency "http://127.0.0.1:$1/")
 	# Latencies in ms whatever unit wrk picked (us, ms, s).
 	awk 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; return v * 1000 }
 		/Requests\/sec/ {r=$2} /requests in/ {n=$1} $1=="50%" {p50=ms($2)} $1=="99%" {p99=ms($2)}
@@ -166,7 +182,7 @@ wrk_once() { # port duration
 }
 h2_once() { # port duration
 	local out
-	out=$(h2load -c10 -m10 -D "${2%s}" "http://127.0.0.1:$1/" 2>&1)
+	out=$("${LOADGEN[@]}" h2load -c10 -m10 -D "${2%s}" "http://127.0.0.1:$1/" 2>&1)
 	# Requests still in flight when the duration ends count as "failed";
 	# only answers other than 2xx are errors.
 	awk '/^finished in/ {r=$4} /^requests:/ {n=$8} /^status codes:/ {e=$5+$7+$9} # "status codes: N 2xx, N 3xx, N 4xx, N 5xx"
@@ -191,7 +207,7 @@ load_one() { # proto target duration -> appends to the runs
 
 echo "== bench/run.sh: $(load_line)"
 echo "   sluice: $SLUICE_BIN ($("$SLUICE_BIN" version 2>/dev/null | head -1))${BASELINE:+; old: $BASELINE ($("$BASELINE" version 2>/dev/null | head -1))}"
-echo "   HTTP/1.1: wrk -t1 -c$CONNS -d$DURATION --latency; HTTP/2: h2load -c10 -m10 -D ${H2DURATION%s}; $ROUNDS interleaved rounds"
+echo "   HTTP/1.1: wrk -t1 -c$CONNS -d$DURATION --latency; HTTP/2: h2load -c10 -m10 -D ${H2DURATION%s}; $ROUNDS interleaved rounds${LOADGEN:+; pinned: proxies on CPU 1, backend and load on CPU 0}"
 for t in "${RUN[@]}"; do load_one h1 "$t" "$WARMUP"; done
 RPS=(); CPU=(); P50=(); P99=(); ERR=() # forget the warm-up
 for round in $(seq "$ROUNDS"); do
