@@ -28,6 +28,10 @@ type Transport interface {
 	Redeliver()
 	// CloseAfterFlush ends the connection once what was written is sent.
 	CloseAfterFlush()
+	// InputDone says the client sends nothing more (it asked to close,
+	// and its request was read whole): CloseAfterFlush need not wait for
+	// its FIN.
+	InputDone()
 }
 
 // SocketTransport is a Transport over a bare worker connection.
@@ -46,6 +50,7 @@ func (s *socket) AboveHighWatermark() bool { return s.c.AboveHighWatermark() }
 func (s *socket) BufferedInput() int       { return len(s.c.Input()) }
 func (s *socket) Redeliver()               { s.c.Redeliver() }
 func (s *socket) CloseAfterFlush()         { s.c.CloseAfterFlush() }
+func (s *socket) InputDone()               { s.c.InputDone() }
 
 func (s *socket) ReadDisable(disable bool) {
 	if disable {

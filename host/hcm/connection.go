@@ -323,6 +323,7 @@ func (cn *connection) ReadDisable(disable bool) { cn.nc.ReadDisable(disable) }
 func (cn *connection) BufferedInput() int       { return cn.nc.BufferedInput() }
 func (cn *connection) Redeliver()               { cn.nc.Redeliver() }
 func (cn *connection) CloseAfterFlush()         { cn.closeAfterFlush() }
+func (cn *connection) InputDone()               { cn.nc.InputDone() }
 
 // maybeClose closes when the codec is finished with the connection.
 func (cn *connection) maybeClose() {

@@ -97,6 +97,7 @@ type srvTransport struct {
 	readOff   int
 	redeliver bool
 	closing   bool
+	inputDone bool
 }
 
 func (s *srvTransport) ID() uint64               { return 1 }
@@ -107,6 +108,7 @@ func (s *srvTransport) AboveHighWatermark() bool { return s.above }
 func (s *srvTransport) BufferedInput() int       { return s.buffered }
 func (s *srvTransport) Redeliver()               { s.redeliver = true }
 func (s *srvTransport) CloseAfterFlush()         { s.closing = true }
+func (s *srvTransport) InputDone()               { s.inputDone = true }
 func (s *srvTransport) ReadDisable(disable bool) {
 	if disable {
 		s.readOff++

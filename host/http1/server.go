@@ -51,18 +51,22 @@ type ServerCodec struct {
 	parser Parser
 	out    []byte
 
-	dec        codec.RequestDecoder // current stream, nil between requests
-	reqDone    bool                 // the current request was fully read
-	respDone   bool
-	headReq    bool
-	minor      int
-	keepAlive  bool
-	bodyless   bool // request had no body: headers carried end_stream
-	chunkedOut bool
-	untilClose bool // response body delimited by closing the connection
-	noBody     bool // HEAD, 1xx, 204, 304: no body bytes on the wire
-	draining   bool
-	wantsClose bool
+	dec       codec.RequestDecoder // current stream, nil between requests
+	reqDone   bool                 // the current request was fully read
+	respDone  bool
+	headReq   bool
+	minor     int
+	keepAlive bool
+	// clientCloses: the request itself ends the connection (Connection:
+	// close, or HTTP/1.0 without keep-alive): the client sends no more.
+	clientCloses bool
+	unparsed     int  // in Dispatch: input bytes after the parser's position
+	bodyless     bool // request had no body: headers carried end_stream
+	chunkedOut   bool
+	untilClose   bool // response body delimited by closing the connection
+	noBody       bool // HEAD, 1xx, 204, 304: no body bytes on the wire
+	draining     bool
+	wantsClose   bool
 	// Answering before the request body was read (a local reply, a
 	// filter, an early upstream response) keeps the connection when the
 	// rest of the body is small: it is read and thrown away, as nginx does.
@@ -154,6 +158,7 @@ func (s *ServerCodec) Dispatch(in []byte) (int, error) {
 		}
 		ev, n, err := s.parser.Next(in[consumed:])
 		consumed += n
+		s.unparsed = len(in) - consumed
 		if err != nil {
 			s.protocolError(err)
 			return consumed, err
@@ -209,6 +214,7 @@ func (s *ServerCodec) onHead() {
 	h := s.parser.Head()
 	s.minor = h.Minor
 	s.keepAlive = h.KeepAlive
+	s.clientCloses = !h.KeepAlive
 	s.headReq = string(h.Method) == "HEAD"
 	s.reqDone = false
 	s.respDone = false
@@ -419,6 +425,15 @@ func (s *ServerCodec) endResponse() {
 		s.out = nil
 	}
 	if !s.keepAlive {
+		unread := s.t.BufferedInput()
+		if s.inDispatch {
+			unread = s.unparsed // the connection's input still holds this request
+		}
+		if s.clientCloses && (s.reqDone || s.bodyless) && !s.broken && unread == 0 {
+			// Nothing more will come: the connection may close without
+			// waiting for the client's FIN.
+			s.t.InputDone()
+		}
 		s.wantsClose = true
 		return
 	}

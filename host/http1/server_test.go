@@ -1,6 +1,8 @@
 package http1
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/sluiceproxy/sluice/host/headers"
@@ -37,5 +39,54 @@ func TestServerCodecResponseEndsTheStreamsPause(t *testing.T) {
 	}
 	if len(app.streams) != 2 || app.streams[1].method != "GET" {
 		t.Fatalf("pipelined request not served: %d streams", len(app.streams))
+	}
+}
+
+// The codec tells the connection that no more input will come (so it may
+// close without waiting for the client's FIN) only when the client asked
+// to close and its request was read whole, whether the answer comes
+// inside Dispatch (a direct response) or later (from upstream).
+func TestServerCodecInputDone(t *testing.T) {
+	for _, tc := range []struct {
+		name, req string
+		want      bool
+	}{
+		{"HTTP/1.1 Connection: close", "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", true},
+		{"HTTP/1.0", "GET / HTTP/1.0\r\n\r\n", true},
+		{"with a body read whole", "POST / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 2\r\n\r\nab", true},
+		{"keep-alive", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", false},
+		{"body still coming", "POST / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 100000\r\n\r\nab", false}, // answered early only
+		{"a request pipelined behind", "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET /x HTTP/1.1\r\n", false},
+	} {
+		for _, mode := range []byte{0, 0x10, 1} { // answer inline, answer later (posted), answer before the body
+			if strings.HasPrefix(tc.name, "body still coming") && mode != 1 {
+				continue // the app answers that request only early
+			}
+			t.Run(fmt.Sprintf("%s/mode=%#x", tc.name, mode), func(t *testing.T) {
+				ft := &srvTransport{t: t}
+				app := &srvApp{t: t, errs: map[int]string{}, picks: []byte{mode}}
+				c := NewServerCodec(ft, app, ServerOptions{Limits: DefaultLimits()})
+				n, err := c.Dispatch([]byte(tc.req))
+				if err != nil {
+					t.Fatalf("Dispatch = %d, %v", n, err)
+				}
+				ft.buffered = len(tc.req) - n
+				for len(app.posted) > 0 {
+					fn := app.posted[0]
+					app.posted = app.posted[1:]
+					fn()
+				}
+				want := tc.want
+				if mode == 1 && strings.HasPrefix(tc.req, "POST") {
+					want = false // answered before its body was read
+				}
+				if !app.streams[0].respEnded {
+					t.Fatal("no response")
+				}
+				if ft.inputDone != want {
+					t.Fatalf("InputDone called: %v, want %v", ft.inputDone, want)
+				}
+			})
+		}
 	}
 }

@@ -263,6 +263,10 @@ func (nc *Connection) Pending() int { return nc.c.Pending() }
 
 // Close closes the connection: the filters get LocalClose, then are
 // destroyed. Idempotent.
+// InputDone says the peer sends nothing more: a FlushWrite close then
+// ends without waiting for the peer's FIN (worker.Conn.InputDone).
+func (nc *Connection) InputDone() { nc.c.InputDone() }
+
 func (nc *Connection) Close(how CloseType) {
 	if nc.closed {
 		return

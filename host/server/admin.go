@@ -233,7 +233,8 @@ func (s *Server) stats() []statValue {
 		prefix := fmt.Sprintf("worker.%d.", ws.Index)
 		out = append(out,
 			statValue{prefix + "connections_open", "gauge", ws.OpenConns},
-			statValue{prefix + "tx_bytes_buffered", "gauge", ws.TxBuffered})
+			statValue{prefix + "tx_bytes_buffered", "gauge", ws.TxBuffered},
+			statValue{prefix + "closed_without_linger", "counter", int64(ws.ClosedWithoutLinger)})
 	}
 	als := s.accessLogs.Stats()
 	out = append(out,

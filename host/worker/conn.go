@@ -51,6 +51,7 @@ type Conn struct {
 	closed     bool // torn down, fd released
 	closing    bool // CloseAfterFlush: flushing, then lingering
 	lingering  bool // SHUT_WR sent; discarding input until the peer's FIN
+	inputDone  bool // the owner said the peer sends nothing more (InputDone)
 
 	readable     bool // edge-triggered readiness not yet drained
 	writable     bool
@@ -110,8 +111,8 @@ func (c *Conn) RemoteAddr() netip.AddrPort { return c.remote }
 // LocalAddr is the local address (looked up once, lazily).
 func (c *Conn) LocalAddr() netip.AddrPort {
 	if !c.local.IsValid() && !c.closed {
-		if sa, err := unix.Getsockname(c.fd); err == nil {
-			c.local = fromSockaddr(sa)
+		if a, err := c.w.getsockname(c.fd); err == nil {
+			c.local = a
 		}
 	}
 	return c.local
@@ -145,7 +146,14 @@ func (c *Conn) teardown() {
 		c.lingerTimer.Stop()
 	}
 	if c.registered {
-		w.unregister(c.fd)
+		if c.tls == nil {
+			// Closed by closeDeferred before the next epoll_wait, which
+			// drops it from the epoll set: no EPOLL_CTL_DEL needed.
+			w.forget(c.fd)
+		} else {
+			// A handshake helper may keep the socket open a while.
+			w.unregister(c.fd)
+		}
 		c.registered = false
 	}
 	c.releaseInput()

@@ -3,6 +3,7 @@ package worker
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync/atomic"
@@ -472,5 +473,58 @@ func TestNowIsCachedPerIteration(t *testing.T) {
 	onLoop(t, w, func() { later = w.Now() })
 	if first.IsZero() || !first.Equal(second) || !later.After(first) {
 		t.Fatalf("Now: %v, %v (same iteration), %v (later)", first, second, later)
+	}
+}
+
+// After InputDone, CloseAfterFlush closes as soon as the response is sent,
+// without waiting for the peer's FIN: a client that keeps its end open
+// reads the whole response, then EOF, and the connection is gone. Without
+// it, the same close lingers until the client's FIN.
+func TestInputDoneClosesWithoutLinger(t *testing.T) {
+	for _, inputDone := range []bool{true, false} {
+		t.Run(fmt.Sprintf("InputDone=%v", inputDone), func(t *testing.T) {
+			w := startWorker(t, Options{})
+			const respLen = 1 << 20
+			addr := listen(t, w, func(c *Conn) {
+				c.SetHandler(&funcHandler{data: func(c *Conn) {
+					in := c.Input()
+					if len(in) < 4 {
+						return
+					}
+					c.Consume(len(in))
+					c.Write(bytes.Repeat([]byte("z"), respLen))
+					if inputDone {
+						c.InputDone()
+					}
+					c.CloseAfterFlush()
+				}})
+			})
+			nc := dialTCP(t, addr.String())
+			if _, err := nc.Write([]byte("done")); err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(io.LimitReader(nc, respLen))
+			if err != nil || len(body) != respLen {
+				t.Fatalf("read %d bytes: %v", len(body), err)
+			}
+			nc.SetReadDeadline(time.Now().Add(waitLimit))
+			if n, err := nc.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+				t.Fatalf("after response: %d %v, want EOF", n, err)
+			}
+			if !inputDone {
+				// Lingering: the server half-closed and waits for our FIN.
+				if s := w.Stats(); s.ClosedWithoutLinger != 0 || s.OpenConns != 1 {
+					t.Fatalf("without InputDone: closed without linger %d, open %d", s.ClosedWithoutLinger, s.OpenConns)
+				}
+				nc.CloseWrite()
+				waitNoConns(t, w)
+				return
+			}
+			// We never close our end, and the server is gone anyway.
+			waitNoConns(t, w)
+			if s := w.Stats(); s.ClosedWithoutLinger != 1 {
+				t.Fatalf("ClosedWithoutLinger = %d, want 1", s.ClosedWithoutLinger)
+			}
+		})
 	}
 }

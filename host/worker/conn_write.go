@@ -132,9 +132,24 @@ func (c *Conn) flush() {
 		unix.Shutdown(c.fd, unix.SHUT_WR)
 	}
 	if c.closing && !c.lingering {
+		if c.inputDone && !c.readable && c.tls == nil {
+			// Nothing more coming, and nothing arrived since the last
+			// read: closing cannot make the kernel reset the connection
+			// under the response, so there is nothing to linger for.
+			c.w.stats.closedWithoutLinger.Add(1)
+			c.teardown()
+			return
+		}
 		c.startLinger()
 	}
 }
+
+// InputDone says the peer will send nothing more than what was read
+// (an HTTP/1 client that asked to close, whose request was read whole and
+// nothing after it): CloseAfterFlush then closes as soon as the output is
+// sent, instead of half-closing and reading until the peer's FIN, unless
+// the socket reported input since the last read. Loop thread only.
+func (c *Conn) InputDone() { c.inputDone = true }
 
 // send writes q while the socket takes it; false if the connection failed.
 func (c *Conn) send(q *outQueue) bool {

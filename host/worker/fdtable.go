@@ -60,6 +60,15 @@ func (w *Worker) modify(fd int, events uint32) error {
 	return unix.EpollCtl(w.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
 }
 
+// forget frees fd's slot without removing it from the epoll set, for an
+// fd that is about to be closed (closing it removes it from the set); its
+// events until then find an empty slot and are dropped.
+func (w *Worker) forget(fd int) {
+	if fd >= 0 && fd < len(w.fds) {
+		w.fds[fd] = fdEntry{}
+	}
+}
+
 // unregister removes fd from the epoll set and frees its slot. The caller
 // still owns (and closes) the fd.
 func (w *Worker) unregister(fd int) error {

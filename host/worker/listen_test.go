@@ -131,3 +131,52 @@ func TestListenerCloseKeepsConnections(t *testing.T) {
 		t.Fatalf("existing conn after listener close: %q %v", got, err)
 	}
 }
+
+// An accepted connection reports the right addresses whether the listener
+// is bound to one address (its own address, no getsockname) or to the
+// wildcard (looked up), over IPv4 and IPv6, and has TCP_NODELAY set (the
+// listening socket's, inherited).
+func TestAcceptedConnAddressesAndNoDelay(t *testing.T) {
+	for _, tc := range []struct{ listen, dial string }{
+		{"127.0.0.1:0", "127.0.0.1"},
+		{"0.0.0.0:0", "127.0.0.1"},
+		{"[::1]:0", "::1"},
+		{"[::]:0", "::1"},
+		{"[::]:0", "127.0.0.1"}, // IPv4 on a dual-stack socket: unmapped
+	} {
+		t.Run(tc.listen+"<-"+tc.dial, func(t *testing.T) {
+			w := startWorker(t, Options{})
+			type seen struct {
+				local, remote netip.AddrPort
+				nodelay       int
+			}
+			got := make(chan seen, 1)
+			var l *Listener
+			onLoop(t, w, func() {
+				var err error
+				l, err = w.Listen(netip.MustParseAddrPort(tc.listen), func(c *Conn) {
+					nd, _ := unix.GetsockoptInt(c.fd, unix.IPPROTO_TCP, unix.TCP_NODELAY)
+					got <- seen{c.LocalAddr(), c.RemoteAddr(), nd}
+					c.SetHandler(closeOnEOF)
+				})
+				if err != nil {
+					t.Skipf("listen %s: %v", tc.listen, err) // no IPv6 here
+				}
+			})
+			if l == nil {
+				return
+			}
+			target := netip.AddrPortFrom(netip.MustParseAddr(tc.dial), l.Addr().Port())
+			nc, err := net.DialTimeout("tcp", target.String(), waitLimit)
+			if err != nil {
+				t.Skipf("dial %s: %v", target, err)
+			}
+			defer nc.Close()
+			s := recv(t, got, "accept")
+			client := netip.MustParseAddrPort(nc.LocalAddr().String())
+			if s.local != target || s.remote != netip.AddrPortFrom(client.Addr().Unmap(), client.Port()) || s.nodelay != 1 {
+				t.Fatalf("local %s (want %s), remote %s (client %s), TCP_NODELAY %d", s.local, target, s.remote, client, s.nodelay)
+			}
+		})
+	}
+}

@@ -65,6 +65,9 @@ func (l *Listener) open(sa unix.Sockaddr) error {
 	if err := unix.Bind(l.fd, sa); err != nil {
 		return fmt.Errorf("bind: %w", err)
 	}
+	if err := setNoDelay(l.fd); err != nil {
+		return err
+	}
 	if err := unix.Listen(l.fd, listenBacklog); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
@@ -91,6 +94,16 @@ func (w *Worker) addListener(l *Listener) error {
 		return err
 	}
 	w.listeners = append(w.listeners, l)
+	return nil
+}
+
+// setNoDelay sets TCP_NODELAY on a listening socket: Linux copies it to
+// every connection accepted from it, which saves a setsockopt per
+// connection.
+func setNoDelay(fd int) error {
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+		return fmt.Errorf("TCP_NODELAY: %w", err)
+	}
 	return nil
 }
 
@@ -186,7 +199,7 @@ func (l *Listener) setPaused(paused bool) {
 func (l *Listener) onReadable() {
 	w := l.w
 	for i := 0; i < acceptBatch && !l.closed && !l.paused; i++ {
-		fd, sa, err := unix.Accept4(l.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		fd, remote, err := w.accept4(l.fd)
 		switch err {
 		case nil:
 		case unix.EAGAIN:
@@ -212,14 +225,19 @@ func (l *Listener) onReadable() {
 			unix.Close(fd)
 			continue
 		}
-		l.accepted(fd, fromSockaddr(sa))
+		l.accepted(fd, remote)
 	}
 }
 
 func (l *Listener) accepted(fd int, remote netip.AddrPort) {
 	w := l.w
-	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	// TCP_NODELAY is inherited from the listening socket (setNoDelay).
 	c := w.newConn(fd, remote)
+	if !l.addr.Addr().IsUnspecified() {
+		// Bound to one address: the connection's local address, without
+		// a getsockname.
+		c.local = l.addr
+	}
 	c.limits = l.limits // released by teardown
 	c.writable = true   // established: a greeting written in onAccept leaves at once
 	w.stats.accepted.Add(1)
@@ -272,6 +290,9 @@ func (w *Worker) ListenFD(fd int, onAccept func(c *Conn)) (*Listener, error) {
 		return nil, fmt.Errorf("inherited fd %d: %w", fd, err)
 	}
 	unix.CloseOnExec(fd)
+	if err := setNoDelay(fd); err != nil {
+		return nil, fmt.Errorf("inherited fd %d: %w", fd, err)
+	}
 	bound, err := unix.Getsockname(fd)
 	if err != nil {
 		return nil, fmt.Errorf("inherited fd %d: getsockname: %w", fd, err)

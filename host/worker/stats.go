@@ -25,13 +25,16 @@ type Stats struct {
 	// TLSHandshakeFails those that failed, timed out or were cut short.
 	TLSHandshakes     uint64
 	TLSHandshakeFails uint64
+	// ClosedWithoutLinger counts CloseAfterFlush closes that needed no
+	// half-close and wait for the peer's FIN (Conn.InputDone).
+	ClosedWithoutLinger uint64
 }
 
 type counters struct {
 	openConns, listeners, buffersFree, txBuffered                       atomic.Int64
 	accepted, dialed, connectFails, closed, acceptErrors                atomic.Uint64
 	bytesRead, bytesWritten, iterations, postsRun, timersFired, buffers atomic.Uint64
-	wakes, tlsHandshakes, tlsHandshakeFails                             atomic.Uint64
+	wakes, tlsHandshakes, tlsHandshakeFails, closedWithoutLinger        atomic.Uint64
 }
 
 // Stats returns the worker's counters.
@@ -56,7 +59,8 @@ func (w *Worker) Stats() Stats {
 		BuffersMade:  c.buffers.Load(),
 		BuffersFree:  c.buffersFree.Load(),
 
-		TLSHandshakes:     c.tlsHandshakes.Load(),
-		TLSHandshakeFails: c.tlsHandshakeFails.Load(),
+		TLSHandshakes:       c.tlsHandshakes.Load(),
+		TLSHandshakeFails:   c.tlsHandshakeFails.Load(),
+		ClosedWithoutLinger: c.closedWithoutLinger.Load(),
 	}
 }

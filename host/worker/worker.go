@@ -22,8 +22,9 @@ type Worker struct {
 	evfd   int
 	events []unix.EpollEvent
 
-	listeners    []*Listener // open listening sockets
-	acceptPaused bool        // PauseAccepting: listeners accept nothing
+	listeners    []*Listener         // open listening sockets
+	sockaddr     unix.RawSockaddrAny // accept4 / getsockname scratch
+	acceptPaused bool                // PauseAccepting: listeners accept nothing
 
 	tid      atomic.Int64
 	state    atomic.Int32 // stateNew -> stateRunning, or stateNew -> stateStoppedUnrun
