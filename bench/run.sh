@@ -15,6 +15,9 @@
 #       # interleaved rounds (before/after tables)
 #   TARGETS="sluice sluice+c nginx" PROTOS=h1 bash bench/run.sh
 #       # a subset, while iterating
+#   CONNECTION_CLOSE=1 PROTOS=h1 bash bench/run.sh
+#       # every HTTP/1.1 request on a new connection (wrk sends
+#       # "Connection: close"): the cost of accepting and closing
 #   PIN=1 bash bench/run.sh
 #       # every proxy on CPU 1 (all its threads), the backend and the load
 #       # generator on CPU 0: the proxy under test no longer shares a CPU
@@ -158,6 +161,9 @@ for t in "${ALL[@]}"; do
 done
 for t in "${ALL[@]}"; do wait_port "${H1PORT[$t]}"; wait_port "${H2PORT[$t]}"; done
 
+WRK_HEADER=()
+[ "${CONNECTION_CLOSE:-0}" = 1 ] && WRK_HEADER=(-H "Connection: close")
+
 # PIN=1: proxies on CPU 1, backend and load generators on CPU 0.
 LOADGEN=()
 if [ "${PIN:-0}" = 1 ]; then
@@ -173,7 +179,7 @@ fi
 # One load: prints "req/s requests p50 p99 errors".
 wrk_once() { # port duration
 	local out
-	out=$("${LOADGEN[@]}" wrk -t1 -c"$CONNS" -d"$2" --latency "http://127.0.0.1:$1/")
+	out=$("${LOADGEN[@]}" wrk -t1 -c"$CONNS" -d"$2" --latency "${WRK_HEADER[@]}" "http://127.0.0.1:$1/")
 	# Latencies in ms whatever unit wrk picked (us, ms, s).
 	awk 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; return v * 1000 }
 		/Requests\/sec/ {r=$2} /requests in/ {n=$1} $1=="50%" {p50=ms($2)} $1=="99%" {p99=ms($2)}
@@ -207,7 +213,7 @@ load_one() { # proto target duration -> appends to the runs
 
 echo "== bench/run.sh: $(load_line)"
 echo "   sluice: $SLUICE_BIN ($("$SLUICE_BIN" version 2>/dev/null | head -1))${BASELINE:+; old: $BASELINE ($("$BASELINE" version 2>/dev/null | head -1))}"
-echo "   HTTP/1.1: wrk -t1 -c$CONNS -d$DURATION --latency; HTTP/2: h2load -c10 -m10 -D ${H2DURATION%s}; $ROUNDS interleaved rounds${LOADGEN:+; pinned: proxies on CPU 1, backend and load on CPU 0}"
+echo "   HTTP/1.1: wrk -t1 -c$CONNS -d$DURATION --latency; HTTP/2: h2load -c10 -m10 -D ${H2DURATION%s}; $ROUNDS interleaved rounds${LOADGEN:+; pinned: proxies on CPU 1, backend and load on CPU 0}${WRK_HEADER:+; HTTP/1.1 with Connection: close (a connection per request)}"
 for t in "${RUN[@]}"; do load_one h1 "$t" "$WARMUP"; done
 RPS=(); CPU=(); P50=(); P99=(); ERR=() # forget the warm-up
 for round in $(seq "$ROUNDS"); do
