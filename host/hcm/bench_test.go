@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/sluiceproxy/sluice/host/cluster"
 	"github.com/sluiceproxy/sluice/host/config"
@@ -86,7 +87,93 @@ func BenchmarkProxiedRequestPassthroughModule(b *testing.B) {
 	})
 }
 
+// BenchmarkProxiedConnection is one request per connection (Connection:
+// close): accept, request, response, close, through the same in-process
+// proxy. The client uses raw syscalls, so allocs/op is the proxy's own per
+// connection (and the backend goroutine's, which stays on its keep-alive
+// connection and allocates nothing per request).
+func BenchmarkProxiedConnection(b *testing.B) {
+	addr := startProxy(b, nil)
+	sa := &unix.SockaddrInet4{Port: int(addr.Port()), Addr: addr.Addr().As4()}
+	req := []byte("GET /bench HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+	buf := make([]byte, 4096)
+	once := func() {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer unix.Close(fd)
+		if err := unix.Connect(fd, sa); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := unix.Write(fd, req); err != nil {
+			b.Fatal(err)
+		}
+		got := 0
+		for { // until the proxy closes
+			n, err := unix.Read(fd, buf)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if n == 0 {
+				break
+			}
+			got += n
+		}
+		if got < 13 {
+			b.Fatalf("response of %d bytes", got)
+		}
+	}
+	for i := 0; i < 100; i++ {
+		once()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		once()
+	}
+}
+
 func benchProxied(b *testing.B, filters func([]*worker.Worker) []hcm.NamedFilter) {
+	addr := startProxy(b, filters)
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	req := []byte("GET /bench HTTP/1.1\r\nHost: bench\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
+	r := bufio.NewReaderSize(c, 4096)
+	roundTrip := func() {
+		if _, err := c.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		// Read the response head, then the 13-byte body.
+		for {
+			line, err := r.ReadSlice('\n')
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(line) <= 2 {
+				break
+			}
+		}
+		if _, err := r.Discard(13); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := 0; i < 100; i++ {
+		roundTrip() // warm pools and buffers
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		roundTrip()
+	}
+}
+
+// startProxy runs one worker with an HTTP connection manager routing
+// everything to fixedBackend, and returns its listening address.
+func startProxy(b *testing.B, filters func([]*worker.Worker) []hcm.NamedFilter) netip.AddrPort {
 	be := fixedBackend(b)
 	w, err := worker.New(worker.Options{Index: 0})
 	if err != nil {
@@ -125,37 +212,5 @@ func benchProxied(b *testing.B, filters func([]*worker.Worker) []hcm.NamedFilter
 		w.Stop()
 		<-w.Done()
 	})
-	c, err := net.Dial("tcp", addr.String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	req := []byte("GET /bench HTTP/1.1\r\nHost: bench\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
-	r := bufio.NewReaderSize(c, 4096)
-	roundTrip := func() {
-		if _, err := c.Write(req); err != nil {
-			b.Fatal(err)
-		}
-		// Read the response head, then the 13-byte body.
-		for {
-			line, err := r.ReadSlice('\n')
-			if err != nil {
-				b.Fatal(err)
-			}
-			if len(line) <= 2 {
-				break
-			}
-		}
-		if _, err := r.Discard(13); err != nil {
-			b.Fatal(err)
-		}
-	}
-	for i := 0; i < 100; i++ {
-		roundTrip() // warm pools and buffers
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		roundTrip()
-	}
+	return addr
 }

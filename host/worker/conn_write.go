@@ -91,8 +91,12 @@ func (c *Conn) CloseAfterFlush() {
 	}
 	c.closing = true
 	c.releaseInput()
-	c.lingerTimer = c.w.AfterFunc(lingerTimeout, c.teardown)
 	c.flush()
+	if !c.closed {
+		// Output still queued, or lingering for the peer's FIN: bound
+		// both. (A close that is over at once needs no timer.)
+		c.lingerTimer = c.w.AfterFunc(lingerTimeout, c.teardown)
+	}
 }
 
 // flush writes as much pending output as the socket takes, with one
@@ -164,7 +168,9 @@ func (c *Conn) send(q *outQueue) bool {
 			w.stats.bytesWritten.Add(uint64(sent))
 			w.stats.txBuffered.Add(-int64(sent))
 			if c.closing && sent > 0 {
-				c.lingerTimer.Reset(lingerTimeout)
+				if c.lingerTimer != nil {
+					c.lingerTimer.Reset(lingerTimeout)
+				}
 			}
 			if sent < total {
 				// Socket buffer full: the edge-triggered EPOLLOUT resumes us.
