@@ -1,6 +1,7 @@
 package hcm
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -61,7 +62,6 @@ type connection struct {
 	// before its first stream tells it only once that stream began.
 	codecDrained bool
 	streams      int // streams begun on the connection
-	headerBin    []*headers.Map
 	logScratch   []byte
 	hopScratch   []byte // Connection header names being stripped
 	deferred     deferredLog
@@ -412,24 +412,24 @@ func (cn *connection) FatalClose() {
 	cn.closeAfterFlush()
 }
 
-// acquireHeaders hands out a header map from the connection's free list.
-func (cn *connection) acquireHeaders() *headers.Map {
-	if n := len(cn.headerBin); n > 0 {
-		m := cn.headerBin[n-1]
-		cn.headerBin = cn.headerBin[:n-1]
-		return m
-	}
-	return new(headers.Map)
-}
+// requestMaps recycles request header maps, with the storage they grew,
+// across streams and connections: a connection's first request then
+// decodes into a grown map instead of growing a new one.
+var requestMaps = sync.Pool{New: func() any { return new(headers.Map) }}
+
+// maxPooledHeaderBytes keeps maps that grew for an unusually large head
+// out of the pool.
+const maxPooledHeaderBytes = 64 << 10
+
+// acquireHeaders hands out an empty request header map.
+func (cn *connection) acquireHeaders() *headers.Map { return requestMaps.Get().(*headers.Map) }
 
 func (cn *connection) releaseRequestHeaders(m *headers.Map) {
-	// HTTP/2 connections run many streams at once; keep enough maps for
-	// a typical concurrency without holding much memory on idle ones.
-	if m == nil || len(cn.headerBin) >= 32 {
+	if m == nil || m.ArenaCap() > maxPooledHeaderBytes {
 		return
 	}
 	m.Reset()
-	cn.headerBin = append(cn.headerBin, m)
+	requestMaps.Put(m)
 }
 
 // NewStream is codec.Callbacks: a new request begins.

@@ -46,6 +46,10 @@ func (m *Map) Reset() {
 	m.names = 0
 }
 
+// ArenaCap is how many bytes of name and value storage the map holds,
+// used or not: what keeping it for reuse retains.
+func (m *Map) ArenaCap() int { return cap(m.arena) }
+
 // Len is the number of headers (counting each value of a repeated name).
 func (m *Map) Len() int { return m.live }
 
