@@ -162,3 +162,30 @@ listeners:
 	}
 	t.Fatalf("no log.dropped in /stats:\n%s", stats)
 }
+
+// sluice validate checks that an access log could be opened without
+// creating it, and refuses one that could not, with the error sluice run
+// gives.
+func TestValidateCreatesNoAccessLog(t *testing.T) {
+	dir := t.TempDir()
+	config := func(logPath string) string {
+		cfg := filepath.Join(dir, "sluice.yaml")
+		writeConfig(t, cfg, strings.ReplaceAll(listenerConfig("", directRoute, "", ""), "%ACCESS_LOG%", logPath))
+		return cfg
+	}
+	log := filepath.Join(dir, "access.log")
+	cfg := config(log)
+	if out, err := exec.Command(sluiceBin, "validate", "-c", cfg).CombinedOutput(); err != nil || string(out) != cfg+": ok\n" {
+		t.Fatalf("validate: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(log); !os.IsNotExist(err) {
+		t.Fatalf("validate created the access log (stat: %v)", err)
+	}
+	missing := filepath.Join(dir, "no-such-dir", "access.log")
+	cfg = config(missing)
+	want := cfg + ": listeners[0].filter_chains[0].filters[0].config.access_log[0].path: open " + missing + ": no such file or directory\n"
+	out, err := exec.Command(sluiceBin, "validate", "-c", cfg).CombinedOutput()
+	if err == nil || string(out) != want {
+		t.Fatalf("validate with the log's directory missing: %v\n%s\nwant %s", err, out, want)
+	}
+}

@@ -60,12 +60,10 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		// Warnings (e.g. a misspelled optional hook) go to stderr.
 		log := zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig()),
 			zapcore.Lock(os.Stderr), zapcore.WarnLevel))
-		srv, err := server.New(cfg, log)
-		if err != nil {
+		if err := server.Check(cfg, log); err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", *path, err)
 			return 1
 		}
-		srv.Stop()
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", *path)
 	return 0

@@ -20,9 +20,12 @@ package accesslog
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/sluiceproxy/sluice/host/worker"
 )
@@ -92,6 +95,10 @@ func Open(path string, workers int) (*Sink, error) {
 		}
 		owned = true
 	}
+	return newSink(path, f, owned, workers), nil
+}
+
+func newSink(path string, f *os.File, owned bool, workers int) *Sink {
 	workers = max(workers, 1)
 	depth := queuedPerWorker * workers
 	s := &Sink{
@@ -107,7 +114,7 @@ func Open(path string, workers int) (*Sink, error) {
 		done: make(chan struct{}),
 	}
 	go s.writeLoop()
-	return s, nil
+	return s
 }
 
 func openFile(path string) (*os.File, error) {
@@ -294,7 +301,16 @@ type Registry struct {
 	mu      sync.Mutex
 	workers int
 	sinks   map[string]*Sink
+	// checkOnly: Open checks that a file could be opened for appending
+	// and opens nothing (sluice validate).
+	checkOnly bool
 }
+
+// CheckOnly makes Open check each path (the file writable, or its
+// directory writable when the file does not exist yet) without opening or
+// creating anything, for a configuration that is validated, not run. The
+// sinks it returns must not be written to.
+func (r *Registry) CheckOnly() { r.checkOnly = true }
 
 // NewRegistry makes a registry for sinks written by the given number of
 // workers.
@@ -309,12 +325,33 @@ func (r *Registry) Open(path string) (*Sink, error) {
 	if s := r.sinks[path]; s != nil {
 		return s, nil
 	}
-	s, err := Open(path, r.workers)
+	var s *Sink
+	var err error
+	if r.checkOnly {
+		s, err = checkWritable(path, r.workers)
+	} else {
+		s, err = Open(path, r.workers)
+	}
 	if err != nil {
 		return nil, err
 	}
 	r.sinks[path] = s
 	return s, nil
+}
+
+// checkWritable answers for path what Open would, as the same error,
+// without creating the file; the sink it returns writes nowhere.
+func checkWritable(path string, workers int) (*Sink, error) {
+	if path != "/dev/stdout" && path != "/dev/stderr" {
+		err := unix.Access(path, unix.W_OK)
+		if err == unix.ENOENT {
+			err = unix.Access(filepath.Dir(path), unix.W_OK|unix.X_OK)
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "open", Path: path, Err: err}
+		}
+	}
+	return newSink(path, nil, false, workers), nil
 }
 
 // Each visits every open sink.

@@ -98,7 +98,22 @@ func (s *Server) generations() []*generation {
 
 // New builds everything the config describes, loading modules and binding
 // nothing yet. Errors name what failed.
-func New(cfg *config.Config, log *zap.Logger) (*Server, error) {
+func New(cfg *config.Config, log *zap.Logger) (*Server, error) { return newServer(cfg, log, false) }
+
+// Check builds everything cfg describes, as New does (modules are loaded
+// and their configurations run), and releases it again. It opens and
+// creates no access-log file; it checks that each could be opened. It is
+// what `sluice validate` runs.
+func Check(cfg *config.Config, log *zap.Logger) error {
+	s, err := newServer(cfg, log, true)
+	if err != nil {
+		return err
+	}
+	s.Stop()
+	return nil
+}
+
+func newServer(cfg *config.Config, log *zap.Logger, checkOnly bool) (*Server, error) {
 	s := &Server{log: log, clusterRefs: map[*cluster.Cluster]int{}, quit: make(chan struct{}), stopDone: make(chan struct{}), takenOver: make(chan struct{})}
 	n := cfg.Concurrency
 	if procs := runtime.GOMAXPROCS(0); n > procs {
@@ -121,6 +136,9 @@ func New(cfg *config.Config, log *zap.Logger) (*Server, error) {
 		s.workers[i].PauseAccepting(!accepting)
 	}
 	s.accessLogs = accesslog.NewRegistry(n)
+	if checkOnly {
+		s.accessLogs.CheckOnly()
+	}
 	var err error
 	s.modules, err = newModuleHost(log, s.workers, currentClusters{s})
 	if err != nil {
