@@ -122,17 +122,7 @@ func TestDrainDelayServesWhileNotReady(t *testing.T) {
 func TestDrainDelayThenListenersClose(t *testing.T) {
 	be, started, release := heldBackend(t)
 	p := withDrainDelay(t, be, "300ms")
-	done := make(chan string, 1)
-	go func() {
-		resp, err := newClient(t).Get(p.URL("/inflight"))
-		if err != nil {
-			done <- err.Error()
-			return
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		done <- resp.Status + " " + string(b)
-	}()
+	done := getInBackground(t, p.URL("/inflight"))
 	<-started
 	p.Cmd.Process.Signal(syscall.SIGTERM)
 	waitDraining(t, p)
@@ -149,6 +139,23 @@ func TestDrainDelayThenListenersClose(t *testing.T) {
 	if err := p.WaitExit(10 * time.Second); err != nil {
 		t.Fatalf("exit: %v", err)
 	}
+}
+
+// getInBackground sends a GET from a goroutine; its outcome ("200 OK
+// body" or the error) arrives on the channel.
+func getInBackground(t *testing.T, url string) <-chan string {
+	done := make(chan string, 1)
+	go func() {
+		resp, err := newClient(t).Get(url)
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- resp.Status + " " + string(b)
+	}()
+	return done
 }
 
 func logTime(t *testing.T, line string) time.Time {
@@ -170,17 +177,7 @@ func logTime(t *testing.T, line string) time.Time {
 func TestDrainCommand(t *testing.T) {
 	be, started, release := heldBackend(t)
 	p := withDrainDelay(t, be, "0s")
-	done := make(chan string, 1)
-	go func() {
-		resp, err := newClient(t).Get(p.URL("/inflight"))
-		if err != nil {
-			done <- err.Error()
-			return
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		done <- resp.Status + " " + string(b)
-	}()
+	done := getInBackground(t, p.URL("/inflight"))
 	<-started
 	if out, err := exec.Command(sluiceBin, "ready", "-admin", p.AdminAddr()).CombinedOutput(); err != nil || string(out) != "LIVE\n" {
 		t.Fatalf("sluice ready before the drain: %v %q", err, out)
