@@ -343,15 +343,30 @@ func (r *Registry) Open(path string) (*Sink, error) {
 // without creating the file; the sink it returns writes nowhere.
 func checkWritable(path string, workers int) (*Sink, error) {
 	if path != "/dev/stdout" && path != "/dev/stderr" {
-		err := unix.Access(path, unix.W_OK)
-		if err == unix.ENOENT {
-			err = unix.Access(filepath.Dir(path), unix.W_OK|unix.X_OK)
-		}
-		if err != nil {
+		if err := openWouldFail(path); err != nil {
 			return nil, &os.PathError{Op: "open", Path: path, Err: err}
 		}
 	}
 	return newSink(path, nil, false, workers), nil
+}
+
+// openWouldFail is the errno openFile would fail with, or nil, found
+// without creating anything: a directory cannot be opened for writing
+// (EISDIR, which access(2) alone would not show), a file that does not
+// exist needs a writable, searchable directory, one that exists needs write
+// permission; anything stat(2) refuses (ENOTDIR, ELOOP, EACCES) open(2)
+// refuses the same way.
+func openWouldFail(path string) error {
+	var st unix.Stat_t
+	switch err := unix.Stat(path, &st); {
+	case err == unix.ENOENT:
+		return unix.Access(filepath.Dir(path), unix.W_OK|unix.X_OK)
+	case err != nil:
+		return err
+	case st.Mode&unix.S_IFMT == unix.S_IFDIR:
+		return unix.EISDIR
+	}
+	return unix.Access(path, unix.W_OK)
 }
 
 // Each visits every open sink.

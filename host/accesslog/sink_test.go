@@ -3,6 +3,7 @@ package accesslog
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -248,6 +249,53 @@ func TestRegistrySharesOneSinkPerPath(t *testing.T) {
 	}
 	if st := r.Stats(); st.Written != 2 {
 		t.Fatalf("registry stats %+v", st)
+	}
+}
+
+// TestCheckOnlyGivesOpensError: a registry that only checks (sluice
+// validate) refuses exactly the paths a real open refuses, with the same
+// error, and creates no file for the ones it accepts.
+func TestCheckOnlyGivesOpensError(t *testing.T) {
+	dir := t.TempDir()
+	existing := filepath.Join(dir, "existing.log")
+	notADir := filepath.Join(dir, "plain")
+	for _, f := range []string{existing, notADir} {
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, path, err string
+	}{
+		{"new file", filepath.Join(dir, "new.log"), ""},
+		{"existing file", existing, ""},
+		{"directory", filepath.Join(dir, "sub"), "open " + filepath.Join(dir, "sub") + ": is a directory"},
+		{"missing directory", filepath.Join(dir, "missing", "x.log"), "open " + filepath.Join(dir, "missing", "x.log") + ": no such file or directory"},
+		{"file as directory", filepath.Join(notADir, "x.log"), "open " + filepath.Join(notADir, "x.log") + ": not a directory"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, statErr := os.Stat(c.path)
+			checks := NewRegistry(1)
+			checks.CheckOnly()
+			_, checkErr := checks.Open(c.path)
+			if _, err := os.Stat(c.path); os.IsNotExist(statErr) && !os.IsNotExist(err) {
+				t.Fatalf("the check created %s (stat: %v)", c.path, err)
+			}
+			opens := NewRegistry(1)
+			_, openErr := opens.Open(c.path)
+			if err := errors.Join(checks.Close(), opens.Close()); err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(checkErr) != fmt.Sprint(openErr) {
+				t.Fatalf("check: %v\nopen:  %v", checkErr, openErr)
+			}
+			if got := fmt.Sprint(checkErr); (c.err == "" && checkErr != nil) || (c.err != "" && got != c.err) {
+				t.Fatalf("error %q, want %q", got, c.err)
+			}
+		})
 	}
 }
 
