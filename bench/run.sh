@@ -244,18 +244,24 @@ for proto in $PROTOS; do
 	best() { echo "${BCPU[$proto/$1]:-}"; }
 	rps() { echo "${MRPS[$proto/$1]:-}"; }
 	overhead() { awk -v m="$1" -v s="$2" 'BEGIN { if (m != "" && s != "") printf "%+.1f %%", (m - s) / s * 100; else print "-" }'; }
-	printf '%-44s %8s %8s %9s\n' "ratio ($proto)" "CPU/req" "req/s" "best CPU"
+	# paired A B: the median over rounds of A's CPU per request ÷ B's in
+	# the same round. Rounds are interleaved, so the two figures of a pair
+	# were measured seconds apart: drift of the machine over minutes cancels
+	# in each quotient, which the ratio of two medians does not do.
+	paired() { paste -d' ' <(tr ' ' '\n' <<<"${CPU[$proto/$1]}" | grep .) <(tr ' ' '\n' <<<"${CPU[$proto/$2]}" | grep .) |
+		awk '$1 != "-" && $2 != "-" && $2 > 0 { printf "%.4f\n", $1 / $2 }' | median | awk '{ printf "%.2f", $1 }'; }
+	printf '%-44s %8s %8s %9s %8s\n' "ratio ($proto)" "CPU/req" "req/s" "best CPU" "paired"
 	for pair in sluice:nginx sluice+c:nginx sluice+rust:nginx sluice:haproxy sluice+c:haproxy old:nginx old+c:nginx sluice:old sluice+c:old+c; do
 		a=${pair%%:*}; b=${pair#*:}
 		[ -n "$(cpu "$a")" ] && [ -n "$(cpu "$b")" ] || continue
-		printf '%-44s %8s %8s %9s\n' "$a / $b" "$(ratio "$(cpu "$a")" "$(cpu "$b")")" "$(ratio "$(rps "$a")" "$(rps "$b")")" \
-			"$(ratio "$(best "$a")" "$(best "$b")")"
+		printf '%-44s %8s %8s %9s %8s\n' "$a / $b" "$(ratio "$(cpu "$a")" "$(cpu "$b")")" "$(ratio "$(rps "$a")" "$(rps "$b")")" \
+			"$(ratio "$(best "$a")" "$(best "$b")")" "$(paired "$a" "$b")"
 	done
 	for m in sluice+c:sluice sluice+rust:sluice old+c:old; do
 		a=${m%%:*}; b=${m#*:}
 		[ -n "$(cpu "$a")" ] && [ -n "$(cpu "$b")" ] || continue
-		printf '%-44s %8s %18s\n' "module overhead ($a − $b) / $b" "$(overhead "$(cpu "$a")" "$(cpu "$b")")" \
-			"$(overhead "$(best "$a")" "$(best "$b")")"
+		printf '%-44s %8s %18s %8s\n' "module overhead ($a − $b) / $b" "$(overhead "$(cpu "$a")" "$(cpu "$b")")" \
+			"$(overhead "$(best "$a")" "$(best "$b")")" "$(overhead "$(paired "$a" "$b")" 1)"
 	done
 done
 
