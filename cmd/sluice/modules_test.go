@@ -313,37 +313,16 @@ func TestValidateRunsModuleConfigsAndInspectChecksPermissions(t *testing.T) {
 
 func sha256sum(s string) [32]byte { return sha256.Sum256([]byte(s)) }
 
-// adminStat reads one counter from /stats.
+// adminStat is the value of an integer stat on the admin /stats page.
 func adminStat(t *testing.T, p *proc, name string) int64 {
 	t.Helper()
-	_, stats := get(t, newClient(t), p.AdminURL("/stats"), nil)
-	for _, l := range strings.Split(stats, "\n") {
-		if v, ok := strings.CutPrefix(l, name+": "); ok {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				t.Fatalf("stat %s: %q", name, v)
-			}
-			return n
-		}
-	}
-	t.Fatalf("no stat %s in:\n%s", name, stats)
-	return 0
+	return p.Stat(t, name)
 }
 
 // waitStat polls a counter until it reaches want (bounded).
 func waitStat(t *testing.T, p *proc, name string, want int64) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		got := adminStat(t, p, name)
-		if got == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s = %d, want %d", name, got, want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	p.WaitStat(t, name, func(n int64) bool { return n == want })
 }
 
 // TestCommitAfterDestroyIsRefused: the module's thread commits only after

@@ -2,17 +2,13 @@ package main
 
 import (
 	"bufio"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
+	"github.com/sluiceproxy/sluice/cmd/sluice/sluicetest"
 	"github.com/sluiceproxy/sluice/host/module/moduletest"
 )
 
@@ -24,95 +20,20 @@ func netModule(t *testing.T, name, module, config string) string {
 	return fmt.Sprintf("- name: %s\n  module: %s\n  filter_name: %s\n  config: %s\n", name, moduletest.Build(t, module), module, config)
 }
 
-// checkAffinity asserts that every hook of the module network filter entry
-// ran on its connection's worker, and that some did.
-func checkAffinity(t *testing.T, p *proc, entry string) {
-	t.Helper()
-	if n := adminStat(t, p, "module."+entry+".affinity_violations"); n != 0 {
-		t.Fatalf("%s: %d hooks ran off their connection's worker", entry, n)
-	}
-	if n := adminStat(t, p, "module."+entry+".hooks"); n == 0 {
-		t.Fatalf("%s: no hook counted", entry)
-	}
-}
+// checkAffinity asserts that every hook of the module filter entry ran on
+// its connection's worker, and that some did.
+func checkAffinity(t *testing.T, p *proc, entry string) { p.CheckAffinity(t, entry) }
 
 // TestModuleGatekeeperBeforeTCPProxy is seed 002's gatekeeper, as a C
 // module: it stops the chain, asks its own thread, and continues from
 // on_scheduled — bytes sent meanwhile are forwarded without another byte
 // arriving; a refused client gets DENIED and tcp_proxy never connects for
-// it. Many connections at once on two workers, every hook on its worker.
+// it. Many connections at once on two workers, every hook on its worker
+// (sluicetest.GatekeeperScenario, shared with the Rust example).
 func TestModuleGatekeeperBeforeTCPProxy(t *testing.T) {
-	var backendConns atomic.Int32
-	be := tcpBackend(t, func(c net.Conn) { backendConns.Add(1); echoServe(c) })
-	p := startSluice(t, tcpProxyConfig(be, netModule(t, "gate", "net_gatekeeper", `{"allow": "open", "delay_ms": 20}`), "", ""))
-
-	// Refused first: the backend must never see a connection.
-	c := dialProxy(t, p)
-	io.WriteString(c, "HELLO nope\nsecret")
-	got, err := io.ReadAll(c)
-	if err != nil || string(got) != "DENIED\n" {
-		t.Fatalf("refused client got %q, %v", got, err)
-	}
-	if n := backendConns.Load(); n != 0 {
-		t.Fatalf("tcp_proxy connected upstream for a refused client (%d connections)", n)
-	}
-
-	// Allowed, concurrently; half of them send the HELLO line a byte at a
-	// time, all send their payload right behind it.
-	var wg sync.WaitGroup
-	errs := make(chan error, 20)
-	for i := 0; i < 20; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			c, err := net.DialTimeout("tcp", p.Addr("main"), 5*time.Second)
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(20 * time.Second))
-			payload := fmt.Sprintf("payload %d", i)
-			hello := "HELLO open\n"
-			if i%2 == 0 {
-				for j := 0; j < len(hello); j++ {
-					c.Write([]byte{hello[j]})
-					time.Sleep(time.Millisecond) // encourage separate reads; correctness does not depend on it
-				}
-				io.WriteString(c, payload)
-			} else {
-				io.WriteString(c, hello+payload)
-			}
-			c.(*net.TCPConn).CloseWrite()
-			got, err := io.ReadAll(c)
-			if err != nil || string(got) != payload {
-				errs <- fmt.Errorf("client %d: got %q, %v", i, got, err)
-			}
-		}(i)
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	waitStat(t, p, "module.gate.allowed", 20)
-	if n := adminStat(t, p, "module.gate.denied"); n != 1 {
-		t.Fatalf("denied = %d", n)
-	}
-	checkAffinity(t, p, "gate")
-	lines := p.AccessLines(21)
-	tagged := 0
-	for _, l := range lines {
-		if md, ok := l["connection_metadata"].(map[string]any); ok {
-			if g, ok := md["gatekeeper"].(map[string]any); ok && g["token"] == "open" {
-				tagged++
-			}
-		}
-	}
-	if tagged != 20 {
-		t.Fatalf("%d access-log lines carry gatekeeper.token, want 20:\n%v", tagged, lines)
-	}
-	p.WaitLog(`"gatekeeper: connection allowed"`, `"filter":"gate"`, `"conn_id":`)
+	be := sluicetest.StartTCPBackend(t, sluicetest.EchoServe)
+	p := startSluice(t, tcpProxyConfig(be.Addr, netModule(t, "gate", "net_gatekeeper", `{"allow": "open", "delay_ms": 20}`), "", ""))
+	sluicetest.GatekeeperScenario(t, p, be)
 }
 
 // TestGatekeeperBeforeHTTP: the same module in front of the HTTP
@@ -160,93 +81,24 @@ clusters:
 	checkAffinity(t, p, "gate")
 }
 
-// lengthPrefixed encodes one message of the sniffer's protocol.
-func lengthPrefixed(payload string) []byte {
-	b := make([]byte, 4+len(payload))
-	binary.BigEndian.PutUint32(b, uint32(len(payload)))
-	copy(b[4:], payload)
-	return b
-}
-
 // TestModuleSnifferCountsMessagesAcrossSplitReads: a protocol sniffer before
 // tcp_proxy counts length-prefixed messages in both directions while the
 // client feeds it one byte at a time; the counts land in its metrics and in
 // the connection's metadata (the access log).
 func TestModuleSnifferCountsMessagesAcrossSplitReads(t *testing.T) {
-	be := tcpBackend(t, echoServe)
-	p := startSluice(t, tcpProxyConfig(be, netModule(t, "sniff", "net_sniffer", ""), "", ""))
-	c := dialProxy(t, p)
-	c.SetNoDelay(true)
-	var stream []byte
-	for _, m := range []string{"", "a", strings.Repeat("x", 300)} {
-		stream = append(stream, lengthPrefixed(m)...)
-	}
-	for _, b := range stream {
-		c.Write([]byte{b})
-		time.Sleep(200 * time.Microsecond) // encourage separate reads
-	}
-	c.CloseWrite()
-	got, err := io.ReadAll(c)
-	if err != nil || string(got) != string(stream) {
-		t.Fatalf("echo: %d bytes, %v", len(got), err)
-	}
-	l := p.AccessLines(1)[0]
-	md, _ := l["connection_metadata"].(map[string]any)
-	sn, _ := md["sniffer"].(map[string]any)
-	if sn["requests"] != float64(3) || sn["responses"] != float64(3) {
-		t.Fatalf("access log metadata: %v", l)
-	}
-	if n := adminStat(t, p, "module.sniff.requests"); n != 3 {
-		t.Fatalf("requests = %d", n)
-	}
-	if n := adminStat(t, p, "module.sniff.responses"); n != 3 {
-		t.Fatalf("responses = %d", n)
-	}
-	checkAffinity(t, p, "sniff")
+	be := sluicetest.StartTCPBackend(t, sluicetest.EchoServe)
+	p := startSluice(t, tcpProxyConfig(be.Addr, netModule(t, "sniff", "net_sniffer", ""), "", ""))
+	sluicetest.SnifferScenario(t, p)
 }
 
 // TestModuleThrottlerDelaysWithTimers: a filter holds data back and
 // releases it from a timer with inject_read_data / inject_write_data, in
-// order, FIN last, both ways — on ten connections at once over two
+// order, FIN last, both ways — on several connections at once over two
 // workers, every timer firing on its connection's worker.
 func TestModuleThrottlerDelaysWithTimers(t *testing.T) {
-	be := tcpBackend(t, echoServe)
-	p := startSluice(t, tcpProxyConfig(be, netModule(t, "slow", "net_throttler", `{"delay_ms": 20}`), "", ""))
-	var wg sync.WaitGroup
-	errs := make(chan error, 10)
-	for k := 0; k < 10; k++ {
-		wg.Add(1)
-		go func(k int) {
-			defer wg.Done()
-			c, err := net.DialTimeout("tcp", p.Addr("main"), 5*time.Second)
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(30 * time.Second))
-			var want strings.Builder
-			for i := 0; i < 50; i++ {
-				chunk := fmt.Sprintf("conn %d chunk %02d %s\n", k, i, strings.Repeat("y", 2000))
-				want.WriteString(chunk)
-				io.WriteString(c, chunk)
-			}
-			c.(*net.TCPConn).CloseWrite()
-			got, err := io.ReadAll(c)
-			if err != nil || string(got) != want.String() {
-				errs <- fmt.Errorf("conn %d through the throttler: %d of %d bytes, %v", k, len(got), want.Len(), err)
-			}
-		}(k)
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	if n := adminStat(t, p, "module.slow.timer_fires"); n == 0 {
-		t.Fatal("no timer fired")
-	}
-	checkAffinity(t, p, "slow")
+	be := sluicetest.StartTCPBackend(t, sluicetest.EchoServe)
+	p := startSluice(t, tcpProxyConfig(be.Addr, netModule(t, "slow", "net_throttler", `{"delay_ms": 20}`), "", ""))
+	sluicetest.ThrottlerScenario(t, p)
 }
 
 // TestModuleTaggerMetadataReachesHTTPAndAccessLog: a network filter tags
@@ -323,6 +175,21 @@ func TestNetworkFilterThatNeverContinuesIsBounded(t *testing.T) {
 	}
 	waitStat(t, p, "listener.main.network_filters_timeout", 1)
 	p.WaitLog(`"network filters did not let the connection through in time; closing"`, `"conn_id":`)
+	// A client that gives up while the filter holds the chain (a reset: a
+	// FIN is only a half-close, which tcp_proxy would pass on later).
+	c = dialProxy(t, p)
+	io.WriteString(c, "HELLO open\n")
+	c.SetLinger(0)
+	c.Close()
+	lines := p.AccessLines(2)
+	if len(lines) != 2 {
+		t.Fatalf("access log: %v", lines)
+	}
+	for i, want := range [][2]string{{"-", "network_filters_timeout"}, {"DC", "downstream_remote_close"}} {
+		if l := lines[i]; l["response_flags"] != want[0] || l["details"] != want[1] || l["upstream_host"] != "" {
+			t.Fatalf("line %d: %v, want %s %s", i, l, want[0], want[1])
+		}
+	}
 	checkAffinity(t, p, "gate")
 }
 
@@ -344,4 +211,9 @@ func TestNetworkHookInvalidStatusIsContained(t *testing.T) {
 		t.Fatalf("module.gate.invalid_status = %d", n)
 	}
 	p.WaitLog(`"module network hook returned an invalid status; connection closed"`, `"hook":"read"`, `"status":7`)
+	for _, l := range p.AccessLines(2) {
+		if l["details"] != "network_filter_invalid_status" {
+			t.Fatalf("access log: %v", l)
+		}
+	}
 }

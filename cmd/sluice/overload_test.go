@@ -15,22 +15,6 @@ import (
 	"time"
 )
 
-// waitStatUntil polls /stats (bounded) until cond holds for the stat.
-func waitStatUntil(t *testing.T, p *proc, name string, cond func(int64) bool) int64 {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		v := adminStat(t, p, name)
-		if cond(v) {
-			return v
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s stayed at %d", name, v)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // keepAlive is one client connection sending requests one after another.
 type keepAlive struct {
 	c  net.Conn
@@ -96,7 +80,7 @@ func TestMaxConnections(t *testing.T) {
 	if resp, _, err := over.get("/over"); err == nil {
 		t.Fatalf("a 4th connection to a listener with max_connections 3 was answered: %v", resp.Status)
 	}
-	if n := waitStatUntil(t, p, "listener.main.downstream_cx_overflow", func(v int64) bool { return v >= 1 }); n != 1 {
+	if n := p.WaitStat(t, "listener.main.downstream_cx_overflow", func(v int64) bool { return v >= 1 }); n != 1 {
 		t.Fatalf("listener.main.downstream_cx_overflow = %d, want 1", n)
 	}
 	for _, k := range main {
@@ -112,7 +96,7 @@ func TestMaxConnections(t *testing.T) {
 	if resp, _, err := dialKeepAlive(t, p.Addr("second")).get("/over"); err == nil {
 		t.Fatalf("a 6th connection with global_downstream_max_connections 5 was answered: %v", resp.Status)
 	}
-	waitStatUntil(t, p, "overload.downstream_global_cx_overflow", func(v int64) bool { return v == 1 })
+	p.WaitStat(t, "overload.downstream_global_cx_overflow", func(v int64) bool { return v == 1 })
 	if v := adminStat(t, p, "overload.downstream_cx_active"); v != 5 {
 		t.Fatalf("overload.downstream_cx_active = %d, want 5", v)
 	}
@@ -124,7 +108,7 @@ func TestMaxConnections(t *testing.T) {
 	}
 
 	main[0].c.Close()
-	waitStatUntil(t, p, "listener.main.downstream_cx_active", func(v int64) bool { return v == 2 })
+	p.WaitStat(t, "listener.main.downstream_cx_active", func(v int64) bool { return v == 2 })
 	dialKeepAlive(t, p.Addr("main")).mustGet(t, "/after")
 }
 
@@ -208,7 +192,7 @@ func growHeap(t *testing.T, p *proc, be *heldUploads, action string) chan string
 	for i := 0; i < 6; i++ {
 		recvWithin(t, be.uploaded, "an upload reaching the backend")
 	}
-	waitStatUntil(t, p, "overload."+action+".active", func(v int64) bool { return v == 1 })
+	p.WaitStat(t, "overload."+action+".active", func(v int64) bool { return v == 1 })
 	p.WaitLog("overload: heap above overload.max_heap_bytes; actions on")
 	return results
 }
@@ -221,7 +205,7 @@ func releaseHeap(t *testing.T, p *proc, be *heldUploads, results chan string, ac
 			t.Fatalf("upload: %s", r)
 		}
 	}
-	waitStatUntil(t, p, "overload."+action+".active", func(v int64) bool { return v == 0 })
+	p.WaitStat(t, "overload."+action+".active", func(v int64) bool { return v == 0 })
 	p.WaitLog("overload: heap below overload.release_heap_bytes; actions off")
 }
 
@@ -368,7 +352,7 @@ func TestListenerAddedDuringOverloadStartsPaused(t *testing.T) {
 	answered := dialKeepAlive(t, p.Addr("extra")).getLater("/waited")
 	// The reload returned after every worker switched; the admin answers
 	// come after several more loop turns. The connection is still waiting.
-	waitStatUntil(t, p, "overload.stop_accepting_connections.active", func(v int64) bool { return v == 1 })
+	p.WaitStat(t, "overload.stop_accepting_connections.active", func(v int64) bool { return v == 1 })
 	if n := adminStat(t, p, "http.extra.downstream_cx_total"); n != 0 {
 		t.Fatalf("the new listener accepted %d connections while accepting is off", n)
 	}
@@ -420,20 +404,20 @@ func TestMaxConnectionsFollowsAReload(t *testing.T) {
 		t.Fatalf("reload: %d %s", code, body)
 	}
 	// The old generation's idle connection is drained: its slot is free.
-	waitStatUntil(t, p, "listener.main.downstream_cx_active", func(v int64) bool { return v == 0 })
+	p.WaitStat(t, "listener.main.downstream_cx_active", func(v int64) bool { return v == 0 })
 	first := dialKeepAlive(t, addr)
 	first.mustGet(t, "/one")
 	if resp, _, err := dialKeepAlive(t, addr).get("/two"); err == nil {
 		t.Fatalf("a 2nd connection after lowering max_connections to 1 was answered: %v", resp.Status)
 	}
-	waitStatUntil(t, p, "listener.main.downstream_cx_overflow", func(v int64) bool { return v == 1 })
+	p.WaitStat(t, "listener.main.downstream_cx_overflow", func(v int64) bool { return v == 1 })
 	first.mustGet(t, "/still")
 
 	replaceConfig(t, p, withMax(2))
 	if code, body := postReload(t, p); code != 200 {
 		t.Fatalf("reload: %d %s", code, body)
 	}
-	waitStatUntil(t, p, "listener.main.downstream_cx_active", func(v int64) bool { return v == 0 })
+	p.WaitStat(t, "listener.main.downstream_cx_active", func(v int64) bool { return v == 0 })
 	dialKeepAlive(t, addr).mustGet(t, "/a")
 	dialKeepAlive(t, addr).mustGet(t, "/b")
 	if n := adminStat(t, p, "listener.main.downstream_cx_overflow"); n != 1 {

@@ -45,7 +45,7 @@ func TestModuleThreadCommitsThroughDrainAndExit(t *testing.T) {
 	if leaked+kept != quick*perStream || kept > 2*perWorker || leaked < quick*perStream-2*perWorker {
 		t.Fatalf("schedulers_leaked %d + schedulers_live %d, want %d with at most %d kept", leaked, kept, quick*perStream, 2*perWorker)
 	}
-	waitStatUntil(t, p, "module.scheduler_commits_rejected_stale", func(v int64) bool { return v > 0 })
+	p.WaitStat(t, "module.scheduler_commits_rejected_stale", func(v int64) bool { return v > 0 })
 	p.WaitLog("module leaks schedulers")
 
 	// One stream stays open (its upstream holds the answer) while sluice
@@ -65,7 +65,7 @@ func TestModuleThreadCommitsThroughDrainAndExit(t *testing.T) {
 	p.Cmd.Process.Signal(syscall.SIGTERM)
 	p.WaitLog(`"msg":"draining"`)
 	delivered := adminStat(t, p, "module.scheduler_commits")
-	waitStatUntil(t, p, "module.scheduler_commits", func(v int64) bool { return v > delivered })
+	p.WaitStat(t, "module.scheduler_commits", func(v int64) bool { return v > delivered })
 	if v := adminStat(t, p, "module.schedulers_live"); v != kept+perStream {
 		t.Fatalf("module.schedulers_live = %d during the drain, want %d (the open stream's %d more)", v, kept+perStream, perStream)
 	}
@@ -102,7 +102,7 @@ watchdog: { miss_timeout: 50ms, megamiss_timeout: 100ms }`, moduleFilter(t, "blo
 		resp.Body.Close()
 		answered <- resp.Status
 	}()
-	waitStatUntil(t, p, "server.watchdog_mega_miss", func(v int64) bool { return v == 1 })
+	p.WaitStat(t, "server.watchdog_mega_miss", func(v int64) bool { return v == 1 })
 	p.Cmd.Process.Signal(syscall.SIGTERM)
 	if got := recvWithin(t, answered, "the blocked request's answer"); got != "200 OK" {
 		t.Fatalf("the request inside the blocking hook: %s", got)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -167,6 +168,29 @@ func TestTCPProxyTimeouts(t *testing.T) {
 	}
 }
 
+// TestTCPProxyDrainDeadline: a graceful shutdown leaves a tcp_proxy
+// connection running until drain_timeout, then closes it; its access-log
+// line says so.
+func TestTCPProxyDrainDeadline(t *testing.T) {
+	be := tcpBackend(t, echoServe)
+	p := startSluice(t, strings.Replace(tcpProxyConfig(be, "", "", ""), "concurrency: 2\n", "concurrency: 2\ndrain_timeout: 300ms\n", 1))
+	c := dialProxy(t, p)
+	io.WriteString(c, "ping")
+	if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
+		t.Fatal(err)
+	}
+	p.Cmd.Process.Signal(syscall.SIGTERM)
+	if n, err := io.Copy(io.Discard, c); n != 0 {
+		t.Fatalf("read %d bytes after the drain, %v", n, err)
+	}
+	if err := p.WaitExit(10 * time.Second); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+	if l := p.AccessLines(1)[0]; l["response_flags"] != "LR" || l["details"] != "drain_timeout" || l["bytes_received"] != float64(4) {
+		t.Fatalf("access log: %v", l)
+	}
+}
+
 // TestClientIPAllowBeforeTCPProxy is seed 003's allow list in front of the
 // proxy: a client outside the list is closed before tcp_proxy connects
 // anywhere; one inside goes through.
@@ -183,6 +207,11 @@ func TestClientIPAllowBeforeTCPProxy(t *testing.T) {
 	waitStat(t, deny, "client_ip_allow.office.denied", 1)
 	if n := conns.Load(); n != 0 {
 		t.Fatalf("the backend saw %d connections from a refused client", n)
+	}
+	// tcp_proxy never started for it, and still logs it, saying why.
+	if l := deny.AccessLines(1)[0]; l["response_flags"] != "-" || l["details"] != "client_ip_allow_denied" ||
+		l["upstream_host"] != "" || l["bytes_received"] != float64(0) {
+		t.Fatalf("refused connection's access-log line: %v", l)
 	}
 
 	allow := startSluice(t, tcpProxyConfig(be, `- name: client_ip_allow

@@ -185,12 +185,15 @@ func cbNetClose(h uint64, how uint32) int32 {
 		return r
 	}
 	switch how {
-	case abi.CloseFlush:
-		f.nc.Close(network.FlushWrite)
-	case abi.CloseAbort:
-		f.nc.Close(network.NoFlush)
+	case abi.CloseFlush, abi.CloseAbort:
+		f.nc.SetTerminationDetails("network_filter_closed")
 	default:
 		return rBadArg
+	}
+	if how == abi.CloseFlush {
+		f.nc.Close(network.FlushWrite)
+	} else {
+		f.nc.Close(network.NoFlush)
 	}
 	return rOK
 }

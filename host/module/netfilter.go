@@ -155,6 +155,7 @@ func (f *netFilter) status(hook string, st int32) network.FilterStatus {
 			zap.String("hook", hook), zap.Int32("status", st), zap.Uint64("suppressed", n),
 			zap.Uint64("conn_id", f.nc.ID()))
 	}
+	f.nc.SetTerminationDetails("network_filter_invalid_status")
 	f.nc.Close(network.NoFlush)
 	return network.StopIteration
 }

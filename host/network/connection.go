@@ -91,6 +91,8 @@ type Connection struct {
 	above        bool // output above its high watermark (last told)
 	closed       bool
 	destroyed    bool
+	endedBy      ConnectionEvent // RemoteClose or LocalClose, once closed
+	endDetails   string          // why sluice closed it, when it says (SetTerminationDetails)
 	started      time.Time
 	startTimer   *worker.Timer
 	terminalUp   bool // the last filter saw OnNewConnection
@@ -261,12 +263,27 @@ func (nc *Connection) AboveHighWatermark() bool { return nc.c.AboveHighWatermark
 // Pending is the output not yet on the socket.
 func (nc *Connection) Pending() int { return nc.c.Pending() }
 
-// Close closes the connection: the filters get LocalClose, then are
-// destroyed. Idempotent.
 // InputDone says the peer sends nothing more: a FlushWrite close then
 // ends without waiting for the peer's FIN (worker.Conn.InputDone).
 func (nc *Connection) InputDone() { nc.c.InputDone() }
 
+// SetTerminationDetails says why sluice closes the connection, in the
+// access log's words ("client_ip_allow_denied", "network_filters_timeout"):
+// call it before Close. A filter that never started, or that has no reason
+// of its own, logs these details. The first caller's details stay.
+func (nc *Connection) SetTerminationDetails(details string) {
+	if nc.endDetails == "" && !nc.closed {
+		nc.endDetails = details
+	}
+}
+
+// Termination is how the connection ended — RemoteClose (the peer closed
+// or reset it) or LocalClose — and the details given for it, "" when none.
+// Meaningful once closed (in OnEvent for the close, and in OnDestroy).
+func (nc *Connection) Termination() (ConnectionEvent, string) { return nc.endedBy, nc.endDetails }
+
+// Close closes the connection: the filters get LocalClose, then are
+// destroyed. Idempotent.
 func (nc *Connection) Close(how CloseType) {
 	if nc.closed {
 		return
@@ -284,6 +301,7 @@ func (nc *Connection) Close(how CloseType) {
 // hook still on the stack has returned).
 func (nc *Connection) finish(ev ConnectionEvent) {
 	nc.closed = true
+	nc.endedBy = ev
 	if nc.startTimer != nil {
 		nc.startTimer.Stop()
 	}
@@ -330,6 +348,7 @@ func (nc *Connection) filtersTimedOut() {
 	}
 	nc.logf(zap.InfoLevel, "network filters did not let the connection through in time; closing",
 		zap.Duration("network_filters_timeout", nc.opts.FiltersTimeout))
+	nc.SetTerminationDetails("network_filters_timeout")
 	nc.Close(NoFlush)
 }
 
@@ -458,6 +477,7 @@ func (s *Set) CloseAll() {
 				d.OnDrainDeadline()
 			}
 		}
+		nc.SetTerminationDetails("drain_timeout")
 		nc.Close(NoFlush)
 	}
 }

@@ -93,6 +93,7 @@ func (f *filter) OnNewConnection() network.FilterStatus {
 	if ce := f.cfg.log.Check(zap.DebugLevel, "client_ip_allow: connection refused"); ce != nil {
 		ce.Write(zap.Uint64("conn_id", nc.ID()), zap.String("remote", nc.RemoteAddr().String()))
 	}
+	nc.SetTerminationDetails("client_ip_allow_denied")
 	nc.Close(network.NoFlush)
 	return network.StopIteration
 }

@@ -97,6 +97,7 @@ const (
 	flagDownstreamTermination = "DC"
 	flagIdleTimeout           = "SI"
 	flagDurationTimeout       = "DT"
+	flagLocalReset            = "LR"
 )
 
 type filter struct {
@@ -238,6 +239,33 @@ func (f *filter) OnEvent(ev network.ConnectionEvent) {
 	}
 }
 
+// network.DrainDeadliner
+
+// OnDrainDeadline: the drain deadline closes the connection while it still
+// carries traffic; its line says so (as an HTTP tunnel's does).
+func (f *filter) OnDrainDeadline() { f.setFlag(flagLocalReset, "drain_timeout") }
+
+// network.Destroyer
+
+// OnDestroy logs a connection that closed before the chain reached this
+// filter: a filter before it refused it (client_ip_allow, a module
+// gatekeeper), the client left while one held the chain, or the listener's
+// network_filters_timeout ran out. Every connection gets its line.
+func (f *filter) OnDestroy() {
+	if f.nc != nil {
+		return // started: finish logged it
+	}
+	f.nc = f.cb.Connection()
+	f.start = f.nc.Start()
+	f.done = true
+	if ev, details := f.nc.Termination(); ev == network.RemoteClose {
+		f.flag, f.details = flagDownstreamTermination, "downstream_remote_close"
+	} else {
+		f.details = details
+	}
+	f.log()
+}
+
 func (f *filter) setFlag(flag, details string) {
 	if f.flag == "" {
 		f.flag, f.details = flag, details
@@ -266,6 +294,13 @@ func (f *filter) finish() {
 		f.tun = nil
 	}
 	f.cfg.Stats.DownstreamCxActive.Add(-1)
+	if f.flag == "" && f.details == "" {
+		// Closed by sluice for a reason the connection carries (the drain
+		// deadline, a module filter's close).
+		if ev, details := f.nc.Termination(); ev == network.LocalClose {
+			f.details = details
+		}
+	}
 	f.log()
 }
 
