@@ -18,6 +18,7 @@ func (c *Config) applyDefaults() {
 	// only adds context switches and tail latency.
 	c.Concurrency = min(runtime.GOMAXPROCS(0), maxConcurrency)
 	c.DrainTimeout = 10 * time.Second
+	c.IOUring = IOUringAuto
 }
 
 func (w *Watchdog) applyDefaults() {

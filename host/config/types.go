@@ -16,7 +16,10 @@ type Config struct {
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 	// Watch reloads the config when its file changes (debounced), as
 	// SIGHUP and POST /reload do.
-	Watch    bool      `yaml:"watch"`
+	Watch bool `yaml:"watch"`
+	// IOUring is "auto" (the workers batch their sends through io_uring
+	// where the kernel allows it) or "off" (a sendmsg per connection).
+	IOUring  string    `yaml:"io_uring"`
 	Watchdog Watchdog  `yaml:"watchdog"`
 	Log      Log       `yaml:"log"`
 	Admin    *Admin    `yaml:"admin"`    // nil: no admin listener
@@ -26,6 +29,12 @@ type Config struct {
 	Listeners  []Listener  `yaml:"listeners"`
 	Clusters   []Cluster   `yaml:"clusters"`
 }
+
+// IOUring values.
+const (
+	IOUringAuto = "auto"
+	IOUringOff  = "off"
+)
 
 // Watchdog watches the workers (Envoy's worker watchdog): a worker that
 // stays in one callback (a blocking module hook, a filter in a loop) for

@@ -35,6 +35,7 @@ func (v *validator) config(c *Config) {
 	}
 	v.nonNegative("drain_delay", c.DrainDelay)
 	v.nonNegative("drain_timeout", c.DrainTimeout)
+	v.oneOf("io_uring", c.IOUring, IOUringAuto, IOUringOff)
 	v.positiveDuration("watchdog.miss_timeout", c.Watchdog.MissTimeout)
 	v.positiveDuration("watchdog.megamiss_timeout", c.Watchdog.MegamissTimeout)
 	v.nonNegative("watchdog.kill_timeout", c.Watchdog.KillTimeout)

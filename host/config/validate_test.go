@@ -68,6 +68,7 @@ func TestValidationErrors(t *testing.T) {
 		// top level
 		{"concurrency low", []string{"listeners:", "concurrency: 0\nlisteners:"}, []string{"concurrency: must be between 1 and 256"}},
 		{"concurrency high", []string{"listeners:", "concurrency: 257\nlisteners:"}, []string{"concurrency: must be between 1 and 256"}},
+		{"io_uring value", []string{"listeners:", "io_uring: on\nlisteners:"}, []string{`io_uring: invalid value "on": want auto|off`}},
 		{"negative drain", []string{"listeners:", "drain_timeout: -1s\nlisteners:"}, []string{"drain_timeout: must not be negative"}},
 		{"hot restart without socket", []string{"listeners:", "hot_restart: { socket: \"\" }\nlisteners:"}, []string{"hot_restart.socket: required"}},
 		{"watch not a bool", []string{"listeners:", "watch: often\nlisteners:"}, []string{"watch: expected bool, got string"}},

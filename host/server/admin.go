@@ -234,7 +234,10 @@ func (s *Server) stats() []statValue {
 		out = append(out,
 			statValue{prefix + "connections_open", "gauge", ws.OpenConns},
 			statValue{prefix + "tx_bytes_buffered", "gauge", ws.TxBuffered},
-			statValue{prefix + "closed_without_linger", "counter", int64(ws.ClosedWithoutLinger)})
+			statValue{prefix + "closed_without_linger", "counter", int64(ws.ClosedWithoutLinger)},
+			statValue{prefix + "io_uring_batches", "counter", int64(ws.RingBatches)},
+			statValue{prefix + "io_uring_sends", "counter", int64(ws.RingSends)},
+			statValue{prefix + "io_uring_refused", "counter", int64(ws.RingRefused)})
 	}
 	als := s.accessLogs.Stats()
 	out = append(out,

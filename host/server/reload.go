@@ -185,6 +185,9 @@ func restartOnly(old, new *config.Config) []string {
 	if old.Concurrency != new.Concurrency {
 		out = append(out, "concurrency")
 	}
+	if old.IOUring != new.IOUring {
+		out = append(out, "io_uring")
+	}
 	if !reflect.DeepEqual(old.Admin, new.Admin) {
 		out = append(out, "admin")
 	}

@@ -120,13 +120,21 @@ func newServer(cfg *config.Config, log *zap.Logger, checkOnly bool) (*Server, er
 		log.Warn("concurrency is above the CPUs this process may use: workers will compete for them, which costs throughput and tail latency",
 			zap.Int("concurrency", n), zap.Int("gomaxprocs", procs))
 	}
+	batch := cfg.IOUring == config.IOUringAuto && !checkOnly
 	for i := 0; i < n; i++ {
-		w, err := worker.New(worker.Options{Index: i, Logger: log})
+		w, err := worker.New(worker.Options{Index: i, Logger: log, BatchSends: batch})
 		if err != nil {
 			s.closeWorkers()
 			return nil, fmt.Errorf("worker %d: %w", i, err)
 		}
 		s.workers = append(s.workers, w)
+	}
+	if batch {
+		if on, err := s.workers[0].BatchingSends(); on {
+			log.Info("workers batch their sends through io_uring")
+		} else {
+			log.Info("io_uring unavailable: workers send with one sendmsg per connection", zap.Error(err))
+		}
 	}
 	s.dog = newWatchdog(cfg.Watchdog, log, s.workers)
 	s.overload = overload.New(cfg.Overload, s.workers, log)

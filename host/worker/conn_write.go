@@ -162,27 +162,37 @@ func (c *Conn) send(q *outQueue) bool {
 		n, total := q.fill(&w.iov)
 		w.msg.SetIovlen(n)
 		sent, errno := sendmsg(c.fd, &w.msg)
-		switch {
-		case errno == 0:
-			q.consume(sent, &w.pool)
-			w.stats.bytesWritten.Add(uint64(sent))
-			w.stats.txBuffered.Add(-int64(sent))
-			if c.closing && sent > 0 {
-				if c.lingerTimer != nil {
-					c.lingerTimer.Reset(lingerTimeout)
-				}
-			}
-			if sent < total {
-				// Socket buffer full: the edge-triggered EPOLLOUT resumes us.
-				c.writable = false
-			}
-		case errno == unix.EINTR:
-		case errno == unix.EAGAIN:
-			c.writable = false
-		default:
-			c.fail(errno)
+		if !c.sent(q, sent, total, errno) {
 			return false
 		}
+	}
+	return true
+}
+
+// sent applies the result of one sendmsg of total bytes from q (made here
+// or in a batch: Worker.flushBatched); false if the connection failed.
+func (c *Conn) sent(q *outQueue, sent, total int, errno unix.Errno) bool {
+	w := c.w
+	switch {
+	case errno == 0:
+		q.consume(sent, &w.pool)
+		w.stats.bytesWritten.Add(uint64(sent))
+		w.stats.txBuffered.Add(-int64(sent))
+		if c.closing && sent > 0 {
+			if c.lingerTimer != nil {
+				c.lingerTimer.Reset(lingerTimeout)
+			}
+		}
+		if sent < total {
+			// Socket buffer full: the edge-triggered EPOLLOUT resumes us.
+			c.writable = false
+		}
+	case errno == unix.EINTR:
+	case errno == unix.EAGAIN:
+		c.writable = false
+	default:
+		c.fail(errno)
+		return false
 	}
 	return true
 }

@@ -1,5 +1,7 @@
 package worker
 
+import "golang.org/x/sys/unix"
+
 type connEventKind uint8
 
 const (
@@ -83,6 +85,9 @@ func (w *Worker) flushAll() {
 	for round := 0; round < 4 && len(w.flushQ) > 0; round++ {
 		q := w.flushQ
 		w.flushQ = w.flushSpare[:0]
+		if w.ring != nil && len(q) > 1 {
+			w.flushBatched(q)
+		}
 		for i, c := range q {
 			q[i] = nil
 			c.inFlush = false
@@ -90,5 +95,49 @@ func (w *Worker) flushAll() {
 		}
 		w.flushSpare = q[:0]
 		w.deliverPending()
+	}
+}
+
+// flushBatched makes the first send of every plain-socket connection in q
+// that has output and room for it, up to sendBatchMax at a time, in one
+// io_uring_enter (sendRing), and applies each result as send would. The
+// caller then flushes every connection of q as usual, which finishes each:
+// output beyond the batch's iovecs, watermarks, a queued shutdown or close.
+func (w *Worker) flushBatched(q []*Conn) {
+	b := w.batch
+	for len(q) > 0 {
+		k, i := 0, 0
+		for ; i < len(q) && k < sendBatchMax; i++ {
+			c := q[i]
+			if c.closed || c.connecting || c.handshaking || c.tls != nil || !c.writable || c.out.size == 0 {
+				continue
+			}
+			n, total := c.out.fill(&b.iov[k])
+			b.msgs[k].Iov = &b.iov[k][0]
+			b.msgs[k].SetIovlen(n)
+			b.fds[k], b.totals[k], b.conns[k] = c.fd, total, c
+			k++
+		}
+		if k > 1 {
+			w.ring.sendmsgs(b.fds[:k], b.msgs[:k], b.res[:k])
+			w.stats.ringBatches.Add(1)
+			for j := 0; j < k; j++ {
+				c, r := b.conns[j], b.res[j]
+				b.conns[j] = nil
+				switch {
+				case r == resNotRun:
+					w.stats.ringRefused.Add(1) // flush sends it with sendmsg
+				case r < 0:
+					w.stats.ringSends.Add(1)
+					c.sent(&c.out, 0, b.totals[j], unix.Errno(-r))
+				default:
+					w.stats.ringSends.Add(1)
+					c.sent(&c.out, int(r), b.totals[j], 0)
+				}
+			}
+		} else if k == 1 {
+			b.conns[0] = nil // one send gains nothing from the ring: flush makes it
+		}
+		q = q[i:]
 	}
 }

@@ -1,7 +1,9 @@
 package worker
 
 import (
+	"fmt"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 
@@ -9,7 +11,32 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// batchSends is the Options.BatchSends startWorker gives its workers.
+// TestMain runs the suite with sends made one sendmsg each (sluice where
+// the kernel refuses io_uring), then again batched through io_uring
+// (sluice's default) where the kernel allows it.
+var batchSends bool
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if code == 0 {
+		if ring, err := newSendRing(); err != nil {
+			fmt.Printf("worker: io_uring unavailable (%v): batched sends not tested\n", err)
+		} else {
+			ring.close()
+			batchSends = true
+			fmt.Println("worker: the tests again, with sends batched through io_uring")
+			code = m.Run()
+		}
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
 
 // waitLimit bounds every wait in these tests; reaching it is a failure
 // (a hang), never a timing assertion.
@@ -20,9 +47,13 @@ var loopback = netip.MustParseAddrPort("127.0.0.1:0")
 // startWorker runs a worker for the test and stops it on cleanup.
 func startWorker(t testing.TB, opts Options) *Worker {
 	t.Helper()
+	opts.BatchSends = opts.BatchSends || batchSends
 	w, err := New(opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
+	}
+	if on, err := w.BatchingSends(); on != opts.BatchSends {
+		t.Fatalf("BatchingSends = %v (%v), asked for %v", on, err, opts.BatchSends)
 	}
 	go w.Run()
 	t.Cleanup(func() { stopWorker(t, w) })

@@ -44,6 +44,11 @@ type Options struct {
 	// MaxReadBuffer caps a connection's unconsumed input; default 1 MiB. When
 	// full, reading pauses until the handler consumes.
 	MaxReadBuffer int
+	// BatchSends sends the output of each loop iteration through an
+	// io_uring, one io_uring_enter for the first send of up to 64
+	// connections instead of a sendmsg each, where the kernel allows
+	// io_uring (else the worker logs why and uses sendmsg alone).
+	BatchSends bool
 }
 
 func (o Options) withDefaults() Options {

@@ -28,6 +28,10 @@ type Stats struct {
 	// ClosedWithoutLinger counts CloseAfterFlush closes that needed no
 	// half-close and wait for the peer's FIN (Conn.InputDone).
 	ClosedWithoutLinger uint64
+	// With Options.BatchSends: RingBatches counts io_uring_enter calls
+	// that carried sends, RingSends the sends they made, RingRefused the
+	// sends the kernel would not take (made with sendmsg instead).
+	RingBatches, RingSends, RingRefused uint64
 }
 
 type counters struct {
@@ -35,6 +39,7 @@ type counters struct {
 	accepted, dialed, connectFails, closed, acceptErrors                atomic.Uint64
 	bytesRead, bytesWritten, iterations, postsRun, timersFired, buffers atomic.Uint64
 	wakes, tlsHandshakes, tlsHandshakeFails, closedWithoutLinger        atomic.Uint64
+	ringBatches, ringSends, ringRefused                                 atomic.Uint64
 }
 
 // Stats returns the worker's counters.
@@ -62,5 +67,9 @@ func (w *Worker) Stats() Stats {
 		TLSHandshakes:       c.tlsHandshakes.Load(),
 		TLSHandshakeFails:   c.tlsHandshakeFails.Load(),
 		ClosedWithoutLinger: c.closedWithoutLinger.Load(),
+
+		RingBatches: c.ringBatches.Load(),
+		RingSends:   c.ringSends.Load(),
+		RingRefused: c.ringRefused.Load(),
 	}
 }

@@ -63,6 +63,12 @@ type Worker struct {
 	msg   unix.Msghdr
 	wake8 [8]byte
 
+	// ring batches the sends of an iteration (Options.BatchSends); nil
+	// when off or when the kernel refused io_uring. batch is its scratch.
+	ring    *sendRing
+	batch   *sendBatch
+	ringErr error // why there is no ring although BatchSends asked for one
+
 	stats counters
 }
 
@@ -102,8 +108,31 @@ func New(opts Options) (*Worker, error) {
 	}
 	w.pool.stats = &w.stats
 	w.msg.Iov = &w.iov[0]
+	if opts.BatchSends {
+		ring, err := newSendRing()
+		if err != nil {
+			w.ringErr = fmt.Errorf("io_uring_setup: %w", err)
+		} else {
+			w.ring, w.batch = ring, new(sendBatch)
+		}
+	}
 	return w, nil
 }
+
+// sendBatch is the memory one batch of sends names: heap memory that lives
+// as long as the worker, read by the kernel only inside sendRing.sendmsgs.
+type sendBatch struct {
+	fds    [sendBatchMax]int
+	totals [sendBatchMax]int
+	res    [sendBatchMax]int32
+	conns  [sendBatchMax]*Conn
+	msgs   [sendBatchMax]unix.Msghdr
+	iov    [sendBatchMax][maxIovecs]unix.Iovec
+}
+
+// BatchingSends reports whether the worker sends through io_uring, and
+// when Options.BatchSends asked for it but the kernel refused, why.
+func (w *Worker) BatchingSends() (bool, error) { return w.ring != nil, w.ringErr }
 
 // Index is the worker's number, as given in Options.
 func (w *Worker) Index() int { return w.index }
@@ -297,6 +326,10 @@ func (w *Worker) shutdown() {
 	w.readyQ = w.readyQ[:0]
 	w.flushQ = w.flushQ[:0]
 	w.closeDeferred()
+	if w.ring != nil {
+		w.ring.close()
+		w.ring = nil
+	}
 	unix.Close(w.evfd)
 	unix.Close(w.epfd)
 }

@@ -1,0 +1,196 @@
+package worker
+
+import (
+	"math"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// sendRing is an io_uring used for one thing only: the sends of one loop
+// iteration go to the kernel in a single io_uring_enter, where each would
+// otherwise be a sendmsg of its own. The requests are the same sendmsg
+// calls (MSG_NOSIGNAL|MSG_DONTWAIT, the same msghdr and iovecs): the kernel
+// runs them inline, in order, within that io_uring_enter, and a socket
+// that is full answers EAGAIN instead of being polled, so the results mean
+// exactly what sendmsg's would. The call waits for every completion before
+// it returns, so nothing the kernel reads (msghdr, iovecs, buffers) is used
+// after it. See RATIONALE.md, "Batched sends".
+type sendRing struct {
+	fd int
+
+	sqHead, sqTail, sqMask *uint32
+	sqes                   []ringSQE
+	cqHead, cqTail, cqMask *uint32
+	cqes                   []ringCQE
+
+	ringMem, sqeMem []byte
+}
+
+// The kernel's structures (include/uapi/linux/io_uring.h).
+type ringSQOffsets struct {
+	Head, Tail, RingMask, RingEntries, Flags, Dropped, Array, Resv1 uint32
+	UserAddr                                                        uint64
+}
+
+type ringCQOffsets struct {
+	Head, Tail, RingMask, RingEntries, Overflow, Cqes, Flags, Resv1 uint32
+	UserAddr                                                        uint64
+}
+
+type ringParams struct {
+	SQEntries, CQEntries, Flags, SQThreadCPU, SQThreadIdle, Features, WQFd uint32
+	Resv                                                                  [3]uint32
+	SQOff                                                                 ringSQOffsets
+	CQOff                                                                 ringCQOffsets
+}
+
+type ringSQE struct {
+	Opcode      uint8
+	Flags       uint8
+	Ioprio      uint16
+	Fd          int32
+	Off         uint64
+	Addr        uint64
+	Len         uint32
+	MsgFlags    uint32
+	UserData    uint64
+	BufIndex    uint16
+	Personality uint16
+	SpliceFdIn  int32
+	Addr3       uint64
+	Pad         uint64
+}
+
+type ringCQE struct {
+	UserData uint64
+	Res      int32
+	Flags    uint32
+}
+
+const (
+	sysIOUringSetup = 425
+	sysIOUringEnter = 426
+
+	ringOpSendmsg      = 9
+	ringEnterGetEvents = 1
+	ringOffSQRing      = 0
+	ringOffSQEs        = 0x10000000
+
+	// sendBatchMax is the most sends one io_uring_enter carries (the ring's
+	// size); a longer flush list goes in several.
+	sendBatchMax = 64
+)
+
+// resNotRun marks a request the kernel did not take (it may refuse
+// requests while short of memory): the caller sends those with sendmsg.
+const resNotRun = math.MinInt32
+
+// newSendRing sets up a ring of sendBatchMax entries. It fails where the
+// kernel has no io_uring or forbids it (kernel.io_uring_disabled, a
+// seccomp profile): the worker then sends with sendmsg alone.
+func newSendRing() (*sendRing, error) {
+	var p ringParams
+	fd, _, errno := unix.RawSyscall(sysIOUringSetup, sendBatchMax, uintptr(unsafe.Pointer(&p)), 0)
+	if errno != 0 {
+		return nil, errno
+	}
+	r := &sendRing{fd: int(fd)}
+	unix.CloseOnExec(r.fd)
+	// The SQ and CQ rings share one mapping on every kernel since 5.4
+	// (IORING_FEAT_SINGLE_MMAP); it is sized for the larger of the two.
+	size := max(p.SQOff.Array+p.SQEntries*4, p.CQOff.Cqes+p.CQEntries*uint32(unsafe.Sizeof(ringCQE{})))
+	mem, err := unix.Mmap(r.fd, ringOffSQRing, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		unix.Close(r.fd)
+		return nil, err
+	}
+	r.ringMem = mem
+	sqes, err := unix.Mmap(r.fd, ringOffSQEs, int(p.SQEntries)*int(unsafe.Sizeof(ringSQE{})), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		unix.Munmap(mem)
+		unix.Close(r.fd)
+		return nil, err
+	}
+	r.sqeMem = sqes
+	base := unsafe.Pointer(&mem[0])
+	at := func(off uint32) *uint32 { return (*uint32)(unsafe.Add(base, off)) }
+	r.sqHead, r.sqTail, r.sqMask = at(p.SQOff.Head), at(p.SQOff.Tail), at(p.SQOff.RingMask)
+	r.cqHead, r.cqTail, r.cqMask = at(p.CQOff.Head), at(p.CQOff.Tail), at(p.CQOff.RingMask)
+	r.cqes = unsafe.Slice((*ringCQE)(unsafe.Add(base, p.CQOff.Cqes)), p.CQEntries)
+	r.sqes = unsafe.Slice((*ringSQE)(unsafe.Pointer(&sqes[0])), p.SQEntries)
+	// The submission array maps ring slots to SQEs one to one, once.
+	array := unsafe.Slice(at(p.SQOff.Array), p.SQEntries)
+	for i := range array {
+		array[i] = uint32(i)
+	}
+	return r, nil
+}
+
+func (r *sendRing) close() {
+	unix.Munmap(r.sqeMem)
+	unix.Munmap(r.ringMem)
+	unix.Close(r.fd)
+}
+
+// sendmsgs runs sendmsg(fds[i], &msgs[i], MSG_NOSIGNAL|MSG_DONTWAIT) for
+// every i in one io_uring_enter and puts each result in res[i]: the byte
+// count, the negated errno, or resNotRun for a request the kernel would
+// not take (after a few tries; none of those ran). len(fds) ≤
+// sendBatchMax. It returns once every request the kernel took has
+// completed, so none of the memory they name is read afterwards.
+func (r *sendRing) sendmsgs(fds []int, msgs []unix.Msghdr, res []int32) {
+	n := uint32(len(fds))
+	tail := *r.sqTail // this thread alone writes the tail
+	mask := *r.sqMask
+	for i := uint32(0); i < n; i++ {
+		r.sqes[(tail+i)&mask] = ringSQE{
+			Opcode:   ringOpSendmsg,
+			Fd:       int32(fds[i]),
+			Addr:     uint64(uintptr(unsafe.Pointer(&msgs[i]))),
+			Len:      1,
+			MsgFlags: unix.MSG_NOSIGNAL | unix.MSG_DONTWAIT,
+			UserData: uint64(i),
+		}
+		res[i] = resNotRun
+	}
+	atomic.StoreUint32(r.sqTail, tail+n) // publishes the SQEs
+	done, stalls := uint32(0), 0
+	for done < n {
+		taken := atomic.LoadUint32(r.sqHead) - tail
+		if taken == done && stalls >= 3 {
+			// Everything taken has completed and the kernel keeps
+			// refusing the rest: withdraw it (the kernel reads SQEs only
+			// up to the tail it sees when entered).
+			atomic.StoreUint32(r.sqTail, tail+taken)
+			return
+		}
+		// Sends on non-blocking sockets complete inside the call, so the
+		// wait for them is free, and the call is raw for the reason
+		// sendmsg's is. The kernel skips the wait when it took fewer
+		// requests than offered, so asking for n-done never hangs.
+		_, _, errno := unix.RawSyscall6(sysIOUringEnter, uintptr(r.fd), uintptr(n-taken), uintptr(n-done), ringEnterGetEvents, 0, 0)
+		got := r.reap(res)
+		done += got
+		if errno != 0 && errno != unix.EINTR && got == 0 && atomic.LoadUint32(r.sqHead)-tail == taken {
+			stalls++
+		} else {
+			stalls = 0
+		}
+	}
+}
+
+// reap moves completions to res, returning how many.
+func (r *sendRing) reap(res []int32) uint32 {
+	head := *r.cqHead
+	tail := atomic.LoadUint32(r.cqTail)
+	mask := *r.cqMask
+	got := tail - head
+	for ; head != tail; head++ {
+		c := &r.cqes[head&mask]
+		res[c.UserData] = c.Res
+	}
+	atomic.StoreUint32(r.cqHead, head)
+	return got
+}

@@ -1,0 +1,232 @@
+package worker
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// newTestRing is a send ring, or a skip where the kernel refuses io_uring
+// (the sendmsg path is what runs there, and the first pass of the suite
+// tests it).
+func newTestRing(t *testing.T) *sendRing {
+	t.Helper()
+	r, err := newSendRing()
+	if err != nil {
+		t.Skipf("io_uring unavailable: %v", err)
+	}
+	t.Cleanup(r.close)
+	return r
+}
+
+// socketPair is a connected non-blocking loopback TCP pair.
+func socketPair(t *testing.T) (client, server int) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	if err := unix.Connect(c, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}); err != nil && err != unix.EINPROGRESS {
+		t.Fatal(err)
+	}
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := sc.(*net.TCPConn).File()
+	sc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := unix.Dup(int(f.Fd()))
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.SetNonblock(s, true)
+	t.Cleanup(func() { unix.Close(c); unix.Close(s) })
+	return c, s
+}
+
+func msgFor(p []byte) unix.Msghdr {
+	iov := &unix.Iovec{Base: &p[0]}
+	iov.SetLen(len(p))
+	m := unix.Msghdr{Iov: iov}
+	m.SetIovlen(1)
+	return m
+}
+
+// Every request of a batch gets sendmsg's own result, at its index: bytes
+// sent, EAGAIN from a full socket, EPIPE or ECONNRESET from a reset peer,
+// EBADF from a closed descriptor.
+func TestSendRingResultsAreSendmsgs(t *testing.T) {
+	r := newTestRing(t)
+	ok, okPeer := socketPair(t)
+	full, _ := socketPair(t)
+	reset, resetPeer := socketPair(t)
+	closed, _ := socketPair(t)
+
+	payload := bytes.Repeat([]byte("x"), 100)
+	chunk := make([]byte, 64<<10)
+	for {
+		m := msgFor(chunk)
+		if _, errno := sendmsg(full, &m); errno == unix.EAGAIN {
+			break
+		} else if errno != 0 {
+			t.Fatal(errno)
+		}
+	}
+	unix.SetsockoptLinger(resetPeer, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	unix.Close(resetPeer) // the peer answers with RST
+	dead, err := unix.Dup(closed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(dead)
+
+	fds := []int{ok, full, reset, dead}
+	msgs := make([]unix.Msghdr, len(fds))
+	for i := range msgs {
+		msgs[i] = msgFor(payload)
+	}
+	res := make([]int32, len(fds))
+	r.sendmsgs(fds, msgs, res)
+	if res[0] != 100 {
+		t.Errorf("healthy socket: %d, want 100", res[0])
+	}
+	if res[1] != -int32(unix.EAGAIN) {
+		t.Errorf("full socket: %d, want -EAGAIN", res[1])
+	}
+	if res[2] != -int32(unix.EPIPE) && res[2] != -int32(unix.ECONNRESET) {
+		t.Errorf("reset socket: %d, want -EPIPE or -ECONNRESET", res[2])
+	}
+	if res[3] != -int32(unix.EBADF) {
+		t.Errorf("closed descriptor: %d, want -EBADF", res[3])
+	}
+	buf := make([]byte, 200)
+	if n, err := unix.Read(okPeer, buf); n != 100 || err != nil {
+		t.Fatalf("peer read %d, %v", n, err)
+	}
+}
+
+// Thousands of batches of different sizes go round the 64-entry rings
+// many times; every byte arrives, in order.
+func TestSendRingWrapsAround(t *testing.T) {
+	r := newTestRing(t)
+	const pairs = 7
+	var fds, peers [pairs]int
+	for i := range fds {
+		fds[i], peers[i] = socketPair(t)
+	}
+	msgs := make([]unix.Msghdr, pairs)
+	res := make([]int32, pairs)
+	buf := make([]byte, 64)
+	for round := 0; round < 3000; round++ {
+		n := 1 + round%pairs
+		payload := []byte{byte(round), byte(round >> 8), 'x'}
+		for i := 0; i < n; i++ {
+			msgs[i] = msgFor(payload)
+		}
+		r.sendmsgs(fds[:n], msgs[:n], res[:n])
+		for i := 0; i < n; i++ {
+			if res[i] != 3 {
+				t.Fatalf("round %d, send %d: %d", round, i, res[i])
+			}
+			if got, err := readFull(peers[i], buf[:3]); err != nil || !bytes.Equal(got, payload) {
+				t.Fatalf("round %d, peer %d: %q, %v", round, i, got, err)
+			}
+		}
+	}
+}
+
+// readFull reads exactly len(p) bytes from a non-blocking socket.
+func readFull(fd int, p []byte) ([]byte, error) {
+	deadline := time.Now().Add(waitLimit)
+	got := 0
+	for got < len(p) {
+		n, err := unix.Read(fd, p[got:])
+		switch {
+		case err == unix.EAGAIN:
+			if time.Now().After(deadline) {
+				return p[:got], err
+			}
+			unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 100)
+		case err != nil:
+			return p[:got], err
+		case n == 0:
+			return p[:got], io.ErrUnexpectedEOF
+		default:
+			got += n
+		}
+	}
+	return p, nil
+}
+
+// A worker with BatchSends sends what one iteration wrote to many
+// connections in one batch (counted), and every connection gets exactly
+// its own bytes.
+func TestWorkerBatchesSendsOfManyConnections(t *testing.T) {
+	newTestRing(t)
+	w := startWorker(t, Options{BatchSends: true})
+	const conns = 16
+	accepted := make(chan *Conn, conns)
+	addr := listen(t, w, func(c *Conn) {
+		c.SetHandler(&funcHandler{})
+		accepted <- c
+	})
+	clients := make([]net.Conn, conns)
+	for i := range clients {
+		c, err := net.DialTimeout("tcp", addr.String(), waitLimit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(waitLimit))
+		clients[i] = c
+	}
+	server := make([]*Conn, conns)
+	for i := range server {
+		server[i] = recv(t, accepted, "accepted connection")
+	}
+	before := w.Stats()
+	// One posted function is one iteration: its writes are flushed together.
+	msg := func(i int) []byte { return bytes.Repeat([]byte{byte('a' + i)}, 1000+i) }
+	onLoop(t, w, func() {
+		for i, c := range server {
+			c.Write(msg(i))
+		}
+	})
+	// The batch goes out when fn has returned, at the end of its iteration:
+	// a second posted function runs after it.
+	var after Stats
+	onLoop(t, w, func() {
+		after = w.Stats()
+		for _, c := range server {
+			c.CloseWrite()
+		}
+	})
+	byAddr := make(map[netip.AddrPort]net.Conn)
+	for _, c := range clients {
+		byAddr[c.LocalAddr().(*net.TCPAddr).AddrPort()] = c
+	}
+	for i, c := range server {
+		got, err := io.ReadAll(byAddr[c.RemoteAddr()])
+		if err != nil || !bytes.Equal(got, msg(i)) {
+			t.Fatalf("connection %d: %d bytes, %v", i, len(got), err)
+		}
+	}
+	if batches, sends := after.RingBatches-before.RingBatches, after.RingSends-before.RingSends; batches != 1 || sends != conns {
+		t.Fatalf("%d batches carrying %d sends, want 1 carrying %d", batches, sends, conns)
+	}
+}
