@@ -22,6 +22,7 @@ func TestFullExampleParsesExactly(t *testing.T) {
 	want := &Config{
 		Concurrency:  2,
 		DrainTimeout: 10 * time.Second,
+		IOUring:      IOUringAuto,
 		Watchdog:     Watchdog{MissTimeout: 200 * time.Millisecond, MegamissTimeout: time.Second},
 		Log:          Log{Level: "debug", Format: "json"},
 		Admin:        &Admin{Address: "127.0.0.1:9901", Addr: netip.MustParseAddrPort("127.0.0.1:9901")},

@@ -41,9 +41,9 @@ type ringCQOffsets struct {
 
 type ringParams struct {
 	SQEntries, CQEntries, Flags, SQThreadCPU, SQThreadIdle, Features, WQFd uint32
-	Resv                                                                  [3]uint32
-	SQOff                                                                 ringSQOffsets
-	CQOff                                                                 ringCQOffsets
+	Resv                                                                   [3]uint32
+	SQOff                                                                  ringSQOffsets
+	CQOff                                                                  ringCQOffsets
 }
 
 type ringSQE struct {
