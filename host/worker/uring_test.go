@@ -25,7 +25,7 @@ func newTestRing(t *testing.T) *sendRing {
 }
 
 // socketPair is a connected non-blocking loopback TCP pair.
-func socketPair(t *testing.T) (client, server int) {
+func socketPair(t testing.TB) (client, server int) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
