@@ -150,6 +150,38 @@ func TestSendRingWrapsAround(t *testing.T) {
 	}
 }
 
+// A kernel that takes none of the requests (as while short of memory):
+// after three tries they are withdrawn and marked not run, which is what
+// makes the flush send them with sendmsg; the ring stays usable.
+func TestSendRingWithdrawsWhatTheKernelRefuses(t *testing.T) {
+	r := newTestRing(t)
+	fd, peer := socketPair(t)
+	payload := []byte("abc")
+	msgs := []unix.Msghdr{msgFor(payload), msgFor(payload)}
+	fds := []int{fd, fd}
+	res := make([]int32, 2)
+
+	real := ringEnter
+	calls := 0
+	ringEnter = func(int, uint32, uint32) { calls++ }
+	r.sendmsgs(fds, msgs, res)
+	ringEnter = real
+	if calls != 3 || res[0] != resNotRun || res[1] != resNotRun {
+		t.Fatalf("%d enters, results %v: want 3 and both not run", calls, res)
+	}
+	r.sendmsgs(fds, msgs, res)
+	if res[0] != 3 || res[1] != 3 {
+		t.Fatalf("after the refusal: %v", res)
+	}
+	buf := make([]byte, 6)
+	if got, err := readFull(peer, buf); err != nil || string(got) != "abcabc" {
+		t.Fatalf("peer got %q, %v (the refused requests must not have run)", got, err)
+	}
+	if n, err := unix.Read(peer, buf); err != unix.EAGAIN {
+		t.Fatalf("peer has more: %d bytes, %v", n, err)
+	}
+}
+
 // readFull reads exactly len(p) bytes from a non-blocking socket.
 func readFull(fd int, p []byte) ([]byte, error) {
 	deadline := time.Now().Add(waitLimit)
