@@ -98,8 +98,8 @@ func (w *Worker) flushAll() {
 	}
 }
 
-// flushBatched makes the first send of every plain-socket connection in q
-// that has output and room for it, up to sendBatchMax at a time, in one
+// flushBatched makes the first send of every connection in q that has
+// output (TLS: records, encrypted here as flush would) and room for it, up to sendBatchMax at a time, in one
 // io_uring_enter (sendRing), and applies each result as send would. The
 // caller then flushes every connection of q as usual, which finishes each:
 // output beyond the batch's iovecs, watermarks, a queued shutdown or close.
@@ -109,34 +109,45 @@ func (w *Worker) flushBatched(q []*Conn) {
 		k, i := 0, 0
 		for ; i < len(q) && k < sendBatchMax; i++ {
 			c := q[i]
-			if c.closed || c.connecting || c.handshaking || c.tls != nil || !c.writable || c.out.size == 0 {
+			if c.closed || c.connecting || c.handshaking || !c.writable {
 				continue
 			}
-			n, total := c.out.fill(&b.iov[k])
+			out := &c.out
+			if c.tls != nil {
+				// TLS sends records: encrypt first, as flush does.
+				if !c.encrypt() {
+					continue // failed and closed
+				}
+				out = &c.tls.out
+			}
+			if out.size == 0 {
+				continue
+			}
+			n, total := out.fill(&b.iov[k])
 			b.msgs[k].Iov = &b.iov[k][0]
 			b.msgs[k].SetIovlen(n)
-			b.fds[k], b.totals[k], b.conns[k] = c.fd, total, c
+			b.fds[k], b.totals[k], b.conns[k], b.queues[k] = c.fd, total, c, out
 			k++
 		}
 		if k > 1 {
 			w.ring.sendmsgs(b.fds[:k], b.msgs[:k], b.res[:k])
 			w.stats.ringBatches.Add(1)
 			for j := 0; j < k; j++ {
-				c, r := b.conns[j], b.res[j]
-				b.conns[j] = nil
+				c, out, r := b.conns[j], b.queues[j], b.res[j]
+				b.conns[j], b.queues[j] = nil, nil
 				switch {
 				case r == resNotRun:
 					w.stats.ringRefused.Add(1) // flush sends it with sendmsg
 				case r < 0:
 					w.stats.ringSends.Add(1)
-					c.sent(&c.out, 0, b.totals[j], unix.Errno(-r))
+					c.sent(out, 0, b.totals[j], unix.Errno(-r))
 				default:
 					w.stats.ringSends.Add(1)
-					c.sent(&c.out, int(r), b.totals[j], 0)
+					c.sent(out, int(r), b.totals[j], 0)
 				}
 			}
 		} else if k == 1 {
-			b.conns[0] = nil // one send gains nothing from the ring: flush makes it
+			b.conns[0], b.queues[0] = nil, nil // one send gains nothing from the ring: flush makes it
 		}
 		q = q[i:]
 	}

@@ -207,29 +207,50 @@ func readFull(fd int, p []byte) ([]byte, error) {
 
 // A worker with BatchSends sends what one iteration wrote to many
 // connections in one batch (counted), and every connection gets exactly
-// its own bytes.
+// its own bytes; with TLS, its own records.
 func TestWorkerBatchesSendsOfManyConnections(t *testing.T) {
+	t.Run("plain", func(t *testing.T) { testBatchedSends(t, false) })
+	t.Run("TLS", func(t *testing.T) { testBatchedSends(t, true) })
+}
+
+func testBatchedSends(t *testing.T, withTLS bool) {
 	newTestRing(t)
 	w := startWorker(t, Options{BatchSends: true})
 	const conns = 16
-	accepted := make(chan *Conn, conns)
+	ready := make(chan *Conn, conns)
+	pki := newTestPKI()
 	addr := listen(t, w, func(c *Conn) {
-		c.SetHandler(&funcHandler{})
-		accepted <- c
-	})
-	clients := make([]net.Conn, conns)
-	for i := range clients {
-		c, err := net.DialTimeout("tcp", addr.String(), waitLimit)
-		if err != nil {
-			t.Fatal(err)
+		if !withTLS {
+			c.SetHandler(&funcHandler{})
+			ready <- c
+			return
 		}
-		t.Cleanup(func() { c.Close() })
-		c.SetDeadline(time.Now().Add(waitLimit))
-		clients[i] = c
+		c.SetHandler(&funcHandler{connect: func(c *Conn, err error) {
+			if err == nil {
+				ready <- c
+			}
+		}})
+		c.StartTLS(pki.serverConfig(), waitLimit)
+	})
+	byAddr := make(map[netip.AddrPort]net.Conn)
+	for range conns {
+		var c net.Conn
+		if withTLS {
+			c = dialTLSClient(t, addr, pki.clientConfig())
+		} else {
+			nc, err := net.DialTimeout("tcp", addr.String(), waitLimit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { nc.Close() })
+			nc.SetDeadline(time.Now().Add(waitLimit))
+			c = nc
+		}
+		byAddr[c.LocalAddr().(*net.TCPAddr).AddrPort()] = c
 	}
 	server := make([]*Conn, conns)
 	for i := range server {
-		server[i] = recv(t, accepted, "accepted connection")
+		server[i] = recv(t, ready, "connection ready")
 	}
 	before := w.Stats()
 	// One posted function is one iteration: its writes are flushed together.
@@ -242,20 +263,11 @@ func TestWorkerBatchesSendsOfManyConnections(t *testing.T) {
 	// The batch goes out when fn has returned, at the end of its iteration:
 	// a second posted function runs after it.
 	var after Stats
-	onLoop(t, w, func() {
-		after = w.Stats()
-		for _, c := range server {
-			c.CloseWrite()
-		}
-	})
-	byAddr := make(map[netip.AddrPort]net.Conn)
-	for _, c := range clients {
-		byAddr[c.LocalAddr().(*net.TCPAddr).AddrPort()] = c
-	}
+	onLoop(t, w, func() { after = w.Stats() })
 	for i, c := range server {
-		got, err := io.ReadAll(byAddr[c.RemoteAddr()])
-		if err != nil || !bytes.Equal(got, msg(i)) {
-			t.Fatalf("connection %d: %d bytes, %v", i, len(got), err)
+		got := make([]byte, len(msg(i)))
+		if _, err := io.ReadFull(byAddr[c.RemoteAddr()], got); err != nil || !bytes.Equal(got, msg(i)) {
+			t.Fatalf("connection %d: %q, %v", i, got, err)
 		}
 	}
 	if batches, sends := after.RingBatches-before.RingBatches, after.RingSends-before.RingSends; batches != 1 || sends != conns {

@@ -126,6 +126,7 @@ type sendBatch struct {
 	totals [sendBatchMax]int
 	res    [sendBatchMax]int32
 	conns  [sendBatchMax]*Conn
+	queues [sendBatchMax]*outQueue // the connection's output or, with TLS, its records
 	msgs   [sendBatchMax]unix.Msghdr
 	iov    [sendBatchMax][maxIovecs]unix.Iovec
 }
