@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/sluiceproxy/sluice/host/http1/http1test"
+
+	"github.com/sluiceproxy/sluice/cmd/sluice/sluicetest"
 )
 
 // TestSmugglingCases sends every malformed or ambiguous request of the
@@ -109,52 +111,14 @@ func TestUpstreamConnectFailure(t *testing.T) {
 
 // scriptedBackend accepts connections and answers each request with fn.
 func scriptedBackend(t *testing.T, fn func(c net.Conn, br *bufio.Reader)) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	done := make(chan struct{})
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				br := bufio.NewReader(c)
-				if _, err := http.ReadRequest(br); err != nil {
-					return
-				}
-				select {
-				case <-done:
-				default:
-					fn(c, br)
-				}
-			}()
+	t.Helper()
+	return sluicetest.StartTCPBackend(t, func(c *net.TCPConn) {
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
 		}
-	}()
-	t.Cleanup(func() {
-		close(done)
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return ln.Addr().String()
+		fn(c, br)
+	}).Addr
 }
 
 func TestUpstreamFailuresMapToStatuses(t *testing.T) {

@@ -44,13 +44,7 @@ clusters:
 
 func dialProxy(t *testing.T, p *proc) *net.TCPConn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", p.Addr("main"), 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	return c.(*net.TCPConn)
+	return p.Dial(t)
 }
 
 // TestTCPProxyEchoAndHalfClose: bytes go both ways; the client's FIN reaches
