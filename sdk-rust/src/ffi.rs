@@ -10,6 +10,7 @@
 //!
 //! The network filter hooks (ABI 2.1) are in [`network`].
 
+mod boxes;
 pub mod network;
 
 use crate::abi;
@@ -20,6 +21,7 @@ use crate::host_config::HostConfig;
 use crate::host_filter::HostFilter;
 use crate::log::log_str;
 use crate::types::LogLevel;
+use boxes::Kind;
 use core::any::Any;
 use core::ffi::c_void;
 use std::cell::{Cell, RefCell};
@@ -39,29 +41,10 @@ pub const FAILED_STATUS: i32 = -1;
 /// `None` = this module offers no filter of that name.
 pub type ConfigFactory = fn(&mut HostConfig<'_>, &[u8], &[u8]) -> Option<Result<Box<dyn HttpFilterConfig>, String>>;
 
-/// What `config_new` returns to the host.
-pub struct ConfigBox {
-    name: String,
-    handle: abi::sluice_config_handle,
-    inner: Box<dyn HttpFilterConfig>,
-}
-
-/// What `filter_new` returns to the host.
-pub struct FilterBox {
-    inner: Box<dyn HttpFilter>,
-    // The config outlives its filters (config_destroy comes after every
-    // stream using it was destroyed), so a raw pointer is enough.
-    config: *const ConfigBox,
-    poisoned: bool,
-    /// A hook of this filter is running user code (holds `&mut` to it).
-    busy: bool,
-    /// destroy arrived while busy: free when the hook returns.
-    destroy_pending: bool,
-    /// A nested hook was refused; logged once.
-    reentry_logged: bool,
-}
-
 pub use crate::host_filter::PerRouteBox;
+pub use boxes::{ConfigBox, FilterBox};
+
+const HTTP: Kind = Kind { noun: "filter", refused: "passed through", destroy: "destroy" };
 
 /// Adapt a constructor's result for [`ConfigFactory`].
 pub fn boxed_config<T: HttpFilterConfig, E: core::fmt::Display>(
@@ -130,20 +113,8 @@ pub(crate) fn report_panic(
     msg
 }
 
-impl ConfigBox {
-    fn panic_scope(&self) -> Option<(&str, abi::sluice_config_handle)> {
-        Some((self.name.as_str(), self.handle))
-    }
-}
-
-/// The config of a filter, for panic reports.
-fn filter_scope<'a>(config: *const ConfigBox) -> Option<(&'a str, abi::sluice_config_handle)> {
-    // SAFETY: the config outlives its filters (see FilterBox::config).
-    unsafe { config.as_ref().and_then(|c| c.panic_scope()) }
-}
-
 /// Run `f`, catching a panic. Not for code that could leave a `FilterBox`
-/// half-updated: those use `stream_hook`.
+/// half-updated: those use `boxes::filter_hook`.
 pub(crate) fn guard<R>(f: impl FnOnce() -> R) -> Result<R, Box<dyn Any + Send>> {
     GUARD_DEPTH.with(|d| d.set(d.get() + 1));
     let result = panic::catch_unwind(AssertUnwindSafe(f));
@@ -190,18 +161,9 @@ pub unsafe fn config_new(
     factory: ConfigFactory,
     offered: &[&str],
 ) -> *mut c_void {
-    let name = slice(name_ptr, name_len);
-    let config = slice(config_ptr, config_len);
-    let name_text = String::from_utf8_lossy(name).into_owned();
-    let mut host = HostConfig::new(handle, name);
-    let outcome = match guard(|| factory(&mut host, name, config)) {
-        Ok(Some(Ok(inner))) => return Box::into_raw(Box::new(ConfigBox { name: name_text, handle, inner })).cast(),
-        Ok(Some(Err(reason))) => reason,
-        Ok(None) => format!("unknown filter_name \"{name_text}\" (this module offers: {})", offered.join(", ")),
-        Err(p) => format!("panic: {}", report_panic("config_new", Some((&name_text, handle)), &*p)),
-    };
-    let _ = host.reject(&outcome);
-    core::ptr::null_mut()
+    boxes::config_new(handle, name_ptr, name_len, config_ptr, config_len, factory, |name| {
+        format!("unknown filter_name \"{name}\" (this module offers: {})", offered.join(", "))
+    })
 }
 
 /// `sluice_on_http_filter_config_destroy`.
@@ -209,14 +171,7 @@ pub unsafe fn config_new(
 /// # Safety
 /// `config` is NULL or what `config_new` returned, destroyed once.
 pub unsafe fn config_destroy(config: *mut c_void) {
-    if config.is_null() {
-        return;
-    }
-    let boxed = Box::from_raw(config.cast::<ConfigBox>());
-    let (name, handle) = (boxed.name.clone(), boxed.handle);
-    if let Err(p) = guard(move || drop(boxed)) {
-        report_panic("config_destroy", Some((&name, handle)), &*p);
-    }
+    boxes::config_destroy::<dyn HttpFilterConfig>(config)
 }
 
 /// `sluice_on_http_filter_config_scheduled`: a config-level commit.
@@ -225,13 +180,9 @@ pub unsafe fn config_destroy(config: *mut c_void) {
 /// `config` is what `config_new` returned (alive: the host stops
 /// delivering before config_destroy).
 pub unsafe fn config_scheduled(config: *mut c_void, handle: abi::sluice_config_handle, event_id: u64) {
-    let Some(cfg) = config.cast::<ConfigBox>().as_ref() else {
-        return;
-    };
-    let mut host = HostConfig::new(handle, cfg.name.as_bytes());
-    if let Err(p) = guard(|| cfg.inner.on_scheduled(&mut host, event_id)) {
-        report_panic("on_scheduled (config)", cfg.panic_scope(), &*p);
-    }
+    boxes::config_hook(config, handle, "on_scheduled (config)", |c: &dyn HttpFilterConfig, host| {
+        c.on_scheduled(host, event_id)
+    })
 }
 
 /// `sluice_on_http_filter_config_callout_done`: a config callout finished.
@@ -245,14 +196,13 @@ pub unsafe fn config_callout_done(
     callout: abi::sluice_callout_handle,
     result: *const abi::sluice_callout_result,
 ) {
-    let (Some(cfg), Some(raw)) = (config.cast::<ConfigBox>().as_ref(), result.as_ref()) else {
+    let Some(raw) = result.as_ref() else {
         return;
     };
-    let mut host = HostConfig::new(handle, cfg.name.as_bytes());
     let result = CalloutResult::from_raw(raw);
-    if let Err(p) = guard(|| cfg.inner.on_callout_done(&mut host, CalloutId(callout.id), &result)) {
-        report_panic("on_callout_done (config)", cfg.panic_scope(), &*p);
-    }
+    boxes::config_hook(config, handle, "on_callout_done (config)", |c: &dyn HttpFilterConfig, host| {
+        c.on_callout_done(host, CalloutId(callout.id), &result)
+    })
 }
 
 /// `sluice_on_program_shutdown`: run the module's shutdown function.
@@ -272,12 +222,12 @@ pub unsafe fn per_route_config_new(
     config_ptr: *const u8,
     config_len: usize,
 ) -> *mut c_void {
-    let Some(cfg) = filter_config.cast::<ConfigBox>().as_ref() else {
+    let Some(cfg) = ConfigBox::<dyn HttpFilterConfig>::from_host(filter_config) else {
         return core::ptr::null_mut();
     };
-    let mut host = HostConfig::new(handle, cfg.name.as_bytes());
+    let mut host = HostConfig::new(handle, cfg.name().as_bytes());
     let config = slice(config_ptr, config_len);
-    let reason = match guard(|| cfg.inner.new_per_route_config(&mut host, config)) {
+    let reason = match guard(|| cfg.inner().new_per_route_config(&mut host, config)) {
         Ok(Ok(v)) => return Box::into_raw(Box::new(PerRouteBox(v))).cast(),
         Ok(Err(reason)) => reason,
         Err(p) => format!("panic: {}", report_panic("per_route_config_new", cfg.panic_scope(), &*p)),
@@ -305,25 +255,7 @@ pub unsafe fn per_route_config_destroy(p: *mut c_void) {
 /// # Safety
 /// `config` is what `config_new` returned; `handle` the new filter's.
 pub unsafe fn filter_new(config: *mut c_void, handle: abi::sluice_filter_handle) -> *mut c_void {
-    let Some(cfg) = config.cast::<ConfigBox>().as_ref() else {
-        return core::ptr::null_mut();
-    };
-    let mut host = HostFilter::new(handle);
-    match guard(|| cfg.inner.new_filter(&mut host)) {
-        Ok(inner) => Box::into_raw(Box::new(FilterBox {
-            inner,
-            config: cfg,
-            poisoned: false,
-            busy: false,
-            destroy_pending: false,
-            reentry_logged: false,
-        }))
-        .cast(),
-        Err(p) => {
-            report_panic("new_filter", cfg.panic_scope(), &*p);
-            core::ptr::null_mut()
-        }
-    }
+    boxes::filter_new(config, HostFilter::new(handle), |c: &dyn HttpFilterConfig, host| c.new_filter(host), |_| ())
 }
 
 /// `sluice_on_http_filter_destroy`.
@@ -331,30 +263,7 @@ pub unsafe fn filter_new(config: *mut c_void, handle: abi::sluice_filter_handle)
 /// # Safety
 /// NULL or what `filter_new` returned, destroyed once.
 pub unsafe fn filter_destroy(filter: *mut c_void) {
-    if filter.is_null() {
-        return;
-    }
-    let fb = filter.cast::<FilterBox>();
-    if (*fb).busy {
-        // The ABI defers destroy past running hooks; should a host not,
-        // freeing now would pull the filter from under its own hook.
-        (*fb).destroy_pending = true;
-        return;
-    }
-    free_filter(fb);
-}
-
-unsafe fn free_filter(fb: *mut FilterBox) {
-    let boxed = Box::from_raw(fb);
-    let config = boxed.config;
-    if let Err(p) = guard(move || drop(boxed)) {
-        report_panic("destroy", filter_scope(config), &*p);
-    }
-}
-
-fn filter_name<'a>(config: *const ConfigBox) -> &'a str {
-    // SAFETY: the config outlives its filters (see FilterBox::config).
-    unsafe { config.as_ref().map(|c| c.name.as_str()).unwrap_or("") }
+    boxes::filter_destroy::<dyn HttpFilter, dyn HttpFilterConfig>(filter, &HTTP)
 }
 
 /// After a panic in a stream hook: answer with a 500 if the stream can
@@ -363,17 +272,9 @@ fn fail_stream(host: &mut HostFilter<'_>) -> bool {
     host.send_response_with_details(PANIC_STATUS, crate::NO_HEADERS, PANIC_BODY, PANIC_DETAILS).is_ok()
 }
 
-/// Run one stream hook of a live, unpoisoned filter. `stopped` is the
-/// status to return after a panic was answered with a 500; `passthrough`
-/// what a poisoned (or re-entered) filter returns.
-///
-/// Host calls made from a hook can run hooks of this same filter
-/// synchronously (sluice supports such nesting). The user's `&mut self` must
-/// never be aliased, so: FilterBox is only touched through short accesses
-/// via the raw pointer, never a borrow held across a host call; continues
-/// are deferred until user code returned (see `HostFilter::flush_deferred`);
-/// and a hook arriving while user code of this filter is on the stack is
-/// refused (passthrough, logged once) rather than aliased.
+/// Run one stream hook (see `boxes::filter_hook`). `stopped` is the status
+/// to return after a panic was answered with a 500; `passthrough` what a
+/// poisoned (or re-entered) filter returns.
 unsafe fn stream_hook(
     filter: *mut c_void,
     handle: abi::sluice_filter_handle,
@@ -382,51 +283,16 @@ unsafe fn stream_hook(
     stopped: i32,
     call: impl FnOnce(&mut dyn HttpFilter, &mut HostFilter<'_>) -> i32,
 ) -> i32 {
-    let fb = filter.cast::<FilterBox>();
-    if fb.is_null() {
-        return FAILED_STATUS;
-    }
-    if (*fb).poisoned {
-        return passthrough;
-    }
-    if (*fb).busy {
-        if !(*fb).reentry_logged {
-            (*fb).reentry_logged = true;
-            let name = filter_name((*fb).config);
-            log_str(
-                LogLevel::Warn,
-                &format!("{hook} of filter \"{name}\" re-entered while another of its hooks runs: passed through"),
-            );
-        }
-        return passthrough;
-    }
-    let mut host = HostFilter::new(handle);
-    (*fb).busy = true;
-    // The only `&mut` to the user's filter lives inside this call.
-    let result = guard(|| call(&mut *(*fb).inner, &mut host));
-    (*fb).busy = false;
-    if (*fb).destroy_pending {
-        host.discard_deferred();
-        free_filter(fb);
-        return passthrough;
-    }
-    match result {
-        Ok(status) => {
-            // May run nested hooks of this filter: no borrow of it is live.
-            host.flush_deferred();
-            status
-        }
-        Err(p) => {
-            (*fb).poisoned = true;
-            host.discard_deferred();
-            report_panic(hook, filter_scope((*fb).config), &*p);
-            if fail_stream(&mut host) {
-                stopped
-            } else {
-                FAILED_STATUS
-            }
-        }
-    }
+    let host = HostFilter::new(handle);
+    boxes::filter_hook::<dyn HttpFilter, dyn HttpFilterConfig, _>(
+        filter,
+        host,
+        &HTTP,
+        hook,
+        (passthrough, passthrough),
+        call,
+        |host| if fail_stream(host) { stopped } else { FAILED_STATUS },
+    )
 }
 
 /// `sluice_on_http_filter_request_headers`.

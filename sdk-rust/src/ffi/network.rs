@@ -11,13 +11,13 @@
 //! that returns a status returns an invalid one, which the host contains
 //! by closing the connection.
 
-use super::{guard, report_panic, slice, FAILED_STATUS};
+use super::boxes::{self, Kind};
+use super::FAILED_STATUS;
 use crate::abi;
 use crate::host_config::HostConfig;
 use crate::host_connection::HostConnection;
-use crate::log::log_str;
 use crate::network_filter::{NetworkFilter, NetworkFilterConfig};
-use crate::types::{CloseType, ConnectionEvent, LogLevel, NetworkStatus};
+use crate::types::{CloseType, ConnectionEvent, NetworkStatus};
 use crate::Error;
 use core::ffi::c_void;
 
@@ -27,27 +27,12 @@ use core::ffi::c_void;
 pub type ConfigFactory = fn(&mut HostConfig<'_>, &[u8], &[u8]) -> Option<Result<Box<dyn NetworkFilterConfig>, String>>;
 
 /// What `sluice_on_network_filter_config_new` returns to the host.
-pub struct ConfigBox {
-    name: String,
-    handle: abi::sluice_config_handle,
-    inner: Box<dyn NetworkFilterConfig>,
-}
+pub type ConfigBox = boxes::ConfigBox<dyn NetworkFilterConfig>;
 
 /// What `sluice_on_network_filter_new` returns to the host.
-pub struct FilterBox {
-    inner: Box<dyn NetworkFilter>,
-    // The config outlives its filters (config_destroy comes after every
-    // connection using it was destroyed).
-    config: *const ConfigBox,
-    poisoned: bool,
-    /// A hook of this filter is running user code (holds `&mut` to it).
-    busy: bool,
-    /// destroy arrived while busy: free when the hook returns.
-    destroy_pending: bool,
-    /// A nested hook was refused; logged once.
-    reentry_logged: bool,
-}
+pub type FilterBox = boxes::FilterBox<dyn NetworkFilter, dyn NetworkFilterConfig>;
 
+const NETWORK: Kind = Kind { noun: "network filter", refused: "refused", destroy: "destroy (network)" };
 const STOP: i32 = NetworkStatus::StopIteration as i32;
 const CONTINUE: i32 = NetworkStatus::Continue as i32;
 
@@ -59,17 +44,6 @@ pub fn boxed_config<T: NetworkFilterConfig, E: core::fmt::Display>(
         Ok(c) => Ok(Box::new(c)),
         Err(e) => Err(e.to_string()),
     }
-}
-
-impl ConfigBox {
-    fn panic_scope(&self) -> Option<(&str, abi::sluice_config_handle)> {
-        Some((self.name.as_str(), self.handle))
-    }
-}
-
-fn filter_scope<'a>(config: *const ConfigBox) -> Option<(&'a str, abi::sluice_config_handle)> {
-    // SAFETY: the config outlives its filters (see FilterBox::config).
-    unsafe { config.as_ref().and_then(|c| c.panic_scope()) }
 }
 
 /// `sluice_on_network_filter_config_new`.
@@ -85,21 +59,9 @@ pub unsafe fn config_new(
     factory: ConfigFactory,
     offered: &[&str],
 ) -> *mut c_void {
-    let name = slice(name_ptr, name_len);
-    let config = slice(config_ptr, config_len);
-    let name_text = String::from_utf8_lossy(name).into_owned();
-    let mut host = HostConfig::new(handle, name);
-    let outcome = match guard(|| factory(&mut host, name, config)) {
-        Ok(Some(Ok(inner))) => return Box::into_raw(Box::new(ConfigBox { name: name_text, handle, inner })).cast(),
-        Ok(Some(Err(reason))) => reason,
-        Ok(None) => format!(
-            "unknown network filter_name \"{name_text}\" (this module offers network filters: {})",
-            offered.join(", ")
-        ),
-        Err(p) => format!("panic: {}", report_panic("config_new", Some((&name_text, handle)), &*p)),
-    };
-    let _ = host.reject(&outcome);
-    core::ptr::null_mut()
+    boxes::config_new(handle, name_ptr, name_len, config_ptr, config_len, factory, |name| {
+        format!("unknown network filter_name \"{name}\" (this module offers network filters: {})", offered.join(", "))
+    })
 }
 
 /// `sluice_on_network_filter_config_destroy`.
@@ -107,14 +69,7 @@ pub unsafe fn config_new(
 /// # Safety
 /// `config` is NULL or what `config_new` returned, destroyed once.
 pub unsafe fn config_destroy(config: *mut c_void) {
-    if config.is_null() {
-        return;
-    }
-    let boxed = Box::from_raw(config.cast::<ConfigBox>());
-    let (name, handle) = (boxed.name.clone(), boxed.handle);
-    if let Err(p) = guard(move || drop(boxed)) {
-        report_panic("config_destroy", Some((&name, handle)), &*p);
-    }
+    boxes::config_destroy::<dyn NetworkFilterConfig>(config)
 }
 
 /// `sluice_on_network_filter_config_scheduled`: a config-level commit.
@@ -123,13 +78,9 @@ pub unsafe fn config_destroy(config: *mut c_void) {
 /// `config` is what `config_new` returned (alive: the host stops
 /// delivering before config_destroy).
 pub unsafe fn config_scheduled(config: *mut c_void, handle: abi::sluice_config_handle, event_id: u64) {
-    let Some(cfg) = config.cast::<ConfigBox>().as_ref() else {
-        return;
-    };
-    let mut host = HostConfig::new(handle, cfg.name.as_bytes());
-    if let Err(p) = guard(|| cfg.inner.on_scheduled(&mut host, event_id)) {
-        report_panic("on_scheduled (network config)", cfg.panic_scope(), &*p);
-    }
+    boxes::config_hook(config, handle, "on_scheduled (network config)", |c: &dyn NetworkFilterConfig, host| {
+        c.on_scheduled(host, event_id)
+    })
 }
 
 /// `sluice_on_network_filter_new`. NULL makes the host close the
@@ -138,26 +89,13 @@ pub unsafe fn config_scheduled(config: *mut c_void, handle: abi::sluice_config_h
 /// # Safety
 /// `config` is what `config_new` returned; `handle` the new filter's.
 pub unsafe fn filter_new(config: *mut c_void, handle: abi::sluice_network_filter_handle) -> *mut c_void {
-    let Some(cfg) = config.cast::<ConfigBox>().as_ref() else {
-        return core::ptr::null_mut();
-    };
-    let mut host = HostConnection::new(handle);
-    match guard(|| cfg.inner.new_filter(&mut host)) {
-        Ok(inner) => Box::into_raw(Box::new(FilterBox {
-            inner,
-            config: cfg,
-            poisoned: false,
-            busy: false,
-            destroy_pending: false,
-            reentry_logged: false,
-        }))
-        .cast(),
-        Err(p) => {
-            host.discard_deferred();
-            report_panic("new_filter", cfg.panic_scope(), &*p);
-            core::ptr::null_mut()
-        }
-    }
+    let host = HostConnection::new(handle);
+    boxes::filter_new(
+        config,
+        host,
+        |c: &dyn NetworkFilterConfig, host| c.new_filter(host),
+        |host| host.discard_deferred(),
+    )
 }
 
 /// `sluice_on_network_filter_destroy`.
@@ -165,30 +103,12 @@ pub unsafe fn filter_new(config: *mut c_void, handle: abi::sluice_network_filter
 /// # Safety
 /// NULL or what `filter_new` returned, destroyed once.
 pub unsafe fn filter_destroy(filter: *mut c_void) {
-    if filter.is_null() {
-        return;
-    }
-    let fb = filter.cast::<FilterBox>();
-    if (*fb).busy {
-        // The ABI defers destroy past running hooks; should a host not,
-        // freeing now would pull the filter from under its own hook.
-        (*fb).destroy_pending = true;
-        return;
-    }
-    free_filter(fb);
+    boxes::filter_destroy::<dyn NetworkFilter, dyn NetworkFilterConfig>(filter, &NETWORK)
 }
 
-unsafe fn free_filter(fb: *mut FilterBox) {
-    let boxed = Box::from_raw(fb);
-    let config = boxed.config;
-    if let Err(p) = guard(move || drop(boxed)) {
-        report_panic("destroy (network)", filter_scope(config), &*p);
-    }
-}
-
-/// Run one hook of a live, unpoisoned filter. `reentered` is what a hook
-/// arriving while user code of this filter runs returns (it is refused,
-/// never run on an aliased `&mut self`; logged once).
+/// Run one connection hook (see `boxes::filter_hook`). A poisoned filter
+/// returns `StopIteration`; `reentered` is what a hook arriving while user
+/// code of this filter runs returns.
 ///
 /// The user's flow calls (write, close, ...) are performed after its code
 /// returned and `busy` was cleared, so the hooks of this filter they run
@@ -200,52 +120,20 @@ unsafe fn connection_hook(
     reentered: i32,
     call: impl FnOnce(&mut dyn NetworkFilter, &mut HostConnection<'_>) -> i32,
 ) -> i32 {
-    let fb = filter.cast::<FilterBox>();
-    if fb.is_null() {
-        return FAILED_STATUS;
-    }
-    if (*fb).poisoned {
-        return STOP;
-    }
-    if (*fb).busy {
-        if !(*fb).reentry_logged {
-            (*fb).reentry_logged = true;
-            let name = filter_scope((*fb).config).map(|(n, _)| n).unwrap_or("");
-            log_str(
-                LogLevel::Warn,
-                &format!("{hook} of network filter \"{name}\" re-entered while another of its hooks runs: refused"),
-            );
-        }
-        return reentered;
-    }
-    let mut host = HostConnection::new(handle);
-    (*fb).busy = true;
-    // The only `&mut` to the user's filter lives inside this call.
-    let result = guard(|| call(&mut *(*fb).inner, &mut host));
-    (*fb).busy = false;
-    if (*fb).destroy_pending {
-        host.discard_deferred();
-        free_filter(fb);
-        return STOP;
-    }
-    match result {
-        Ok(status) => {
-            // May run nested hooks of this filter (and even destroy it):
-            // nothing below touches `fb`.
-            host.flush_deferred();
-            status
-        }
-        Err(p) => {
-            (*fb).poisoned = true;
-            host.discard_deferred();
-            report_panic(hook, filter_scope((*fb).config), &*p);
-            // The LocalClose this raises finds the filter poisoned.
-            match host.close_now(CloseType::Abort) {
-                Ok(()) | Err(Error::StreamEnded) => STOP,
-                Err(_) => FAILED_STATUS,
-            }
-        }
-    }
+    let host = HostConnection::new(handle);
+    boxes::filter_hook::<dyn NetworkFilter, dyn NetworkFilterConfig, _>(
+        filter,
+        host,
+        &NETWORK,
+        hook,
+        (STOP, reentered),
+        call,
+        // The LocalClose this raises finds the filter poisoned.
+        |host| match host.close_now(CloseType::Abort) {
+            Ok(()) | Err(Error::StreamEnded) => STOP,
+            Err(_) => FAILED_STATUS,
+        },
+    )
 }
 
 /// `sluice_on_network_filter_new_connection`.
