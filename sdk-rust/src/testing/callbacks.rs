@@ -2,10 +2,11 @@
 //! contract for results (stale handle, ended stream, unavailable map, batch
 //! sizes), so SDK code tested against it behaves as against the real host.
 
+use super::metadata::{self, MetadataSink, MetadataSource};
 use super::network as net;
 use super::state::{
-    bytes, state, stream_mut, Bytes, FakeCallout, FakeScheduler, HeaderList, LocalReply, MetadataMap, Phase, Reentry,
-    State, StreamState, SCHEDULED,
+    bytes, state, stream_mut, Bytes, FakeCallout, HeaderList, LocalReply, MetadataMap, Phase, Reentry, State,
+    StreamState, SCHEDULED,
 };
 use crate::abi::{
     self, sluice_buffer, sluice_config_handle, sluice_filter_handle, sluice_header, sluice_host_api,
@@ -25,9 +26,9 @@ pub(crate) static TABLE: sluice_host_api = sluice_host_api {
     log_enabled: Some(log_enabled),
     concurrency: Some(concurrency),
     config_reject: Some(config_reject),
-    define_counter: Some(define_counter),
-    define_gauge: Some(define_gauge),
-    define_histogram: Some(define_histogram),
+    define_counter: Some(define_unlabeled::<COUNTER>),
+    define_gauge: Some(define_unlabeled::<GAUGE>),
+    define_histogram: Some(define_unlabeled::<HISTOGRAM>),
     counter_add: Some(counter_add),
     gauge_set: Some(gauge_set),
     gauge_add: Some(gauge_add),
@@ -51,10 +52,10 @@ pub(crate) static TABLE: sluice_host_api = sluice_host_api {
     scheduler_delete: Some(scheduler_delete),
     get_attribute_string: Some(get_attribute_string),
     get_attribute_int: Some(get_attribute_int),
-    metadata_set_string: Some(metadata_set_string),
-    metadata_set_number: Some(metadata_set_number),
-    metadata_get_string: Some(metadata_get_string),
-    metadata_get_number: Some(metadata_get_number),
+    metadata_set_string: Some(metadata::set_string::<StreamMetadata>),
+    metadata_set_number: Some(metadata::set_number::<StreamMetadata>),
+    metadata_get_string: Some(metadata::get_string::<StreamMetadata>),
+    metadata_get_number: Some(metadata::get_number::<StreamMetadata>),
     per_route_config: Some(per_route_config),
     config_scheduler_new: Some(config_scheduler_new),
     log_filter: Some(log_filter),
@@ -78,15 +79,15 @@ pub(crate) static TABLE: sluice_host_api = sluice_host_api {
     network_read_disable: Some(net::read_disable),
     network_get_attribute_string: Some(net::get_attribute_string),
     network_get_attribute_int: Some(net::get_attribute_int),
-    network_metadata_set_string: Some(net::metadata_set_string),
-    network_metadata_set_number: Some(net::metadata_set_number),
-    network_metadata_get_string: Some(net::metadata_get_string),
-    network_metadata_get_number: Some(net::metadata_get_number),
+    network_metadata_set_string: Some(metadata::set_string::<net::ConnMetadata>),
+    network_metadata_set_number: Some(metadata::set_number::<net::ConnMetadata>),
+    network_metadata_get_string: Some(metadata::get_string::<net::ConnMetadata>),
+    network_metadata_get_number: Some(metadata::get_number::<net::ConnMetadata>),
     network_scheduler_new: Some(net::scheduler_new),
     network_timer_new: Some(net::timer_new),
     network_log: Some(net::log),
-    connection_metadata_get_string: Some(connection_metadata_get_string),
-    connection_metadata_get_number: Some(connection_metadata_get_number),
+    connection_metadata_get_string: Some(metadata::get_string::<StreamConnMetadata>),
+    connection_metadata_get_number: Some(metadata::get_number::<StreamConnMetadata>),
     http_callout: Some(http_callout),
     config_http_callout: Some(config_http_callout),
     http_callout_cancel: Some(http_callout_cancel),
@@ -107,6 +108,21 @@ pub(crate) fn out_view(b: &[u8]) -> sluice_buffer {
     sluice_buffer { ptr: b.as_ptr(), len: b.len() }
 }
 
+/// The copy-out pattern: `value` into `out`, or the result code saying
+/// why not (a NULL `out` is an invalid argument).
+pub(crate) unsafe fn put<T>(out: *mut T, value: Result<T, abi::sluice_result>) -> abi::sluice_result {
+    if out.is_null() {
+        return abi::SLUICE_ERR_INVALID_ARGUMENT;
+    }
+    match value {
+        Ok(v) => {
+            *out = v;
+            abi::SLUICE_OK
+        }
+        Err(code) => code,
+    }
+}
+
 /// Run `f` on a stream, turning lookup failures into result codes.
 fn with_stream(
     handle: u64,
@@ -117,6 +133,37 @@ fn with_stream(
     match stream_mut(&mut st, handle, mutating) {
         Ok(s) => f(s),
         Err(code) => code,
+    }
+}
+
+/// A stream's own dynamic metadata: set until the stream ended, read
+/// until the filter is destroyed.
+pub(crate) struct StreamMetadata;
+
+impl MetadataSource for StreamMetadata {
+    type Handle = sluice_filter_handle;
+    fn read(f: sluice_filter_handle, read: impl FnOnce(&MetadataMap) -> abi::sluice_result) -> abi::sluice_result {
+        with_stream(f.id, false, |s| read(&s.metadata))
+    }
+}
+
+impl MetadataSink for StreamMetadata {
+    fn write(f: sluice_filter_handle, write: impl FnOnce(&mut MetadataMap, &mut Vec<Bytes>)) -> abi::sluice_result {
+        with_stream(f.id, true, |s| {
+            write(&mut s.metadata, &mut s.graveyard);
+            abi::SLUICE_OK
+        })
+    }
+}
+
+/// The metadata network filters set on a stream's connection: HTTP
+/// filters read it until they are destroyed.
+pub(crate) struct StreamConnMetadata;
+
+impl MetadataSource for StreamConnMetadata {
+    type Handle = sluice_filter_handle;
+    fn read(f: sluice_filter_handle, read: impl FnOnce(&MetadataMap) -> abi::sluice_result) -> abi::sluice_result {
+        with_stream(f.id, false, |s| read(&s.conn_metadata))
     }
 }
 
@@ -146,10 +193,6 @@ unsafe extern "C" fn config_reject(config: sluice_config_handle, reason: *const 
     }
 }
 
-fn define(config: u64, kind: u8, name: &[u8], id_out: *mut u32) -> abi::sluice_result {
-    define_labeled(config, kind, name, 0, id_out)
-}
-
 fn define_labeled(config: u64, kind: u8, name: &[u8], n_labels: usize, id_out: *mut u32) -> abi::sluice_result {
     if id_out.is_null() || name.is_empty() {
         return abi::SLUICE_ERR_INVALID_ARGUMENT;
@@ -176,27 +219,14 @@ fn define_labeled(config: u64, kind: u8, name: &[u8], n_labels: usize, id_out: *
     abi::SLUICE_OK
 }
 
-unsafe extern "C" fn define_counter(
+/// define_counter, define_gauge, define_histogram: metrics without labels.
+unsafe extern "C" fn define_unlabeled<const KIND: u8>(
     c: sluice_config_handle,
     n: *const u8,
     l: usize,
     id: *mut u32,
 ) -> abi::sluice_result {
-    let c = c.id;
-    define(c, COUNTER, input(n, l), id)
-}
-unsafe extern "C" fn define_gauge(c: sluice_config_handle, n: *const u8, l: usize, id: *mut u32) -> abi::sluice_result {
-    let c = c.id;
-    define(c, GAUGE, input(n, l), id)
-}
-unsafe extern "C" fn define_histogram(
-    c: sluice_config_handle,
-    n: *const u8,
-    l: usize,
-    id: *mut u32,
-) -> abi::sluice_result {
-    let c = c.id;
-    define(c, HISTOGRAM, input(n, l), id)
+    define_labeled(c.id, KIND, input(n, l), 0, id)
 }
 
 fn update(
@@ -269,6 +299,20 @@ fn map(s: &mut StreamState, kind: u32) -> Result<&mut HeaderList, abi::sluice_re
     slot.as_mut().ok_or(abi::SLUICE_ERR_UNAVAILABLE)
 }
 
+/// Run `f` on header map `kind` of a stream, turning lookup failures into
+/// result codes.
+fn with_map(
+    f: u64,
+    kind: u32,
+    mutating: bool,
+    op: impl FnOnce(&mut HeaderList) -> abi::sluice_result,
+) -> abi::sluice_result {
+    with_stream(f, mutating, |s| match map(s, kind) {
+        Ok(m) => op(m),
+        Err(code) => code,
+    })
+}
+
 unsafe extern "C" fn header_get(
     f: sluice_filter_handle,
     kind: u32,
@@ -278,13 +322,8 @@ unsafe extern "C" fn header_get(
     value_out: *mut sluice_buffer,
     count_out: *mut usize,
 ) -> abi::sluice_result {
-    let f = f.id;
     let name = input(name, name_len);
-    with_stream(f, false, |s| {
-        let m = match map(s, kind) {
-            Ok(m) => m,
-            Err(c) => return c,
-        };
+    with_map(f.id, kind, false, |m| {
         let values: Vec<&Box<[u8]>> = m.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v).collect();
         if !count_out.is_null() {
             *count_out = values.len();
@@ -309,13 +348,8 @@ unsafe extern "C" fn header_values(
     cap: usize,
     count_out: *mut usize,
 ) -> abi::sluice_result {
-    let f = f.id;
     let name = input(name, name_len);
-    with_stream(f, false, |s| {
-        let m = match map(s, kind) {
-            Ok(m) => m,
-            Err(c) => return c,
-        };
+    with_map(f.id, kind, false, |m| {
         let found: Vec<sluice_buffer> =
             m.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| out_view(v)).collect();
         fill(&found, values, cap, count_out)
@@ -345,12 +379,7 @@ unsafe extern "C" fn headers_get(
     cap: usize,
     count_out: *mut usize,
 ) -> abi::sluice_result {
-    let f = f.id;
-    with_stream(f, false, |s| {
-        let m = match map(s, kind) {
-            Ok(m) => m,
-            Err(c) => return c,
-        };
+    with_map(f.id, kind, false, |m| {
         let all: Vec<sluice_header> =
             m.iter().map(|(n, v)| sluice_header { name: out_view(n), value: out_view(v) }).collect();
         fill(&all, headers, cap, count_out)
@@ -389,19 +418,7 @@ unsafe extern "C" fn header_set(
     v: *const u8,
     vl: usize,
 ) -> abi::sluice_result {
-    let f = f.id;
-    let (name, value) = (input(n, nl), input(v, vl));
-    if !valid_name(name) {
-        return abi::SLUICE_ERR_INVALID_ARGUMENT;
-    }
-    with_stream(f, true, |s| {
-        if let Err(c) = remove_all(s, kind, name) {
-            return c;
-        }
-        let m = map(s, kind).expect("checked by remove_all");
-        m.push((bytes(&name.to_ascii_lowercase()), bytes(value)));
-        abi::SLUICE_OK
-    })
+    add_header(f.id, kind, (input(n, nl), input(v, vl)), true)
 }
 
 unsafe extern "C" fn header_add(
@@ -412,17 +429,28 @@ unsafe extern "C" fn header_add(
     v: *const u8,
     vl: usize,
 ) -> abi::sluice_result {
-    let f = f.id;
-    let (name, value) = (input(n, nl), input(v, vl));
+    add_header(f.id, kind, (input(n, nl), input(v, vl)), false)
+}
+
+/// Add a header to map `kind` (name lowercased), after removing every
+/// value of that name when `replace`.
+fn add_header(f: u64, kind: u32, (name, value): (&[u8], &[u8]), replace: bool) -> abi::sluice_result {
     if !valid_name(name) {
         return abi::SLUICE_ERR_INVALID_ARGUMENT;
     }
-    with_stream(f, true, |s| match map(s, kind) {
-        Ok(m) => {
-            m.push((bytes(&name.to_ascii_lowercase()), bytes(value)));
-            abi::SLUICE_OK
+    with_stream(f, true, |s| {
+        if replace {
+            if let Err(c) = remove_all(s, kind, name) {
+                return c;
+            }
         }
-        Err(c) => c,
+        match map(s, kind) {
+            Ok(m) => {
+                m.push((bytes(&name.to_ascii_lowercase()), bytes(value)));
+                abi::SLUICE_OK
+            }
+            Err(c) => c,
+        }
     })
 }
 
@@ -600,25 +628,25 @@ unsafe extern "C" fn continue_decoding(f: sluice_filter_handle) -> abi::sluice_r
 fn continue_decoding_state(f: u64) -> abi::sluice_result {
     with_stream(f, true, |s| {
         s.continue_decoding += 1;
-        // The stopped request resumes: what was buffered goes on.
-        let buffered: Vec<u8> = s.bodies[abi::SLUICE_BUFFERED_REQUEST_BODY as usize].concat();
-        s.forwarded[0].extend_from_slice(&buffered);
-        let old = core::mem::take(&mut s.bodies[abi::SLUICE_BUFFERED_REQUEST_BODY as usize]);
-        s.graveyard.extend(old);
+        resume(s, abi::SLUICE_BUFFERED_REQUEST_BODY, 0);
         abi::SLUICE_OK
     })
 }
 
 unsafe extern "C" fn continue_encoding(f: sluice_filter_handle) -> abi::sluice_result {
-    let f = f.id;
-    with_stream(f, true, |s| {
+    with_stream(f.id, true, |s| {
         s.continue_encoding += 1;
-        let buffered: Vec<u8> = s.bodies[abi::SLUICE_BUFFERED_RESPONSE_BODY as usize].concat();
-        s.forwarded[1].extend_from_slice(&buffered);
-        let old = core::mem::take(&mut s.bodies[abi::SLUICE_BUFFERED_RESPONSE_BODY as usize]);
-        s.graveyard.extend(old);
+        resume(s, abi::SLUICE_BUFFERED_RESPONSE_BODY, 1);
         abi::SLUICE_OK
     })
+}
+
+/// The stopped direction resumes: what was buffered (body `buffered`) goes
+/// on (to `forwarded[dir]`).
+fn resume(s: &mut StreamState, buffered: u32, dir: usize) {
+    let old = core::mem::take(&mut s.bodies[buffered as usize]);
+    s.forwarded[dir].extend_from_slice(&old.concat());
+    s.graveyard.extend(old);
 }
 
 unsafe extern "C" fn clear_route_cache(f: sluice_filter_handle) -> abi::sluice_result {
@@ -643,8 +671,7 @@ unsafe extern "C" fn scheduler_new(f: sluice_filter_handle) -> sluice_scheduler_
     if stream_mut(&mut st, f, true).is_err() {
         return sluice_scheduler_handle { id: 0 };
     }
-    let id = st.new_handle();
-    st.schedulers.insert(id, FakeScheduler { stream: f, deleted: false, queue: Default::default() });
+    let id = st.new_scheduler(f);
     if let Some(s) = st.streams.get_mut(&f) {
         s.schedulers.push(id);
     }
@@ -676,8 +703,7 @@ unsafe extern "C" fn config_scheduler_new(c: sluice_config_handle) -> sluice_sch
     if !st.configs.contains_key(&c.id) {
         return sluice_scheduler_handle { id: 0 };
     }
-    let id = st.new_handle();
-    st.schedulers.insert(id, FakeScheduler { stream: c.id, deleted: false, queue: Default::default() });
+    let id = st.new_scheduler(c.id);
     if let Some(cfg) = st.configs.get_mut(&c.id) {
         cfg.schedulers.push(id);
     }
@@ -830,151 +856,6 @@ unsafe extern "C" fn get_attribute_int(f: sluice_filter_handle, id: u32, out: *m
     })
 }
 
-pub(crate) unsafe fn meta_key(ns: *const u8, nl: usize, k: *const u8, kl: usize) -> (String, String) {
-    (String::from_utf8_lossy(input(ns, nl)).into_owned(), String::from_utf8_lossy(input(k, kl)).into_owned())
-}
-
-unsafe extern "C" fn metadata_set_string(
-    f: sluice_filter_handle,
-    ns: *const u8,
-    nl: usize,
-    k: *const u8,
-    kl: usize,
-    v: *const u8,
-    vl: usize,
-) -> abi::sluice_result {
-    let key = meta_key(ns, nl, k, kl);
-    let value = bytes(input(v, vl));
-    with_stream(f.id, true, |s| {
-        metadata_set(&mut s.metadata, &mut s.graveyard, key, (Some(value), None));
-        abi::SLUICE_OK
-    })
-}
-
-unsafe extern "C" fn metadata_set_number(
-    f: sluice_filter_handle,
-    ns: *const u8,
-    nl: usize,
-    k: *const u8,
-    kl: usize,
-    v: f64,
-) -> abi::sluice_result {
-    let key = meta_key(ns, nl, k, kl);
-    with_stream(f.id, true, |s| {
-        metadata_set(&mut s.metadata, &mut s.graveyard, key, (None, Some(v)));
-        abi::SLUICE_OK
-    })
-}
-
-unsafe extern "C" fn metadata_get_string(
-    f: sluice_filter_handle,
-    ns: *const u8,
-    nl: usize,
-    k: *const u8,
-    kl: usize,
-    out: *mut sluice_buffer,
-) -> abi::sluice_result {
-    let key = meta_key(ns, nl, k, kl);
-    with_stream(f.id, false, |s| metadata_string_out(&s.metadata, &key, out))
-}
-
-unsafe extern "C" fn metadata_get_number(
-    f: sluice_filter_handle,
-    ns: *const u8,
-    nl: usize,
-    k: *const u8,
-    kl: usize,
-    out: *mut f64,
-) -> abi::sluice_result {
-    let key = meta_key(ns, nl, k, kl);
-    with_stream(f.id, false, |s| metadata_number_out(&s.metadata, &key, out))
-}
-
-/// A string metadata value as a view into the map (replaced values are
-/// kept in a graveyard, so the view outlives changes in the hook).
-pub(crate) unsafe fn metadata_string_out(
-    map: &MetadataMap,
-    key: &(String, String),
-    out: *mut sluice_buffer,
-) -> abi::sluice_result {
-    if out.is_null() {
-        return abi::SLUICE_ERR_INVALID_ARGUMENT;
-    }
-    match map.get(key) {
-        Some((Some(v), _)) => {
-            *out = out_view(v);
-            abi::SLUICE_OK
-        }
-        Some(_) => abi::SLUICE_ERR_INVALID_ARGUMENT,
-        None => abi::SLUICE_ERR_NOT_FOUND,
-    }
-}
-
-/// A number metadata value; as in sluice, a string holding a number reads
-/// as that number.
-pub(crate) unsafe fn metadata_number_out(
-    map: &MetadataMap,
-    key: &(String, String),
-    out: *mut f64,
-) -> abi::sluice_result {
-    if out.is_null() {
-        return abi::SLUICE_ERR_INVALID_ARGUMENT;
-    }
-    match map.get(key) {
-        Some((_, Some(v))) => {
-            *out = *v;
-            abi::SLUICE_OK
-        }
-        Some((Some(text), None)) => match std::str::from_utf8(text).ok().and_then(|t| t.parse::<f64>().ok()) {
-            Some(v) => {
-                *out = v;
-                abi::SLUICE_OK
-            }
-            None => abi::SLUICE_ERR_INVALID_ARGUMENT,
-        },
-        _ => abi::SLUICE_ERR_NOT_FOUND,
-    }
-}
-
-/// Set a metadata value; a replaced string goes to `graveyard` (views of
-/// it may still be held).
-pub(crate) fn metadata_set(
-    map: &mut MetadataMap,
-    graveyard: &mut Vec<Bytes>,
-    key: (String, String),
-    value: (Option<Bytes>, Option<f64>),
-) {
-    if let Some((Some(old), _)) = map.insert(key, value) {
-        graveyard.push(old);
-    }
-}
-
-/// HTTP filters read the metadata network filters set on their
-/// connection; reads work until the filter is destroyed.
-unsafe extern "C" fn connection_metadata_get_string(
-    f: sluice_filter_handle,
-    ns: *const u8,
-    nl: usize,
-    k: *const u8,
-    kl: usize,
-    out: *mut sluice_buffer,
-) -> abi::sluice_result {
-    let key = meta_key(ns, nl, k, kl);
-    with_stream(f.id, false, |s| metadata_string_out(&s.conn_metadata, &key, out))
-}
-
-unsafe extern "C" fn connection_metadata_get_number(
-    f: sluice_filter_handle,
-    ns: *const u8,
-    nl: usize,
-    k: *const u8,
-    kl: usize,
-    out: *mut f64,
-) -> abi::sluice_result {
-    let key = meta_key(ns, nl, k, kl);
-    with_stream(f.id, false, |s| metadata_number_out(&s.conn_metadata, &key, out))
-}
-
 unsafe extern "C" fn per_route_config(f: sluice_filter_handle, out: *mut *mut c_void) -> abi::sluice_result {
     let f = f.id;
     if out.is_null() {
@@ -1053,23 +934,13 @@ unsafe extern "C" fn http_callout(
         Ok(s) => s.callouts.clone(),
         Err(code) => return code,
     };
-    if out.is_null() {
-        return abi::SLUICE_ERR_INVALID_ARGUMENT;
-    }
-    let mut callout = match read_request(r) {
-        Ok(c) => c,
+    let id = match start_callout(&mut st, &ids, CALLOUTS_PER_FILTER, r, out) {
+        Ok(id) => id,
         Err(code) => return code,
     };
-    if in_flight(&st, &ids) >= CALLOUTS_PER_FILTER {
-        return abi::SLUICE_ERR_LIMIT;
-    }
-    let id = st.new_handle();
-    callout.id = crate::CalloutId(id);
-    st.callouts.insert(id, callout);
     if let Some(s) = st.streams.get_mut(&f.id) {
         s.callouts.push(id);
     }
-    *out = abi::sluice_callout_handle { id };
     abi::SLUICE_OK
 }
 
@@ -1082,24 +953,38 @@ unsafe extern "C" fn config_http_callout(
     let Some(ids) = st.configs.get(&c.id).map(|c| c.callouts.clone()) else {
         return abi::SLUICE_ERR_INVALID_HANDLE;
     };
-    if out.is_null() {
-        return abi::SLUICE_ERR_INVALID_ARGUMENT;
-    }
-    let mut callout = match read_request(r) {
-        Ok(c) => c,
+    let id = match start_callout(&mut st, &ids, CALLOUTS_PER_CONFIG, r, out) {
+        Ok(id) => id,
         Err(code) => return code,
     };
-    if in_flight(&st, &ids) >= CALLOUTS_PER_CONFIG {
-        return abi::SLUICE_ERR_LIMIT;
+    if let Some(cfg) = st.configs.get_mut(&c.id) {
+        cfg.callouts.push(id);
+    }
+    abi::SLUICE_OK
+}
+
+/// Record request `r` as a new callout of an owner whose callouts are
+/// `ids` (at most `limit` in flight) and hand its handle to `out`; its id,
+/// for the owner's list.
+unsafe fn start_callout(
+    st: &mut State,
+    ids: &[u64],
+    limit: usize,
+    r: *const abi::sluice_callout_request,
+    out: *mut abi::sluice_callout_handle,
+) -> Result<u64, abi::sluice_result> {
+    if out.is_null() {
+        return Err(abi::SLUICE_ERR_INVALID_ARGUMENT);
+    }
+    let mut callout = read_request(r)?;
+    if in_flight(st, ids) >= limit {
+        return Err(abi::SLUICE_ERR_LIMIT);
     }
     let id = st.new_handle();
     callout.id = crate::CalloutId(id);
     st.callouts.insert(id, callout);
-    if let Some(cfg) = st.configs.get_mut(&c.id) {
-        cfg.callouts.push(id);
-    }
     *out = abi::sluice_callout_handle { id };
-    abi::SLUICE_OK
+    Ok(id)
 }
 
 unsafe extern "C" fn http_callout_cancel(h: abi::sluice_callout_handle) -> abi::sluice_result {

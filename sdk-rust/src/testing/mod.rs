@@ -31,6 +31,7 @@
 //! after a panic once the stream ended).
 
 mod callbacks;
+mod metadata;
 mod network;
 mod state;
 
@@ -217,21 +218,31 @@ fn config_panics(handle: u64) -> u32 {
     state().configs.get(&handle).map(|c| c.panics).unwrap_or(0)
 }
 
-/// Deliver (at most `timeout` waiting) `n` events committed through a
-/// config's schedulers, as the host's main thread does; returns how many
-/// were delivered.
-fn config_run_scheduled(handle: u64, n: usize, timeout: Duration, mut deliver: impl FnMut(u64)) -> usize {
+/// The schedulers of config `handle`.
+fn config_schedulers(st: &state::State, handle: u64) -> Vec<u64> {
+    st.configs.get(&handle).map(|c| c.schedulers.clone()).unwrap_or_default()
+}
+
+/// Deliver (at most `timeout` waiting) `n` events committed through the
+/// schedulers that `scheduler_ids` names, in commit order per scheduler,
+/// to `deliver` (false: the event was dropped, not delivered); returns
+/// how many were delivered.
+fn run_scheduled(
+    n: usize,
+    timeout: Duration,
+    scheduler_ids: impl Fn(&state::State) -> Vec<u64>,
+    mut deliver: impl FnMut(u64) -> bool,
+) -> usize {
     let deadline = Instant::now() + timeout;
     let mut delivered = 0;
     while delivered < n {
-        let Some(events) =
-            wait_events(deadline, |st| st.configs.get(&handle).map(|c| c.schedulers.clone()).unwrap_or_default())
-        else {
+        let Some(events) = wait_events(deadline, &scheduler_ids) else {
             break;
         };
         for event in events {
-            deliver(event);
-            delivered += 1;
+            if deliver(event) {
+                delivered += 1;
+            }
         }
     }
     delivered
@@ -240,7 +251,7 @@ fn config_run_scheduled(handle: u64, n: usize, timeout: Duration, mut deliver: i
 /// Wait until `deadline` for events committed through the schedulers that
 /// `scheduler_ids` names, and take them (in commit order per scheduler);
 /// `None` at the deadline.
-pub(crate) fn wait_events(deadline: Instant, scheduler_ids: impl Fn(&state::State) -> Vec<u64>) -> Option<Vec<u64>> {
+fn wait_events(deadline: Instant, scheduler_ids: impl Fn(&state::State) -> Vec<u64>) -> Option<Vec<u64>> {
     let mut st = state();
     loop {
         let mut events = Vec::new();
@@ -322,10 +333,17 @@ impl FakeConfig {
     /// config's schedulers to `HttpFilterConfig::on_scheduled`, as the
     /// host's main thread does. Returns how many were delivered.
     pub fn run_scheduled(&self, n: usize, timeout: Duration) -> usize {
-        config_run_scheduled(self.handle, n, timeout, |event| {
-            // SAFETY: config pointer from config_new, not destroyed (self lives).
-            unsafe { (self.sym.config_scheduled)(self.ptr, CH { id: self.handle }, event) }
-        })
+        let handle = self.handle;
+        run_scheduled(
+            n,
+            timeout,
+            move |st| config_schedulers(st, handle),
+            |event| {
+                // SAFETY: config pointer from config_new, not destroyed (self lives).
+                unsafe { (self.sym.config_scheduled)(self.ptr, CH { id: self.handle }, event) };
+                true
+            },
+        )
     }
 
     /// A new stream with an (empty) request header map; `Err` when the
@@ -533,14 +551,14 @@ impl FakeStream {
     pub fn set_connection_metadata_string(&self, ns: &str, key: &str, value: &str) {
         self.with(|s| {
             let key = (ns.to_string(), key.to_string());
-            callbacks::metadata_set(&mut s.conn_metadata, &mut s.graveyard, key, (Some(bytes(value.as_bytes())), None))
+            metadata::set(&mut s.conn_metadata, &mut s.graveyard, key, (Some(bytes(value.as_bytes())), None))
         });
     }
     /// Give the stream's connection number metadata.
     pub fn set_connection_metadata_number(&self, ns: &str, key: &str, value: f64) {
         self.with(|s| {
             let key = (ns.to_string(), key.to_string());
-            callbacks::metadata_set(&mut s.conn_metadata, &mut s.graveyard, key, (None, Some(value)))
+            metadata::set(&mut s.conn_metadata, &mut s.graveyard, key, (None, Some(value)))
         });
     }
     /// From now on, the host call `on` runs this filter's response-headers
@@ -674,42 +692,29 @@ impl FakeStream {
     /// events committed through this filter's schedulers, in commit order
     /// per scheduler. Returns how many were delivered.
     pub fn run_scheduled(&mut self, n: usize, timeout: Duration) -> usize {
-        let deadline = Instant::now() + timeout;
-        let mut delivered = 0;
-        while delivered < n {
-            let handle = self.handle;
-            let Some(events) =
-                wait_events(deadline, |st| st.streams.get(&handle).map(|s| s.schedulers.clone()).unwrap_or_default())
-            else {
-                break;
-            };
-            for event in events {
-                if !self.destroyed {
-                    // SAFETY: live filter from filter_new.
-                    self.call(|s, f, h| unsafe { (s.scheduled)(f, h, event) });
-                    delivered += 1;
-                }
+        let handle = self.handle;
+        let schedulers =
+            move |st: &state::State| st.streams.get(&handle).map(|s| s.schedulers.clone()).unwrap_or_default();
+        run_scheduled(n, timeout, schedulers, |event| {
+            if self.destroyed {
+                return false;
             }
-        }
-        delivered
+            // SAFETY: live filter from filter_new.
+            self.call(|s, f, h| unsafe { (s.scheduled)(f, h, event) });
+            true
+        })
     }
 
     /// The filter's armed timers: (id, delay it was last enabled with).
     pub fn armed_timers(&self) -> Vec<(crate::TimerId, Duration)> {
-        self.with(|s| s.timers.iter().filter_map(|(id, d)| d.map(|d| (crate::TimerId(*id), d))).collect())
+        self.with(|s| state::armed(&s.timers))
     }
 
     /// Fire an armed timer now, as the worker does when it is due (the
     /// fake host has no clock): the filter's `on_timer` runs and the timer
     /// is disarmed. Returns false when it is not armed.
     pub fn fire_timer(&mut self, id: crate::TimerId) -> bool {
-        let armed = self.with(|s| match s.timers.get_mut(&id.0) {
-            Some(d @ Some(_)) => {
-                *d = None;
-                true
-            }
-            _ => false,
-        });
+        let armed = self.with(|s| state::disarm(&mut s.timers, id.0));
         if armed && !self.destroyed {
             // SAFETY: live filter from filter_new.
             self.call(|s, f, h| unsafe { (s.timer)(f, h, abi::sluice_timer_handle { id: id.0 }) });
@@ -843,37 +848,25 @@ impl FakeStream {
 
     /// Dynamic metadata the filter set.
     pub fn metadata(&self, ns: &str, key: &str) -> Option<Metadata> {
-        self.with(|s| match s.metadata.get(&(ns.to_string(), key.to_string()))? {
-            (Some(v), _) => Some(Metadata::String(v.to_vec())),
-            (_, Some(n)) => Some(Metadata::Number(*n)),
-            _ => None,
-        })
+        self.with(|s| metadata::lookup(&s.metadata, ns, key))
     }
 
     /// String metadata `ns`.`key`, as `HostFilter::metadata_string`
     /// returns it (owned): `Err(NotFound)` when absent or a number.
     pub fn metadata_string(&self, ns: &str, key: &str) -> crate::error::Result<Vec<u8>> {
-        match self.metadata(ns, key) {
-            Some(Metadata::String(v)) => Ok(v),
-            _ => Err(crate::Error::NotFound),
-        }
+        metadata::string_value(self.metadata(ns, key))
     }
 
     /// Number metadata `ns`.`key`, as `HostFilter::metadata_number` returns
     /// it: `Err(NotFound)` when absent or a string.
     pub fn metadata_number(&self, ns: &str, key: &str) -> crate::error::Result<f64> {
-        match self.metadata(ns, key) {
-            Some(Metadata::Number(n)) => Ok(n),
-            _ => Err(crate::Error::NotFound),
-        }
+        metadata::number_value(self.metadata(ns, key))
     }
 
     /// (schedulers created, schedulers deleted) for this filter.
     pub fn schedulers(&self) -> (usize, usize) {
         let st = state();
-        let ids = st.streams.get(&self.handle).map(|s| s.schedulers.clone()).unwrap_or_default();
-        let deleted = ids.iter().filter(|id| st.schedulers.get(id).is_some_and(|s| s.deleted)).count();
-        (ids.len(), deleted)
+        st.scheduler_counts(&st.streams.get(&self.handle).map(|s| s.schedulers.clone()).unwrap_or_default())
     }
 }
 

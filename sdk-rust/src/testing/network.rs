@@ -12,14 +12,15 @@
 //! own `on_write`, `close` delivers `LocalClose` to its `on_event`, and the
 //! filter is destroyed once the outermost of its hooks returned.
 
-use super::callbacks::{input, meta_key, metadata_number_out, metadata_set, metadata_string_out, out_view};
-use super::state::{bytes, state, Bytes, FakeScheduler, MetadataMap, State, Timers};
-use super::{config_metric, config_panics, config_run_scheduled, wait_events, Metadata, NetworkSymbols};
+use super::callbacks::{input, out_view};
+use super::metadata::{self, MetadataSink, MetadataSource};
+use super::state::{armed, bytes, disarm, state, Bytes, MetadataMap, State, Timers};
+use super::{config_metric, config_panics, config_schedulers, run_scheduled, Metadata, NetworkSymbols};
 use crate::abi::{self, sluice_buffer, sluice_config_handle as CH, sluice_network_filter_handle as NFH};
 use crate::types::{Attribute, CloseType, ConnectionEvent, NetworkStatus};
 use core::ffi::c_void;
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Address attributes the fake reports unless a test sets them.
 const SOURCE: (&str, i64) = ("127.0.0.1:40000", 40000);
@@ -498,63 +499,27 @@ pub(crate) unsafe extern "C" fn get_attribute_int(h: NFH, id: u32, out: *mut i64
     })
 }
 
-/// Metadata can be set until the filter is destroyed (closing events
-/// included).
-fn set_metadata(h: NFH, key: (String, String), value: (Option<Bytes>, Option<f64>)) -> abi::sluice_result {
-    with_lookup(h, |c| {
-        if c.destroyed {
-            return abi::SLUICE_ERR_STREAM_ENDED;
-        }
-        metadata_set(&mut c.metadata, &mut c.graveyard, key, value);
-        abi::SLUICE_OK
-    })
+/// A network filter's connection metadata: read until the filter is
+/// destroyed, and set until then too (closing events included).
+pub(crate) struct ConnMetadata;
+
+impl MetadataSource for ConnMetadata {
+    type Handle = NFH;
+    fn read(h: NFH, read: impl FnOnce(&MetadataMap) -> abi::sluice_result) -> abi::sluice_result {
+        with_lookup(h, |c| read(&c.metadata))
+    }
 }
 
-pub(crate) unsafe extern "C" fn metadata_set_string(
-    h: NFH,
-    ns: *const u8,
-    nl: usize,
-    k: *const u8,
-    kl: usize,
-    v: *const u8,
-    vl: usize,
-) -> abi::sluice_result {
-    set_metadata(h, meta_key(ns, nl, k, kl), (Some(bytes(input(v, vl))), None))
-}
-
-pub(crate) unsafe extern "C" fn metadata_set_number(
-    h: NFH,
-    ns: *const u8,
-    nl: usize,
-    k: *const u8,
-    kl: usize,
-    v: f64,
-) -> abi::sluice_result {
-    set_metadata(h, meta_key(ns, nl, k, kl), (None, Some(v)))
-}
-
-pub(crate) unsafe extern "C" fn metadata_get_string(
-    h: NFH,
-    ns: *const u8,
-    nl: usize,
-    k: *const u8,
-    kl: usize,
-    out: *mut sluice_buffer,
-) -> abi::sluice_result {
-    let key = meta_key(ns, nl, k, kl);
-    with_lookup(h, |c| metadata_string_out(&c.metadata, &key, out))
-}
-
-pub(crate) unsafe extern "C" fn metadata_get_number(
-    h: NFH,
-    ns: *const u8,
-    nl: usize,
-    k: *const u8,
-    kl: usize,
-    out: *mut f64,
-) -> abi::sluice_result {
-    let key = meta_key(ns, nl, k, kl);
-    with_lookup(h, |c| metadata_number_out(&c.metadata, &key, out))
+impl MetadataSink for ConnMetadata {
+    fn write(h: NFH, write: impl FnOnce(&mut MetadataMap, &mut Vec<Bytes>)) -> abi::sluice_result {
+        with_lookup(h, |c| {
+            if c.destroyed {
+                return abi::SLUICE_ERR_STREAM_ENDED;
+            }
+            write(&mut c.metadata, &mut c.graveyard);
+            abi::SLUICE_OK
+        })
+    }
 }
 
 pub(crate) unsafe extern "C" fn scheduler_new(h: NFH) -> abi::sluice_scheduler_handle {
@@ -562,8 +527,7 @@ pub(crate) unsafe extern "C" fn scheduler_new(h: NFH) -> abi::sluice_scheduler_h
     if acting(&mut st, h.id).is_err() {
         return abi::sluice_scheduler_handle { id: 0 };
     }
-    let id = st.new_handle();
-    st.schedulers.insert(id, FakeScheduler { stream: h.id, deleted: false, queue: Default::default() });
+    let id = st.new_scheduler(h.id);
     if let Some(c) = st.conns.get_mut(&h.id) {
         c.schedulers.push(id);
     }
@@ -643,10 +607,17 @@ impl FakeNetworkConfig {
     /// config's schedulers to `NetworkFilterConfig::on_scheduled`, as the
     /// host's main thread does. Returns how many were delivered.
     pub fn run_scheduled(&self, n: usize, timeout: Duration) -> usize {
-        config_run_scheduled(self.handle, n, timeout, |event| {
-            // SAFETY: config pointer from config_new, not destroyed (self lives).
-            unsafe { (self.sym.config_scheduled)(self.ptr, CH { id: self.handle }, event) }
-        })
+        let handle = self.handle;
+        run_scheduled(
+            n,
+            timeout,
+            move |st| config_schedulers(st, handle),
+            |event| {
+                // SAFETY: config pointer from config_new, not destroyed (self lives).
+                unsafe { (self.sym.config_scheduled)(self.ptr, CH { id: self.handle }, event) };
+                true
+            },
+        )
     }
 
     /// A new connection: the module's filter is created (`Err` when its
@@ -877,28 +848,20 @@ impl FakeConnection {
     /// per scheduler. Events arriving once the connection closed are
     /// dropped, as sluice drops them. Returns how many were delivered.
     pub fn run_scheduled(&mut self, n: usize, timeout: Duration) -> usize {
-        let deadline = Instant::now() + timeout;
-        let mut delivered = 0;
-        while delivered < n {
-            let h = self.handle;
-            let Some(events) =
-                wait_events(deadline, |st| st.conns.get(&h).map(|c| c.schedulers.clone()).unwrap_or_default())
-            else {
-                break;
-            };
-            for event in events {
-                if self.with(|c| c.open()) {
-                    run_hook(h, HookKind::Worker, |s, f, nh| unsafe { (s.scheduled)(f, nh, event) });
-                    delivered += 1;
-                }
+        let h = self.handle;
+        let schedulers = move |st: &State| st.conns.get(&h).map(|c| c.schedulers.clone()).unwrap_or_default();
+        run_scheduled(n, timeout, schedulers, |event| {
+            let open = self.with(|c| c.open());
+            if open {
+                run_hook(h, HookKind::Worker, |s, f, nh| unsafe { (s.scheduled)(f, nh, event) });
             }
-        }
-        delivered
+            open
+        })
     }
 
     /// The filter's armed timers: (id, delay it was last enabled with).
     pub fn armed_timers(&self) -> Vec<(crate::TimerId, Duration)> {
-        self.with(|c| c.timers.iter().filter_map(|(id, d)| d.map(|d| (crate::TimerId(*id), d))).collect())
+        self.with(|c| armed(&c.timers))
     }
 
     /// Fire an armed timer now, as the worker does when it is due (the
@@ -907,13 +870,7 @@ impl FakeConnection {
     pub fn fire_timer(&mut self, id: crate::TimerId) -> bool {
         let due = self.with(|c| {
             let open = c.open();
-            match c.timers.get_mut(&id.0) {
-                Some(d @ Some(_)) => {
-                    *d = None;
-                    open
-                }
-                _ => false,
-            }
+            disarm(&mut c.timers, id.0) && open
         });
         if due {
             let t = abi::sluice_timer_handle { id: id.0 };
@@ -988,36 +945,24 @@ impl FakeConnection {
 
     /// Connection metadata the filter set.
     pub fn metadata(&self, ns: &str, key: &str) -> Option<Metadata> {
-        self.with(|c| match c.metadata.get(&(ns.to_string(), key.to_string()))? {
-            (Some(v), _) => Some(Metadata::String(v.to_vec())),
-            (_, Some(n)) => Some(Metadata::Number(*n)),
-            _ => None,
-        })
+        self.with(|c| metadata::lookup(&c.metadata, ns, key))
     }
 
     /// String metadata `ns`.`key`, as `HostConnection::metadata_string`
     /// returns it (owned): `Err(NotFound)` when absent or a number.
     pub fn metadata_string(&self, ns: &str, key: &str) -> crate::error::Result<Vec<u8>> {
-        match self.metadata(ns, key) {
-            Some(Metadata::String(v)) => Ok(v),
-            _ => Err(crate::Error::NotFound),
-        }
+        metadata::string_value(self.metadata(ns, key))
     }
 
     /// Number metadata `ns`.`key`: `Err(NotFound)` when absent or a string.
     pub fn metadata_number(&self, ns: &str, key: &str) -> crate::error::Result<f64> {
-        match self.metadata(ns, key) {
-            Some(Metadata::Number(n)) => Ok(n),
-            _ => Err(crate::Error::NotFound),
-        }
+        metadata::number_value(self.metadata(ns, key))
     }
 
     /// (schedulers created, schedulers deleted) for this filter.
     pub fn schedulers(&self) -> (usize, usize) {
         let st = state();
-        let ids = st.conns.get(&self.handle).map(|c| c.schedulers.clone()).unwrap_or_default();
-        let deleted = ids.iter().filter(|id| st.schedulers.get(id).is_some_and(|s| s.deleted)).count();
-        (ids.len(), deleted)
+        st.scheduler_counts(&st.conns.get(&self.handle).map(|c| c.schedulers.clone()).unwrap_or_default())
     }
 }
 

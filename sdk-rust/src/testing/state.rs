@@ -19,6 +19,22 @@ pub(crate) type MetadataMap = BTreeMap<(String, String), (Option<Bytes>, Option<
 /// Timers of one filter: id -> armed delay (None = disarmed).
 pub(crate) type Timers = BTreeMap<u64, Option<std::time::Duration>>;
 
+/// The armed timers: (id, delay it was last enabled with).
+pub(crate) fn armed(timers: &Timers) -> Vec<(crate::TimerId, std::time::Duration)> {
+    timers.iter().filter_map(|(id, d)| d.map(|d| (crate::TimerId(*id), d))).collect()
+}
+
+/// Disarm timer `id`, as when it fires; false when it was not armed.
+pub(crate) fn disarm(timers: &mut Timers, id: u64) -> bool {
+    match timers.get_mut(&id) {
+        Some(d @ Some(_)) => {
+            *d = None;
+            true
+        }
+        _ => false,
+    }
+}
+
 pub(crate) fn bytes(s: &[u8]) -> Bytes {
     s.to_vec().into_boxed_slice()
 }
@@ -215,6 +231,21 @@ impl State {
         let h = self.next_handle;
         self.next_handle += 1;
         h
+    }
+
+    /// A new scheduler whose events go to `target` (a stream's or
+    /// connection's filter handle, or a config handle); its id, for the
+    /// target's list.
+    pub fn new_scheduler(&mut self, target: u64) -> u64 {
+        let id = self.new_handle();
+        self.schedulers.insert(id, FakeScheduler { stream: target, deleted: false, queue: Default::default() });
+        id
+    }
+
+    /// (created, deleted) of the schedulers `ids`.
+    pub fn scheduler_counts(&self, ids: &[u64]) -> (usize, usize) {
+        let deleted = ids.iter().filter(|id| self.schedulers.get(id).is_some_and(|s| s.deleted)).count();
+        (ids.len(), deleted)
     }
 
     /// The timers of the stream or connection that owns timer `id`.
