@@ -36,8 +36,8 @@ pub(crate) static TABLE: sluice_host_api = sluice_host_api {
     header_get: Some(header_get),
     header_values: Some(header_values),
     headers_get: Some(headers_get),
-    header_set: Some(header_set),
-    header_add: Some(header_add),
+    header_set: Some(header_put::<true>),
+    header_add: Some(header_put::<false>),
     header_remove: Some(header_remove),
     body_chunks: Some(body_chunks),
     body_size: Some(body_size),
@@ -54,8 +54,8 @@ pub(crate) static TABLE: sluice_host_api = sluice_host_api {
     get_attribute_int: Some(get_attribute_int),
     metadata_set_string: Some(metadata::set_string::<StreamMetadata>),
     metadata_set_number: Some(metadata::set_number::<StreamMetadata>),
-    metadata_get_string: Some(metadata::get_string::<StreamMetadata>),
-    metadata_get_number: Some(metadata::get_number::<StreamMetadata>),
+    metadata_get_string: Some(metadata::get::<StreamMetadata, sluice_buffer>),
+    metadata_get_number: Some(metadata::get::<StreamMetadata, f64>),
     per_route_config: Some(per_route_config),
     config_scheduler_new: Some(config_scheduler_new),
     log_filter: Some(log_filter),
@@ -81,13 +81,13 @@ pub(crate) static TABLE: sluice_host_api = sluice_host_api {
     network_get_attribute_int: Some(net::get_attribute_int),
     network_metadata_set_string: Some(metadata::set_string::<net::ConnMetadata>),
     network_metadata_set_number: Some(metadata::set_number::<net::ConnMetadata>),
-    network_metadata_get_string: Some(metadata::get_string::<net::ConnMetadata>),
-    network_metadata_get_number: Some(metadata::get_number::<net::ConnMetadata>),
+    network_metadata_get_string: Some(metadata::get::<net::ConnMetadata, sluice_buffer>),
+    network_metadata_get_number: Some(metadata::get::<net::ConnMetadata, f64>),
     network_scheduler_new: Some(net::scheduler_new),
     network_timer_new: Some(net::timer_new),
     network_log: Some(net::log),
-    connection_metadata_get_string: Some(metadata::get_string::<StreamConnMetadata>),
-    connection_metadata_get_number: Some(metadata::get_number::<StreamConnMetadata>),
+    connection_metadata_get_string: Some(metadata::get::<StreamConnMetadata, sluice_buffer>),
+    connection_metadata_get_number: Some(metadata::get::<StreamConnMetadata, f64>),
     http_callout: Some(http_callout),
     config_http_callout: Some(config_http_callout),
     http_callout_cancel: Some(http_callout_cancel),
@@ -109,7 +109,8 @@ pub(crate) fn out_view(b: &[u8]) -> sluice_buffer {
 }
 
 /// The copy-out pattern: `value` into `out`, or the result code saying
-/// why not (a NULL `out` is an invalid argument).
+/// why not (a NULL `out` is an invalid argument). As in sluice, callers
+/// look the handle up first.
 pub(crate) unsafe fn put<T>(out: *mut T, value: Result<T, abi::sluice_result>) -> abi::sluice_result {
     if out.is_null() {
         return abi::SLUICE_ERR_INVALID_ARGUMENT;
@@ -410,7 +411,9 @@ fn remove_all(s: &mut StreamState, kind: u32, name: &[u8]) -> Result<usize, abi:
     Ok(n)
 }
 
-unsafe extern "C" fn header_set(
+/// header_set (`REPLACE`: every value of the name goes first) and
+/// header_add: the header joins map `kind`, its name lowercased.
+unsafe extern "C" fn header_put<const REPLACE: bool>(
     f: sluice_filter_handle,
     kind: u32,
     n: *const u8,
@@ -418,28 +421,12 @@ unsafe extern "C" fn header_set(
     v: *const u8,
     vl: usize,
 ) -> abi::sluice_result {
-    add_header(f.id, kind, (input(n, nl), input(v, vl)), true)
-}
-
-unsafe extern "C" fn header_add(
-    f: sluice_filter_handle,
-    kind: u32,
-    n: *const u8,
-    nl: usize,
-    v: *const u8,
-    vl: usize,
-) -> abi::sluice_result {
-    add_header(f.id, kind, (input(n, nl), input(v, vl)), false)
-}
-
-/// Add a header to map `kind` (name lowercased), after removing every
-/// value of that name when `replace`.
-fn add_header(f: u64, kind: u32, (name, value): (&[u8], &[u8]), replace: bool) -> abi::sluice_result {
+    let (name, value) = (input(n, nl), input(v, vl));
     if !valid_name(name) {
         return abi::SLUICE_ERR_INVALID_ARGUMENT;
     }
-    with_stream(f, true, |s| {
-        if replace {
+    with_stream(f.id, true, |s| {
+        if REPLACE {
             if let Err(c) = remove_all(s, kind, name) {
                 return c;
             }
@@ -829,45 +816,16 @@ unsafe extern "C" fn get_attribute_string(
     id: u32,
     out: *mut sluice_buffer,
 ) -> abi::sluice_result {
-    let f = f.id;
-    if out.is_null() {
-        return abi::SLUICE_ERR_INVALID_ARGUMENT;
-    }
-    with_stream(f, false, |s| match s.attr_str.get(&id) {
-        Some(v) => {
-            *out = out_view(v);
-            abi::SLUICE_OK
-        }
-        None => abi::SLUICE_ERR_NOT_FOUND,
-    })
+    with_stream(f.id, false, |s| put(out, s.attr_str.get(&id).map(|v| out_view(v)).ok_or(abi::SLUICE_ERR_NOT_FOUND)))
 }
 
 unsafe extern "C" fn get_attribute_int(f: sluice_filter_handle, id: u32, out: *mut i64) -> abi::sluice_result {
-    let f = f.id;
-    if out.is_null() {
-        return abi::SLUICE_ERR_INVALID_ARGUMENT;
-    }
-    with_stream(f, false, |s| match s.attr_int.get(&id) {
-        Some(v) => {
-            *out = *v;
-            abi::SLUICE_OK
-        }
-        None => abi::SLUICE_ERR_NOT_FOUND,
-    })
+    with_stream(f.id, false, |s| put(out, s.attr_int.get(&id).copied().ok_or(abi::SLUICE_ERR_NOT_FOUND)))
 }
 
 unsafe extern "C" fn per_route_config(f: sluice_filter_handle, out: *mut *mut c_void) -> abi::sluice_result {
-    let f = f.id;
-    if out.is_null() {
-        return abi::SLUICE_ERR_INVALID_ARGUMENT;
-    }
-    with_stream(f, false, |s| {
-        if s.per_route == 0 {
-            return abi::SLUICE_ERR_NOT_FOUND;
-        }
-        *out = s.per_route as *mut c_void;
-        abi::SLUICE_OK
-    })
+    let per_route = |s: &StreamState| Some(s.per_route as *mut c_void).filter(|p| !p.is_null());
+    with_stream(f.id, false, |s| put(out, per_route(s).ok_or(abi::SLUICE_ERR_NOT_FOUND)))
 }
 
 // ---- HTTP callouts (ABI 2.1) ---------------------------------------------

@@ -25,53 +25,50 @@ unsafe fn key(ns: *const u8, nl: usize, k: *const u8, kl: usize) -> (String, Str
     (String::from_utf8_lossy(input(ns, nl)).into_owned(), String::from_utf8_lossy(input(k, kl)).into_owned())
 }
 
+/// What a metadata getter hands out for a stored value.
+pub(crate) trait MetadataValue: Sized {
+    /// The value, or why the stored one cannot be read as this type.
+    fn of(stored: &(Option<Bytes>, Option<f64>)) -> Result<Self, abi::sluice_result>;
+}
+
 /// `metadata_get_string`: a view into the map (replaced values are kept
 /// in a graveyard, so the view outlives changes in the hook).
-pub(crate) unsafe extern "C" fn get_string<M: MetadataSource>(
-    h: M::Handle,
-    ns: *const u8,
-    nl: usize,
-    k: *const u8,
-    kl: usize,
-    out: *mut sluice_buffer,
-) -> abi::sluice_result {
-    let key = key(ns, nl, k, kl);
-    M::read(h, |map| {
-        put(
-            out,
-            match map.get(&key) {
-                Some((Some(v), _)) => Ok(out_view(v)),
-                Some(_) => Err(abi::SLUICE_ERR_INVALID_ARGUMENT),
-                None => Err(abi::SLUICE_ERR_NOT_FOUND),
-            },
-        )
-    })
+impl MetadataValue for sluice_buffer {
+    fn of(stored: &(Option<Bytes>, Option<f64>)) -> Result<Self, abi::sluice_result> {
+        match stored {
+            (Some(v), _) => Ok(out_view(v)),
+            _ => Err(abi::SLUICE_ERR_INVALID_ARGUMENT),
+        }
+    }
 }
 
 /// `metadata_get_number`; as in sluice, a string holding a number reads
 /// as that number.
-pub(crate) unsafe extern "C" fn get_number<M: MetadataSource>(
+impl MetadataValue for f64 {
+    fn of(stored: &(Option<Bytes>, Option<f64>)) -> Result<Self, abi::sluice_result> {
+        match stored {
+            (_, Some(v)) => Ok(*v),
+            (Some(text), None) => std::str::from_utf8(text)
+                .ok()
+                .and_then(|t| t.parse::<f64>().ok())
+                .ok_or(abi::SLUICE_ERR_INVALID_ARGUMENT),
+            (None, None) => Err(abi::SLUICE_ERR_NOT_FOUND),
+        }
+    }
+}
+
+/// `metadata_get_string` (`T` = `sluice_buffer`) and `metadata_get_number`
+/// (`T` = `f64`).
+pub(crate) unsafe extern "C" fn get<M: MetadataSource, T: MetadataValue>(
     h: M::Handle,
     ns: *const u8,
     nl: usize,
     k: *const u8,
     kl: usize,
-    out: *mut f64,
+    out: *mut T,
 ) -> abi::sluice_result {
     let key = key(ns, nl, k, kl);
-    M::read(h, |map| {
-        put(
-            out,
-            match map.get(&key) {
-                Some((_, Some(v))) => Ok(*v),
-                Some((Some(text), None)) => std::str::from_utf8(text)
-                    .ok()
-                    .and_then(|t| t.parse::<f64>().ok())
-                    .ok_or(abi::SLUICE_ERR_INVALID_ARGUMENT),
-                _ => Err(abi::SLUICE_ERR_NOT_FOUND),
-            },
-        )
-    })
+    M::read(h, |map| put(out, map.get(&key).ok_or(abi::SLUICE_ERR_NOT_FOUND).and_then(T::of)))
 }
 
 pub(crate) unsafe extern "C" fn set_string<M: MetadataSink>(

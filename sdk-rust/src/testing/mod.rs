@@ -218,9 +218,19 @@ fn config_panics(handle: u64) -> u32 {
     state().configs.get(&handle).map(|c| c.panics).unwrap_or(0)
 }
 
-/// The schedulers of config `handle`.
-fn config_schedulers(st: &state::State, handle: u64) -> Vec<u64> {
-    st.configs.get(&handle).map(|c| c.schedulers.clone()).unwrap_or_default()
+type ConfigScheduled = unsafe extern "C" fn(*mut c_void, CH, u64);
+
+/// Deliver (at most `timeout` waiting) `n` events committed through the
+/// schedulers of config `handle` to its `config_scheduled` hook (`ptr` is
+/// what config_new returned), as the host's main thread does; returns how
+/// many were delivered.
+fn run_config_scheduled(handle: u64, ptr: *mut c_void, hook: ConfigScheduled, n: usize, timeout: Duration) -> usize {
+    let schedulers = move |st: &state::State| st.configs.get(&handle).map(|c| c.schedulers.clone()).unwrap_or_default();
+    run_scheduled(n, timeout, schedulers, |event| {
+        // SAFETY: config pointer from config_new, not destroyed (its owner lives).
+        unsafe { hook(ptr, CH { id: handle }, event) };
+        true
+    })
 }
 
 /// Deliver (at most `timeout` waiting) `n` events committed through the
@@ -333,17 +343,7 @@ impl FakeConfig {
     /// config's schedulers to `HttpFilterConfig::on_scheduled`, as the
     /// host's main thread does. Returns how many were delivered.
     pub fn run_scheduled(&self, n: usize, timeout: Duration) -> usize {
-        let handle = self.handle;
-        run_scheduled(
-            n,
-            timeout,
-            move |st| config_schedulers(st, handle),
-            |event| {
-                // SAFETY: config pointer from config_new, not destroyed (self lives).
-                unsafe { (self.sym.config_scheduled)(self.ptr, CH { id: self.handle }, event) };
-                true
-            },
-        )
+        run_config_scheduled(self.handle, self.ptr, self.sym.config_scheduled, n, timeout)
     }
 
     /// A new stream with an (empty) request header map; `Err` when the
@@ -377,27 +377,19 @@ impl FakeConfig {
     /// `on_callout_done` as sluice's main thread would. `false` (no hook)
     /// when it was cancelled or already answered.
     pub fn respond_callout(&self, id: CalloutId, status: u32, headers: &[(&str, &str)], body: &[u8]) -> bool {
-        self.finish_callout(id, CalloutOutcome::Response, status, headers, body, b"")
+        self.finish_callout(id, &CalloutEnd { outcome: CalloutOutcome::Response, status, headers, body, detail: b"" })
     }
 
     /// End config callout `id` with a failure outcome.
     pub fn fail_callout(&self, id: CalloutId, outcome: CalloutOutcome, detail: &str) -> bool {
-        self.finish_callout(id, outcome, 0, &[], b"", detail.as_bytes())
+        self.finish_callout(id, &CalloutEnd { outcome, status: 0, headers: &[], body: b"", detail: detail.as_bytes() })
     }
 
-    fn finish_callout(
-        &self,
-        id: CalloutId,
-        outcome: CalloutOutcome,
-        status: u32,
-        headers: &[(&str, &str)],
-        body: &[u8],
-        detail: &[u8],
-    ) -> bool {
+    fn finish_callout(&self, id: CalloutId, end: &CalloutEnd<'_>) -> bool {
         if !take_callout(id, &self.handle_callouts()) {
             return false;
         }
-        with_result(outcome, status, headers, body, detail, |raw| {
+        end.with_raw(|raw| {
             // SAFETY: config pointer from config_new, alive (self lives).
             unsafe {
                 (self.sym.config_callout_done)(
@@ -445,35 +437,41 @@ fn cancel_callouts(ids: &[u64]) {
     }
 }
 
-/// Runs `f` with a `sluice_callout_result` pointing into local memory.
-fn with_result(
+/// How a test ends a callout: a response (`status`, `headers`, `body`) or
+/// a failure `outcome` with `detail`.
+struct CalloutEnd<'a> {
     outcome: CalloutOutcome,
     status: u32,
-    headers: &[(&str, &str)],
-    body: &[u8],
-    detail: &[u8],
-    f: impl FnOnce(*const abi::sluice_callout_result),
-) {
-    let list: Vec<abi::sluice_header> = headers
-        .iter()
-        .map(|(n, v)| abi::sluice_header {
-            name: abi::sluice_buffer::from_slice(n.as_bytes()),
-            value: abi::sluice_buffer::from_slice(v.as_bytes()),
-        })
-        .collect();
-    let raw = abi::sluice_callout_result {
-        size: core::mem::size_of::<abi::sluice_callout_result>() as u32,
-        outcome: outcome.to_raw(),
-        status,
-        reserved: 0,
-        headers: if list.is_empty() { core::ptr::null() } else { list.as_ptr() },
-        n_headers: list.len(),
-        body: abi::sluice_buffer::from_slice(body),
-        trailers: core::ptr::null(),
-        n_trailers: 0,
-        detail: abi::sluice_buffer::from_slice(detail),
-    };
-    f(&raw);
+    headers: &'a [(&'a str, &'a str)],
+    body: &'a [u8],
+    detail: &'a [u8],
+}
+
+impl CalloutEnd<'_> {
+    /// Runs `f` with a `sluice_callout_result` pointing into local memory.
+    fn with_raw(&self, f: impl FnOnce(*const abi::sluice_callout_result)) {
+        let CalloutEnd { outcome, status, headers, body, detail } = *self;
+        let list: Vec<abi::sluice_header> = headers
+            .iter()
+            .map(|(n, v)| abi::sluice_header {
+                name: abi::sluice_buffer::from_slice(n.as_bytes()),
+                value: abi::sluice_buffer::from_slice(v.as_bytes()),
+            })
+            .collect();
+        let raw = abi::sluice_callout_result {
+            size: core::mem::size_of::<abi::sluice_callout_result>() as u32,
+            outcome: outcome.to_raw(),
+            status,
+            reserved: 0,
+            headers: if list.is_empty() { core::ptr::null() } else { list.as_ptr() },
+            n_headers: list.len(),
+            body: abi::sluice_buffer::from_slice(body),
+            trailers: core::ptr::null(),
+            n_trailers: 0,
+            detail: abi::sluice_buffer::from_slice(detail),
+        };
+        f(&raw);
+    }
 }
 
 impl Drop for FakeConfig {
@@ -734,28 +732,20 @@ impl FakeStream {
     /// would. `false` (no hook) when it was cancelled, already answered,
     /// or the stream ended.
     pub fn respond_callout(&mut self, id: CalloutId, status: u32, headers: &[(&str, &str)], body: &[u8]) -> bool {
-        self.finish_callout(id, CalloutOutcome::Response, status, headers, body, b"")
+        self.finish_callout(id, &CalloutEnd { outcome: CalloutOutcome::Response, status, headers, body, detail: b"" })
     }
 
     /// End callout `id` with a failure outcome (`Timeout`, ...) and `detail`.
     pub fn fail_callout(&mut self, id: CalloutId, outcome: CalloutOutcome, detail: &str) -> bool {
-        self.finish_callout(id, outcome, 0, &[], b"", detail.as_bytes())
+        self.finish_callout(id, &CalloutEnd { outcome, status: 0, headers: &[], body: b"", detail: detail.as_bytes() })
     }
 
-    fn finish_callout(
-        &mut self,
-        id: CalloutId,
-        outcome: CalloutOutcome,
-        status: u32,
-        headers: &[(&str, &str)],
-        body: &[u8],
-        detail: &[u8],
-    ) -> bool {
+    fn finish_callout(&mut self, id: CalloutId, end: &CalloutEnd<'_>) -> bool {
         let ids = self.with(|s| if s.ended { Vec::new() } else { s.callouts.clone() });
         if self.destroyed || !take_callout(id, &ids) {
             return false;
         }
-        with_result(outcome, status, headers, body, detail, |raw| {
+        end.with_raw(|raw| {
             // SAFETY: live filter from filter_new; raw lives across the call.
             self.call(|s, f, h| unsafe { (s.callout_done)(f, h, abi::sluice_callout_handle { id: id.0 }, raw) })
         });

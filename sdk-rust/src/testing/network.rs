@@ -15,7 +15,7 @@
 use super::callbacks::{input, out_view};
 use super::metadata::{self, MetadataSink, MetadataSource};
 use super::state::{armed, bytes, disarm, state, Bytes, MetadataMap, State, Timers};
-use super::{config_metric, config_panics, config_schedulers, run_scheduled, Metadata, NetworkSymbols};
+use super::{config_metric, config_panics, run_config_scheduled, run_scheduled, Metadata, NetworkSymbols};
 use crate::abi::{self, sluice_buffer, sluice_config_handle as CH, sluice_network_filter_handle as NFH};
 use crate::types::{Attribute, CloseType, ConnectionEvent, NetworkStatus};
 use core::ffi::c_void;
@@ -607,17 +607,7 @@ impl FakeNetworkConfig {
     /// config's schedulers to `NetworkFilterConfig::on_scheduled`, as the
     /// host's main thread does. Returns how many were delivered.
     pub fn run_scheduled(&self, n: usize, timeout: Duration) -> usize {
-        let handle = self.handle;
-        run_scheduled(
-            n,
-            timeout,
-            move |st| config_schedulers(st, handle),
-            |event| {
-                // SAFETY: config pointer from config_new, not destroyed (self lives).
-                unsafe { (self.sym.config_scheduled)(self.ptr, CH { id: self.handle }, event) };
-                true
-            },
-        )
+        run_config_scheduled(self.handle, self.ptr, self.sym.config_scheduled, n, timeout)
     }
 
     /// A new connection: the module's filter is created (`Err` when its
