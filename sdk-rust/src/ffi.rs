@@ -8,7 +8,9 @@
 //! the host fails the stream itself. The filter is then "poisoned": its later
 //! hooks are skipped (they pass through) so the 500 can flow.
 //!
-//! The network filter hooks (ABI 2.1) are in [`network`].
+//! The network filter hooks (ABI 2.1) are in [`network`]; what both kinds
+//! share (the [`ConfigBox`] and [`FilterBox`] handed to the host, and the
+//! bodies of their config and filter hooks) is in `ffi/boxes.rs`.
 
 mod boxes;
 pub mod network;
