@@ -144,14 +144,14 @@ pub(crate) struct StreamMetadata;
 impl MetadataSource for StreamMetadata {
     type Handle = sluice_filter_handle;
     fn read(f: sluice_filter_handle, read: impl FnOnce(&MetadataMap) -> abi::sluice_result) -> abi::sluice_result {
-        with_stream(f.id, false, |s| read(&s.metadata))
+        with_stream(f.id, false, |s| read(&s.common.metadata))
     }
 }
 
 impl MetadataSink for StreamMetadata {
     fn write(f: sluice_filter_handle, write: impl FnOnce(&mut MetadataMap, &mut Vec<Bytes>)) -> abi::sluice_result {
         with_stream(f.id, true, |s| {
-            write(&mut s.metadata, &mut s.graveyard);
+            write(&mut s.common.metadata, &mut s.common.graveyard);
             abi::SLUICE_OK
         })
     }
@@ -405,8 +405,8 @@ fn remove_all(s: &mut StreamState, kind: u32, name: &[u8]) -> Result<usize, abi:
     }
     let n = removed.len();
     for (a, b) in removed {
-        s.graveyard.push(a);
-        s.graveyard.push(b);
+        s.common.graveyard.push(a);
+        s.common.graveyard.push(b);
     }
     Ok(n)
 }
@@ -544,7 +544,7 @@ unsafe extern "C" fn body_drain(f: sluice_filter_handle, kind: u32, mut n: usize
                 n = 0;
             }
         }
-        s.graveyard.extend(dead);
+        s.common.graveyard.extend(dead);
         abi::SLUICE_OK
     })
 }
@@ -598,7 +598,7 @@ fn maybe_reenter(f: u64, on: Reentry) {
         // (the fake destroys filters only from FakeStream).
         let status = unsafe { (t.hook)(t.filter as *mut c_void, sluice_filter_handle { id: f }, true) };
         if let Some(s) = state().streams.get_mut(&f) {
-            s.reentered.push(status);
+            s.common.reentered.push(status);
         }
     }
 }
@@ -633,7 +633,7 @@ unsafe extern "C" fn continue_encoding(f: sluice_filter_handle) -> abi::sluice_r
 fn resume(s: &mut StreamState, buffered: u32, dir: usize) {
     let old = core::mem::take(&mut s.bodies[buffered as usize]);
     s.forwarded[dir].extend_from_slice(&old.concat());
-    s.graveyard.extend(old);
+    s.common.graveyard.extend(old);
 }
 
 unsafe extern "C" fn clear_route_cache(f: sluice_filter_handle) -> abi::sluice_result {
@@ -660,7 +660,7 @@ unsafe extern "C" fn scheduler_new(f: sluice_filter_handle) -> sluice_scheduler_
     }
     let id = st.new_scheduler(f);
     if let Some(s) = st.streams.get_mut(&f) {
-        s.schedulers.push(id);
+        s.common.schedulers.push(id);
     }
     sluice_scheduler_handle { id }
 }
@@ -721,7 +721,7 @@ unsafe extern "C" fn timer_new(f: sluice_filter_handle) -> sluice_timer_handle {
     }
     let id = st.new_handle();
     if let Some(s) = st.streams.get_mut(&f.id) {
-        s.timers.insert(id, None);
+        s.common.timers.insert(id, None);
     }
     sluice_timer_handle { id }
 }
@@ -816,11 +816,13 @@ unsafe extern "C" fn get_attribute_string(
     id: u32,
     out: *mut sluice_buffer,
 ) -> abi::sluice_result {
-    with_stream(f.id, false, |s| put(out, s.attr_str.get(&id).map(|v| out_view(v)).ok_or(abi::SLUICE_ERR_NOT_FOUND)))
+    with_stream(f.id, false, |s| {
+        put(out, s.common.attr_str.get(&id).map(|v| out_view(v)).ok_or(abi::SLUICE_ERR_NOT_FOUND))
+    })
 }
 
 unsafe extern "C" fn get_attribute_int(f: sluice_filter_handle, id: u32, out: *mut i64) -> abi::sluice_result {
-    with_stream(f.id, false, |s| put(out, s.attr_int.get(&id).copied().ok_or(abi::SLUICE_ERR_NOT_FOUND)))
+    with_stream(f.id, false, |s| put(out, s.common.attr_int.get(&id).copied().ok_or(abi::SLUICE_ERR_NOT_FOUND)))
 }
 
 unsafe extern "C" fn per_route_config(f: sluice_filter_handle, out: *mut *mut c_void) -> abi::sluice_result {

@@ -512,8 +512,8 @@ impl FakeStream {
         self.with(|s| {
             if let Some(old) = s.headers[kind as usize].replace(to_pairs(list)) {
                 for (a, b) in old {
-                    s.graveyard.push(a);
-                    s.graveyard.push(b);
+                    s.common.graveyard.push(a);
+                    s.common.graveyard.push(b);
                 }
             }
         })
@@ -537,11 +537,11 @@ impl FakeStream {
     }
     /// Give a string attribute a value.
     pub fn set_attribute_string(&self, id: Attribute, value: &str) {
-        self.with(|s| s.attr_str.insert(id as u32, bytes(value.as_bytes())));
+        self.with(|s| s.common.attr_str.insert(id as u32, bytes(value.as_bytes())));
     }
     /// Give an integer attribute a value.
     pub fn set_attribute_int(&self, id: Attribute, value: i64) {
-        self.with(|s| s.attr_int.insert(id as u32, value));
+        self.with(|s| s.common.attr_int.insert(id as u32, value));
     }
     /// Give the stream's connection string metadata, as a network filter
     /// before the HTTP connection manager would
@@ -549,14 +549,14 @@ impl FakeStream {
     pub fn set_connection_metadata_string(&self, ns: &str, key: &str, value: &str) {
         self.with(|s| {
             let key = (ns.to_string(), key.to_string());
-            metadata::set(&mut s.conn_metadata, &mut s.graveyard, key, (Some(bytes(value.as_bytes())), None))
+            metadata::set(&mut s.conn_metadata, &mut s.common.graveyard, key, (Some(bytes(value.as_bytes())), None))
         });
     }
     /// Give the stream's connection number metadata.
     pub fn set_connection_metadata_number(&self, ns: &str, key: &str, value: f64) {
         self.with(|s| {
             let key = (ns.to_string(), key.to_string());
-            metadata::set(&mut s.conn_metadata, &mut s.graveyard, key, (None, Some(value)))
+            metadata::set(&mut s.conn_metadata, &mut s.common.graveyard, key, (None, Some(value)))
         });
     }
     /// From now on, the host call `on` runs this filter's response-headers
@@ -569,7 +569,7 @@ impl FakeStream {
 
     /// Statuses returned by re-entered response-headers hooks, in order.
     pub fn reentered(&self) -> Vec<HeadersStatus> {
-        self.with(|s| s.reentered.clone()).into_iter().map(typed).collect()
+        self.with(|s| s.common.reentered.clone()).into_iter().map(typed).collect()
     }
 
     /// Make the "selected route" carry this per-route config.
@@ -637,7 +637,7 @@ impl FakeStream {
             s.phase = Phase::Idle;
             let got = core::mem::take(&mut s.bodies[received as usize]);
             if s.ended {
-                s.graveyard.extend(got);
+                s.common.graveyard.extend(got);
                 return;
             }
             match status {
@@ -650,7 +650,7 @@ impl FakeStream {
                         s.forwarded[if request { 0 } else { 1 }].extend_from_slice(&c);
                     }
                 }
-                _ => s.graveyard.extend(got),
+                _ => s.common.graveyard.extend(got),
             }
         });
         status
@@ -691,8 +691,7 @@ impl FakeStream {
     /// per scheduler. Returns how many were delivered.
     pub fn run_scheduled(&mut self, n: usize, timeout: Duration) -> usize {
         let handle = self.handle;
-        let schedulers =
-            move |st: &state::State| st.streams.get(&handle).map(|s| s.schedulers.clone()).unwrap_or_default();
+        let schedulers = move |st: &state::State| st.filter_schedulers(handle);
         run_scheduled(n, timeout, schedulers, |event| {
             if self.destroyed {
                 return false;
@@ -705,14 +704,14 @@ impl FakeStream {
 
     /// The filter's armed timers: (id, delay it was last enabled with).
     pub fn armed_timers(&self) -> Vec<(crate::TimerId, Duration)> {
-        self.with(|s| state::armed(&s.timers))
+        self.with(|s| s.common.armed_timers())
     }
 
     /// Fire an armed timer now, as the worker does when it is due (the
     /// fake host has no clock): the filter's `on_timer` runs and the timer
     /// is disarmed. Returns false when it is not armed.
     pub fn fire_timer(&mut self, id: crate::TimerId) -> bool {
-        let armed = self.with(|s| state::disarm(&mut s.timers, id.0));
+        let armed = self.with(|s| s.common.disarm(id.0));
         if armed && !self.destroyed {
             // SAFETY: live filter from filter_new.
             self.call(|s, f, h| unsafe { (s.timer)(f, h, abi::sluice_timer_handle { id: id.0 }) });
@@ -838,7 +837,7 @@ impl FakeStream {
 
     /// Dynamic metadata the filter set.
     pub fn metadata(&self, ns: &str, key: &str) -> Option<Metadata> {
-        self.with(|s| metadata::lookup(&s.metadata, ns, key))
+        self.with(|s| metadata::lookup(&s.common.metadata, ns, key))
     }
 
     /// String metadata `ns`.`key`, as `HostFilter::metadata_string`
@@ -855,8 +854,7 @@ impl FakeStream {
 
     /// (schedulers created, schedulers deleted) for this filter.
     pub fn schedulers(&self) -> (usize, usize) {
-        let st = state();
-        st.scheduler_counts(&st.streams.get(&self.handle).map(|s| s.schedulers.clone()).unwrap_or_default())
+        state().scheduler_counts(self.handle)
     }
 }
 

@@ -14,12 +14,11 @@
 
 use super::callbacks::{input, out_view};
 use super::metadata::{self, MetadataSink, MetadataSource};
-use super::state::{armed, bytes, disarm, state, Bytes, MetadataMap, State, Timers};
+use super::state::{bytes, state, Bytes, FilterState, MetadataMap, State};
 use super::{config_metric, config_panics, run_config_scheduled, run_scheduled, Metadata, NetworkSymbols};
 use crate::abi::{self, sluice_buffer, sluice_config_handle as CH, sluice_network_filter_handle as NFH};
 use crate::types::{Attribute, CloseType, ConnectionEvent, NetworkStatus};
 use core::ffi::c_void;
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Address attributes the fake reports unless a test sets them.
@@ -66,18 +65,13 @@ pub(crate) struct ConnState {
     read_disabled: u32,
     continue_reading_calls: u32,
     events: Vec<ConnectionEvent>,
-    attr_str: BTreeMap<u32, Bytes>,
-    attr_int: BTreeMap<u32, i64>,
-    metadata: MetadataMap,
-    pub schedulers: Vec<u64>,
-    pub timers: Timers,
+    /// Attributes, metadata, schedulers, timers, and the raw statuses the
+    /// re-entered on_read returned.
+    pub common: FilterState,
     /// read_disable runs on_read at once (see `reenter_on_read_disable`).
     reenter: bool,
-    /// Raw statuses the re-entered on_read returned.
-    reentered: Vec<i32>,
     /// Copies lent to the module, kept until the outermost hook returns.
     lent: Vec<Bytes>,
-    graveyard: Vec<Bytes>,
 }
 
 impl ConnState {
@@ -179,7 +173,7 @@ fn destroy_filter(h: u64) {
     if let Some(c) = st.conns.get_mut(&h) {
         c.depth -= 1;
         c.released = true;
-        c.timers.clear();
+        c.common.timers.clear();
         c.lent.clear();
     }
 }
@@ -455,7 +449,7 @@ pub(crate) unsafe extern "C" fn read_disable(h: NFH, disable: bool) -> abi::slui
     if let Some(len) = reenter {
         if let Some((raw, _)) = run_hook(h.id, HookKind::Iteration, |s, f, nh| (s.read)(f, nh, len, false)) {
             if let Some(c) = state().conns.get_mut(&h.id) {
-                c.reentered.push(raw);
+                c.common.reentered.push(raw);
             }
         }
     }
@@ -470,7 +464,7 @@ pub(crate) unsafe extern "C" fn get_attribute_string(h: NFH, id: u32, out: *mut 
         if out.is_null() {
             return abi::SLUICE_ERR_INVALID_ARGUMENT;
         }
-        let value = match c.attr_str.get(&id) {
+        let value = match c.common.attr_str.get(&id) {
             Some(v) => v.to_vec(),
             None if id == Attribute::SourceAddress as u32 => SOURCE.0.as_bytes().to_vec(),
             None if id == Attribute::DestinationAddress as u32 => DESTINATION.0.as_bytes().to_vec(),
@@ -487,7 +481,7 @@ pub(crate) unsafe extern "C" fn get_attribute_int(h: NFH, id: u32, out: *mut i64
         if out.is_null() {
             return abi::SLUICE_ERR_INVALID_ARGUMENT;
         }
-        *out = match c.attr_int.get(&id) {
+        *out = match c.common.attr_int.get(&id) {
             Some(v) => *v,
             None if id == Attribute::SourcePort as u32 => SOURCE.1,
             None if id == Attribute::DestinationPort as u32 => DESTINATION.1,
@@ -506,7 +500,7 @@ pub(crate) struct ConnMetadata;
 impl MetadataSource for ConnMetadata {
     type Handle = NFH;
     fn read(h: NFH, read: impl FnOnce(&MetadataMap) -> abi::sluice_result) -> abi::sluice_result {
-        with_lookup(h, |c| read(&c.metadata))
+        with_lookup(h, |c| read(&c.common.metadata))
     }
 }
 
@@ -516,7 +510,7 @@ impl MetadataSink for ConnMetadata {
             if c.destroyed {
                 return abi::SLUICE_ERR_STREAM_ENDED;
             }
-            write(&mut c.metadata, &mut c.graveyard);
+            write(&mut c.common.metadata, &mut c.common.graveyard);
             abi::SLUICE_OK
         })
     }
@@ -529,7 +523,7 @@ pub(crate) unsafe extern "C" fn scheduler_new(h: NFH) -> abi::sluice_scheduler_h
     }
     let id = st.new_scheduler(h.id);
     if let Some(c) = st.conns.get_mut(&h.id) {
-        c.schedulers.push(id);
+        c.common.schedulers.push(id);
     }
     abi::sluice_scheduler_handle { id }
 }
@@ -541,7 +535,7 @@ pub(crate) unsafe extern "C" fn timer_new(h: NFH) -> abi::sluice_timer_handle {
     }
     let id = st.new_handle();
     if let Some(c) = st.conns.get_mut(&h.id) {
-        c.timers.insert(id, None);
+        c.common.timers.insert(id, None);
     }
     abi::sluice_timer_handle { id }
 }
@@ -666,14 +660,8 @@ fn new_conn_state(sym: NetworkSymbols) -> ConnState {
         continue_reading_calls: 0,
         events: Vec::new(),
         reenter: false,
-        reentered: Vec::new(),
-        attr_str: BTreeMap::new(),
-        attr_int: BTreeMap::new(),
-        metadata: BTreeMap::new(),
-        schedulers: Vec::new(),
-        timers: BTreeMap::new(),
+        common: FilterState::default(),
         lent: Vec::new(),
-        graveyard: Vec::new(),
     }
 }
 
@@ -721,13 +709,13 @@ impl FakeConnection {
     /// Give a string attribute a value (the TLS ones are `NotFound` until
     /// set; the addresses default to 127.0.0.1:40000 → 127.0.0.1:10000).
     pub fn set_attribute_string(&self, id: Attribute, value: &str) {
-        self.with(|c| c.attr_str.insert(id as u32, bytes(value.as_bytes())));
+        self.with(|c| c.common.attr_str.insert(id as u32, bytes(value.as_bytes())));
     }
 
     /// Give an integer attribute a value (the connection id defaults to the
     /// handle, the worker index to 0).
     pub fn set_attribute_int(&self, id: Attribute, value: i64) {
-        self.with(|c| c.attr_int.insert(id as u32, value));
+        self.with(|c| c.common.attr_int.insert(id as u32, value));
     }
 
     /// From now on, the host call read_disable runs the filter's `on_read`
@@ -740,7 +728,7 @@ impl FakeConnection {
 
     /// Statuses the re-entered `on_read` returned, in order.
     pub fn reentered(&self) -> Vec<NetworkStatus> {
-        self.with(|c| c.reentered.clone()).into_iter().map(super::typed).collect()
+        self.with(|c| c.common.reentered.clone()).into_iter().map(super::typed).collect()
     }
 
     /// Set up the connection, as sluice does right after accepting it:
@@ -839,7 +827,7 @@ impl FakeConnection {
     /// dropped, as sluice drops them. Returns how many were delivered.
     pub fn run_scheduled(&mut self, n: usize, timeout: Duration) -> usize {
         let h = self.handle;
-        let schedulers = move |st: &State| st.conns.get(&h).map(|c| c.schedulers.clone()).unwrap_or_default();
+        let schedulers = move |st: &State| st.filter_schedulers(h);
         run_scheduled(n, timeout, schedulers, |event| {
             let open = self.with(|c| c.open());
             if open {
@@ -851,7 +839,7 @@ impl FakeConnection {
 
     /// The filter's armed timers: (id, delay it was last enabled with).
     pub fn armed_timers(&self) -> Vec<(crate::TimerId, Duration)> {
-        self.with(|c| armed(&c.timers))
+        self.with(|c| c.common.armed_timers())
     }
 
     /// Fire an armed timer now, as the worker does when it is due (the
@@ -860,7 +848,7 @@ impl FakeConnection {
     pub fn fire_timer(&mut self, id: crate::TimerId) -> bool {
         let due = self.with(|c| {
             let open = c.open();
-            disarm(&mut c.timers, id.0) && open
+            c.common.disarm(id.0) && open
         });
         if due {
             let t = abi::sluice_timer_handle { id: id.0 };
@@ -935,7 +923,7 @@ impl FakeConnection {
 
     /// Connection metadata the filter set.
     pub fn metadata(&self, ns: &str, key: &str) -> Option<Metadata> {
-        self.with(|c| metadata::lookup(&c.metadata, ns, key))
+        self.with(|c| metadata::lookup(&c.common.metadata, ns, key))
     }
 
     /// String metadata `ns`.`key`, as `HostConnection::metadata_string`
@@ -951,8 +939,7 @@ impl FakeConnection {
 
     /// (schedulers created, schedulers deleted) for this filter.
     pub fn schedulers(&self) -> (usize, usize) {
-        let st = state();
-        st.scheduler_counts(&st.conns.get(&self.handle).map(|c| c.schedulers.clone()).unwrap_or_default())
+        state().scheduler_counts(self.handle)
     }
 }
 

@@ -19,19 +19,39 @@ pub(crate) type MetadataMap = BTreeMap<(String, String), (Option<Bytes>, Option<
 /// Timers of one filter: id -> armed delay (None = disarmed).
 pub(crate) type Timers = BTreeMap<u64, Option<std::time::Duration>>;
 
-/// The armed timers: (id, delay it was last enabled with).
-pub(crate) fn armed(timers: &Timers) -> Vec<(crate::TimerId, std::time::Duration)> {
-    timers.iter().filter_map(|(id, d)| d.map(|d| (crate::TimerId(*id), d))).collect()
+/// What the fake keeps for every filter, HTTP (per stream) or network
+/// (per connection).
+#[derive(Default)]
+pub(crate) struct FilterState {
+    /// Attributes the test set.
+    pub attr_str: BTreeMap<u32, Bytes>,
+    pub attr_int: BTreeMap<u32, i64>,
+    /// Dynamic metadata the filter set.
+    pub metadata: MetadataMap,
+    /// Schedulers handed out (their ids).
+    pub schedulers: Vec<u64>,
+    pub timers: Timers,
+    /// Bytes replaced or removed while views of them may still be held.
+    pub graveyard: Vec<Bytes>,
+    /// Statuses the re-entered hook returned.
+    pub reentered: Vec<i32>,
 }
 
-/// Disarm timer `id`, as when it fires; false when it was not armed.
-pub(crate) fn disarm(timers: &mut Timers, id: u64) -> bool {
-    match timers.get_mut(&id) {
-        Some(d @ Some(_)) => {
-            *d = None;
-            true
+impl FilterState {
+    /// The armed timers: (id, delay it was last enabled with).
+    pub fn armed_timers(&self) -> Vec<(crate::TimerId, std::time::Duration)> {
+        self.timers.iter().filter_map(|(id, d)| d.map(|d| (crate::TimerId(*id), d))).collect()
+    }
+
+    /// Disarm timer `id`, as when it fires; false when it was not armed.
+    pub fn disarm(&mut self, id: u64) -> bool {
+        match self.timers.get_mut(&id) {
+            Some(d @ Some(_)) => {
+                *d = None;
+                true
+            }
+            _ => false,
         }
-        _ => false,
     }
 }
 
@@ -92,9 +112,7 @@ pub(crate) struct StreamState {
     pub bodies: [Vec<Bytes>; 4],
     /// What passed this filter downstream (request) / upstream-to-client (response).
     pub forwarded: [Vec<u8>; 2],
-    pub attr_str: BTreeMap<u32, Bytes>,
-    pub attr_int: BTreeMap<u32, i64>,
-    pub metadata: MetadataMap,
+    pub common: FilterState,
     pub local_reply: Option<LocalReply>,
     pub ended: bool,
     pub phase: Phase,
@@ -103,13 +121,7 @@ pub(crate) struct StreamState {
     pub clear_route_cache: u32,
     /// The per-route object the "selected route" carries (0 = none).
     pub per_route: usize,
-    /// Schedulers handed out (their ids).
-    pub schedulers: Vec<u64>,
-    pub timers: Timers,
-    pub graveyard: Vec<Bytes>,
     pub reentry: Option<ReentryTarget>,
-    /// Statuses the re-entered hook returned.
-    pub reentered: Vec<i32>,
     /// The metadata network filters set on the stream's connection.
     pub conn_metadata: MetadataMap,
     /// Callouts started, in order (their ids).
@@ -123,9 +135,7 @@ impl StreamState {
             headers: [Some(Vec::new()), None, None, None],
             bodies: Default::default(),
             forwarded: Default::default(),
-            attr_str: BTreeMap::new(),
-            attr_int: BTreeMap::new(),
-            metadata: BTreeMap::new(),
+            common: FilterState::default(),
             local_reply: None,
             ended: false,
             phase: Phase::Idle,
@@ -133,11 +143,7 @@ impl StreamState {
             continue_encoding: 0,
             clear_route_cache: 0,
             per_route: 0,
-            schedulers: Vec::new(),
-            timers: BTreeMap::new(),
-            graveyard: Vec::new(),
             reentry: None,
-            reentered: Vec::new(),
             conn_metadata: BTreeMap::new(),
             callouts: Vec::new(),
         }
@@ -242,18 +248,27 @@ impl State {
         id
     }
 
-    /// (created, deleted) of the schedulers `ids`.
-    pub fn scheduler_counts(&self, ids: &[u64]) -> (usize, usize) {
+    /// (created, deleted) of the schedulers of stream or connection
+    /// `handle`.
+    pub fn scheduler_counts(&self, handle: u64) -> (usize, usize) {
+        let ids = self.filter_schedulers(handle);
         let deleted = ids.iter().filter(|id| self.schedulers.get(id).is_some_and(|s| s.deleted)).count();
         (ids.len(), deleted)
     }
 
     /// The timers of the stream or connection that owns timer `id`.
     pub fn timers_owning(&mut self, id: u64) -> Option<&mut Timers> {
-        if let Some(s) = self.streams.values_mut().find(|s| s.timers.contains_key(&id)) {
-            return Some(&mut s.timers);
-        }
-        self.conns.values_mut().find(|c| c.timers.contains_key(&id)).map(|c| &mut c.timers)
+        let streams = self.streams.values_mut().map(|s| &mut s.common);
+        let conns = self.conns.values_mut().map(|c| &mut c.common);
+        streams.chain(conns).find(|f| f.timers.contains_key(&id)).map(|f| &mut f.timers)
+    }
+
+    /// The schedulers of stream or connection `handle` (none once it is
+    /// gone).
+    pub fn filter_schedulers(&self, handle: u64) -> Vec<u64> {
+        let stream = self.streams.get(&handle).map(|s| &s.common);
+        let conn = || self.conns.get(&handle).map(|c| &c.common);
+        stream.or_else(conn).map(|f| f.schedulers.clone()).unwrap_or_default()
     }
 
     /// Whether a scheduler's target (stream, connection or config) can
