@@ -46,7 +46,12 @@ pub type ConfigFactory = fn(&mut HostConfig<'_>, &[u8], &[u8]) -> Option<Result<
 pub use crate::host_filter::PerRouteBox;
 pub use boxes::{ConfigBox, FilterBox};
 
-const HTTP: Kind = Kind { noun: "filter", refused: "passed through", destroy: "destroy" };
+const HTTP: Kind = Kind {
+    reentered: |hook, name| {
+        format!("{hook} of filter \"{name}\" re-entered while another of its hooks runs: passed through")
+    },
+    destroy: "destroy",
+};
 
 /// Adapt a constructor's result for [`ConfigFactory`].
 pub fn boxed_config<T: HttpFilterConfig, E: core::fmt::Display>(

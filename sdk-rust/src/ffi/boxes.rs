@@ -41,13 +41,11 @@ pub struct FilterBox<F: ?Sized = dyn HttpFilter, C: ?Sized = dyn HttpFilterConfi
 /// Maps a filter name to its constructor (`ConfigFactory` of either kind).
 pub(super) type Factory<C> = fn(&mut HostConfig<'_>, &[u8], &[u8]) -> Option<Result<Box<C>, String>>;
 
-/// The words that tell the two kinds of filter apart in logs and panic
-/// reports.
+/// What tells the two kinds of filter apart in logs and panic reports.
 pub(super) struct Kind {
-    /// Names the filter in the re-entry warning: "filter", "network filter".
-    pub noun: &'static str,
-    /// What became of a re-entering hook, in that warning.
-    pub refused: &'static str,
+    /// The warning logged (once per filter) when hook `hook` of filter
+    /// `name` arrives while another of its hooks runs.
+    pub reentered: fn(hook: &str, name: &str) -> String,
     /// The hook named when dropping a filter panicked.
     pub destroy: &'static str,
 }
@@ -265,11 +263,7 @@ pub(super) unsafe fn filter_hook<F: ?Sized, C: ?Sized, H: Deferring>(
         if !(*fb).reentry_logged {
             (*fb).reentry_logged = true;
             let name = filter_scope((*fb).config).map(|(n, _)| n).unwrap_or("");
-            let (noun, refused) = (kind.noun, kind.refused);
-            log_str(
-                LogLevel::Warn,
-                &format!("{hook} of {noun} \"{name}\" re-entered while another of its hooks runs: {refused}"),
-            );
+            log_str(LogLevel::Warn, &(kind.reentered)(hook, name));
         }
         return reentered;
     }

@@ -32,7 +32,12 @@ pub type ConfigBox = boxes::ConfigBox<dyn NetworkFilterConfig>;
 /// What `sluice_on_network_filter_new` returns to the host.
 pub type FilterBox = boxes::FilterBox<dyn NetworkFilter, dyn NetworkFilterConfig>;
 
-const NETWORK: Kind = Kind { noun: "network filter", refused: "refused", destroy: "destroy (network)" };
+const NETWORK: Kind = Kind {
+    reentered: |hook, name| {
+        format!("{hook} of network filter \"{name}\" re-entered while another of its hooks runs: refused")
+    },
+    destroy: "destroy (network)",
+};
 const STOP: i32 = NetworkStatus::StopIteration as i32;
 const CONTINUE: i32 = NetworkStatus::Continue as i32;
 
