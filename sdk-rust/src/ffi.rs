@@ -290,10 +290,9 @@ unsafe fn stream_hook(
     stopped: i32,
     call: impl FnOnce(&mut dyn HttpFilter, &mut HostFilter<'_>) -> i32,
 ) -> i32 {
-    let host = HostFilter::new(handle);
     boxes::filter_hook::<dyn HttpFilter, dyn HttpFilterConfig, _>(
         filter,
-        host,
+        HostFilter::new(handle),
         &HTTP,
         hook,
         (passthrough, passthrough),

@@ -125,10 +125,9 @@ unsafe fn connection_hook(
     reentered: i32,
     call: impl FnOnce(&mut dyn NetworkFilter, &mut HostConnection<'_>) -> i32,
 ) -> i32 {
-    let host = HostConnection::new(handle);
     boxes::filter_hook::<dyn NetworkFilter, dyn NetworkFilterConfig, _>(
         filter,
-        host,
+        HostConnection::new(handle),
         &NETWORK,
         hook,
         (STOP, reentered),
