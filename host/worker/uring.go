@@ -1,6 +1,8 @@
 package worker
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"sync/atomic"
 	"unsafe"
@@ -74,6 +76,7 @@ const (
 	sysIOUringEnter = 426
 
 	ringOpSendmsg      = 9
+	ringOpRecv         = 27
 	ringEnterGetEvents = 1
 	ringOffSQRing      = 0
 	ringOffSQEs        = 0x10000000
@@ -125,7 +128,53 @@ func newSendRing() (*sendRing, error) {
 	for i := range array {
 		array[i] = uint32(i)
 	}
+	if err := r.probe(); err != nil {
+		r.close()
+		return nil, err
+	}
 	return r, nil
+}
+
+// errRingWaits: this kernel's io_uring waits for a socket that is not ready
+// instead of answering EAGAIN as MSG_DONTWAIT asks (kernels before 5.x
+// did); a worker waiting there would stall every connection it has.
+var errRingWaits = errors.New("io_uring waits on sockets that are not ready (kernel too old)")
+
+// probe checks that a recv from an empty socket and a sendmsg to a full
+// one complete inside the call with EAGAIN.
+func (r *sendRing) probe() error {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := unix.Write(fds[0], chunk); err == unix.EAGAIN {
+			break
+		} else if err != nil {
+			return err
+		}
+	}
+	iov := unix.Iovec{Base: &chunk[0]}
+	iov.SetLen(1)
+	msg := unix.Msghdr{Iov: &iov}
+	msg.SetIovlen(1)
+	r.prepSendmsg(0, fds[0], &msg)
+	r.prepRecv(1, fds[0], chunk)
+	tail := *r.sqTail
+	atomic.StoreUint32(r.sqTail, tail+2)
+	ringEnter(r.fd, 2, 0) // no wait: what has not completed now waits
+	var res [2]int32
+	res[0], res[1] = resNotRun, resNotRun
+	if got := r.reap(res[:]); got != 2 {
+		return errRingWaits
+	}
+	if res[0] != -int32(unix.EAGAIN) || res[1] != -int32(unix.EAGAIN) {
+		return fmt.Errorf("io_uring probe: sendmsg to a full socket gave %d, recv from an empty one %d (want -EAGAIN)", res[0], res[1])
+	}
+	return nil
 }
 
 func (r *sendRing) close() {
@@ -135,24 +184,49 @@ func (r *sendRing) close() {
 }
 
 // sendmsgs runs sendmsg(fds[i], &msgs[i], MSG_NOSIGNAL|MSG_DONTWAIT) for
-// every i in one io_uring_enter and puts each result in res[i]: the byte
-// count, the negated errno, or resNotRun for a request the kernel would
-// not take (after a few tries; none of those ran). len(fds) ≤
-// sendBatchMax. It returns once every request the kernel took has
-// completed, so none of the memory they name is read afterwards.
+// every i in one io_uring_enter; see run for res. len(fds) ≤ sendBatchMax.
 func (r *sendRing) sendmsgs(fds []int, msgs []unix.Msghdr, res []int32) {
-	n := uint32(len(fds))
+	for i := range fds {
+		r.prepSendmsg(uint32(i), fds[i], &msgs[i])
+	}
+	r.run(uint32(len(fds)), res)
+}
+
+// prepSendmsg writes request i of the next run: sendmsg(fd, msg,
+// MSG_NOSIGNAL|MSG_DONTWAIT).
+func (r *sendRing) prepSendmsg(i uint32, fd int, msg *unix.Msghdr) {
+	r.sqes[(*r.sqTail+i)&*r.sqMask] = ringSQE{
+		Opcode:   ringOpSendmsg,
+		Fd:       int32(fd),
+		Addr:     uint64(uintptr(unsafe.Pointer(msg))),
+		Len:      1,
+		MsgFlags: unix.MSG_NOSIGNAL | unix.MSG_DONTWAIT,
+		UserData: uint64(i),
+	}
+}
+
+// prepRecv writes request i of the next run: recv(fd, p, MSG_DONTWAIT), a
+// read(2) of a socket.
+func (r *sendRing) prepRecv(i uint32, fd int, p []byte) {
+	r.sqes[(*r.sqTail+i)&*r.sqMask] = ringSQE{
+		Opcode:   ringOpRecv,
+		Fd:       int32(fd),
+		Addr:     uint64(uintptr(unsafe.Pointer(unsafe.SliceData(p)))),
+		Len:      uint32(len(p)),
+		MsgFlags: unix.MSG_DONTWAIT,
+		UserData: uint64(i),
+	}
+}
+
+// run submits the n requests prepared (prep*, indexes 0..n-1) in one
+// io_uring_enter and puts each result in res[i]: the byte count, the
+// negated errno, or resNotRun for a request the kernel would not take
+// (after a few tries; none of those ran). It returns once every request the
+// kernel took has completed, so none of the memory they name is read
+// afterwards. n ≤ sendBatchMax.
+func (r *sendRing) run(n uint32, res []int32) {
 	tail := *r.sqTail // this thread alone writes the tail
-	mask := *r.sqMask
 	for i := uint32(0); i < n; i++ {
-		r.sqes[(tail+i)&mask] = ringSQE{
-			Opcode:   ringOpSendmsg,
-			Fd:       int32(fds[i]),
-			Addr:     uint64(uintptr(unsafe.Pointer(&msgs[i]))),
-			Len:      1,
-			MsgFlags: unix.MSG_NOSIGNAL | unix.MSG_DONTWAIT,
-			UserData: uint64(i),
-		}
 		res[i] = resNotRun
 	}
 	atomic.StoreUint32(r.sqTail, tail+n) // publishes the SQEs
@@ -166,11 +240,12 @@ func (r *sendRing) sendmsgs(fds []int, msgs []unix.Msghdr, res []int32) {
 			atomic.StoreUint32(r.sqTail, tail+taken)
 			return
 		}
-		// Sends on non-blocking sockets complete inside the call, so the
-		// wait for them is free, and the call is raw for the reason
+		// Requests on non-blocking sockets with MSG_DONTWAIT complete
+		// inside the call (newSendRing checked that this kernel does so),
+		// so the wait for them is free, and the call is raw for the reason
 		// sendmsg's is. The kernel skips the wait when it took fewer
-		// requests than offered, so asking for n-done never hangs.
-		// Its errors (EAGAIN or EBUSY while short of memory, EINTR) need no
+		// requests than offered, so asking for n-done never hangs. Its
+		// errors (EAGAIN or EBUSY while short of memory, EINTR) need no
 		// telling apart: what counts is whether requests were taken or
 		// completed.
 		ringEnter(r.fd, n-taken, n-done)
