@@ -47,7 +47,7 @@ func load(t *testing.T, p *proc, clients, requests int) {
 	}
 }
 
-// By default the workers batch their sends through io_uring where the
+// By default the workers batch their reads and sends through io_uring where the
 // kernel allows it, and say which at start-up; io_uring: off keeps every
 // send a sendmsg of its own. Either way the traffic is the same; a reload
 // cannot change the setting and says so.
@@ -55,8 +55,8 @@ func TestIOUringSetting(t *testing.T) {
 	cfg := listenerConfig("", directRoute, "", "")
 	p := startSluice(t, cfg)
 	line := p.WaitLog(`io_uring`)
-	on := strings.Contains(line, `"workers batch their sends through io_uring"`)
-	if !on && !strings.Contains(line, `"io_uring unavailable: workers send with one sendmsg per connection"`) {
+	on := strings.Contains(line, `"workers batch their reads and sends through io_uring"`)
+	if !on && !strings.Contains(line, `"io_uring unavailable: workers read and send with a system call per connection"`) {
 		t.Fatalf("start-up line about io_uring: %s", line)
 	}
 	load(t, p, 8, 50)

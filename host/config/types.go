@@ -17,8 +17,9 @@ type Config struct {
 	// Watch reloads the config when its file changes (debounced), as
 	// SIGHUP and POST /reload do.
 	Watch bool `yaml:"watch"`
-	// IOUring is "auto" (the workers batch their sends through io_uring
-	// where the kernel allows it) or "off" (a sendmsg per connection).
+	// IOUring is "auto" (the workers batch their reads and sends through
+	// io_uring where the kernel allows it) or "off" (a system call per
+	// connection).
 	IOUring  string    `yaml:"io_uring"`
 	Watchdog Watchdog  `yaml:"watchdog"`
 	Log      Log       `yaml:"log"`

@@ -237,6 +237,7 @@ func (s *Server) stats() []statValue {
 			statValue{prefix + "closed_without_linger", "counter", int64(ws.ClosedWithoutLinger)},
 			statValue{prefix + "io_uring_batches", "counter", int64(ws.RingBatches)},
 			statValue{prefix + "io_uring_sends", "counter", int64(ws.RingSends)},
+			statValue{prefix + "io_uring_reads", "counter", int64(ws.RingReads)},
 			statValue{prefix + "io_uring_refused", "counter", int64(ws.RingRefused)})
 	}
 	als := s.accessLogs.Stats()

@@ -122,7 +122,7 @@ func newServer(cfg *config.Config, log *zap.Logger, checkOnly bool) (*Server, er
 	}
 	batch := cfg.IOUring == config.IOUringAuto && !checkOnly
 	for i := 0; i < n; i++ {
-		w, err := worker.New(worker.Options{Index: i, Logger: log, BatchSends: batch})
+		w, err := worker.New(worker.Options{Index: i, Logger: log, IOUring: batch})
 		if err != nil {
 			s.closeWorkers()
 			return nil, fmt.Errorf("worker %d: %w", i, err)
@@ -130,10 +130,10 @@ func newServer(cfg *config.Config, log *zap.Logger, checkOnly bool) (*Server, er
 		s.workers = append(s.workers, w)
 	}
 	if batch {
-		if on, err := s.workers[0].BatchingSends(); on {
-			log.Info("workers batch their sends through io_uring")
+		if on, err := s.workers[0].UsingIOUring(); on {
+			log.Info("workers batch their reads and sends through io_uring")
 		} else {
-			log.Info("io_uring unavailable: workers send with one sendmsg per connection", zap.Error(err))
+			log.Info("io_uring unavailable: workers read and send with a system call per connection", zap.Error(err))
 		}
 	}
 	s.dog = newWatchdog(cfg.Watchdog, log, s.workers)

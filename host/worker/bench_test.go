@@ -195,7 +195,7 @@ func BenchmarkSendsOfOnePass(b *testing.B) {
 		})
 	})
 	b.Run("io_uring", func(b *testing.B) {
-		r, err := newSendRing()
+		r, err := newIORing()
 		if err != nil {
 			b.Skipf("io_uring unavailable: %v", err)
 		}

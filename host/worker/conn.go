@@ -53,18 +53,21 @@ type Conn struct {
 	lingering  bool // SHUT_WR sent; discarding input until the peer's FIN
 	inputDone  bool // the owner said the peer sends nothing more (InputDone)
 
-	readable     bool // edge-triggered readiness not yet drained
-	writable     bool
-	peerHup      bool // RDHUP/HUP seen: read until 0 even after a short read
-	eof          bool
-	eofDelivered bool
-	paused       bool
-	redeliver    bool // ResumeReading: call OnData even without new bytes
-	above        bool // above the high watermark
-	inReady      bool
-	inFlush      bool
-	shutWrQueued bool
-	wrShut       bool
+	readable bool // edge-triggered readiness not yet drained
+	writable bool
+	peerHup  bool // RDHUP/HUP seen: read until 0 even after a short read
+	// prefetched: the first read for this iteration's event was made in
+	// the batch (Worker.readBatched); prefetchedBytes: it read something.
+	prefetched, prefetchedBytes bool
+	eof                         bool
+	eofDelivered                bool
+	paused                      bool
+	redeliver                   bool // ResumeReading: call OnData even without new bytes
+	above                       bool // above the high watermark
+	inReady                     bool
+	inFlush                     bool
+	shutWrQueued                bool
+	wrShut                      bool
 
 	timer       *Timer // connect (or TLS handshake) timeout
 	lingerTimer *Timer // CloseAfterFlush bound
@@ -215,6 +218,8 @@ func (c *Conn) socketError() error {
 
 // onEvents handles one epoll report for the connection (top level).
 func (c *Conn) onEvents(ev uint32) {
+	prefetched, prefetchedBytes := c.prefetched, c.prefetchedBytes
+	c.prefetched, c.prefetchedBytes = false, false
 	if c.connecting {
 		if ev&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) == 0 {
 			return
@@ -239,7 +244,7 @@ func (c *Conn) onEvents(ev uint32) {
 	if ev&(unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 {
 		c.peerHup = true
 	}
-	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 {
+	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 && !prefetched {
 		c.readable = true
 	}
 	if ev&(unix.EPOLLOUT|unix.EPOLLHUP) != 0 {
@@ -253,6 +258,15 @@ func (c *Conn) onEvents(ev uint32) {
 	}
 	if c.lingering {
 		c.drainLinger()
+		return
+	}
+	if prefetched {
+		// This event's first read was made in the iteration's batch
+		// (Worker.readBatched) and its result applied: deliver it, and
+		// read on only if it filled its space.
+		if !c.closing {
+			c.serviceRead(prefetchedBytes)
+		}
 		return
 	}
 	if c.canRead() && !c.closing {

@@ -168,10 +168,27 @@ func (c *Conn) readOnce() int {
 	if c.tls != nil {
 		return c.readTLS()
 	}
+	space := c.readSpace()
+	if space == nil {
+		return 0
+	}
+	for {
+		n, err := readNonblocking(c.fd, space)
+		if err == unix.EINTR {
+			continue
+		}
+		return c.readResult(n, err, len(space))
+	}
+}
+
+// readSpace is where the next read goes: the free end of the input buffer
+// (taken from the pool, compacted or grown as needed), at most one read
+// size and never past the input limit; nil when the input is full.
+func (c *Conn) readSpace() []byte {
 	w := c.w
 	room := c.maxInput() - (c.inW - c.inR)
 	if room <= 0 {
-		return 0
+		return nil
 	}
 	want := min(w.readSize, room)
 	if c.in == nil {
@@ -185,35 +202,38 @@ func (c *Conn) readOnce() int {
 	if len(space) > room {
 		space = space[:room]
 	}
-	for {
-		n, err := readNonblocking(c.fd, space)
-		switch {
-		case err == nil && n > 0:
-			c.inW += n
-			w.stats.bytesRead.Add(uint64(n))
-			// With edge triggering a short read means the socket is drained:
-			// the next arrival raises a new edge, so skip the EAGAIN read.
-			// Not after RDHUP: the FIN arrived with this edge and only a
-			// read returning 0 reports it.
-			if n < len(space) && !c.peerHup {
-				c.readable = false
-			}
-			return n
-		case err == nil:
-			c.eof, c.readable = true, false
-		case err == unix.EINTR:
-			continue
-		case err == unix.EAGAIN:
+	return space
+}
+
+// readResult applies the result of a read of up to space bytes into
+// readSpace (made by readOnce or in a batch: Worker.readBatched) and
+// returns the byte count, as readOnce does.
+func (c *Conn) readResult(n int, err error, space int) int {
+	w := c.w
+	switch {
+	case err == nil && n > 0:
+		c.inW += n
+		w.stats.bytesRead.Add(uint64(n))
+		// With edge triggering a short read means the socket is drained:
+		// the next arrival raises a new edge, so skip the EAGAIN read.
+		// Not after RDHUP: the FIN arrived with this edge and only a read
+		// returning 0 reports it.
+		if n < space && !c.peerHup {
 			c.readable = false
-		default:
-			c.fail(err)
-			return 0
 		}
-		if c.inW == c.inR {
-			c.releaseInput()
-		}
+		return n
+	case err == nil:
+		c.eof, c.readable = true, false
+	case err == unix.EAGAIN:
+		c.readable = false
+	default:
+		c.fail(err)
 		return 0
 	}
+	if c.inW == c.inR {
+		c.releaseInput()
+	}
+	return 0
 }
 
 // makeRoom ensures want free bytes after inW: compact if that suffices,

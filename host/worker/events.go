@@ -99,15 +99,15 @@ func (w *Worker) flushAll() {
 }
 
 // flushBatched makes the first send of every connection in q that has
-// output (TLS: records, encrypted here as flush would) and room for it, up to sendBatchMax at a time, in one
-// io_uring_enter (sendRing), and applies each result as send would. The
+// output (TLS: records, encrypted here as flush would) and room for it, up to ringBatchMax at a time, in one
+// io_uring_enter (ioRing), and applies each result as send would. The
 // caller then flushes every connection of q as usual, which finishes each:
 // output beyond the batch's iovecs, watermarks, a queued shutdown or close.
 func (w *Worker) flushBatched(q []*Conn) {
 	b := w.batch
 	for len(q) > 0 {
 		k, i := 0, 0
-		for ; i < len(q) && k < sendBatchMax; i++ {
+		for ; i < len(q) && k < ringBatchMax; i++ {
 			c := q[i]
 			if c.closed || c.connecting || c.handshaking || !c.writable {
 				continue
@@ -150,5 +150,62 @@ func (w *Worker) flushBatched(q []*Conn) {
 			b.conns[0], b.queues[0] = nil, nil // one send gains nothing from the ring: flush makes it
 		}
 		q = q[i:]
+	}
+}
+
+// readBatched makes the first read for every event of the batch that
+// reports a plain connection readable (up to ringBatchMax of them) in one
+// io_uring_enter, and applies each result as readOnce would. Dispatch then
+// finds the read made (Conn.prefetched) and delivers it; a connection the
+// batch left out (TLS, paused, closing, full input) reads as before.
+func (w *Worker) readBatched(events []unix.EpollEvent) {
+	b := w.batch
+	k := 0
+	for i := range events {
+		if k == ringBatchMax {
+			break
+		}
+		ev := &events[i]
+		if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP) == 0 || ev.Events&unix.EPOLLERR != 0 {
+			continue
+		}
+		c := w.connOf(ev)
+		if c == nil || c.tls != nil || c.connecting || c.handshaking || c.closed || c.closing ||
+			c.lingering || c.paused || c.eof || c.prefetched {
+			continue
+		}
+		space := c.readSpace()
+		if space == nil {
+			continue
+		}
+		if ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 {
+			c.peerHup = true // as onEvents would: the FIN came, read until 0
+		}
+		w.ring.prepRecv(uint32(k), c.fd, space)
+		b.conns[k], b.totals[k] = c, len(space)
+		k++
+	}
+	if k < 2 {
+		// One read gains nothing from the ring: dispatch makes it.
+		b.conns[0] = nil
+		return
+	}
+	w.ring.run(uint32(k), b.res[:k])
+	w.stats.ringBatches.Add(1)
+	for j := 0; j < k; j++ {
+		c, r := b.conns[j], b.res[j]
+		b.conns[j] = nil
+		if r == resNotRun || r == -int32(unix.EINTR) {
+			w.stats.ringRefused.Add(1) // dispatch reads it
+			continue
+		}
+		w.stats.ringReads.Add(1)
+		c.readable = true // as onEvents would before reading
+		n, err := int(r), error(nil)
+		if r < 0 {
+			n, err = 0, unix.Errno(-r)
+		}
+		c.prefetched = true
+		c.prefetchedBytes = c.readResult(n, err, b.totals[j]) > 0
 	}
 }

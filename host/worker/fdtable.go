@@ -111,6 +111,19 @@ func (w *Worker) DelFD(fd int) error {
 }
 
 // dispatch routes one epoll event to its owner.
+// connOf is the connection an event is for, nil for any other fd (or a
+// stale event).
+func (w *Worker) connOf(ev *unix.EpollEvent) *Conn {
+	fd := int(ev.Fd)
+	if fd < 0 || fd >= len(w.fds) || (fd == w.evfd && ev.Pad == 0) {
+		return nil
+	}
+	if e := &w.fds[fd]; e.kind == kindConn && e.gen == uint32(ev.Pad) {
+		return e.conn
+	}
+	return nil
+}
+
 func (w *Worker) dispatch(ev *unix.EpollEvent) {
 	fd := int(ev.Fd)
 	if fd == w.evfd && ev.Pad == 0 {

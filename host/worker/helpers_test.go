@@ -12,21 +12,21 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// batchSends is the Options.BatchSends startWorker gives its workers.
-// TestMain runs the suite with sends made one sendmsg each (sluice where
-// the kernel refuses io_uring), then again batched through io_uring
-// (sluice's default) where the kernel allows it.
-var batchSends bool
+// useIOUring is the Options.IOUring startWorker gives its workers.
+// TestMain runs the suite with a read or sendmsg per connection (sluice
+// where the kernel refuses io_uring), then again with reads and sends
+// batched through io_uring (sluice's default) where the kernel allows it.
+var useIOUring bool
 
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if code == 0 && !benchmarking() {
-		if ring, err := newSendRing(); err != nil {
-			fmt.Printf("worker: io_uring unavailable (%v): batched sends not tested\n", err)
+		if ring, err := newIORing(); err != nil {
+			fmt.Printf("worker: io_uring unavailable (%v): batched reads and sends not tested\n", err)
 		} else {
 			ring.close()
-			batchSends = true
-			fmt.Println("worker: the tests again, with sends batched through io_uring")
+			useIOUring = true
+			fmt.Println("worker: the tests again, with reads and sends batched through io_uring")
 			code = m.Run()
 		}
 	}
@@ -55,13 +55,13 @@ var loopback = netip.MustParseAddrPort("127.0.0.1:0")
 // startWorker runs a worker for the test and stops it on cleanup.
 func startWorker(t testing.TB, opts Options) *Worker {
 	t.Helper()
-	opts.BatchSends = opts.BatchSends || batchSends
+	opts.IOUring = opts.IOUring || useIOUring
 	w, err := New(opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	if on, err := w.BatchingSends(); on != opts.BatchSends {
-		t.Fatalf("BatchingSends = %v (%v), asked for %v", on, err, opts.BatchSends)
+	if on, err := w.UsingIOUring(); on != opts.IOUring {
+		t.Fatalf("UsingIOUring = %v (%v), asked for %v", on, err, opts.IOUring)
 	}
 	go w.Run()
 	t.Cleanup(func() { stopWorker(t, w) })

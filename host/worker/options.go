@@ -44,11 +44,13 @@ type Options struct {
 	// MaxReadBuffer caps a connection's unconsumed input; default 1 MiB. When
 	// full, reading pauses until the handler consumes.
 	MaxReadBuffer int
-	// BatchSends sends the output of each loop iteration through an
-	// io_uring, one io_uring_enter for the first send of up to 64
-	// connections instead of a sendmsg each, where the kernel allows
-	// io_uring (else the worker logs why and uses sendmsg alone).
-	BatchSends bool
+	// IOUring batches system calls through an io_uring where the kernel
+	// allows it (UsingIOUring says whether it did, or why not): the first
+	// read of up to 64 connections an epoll_wait reported readable, and the
+	// first send of up to 64 connections with output at the end of a loop
+	// iteration, each group in one io_uring_enter instead of a read or
+	// sendmsg per connection.
+	IOUring bool
 }
 
 func (o Options) withDefaults() Options {

@@ -28,10 +28,11 @@ type Stats struct {
 	// ClosedWithoutLinger counts CloseAfterFlush closes that needed no
 	// half-close and wait for the peer's FIN (Conn.InputDone).
 	ClosedWithoutLinger uint64
-	// With Options.BatchSends: RingBatches counts io_uring_enter calls
-	// that carried sends, RingSends the sends they made, RingRefused the
-	// sends the kernel would not take (made with sendmsg instead).
-	RingBatches, RingSends, RingRefused uint64
+	// With Options.IOUring: RingBatches counts io_uring_enter calls
+	// that carried sends or reads, RingSends and RingReads the sends and
+	// reads they made, RingRefused the requests the kernel would not take
+	// (made with sendmsg or read instead).
+	RingBatches, RingSends, RingReads, RingRefused uint64
 }
 
 type counters struct {
@@ -39,7 +40,7 @@ type counters struct {
 	accepted, dialed, connectFails, closed, acceptErrors                atomic.Uint64
 	bytesRead, bytesWritten, iterations, postsRun, timersFired, buffers atomic.Uint64
 	wakes, tlsHandshakes, tlsHandshakeFails, closedWithoutLinger        atomic.Uint64
-	ringBatches, ringSends, ringRefused                                 atomic.Uint64
+	ringBatches, ringSends, ringReads, ringRefused                      atomic.Uint64
 }
 
 // Stats returns the worker's counters.
@@ -70,6 +71,7 @@ func (w *Worker) Stats() Stats {
 
 		RingBatches: c.ringBatches.Load(),
 		RingSends:   c.ringSends.Load(),
+		RingReads:   c.ringReads.Load(),
 		RingRefused: c.ringRefused.Load(),
 	}
 }

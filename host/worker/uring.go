@@ -10,16 +10,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// sendRing is an io_uring used for one thing only: the sends of one loop
-// iteration go to the kernel in a single io_uring_enter, where each would
-// otherwise be a sendmsg of its own. The requests are the same sendmsg
-// calls (MSG_NOSIGNAL|MSG_DONTWAIT, the same msghdr and iovecs): the kernel
-// runs them inline, in order, within that io_uring_enter, and a socket
-// that is full answers EAGAIN instead of being polled, so the results mean
-// exactly what sendmsg's would. The call waits for every completion before
-// it returns, so nothing the kernel reads (msghdr, iovecs, buffers) is used
-// after it. See RATIONALE.md, "Batched sends".
-type sendRing struct {
+// ioRing is an io_uring used for two things only: the first reads of the
+// connections one epoll_wait reported readable, and the sends of one loop
+// iteration, each group in a single io_uring_enter where each would
+// otherwise be a read or sendmsg of its own. The requests are those same
+// calls (recv with MSG_DONTWAIT; sendmsg with MSG_NOSIGNAL|MSG_DONTWAIT,
+// the same msghdr and iovecs): the kernel runs them inline within that
+// io_uring_enter, and a socket that is not ready answers EAGAIN instead of
+// being polled (newIORing checks that this kernel does so), so each result
+// means exactly what the plain call's would. The call waits for every
+// completion before it returns, so nothing the kernel reads or writes
+// (msghdr, iovecs, buffers) is touched after it. See RATIONALE.md,
+// "Batched reads and sends".
+type ioRing struct {
 	fd int
 
 	sqHead, sqTail, sqMask *uint32
@@ -81,25 +84,27 @@ const (
 	ringOffSQRing      = 0
 	ringOffSQEs        = 0x10000000
 
-	// sendBatchMax is the most sends one io_uring_enter carries (the ring's
-	// size); a longer flush list goes in several.
-	sendBatchMax = 64
+	// ringBatchMax is the most requests one io_uring_enter carries (the
+	// ring's size); a longer flush list goes in several, and readable
+	// connections past it read as without the ring.
+	ringBatchMax = 64
 )
 
 // resNotRun marks a request the kernel did not take (it may refuse
 // requests while short of memory): the caller sends those with sendmsg.
 const resNotRun = math.MinInt32
 
-// newSendRing sets up a ring of sendBatchMax entries. It fails where the
+// newIORing sets up a ring of ringBatchMax entries. It fails where the
 // kernel has no io_uring or forbids it (kernel.io_uring_disabled, a
-// seccomp profile): the worker then sends with sendmsg alone.
-func newSendRing() (*sendRing, error) {
+// seccomp profile, a kernel that waits on sockets that are not ready): the
+// worker then reads and sends with a system call per connection.
+func newIORing() (*ioRing, error) {
 	var p ringParams
-	fd, _, errno := unix.RawSyscall(sysIOUringSetup, sendBatchMax, uintptr(unsafe.Pointer(&p)), 0)
+	fd, _, errno := unix.RawSyscall(sysIOUringSetup, ringBatchMax, uintptr(unsafe.Pointer(&p)), 0)
 	if errno != 0 {
 		return nil, errno
 	}
-	r := &sendRing{fd: int(fd)}
+	r := &ioRing{fd: int(fd)}
 	unix.CloseOnExec(r.fd)
 	// The SQ and CQ rings share one mapping on every kernel since 5.4
 	// (IORING_FEAT_SINGLE_MMAP); it is sized for the larger of the two.
@@ -142,7 +147,7 @@ var errRingWaits = errors.New("io_uring waits on sockets that are not ready (ker
 
 // probe checks that a recv from an empty socket and a sendmsg to a full
 // one complete inside the call with EAGAIN.
-func (r *sendRing) probe() error {
+func (r *ioRing) probe() error {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err
@@ -177,15 +182,15 @@ func (r *sendRing) probe() error {
 	return nil
 }
 
-func (r *sendRing) close() {
+func (r *ioRing) close() {
 	unix.Munmap(r.sqeMem)
 	unix.Munmap(r.ringMem)
 	unix.Close(r.fd)
 }
 
 // sendmsgs runs sendmsg(fds[i], &msgs[i], MSG_NOSIGNAL|MSG_DONTWAIT) for
-// every i in one io_uring_enter; see run for res. len(fds) ≤ sendBatchMax.
-func (r *sendRing) sendmsgs(fds []int, msgs []unix.Msghdr, res []int32) {
+// every i in one io_uring_enter; see run for res. len(fds) ≤ ringBatchMax.
+func (r *ioRing) sendmsgs(fds []int, msgs []unix.Msghdr, res []int32) {
 	for i := range fds {
 		r.prepSendmsg(uint32(i), fds[i], &msgs[i])
 	}
@@ -194,7 +199,7 @@ func (r *sendRing) sendmsgs(fds []int, msgs []unix.Msghdr, res []int32) {
 
 // prepSendmsg writes request i of the next run: sendmsg(fd, msg,
 // MSG_NOSIGNAL|MSG_DONTWAIT).
-func (r *sendRing) prepSendmsg(i uint32, fd int, msg *unix.Msghdr) {
+func (r *ioRing) prepSendmsg(i uint32, fd int, msg *unix.Msghdr) {
 	r.sqes[(*r.sqTail+i)&*r.sqMask] = ringSQE{
 		Opcode:   ringOpSendmsg,
 		Fd:       int32(fd),
@@ -207,7 +212,7 @@ func (r *sendRing) prepSendmsg(i uint32, fd int, msg *unix.Msghdr) {
 
 // prepRecv writes request i of the next run: recv(fd, p, MSG_DONTWAIT), a
 // read(2) of a socket.
-func (r *sendRing) prepRecv(i uint32, fd int, p []byte) {
+func (r *ioRing) prepRecv(i uint32, fd int, p []byte) {
 	r.sqes[(*r.sqTail+i)&*r.sqMask] = ringSQE{
 		Opcode:   ringOpRecv,
 		Fd:       int32(fd),
@@ -223,8 +228,8 @@ func (r *sendRing) prepRecv(i uint32, fd int, p []byte) {
 // negated errno, or resNotRun for a request the kernel would not take
 // (after a few tries; none of those ran). It returns once every request the
 // kernel took has completed, so none of the memory they name is read
-// afterwards. n ≤ sendBatchMax.
-func (r *sendRing) run(n uint32, res []int32) {
+// afterwards. n ≤ ringBatchMax.
+func (r *ioRing) run(n uint32, res []int32) {
 	tail := *r.sqTail // this thread alone writes the tail
 	for i := uint32(0); i < n; i++ {
 		res[i] = resNotRun
@@ -241,7 +246,7 @@ func (r *sendRing) run(n uint32, res []int32) {
 			return
 		}
 		// Requests on non-blocking sockets with MSG_DONTWAIT complete
-		// inside the call (newSendRing checked that this kernel does so),
+		// inside the call (newIORing checked that this kernel does so),
 		// so the wait for them is free, and the call is raw for the reason
 		// sendmsg's is. The kernel skips the wait when it took fewer
 		// requests than offered, so asking for n-done never hangs. Its
@@ -266,7 +271,7 @@ var ringEnter = func(fd int, toSubmit, minComplete uint32) {
 }
 
 // reap moves completions to res, returning how many.
-func (r *sendRing) reap(res []int32) uint32 {
+func (r *ioRing) reap(res []int32) uint32 {
 	head := *r.cqHead
 	tail := atomic.LoadUint32(r.cqTail)
 	mask := *r.cqMask

@@ -14,9 +14,9 @@ import (
 // newTestRing is a send ring, or a skip where the kernel refuses io_uring
 // (the sendmsg path is what runs there, and the first pass of the suite
 // tests it).
-func newTestRing(t *testing.T) *sendRing {
+func newTestRing(t *testing.T) *ioRing {
 	t.Helper()
-	r, err := newSendRing()
+	r, err := newIORing()
 	if err != nil {
 		t.Skipf("io_uring unavailable: %v", err)
 	}
@@ -205,7 +205,7 @@ func readFull(fd int, p []byte) ([]byte, error) {
 	return p, nil
 }
 
-// A worker with BatchSends sends what one iteration wrote to many
+// A worker with IOUring sends what one iteration wrote to many
 // connections in one batch (counted), and every connection gets exactly
 // its own bytes; with TLS, its own records.
 func TestWorkerBatchesSendsOfManyConnections(t *testing.T) {
@@ -215,7 +215,7 @@ func TestWorkerBatchesSendsOfManyConnections(t *testing.T) {
 
 func testBatchedSends(t *testing.T, withTLS bool) {
 	newTestRing(t)
-	w := startWorker(t, Options{BatchSends: true})
+	w := startWorker(t, Options{IOUring: true})
 	const conns = 16
 	ready := make(chan *Conn, conns)
 	pki := newTestPKI()
@@ -272,5 +272,70 @@ func testBatchedSends(t *testing.T, withTLS bool) {
 	}
 	if batches, sends := after.RingBatches-before.RingBatches, after.RingSends-before.RingSends; batches != 1 || sends != conns {
 		t.Fatalf("%d batches carrying %d sends, want 1 carrying %d", batches, sends, conns)
+	}
+}
+
+// Connections that became readable together are read in one batch: the
+// loop is held while every client writes, so its next epoll_wait reports
+// them all; each read is counted, and each connection gets its own bytes
+// back (echoed).
+func TestWorkerBatchesReadsOfManyConnections(t *testing.T) {
+	newTestRing(t)
+	w := startWorker(t, Options{IOUring: true})
+	const conns = 12
+	ready := make(chan *Conn, conns)
+	addr := listen(t, w, func(c *Conn) {
+		c.SetHandler(&echoHandler{})
+		ready <- c
+	})
+	clients, server := make([]net.Conn, conns), make([]*Conn, conns)
+	for i := range clients {
+		c, err := net.DialTimeout("tcp", addr.String(), waitLimit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(waitLimit))
+		clients[i] = c
+		server[i] = recv(t, ready, "accepted connection")
+	}
+	msg := func(i int) []byte { return bytes.Repeat([]byte{byte('A' + i)}, 500+i) }
+	before := w.Stats()
+	hold, held := make(chan struct{}), make(chan struct{})
+	w.Post(func() { close(held); <-hold })
+	recv(t, held, "loop held")
+	for i, c := range clients {
+		if _, err := c.Write(msg(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Release the loop once every server socket holds its bytes: its next
+	// epoll_wait then reports them all.
+	for i, c := range server {
+		deadline := time.Now().Add(waitLimit)
+		for {
+			n, err := unix.IoctlGetInt(c.fd, unix.SIOCINQ)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == len(msg(i)) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("server socket %d holds %d bytes", i, n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	close(hold)
+	for i, c := range clients {
+		got := make([]byte, len(msg(i)))
+		if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg(i)) {
+			t.Fatalf("client %d: %q, %v", i, got, err)
+		}
+	}
+	after := w.Stats()
+	if reads := after.RingReads - before.RingReads; reads != conns {
+		t.Fatalf("%d reads through the ring, want %d (one batch)", reads, conns)
 	}
 }

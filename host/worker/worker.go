@@ -63,11 +63,11 @@ type Worker struct {
 	msg   unix.Msghdr
 	wake8 [8]byte
 
-	// ring batches the sends of an iteration (Options.BatchSends); nil
+	// ring batches the reads and sends of an iteration (Options.IOUring); nil
 	// when off or when the kernel refused io_uring. batch is its scratch.
-	ring    *sendRing
-	batch   *sendBatch
-	ringErr error // why there is no ring although BatchSends asked for one
+	ring    *ioRing
+	batch   *ringBatch
+	ringErr error // why there is no ring although IOUring asked for one
 
 	stats counters
 }
@@ -108,32 +108,33 @@ func New(opts Options) (*Worker, error) {
 	}
 	w.pool.stats = &w.stats
 	w.msg.Iov = &w.iov[0]
-	if opts.BatchSends {
-		ring, err := newSendRing()
+	if opts.IOUring {
+		ring, err := newIORing()
 		if err != nil {
 			w.ringErr = fmt.Errorf("io_uring_setup: %w", err)
 		} else {
-			w.ring, w.batch = ring, new(sendBatch)
+			w.ring, w.batch = ring, new(ringBatch)
 		}
 	}
 	return w, nil
 }
 
-// sendBatch is the memory one batch of sends names: heap memory that lives
-// as long as the worker, read by the kernel only inside sendRing.sendmsgs.
-type sendBatch struct {
-	fds    [sendBatchMax]int
-	totals [sendBatchMax]int
-	res    [sendBatchMax]int32
-	conns  [sendBatchMax]*Conn
-	queues [sendBatchMax]*outQueue // the connection's output or, with TLS, its records
-	msgs   [sendBatchMax]unix.Msghdr
-	iov    [sendBatchMax][maxIovecs]unix.Iovec
+// ringBatch is the memory one batch of sends names: heap memory that lives
+// as long as the worker, read by the kernel only inside ioRing.sendmsgs.
+type ringBatch struct {
+	fds    [ringBatchMax]int
+	totals [ringBatchMax]int
+	res    [ringBatchMax]int32
+	conns  [ringBatchMax]*Conn
+	queues [ringBatchMax]*outQueue // the connection's output or, with TLS, its records
+	msgs   [ringBatchMax]unix.Msghdr
+	iov    [ringBatchMax][maxIovecs]unix.Iovec
 }
 
-// BatchingSends reports whether the worker sends through io_uring, and
-// when Options.BatchSends asked for it but the kernel refused, why.
-func (w *Worker) BatchingSends() (bool, error) { return w.ring != nil, w.ringErr }
+// UsingIOUring reports whether the worker batches its reads and sends
+// through io_uring, and when Options.IOUring asked for it but the kernel
+// refused, why.
+func (w *Worker) UsingIOUring() (bool, error) { return w.ring != nil, w.ringErr }
 
 // Index is the worker's number, as given in Options.
 func (w *Worker) Index() int { return w.index }
@@ -235,6 +236,9 @@ func (w *Worker) iterate() {
 	w.tick()
 	w.busySince.Store(w.nowMono + 1)
 	w.stats.iterations.Add(1)
+	if w.ring != nil && n > 1 {
+		w.readBatched(w.events[:n])
+	}
 	for i := 0; i < n; i++ {
 		w.dispatch(&w.events[i])
 		w.deliverPending()
