@@ -159,9 +159,9 @@ func BenchmarkSendsOfOnePass(b *testing.B) {
 		for i := range fds {
 			fds[i], peers[i] = socketPair(b)
 		}
-		payload := make([]byte, 100)
-		msgs := make([]unix.Msghdr, conns)
-		iovs := make([]unix.Iovec, conns)
+		payload := onHeap[byte](100)
+		msgs := onHeap[unix.Msghdr](conns)
+		iovs := onHeap[unix.Iovec](conns)
 		for i := range msgs {
 			iovs[i].Base = &payload[0]
 			iovs[i].SetLen(len(payload))

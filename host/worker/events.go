@@ -99,10 +99,11 @@ func (w *Worker) flushAll() {
 }
 
 // flushBatched makes the first send of every connection in q that has
-// output (TLS: records, encrypted here as flush would) and room for it, up to ringBatchMax at a time, in one
-// io_uring_enter (ioRing), and applies each result as send would. The
-// caller then flushes every connection of q as usual, which finishes each:
-// output beyond the batch's iovecs, watermarks, a queued shutdown or close.
+// output (TLS: records, encrypted here as flush would) and room for it,
+// up to ringBatchMax at a time, in one io_uring_enter (ioRing), and applies
+// each result as send would. The caller then flushes every connection of q
+// as usual, which finishes each: output beyond the batch's iovecs,
+// watermarks, a queued shutdown or close.
 func (w *Worker) flushBatched(q []*Conn) {
 	b := w.batch
 	for len(q) > 0 {

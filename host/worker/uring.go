@@ -31,6 +31,11 @@ type ioRing struct {
 	cqes                   []ringCQE
 
 	ringMem, sqeMem []byte
+
+	// The probe's msghdr and iovec: heap memory, as everything a request
+	// names must be (see prepSendmsg).
+	probeMsg unix.Msghdr
+	probeIov unix.Iovec
 }
 
 // The kernel's structures (include/uapi/linux/io_uring.h).
@@ -162,11 +167,11 @@ func (r *ioRing) probe() error {
 			return err
 		}
 	}
-	iov := unix.Iovec{Base: &chunk[0]}
-	iov.SetLen(1)
-	msg := unix.Msghdr{Iov: &iov}
-	msg.SetIovlen(1)
-	r.prepSendmsg(0, fds[0], &msg)
+	r.probeIov = unix.Iovec{Base: &chunk[0]}
+	r.probeIov.SetLen(1)
+	r.probeMsg = unix.Msghdr{Iov: &r.probeIov}
+	r.probeMsg.SetIovlen(1)
+	r.prepSendmsg(0, fds[0], &r.probeMsg)
 	r.prepRecv(1, fds[0], chunk)
 	tail := *r.sqTail
 	atomic.StoreUint32(r.sqTail, tail+2)
@@ -198,7 +203,10 @@ func (r *ioRing) sendmsgs(fds []int, msgs []unix.Msghdr, res []int32) {
 }
 
 // prepSendmsg writes request i of the next run: sendmsg(fd, msg,
-// MSG_NOSIGNAL|MSG_DONTWAIT).
+// MSG_NOSIGNAL|MSG_DONTWAIT). msg, its iovecs and their buffers must be
+// heap memory, never a goroutine's stack: the request holds their address
+// as a number, and a stack that grows before run is copied elsewhere.
+// (The worker's are in its ringBatch and its connections' queues.)
 func (r *ioRing) prepSendmsg(i uint32, fd int, msg *unix.Msghdr) {
 	r.sqes[(*r.sqTail+i)&*r.sqMask] = ringSQE{
 		Opcode:   ringOpSendmsg,
@@ -211,7 +219,7 @@ func (r *ioRing) prepSendmsg(i uint32, fd int, msg *unix.Msghdr) {
 }
 
 // prepRecv writes request i of the next run: recv(fd, p, MSG_DONTWAIT), a
-// read(2) of a socket.
+// read(2) of a socket. p must be heap memory, as for prepSendmsg.
 func (r *ioRing) prepRecv(i uint32, fd int, p []byte) {
 	r.sqes[(*r.sqTail+i)&*r.sqMask] = ringSQE{
 		Opcode:   ringOpRecv,

@@ -59,6 +59,13 @@ func socketPair(t testing.TB) (client, server int) {
 	return c, s
 }
 
+// onHeap is n zero Ts in heap memory: what a ring request names must not
+// be on a goroutine stack (prepSendmsg).
+//
+//go:noinline
+func onHeap[T any](n int) []T { return make([]T, n) }
+
+// msgFor is a msghdr for p; the iovec it points to is heap memory.
 func msgFor(p []byte) unix.Msghdr {
 	iov := &unix.Iovec{Base: &p[0]}
 	iov.SetLen(len(p))
@@ -96,7 +103,7 @@ func TestSendRingResultsAreSendmsgs(t *testing.T) {
 	unix.Close(dead)
 
 	fds := []int{ok, full, reset, dead}
-	msgs := make([]unix.Msghdr, len(fds))
+	msgs := onHeap[unix.Msghdr](len(fds))
 	for i := range msgs {
 		msgs[i] = msgFor(payload)
 	}
@@ -129,7 +136,7 @@ func TestSendRingWrapsAround(t *testing.T) {
 	for i := range fds {
 		fds[i], peers[i] = socketPair(t)
 	}
-	msgs := make([]unix.Msghdr, pairs)
+	msgs := onHeap[unix.Msghdr](pairs)
 	res := make([]int32, pairs)
 	buf := make([]byte, 64)
 	for round := 0; round < 3000; round++ {
@@ -157,7 +164,8 @@ func TestSendRingWithdrawsWhatTheKernelRefuses(t *testing.T) {
 	r := newTestRing(t)
 	fd, peer := socketPair(t)
 	payload := []byte("abc")
-	msgs := []unix.Msghdr{msgFor(payload), msgFor(payload)}
+	msgs := onHeap[unix.Msghdr](2)
+	msgs[0], msgs[1] = msgFor(payload), msgFor(payload)
 	fds := []int{fd, fd}
 	res := make([]int32, 2)
 
