@@ -184,17 +184,17 @@ func cbNetClose(h uint64, how uint32) int32 {
 	if r != rOK {
 		return r
 	}
+	var ct network.CloseType
 	switch how {
-	case abi.CloseFlush, abi.CloseAbort:
-		f.nc.SetTerminationDetails("network_filter_closed")
+	case abi.CloseFlush:
+		ct = network.FlushWrite
+	case abi.CloseAbort:
+		ct = network.NoFlush
 	default:
 		return rBadArg
 	}
-	if how == abi.CloseFlush {
-		f.nc.Close(network.FlushWrite)
-	} else {
-		f.nc.Close(network.NoFlush)
-	}
+	f.nc.SetTerminationDetails("network_filter_closed")
+	f.nc.Close(ct)
 	return rOK
 }
 

@@ -110,31 +110,38 @@ func (w *Worker) DelFD(fd int) error {
 	return w.unregister(fd)
 }
 
-// dispatch routes one epoll event to its owner.
-// connOf is the connection an event is for, nil for any other fd (or a
-// stale event).
-func (w *Worker) connOf(ev *unix.EpollEvent) *Conn {
+// entryOf is the live fd entry an event is for: nil for the wake-up
+// eventfd, an fd out of range, or a stale event (its fd closed or reused
+// since).
+func (w *Worker) entryOf(ev *unix.EpollEvent) *fdEntry {
 	fd := int(ev.Fd)
 	if fd < 0 || fd >= len(w.fds) || (fd == w.evfd && ev.Pad == 0) {
 		return nil
 	}
-	if e := &w.fds[fd]; e.kind == kindConn && e.gen == uint32(ev.Pad) {
+	e := &w.fds[fd]
+	if e.kind == kindNone || e.gen != uint32(ev.Pad) {
+		return nil
+	}
+	return e
+}
+
+// connOf is the connection an event is for, nil for any other fd (or a
+// stale event).
+func (w *Worker) connOf(ev *unix.EpollEvent) *Conn {
+	if e := w.entryOf(ev); e != nil && e.kind == kindConn {
 		return e.conn
 	}
 	return nil
 }
 
+// dispatch routes one epoll event to its owner.
 func (w *Worker) dispatch(ev *unix.EpollEvent) {
-	fd := int(ev.Fd)
-	if fd == w.evfd && ev.Pad == 0 {
+	if int(ev.Fd) == w.evfd && ev.Pad == 0 {
 		w.onWake()
 		return
 	}
-	if fd < 0 || fd >= len(w.fds) {
-		return
-	}
-	e := &w.fds[fd]
-	if e.kind == kindNone || e.gen != uint32(ev.Pad) {
+	e := w.entryOf(ev)
+	if e == nil {
 		return
 	}
 	switch e.kind {
