@@ -232,13 +232,12 @@ func (s *Server) ServeTakeover(path string) error {
 			if err != nil {
 				return // closed
 			}
-			done, err := s.handOver(c)
+			done, err := s.handOver(c, ln)
 			c.Close()
 			if err != nil {
 				s.log.Error("hot restart: takeover failed; serving on", zap.Error(err))
 			}
 			if done {
-				ln.Close()
 				close(s.takenOver)
 				return
 			}
@@ -248,9 +247,11 @@ func (s *Server) ServeTakeover(path string) error {
 }
 
 // handOver is the old process's side of one takeover. It reports whether
-// the new process took over (the caller then closes the socket and
-// signals TakenOver).
-func (s *Server) handOver(c *net.UnixConn) (bool, error) {
+// the new process took over (the caller then signals TakenOver). Before it
+// confirms the release it closes ln, the takeover socket, as well as the
+// admin endpoint: the new process binds both as soon as it reads the
+// confirmation.
+func (s *Server) handOver(c *net.UnixConn, ln net.Listener) (bool, error) {
 	c.SetDeadline(time.Now().Add(takeoverTimeout))
 	r := bufio.NewReader(c)
 	line, err := r.ReadString('\n')
@@ -281,6 +282,7 @@ func (s *Server) handOver(c *net.UnixConn) (bool, error) {
 	if s.admin != nil {
 		s.admin.close()
 	}
+	ln.Close()
 	if _, err := c.Write([]byte("released\n")); err != nil {
 		s.log.Warn("hot restart: could not confirm the release", zap.Error(err))
 	}
